@@ -1,0 +1,1 @@
+//! Mock idempotent backends: the services a gateway protects.

@@ -1,0 +1,42 @@
+//! The command line: one file per subcommand, each with its `Args` and a
+//! `run(args) -> Result<ExitStatus>`. `main.rs` parses, calls [`dispatch`] and
+//! maps the result to an exit code.
+
+use clap::{Parser, Subcommand};
+
+use crate::ExitStatus;
+
+/// An error that knows which exit code it deserves. Anything else that reaches
+/// `main` is treated as "the run itself broke" (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The user gave us something we cannot use (exit 2). The message is complete.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl CliError {
+    /// The exit status this error maps to.
+    pub fn status(&self) -> ExitStatus {
+        match self {
+            CliError::BadInput(_) => ExitStatus::BadInput,
+        }
+    }
+}
+
+/// ninefold: does this API setup keep its availability and latency promises when things break?
+#[derive(Debug, Parser)]
+#[command(name = "ninefold", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// Every subcommand. One is added only when it works.
+#[derive(Debug, Subcommand)]
+pub enum Commands {}
+
+/// Run the subcommand the user asked for.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {}
+}

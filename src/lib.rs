@@ -1,0 +1,15 @@
+//! ninefold: does this API setup really keep its availability and latency
+//! promises when things break?
+//!
+//! The library holds every stage of a run (see `../shared/DESIGN.md`):
+//! `scenario` (model, parsing, validation) → `topology` (child processes) →
+//! `traffic` (load engine) + `faults` (timeline, fault proxy) → `metrics`
+//! (recorder) → `analysis` (SLO verdicts) → `report` (files people and CI read).
+//! `main.rs` only parses flags and maps a [`cli::Outcome`] to an exit code.
+
+pub mod cli;
+pub mod exit;
+pub mod scenario;
+pub mod topology;
+
+pub use exit::ExitStatus;

@@ -1,0 +1,3 @@
+//! Process supervision for a run: children, readiness, ports.
+
+pub mod ready;
