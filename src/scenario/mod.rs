@@ -1,1 +1,14 @@
 //! The scenario file: model, parsing, validation.
+//!
+//! Two phases, as ripgrep parses flags: [`raw`] serde structs with
+//! `deny_unknown_fields` and human strings → [`validate`] → [`model`] domain types
+//! that cannot hold an invalid value. Every problem is reported at once, each as
+//! `FILE:LINE:COL: message` ([`diagnostics`]).
+
+pub mod diagnostics;
+pub mod human;
+pub mod model;
+pub mod slo;
+pub mod template;
+
+pub use model::*;

@@ -1,0 +1,658 @@
+//! The validated scenario: domain types that cannot hold an invalid value.
+//!
+//! Built only by [`super::validate`] from the raw serde layer ([`super::raw`]).
+//! Every later stage (topology, traffic, faults, analysis, report) reads these
+//! types and never re-checks them: a `Duration` is a duration, a rate is
+//! positive, a fault target names an instance that exists.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Method;
+
+use super::slo::Slo;
+use super::template::Template;
+
+/// One experiment: what to bring up, what traffic to send, what to break, what to promise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Length of the run on the run clock; phases and faults fall inside it.
+    pub duration: Duration,
+    /// `None` = pick one at random; the run records the one it used.
+    pub seed: Option<u64>,
+    /// Confidence for availability bounds, in (0, 1).
+    pub confidence: f64,
+    pub gateway: Gateway,
+    /// Upstream pools by name, in name order.
+    pub upstreams: BTreeMap<String, Upstream>,
+    pub tenants: Vec<Tenant>,
+    pub traffic: Vec<TrafficPhase>,
+    pub faults: Vec<Fault>,
+    pub fault_proxy: FaultProxy,
+    /// Links the scenario declares itself (external mode), by name.
+    pub links: Vec<Link>,
+    pub slos: Vec<Slo>,
+}
+
+impl Scenario {
+    /// The tenant with this id, if declared.
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+/// Where the traffic goes: the bundled reference gateway or a user's own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayTarget {
+    /// `instances` reference-gateway processes started by ninefold.
+    Bundled {
+        instances: NonZeroU32,
+        /// Zones assigned round-robin to the instances (may be empty).
+        zones: Vec<String>,
+    },
+    /// An external gateway; nothing is started for it.
+    External { url: String },
+}
+
+/// The `[gateway]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gateway {
+    pub target: GatewayTarget,
+    /// Overall request timeout inside the gateway (→ 504).
+    pub request_timeout: Duration,
+    pub auth: Option<Auth>,
+    pub cache: Option<Cache>,
+    pub rate_limit: RateLimit,
+    pub routes: Vec<Route>,
+    /// What the gateway does with a token whose tenant has no declared plan.
+    pub unknown_tenant: UnknownTenant,
+    /// Largest request body the gateway accepts (→ 413).
+    pub max_body_bytes: u64,
+}
+
+/// Behaviour for a tenant with no plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnknownTenant {
+    /// 403.
+    Reject,
+    /// Admitted under this plan.
+    DefaultPlan(Plan),
+}
+
+/// JWT algorithms the gateway accepts (pinned per key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+    RS256,
+    PS256,
+    ES256,
+    EdDSA,
+}
+
+impl JwtAlgorithm {
+    /// Whether the key is a shared secret (HMAC) rather than a key pair.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
+    }
+}
+
+/// Where the verification key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Shared secret (HS*).
+    Secret(String),
+    /// A PEM public key (RS/PS/ES/EdDSA).
+    KeyFile(PathBuf),
+    /// A JWKS document; the token's `kid` selects the key.
+    JwksFile(PathBuf),
+}
+
+/// The `[gateway.auth]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Auth {
+    pub algorithm: JwtAlgorithm,
+    pub key: KeySource,
+    /// Private key the harness signs tokens with, for asymmetric algorithms
+    /// (HS* signs with the secret).
+    pub signing_key_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// The claim that names the tenant (the usage key).
+    pub tenant_claim: String,
+    /// Clock-skew allowance for `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Forward `Authorization` to the upstream (stripped by default).
+    pub forward_authorization: bool,
+}
+
+/// The `[gateway.cache]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cache {
+    pub ttl: Duration,
+    pub max_entries: NonZeroU64,
+    /// Request headers that split cache entries.
+    pub vary: Vec<String>,
+}
+
+/// Where tenant limiter state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimiterStore {
+    /// Exact, per gateway instance.
+    Local,
+    /// Shared through Redis; `None` = ninefold starts one.
+    Redis(Option<String>),
+}
+
+/// The `[gateway.rate_limit]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    pub store: LimiterStore,
+    /// When the shared store is unreachable: admit (true) or refuse (false).
+    pub fail_open: bool,
+}
+
+/// One `[[gateway.routes]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Path prefix, starting with `/`.
+    pub path: String,
+    /// Name of a declared upstream pool.
+    pub upstream: String,
+    /// Empty = every method.
+    pub methods: Vec<Method>,
+    pub cache: bool,
+    pub retry: Option<Retry>,
+    /// Remove the route's prefix before forwarding.
+    pub strip_prefix: bool,
+    /// Replace the prefix with this path before forwarding.
+    pub rewrite: Option<String>,
+    /// Scopes the token must carry (→ 403 otherwise).
+    pub scopes: Vec<String>,
+    /// A plan that replaces the tenant's own plan on this route.
+    pub plan: Option<Plan>,
+    pub timeout: Option<Duration>,
+}
+
+/// Retry policy of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    /// Total attempts, including the first.
+    pub attempts: NonZeroU32,
+    pub per_try_timeout: Duration,
+    /// Retries allowed as a share of requests (0.2 = 20%).
+    pub budget: f64,
+}
+
+/// How a pool's instances come to exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instances {
+    /// Mock backends started by ninefold.
+    Managed(NonZeroU32),
+    /// Addresses of instances someone else runs (`host:port`).
+    Targets(Vec<String>),
+}
+
+impl Instances {
+    /// How many instances the pool has.
+    pub fn count(&self) -> usize {
+        match self {
+            Instances::Managed(n) => n.get() as usize,
+            Instances::Targets(t) => t.len(),
+        }
+    }
+}
+
+/// Load-balancing policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    /// Power of two choices.
+    LeastRequest,
+    Random,
+    /// Consistent hash on a request header.
+    Hash(String),
+}
+
+/// Active health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub unhealthy_after: NonZeroU32,
+    pub healthy_after: NonZeroU32,
+}
+
+/// Passive outlier ejection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outlier {
+    pub consecutive_failures: NonZeroU32,
+    /// Base ejection time; it grows on repeat ejections.
+    pub ejection: Duration,
+    /// Never eject more than this share of the pool, in [0, 1].
+    pub max_ejected: f64,
+}
+
+/// Response-latency model of a mock backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencyModel {
+    /// No added latency.
+    None,
+    Fixed(Duration),
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    /// Lognormal fitted to a median and a p99 (p99 ≥ median).
+    LogNormal {
+        median: Duration,
+        p99: Duration,
+    },
+}
+
+/// Error-injection model of a mock backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorModel {
+    /// Share of requests answered with `status`, in [0, 1].
+    pub rate: f64,
+    pub status: u16,
+}
+
+/// The pool's shared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// SQLite file; `None` = a file in the run folder.
+    Sqlite(Option<PathBuf>),
+    /// `redis://…`; `None` = ninefold starts one.
+    Redis(Option<String>),
+}
+
+/// Serverless behaviour (the seed's Lambda pattern).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serverless {
+    pub cold_start: Duration,
+    pub idle_after: Duration,
+    pub concurrency: NonZeroU32,
+    /// Status beyond the concurrency limit (429 or 503).
+    pub over_limit_status: u16,
+}
+
+/// One `[upstreams.NAME]` pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub name: String,
+    pub instances: Instances,
+    /// Zones assigned round-robin: instance i is in `zones[i % len]`.
+    pub zones: Vec<String>,
+    pub balance: Balance,
+    pub health: HealthCheck,
+    pub outlier: Option<Outlier>,
+    /// Replace a killed instance after this launch delay.
+    pub restart_after: Option<Duration>,
+    pub latency: LatencyModel,
+    pub errors: ErrorModel,
+    pub store: StoreSpec,
+    pub serverless: Option<Serverless>,
+    /// Response payload size of `GET /items/{id}`, in bytes.
+    pub payload_bytes: u32,
+}
+
+impl Upstream {
+    /// The zone of instance `index`, if the pool declares zones.
+    pub fn zone_of(&self, index: usize) -> Option<&str> {
+        (!self.zones.is_empty()).then(|| self.zones[index % self.zones.len()].as_str())
+    }
+}
+
+/// The period of a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    /// 30 days.
+    Month,
+    Every(Duration),
+}
+
+impl QuotaPeriod {
+    /// The period's length.
+    pub fn length(self) -> Duration {
+        const DAY: u64 = 86_400;
+        match self {
+            QuotaPeriod::Day => Duration::from_secs(DAY),
+            QuotaPeriod::Week => Duration::from_secs(7 * DAY),
+            QuotaPeriod::Month => Duration::from_secs(30 * DAY),
+            QuotaPeriod::Every(d) => d,
+        }
+    }
+}
+
+/// A request quota over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: NonZeroU64,
+    pub period: QuotaPeriod,
+}
+
+/// A usage plan, with AWS API Gateway semantics: a token bucket plus a quota.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Refill rate, tokens per second (> 0).
+    pub rate: f64,
+    /// Bucket size.
+    pub burst: NonZeroU32,
+    pub quota: Option<Quota>,
+}
+
+/// One `[[tenants]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: String,
+    pub plan: Plan,
+    /// A static bearer token to send instead of a minted JWT.
+    pub token: Option<String>,
+}
+
+/// How arrivals are spaced in an arrival-rate executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrivals {
+    /// Evenly spaced.
+    #[default]
+    Uniform,
+    /// Exponential gaps from the seeded RNG.
+    Poisson,
+}
+
+/// One stage of a ramping executor: reach `target` linearly over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    /// Requests per second (arrival rate) or virtual users (VUs), ≥ 0.
+    pub target: f64,
+}
+
+/// How a phase generates load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// Open loop, fixed rate (req/s > 0).
+    ConstantArrivalRate { rate: f64, arrivals: Arrivals },
+    /// Open loop, rate ramped through stages from `start_rate`.
+    RampingArrivalRate {
+        start_rate: f64,
+        stages: Vec<Stage>,
+        arrivals: Arrivals,
+    },
+    /// Closed loop: `vus` users each send, wait for the answer, think, repeat.
+    ConstantVus {
+        vus: NonZeroU32,
+        think_time: Duration,
+    },
+    /// Closed loop, users ramped through stages from `start_vus`.
+    RampingVus {
+        start_vus: u32,
+        stages: Vec<Stage>,
+        think_time: Duration,
+    },
+}
+
+/// Which credentials a request class carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenKind {
+    /// A valid token for the drawn tenant.
+    #[default]
+    Valid,
+    /// A token whose `exp` is in the past beyond any leeway.
+    Expired,
+    /// A token signed with the wrong key.
+    BadSignature,
+    /// A token with `alg: none`.
+    AlgNone,
+    /// A token for the wrong audience.
+    WrongAudience,
+    /// No `Authorization` header.
+    Missing,
+    /// `Authorization: Bearer` followed by garbage.
+    Garbage,
+}
+
+impl TokenKind {
+    /// Hostile kinds the gateway must answer with 401.
+    pub fn is_hostile(self) -> bool {
+        self != TokenKind::Valid
+    }
+}
+
+/// A weighted request class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestTemplate {
+    pub method: Method,
+    pub path: Template,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub body: Option<Template>,
+    /// Give each logical request a fresh `Idempotency-Key`, kept across client retries.
+    pub idempotency_key: bool,
+    pub weight: NonZeroU32,
+    /// Statuses that count as correct; empty = the phase's `expect`.
+    pub expect: Vec<u16>,
+    pub token: TokenKind,
+}
+
+/// One `[[traffic]]` phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficPhase {
+    pub name: String,
+    /// Offset from the start of the run.
+    pub start: Duration,
+    pub duration: Duration,
+    pub executor: Executor,
+    /// Tenant id → weight (> 0); empty = no tenant (anonymous traffic).
+    pub tenants: Vec<(String, f64)>,
+    pub requests: Vec<RequestTemplate>,
+    /// Statuses that count as correct for every class without its own
+    /// `expect`; empty = any 2xx or 3xx.
+    pub expect: Vec<u16>,
+    /// Per-request client timeout.
+    pub timeout: Duration,
+    /// Connection cap of the phase's client.
+    pub connections: NonZeroU32,
+    /// In-flight cap (waiting + sent); beyond it a request is dropped and counted.
+    pub max_in_flight: NonZeroU32,
+    /// Client-side retries of a failed request (same idempotency key).
+    pub client_retries: u32,
+}
+
+impl TrafficPhase {
+    /// When the phase ends on the run clock.
+    pub fn end(&self) -> Duration {
+        self.start + self.duration
+    }
+}
+
+/// Which direction of a link a toxic acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stream {
+    /// Client → server bytes.
+    Upstream,
+    /// Server → client bytes.
+    #[default]
+    Downstream,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// SIGKILL.
+    Kill,
+    /// SIGTERM: graceful drain.
+    Terminate,
+    /// SIGSTOP: alive but hung (reverted by SIGCONT after `duration`).
+    Stop,
+    /// SIGCONT.
+    Resume,
+    /// Kill and start again at once.
+    Restart,
+    /// Disable every matching link: connection refused.
+    Down,
+    Latency {
+        latency: Duration,
+        jitter: Duration,
+    },
+    /// KB/s (1 KB = 1000 bytes), as Toxiproxy.
+    Bandwidth {
+        rate_kbps: u64,
+    },
+    SlowClose {
+        delay: Duration,
+    },
+    /// Swallow data, close after `timeout` (zero = hold forever).
+    Timeout {
+        timeout: Duration,
+    },
+    ResetPeer {
+        timeout: Duration,
+    },
+    Slicer {
+        average_size: u64,
+        size_variation: u64,
+        delay: Duration,
+    },
+    LimitData {
+        bytes: u64,
+    },
+    /// Drop chunks with this probability.
+    Loss {
+        rate: f64,
+    },
+    /// Backend admin API: answer this share with `status`.
+    ErrorRate {
+        rate: f64,
+        status: u16,
+    },
+    /// Backend admin API: fail health checks.
+    FailHealth,
+    /// Seeded random kills of the pool's instances.
+    Chaos {
+        every: Duration,
+        jitter: Duration,
+    },
+}
+
+impl FaultAction {
+    /// The name used in scenario files and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Kill => "kill",
+            FaultAction::Terminate => "terminate",
+            FaultAction::Stop => "stop",
+            FaultAction::Resume => "resume",
+            FaultAction::Restart => "restart",
+            FaultAction::Down => "down",
+            FaultAction::Latency { .. } => "latency",
+            FaultAction::Bandwidth { .. } => "bandwidth",
+            FaultAction::SlowClose { .. } => "slow_close",
+            FaultAction::Timeout { .. } => "timeout",
+            FaultAction::ResetPeer { .. } => "reset_peer",
+            FaultAction::Slicer { .. } => "slicer",
+            FaultAction::LimitData { .. } => "limit_data",
+            FaultAction::Loss { .. } => "loss",
+            FaultAction::ErrorRate { .. } => "error_rate",
+            FaultAction::FailHealth => "fail_health",
+            FaultAction::Chaos { .. } => "chaos",
+        }
+    }
+
+    /// Whether the action acts on a link of the fault proxy.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            FaultAction::Down
+                | FaultAction::Latency { .. }
+                | FaultAction::Bandwidth { .. }
+                | FaultAction::SlowClose { .. }
+                | FaultAction::Timeout { .. }
+                | FaultAction::ResetPeer { .. }
+                | FaultAction::Slicer { .. }
+                | FaultAction::LimitData { .. }
+                | FaultAction::Loss { .. }
+        )
+    }
+
+    /// Whether the action acts on a process.
+    pub fn is_process(&self) -> bool {
+        matches!(
+            self,
+            FaultAction::Kill
+                | FaultAction::Terminate
+                | FaultAction::Stop
+                | FaultAction::Resume
+                | FaultAction::Restart
+                | FaultAction::Chaos { .. }
+        )
+    }
+}
+
+/// What a fault acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultTarget {
+    /// `api[1]`: one instance of an upstream pool.
+    Instance { pool: String, index: usize },
+    /// `api`: every instance of a pool (or a random one, for chaos).
+    Pool(String),
+    /// `gateway[0]`: one gateway instance.
+    Gateway(usize),
+    /// `zone:c`: every instance in a zone, gateway instances included.
+    Zone(String),
+    /// `link:NAME`: a link the scenario declares (external mode).
+    Link(String),
+}
+
+impl std::fmt::Display for FaultTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultTarget::Instance { pool, index } => write!(f, "{pool}[{index}]"),
+            FaultTarget::Pool(pool) => f.write_str(pool),
+            FaultTarget::Gateway(i) => write!(f, "gateway[{i}]"),
+            FaultTarget::Zone(z) => write!(f, "zone:{z}"),
+            FaultTarget::Link(l) => write!(f, "link:{l}"),
+        }
+    }
+}
+
+/// One `[[faults]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub at: Duration,
+    /// Reverts by itself after this long.
+    pub duration: Option<Duration>,
+    pub action: FaultAction,
+    pub target: FaultTarget,
+    /// For toxics: which direction(s).
+    pub streams: Vec<Stream>,
+    /// For toxics: share of connections affected, in [0, 1].
+    pub toxicity: f32,
+}
+
+/// The `[faults]` settings table (the `[[faults]]` array holds events).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FaultProxy {
+    /// ninefold's own Toxiproxy-compatible proxy, in process.
+    #[default]
+    Embedded,
+    /// A Toxiproxy server at this URL.
+    External(String),
+}
+
+/// A link the scenario declares (external mode): `listen` forwards to `upstream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub upstream: String,
+}

@@ -1,0 +1,281 @@
+//! Request templates: text with variables, parsed once at validation so the
+//! load engine only fills in values.
+//!
+//! Variables: `{seq}` (the request's sequence number in its phase), `{rand:A..B}`
+//! (uniform integer in A..=B), `{uuid}` (random v4), `{tenant}` (the tenant id).
+//! A `{` that does not open a variable name (`{"sku": 1}`) is literal text, so
+//! JSON bodies need no escaping; `{{` is always a literal `{`.
+
+use std::fmt::{self, Write as _};
+
+use rand::Rng;
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Literal(String),
+    Seq,
+    Rand { lo: u64, hi: u64 },
+    Uuid,
+    Tenant,
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// Why a template does not parse; `offset` is a byte offset into the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// The values a template is rendered with.
+pub struct Vars<'a, R: Rng> {
+    pub seq: u64,
+    pub tenant: &'a str,
+    pub rng: &'a mut R,
+}
+
+impl Template {
+    /// Parse `text`.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        let mut offset = 0;
+        while let Some(open) = rest.find('{') {
+            literal.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            if let Some(stripped) = after.strip_prefix('{') {
+                literal.push('{');
+                offset += open + 2;
+                rest = stripped;
+                continue;
+            }
+            let starts_name = after.starts_with(|c: char| c.is_ascii_lowercase());
+            let close = after.find('}');
+            match (starts_name, close) {
+                (true, Some(close)) if is_variable_body(&after[..close]) => {
+                    let var = parse_variable(&after[..close], offset + open)?;
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(var);
+                    offset += open + 1 + close + 1;
+                    rest = &after[close + 1..];
+                }
+                _ => {
+                    literal.push('{');
+                    offset += open + 1;
+                    rest = after;
+                }
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Self { parts })
+    }
+
+    /// The parsed pieces.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// True when the template has no variables (it can be rendered once).
+    pub fn is_static(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// Append the rendered text to `out`.
+    pub fn render_into<R: Rng>(&self, vars: &mut Vars<'_, R>, out: &mut String) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Seq => {
+                    let _ = write!(out, "{}", vars.seq);
+                }
+                Part::Rand { lo, hi } => {
+                    let _ = write!(out, "{}", vars.rng.random_range(*lo..=*hi));
+                }
+                Part::Uuid => {
+                    let bytes: [u8; 16] = vars.rng.random();
+                    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+                    let _ = write!(out, "{id}");
+                }
+                Part::Tenant => out.push_str(vars.tenant),
+            }
+        }
+    }
+
+    /// Render into a new string.
+    pub fn render<R: Rng>(&self, vars: &mut Vars<'_, R>) -> String {
+        let mut out = String::new();
+        self.render_into(vars, &mut out);
+        out
+    }
+}
+
+/// A variable body is a lowercase name with optional `:args`, no spaces or quotes.
+fn is_variable_body(body: &str) -> bool {
+    !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'))
+}
+
+fn parse_variable(body: &str, offset: usize) -> Result<Part, TemplateError> {
+    let err = |message: String| TemplateError { offset, message };
+    let (name, args) = match body.split_once(':') {
+        Some((n, a)) => (n, Some(a)),
+        None => (body, None),
+    };
+    match (name, args) {
+        ("seq", None) => Ok(Part::Seq),
+        ("uuid", None) => Ok(Part::Uuid),
+        ("tenant", None) => Ok(Part::Tenant),
+        ("rand", Some(range)) => {
+            let (lo, hi) = range.split_once("..").ok_or_else(|| {
+                err(format!(
+                    "`{{rand:{range}}}` needs a range like `{{rand:1..1000}}`"
+                ))
+            })?;
+            let parse = |s: &str| {
+                s.parse::<u64>().map_err(|_| {
+                    err(format!(
+                        "`{{rand:{range}}}`: `{s}` is not a non-negative integer"
+                    ))
+                })
+            };
+            let (lo, hi) = (parse(lo)?, parse(hi)?);
+            if lo > hi {
+                return Err(err(format!(
+                    "`{{rand:{range}}}`: the range is empty ({lo} > {hi})"
+                )));
+            }
+            Ok(Part::Rand { lo, hi })
+        }
+        ("rand", None) => Err(err(
+            "`{rand}` needs a range like `{rand:1..1000}`".to_owned()
+        )),
+        (known @ ("seq" | "uuid" | "tenant"), Some(_)) => {
+            Err(err(format!("`{{{known}}}` takes no arguments")))
+        }
+        (other, _) => Err(err(format!(
+            "unknown variable `{{{other}}}`; known: {{seq}}, {{rand:A..B}}, {{uuid}}, {{tenant}} (write `{{{{` for a literal brace)"
+        ))),
+    }
+}
+
+impl fmt::Display for Template {
+    /// The template as it would be written in a scenario (round-trips through [`Template::parse`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => {
+                    // Re-escape only braces that would otherwise open a variable.
+                    let mut chars = s.char_indices().peekable();
+                    while let Some((i, c)) = chars.next() {
+                        if c == '{' {
+                            let next = s[i + 1..].chars().next();
+                            let would_open =
+                                next.is_some_and(|n| n.is_ascii_lowercase() || n == '{');
+                            f.write_str(if would_open { "{{" } else { "{" })?;
+                        } else {
+                            f.write_char(c)?;
+                        }
+                    }
+                }
+                Part::Seq => f.write_str("{seq}")?,
+                Part::Rand { lo, hi } => write!(f, "{{rand:{lo}..{hi}}}")?,
+                Part::Uuid => f.write_str("{uuid}")?,
+                Part::Tenant => f.write_str("{tenant}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn json_braces_are_literal() {
+        let t = Template::parse(r#"{"sku": {rand:1..50}, "qty": 1}"#).unwrap();
+        assert_eq!(
+            t.parts(),
+            &[
+                Part::Literal(r#"{"sku": "#.into()),
+                Part::Rand { lo: 1, hi: 50 },
+                Part::Literal(r#", "qty": 1}"#.into()),
+            ]
+        );
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut vars = Vars {
+            seq: 0,
+            tenant: "acme",
+            rng: &mut rng,
+        };
+        let out = t.render(&mut vars);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let sku = v["sku"].as_u64().unwrap();
+        assert!((1..=50).contains(&sku));
+    }
+
+    #[test]
+    fn every_variable_renders() {
+        let t = Template::parse("/t/{tenant}/{seq}/{uuid}/{{seq}").unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut vars = Vars {
+            seq: 42,
+            tenant: "acme",
+            rng: &mut rng,
+        };
+        let out = t.render(&mut vars);
+        let pieces: Vec<&str> = out.split('/').collect();
+        assert_eq!(pieces[2], "acme");
+        assert_eq!(pieces[3], "42");
+        assert!(uuid::Uuid::parse_str(pieces[4]).is_ok(), "{out}");
+        assert_eq!(pieces[5], "{seq}");
+    }
+
+    #[test]
+    fn bad_variables_are_reported_with_offsets() {
+        let cases = [
+            ("/items/{rnd:1..5}", 7, "unknown variable `{rnd}`"),
+            ("/x/{rand:5..1}", 3, "the range is empty"),
+            ("/x/{rand:a..9}", 3, "`a` is not a non-negative integer"),
+            ("{rand}", 0, "needs a range"),
+            ("ab{seq:3}", 2, "takes no arguments"),
+        ];
+        for (text, offset, needle) in cases {
+            let err = Template::parse(text).unwrap_err();
+            assert_eq!(err.offset, offset, "{text}");
+            assert!(err.message.contains(needle), "{text}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in [
+            "/items/{rand:1..1000}",
+            r#"{"a": {seq}, "b": "{tenant}"}"#,
+            "{{uuid}} is {uuid}",
+            "plain",
+            "{",
+            "}{",
+        ] {
+            let t = Template::parse(text).unwrap();
+            assert_eq!(Template::parse(&t.to_string()).unwrap(), t, "{text}");
+        }
+    }
+}
