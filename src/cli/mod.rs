@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::ExitStatus;
 
+pub mod init;
+pub mod schema;
+pub mod validate;
+
 /// An error that knows which exit code it deserves. Anything else that reaches
 /// `main` is treated as "the run itself broke" (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +38,20 @@ pub struct Cli {
 
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
-pub enum Commands {}
+pub enum Commands {
+    /// Check scenario files and print every problem with FILE:LINE:COL.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the scenario format (for editors).
+    Schema(schema::Args),
+    /// Write a commented starter scenario.
+    Init(init::Args),
+}
 
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Commands::Validate(args) => validate::run(args),
+        Commands::Schema(args) => schema::run(args),
+        Commands::Init(args) => init::run(args),
+    }
 }

@@ -190,7 +190,7 @@ pub fn span_of(doc: &DeTable<'_>, path: &Path, key: bool) -> Option<Range<usize>
                 let Some(arr) = value.and_then(|v| v.as_array()) else {
                     return best;
                 };
-                let Some(item) = arr.iter().nth(*n) else {
+                let Some(item) = arr.get(*n) else {
                     return best;
                 };
                 best = Some(item.span());

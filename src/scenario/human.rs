@@ -65,7 +65,7 @@ pub fn format_duration(d: Duration) -> String {
         (1_000, "us"),
     ];
     for (scale, unit) in units {
-        if nanos % scale == 0 {
+        if nanos.is_multiple_of(scale) {
             return format!("{}{unit}", nanos / scale);
         }
     }

@@ -12,3 +12,7 @@ pub mod slo;
 pub mod template;
 
 pub use model::*;
+pub mod load;
+pub mod parse;
+pub mod raw;
+pub mod validate;

@@ -363,8 +363,11 @@ pub struct Slo {
     pub objective: Objective,
 }
 
+/// A metric name and its `NAME=VALUE` filter pairs, borrowed from the key.
+pub type Selector<'a> = (&'a str, Vec<(&'a str, &'a str)>);
+
 /// Split `metric{a=b,c=d}` into the metric name and its filter pairs.
-pub fn split_selector(key: &str) -> Result<(&str, Vec<(&str, &str)>), String> {
+pub fn split_selector(key: &str) -> Result<Selector<'_>, String> {
     let Some(open) = key.find('{') else {
         return Ok((key.trim(), Vec::new()));
     };

@@ -180,8 +180,7 @@ impl fmt::Display for Template {
             match part {
                 Part::Literal(s) => {
                     // Re-escape only braces that would otherwise open a variable.
-                    let mut chars = s.char_indices().peekable();
-                    while let Some((i, c)) = chars.next() {
+                    for (i, c) in s.char_indices() {
                         if c == '{' {
                             let next = s[i + 1..].chars().next();
                             let would_open =

@@ -1,0 +1,101 @@
+//! Reading scenario and gateway files from disk or text.
+
+use std::path::{Path, PathBuf};
+
+use super::diagnostics::{Diagnostic, Diagnostics, Locus, locate};
+use super::model::Scenario;
+use super::parse::{parse_document, raw_gateway_file, raw_scenario};
+use super::raw::RawScenario;
+use super::validate::{self, GatewayFile};
+
+/// A scenario as written and as validated.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub raw: RawScenario,
+    pub scenario: Scenario,
+}
+
+/// Why a file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Read and validate a scenario file.
+pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let label = path.display().to_string();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let text = utf8(&label, &bytes).map_err(LoadError::Invalid)?;
+    parse_str(&label, text, base).map_err(LoadError::Invalid)
+}
+
+/// Validate scenario text; `label` names it in messages, `base_dir` resolves relative paths.
+pub fn parse_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagnostics> {
+    let doc = match parse_document(text) {
+        Ok(doc) => doc,
+        Err(d) => return Err(locate(label, text, None, vec![d])),
+    };
+    let mut diags = Vec::new();
+    let Some(raw) = raw_scenario(doc.get_ref(), &mut diags) else {
+        return Err(locate(label, text, Some(doc.get_ref()), diags));
+    };
+    match validate::scenario(&raw, base_dir) {
+        Ok(scenario) => Ok(Loaded { raw, scenario }),
+        Err(diags) => Err(locate(label, text, Some(doc.get_ref()), diags)),
+    }
+}
+
+/// Read and validate a gateway configuration file (`ninefold gateway --config`).
+pub fn load_gateway_file(path: &Path) -> Result<GatewayFile, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let label = path.display().to_string();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let text = utf8(&label, &bytes).map_err(LoadError::Invalid)?;
+    let doc = parse_document(text)
+        .map_err(|d| LoadError::Invalid(locate(&label, text, None, vec![d])))?;
+    let mut diags = Vec::new();
+    let Some(raw) = raw_gateway_file(doc.get_ref(), &mut diags) else {
+        return Err(LoadError::Invalid(locate(
+            &label,
+            text,
+            Some(doc.get_ref()),
+            diags,
+        )));
+    };
+    validate::gateway_file(&raw, base)
+        .map_err(|d| LoadError::Invalid(locate(&label, text, Some(doc.get_ref()), d)))
+}
+
+/// The text of a file that must be UTF-8, or a located complaint about the first bad byte.
+fn utf8<'a>(label: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostics> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = e.valid_up_to();
+        let text = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        locate(
+            label,
+            text,
+            None,
+            vec![Diagnostic {
+                locus: Locus::Span(good..good),
+                message: format!(
+                    "not a UTF-8 text file (invalid byte 0x{:02x}); a scenario is TOML text",
+                    bytes[good]
+                ),
+            }],
+        )
+    })
+}

@@ -1,0 +1,499 @@
+//! `[[faults]]` and `[[links]]`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use super::Ctx;
+use crate::scenario::diagnostics::{Path, did_you_mean};
+use crate::scenario::human::format_duration;
+use crate::scenario::model::*;
+use crate::scenario::raw::*;
+
+const ACTIONS: [&str; 17] = [
+    "kill",
+    "terminate",
+    "stop",
+    "resume",
+    "restart",
+    "down",
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "loss",
+    "error_rate",
+    "fail_health",
+    "chaos",
+];
+
+pub(super) fn links(cx: &mut Ctx<'_>, raw: &[RawLink]) -> Vec<Link> {
+    let mut names = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let path = Path::root().key("links").index(i);
+            if !names.insert(l.name.clone()) {
+                cx.err(
+                    &path.key("name"),
+                    format!("duplicate link name `{}`", l.name),
+                );
+            }
+            let listen = l.listen.parse().unwrap_or_else(|_| {
+                cx.err(
+                    &path.key("listen"),
+                    format!(
+                        "`{}` is not an address such as \"127.0.0.1:18080\"",
+                        l.listen
+                    ),
+                );
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+            });
+            if l.upstream
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                cx.err(
+                    &path.key("upstream"),
+                    format!("`{}` is not `host:port`", l.upstream),
+                );
+            }
+            Link {
+                name: l.name.clone(),
+                listen,
+                upstream: l.upstream.clone(),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn faults(
+    cx: &mut Ctx<'_>,
+    raw: &[RawFault],
+    run: Duration,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+    links: &[Link],
+) -> Vec<Fault> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            fault(
+                cx,
+                &Path::root().key("faults").index(i),
+                f,
+                run,
+                gateway,
+                upstreams,
+                links,
+            )
+        })
+        .collect()
+}
+
+fn fault(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    f: &RawFault,
+    run: Duration,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+    links: &[Link],
+) -> Fault {
+    let at = cx.duration(&path.key("at"), Some(&f.at), Duration::ZERO, true);
+    if at >= run {
+        cx.err(
+            &path.key("at"),
+            format!(
+                "`{}` is at or after the end of the run ({})",
+                f.at,
+                format_duration(run)
+            ),
+        );
+    }
+    let duration = f.duration.as_deref().map(|d| {
+        cx.duration(
+            &path.key("duration"),
+            Some(d),
+            Duration::from_secs(1),
+            false,
+        )
+    });
+    if let Some(d) = duration
+        && at < run
+        && at + d > run
+    {
+        {
+            cx.err(
+                &path.key("duration"),
+                format!(
+                    "the fault would revert at {}, after the run ends at {}",
+                    format_duration(at + d),
+                    format_duration(run)
+                ),
+            );
+        }
+    }
+    let action = action(cx, path, f);
+    let target = target(
+        cx,
+        &path.key("target"),
+        &f.target,
+        gateway,
+        upstreams,
+        links,
+    );
+    if let (Some(action), Some(target)) = (&action, &target) {
+        compatible(
+            cx,
+            path,
+            action,
+            target,
+            gateway,
+            upstreams,
+            duration.is_some(),
+        );
+    }
+    let streams = match f.stream.as_deref() {
+        None | Some("downstream") => vec![Stream::Downstream],
+        Some("upstream") => vec![Stream::Upstream],
+        Some("both") => vec![Stream::Upstream, Stream::Downstream],
+        Some(other) => {
+            cx.err(
+                &path.key("stream"),
+                format!("`{other}`: accepted \"upstream\", \"downstream\" or \"both\""),
+            );
+            vec![Stream::Downstream]
+        }
+    };
+    if f.stream.is_some()
+        && !action
+            .as_ref()
+            .is_some_and(|a| a.is_network() && *a != FaultAction::Down)
+    {
+        cx.err_key(&path.key("stream"), "applies only to toxics (latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, loss)");
+    }
+    let toxicity = f.toxicity.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&toxicity) {
+        cx.err(
+            &path.key("toxicity"),
+            format!("must be between 0.0 and 1.0, got {toxicity}"),
+        );
+    }
+    Fault {
+        at,
+        duration,
+        action: action.unwrap_or(FaultAction::Kill),
+        target: target.unwrap_or(FaultTarget::Gateway(0)),
+        streams,
+        toxicity,
+    }
+}
+
+/// Parse the action and its parameters; parameters of other actions are errors.
+fn action(cx: &mut Ctx<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
+    let params: [(&str, bool); 10] = [
+        ("latency", f.latency.is_some()),
+        ("jitter", f.jitter.is_some()),
+        ("rate", f.rate.is_some()),
+        ("status", f.status.is_some()),
+        ("delay", f.delay.is_some()),
+        ("timeout", f.timeout.is_some()),
+        ("bytes", f.bytes.is_some()),
+        ("average_size", f.average_size.is_some()),
+        ("size_variation", f.size_variation.is_some()),
+        ("every", f.every.is_some()),
+    ];
+    let takes: &[&str] = match f.action.as_str() {
+        "kill" | "terminate" | "stop" | "resume" | "restart" | "down" | "fail_health" => &[],
+        "latency" => &["latency", "jitter"],
+        "bandwidth" | "loss" => &["rate"],
+        "slow_close" => &["delay"],
+        "timeout" | "reset_peer" => &["timeout"],
+        "slicer" => &["average_size", "size_variation", "delay"],
+        "limit_data" => &["bytes"],
+        "error_rate" => &["rate", "status"],
+        "chaos" => &["every", "jitter"],
+        other => {
+            let hint = did_you_mean(other, ACTIONS).unwrap_or_default();
+            cx.err(
+                &path.key("action"),
+                format!(
+                    "unknown action `{other}`{hint}; accepted: {}",
+                    ACTIONS.join(", ")
+                ),
+            );
+            return None;
+        }
+    };
+    for (key, present) in params {
+        if present && !takes.contains(&key) {
+            let accepted = if takes.is_empty() {
+                "no parameters".to_owned()
+            } else {
+                takes.join(", ")
+            };
+            cx.err_key(
+                &path.key(key),
+                format!(
+                    "does not apply to action `{}` (it takes: {accepted})",
+                    f.action
+                ),
+            );
+        }
+    }
+    let d = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+        cx.duration(&path.key(key), v.as_deref(), Duration::ZERO, true)
+    };
+    let need = |cx: &mut Ctx<'_>, key: &str, present: bool| {
+        if !present {
+            cx.err(path, format!("action `{}` needs `{key}`", f.action));
+        }
+    };
+    Some(match f.action.as_str() {
+        "kill" => FaultAction::Kill,
+        "terminate" => FaultAction::Terminate,
+        "stop" => FaultAction::Stop,
+        "resume" => FaultAction::Resume,
+        "restart" => FaultAction::Restart,
+        "down" => FaultAction::Down,
+        "fail_health" => FaultAction::FailHealth,
+        "latency" => {
+            need(cx, "latency", f.latency.is_some());
+            FaultAction::Latency {
+                latency: d(cx, "latency", &f.latency),
+                jitter: d(cx, "jitter", &f.jitter),
+            }
+        }
+        "bandwidth" => {
+            need(cx, "rate", f.rate.is_some());
+            let rate = f.rate.unwrap_or(1.0);
+            if !(rate.is_finite() && rate >= 1.0 && rate.fract() == 0.0) {
+                cx.err(
+                    &path.key("rate"),
+                    format!("bandwidth is a whole number of KB/s ≥ 1, got {rate}"),
+                );
+            }
+            FaultAction::Bandwidth {
+                rate_kbps: rate.max(1.0) as u64,
+            }
+        }
+        "loss" => {
+            need(cx, "rate", f.rate.is_some());
+            FaultAction::Loss {
+                rate: cx.unit_interval(&path.key("rate"), f.rate.unwrap_or(0.0)),
+            }
+        }
+        "slow_close" => FaultAction::SlowClose {
+            delay: d(cx, "delay", &f.delay),
+        },
+        "timeout" => FaultAction::Timeout {
+            timeout: d(cx, "timeout", &f.timeout),
+        },
+        "reset_peer" => FaultAction::ResetPeer {
+            timeout: d(cx, "timeout", &f.timeout),
+        },
+        "slicer" => {
+            need(cx, "average_size", f.average_size.is_some());
+            FaultAction::Slicer {
+                average_size: f.average_size.unwrap_or(1).max(1),
+                size_variation: f.size_variation.unwrap_or(0),
+                delay: d(cx, "delay", &f.delay),
+            }
+        }
+        "limit_data" => {
+            need(cx, "bytes", f.bytes.is_some());
+            FaultAction::LimitData {
+                bytes: f.bytes.unwrap_or(0),
+            }
+        }
+        "error_rate" => {
+            need(cx, "rate", f.rate.is_some());
+            FaultAction::ErrorRate {
+                rate: cx.unit_interval(&path.key("rate"), f.rate.unwrap_or(0.0)),
+                status: cx.status(&path.key("status"), f.status.unwrap_or(500)),
+            }
+        }
+        _ => {
+            need(cx, "every", f.every.is_some());
+            FaultAction::Chaos {
+                every: cx.duration(
+                    &path.key("every"),
+                    f.every.as_deref(),
+                    Duration::from_secs(20),
+                    false,
+                ),
+                jitter: d(cx, "jitter", &f.jitter),
+            }
+        }
+    })
+}
+
+fn target(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    text: &str,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+    links: &[Link],
+) -> Option<FaultTarget> {
+    let accepted = "accepted: POOL[N] (e.g. api[1]), POOL, gateway[N], zone:NAME, link:NAME";
+    if let Some(zone) = text.strip_prefix("zone:") {
+        let gateway_zones = match &gateway.target {
+            GatewayTarget::Bundled { zones, .. } => zones.as_slice(),
+            GatewayTarget::External { .. } => &[],
+        };
+        let known: Vec<&str> = upstreams
+            .values()
+            .flat_map(|u| u.zones.iter())
+            .chain(gateway_zones)
+            .map(String::as_str)
+            .collect();
+        if !known.contains(&zone) {
+            let hint = did_you_mean(zone, known.iter().copied()).unwrap_or_default();
+            cx.err(path, format!("no instance is in zone `{zone}`{hint}; zones come from `zones = [...]` of a pool or the gateway"));
+            return None;
+        }
+        return Some(FaultTarget::Zone(zone.to_owned()));
+    }
+    if let Some(link) = text.strip_prefix("link:") {
+        if !links.iter().any(|l| l.name == link) {
+            cx.err(path, format!("no link `{link}`; declare it in `[[links]]`"));
+            return None;
+        }
+        return Some(FaultTarget::Link(link.to_owned()));
+    }
+    let (name, index) = match text.split_once('[') {
+        Some((name, rest)) => match rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok()) {
+            Some(i) => (name, Some(i)),
+            None => {
+                cx.err(path, format!("`{text}` is not a target; {accepted}"));
+                return None;
+            }
+        },
+        None => (text, None),
+    };
+    if name == "gateway" {
+        let GatewayTarget::Bundled { instances, .. } = &gateway.target else {
+            cx.err(path, "the gateway is external (`url`): ninefold cannot act on it; declare `[[links]]` and target `link:NAME`");
+            return None;
+        };
+        let i = index.unwrap_or(0);
+        if i >= instances.get() as usize {
+            cx.err(
+                path,
+                format!(
+                    "`{text}`: the gateway has {} instance(s), so the index must be below {}",
+                    instances, instances
+                ),
+            );
+            return None;
+        }
+        return Some(FaultTarget::Gateway(i));
+    }
+    let Some(pool) = upstreams.get(name) else {
+        let mut known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+        known.push("gateway");
+        let hint = did_you_mean(name, known.iter().copied()).unwrap_or_default();
+        cx.err(path, format!("no pool `{name}`{hint}; {accepted}"));
+        return None;
+    };
+    match index {
+        Some(i) if i >= pool.instances.count() => {
+            cx.err(
+                path,
+                format!(
+                    "`{text}`: pool `{name}` has {} instance(s), so the index must be below {}",
+                    pool.instances.count(),
+                    pool.instances.count()
+                ),
+            );
+            None
+        }
+        Some(i) => Some(FaultTarget::Instance {
+            pool: name.to_owned(),
+            index: i,
+        }),
+        None => Some(FaultTarget::Pool(name.to_owned())),
+    }
+}
+
+/// Can this action act on this target?
+fn compatible(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    action: &FaultAction,
+    target: &FaultTarget,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+    has_duration: bool,
+) {
+    let pool_of = |t: &FaultTarget| match t {
+        FaultTarget::Instance { pool, .. } | FaultTarget::Pool(pool) => upstreams.get(pool),
+        _ => None,
+    };
+    let external_pool =
+        pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Targets(_)));
+    if (action.is_process()
+        || matches!(
+            action,
+            FaultAction::ErrorRate { .. } | FaultAction::FailHealth
+        ))
+        && external_pool
+    {
+        cx.err(
+            &path.key("target"),
+            format!(
+                "`{}` needs instances ninefold starts; pool `{target}` lists `targets`",
+                action.name()
+            ),
+        );
+    }
+    if matches!(target, FaultTarget::Link(_)) && !action.is_network() {
+        cx.err(
+            &path.key("action"),
+            format!(
+                "a link can only take network faults, not `{}`",
+                action.name()
+            ),
+        );
+    }
+    if matches!(target, FaultTarget::Gateway(_))
+        && matches!(
+            action,
+            FaultAction::ErrorRate { .. } | FaultAction::FailHealth
+        )
+    {
+        cx.err(
+            &path.key("action"),
+            format!(
+                "`{}` uses a backend's admin API; target a pool instance",
+                action.name()
+            ),
+        );
+    }
+    if matches!(action, FaultAction::Chaos { .. }) && !matches!(target, FaultTarget::Pool(_)) {
+        cx.err(
+            &path.key("target"),
+            "chaos picks random instances of a pool: target the pool by name (e.g. `api`)",
+        );
+    }
+    // kill/terminate + duration = start the instance again afterwards; stop + duration = SIGCONT.
+    if matches!(
+        action,
+        FaultAction::Resume | FaultAction::Restart | FaultAction::Chaos { .. }
+    ) && has_duration
+        && !matches!(action, FaultAction::Chaos { .. })
+    {
+        cx.err_key(
+            &path.key("duration"),
+            format!(
+                "`{}` is instantaneous and cannot revert; remove `duration`",
+                action.name()
+            ),
+        );
+    }
+    let _ = gateway;
+}

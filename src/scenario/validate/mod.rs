@@ -1,0 +1,258 @@
+//! Raw → domain: every semantic check, every problem collected with its path.
+//!
+//! One file per section. Each check pushes a [`Diagnostic`] naming the path
+//! (`traffic[2].rate`) and saying what would be accepted; validation goes on
+//! after a problem so the user sees them all at once.
+
+mod faults;
+mod gateway;
+mod slo;
+mod traffic;
+
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use super::diagnostics::{Diagnostic, Locus, Path};
+use super::human::{parse_duration, parse_share};
+use super::model::{FaultProxy, Scenario};
+use super::raw::{RawGatewayFile, RawScenario};
+
+/// Collects problems while building domain values.
+pub(crate) struct Ctx<'a> {
+    pub diags: Vec<Diagnostic>,
+    /// Folder of the file, to resolve relative paths (key files).
+    pub base_dir: &'a FsPath,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(base_dir: &'a FsPath) -> Self {
+        Self {
+            diags: Vec::new(),
+            base_dir,
+        }
+    }
+
+    /// Report a problem at `path`.
+    pub fn err(&mut self, path: &Path, message: impl Into<String>) {
+        let message = message.into();
+        let message = if path.0.is_empty() {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+        self.diags.push(Diagnostic {
+            locus: Locus::Path(path.clone()),
+            message,
+        });
+    }
+
+    /// Report a problem at the key of `path` (for keys that must not be there).
+    pub fn err_key(&mut self, path: &Path, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            locus: Locus::KeyOf(path.clone()),
+            message: format!("{path}: {}", message.into()),
+        });
+    }
+
+    /// A duration, or `default` when absent; must be > 0 unless `allow_zero`.
+    pub fn duration(
+        &mut self,
+        path: &Path,
+        text: Option<&str>,
+        default: Duration,
+        allow_zero: bool,
+    ) -> Duration {
+        let Some(text) = text else { return default };
+        match parse_duration(text) {
+            Ok(d) if d.is_zero() && !allow_zero => {
+                self.err(path, format!("must be longer than 0, got `{text}`"));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.err(path, e);
+                default
+            }
+        }
+    }
+
+    /// A required duration > 0.
+    pub fn required_duration(&mut self, path: &Path, text: &str) -> Duration {
+        self.duration(path, Some(text), Duration::from_secs(1), false)
+    }
+
+    /// A share written as `"20%"` or `0.2`.
+    pub fn share(&mut self, path: &Path, text: Option<&str>, default: f64) -> f64 {
+        let Some(text) = text else { return default };
+        parse_share(text).unwrap_or_else(|e| {
+            self.err(path, e);
+            default
+        })
+    }
+
+    /// A share given as a number in [0, 1].
+    pub fn unit_interval(&mut self, path: &Path, value: f64) -> f64 {
+        if (0.0..=1.0).contains(&value) {
+            value
+        } else {
+            self.err(path, format!("must be between 0.0 and 1.0, got {value}"));
+            value.clamp(0.0, 1.0)
+        }
+    }
+
+    /// A count ≥ 1.
+    pub fn nonzero(&mut self, path: &Path, value: Option<u32>, default: u32) -> NonZeroU32 {
+        let v = value.unwrap_or(default);
+        NonZeroU32::new(v).unwrap_or_else(|| {
+            self.err(path, "must be at least 1, got 0");
+            NonZeroU32::MIN
+        })
+    }
+
+    /// A count ≥ 1 (64-bit).
+    pub fn nonzero64(&mut self, path: &Path, value: u64) -> NonZeroU64 {
+        NonZeroU64::new(value).unwrap_or_else(|| {
+            self.err(path, "must be at least 1, got 0");
+            NonZeroU64::MIN
+        })
+    }
+
+    /// A positive, finite number.
+    pub fn positive(&mut self, path: &Path, value: f64) -> f64 {
+        if value.is_finite() && value > 0.0 {
+            value
+        } else {
+            self.err(path, format!("must be > 0, got {value}"));
+            1.0
+        }
+    }
+
+    /// An HTTP status code.
+    pub fn status(&mut self, path: &Path, value: u16) -> u16 {
+        if (100..=599).contains(&value) {
+            value
+        } else {
+            self.err(path, format!("`{value}` is not an HTTP status (100–599)"));
+            500
+        }
+    }
+
+    /// A file path relative to the scenario's folder, which must exist.
+    pub fn existing_file(&mut self, path: &Path, text: &str) -> PathBuf {
+        let p = self.base_dir.join(text);
+        if !p.is_file() {
+            self.err(path, format!("no such file `{}`", p.display()));
+        }
+        p
+    }
+}
+
+/// Validate a whole scenario. `base_dir` resolves relative file paths.
+pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Diagnostic>> {
+    let mut cx = Ctx::new(base_dir);
+    let root = Path::root();
+    if raw.name.trim().is_empty() {
+        cx.err(&root.key("name"), "name: must not be empty");
+    } else if !raw
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        cx.err(
+            &root.key("name"),
+            format!(
+                "name: `{}` may use only letters, digits, `-`, `_` and `.` (it names the run folder)",
+                raw.name
+            ),
+        );
+    }
+    let duration = cx.required_duration(&root.key("duration"), &raw.duration);
+    let confidence = match raw.confidence {
+        None => 0.95,
+        Some(c) if c > 0.0 && c < 1.0 => c,
+        Some(c) => {
+            cx.err(
+                &root.key("confidence"),
+                format!("must be strictly between 0 and 1 (e.g. 0.95), got {c}"),
+            );
+            0.95
+        }
+    };
+    let raw_gateway = raw.gateway.clone().unwrap_or_default();
+    let tenants = gateway::tenants(&mut cx, &raw.tenants);
+    let upstreams = gateway::upstreams(&mut cx, &raw.upstreams, true);
+    let gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
+    let links = faults::links(&mut cx, &raw.links);
+    let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
+    let faults = faults::faults(&mut cx, &raw.faults, duration, &gateway, &upstreams, &links);
+    let fault_proxy = match &raw.toxiproxy {
+        None => FaultProxy::Embedded,
+        Some(t) => {
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                cx.err(
+                    &root.key("toxiproxy").key("url"),
+                    format!(
+                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\"",
+                        t.url
+                    ),
+                );
+            }
+            FaultProxy::External(t.url.trim_end_matches('/').to_owned())
+        }
+    };
+    let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
+    if cx.diags.is_empty() {
+        Ok(Scenario {
+            name: raw.name.clone(),
+            description: raw.description.clone().unwrap_or_default(),
+            duration,
+            seed: raw.seed,
+            confidence,
+            gateway,
+            upstreams,
+            tenants,
+            traffic,
+            faults,
+            fault_proxy,
+            links,
+            slos,
+        })
+    } else {
+        Err(cx.diags)
+    }
+}
+
+/// What `ninefold gateway --config FILE` runs: the gateway, its pools, its tenants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayFile {
+    pub gateway: super::model::Gateway,
+    pub upstreams: std::collections::BTreeMap<String, super::model::Upstream>,
+    pub tenants: Vec<super::model::Tenant>,
+}
+
+/// Validate a gateway configuration file: pools must list `targets`.
+pub fn gateway_file(
+    raw: &RawGatewayFile,
+    base_dir: &FsPath,
+) -> Result<GatewayFile, Vec<Diagnostic>> {
+    let mut cx = Ctx::new(base_dir);
+    let tenants = gateway::tenants(&mut cx, &raw.tenants);
+    let upstreams = gateway::upstreams(&mut cx, &raw.upstreams, false);
+    let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    if raw.gateway.url.is_some() {
+        cx.err(
+            &Path::root().key("gateway").key("url"),
+            "a gateway configuration cannot point at another gateway; remove `url`",
+        );
+    }
+    if cx.diags.is_empty() {
+        Ok(GatewayFile {
+            gateway,
+            upstreams,
+            tenants,
+        })
+    } else {
+        Err(cx.diags)
+    }
+}

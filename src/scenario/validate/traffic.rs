@@ -1,0 +1,409 @@
+//! `[[traffic]]` phases.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use http::Method;
+
+use super::Ctx;
+use crate::scenario::diagnostics::{Path, did_you_mean};
+use crate::scenario::model::*;
+use crate::scenario::raw::*;
+use crate::scenario::template::Template;
+
+const EXECUTORS: [&str; 4] = [
+    "constant-arrival-rate",
+    "ramping-arrival-rate",
+    "constant-vus",
+    "ramping-vus",
+];
+
+pub(super) fn phases(
+    cx: &mut Ctx<'_>,
+    raw: &[RawPhase],
+    run: Duration,
+    tenants: &[Tenant],
+    gateway: &Gateway,
+) -> Vec<TrafficPhase> {
+    if raw.is_empty() {
+        cx.err(
+            &Path::root(),
+            "a scenario needs at least one `[[traffic]]` phase",
+        );
+    }
+    let mut names = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let path = Path::root().key("traffic").index(i);
+            let name = p.name.clone().unwrap_or_else(|| format!("phase-{i}"));
+            if !names.insert(name.clone()) {
+                cx.err(&path.key("name"), format!("duplicate phase name `{name}`"));
+            }
+            phase(cx, &path, name, p, run, tenants, gateway)
+        })
+        .collect()
+}
+
+fn phase(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    name: String,
+    p: &RawPhase,
+    run: Duration,
+    tenants: &[Tenant],
+    gateway: &Gateway,
+) -> TrafficPhase {
+    let start = cx.duration(&path.key("start"), p.start.as_deref(), Duration::ZERO, true);
+    if start >= run {
+        cx.err(
+            &path.key("start"),
+            format!(
+                "starts at or after the end of the run ({}); it would send nothing",
+                crate::scenario::human::format_duration(run)
+            ),
+        );
+    }
+    let duration = cx.duration(
+        &path.key("duration"),
+        p.duration.as_deref(),
+        run.saturating_sub(start),
+        false,
+    );
+    if start + duration > run && start < run {
+        cx.err(
+            &path.key("duration"),
+            format!(
+                "ends at {} but the run lasts {}",
+                crate::scenario::human::format_duration(start + duration),
+                crate::scenario::human::format_duration(run)
+            ),
+        );
+    }
+    let executor = executor(cx, path, p, duration);
+    let tenants_mix = mix(cx, &path.key("tenants"), p.tenants.as_ref(), tenants);
+    if p.requests.is_empty() {
+        cx.err(&path.key("requests"), "must list at least one request, e.g. `requests = [{ method = \"GET\", path = \"/items/1\" }]`");
+    }
+    let expect = statuses(cx, &path.key("expect"), p.expect.as_deref());
+    let requests = p
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| request(cx, &path.key("requests").index(i), r, gateway))
+        .collect();
+    TrafficPhase {
+        name,
+        start,
+        duration,
+        executor,
+        tenants: tenants_mix,
+        requests,
+        expect,
+        timeout: cx.duration(
+            &path.key("timeout"),
+            p.timeout.as_deref(),
+            Duration::from_secs(5),
+            false,
+        ),
+        connections: cx.nonzero(&path.key("connections"), p.connections, 64),
+        max_in_flight: cx.nonzero(&path.key("max_in_flight"), p.max_in_flight, 10_000),
+        client_retries: p.retries.unwrap_or(0),
+    }
+}
+
+fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
+    let arrivals = match p.arrivals.as_deref() {
+        None | Some("uniform") => Arrivals::Uniform,
+        Some("poisson") => Arrivals::Poisson,
+        Some(other) => {
+            cx.err(
+                &path.key("arrivals"),
+                format!("`{other}`: accepted \"uniform\" or \"poisson\""),
+            );
+            Arrivals::Uniform
+        }
+    };
+    // Keys that belong to other executors are mistakes worth naming.
+    let given: [(&str, bool); 7] = [
+        ("rate", p.rate.is_some()),
+        ("start_rate", p.start_rate.is_some()),
+        ("vus", p.vus.is_some()),
+        ("start_vus", p.start_vus.is_some()),
+        ("stages", p.stages.is_some()),
+        ("arrivals", p.arrivals.is_some()),
+        ("think_time", p.think_time.is_some()),
+    ];
+    let allowed: &[&str] = match p.executor.as_str() {
+        "constant-arrival-rate" => &["rate", "arrivals"],
+        "ramping-arrival-rate" => &["start_rate", "stages", "arrivals"],
+        "constant-vus" => &["vus", "think_time"],
+        "ramping-vus" => &["start_vus", "stages", "think_time"],
+        other => {
+            let hint = did_you_mean(other, EXECUTORS).unwrap_or_default();
+            cx.err(
+                &path.key("executor"),
+                format!(
+                    "unknown executor `{other}`{hint}; accepted: {}",
+                    EXECUTORS.join(", ")
+                ),
+            );
+            return Executor::ConstantArrivalRate {
+                rate: 1.0,
+                arrivals,
+            };
+        }
+    };
+    for (key, present) in given {
+        if present && !allowed.contains(&key) {
+            cx.err_key(
+                &path.key(key),
+                format!(
+                    "does not apply to executor `{}` (it takes: {})",
+                    p.executor,
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    let think = cx.duration(
+        &path.key("think_time"),
+        p.think_time.as_deref(),
+        Duration::ZERO,
+        true,
+    );
+    let stages = |cx: &mut Ctx<'_>| -> Vec<Stage> {
+        let sp = path.key("stages");
+        let raw = p.stages.as_deref().unwrap_or_default();
+        if raw.is_empty() {
+            cx.err(
+                &sp,
+                "a ramping executor needs `stages = [{ duration = \"10s\", target = 100 }, …]`",
+            );
+        }
+        let out: Vec<Stage> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let target = if s.target.is_finite() && s.target >= 0.0 {
+                    s.target
+                } else {
+                    cx.err(
+                        &sp.index(i).key("target"),
+                        format!("must be ≥ 0, got {}", s.target),
+                    );
+                    0.0
+                };
+                Stage {
+                    duration: cx.required_duration(&sp.index(i).key("duration"), &s.duration),
+                    target,
+                }
+            })
+            .collect();
+        let total: Duration = out.iter().map(|s| s.duration).sum();
+        if total > duration {
+            cx.err(
+                &sp,
+                format!(
+                    "stages last {} but the phase lasts {}",
+                    crate::scenario::human::format_duration(total),
+                    crate::scenario::human::format_duration(duration)
+                ),
+            );
+        }
+        out
+    };
+    match p.executor.as_str() {
+        "constant-arrival-rate" => {
+            match p.rate {
+                Some(r) => Executor::ConstantArrivalRate {
+                    rate: cx.positive(&path.key("rate"), r),
+                    arrivals,
+                },
+                None => {
+                    cx.err(path, "missing required key `rate` (requests per second) for constant-arrival-rate");
+                    Executor::ConstantArrivalRate {
+                        rate: 1.0,
+                        arrivals,
+                    }
+                }
+            }
+        }
+        "ramping-arrival-rate" => {
+            let start_rate = p.start_rate.unwrap_or(0.0);
+            if !(start_rate.is_finite() && start_rate >= 0.0) {
+                cx.err(
+                    &path.key("start_rate"),
+                    format!("must be ≥ 0, got {start_rate}"),
+                );
+            }
+            let stages = stages(cx);
+            if start_rate == 0.0 && stages.iter().all(|s| s.target == 0.0) {
+                cx.err(
+                    &path.key("stages"),
+                    "every stage targets 0 req/s: the phase would send nothing",
+                );
+            }
+            Executor::RampingArrivalRate {
+                start_rate,
+                stages,
+                arrivals,
+            }
+        }
+        "constant-vus" => Executor::ConstantVus {
+            vus: match p.vus {
+                Some(v) => cx.nonzero(&path.key("vus"), Some(v), 1),
+                None => {
+                    cx.err(path, "missing required key `vus` for constant-vus");
+                    std::num::NonZeroU32::MIN
+                }
+            },
+            think_time: think,
+        },
+        _ => Executor::RampingVus {
+            start_vus: p.start_vus.unwrap_or(0),
+            stages: stages(cx),
+            think_time: think,
+        },
+    }
+}
+
+fn mix(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    raw: Option<&std::collections::BTreeMap<String, f64>>,
+    tenants: &[Tenant],
+) -> Vec<(String, f64)> {
+    let Some(raw) = raw else {
+        // No mix: every declared tenant, equally.
+        return tenants.iter().map(|t| (t.id.clone(), 1.0)).collect();
+    };
+    let mut sum = 0.0;
+    let mut out = Vec::new();
+    for (id, w) in raw {
+        if !tenants.iter().any(|t| &t.id == id) {
+            let hint = did_you_mean(id, tenants.iter().map(|t| t.id.as_str())).unwrap_or_default();
+            cx.err_key(
+                &path.key(id),
+                format!("no tenant `{id}`{hint}; declare it in `[[tenants]]`"),
+            );
+        }
+        if !(w.is_finite() && *w >= 0.0) {
+            cx.err(&path.key(id), format!("weight must be ≥ 0, got {w}"));
+        } else {
+            sum += w;
+        }
+        out.push((id.clone(), *w));
+    }
+    if sum <= 0.0 {
+        cx.err(
+            path,
+            "the tenant weights sum to 0: no tenant would ever be drawn",
+        );
+    }
+    out.retain(|(_, w)| *w > 0.0);
+    out
+}
+
+fn statuses(cx: &mut Ctx<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
+    raw.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| cx.status(&path.index(i), *s))
+        .collect()
+}
+
+fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
+    Template::parse(text).unwrap_or_else(|e| {
+        cx.err(
+            path,
+            format!("{} (at character {})", e.message, e.offset + 1),
+        );
+        Template::parse("").unwrap_or_else(|_| unreachable!("the empty template parses"))
+    })
+}
+
+fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> RequestTemplate {
+    let method_text = r.method.as_deref().unwrap_or("GET");
+    let method = match Method::from_bytes(method_text.as_bytes()) {
+        Ok(m) if method_text.chars().all(|c| c.is_ascii_uppercase()) => m,
+        _ => {
+            cx.err(&path.key("method"), format!("`{method_text}` is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)"));
+            Method::GET
+        }
+    };
+    if !r.path.starts_with('/') {
+        cx.err(
+            &path.key("path"),
+            format!("`{}` must start with `/`", r.path),
+        );
+    }
+    let path_t = template(cx, &path.key("path"), &r.path);
+    let headers = r
+        .headers
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| match http::HeaderName::from_bytes(k.as_bytes()) {
+            Ok(name) => Some((name, template(cx, &path.key("headers").key(k), v))),
+            Err(_) => {
+                cx.err_key(
+                    &path.key("headers").key(k),
+                    format!("`{k}` is not a valid header name"),
+                );
+                None
+            }
+        })
+        .collect();
+    let body = r
+        .body
+        .as_deref()
+        .map(|b| template(cx, &path.key("body"), b));
+    let token = match r.token.as_deref() {
+        None | Some("valid") => TokenKind::Valid,
+        Some("expired") => TokenKind::Expired,
+        Some("bad-signature") => TokenKind::BadSignature,
+        Some("alg-none") => TokenKind::AlgNone,
+        Some("wrong-audience") => TokenKind::WrongAudience,
+        Some("missing") => TokenKind::Missing,
+        Some("garbage") => TokenKind::Garbage,
+        Some(other) => {
+            let known = [
+                "valid",
+                "expired",
+                "bad-signature",
+                "alg-none",
+                "wrong-audience",
+                "missing",
+                "garbage",
+            ];
+            let hint = did_you_mean(other, known).unwrap_or_default();
+            cx.err(
+                &path.key("token"),
+                format!(
+                    "unknown token kind `{other}`{hint}; accepted: {}",
+                    known.join(", ")
+                ),
+            );
+            TokenKind::Valid
+        }
+    };
+    if token.is_hostile()
+        && gateway.auth.is_none()
+        && matches!(gateway.target, GatewayTarget::Bundled { .. })
+    {
+        cx.err(
+            &path.key("token"),
+            "hostile tokens need `[gateway.auth]`: without it the gateway checks no token",
+        );
+    }
+    RequestTemplate {
+        method,
+        path: path_t,
+        headers,
+        body,
+        idempotency_key: r.idempotency_key.unwrap_or(false),
+        weight: cx.nonzero(&path.key("weight"), r.weight, 1),
+        expect: statuses(cx, &path.key("expect"), r.expect.as_deref()),
+        token,
+    }
+}
