@@ -15,4 +15,5 @@ pub use model::*;
 pub mod load;
 pub mod parse;
 pub mod raw;
+pub mod unparse;
 pub mod validate;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run ninefold's whole test suite on a fresh machine: installs what the tests
+# need beyond cargo (Debian packages), then runs every crate's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# redis-server: the Redis store tests; libssl-dev + pkg-config: the toxiproxy_rust
+# compatibility client (a dev-dependency) links openssl.
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+
+cargo test --workspace --locked "$@"

@@ -1,0 +1,417 @@
+//! Domain → raw: a validated scenario written back as a scenario file.
+//!
+//! Used for round-trip tests (raw → model → TOML → model), for the scenario
+//! "as run" in reports (with [`redact`] hiding secrets), and for time scaling.
+
+use std::collections::BTreeMap;
+
+use super::human::format_duration;
+use super::model::*;
+use super::raw::*;
+
+fn d(v: std::time::Duration) -> String {
+    format_duration(v)
+}
+
+fn pct(v: f64) -> String {
+    let p = (v * 100.0 * 1e9).round() / 1e9;
+    format!("{p}%")
+}
+
+/// The raw form of a validated scenario (every default made explicit).
+pub fn to_raw(s: &Scenario) -> RawScenario {
+    RawScenario {
+        name: s.name.clone(),
+        description: (!s.description.is_empty()).then(|| s.description.clone()),
+        duration: d(s.duration),
+        seed: s.seed,
+        confidence: Some(s.confidence),
+        gateway: Some(gateway(&s.gateway)),
+        upstreams: s
+            .upstreams
+            .iter()
+            .map(|(k, u)| (k.clone(), upstream(u)))
+            .collect(),
+        tenants: s
+            .tenants
+            .iter()
+            .map(|t| RawTenant {
+                id: t.id.clone(),
+                plan: plan(&t.plan),
+                token: t.token.clone(),
+            })
+            .collect(),
+        traffic: s.traffic.iter().map(phase).collect(),
+        faults: s.faults.iter().map(fault).collect(),
+        toxiproxy: match &s.fault_proxy {
+            FaultProxy::Embedded => None,
+            FaultProxy::External(url) => Some(RawToxiproxy { url: url.clone() }),
+        },
+        links: s
+            .links
+            .iter()
+            .map(|l| RawLink {
+                name: l.name.clone(),
+                listen: l.listen.to_string(),
+                upstream: l.upstream.clone(),
+            })
+            .collect(),
+        slo: s
+            .slos
+            .iter()
+            .map(|o| (o.name.clone(), o.objective.to_string()))
+            .collect(),
+    }
+}
+
+/// Hide secrets (JWT secrets, static tokens, URLs with credentials) before a
+/// scenario is shown in a report.
+pub fn redact(raw: &mut RawScenario) {
+    const HIDDEN: &str = "<redacted>";
+    if let Some(auth) = raw.gateway.as_mut().and_then(|g| g.auth.as_mut())
+        && auth.secret.is_some()
+    {
+        auth.secret = Some(HIDDEN.into());
+    }
+    for t in &mut raw.tenants {
+        if t.token.is_some() {
+            t.token = Some(HIDDEN.into());
+        }
+    }
+    let scrub = |url: &mut String| {
+        if let Some((scheme, rest)) = url.split_once("://")
+            && let Some((_, host)) = rest.split_once('@')
+        {
+            *url = format!("{scheme}://{HIDDEN}@{host}");
+        }
+    };
+    for u in raw.upstreams.values_mut() {
+        if let Some(store) = u.store.as_mut() {
+            scrub(store);
+        }
+    }
+    if let Some(store) = raw
+        .gateway
+        .as_mut()
+        .and_then(|g| g.rate_limit.as_mut())
+        .and_then(|r| r.store.as_mut())
+    {
+        scrub(store);
+    }
+    for p in &mut raw.traffic {
+        for r in &mut p.requests {
+            if let Some(h) = r.headers.as_mut() {
+                for (k, v) in h.iter_mut() {
+                    if k.eq_ignore_ascii_case("authorization")
+                        || k.eq_ignore_ascii_case("x-api-key")
+                    {
+                        *v = HIDDEN.into();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn plan(p: &Plan) -> RawPlan {
+    RawPlan {
+        rate: p.rate,
+        burst: Some(p.burst.get()),
+        quota: p.quota.map(|q| RawQuota {
+            limit: q.limit.get(),
+            period: match q.period {
+                QuotaPeriod::Day => "day".into(),
+                QuotaPeriod::Week => "week".into(),
+                QuotaPeriod::Month => "month".into(),
+                QuotaPeriod::Every(p) => d(p),
+            },
+        }),
+    }
+}
+
+fn gateway(g: &Gateway) -> RawGateway {
+    let (instances, zones, url) = match &g.target {
+        GatewayTarget::Bundled { instances, zones } => (
+            Some(instances.get()),
+            (!zones.is_empty()).then(|| zones.clone()),
+            None,
+        ),
+        GatewayTarget::External { url } => (None, None, Some(url.clone())),
+    };
+    let (unknown_tenant, default_plan) = match &g.unknown_tenant {
+        UnknownTenant::Reject => (Some("reject".to_owned()), None),
+        UnknownTenant::DefaultPlan(p) => (Some("default".to_owned()), Some(plan(p))),
+    };
+    RawGateway {
+        instances,
+        zones,
+        url,
+        request_timeout: Some(d(g.request_timeout)),
+        max_body_bytes: Some(g.max_body_bytes),
+        unknown_tenant,
+        default_plan,
+        auth: g.auth.as_ref().map(|a| {
+            let (secret, key_file, jwks_file) = match &a.key {
+                KeySource::Secret(s) => (Some(s.clone()), None, None),
+                KeySource::KeyFile(p) => (None, Some(p.display().to_string()), None),
+                KeySource::JwksFile(p) => (None, None, Some(p.display().to_string())),
+            };
+            RawAuth {
+                algorithm: format!("{:?}", a.algorithm),
+                secret,
+                key_file,
+                jwks_file,
+                signing_key_file: a.signing_key_file.as_ref().map(|p| p.display().to_string()),
+                issuer: a.issuer.clone(),
+                audience: a.audience.clone(),
+                tenant_claim: Some(a.tenant_claim.clone()),
+                leeway: Some(d(a.leeway)),
+                forward_authorization: Some(a.forward_authorization),
+            }
+        }),
+        cache: g.cache.as_ref().map(|c| RawCache {
+            ttl: d(c.ttl),
+            max_entries: Some(c.max_entries.get()),
+            vary: (!c.vary.is_empty()).then(|| c.vary.clone()),
+        }),
+        rate_limit: Some(RawRateLimit {
+            store: Some(match &g.rate_limit.store {
+                LimiterStore::Local => "local".into(),
+                LimiterStore::Redis(None) => "redis".into(),
+                LimiterStore::Redis(Some(url)) => url.clone(),
+            }),
+            fail_open: Some(g.rate_limit.fail_open),
+        }),
+        routes: g.routes.iter().map(route).collect(),
+    }
+}
+
+fn route(r: &Route) -> RawRoute {
+    RawRoute {
+        path: r.path.clone(),
+        upstream: r.upstream.clone(),
+        methods: (!r.methods.is_empty()).then(|| r.methods.iter().map(|m| m.to_string()).collect()),
+        cache: Some(r.cache),
+        retry: r.retry.as_ref().map(|rt| RawRetry {
+            attempts: rt.attempts.get(),
+            per_try_timeout: Some(d(rt.per_try_timeout)),
+            budget: Some(pct(rt.budget)),
+        }),
+        strip_prefix: Some(r.strip_prefix),
+        rewrite: r.rewrite.clone(),
+        scopes: (!r.scopes.is_empty()).then(|| r.scopes.clone()),
+        plan: r.plan.as_ref().map(plan),
+        timeout: r.timeout.map(d),
+    }
+}
+
+fn upstream(u: &Upstream) -> RawUpstream {
+    let (instances, targets) = match &u.instances {
+        Instances::Managed(n) => (Some(n.get()), None),
+        Instances::Targets(t) => (None, Some(t.clone())),
+    };
+    RawUpstream {
+        instances,
+        targets,
+        zones: (!u.zones.is_empty()).then(|| u.zones.clone()),
+        balance: Some(match &u.balance {
+            Balance::RoundRobin => "round-robin".into(),
+            Balance::LeastRequest => "least-request".into(),
+            Balance::Random => "random".into(),
+            Balance::Hash(h) => format!("hash:{h}"),
+        }),
+        health: Some(RawHealth {
+            path: Some(u.health.path.clone()),
+            interval: Some(d(u.health.interval)),
+            timeout: Some(d(u.health.timeout)),
+            unhealthy_after: Some(u.health.unhealthy_after.get()),
+            healthy_after: Some(u.health.healthy_after.get()),
+        }),
+        outlier: u.outlier.as_ref().map(|o| RawOutlier {
+            consecutive_failures: o.consecutive_failures.get(),
+            ejection: Some(d(o.ejection)),
+            max_ejected: Some(pct(o.max_ejected)),
+        }),
+        restart: u.restart_after.map(|a| RawRestart { after: d(a) }),
+        latency: match &u.latency {
+            LatencyModel::None => None,
+            LatencyModel::Fixed(f) => Some(RawLatency {
+                fixed: Some(d(*f)),
+                ..Default::default()
+            }),
+            LatencyModel::Uniform { min, max } => Some(RawLatency {
+                min: Some(d(*min)),
+                max: Some(d(*max)),
+                ..Default::default()
+            }),
+            LatencyModel::LogNormal { median, p99 } => Some(RawLatency {
+                median: Some(d(*median)),
+                p99: Some(d(*p99)),
+                ..Default::default()
+            }),
+        },
+        errors: Some(RawErrors {
+            rate: u.errors.rate,
+            status: Some(u.errors.status),
+        }),
+        store: Some(match &u.store {
+            StoreSpec::Sqlite(None) => "sqlite".into(),
+            StoreSpec::Sqlite(Some(p)) => format!("sqlite:{}", p.display()),
+            StoreSpec::Redis(None) => "redis".into(),
+            StoreSpec::Redis(Some(url)) => url.clone(),
+        }),
+        serverless: u.serverless.as_ref().map(|s| RawServerless {
+            cold_start: d(s.cold_start),
+            idle_after: Some(d(s.idle_after)),
+            concurrency: s.concurrency.get(),
+            over_limit_status: Some(s.over_limit_status),
+        }),
+        payload_bytes: Some(u.payload_bytes),
+    }
+}
+
+fn stages(s: &[Stage]) -> Option<Vec<RawStage>> {
+    Some(
+        s.iter()
+            .map(|s| RawStage {
+                duration: d(s.duration),
+                target: s.target,
+            })
+            .collect(),
+    )
+}
+
+fn arrivals(a: Arrivals) -> Option<String> {
+    Some(match a {
+        Arrivals::Uniform => "uniform".into(),
+        Arrivals::Poisson => "poisson".into(),
+    })
+}
+
+fn phase(p: &TrafficPhase) -> RawPhase {
+    let mut raw = RawPhase {
+        name: Some(p.name.clone()),
+        start: Some(d(p.start)),
+        duration: Some(d(p.duration)),
+        tenants: Some(p.tenants.iter().cloned().collect::<BTreeMap<_, _>>()),
+        requests: p.requests.iter().map(request).collect(),
+        expect: (!p.expect.is_empty()).then(|| p.expect.clone()),
+        timeout: Some(d(p.timeout)),
+        connections: Some(p.connections.get()),
+        max_in_flight: Some(p.max_in_flight.get()),
+        retries: Some(p.client_retries),
+        ..Default::default()
+    };
+    match &p.executor {
+        Executor::ConstantArrivalRate { rate, arrivals: a } => {
+            raw.executor = "constant-arrival-rate".into();
+            raw.rate = Some(*rate);
+            raw.arrivals = arrivals(*a);
+        }
+        Executor::RampingArrivalRate {
+            start_rate,
+            stages: s,
+            arrivals: a,
+        } => {
+            raw.executor = "ramping-arrival-rate".into();
+            raw.start_rate = Some(*start_rate);
+            raw.stages = stages(s);
+            raw.arrivals = arrivals(*a);
+        }
+        Executor::ConstantVus { vus, think_time } => {
+            raw.executor = "constant-vus".into();
+            raw.vus = Some(vus.get());
+            raw.think_time = Some(d(*think_time));
+        }
+        Executor::RampingVus {
+            start_vus,
+            stages: s,
+            think_time,
+        } => {
+            raw.executor = "ramping-vus".into();
+            raw.start_vus = Some(*start_vus);
+            raw.stages = stages(s);
+            raw.think_time = Some(d(*think_time));
+        }
+    }
+    raw
+}
+
+fn request(r: &RequestTemplate) -> RawRequest {
+    RawRequest {
+        method: Some(r.method.to_string()),
+        path: r.path.to_string(),
+        headers: (!r.headers.is_empty()).then(|| {
+            r.headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        }),
+        body: r.body.as_ref().map(|b| b.to_string()),
+        idempotency_key: Some(r.idempotency_key),
+        weight: Some(r.weight.get()),
+        expect: (!r.expect.is_empty()).then(|| r.expect.clone()),
+        token: Some(
+            match r.token {
+                TokenKind::Valid => "valid",
+                TokenKind::Expired => "expired",
+                TokenKind::BadSignature => "bad-signature",
+                TokenKind::AlgNone => "alg-none",
+                TokenKind::WrongAudience => "wrong-audience",
+                TokenKind::Missing => "missing",
+                TokenKind::Garbage => "garbage",
+            }
+            .into(),
+        ),
+    }
+}
+
+fn fault(f: &Fault) -> RawFault {
+    let mut raw = RawFault {
+        at: d(f.at),
+        duration: f.duration.map(d),
+        action: f.action.name().into(),
+        target: f.target.to_string(),
+        ..Default::default()
+    };
+    if f.action.is_network() && f.action != FaultAction::Down {
+        raw.stream = Some(match f.streams.as_slice() {
+            [Stream::Upstream] => "upstream".into(),
+            [Stream::Downstream] => "downstream".into(),
+            _ => "both".into(),
+        });
+        raw.toxicity = Some(f.toxicity);
+    }
+    match &f.action {
+        FaultAction::Latency { latency, jitter } => {
+            raw.latency = Some(d(*latency));
+            raw.jitter = Some(d(*jitter));
+        }
+        FaultAction::Bandwidth { rate_kbps } => raw.rate = Some(*rate_kbps as f64),
+        FaultAction::SlowClose { delay } => raw.delay = Some(d(*delay)),
+        FaultAction::Timeout { timeout } | FaultAction::ResetPeer { timeout } => {
+            raw.timeout = Some(d(*timeout))
+        }
+        FaultAction::Slicer {
+            average_size,
+            size_variation,
+            delay,
+        } => {
+            raw.average_size = Some(*average_size);
+            raw.size_variation = Some(*size_variation);
+            raw.delay = Some(d(*delay));
+        }
+        FaultAction::LimitData { bytes } => raw.bytes = Some(*bytes),
+        FaultAction::Loss { rate } => raw.rate = Some(*rate),
+        FaultAction::ErrorRate { rate, status } => {
+            raw.rate = Some(*rate);
+            raw.status = Some(*status);
+        }
+        FaultAction::Chaos { every, jitter } => {
+            raw.every = Some(d(*every));
+            raw.jitter = Some(d(*jitter));
+        }
+        _ => {}
+    }
+    raw
+}
