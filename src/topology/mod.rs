@@ -1,3 +1,4 @@
 //! Process supervision for a run: children, readiness, ports.
 
+pub mod child;
 pub mod ready;

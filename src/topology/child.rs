@@ -1,0 +1,282 @@
+//! One supervised child process: spawned in its own process group, tied to the
+//! harness's life, ready when it prints its ready line, logged to a file, and
+//! watched so that a death nobody asked for is an event rather than a hang.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use super::ready::ReadyLine;
+
+/// The environment variable a child reads to tie its life to the harness.
+pub const PARENT_PID_ENV: &str = "NINEFOLD_PARENT_PID";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Unique name in the run (`api-0`, `gateway-1`).
+    pub name: String,
+    /// Program; default the running `ninefold` binary.
+    pub program: Option<PathBuf>,
+    pub args: Vec<OsString>,
+    /// stdout (after the ready line) and stderr are appended here.
+    pub log: PathBuf,
+    /// How long to wait for the ready line.
+    pub ready_timeout: Duration,
+}
+
+/// Why a child could not be started or reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    #[error("{name}: cannot start {program}: {source}")]
+    Spawn {
+        name: String,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name}: cannot open its log {path}: {source}")]
+    Log {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name}: no ready line within {timeout:?}; see {log}")]
+    NotReady {
+        name: String,
+        timeout: Duration,
+        log: PathBuf,
+    },
+    #[error("{name}: exited before it was ready ({status}); see {log}")]
+    DiedEarly {
+        name: String,
+        status: String,
+        log: PathBuf,
+    },
+    #[error("{name}: cannot signal pid {pid}: {source}")]
+    Signal {
+        name: String,
+        pid: i32,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// e.g. `exit status: 0` or `signal: 9 (SIGKILL)`.
+    pub status: String,
+    pub success: bool,
+}
+
+/// A running child.
+#[derive(Debug)]
+pub struct RunningChild {
+    pub name: String,
+    pub pid: i32,
+    pub ready: ReadyLine,
+    exited: watch::Receiver<Option<Exit>>,
+}
+
+impl RunningChild {
+    /// Start `spec` and wait for its ready line.
+    pub async fn spawn(spec: &ChildSpec) -> Result<Self, ChildError> {
+        let program = match &spec.program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|source| ChildError::Spawn {
+                name: spec.name.clone(),
+                program: "ninefold".into(),
+                source,
+            })?,
+        };
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log)
+            .map_err(|source| ChildError::Log {
+                name: spec.name.clone(),
+                path: spec.log.clone(),
+                source,
+            })?;
+        let stderr = log_file.try_clone().map_err(|source| ChildError::Log {
+            name: spec.name.clone(),
+            path: spec.log.clone(),
+            source,
+        })?;
+        let mut cmd = Command::new(&program);
+        cmd.args(&spec.args)
+            .env(PARENT_PID_ENV, std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            // Its own group: a Ctrl-C at the terminal reaches the harness only,
+            // which then tears children down in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| ChildError::Spawn {
+            name: spec.name.clone(),
+            program: program.display().to_string(),
+            source,
+        })?;
+        let pid = child.id().map_or(0, |p| p as i32);
+        let stdout = child.stdout.take();
+        let (tx, exited) = watch::channel(None);
+        let mut log = tokio::fs::File::from_std(log_file);
+
+        // Read lines until the ready line; everything is copied to the log.
+        let mut lines = stdout.map(|s| BufReader::new(s).lines());
+        let wait_ready = async {
+            let Some(lines) = lines.as_mut() else {
+                return None;
+            };
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = log.write_all(line.as_bytes()).await;
+                let _ = log.write_all(b"\n").await;
+                if let Some(ready) = ReadyLine::parse(&line) {
+                    return Some(ready);
+                }
+            }
+            None
+        };
+        let ready = match tokio::time::timeout(spec.ready_timeout, wait_ready).await {
+            Ok(Some(ready)) => ready,
+            Ok(None) => {
+                let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await
+                {
+                    Ok(Ok(s)) => s.to_string(),
+                    _ => "still running, stdout closed".into(),
+                };
+                let _ = child.start_kill();
+                return Err(ChildError::DiedEarly {
+                    name: spec.name.clone(),
+                    status,
+                    log: spec.log.clone(),
+                });
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(ChildError::NotReady {
+                    name: spec.name.clone(),
+                    timeout: spec.ready_timeout,
+                    log: spec.log.clone(),
+                });
+            }
+        };
+
+        // Keep copying its output, and publish how it ends.
+        tokio::spawn(async move {
+            if let Some(mut lines) = lines {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = log.write_all(line.as_bytes()).await;
+                    let _ = log.write_all(b"\n").await;
+                }
+            }
+            let _ = log.flush().await;
+        });
+        tokio::spawn(async move {
+            let exit = match child.wait().await {
+                Ok(s) => Exit {
+                    status: describe(s),
+                    success: s.success(),
+                },
+                Err(e) => Exit {
+                    status: format!("wait failed: {e}"),
+                    success: false,
+                },
+            };
+            let _ = tx.send(Some(exit));
+        });
+        Ok(Self {
+            name: spec.name.clone(),
+            pid,
+            ready,
+            exited,
+        })
+    }
+
+    /// Send a signal to the child's whole process group.
+    pub fn signal(&self, signal: Signal) -> Result<(), ChildError> {
+        if self.exit().is_some() {
+            return Ok(());
+        }
+        killpg(Pid::from_raw(self.pid), signal)
+            .or_else(|_| kill(Pid::from_raw(self.pid), signal))
+            .map_err(|source| ChildError::Signal {
+                name: self.name.clone(),
+                pid: self.pid,
+                source,
+            })
+    }
+
+    /// How it ended, if it has.
+    pub fn exit(&self) -> Option<Exit> {
+        self.exited.borrow().clone()
+    }
+
+    /// A receiver that changes once, when the child exits.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<Exit>> {
+        self.exited.clone()
+    }
+
+    /// Wait until it exits, at most `timeout`.
+    pub async fn wait(&self, timeout: Duration) -> Option<Exit> {
+        let mut rx = self.exited.clone();
+        let done = rx.wait_for(Option::is_some);
+        match tokio::time::timeout(timeout, done).await {
+            Ok(Ok(v)) => v.clone(),
+            _ => None,
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; waits for the exit.
+    pub async fn shutdown(&self, grace: Duration) -> Option<Exit> {
+        let _ = self.signal(Signal::SIGCONT); // a stopped child cannot handle SIGTERM
+        let _ = self.signal(Signal::SIGTERM);
+        if let Some(exit) = self.wait(grace).await {
+            return Some(exit);
+        }
+        let _ = self.signal(Signal::SIGKILL);
+        self.wait(Duration::from_secs(5)).await
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => match Signal::try_from(sig) {
+            Ok(s) => format!("killed by {s}"),
+            Err(_) => format!("killed by signal {sig}"),
+        },
+        _ => status.to_string(),
+    }
+}
+
+/// Called first thing by every child role (`backend`, `gateway`, `toxiproxy`)
+/// started by a harness: die when the harness dies, even by SIGKILL.
+pub fn die_with_parent() {
+    let Some(parent) = std::env::var(PARENT_PID_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    }
+    // The harness may have died before the line above took effect.
+    if nix::unistd::getppid().as_raw() != parent {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,99 @@
+//! Child supervision with real processes (`/bin/sh` stands in for a role).
+
+use std::time::Duration;
+
+use ninefold::topology::child::{ChildError, ChildSpec, RunningChild};
+use nix::sys::signal::Signal;
+
+fn spec(name: &str, script: &str) -> ChildSpec {
+    let dir = std::env::temp_dir().join(format!("ninefold-topology-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    ChildSpec {
+        name: name.into(),
+        program: Some("/bin/sh".into()),
+        args: vec!["-c".into(), script.into()],
+        log: dir.join(format!("{name}.log")),
+        ready_timeout: Duration::from_secs(20),
+    }
+}
+
+const READY: &str =
+    r#"echo '{"event":"ready","role":"backend","instance":"x","addr":"127.0.0.1:1"}'"#;
+
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+}
+
+#[tokio::test]
+async fn ready_line_then_kill_is_observed() {
+    let s = spec(
+        "k",
+        &format!("echo starting; {READY}; echo after; exec sleep 30"),
+    );
+    let child = RunningChild::spawn(&s).await.unwrap();
+    assert_eq!(child.ready.role, "backend");
+    assert!(child.exit().is_none());
+    child.signal(Signal::SIGKILL).unwrap();
+    let exit = child.wait(Duration::from_secs(10)).await.expect("exits");
+    assert_eq!(exit.status, "killed by SIGKILL");
+    assert!(!exit.success);
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("starting") && log.contains("\"ready\""),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn stop_and_resume_hang_and_wake_the_process() {
+    let child = RunningChild::spawn(&spec("s", &format!("{READY}; exec sleep 30")))
+        .await
+        .unwrap();
+    child.signal(Signal::SIGSTOP).unwrap();
+    let mut stopped = false;
+    for _ in 0..200 {
+        if state(child.pid) == Some('T') {
+            stopped = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "state {:?}", state(child.pid));
+    child.signal(Signal::SIGCONT).unwrap();
+    let exit = child.shutdown(Duration::from_secs(5)).await.expect("exits");
+    assert_eq!(exit.status, "killed by SIGTERM");
+}
+
+#[tokio::test]
+async fn a_child_that_dies_before_ready_is_an_error_not_a_hang() {
+    let err = RunningChild::spawn(&spec("d", "echo oops >&2; exit 3"))
+        .await
+        .unwrap_err();
+    match err {
+        ChildError::DiedEarly { status, .. } => assert_eq!(status, "exit status: 3"),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_never_gets_ready_times_out_and_is_killed() {
+    let mut s = spec("n", "exec sleep 30");
+    s.ready_timeout = Duration::from_millis(300);
+    let err = RunningChild::spawn(&s).await.unwrap_err();
+    assert!(matches!(err, ChildError::NotReady { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_program_is_a_clear_error() {
+    let mut s = spec("m", "");
+    s.program = Some("/nonexistent/ninefold".into());
+    let err = RunningChild::spawn(&s).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot start /nonexistent/ninefold"),
+        "{err}"
+    );
+}
