@@ -9,6 +9,8 @@
 
 pub mod cli;
 pub mod exit;
+pub mod faults;
+pub mod run;
 pub mod scenario;
 pub mod topology;
 

@@ -1,0 +1,3 @@
+//! Faults: the timeline that plays `[[faults]]` against a run.
+
+pub mod timeline;

@@ -1,0 +1,3 @@
+//! `ninefold run`: plan, bring up, drive traffic and faults, tear down, write results.
+
+pub mod plan;
