@@ -97,3 +97,88 @@ async fn a_missing_program_is_a_clear_error() {
         "{err}"
     );
 }
+
+mod supervisor {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ninefold::topology::supervisor::{Lifecycle, SlotSpec, Supervisor};
+    use nix::sys::signal::Signal;
+
+    fn slot(name: &str, replace_after: Option<Duration>) -> SlotSpec {
+        let dir = std::env::temp_dir().join(format!("ninefold-supervisor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        SlotSpec {
+            name: name.into(),
+            args: Arc::new(|| {
+                vec![
+                    "-c".into(),
+                    format!("{}; exec sleep 30", super::READY).into(),
+                ]
+            }),
+            program: Some("/bin/sh".into()),
+            log: dir.join(format!("{name}.log")),
+            ready_timeout: Duration::from_secs(20),
+            replace_after,
+        }
+    }
+
+    async fn wait_for_event(sup: &Supervisor, name: &str, kind: Lifecycle) -> bool {
+        sup.wait_for_event(
+            |e| e.instance == name && e.event == kind,
+            Duration::from_secs(20),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn unexpected_death_is_an_event_and_the_instance_is_replaced() {
+        let sup = Supervisor::new();
+        sup.start(slot("api-0", Some(Duration::from_millis(50))))
+            .await
+            .unwrap();
+        let pid = sup.child("api-0").unwrap().pid;
+        // Killed behind the supervisor's back: unexpected.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        assert!(
+            wait_for_event(&sup, "api-0", Lifecycle::DiedUnexpectedly).await,
+            "{:?}",
+            sup.events()
+        );
+        assert!(
+            wait_for_event(&sup, "api-0", Lifecycle::Replaced).await,
+            "{:?}",
+            sup.events()
+        );
+        let new_pid = sup.child("api-0").unwrap().pid;
+        assert_ne!(new_pid, pid);
+        sup.shutdown(Duration::from_secs(5)).await;
+        assert!(sup.child("api-0").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_kill_ninefold_sends_is_expected_and_restart_now_brings_it_back() {
+        let sup = Supervisor::new();
+        sup.start(slot("gateway-0", None)).await.unwrap();
+        sup.kill_and_wait("gateway-0", Signal::SIGKILL, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            wait_for_event(&sup, "gateway-0", Lifecycle::Exited).await,
+            "{:?}",
+            sup.events()
+        );
+        assert!(
+            !sup.events()
+                .iter()
+                .any(|e| e.event == Lifecycle::DiedUnexpectedly)
+        );
+        sup.restart_now("gateway-0").await.unwrap();
+        assert!(sup.child("gateway-0").is_some());
+        assert!(
+            sup.restart_now("gateway-0").await.is_err(),
+            "already running"
+        );
+        sup.shutdown(Duration::from_secs(5)).await;
+    }
+}

@@ -135,9 +135,7 @@ impl RunningChild {
         // Read lines until the ready line; everything is copied to the log.
         let mut lines = stdout.map(|s| BufReader::new(s).lines());
         let wait_ready = async {
-            let Some(lines) = lines.as_mut() else {
-                return None;
-            };
+            let lines = lines.as_mut()?;
             while let Ok(Some(line)) = lines.next_line().await {
                 let _ = log.write_all(line.as_bytes()).await;
                 let _ = log.write_all(b"\n").await;
