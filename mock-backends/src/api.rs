@@ -203,6 +203,8 @@ fn store_unavailable(e: &StoreError) -> (StatusCode, &'static str, String) {
     )
 }
 
+// A handler step's natural error is the response to send; it exists only on the error path.
+#[allow(clippy::result_large_err)]
 fn check_id(id: Result<Path<String>, PathRejection>) -> Result<String, Response> {
     match id {
         Ok(Path(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => Ok(id),
@@ -219,6 +221,8 @@ fn check_id(id: Result<Path<String>, PathRejection>) -> Result<String, Response>
     }
 }
 
+// A handler step's natural error is the response to send; it exists only on the error path.
+#[allow(clippy::result_large_err)]
 fn check_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
     body.map_err(|e| {
         let status = e.status();
@@ -355,6 +359,8 @@ async fn delete_item(
     }
 }
 
+// A handler step's natural error is the response to send; it exists only on the error path.
+#[allow(clippy::result_large_err)]
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Response> {
     match headers.get(name) {
         None => Ok(None),

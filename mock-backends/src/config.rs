@@ -103,7 +103,7 @@ impl Default for ItemReads {
 }
 
 /// Everything about an instance that can change while it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Behaviour {
     /// Added before every API response (`/items`, `/orders`; not `/health` or `/ready`).
@@ -118,19 +118,6 @@ pub struct Behaviour {
     pub slow_body: Option<SlowBody>,
     /// Behave like a serverless function: cold starts and a concurrency limit.
     pub serverless: Option<Serverless>,
-}
-
-impl Default for Behaviour {
-    fn default() -> Self {
-        Self {
-            latency: LatencyModel::none(),
-            errors: ErrorModel::default(),
-            health_failing: false,
-            payload_bytes: 0,
-            slow_body: None,
-            serverless: None,
-        }
-    }
 }
 
 /// Injected failures.

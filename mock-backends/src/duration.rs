@@ -102,7 +102,7 @@ impl fmt::Display for Dur {
             return f.write_str("0ms");
         }
         for (size, unit) in units {
-            if n % size == 0 {
+            if n.is_multiple_of(size) {
                 return write!(f, "{}{unit}", n / size);
             }
         }

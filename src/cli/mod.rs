@@ -2,6 +2,8 @@
 //! `run(args) -> Result<ExitStatus>`. `main.rs` parses, calls [`dispatch`] and
 //! maps the result to an exit code.
 
+pub mod backend;
+
 use clap::{Parser, Subcommand};
 
 use crate::ExitStatus;
@@ -34,9 +36,16 @@ pub struct Cli {
 
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
-pub enum Commands {}
+pub enum Commands {
+    /// Run one mock backend instance: items, idempotent orders, health, an admin API
+    /// to switch its latency/error behaviour, over a shared SQLite or Redis store.
+    #[command(after_help = backend::EXAMPLE)]
+    Backend(backend::Args),
+}
 
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Commands::Backend(args) => backend::run(args),
+    }
 }
