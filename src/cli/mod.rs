@@ -2,6 +2,8 @@
 //! `run(args) -> Result<ExitStatus>`. `main.rs` parses, calls [`dispatch`] and
 //! maps the result to an exit code.
 
+pub mod backend;
+
 use clap::{Parser, Subcommand};
 
 use crate::ExitStatus;
@@ -45,6 +47,10 @@ pub enum Commands {
     Schema(schema::Args),
     /// Write a commented starter scenario.
     Init(init::Args),
+    /// Run one mock backend instance: items, idempotent orders, health, an admin API
+    /// to switch its latency/error behaviour, over a shared SQLite or Redis store.
+    #[command(after_help = backend::EXAMPLE)]
+    Backend(backend::Args),
 }
 
 /// Run the subcommand the user asked for.
@@ -53,5 +59,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Validate(args) => validate::run(args),
         Commands::Schema(args) => schema::run(args),
         Commands::Init(args) => init::run(args),
+        Commands::Backend(args) => backend::run(args),
     }
 }
