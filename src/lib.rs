@@ -9,7 +9,9 @@
 
 pub mod cli;
 pub mod exit;
+pub mod metrics;
 pub mod scenario;
 pub mod topology;
+pub mod traffic;
 
 pub use exit::ExitStatus;

@@ -4,6 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod attack;
+
 use crate::ExitStatus;
 
 /// An error that knows which exit code it deserves. Anything else that reaches
@@ -34,9 +36,14 @@ pub struct Cli {
 
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
-pub enum Commands {}
+pub enum Commands {
+    /// Send HTTP load at one URL without a scenario (like vegeta or oha).
+    Attack(attack::Args),
+}
 
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Commands::Attack(args) => attack::run(args),
+    }
 }
