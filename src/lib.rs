@@ -11,7 +11,9 @@ pub mod cli;
 pub mod exit;
 pub mod faults;
 pub mod run;
+pub mod metrics;
 pub mod scenario;
 pub mod topology;
+pub mod traffic;
 
 pub use exit::ExitStatus;

@@ -6,6 +6,8 @@ pub mod backend;
 
 use clap::{Parser, Subcommand};
 
+pub mod attack;
+
 use crate::ExitStatus;
 
 pub mod init;
@@ -51,6 +53,8 @@ pub enum Commands {
     /// to switch its latency/error behaviour, over a shared SQLite or Redis store.
     #[command(after_help = backend::EXAMPLE)]
     Backend(backend::Args),
+    /// Send HTTP load at one URL without a scenario (like vegeta or oha).
+    Attack(attack::Args),
 }
 
 /// Run the subcommand the user asked for.
@@ -60,5 +64,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Schema(args) => schema::run(args),
         Commands::Init(args) => init::run(args),
         Commands::Backend(args) => backend::run(args),
+        Commands::Attack(args) => attack::run(args),
     }
 }

@@ -1,0 +1,361 @@
+//! `ninefold attack URL`: a quick run without a scenario, like vegeta or oha.
+//!
+//! With `--rate` it is open loop at that rate (latency from the intended
+//! instant); without, closed loop as fast as the connections allow.
+
+use std::net::ToSocketAddrs as _;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::{Duration, Instant};
+
+use http::{HeaderName, HeaderValue, Method, Uri};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::CliError;
+use crate::ExitStatus;
+use crate::metrics::{OutcomeCounts, Percentiles, Recording};
+use crate::scenario::human::parse_duration;
+use crate::scenario::template::Template;
+use crate::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
+use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
+
+/// Arguments of `ninefold attack`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    ninefold attack http://127.0.0.1:8080/items/1 --rate 1000 --duration 30s\n  \
+    ninefold attack http://127.0.0.1:8080/orders --method POST --body '{\"sku\": {rand:1..50}}' \\\n      \
+    --header 'Content-Type: application/json' --rate 200 --json\n  \
+    ninefold attack http://127.0.0.1:8080/ -c 50 -d 10s        # closed loop, flat out\n\n\
+    Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\
+    Exit status 5 means the generator could not keep the schedule (drops, or rate well below target).")]
+pub struct Args {
+    /// The URL to send requests to (http://host:port/path).
+    pub url: String,
+    /// Requests per second (open loop). Without it: closed loop, as fast as the connections allow.
+    #[arg(long, short = 'r')]
+    pub rate: Option<f64>,
+    /// Connections (and, closed loop, concurrent users).
+    #[arg(long, short = 'c', default_value_t = 50)]
+    pub connections: u32,
+    /// How long to send, e.g. 10s, 1m.
+    #[arg(long, short = 'd', default_value = "10s")]
+    pub duration: String,
+    /// A request header, 'Name: value' (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// The request method.
+    #[arg(long, short = 'm', default_value = "GET")]
+    pub method: String,
+    /// The request body.
+    #[arg(long, short = 'b')]
+    pub body: Option<String>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
+    /// Poisson arrivals instead of evenly spaced ones (with --rate).
+    #[arg(long)]
+    pub poisson: bool,
+    /// Worker threads (default: one per available core).
+    #[arg(long)]
+    pub workers: Option<NonZeroUsize>,
+    /// Requests waiting or in flight beyond which new ones are dropped (and counted).
+    #[arg(long)]
+    pub max_in_flight: Option<NonZeroU32>,
+    /// Seed for template variables and Poisson arrivals.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one JSON object instead of a human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Debug, Serialize)]
+pub struct AttackSummary {
+    pub url: String,
+    pub method: String,
+    /// `open` (with --rate) or `closed`.
+    pub mode: &'static str,
+    pub target_rate: Option<f64>,
+    pub connections: u32,
+    /// Requests the run asked for, dropped ones included.
+    pub requests: u64,
+    pub duration_s: f64,
+    /// Requests sent per second over `duration_s`.
+    pub rps: f64,
+    pub outcomes: OutcomeCounts,
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    /// From the intended send instant (coordinated-omission free).
+    pub latency_ms: Percentiles,
+    /// From the actual send.
+    pub service_time_ms: Percentiles,
+    /// How late the generator itself was for its own schedule (open loop).
+    pub dispatch_lag_ms: Percentiles,
+    pub dropped: u64,
+    /// False when the generator could not keep the schedule (exit 5).
+    pub kept_schedule: bool,
+    pub problems: Vec<String>,
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    CliError::BadInput(msg.into()).into()
+}
+
+struct Request {
+    uri: Uri,
+    method: Method,
+    headers: Vec<(HeaderName, Template)>,
+    body: Option<Template>,
+    targets: Vec<Target>,
+}
+
+fn parse_request(args: &Args) -> anyhow::Result<Request> {
+    let uri: Uri = args
+        .url
+        .parse()
+        .map_err(|e| bad(format!("`{}` is not a URL: {e}", args.url)))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "`{}`: scheme `{other}` is not supported; ninefold attack speaks plain http://",
+                args.url
+            )));
+        }
+        None => {
+            return Err(bad(format!(
+                "`{}` needs a scheme: http://host:port/path",
+                args.url
+            )));
+        }
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| bad(format!("`{}` has no host", args.url)))?
+        .clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let addrs: Vec<_> = (authority.host().trim_matches(['[', ']']), port)
+        .to_socket_addrs()
+        .map_err(|e| bad(format!("cannot resolve `{}`: {e}", authority.host())))?
+        .collect();
+    let host = HeaderValue::try_from(authority.as_str())
+        .map_err(|_| bad(format!("`{authority}` is not a valid Host")))?;
+    let targets = addrs
+        .into_iter()
+        .map(|a| Target::with_host(a, host.clone()))
+        .collect();
+    let method = Method::from_bytes(args.method.as_bytes())
+        .map_err(|_| bad(format!("`{}` is not an HTTP method", args.method)))?;
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| bad(format!("header `{h}` must look like 'Name: value'")))?;
+        let name = HeaderName::try_from(name.trim())
+            .map_err(|_| bad(format!("`{}` is not a header name", name.trim())))?;
+        let value = Template::parse(value.trim()).map_err(|e| bad(format!("header `{h}`: {e}")))?;
+        headers.push((name, value));
+    }
+    let body = args
+        .body
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| bad(format!("--body: {e}")))?;
+    Ok(Request {
+        uri,
+        method,
+        headers,
+        body,
+        targets,
+    })
+}
+
+fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
+    let duration = parse_duration(&args.duration).map_err(|e| bad(format!("--duration: {e}")))?;
+    let timeout = parse_duration(&args.timeout).map_err(|e| bad(format!("--timeout: {e}")))?;
+    if duration.is_zero() || timeout.is_zero() {
+        return Err(bad("--duration and --timeout must be longer than zero"));
+    }
+    let connections =
+        NonZeroU32::new(args.connections).ok_or_else(|| bad("--connections must be at least 1"))?;
+    let executor = match args.rate {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+            return Err(bad(format!("--rate must be a positive number, got {rate}")));
+        }
+        Some(rate) => Executor::ConstantArrivalRate {
+            rate,
+            arrivals: if args.poisson {
+                Arrivals::Poisson
+            } else {
+                Arrivals::Uniform
+            },
+        },
+        None => Executor::ConstantVus {
+            vus: connections,
+            think_time: Duration::ZERO,
+        },
+    };
+    // Default cap: all that could legitimately be outstanding within one timeout.
+    let cap = args.max_in_flight.map_or_else(
+        || {
+            let outstanding = args.rate.unwrap_or(0.0) * timeout.as_secs_f64();
+            (outstanding.ceil() as u32)
+                .saturating_add(args.connections)
+                .max(1000)
+        },
+        NonZeroU32::get,
+    );
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    Ok(TrafficPhase {
+        name: "attack".into(),
+        start: Duration::ZERO,
+        duration,
+        executor,
+        tenants: Vec::new(),
+        requests: vec![RequestTemplate {
+            method: req.method.clone(),
+            path: Template::parse(path).map_err(|e| bad(format!("URL path: {e}")))?,
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            idempotency_key: false,
+            weight: NonZeroU32::MIN,
+            expect: Vec::new(),
+            token: TokenKind::Valid,
+        }],
+        expect: Vec::new(),
+        timeout,
+        connections,
+        max_in_flight: NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN),
+        client_retries: 0,
+    })
+}
+
+/// Run `ninefold attack`.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let req = parse_request(&args)?;
+    let phase = phase(&args, &req)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let recording = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let on_signal = shutdown.clone();
+        let signal = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let plan = TrafficPlan {
+            phases: vec![phase],
+            tenants: Vec::new(),
+            auth: None,
+            seed: args.seed,
+            run_start: Instant::now() + Duration::from_millis(50),
+        };
+        let options = TrafficOptions {
+            workers: args.workers,
+            progress: !args.json,
+            ..TrafficOptions::default()
+        };
+        let result = run_traffic(plan, req.targets.clone(), options, shutdown).await;
+        signal.abort();
+        result
+    })?;
+    let summary = summarize(&args, &req, &recording)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_human(&summary);
+    }
+    Ok(if summary.kept_schedule {
+        ExitStatus::Pass
+    } else {
+        ExitStatus::Invalid
+    })
+}
+
+/// Judge and summarize a finished attack.
+fn summarize(args: &Args, req: &Request, r: &Recording) -> anyhow::Result<AttackSummary> {
+    let outcomes = r.outcomes();
+    let mut statuses = std::collections::BTreeMap::new();
+    for key in &r.keys {
+        for (s, n) in &key.statuses {
+            *statuses.entry(*s).or_insert(0) += n;
+        }
+    }
+    let lag = r
+        .phases
+        .first()
+        .map(|p| p.dispatch_lag.summary_ms())
+        .unwrap_or(Percentiles::of(&crate::metrics::Hist::default().0));
+    let duration_s = r.duration_s.max(1e-9);
+    let rps = outcomes.sent() as f64 / duration_s;
+    let mut problems = Vec::new();
+    if r.dropped() > 0 {
+        problems.push(format!(
+            "{} requests were dropped at the in-flight cap: the target or the generator could not keep up",
+            r.dropped()
+        ));
+    }
+    if let Some(rate) = args.rate
+        && rps < 0.9 * rate
+    {
+        problems.push(format!(
+            "achieved {rps:.0} req/s, well below the target {rate:.0} req/s"
+        ));
+    }
+    Ok(AttackSummary {
+        url: args.url.clone(),
+        method: req.method.to_string(),
+        mode: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        target_rate: args.rate,
+        connections: args.connections,
+        requests: outcomes.total(),
+        duration_s,
+        rps,
+        outcomes,
+        statuses,
+        latency_ms: r.latency()?.summary_ms(),
+        service_time_ms: r.service()?.summary_ms(),
+        dispatch_lag_ms: lag,
+        dropped: r.dropped(),
+        kept_schedule: problems.is_empty(),
+        problems,
+    })
+}
+
+fn print_human(s: &AttackSummary) {
+    println!(
+        "{} {}  {} loop, {} connections",
+        s.method, s.url, s.mode, s.connections
+    );
+    println!(
+        "requests {}  in {:.2}s  = {:.0} req/s{}",
+        s.requests,
+        s.duration_s,
+        s.rps,
+        s.target_rate
+            .map(|r| format!(" (target {r:.0})"))
+            .unwrap_or_default()
+    );
+    let outcomes: Vec<String> = crate::metrics::Outcome::ALL
+        .iter()
+        .filter(|o| s.outcomes.get(**o) > 0)
+        .map(|o| format!("{} {}", o.name(), s.outcomes.get(*o)))
+        .collect();
+    println!("outcomes  {}", outcomes.join(", "));
+    for (name, p) in [("latency", &s.latency_ms), ("service", &s.service_time_ms)] {
+        println!(
+            "{name:<9} p50 {:.3}ms  p90 {:.3}ms  p99 {:.3}ms  p99.9 {:.3}ms  max {:.3}ms",
+            p.p50, p.p90, p.p99, p.p999, p.max
+        );
+    }
+    for problem in &s.problems {
+        println!("INVALID: {problem}");
+    }
+}

@@ -1,0 +1,19 @@
+//! The recorder: what clients saw, kept so that the numbers are true.
+//!
+//! - [`outcome`]: every request ends in an [`Outcome`], decided by one table.
+//! - [`hist`]: µs HDR histograms with shared bounds, V2+deflate on the wire.
+//! - [`bucket`]: the tenant's plan replayed over actual send times (throttle accuracy).
+//! - [`recorder`]: the per-worker, lock-free hot-path recorder.
+//! - [`recording`]: the merged, serializable result the analysis stage reads.
+
+pub mod bucket;
+pub mod hist;
+pub mod outcome;
+pub mod recorder;
+pub mod recording;
+
+pub use bucket::{BucketModel, LimitHeaders, TenantModelStats, Verdict};
+pub use hist::{Hist, Percentiles};
+pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
+pub use recorder::{Layout, PhaseLayout, Recorder, Sample};
+pub use recording::{AckedWrite, KeyStats, MergeError, PhaseStats, Recording, SecondStats};

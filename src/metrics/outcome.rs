@@ -1,0 +1,215 @@
+//! What happened to one request, as data: the [`Outcome`] enum, counts keyed by
+//! it, and the one table that turns a status or a client error into an outcome.
+
+use serde::{Deserialize, Serialize};
+
+/// The fate of one logical request (after any client retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A status the request class expects (2xx/3xx by default).
+    Ok,
+    /// An expected 401/403/429: the gateway said no, as it should have.
+    Rejected,
+    /// A status outside the class's expectations that is not a 5xx.
+    UnexpectedStatus,
+    /// A 5xx the class does not expect.
+    ServerError,
+    /// No complete response within the per-request timeout.
+    Timeout,
+    /// No connection could be opened to any target.
+    ConnectError,
+    /// The connection failed mid-request (reset, EOF, bad HTTP).
+    IoError,
+    /// Never sent: the in-flight cap was reached (the generator was overrun).
+    Dropped,
+}
+
+impl Outcome {
+    /// Every outcome, in the order counts are kept.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Ok,
+        Outcome::Rejected,
+        Outcome::UnexpectedStatus,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::IoError,
+        Outcome::Dropped,
+    ];
+
+    /// The name used in JSON and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::UnexpectedStatus => "unexpected_status",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::IoError => "io_error",
+            Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// Availability counts `ok` and expected rejections as good; everything else is bad.
+    pub fn is_good(self) -> bool {
+        matches!(self, Outcome::Ok | Outcome::Rejected)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A client-side failure before a status line arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFailure {
+    Timeout,
+    Connect,
+    Io,
+}
+
+/// The one table: what a response (or its absence) means for a request class.
+///
+/// `expect` is the class's list of correct statuses (empty = any 2xx/3xx).
+/// An expected 401/403/429 is a [`Outcome::Rejected`]: correct, but not served.
+pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
+    let status = match result {
+        Ok(status) => status,
+        Err(ClientFailure::Timeout) => return Outcome::Timeout,
+        Err(ClientFailure::Connect) => return Outcome::ConnectError,
+        Err(ClientFailure::Io) => return Outcome::IoError,
+    };
+    let expected = if expect.is_empty() {
+        (200..400).contains(&status)
+    } else {
+        expect.contains(&status)
+    };
+    match (expected, status) {
+        (true, 401 | 403 | 429) => Outcome::Rejected,
+        (true, _) => Outcome::Ok,
+        (false, 500..) => Outcome::ServerError,
+        (false, _) => Outcome::UnexpectedStatus,
+    }
+}
+
+/// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts([u64; 8]);
+
+impl OutcomeCounts {
+    /// Count one more `outcome`.
+    #[inline]
+    pub fn add(&mut self, outcome: Outcome) {
+        self.0[outcome.index()] += 1;
+    }
+
+    /// The count of `outcome`.
+    pub fn get(&self, outcome: Outcome) -> u64 {
+        self.0[outcome.index()]
+    }
+
+    /// Add every count of `other`.
+    pub fn merge(&mut self, other: &OutcomeCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+
+    /// All requests counted, dropped ones included.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Requests that were sent (everything but `dropped`).
+    pub fn sent(&self) -> u64 {
+        self.total() - self.get(Outcome::Dropped)
+    }
+
+    /// Requests with a good outcome (availability's numerator).
+    pub fn good(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.is_good())
+            .map(|o| self.get(*o))
+            .sum()
+    }
+}
+
+impl Serialize for OutcomeCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(Outcome::ALL.len()))?;
+        for outcome in Outcome::ALL {
+            map.serialize_entry(outcome.name(), &self.get(outcome))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<Outcome, u64>::deserialize(d)?;
+        let mut counts = OutcomeCounts::default();
+        for (outcome, n) in map {
+            counts.0[outcome.index()] = n;
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table() {
+        use ClientFailure as F;
+        use Outcome as O;
+        let cases: &[(Result<u16, F>, &[u16], Outcome)] = &[
+            (Ok(200), &[], O::Ok),
+            (Ok(201), &[], O::Ok),
+            (Ok(304), &[], O::Ok),
+            (Ok(404), &[], O::UnexpectedStatus),
+            (Ok(401), &[], O::UnexpectedStatus),
+            (Ok(429), &[], O::UnexpectedStatus),
+            (Ok(500), &[], O::ServerError),
+            (Ok(503), &[], O::ServerError),
+            (Ok(200), &[200, 429], O::Ok),
+            (Ok(429), &[200, 429], O::Rejected),
+            (Ok(401), &[401], O::Rejected),
+            (Ok(403), &[403], O::Rejected),
+            (Ok(200), &[401], O::UnexpectedStatus),
+            (Ok(404), &[404], O::Ok),
+            (Ok(503), &[200], O::ServerError),
+            (Ok(503), &[503], O::Ok),
+            (Ok(302), &[200], O::UnexpectedStatus),
+            (Err(F::Timeout), &[], O::Timeout),
+            (Err(F::Connect), &[200], O::ConnectError),
+            (Err(F::Io), &[], O::IoError),
+        ];
+        for (result, expect, want) in cases {
+            assert_eq!(
+                classify(*result, expect),
+                *want,
+                "{result:?} expect {expect:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_round_trip_as_a_map() {
+        let mut c = OutcomeCounts::default();
+        c.add(Outcome::Ok);
+        c.add(Outcome::Ok);
+        c.add(Outcome::Dropped);
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(json["ok"], 2);
+        assert_eq!(json["dropped"], 1);
+        assert_eq!(json["timeout"], 0);
+        let back: OutcomeCounts = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!((c.total(), c.sent(), c.good()), (3, 2, 2));
+    }
+}

@@ -1,0 +1,381 @@
+//! The per-worker recorder: what the hot path writes into.
+//!
+//! One per worker thread, never shared, so recording is a few array writes and
+//! histogram increments with no lock. Per-key histograms are created on first
+//! use; the per-second series keeps one live second and encodes it when the
+//! next one starts, so memory grows only by a few hundred bytes per second.
+//! [`Recorder::finish`] turns it into a [`Recording`]; workers merge those.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+use super::bucket::{LimitHeaders, TenantModelStats, Verdict};
+use super::hist::{self, Hist};
+use super::outcome::{Outcome, OutcomeCounts};
+use super::recording::{AckedWrite, FORMAT, KeyStats, PhaseStats, Recording, SecondStats};
+
+/// Names the recorder needs to label its results.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub phases: Vec<PhaseLayout>,
+    /// Every declared tenant id; keys refer to tenants by index here.
+    pub tenants: Vec<String>,
+}
+
+/// One phase's labels.
+#[derive(Debug, Clone)]
+pub struct PhaseLayout {
+    pub name: String,
+    pub open_loop: bool,
+    /// `(method, path template)` of each request class.
+    pub classes: Vec<(String, String)>,
+}
+
+/// One answered (or failed) request, as the hot path reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    pub phase: usize,
+    pub tenant: Option<usize>,
+    pub class: usize,
+    pub outcome: Outcome,
+    /// The HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// When the schedule wanted it sent.
+    pub intended: Instant,
+    /// When it was actually written to a connection (last attempt).
+    pub sent: Instant,
+    /// When the answer completed (or the failure was known).
+    pub done: Instant,
+    /// `X-Backend-Instance` of the answer.
+    pub instance: Option<&'a str>,
+    /// Client retries spent on it.
+    pub retries: u32,
+}
+
+#[derive(Debug, Default)]
+struct KeyLive {
+    outcomes: OutcomeCounts,
+    statuses: BTreeMap<u16, u64>,
+    latency: Hist,
+    service: Hist,
+    retries: u64,
+}
+
+#[derive(Debug)]
+struct PhaseLive {
+    scheduled: u64,
+    dropped: u64,
+    lag: Hist,
+}
+
+#[derive(Debug)]
+struct SecondLive {
+    second: u32,
+    outcomes: OutcomeCounts,
+    latency: Histogram<u64>,
+    in_flight_max: u64,
+    instances: Vec<(Box<str>, u64)>,
+    /// Whether anything was noted in this second.
+    touched: bool,
+}
+
+/// A worker's recorder.
+#[derive(Debug)]
+pub struct Recorder {
+    layout: Arc<Layout>,
+    run_start: Instant,
+    /// `keys[phase][tenant_slot * classes + class]`; slot 0 = anonymous.
+    keys: Vec<Vec<Option<Box<KeyLive>>>>,
+    phases: Vec<PhaseLive>,
+    current: SecondLive,
+    seconds: Vec<SecondStats>,
+    tenants: Vec<TenantModelStats>,
+    ledger: Vec<AckedWrite>,
+    /// Timing tolerance of the throttle model, seconds.
+    tolerance_s: f64,
+}
+
+impl Recorder {
+    /// An empty recorder for a run that started at `run_start`.
+    pub fn new(layout: Arc<Layout>, run_start: Instant, tolerance_s: f64) -> Self {
+        let slots = layout.tenants.len() + 1;
+        let keys = layout
+            .phases
+            .iter()
+            .map(|p| (0..slots * p.classes.len()).map(|_| None).collect())
+            .collect();
+        let phases = layout
+            .phases
+            .iter()
+            .map(|_| PhaseLive {
+                scheduled: 0,
+                dropped: 0,
+                lag: Hist::default(),
+            })
+            .collect();
+        let tenants = vec![TenantModelStats::default(); layout.tenants.len()];
+        Recorder {
+            layout,
+            run_start,
+            keys,
+            phases,
+            current: SecondLive {
+                second: 0,
+                outcomes: OutcomeCounts::default(),
+                latency: hist::new_histogram(hist::SECOND_SIGFIG),
+                in_flight_max: 0,
+                instances: Vec::new(),
+                touched: false,
+            },
+            seconds: Vec::new(),
+            tenants,
+            ledger: Vec::new(),
+            tolerance_s,
+        }
+    }
+
+    /// Seconds on the run clock at `at` (0 before the start).
+    pub fn run_seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.run_start).as_secs_f64()
+    }
+
+    fn key(&mut self, phase: usize, tenant: Option<usize>, class: usize) -> &mut KeyLive {
+        let classes = self.layout.phases[phase].classes.len();
+        let slot = tenant.map_or(0, |t| t + 1);
+        self.keys[phase][slot * classes + class].get_or_insert_with(Box::default)
+    }
+
+    /// Roll the live second forward to the one containing `at`, and return it.
+    fn second(&mut self, at: Instant) -> &mut SecondLive {
+        let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
+        if second > self.current.second {
+            if self.current.touched {
+                let cur = &mut self.current;
+                let mut stats = SecondStats::new(cur.second, &cur.latency);
+                stats.outcomes = cur.outcomes;
+                stats.in_flight_max = cur.in_flight_max;
+                stats.instances = cur
+                    .instances
+                    .drain(..)
+                    .map(|(k, v)| (k.into_string(), v))
+                    .collect();
+                self.seconds.push(stats);
+            }
+            let cur = &mut self.current;
+            cur.second = second;
+            cur.outcomes = OutcomeCounts::default();
+            cur.latency.reset();
+            cur.in_flight_max = 0;
+            cur.instances.clear();
+            cur.touched = false;
+        }
+        self.current.touched = true;
+        &mut self.current
+    }
+
+    /// Record one request's fate.
+    pub fn record(&mut self, s: &Sample<'_>) {
+        let latency = s.done.saturating_duration_since(s.intended).as_micros() as u64;
+        let service = s.done.saturating_duration_since(s.sent).as_micros() as u64;
+        let key = self.key(s.phase, s.tenant, s.class);
+        key.outcomes.add(s.outcome);
+        key.retries += u64::from(s.retries);
+        if let Some(status) = s.status {
+            *key.statuses.entry(status).or_default() += 1;
+            key.latency.0.saturating_record(latency.max(1));
+            key.service.0.saturating_record(service.max(1));
+        }
+        let sec = self.second(s.done);
+        sec.outcomes.add(s.outcome);
+        if s.status.is_some() {
+            sec.latency.saturating_record(latency.max(1));
+        }
+        if let Some(name) = s.instance {
+            match sec.instances.iter_mut().find(|(n, _)| &**n == name) {
+                Some((_, n)) => *n += 1,
+                None => sec.instances.push((name.into(), 1)),
+            }
+        }
+    }
+
+    /// A request the schedule asked for (counted whether sent or dropped).
+    #[inline]
+    pub fn scheduled(&mut self, phase: usize) {
+        self.phases[phase].scheduled += 1;
+    }
+
+    /// How late the generator itself was for one intended instant.
+    #[inline]
+    pub fn dispatch_lag(&mut self, phase: usize, lag_us: u64) {
+        self.phases[phase].lag.0.saturating_record(lag_us.max(1));
+    }
+
+    /// A request dropped at the in-flight cap at `now`.
+    pub fn dropped(&mut self, phase: usize, tenant: Option<usize>, class: usize, now: Instant) {
+        self.phases[phase].dropped += 1;
+        self.key(phase, tenant, class)
+            .outcomes
+            .add(Outcome::Dropped);
+        self.second(now).outcomes.add(Outcome::Dropped);
+    }
+
+    /// The in-flight count (waiting + sent) at `now`.
+    #[inline]
+    pub fn in_flight(&mut self, now: Instant, n: u64) {
+        let sec = self.second(now);
+        sec.in_flight_max = sec.in_flight_max.max(n);
+    }
+
+    /// Judge a tenant's answer against the throttle model.
+    pub fn throttle(&mut self, tenant: usize, verdict: &Verdict, throttled: bool, h: LimitHeaders) {
+        let tolerance = self.tolerance_s;
+        self.tenants[tenant].observe(verdict, throttled, h, tolerance);
+    }
+
+    /// Keep an acknowledged write.
+    pub fn acked_write(&mut self, write: AckedWrite) {
+        self.ledger.push(write);
+    }
+
+    /// The live second's p99 in µs (for the progress line).
+    pub fn current_p99_us(&self) -> u64 {
+        self.current.latency.value_at_quantile(0.99)
+    }
+
+    /// Seal the recorder into a [`Recording`] covering `duration_s`.
+    pub fn finish(mut self, duration_s: f64) -> Recording {
+        // Roll past the last second so it is encoded too.
+        let end =
+            self.run_start + std::time::Duration::from_secs(u64::from(self.current.second) + 1);
+        self.second(end).touched = false;
+        let layout = Arc::clone(&self.layout);
+        let mut keys = Vec::new();
+        for (p, per_phase) in self.keys.into_iter().enumerate() {
+            let phase = &layout.phases[p];
+            let classes = phase.classes.len();
+            for (i, live) in per_phase.into_iter().enumerate() {
+                let Some(live) = live else { continue };
+                let (slot, class) = (i / classes, i % classes);
+                let (method, path) = phase.classes[class].clone();
+                keys.push(KeyStats {
+                    phase: phase.name.clone(),
+                    tenant: slot.checked_sub(1).map(|t| layout.tenants[t].clone()),
+                    class,
+                    method,
+                    path,
+                    outcomes: live.outcomes,
+                    statuses: live.statuses,
+                    latency: live.latency,
+                    service: live.service,
+                    retries: live.retries,
+                });
+            }
+        }
+        let phases = self
+            .phases
+            .into_iter()
+            .zip(&layout.phases)
+            .map(|(live, p)| PhaseStats {
+                name: p.name.clone(),
+                open_loop: p.open_loop,
+                scheduled: live.scheduled,
+                dropped: live.dropped,
+                dispatch_lag: live.lag,
+            })
+            .collect();
+        let mut instances = BTreeMap::new();
+        for sec in &self.seconds {
+            for (name, n) in &sec.instances {
+                *instances.entry(name.clone()).or_default() += n;
+            }
+        }
+        let tenants = layout
+            .tenants
+            .iter()
+            .cloned()
+            .zip(self.tenants)
+            .filter(|(_, s)| s.offered > 0)
+            .collect();
+        Recording {
+            format: FORMAT,
+            workers: 1,
+            duration_s,
+            keys,
+            phases,
+            seconds: self.seconds,
+            tenants,
+            instances,
+            ledger: self.ledger,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn layout() -> Arc<Layout> {
+        Arc::new(Layout {
+            phases: vec![PhaseLayout {
+                name: "steady".into(),
+                open_loop: true,
+                classes: vec![
+                    ("GET".into(), "/items".into()),
+                    ("POST".into(), "/orders".into()),
+                ],
+            }],
+            tenants: vec!["acme".into(), "free".into()],
+        })
+    }
+
+    #[test]
+    fn samples_land_in_keys_and_seconds() {
+        let start = Instant::now();
+        let mut rec = Recorder::new(layout(), start, 0.005);
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        for (i, ms) in [100u64, 900, 1500, 3200].into_iter().enumerate() {
+            rec.scheduled(0);
+            rec.record(&Sample {
+                phase: 0,
+                tenant: Some(i % 2),
+                class: 1,
+                outcome: Outcome::Ok,
+                status: Some(201),
+                intended: at(ms),
+                sent: at(ms + 1),
+                done: at(ms + 3),
+                instance: Some(if i == 3 { "api-1" } else { "api-0" }),
+                retries: 0,
+            });
+        }
+        rec.dropped(0, None, 0, at(3300));
+        let r = rec.finish(4.0);
+        assert_eq!(r.keys.len(), 3, "acme, free, anonymous");
+        let acme = r
+            .keys
+            .iter()
+            .find(|k| k.tenant.as_deref() == Some("acme"))
+            .unwrap();
+        assert_eq!(acme.outcomes.get(Outcome::Ok), 2);
+        assert_eq!(
+            (acme.method.as_str(), acme.path.as_str()),
+            ("POST", "/orders")
+        );
+        let lat = acme.latency.0.max();
+        assert!((2990..=3010).contains(&lat), "{lat}");
+        assert!((1990..=2010).contains(&acme.service.0.max()));
+        let seconds: Vec<u32> = r.seconds.iter().map(|s| s.second).collect();
+        assert_eq!(seconds, [0, 1, 3]);
+        assert_eq!(r.seconds[0].outcomes.get(Outcome::Ok), 2);
+        assert_eq!(r.seconds[2].outcomes.get(Outcome::Dropped), 1);
+        assert_eq!(r.seconds[2].instances["api-1"], 1);
+        assert_eq!(r.instances["api-0"], 3);
+        assert_eq!(r.phases[0].scheduled, 4);
+        assert_eq!(r.dropped(), 1);
+    }
+}

@@ -1,0 +1,336 @@
+//! The result of a run's traffic: what every client saw, merged across workers
+//! (and across shards: [`Recording::merge`] is exact, histograms included).
+//!
+//! Everything here is serializable; the analysis stage and the report read it,
+//! and `histograms.hlog`-style consumers can decode each histogram on its own.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::bucket::TenantModelStats;
+use super::hist::{self, Hist, HistogramError};
+use super::outcome::OutcomeCounts;
+
+/// Version of the serialized shape.
+pub const FORMAT: u32 = 1;
+
+/// Everything the load engine recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Shape version ([`FORMAT`]).
+    pub format: u32,
+    /// Worker threads (summed over merged shards).
+    pub workers: u32,
+    /// Seconds from the run start to the end of the traffic (longest shard).
+    pub duration_s: f64,
+    /// One entry per phase × tenant × request class that saw traffic.
+    pub keys: Vec<KeyStats>,
+    /// One entry per traffic phase.
+    pub phases: Vec<PhaseStats>,
+    /// Per-second series on the run clock, by completion time; seconds without
+    /// any event are absent.
+    pub seconds: Vec<SecondStats>,
+    /// Throttle model tallies by tenant id.
+    pub tenants: BTreeMap<String, TenantModelStats>,
+    /// Answers by `X-Backend-Instance`, whole run.
+    pub instances: BTreeMap<String, u64>,
+    /// Acknowledged writes (2xx to a request with an idempotency key).
+    pub ledger: Vec<AckedWrite>,
+}
+
+/// Results of one phase × tenant × request class (a "route class").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyStats {
+    pub phase: String,
+    /// `None` for anonymous traffic.
+    pub tenant: Option<String>,
+    /// Index of the class in the phase's `requests`.
+    pub class: usize,
+    pub method: String,
+    /// The path template as written (`/items/{rand:1..1000}`).
+    pub path: String,
+    pub outcomes: OutcomeCounts,
+    /// Answers by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// µs from the intended send instant to the end of the response (answered requests).
+    pub latency: Hist,
+    /// µs from the actual send to the end of the response (answered requests).
+    pub service: Hist,
+    /// Client retries spent (same idempotency key).
+    pub retries: u64,
+}
+
+/// How well the generator kept one phase's schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStats {
+    pub name: String,
+    /// Open loop: whether the phase had a schedule (arrival-rate executors).
+    pub open_loop: bool,
+    /// Requests the schedule asked for (open loop) or VU iterations started (closed loop).
+    pub scheduled: u64,
+    /// Of those, dropped at the in-flight cap.
+    pub dropped: u64,
+    /// µs by which the generator itself missed intended instants (its own lag,
+    /// not time spent waiting for a free connection).
+    pub dispatch_lag: Hist,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondStats {
+    /// Seconds since the run start (completion time).
+    pub second: u32,
+    pub outcomes: OutcomeCounts,
+    /// Intended-time latency of the answers completed in this second, µs,
+    /// base64 V2+deflate at 2 significant digits ([`hist::decode`] reads it).
+    pub latency: String,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// Highest in-flight count (waiting + sent) seen in this second.
+    pub in_flight_max: u64,
+    /// Answers by `X-Backend-Instance` in this second.
+    pub instances: BTreeMap<String, u64>,
+}
+
+/// One acknowledged write, for the integrity check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckedWrite {
+    /// The `Idempotency-Key` sent.
+    pub key: String,
+    /// The id the service returned (`id`/`order_id` in the JSON body, or the
+    /// last segment of `Location`), if any.
+    pub order_id: Option<String>,
+    pub status: u16,
+    pub phase: String,
+    pub tenant: Option<String>,
+    /// Completion second on the run clock.
+    pub second: u32,
+}
+
+/// Why two recordings do not merge.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("recording format {found} cannot merge with format {FORMAT}")]
+    Format { found: u32 },
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+}
+
+impl Recording {
+    /// Add `other` (another worker or shard) into `self`, exactly.
+    pub fn merge(&mut self, other: Recording) -> Result<(), MergeError> {
+        if self.format == 0 {
+            self.format = FORMAT;
+        }
+        if other.format != FORMAT {
+            return Err(MergeError::Format {
+                found: other.format,
+            });
+        }
+        self.workers += other.workers;
+        self.duration_s = self.duration_s.max(other.duration_s);
+        for key in other.keys {
+            match self
+                .keys
+                .iter_mut()
+                .find(|k| k.phase == key.phase && k.tenant == key.tenant && k.class == key.class)
+            {
+                Some(mine) => mine.merge(&key)?,
+                None => self.keys.push(key),
+            }
+        }
+        self.keys
+            .sort_by(|a, b| (&a.phase, &a.tenant, a.class).cmp(&(&b.phase, &b.tenant, b.class)));
+        for phase in other.phases {
+            match self.phases.iter_mut().find(|p| p.name == phase.name) {
+                Some(mine) => {
+                    mine.scheduled += phase.scheduled;
+                    mine.dropped += phase.dropped;
+                    mine.dispatch_lag.merge(&phase.dispatch_lag)?;
+                }
+                None => self.phases.push(phase),
+            }
+        }
+        self.seconds = merge_seconds(std::mem::take(&mut self.seconds), other.seconds)?;
+        for (id, stats) in other.tenants {
+            self.tenants.entry(id).or_default().merge(&stats);
+        }
+        for (name, n) in other.instances {
+            *self.instances.entry(name).or_default() += n;
+        }
+        self.ledger.extend(other.ledger);
+        Ok(())
+    }
+
+    /// Outcome counts over every key.
+    pub fn outcomes(&self) -> OutcomeCounts {
+        let mut total = OutcomeCounts::default();
+        for key in &self.keys {
+            total.merge(&key.outcomes);
+        }
+        total
+    }
+
+    /// Intended-time latency over every key.
+    pub fn latency(&self) -> Result<Hist, HistogramError> {
+        let mut h = Hist::default();
+        for key in &self.keys {
+            h.merge(&key.latency)?;
+        }
+        Ok(h)
+    }
+
+    /// Service time over every key.
+    pub fn service(&self) -> Result<Hist, HistogramError> {
+        let mut h = Hist::default();
+        for key in &self.keys {
+            h.merge(&key.service)?;
+        }
+        Ok(h)
+    }
+
+    /// Requests dropped at the in-flight cap, over every phase.
+    pub fn dropped(&self) -> u64 {
+        self.phases.iter().map(|p| p.dropped).sum()
+    }
+}
+
+impl KeyStats {
+    fn merge(&mut self, o: &KeyStats) -> Result<(), HistogramError> {
+        self.outcomes.merge(&o.outcomes);
+        for (status, n) in &o.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        self.latency.merge(&o.latency)?;
+        self.service.merge(&o.service)?;
+        self.retries += o.retries;
+        Ok(())
+    }
+}
+
+impl SecondStats {
+    /// A second's entry from its live histogram.
+    pub fn new(second: u32, latency: &hdrhistogram::Histogram<u64>) -> Self {
+        SecondStats {
+            second,
+            outcomes: OutcomeCounts::default(),
+            latency: hist::encode(latency),
+            p50_us: latency.value_at_quantile(0.5),
+            p99_us: latency.value_at_quantile(0.99),
+            max_us: latency.max(),
+            in_flight_max: 0,
+            instances: BTreeMap::new(),
+        }
+    }
+
+    fn merge(&mut self, o: SecondStats) -> Result<(), HistogramError> {
+        let mut h = hist::decode(&self.latency)?;
+        h.add(hist::decode(&o.latency)?)
+            .map_err(HistogramError::Merge)?;
+        let mut merged = SecondStats::new(self.second, &h);
+        merged.outcomes = self.outcomes;
+        merged.outcomes.merge(&o.outcomes);
+        merged.in_flight_max = self.in_flight_max + o.in_flight_max;
+        merged.instances = std::mem::take(&mut self.instances);
+        for (name, n) in o.instances {
+            *merged.instances.entry(name).or_default() += n;
+        }
+        *self = merged;
+        Ok(())
+    }
+}
+
+/// Merge two series sorted by second.
+fn merge_seconds(
+    a: Vec<SecondStats>,
+    b: Vec<SecondStats>,
+) -> Result<Vec<SecondStats>, HistogramError> {
+    let mut out: Vec<SecondStats> = Vec::with_capacity(a.len().max(b.len()));
+    let mut all: Vec<SecondStats> = a.into_iter().chain(b).collect();
+    all.sort_by_key(|s| s.second);
+    for s in all {
+        match out.last_mut() {
+            Some(last) if last.second == s.second => last.merge(s)?,
+            _ => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Outcome;
+
+    fn key(phase: &str, values: &[u64]) -> KeyStats {
+        let mut latency = Hist::default();
+        let mut outcomes = OutcomeCounts::default();
+        for v in values {
+            latency.0.record(*v).unwrap();
+            outcomes.add(Outcome::Ok);
+        }
+        KeyStats {
+            phase: phase.into(),
+            tenant: Some("acme".into()),
+            class: 0,
+            method: "GET".into(),
+            path: "/items".into(),
+            outcomes,
+            statuses: BTreeMap::from([(200, values.len() as u64)]),
+            latency: latency.clone(),
+            service: latency,
+            retries: 0,
+        }
+    }
+
+    fn second(n: u32, values: &[u64]) -> SecondStats {
+        let mut h = hist::new_histogram(hist::SECOND_SIGFIG);
+        for v in values {
+            h.record(*v).unwrap();
+        }
+        let mut s = SecondStats::new(n, &h);
+        s.instances.insert("api-0".into(), values.len() as u64);
+        s
+    }
+
+    #[test]
+    fn shards_merge_exactly_through_json() {
+        let a = Recording {
+            format: FORMAT,
+            workers: 1,
+            duration_s: 10.0,
+            keys: vec![key("steady", &[100, 200])],
+            seconds: vec![second(0, &[100]), second(1, &[200])],
+            ..Recording::default()
+        };
+        let b = Recording {
+            format: FORMAT,
+            workers: 1,
+            duration_s: 11.0,
+            keys: vec![key("steady", &[300]), key("burst", &[5])],
+            seconds: vec![second(1, &[300])],
+            ..Recording::default()
+        };
+        let b: Recording = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        let mut merged = a;
+        merged.merge(b).unwrap();
+        assert_eq!(merged.workers, 2);
+        assert_eq!(merged.duration_s, 11.0);
+        assert_eq!(merged.keys.len(), 2);
+        let steady = merged.keys.iter().find(|k| k.phase == "steady").unwrap();
+        assert_eq!(steady.latency.0.len(), 3);
+        assert_eq!(steady.statuses[&200], 3);
+        assert_eq!(merged.outcomes().get(Outcome::Ok), 4);
+        assert_eq!(merged.seconds.len(), 2);
+        let s1 = &merged.seconds[1];
+        assert_eq!(hist::decode(&s1.latency).unwrap().len(), 2);
+        assert_eq!(s1.instances["api-0"], 2);
+        assert!(s1.max_us >= 299);
+        assert!(
+            merged.merge(Recording::default()).is_err(),
+            "format 0 is refused"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! The load engine: open- and closed-loop HTTP traffic that never lies about latency.
+//!
+//! - [`schedule`]: intended send instants as pure functions (no drift, seeded Poisson).
+//! - [`request`]: request classes with static parts pre-rendered.
+//! - [`tokens`]: JWTs minted with the gateway's key, and the hostile kinds.
+//! - [`client`]: worker-owned HTTP/1.1 connections, round-robin over targets.
+//! - `worker`: one thread and one current-thread runtime per worker; the loop.
+//! - `progress`: the live line on stderr.
+//!
+//! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
+//! [`Recording`] out.
+
+pub mod client;
+mod plan;
+mod progress;
+pub mod request;
+pub mod schedule;
+pub mod tokens;
+mod worker;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{MergeError, Recording};
+
+pub use client::Target;
+pub use plan::{TrafficOptions, TrafficPlan};
+pub use tokens::TokenError;
+
+/// Why traffic could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    #[error("no target address to send traffic to")]
+    NoTargets,
+    #[error("traffic phase `{0}` has no request classes")]
+    NoRequests(String),
+    #[error("traffic phase `{phase}` names tenant `{tenant}`, which is not declared")]
+    UnknownTenant { phase: String, tenant: String },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("cannot start load worker {index}: {source}")]
+    Spawn {
+        index: usize,
+        source: std::io::Error,
+    },
+    #[error(
+        "load worker {0} stopped without a result (it panicked or could not start its runtime)"
+    )]
+    WorkerFailed(usize),
+    #[error("worker results do not merge: {0}")]
+    Merge(#[from] MergeError),
+}
+
+/// Send the plan's traffic to `targets` and record what clients saw.
+///
+/// Returns when every phase has ended and its answers are in (or timed out),
+/// or soon after `shutdown` fires (requests then in flight are not recorded).
+pub async fn run_traffic(
+    plan: TrafficPlan,
+    targets: Vec<Target>,
+    options: TrafficOptions,
+    shutdown: CancellationToken,
+) -> Result<Recording, TrafficError> {
+    let total = plan.end();
+    let shared = Arc::new(plan::Shared::new(plan, targets, &options)?);
+    let stop = shutdown.child_token();
+    let mut live = Vec::with_capacity(shared.workers);
+    let mut results = Vec::with_capacity(shared.workers);
+    for index in 0..shared.workers {
+        let counters = Arc::new(worker::LiveCounters::default());
+        match worker::spawn(
+            Arc::clone(&shared),
+            index,
+            Arc::clone(&counters),
+            stop.clone(),
+        ) {
+            Ok(rx) => results.push(rx),
+            Err(source) => {
+                stop.cancel();
+                return Err(TrafficError::Spawn { index, source });
+            }
+        }
+        live.push(counters);
+    }
+    let progress_stop = CancellationToken::new();
+    let progress = options.progress.then(|| {
+        tokio::spawn(progress::report(
+            Arc::clone(&shared),
+            live,
+            total,
+            progress_stop.clone(),
+        ))
+    });
+    let mut merged = Recording::default();
+    let mut failure = None;
+    for (index, rx) in results.into_iter().enumerate() {
+        // Each worker ends by itself at its drain deadline, so this wait is bounded.
+        match rx.await {
+            Ok(recording) => merged.merge(recording)?,
+            Err(_) => {
+                stop.cancel();
+                failure.get_or_insert(TrafficError::WorkerFailed(index));
+            }
+        }
+    }
+    progress_stop.cancel();
+    if let Some(task) = progress {
+        let _ = task.await;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    }
+}

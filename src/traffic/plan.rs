@@ -1,0 +1,288 @@
+//! The load plan: the scenario's traffic resolved into what workers execute,
+//! shared read-only by every worker thread.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::metrics::{BucketModel, Layout, PhaseLayout};
+use crate::scenario::{Arrivals, Auth, Executor, Scenario, Stage, Tenant, TrafficPhase};
+
+use super::TrafficError;
+use super::client::Target;
+use super::request::PreparedClass;
+use super::schedule::{RateProfile, max_vus};
+use super::tokens::Minter;
+
+/// What the load engine needs from a scenario.
+#[derive(Debug, Clone)]
+pub struct TrafficPlan {
+    pub phases: Vec<TrafficPhase>,
+    pub tenants: Vec<Tenant>,
+    /// The gateway's auth settings, to mint tokens with; `None` = send none.
+    pub auth: Option<Auth>,
+    /// Seeds arrivals, tenant/class draws and template variables.
+    pub seed: u64,
+    /// When the run clock reads zero: phase starts are offsets from it.
+    pub run_start: Instant,
+}
+
+impl TrafficPlan {
+    /// The traffic part of `scenario`, with the seed the run uses.
+    pub fn from_scenario(scenario: &Scenario, seed: u64, run_start: Instant) -> Self {
+        TrafficPlan {
+            phases: scenario.traffic.clone(),
+            tenants: scenario.tenants.clone(),
+            auth: scenario.gateway.auth.clone(),
+            seed,
+            run_start,
+        }
+    }
+
+    /// When the last phase ends, on the run clock.
+    pub fn end(&self) -> Duration {
+        self.phases
+            .iter()
+            .map(TrafficPhase::end)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Knobs of the engine itself (not of the scenario).
+#[derive(Debug, Clone)]
+pub struct TrafficOptions {
+    /// Worker threads (each a current-thread runtime); `None` = one per core.
+    pub workers: Option<NonZeroUsize>,
+    /// Show a progress line on stderr (live on a terminal, every 5 s otherwise).
+    pub progress: bool,
+    /// How far the gateway's clock may differ from our send instant before a
+    /// throttle disagreement counts against it.
+    pub throttle_tolerance: Duration,
+}
+
+impl Default for TrafficOptions {
+    fn default() -> Self {
+        TrafficOptions {
+            workers: None,
+            progress: false,
+            throttle_tolerance: Duration::from_millis(10),
+        }
+    }
+}
+
+/// How a phase makes load.
+#[derive(Debug, Clone)]
+pub(crate) enum Load {
+    Open {
+        profile: RateProfile,
+        poisson: bool,
+    },
+    Closed {
+        start_vus: u32,
+        stages: Vec<Stage>,
+        think: Duration,
+    },
+}
+
+/// One phase, resolved.
+#[derive(Debug)]
+pub(crate) struct PhasePlan {
+    pub name: String,
+    pub start: Duration,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub load: Load,
+    pub classes: Vec<PreparedClass>,
+    /// Cumulative class weights.
+    pub class_weights: Vec<f64>,
+    /// Global tenant indices and their cumulative weights (empty = anonymous).
+    pub tenants: Vec<usize>,
+    pub tenant_weights: Vec<f64>,
+    pub connections: usize,
+    pub max_in_flight: usize,
+    /// Workers that take part: min(workers, connections).
+    pub workers: usize,
+}
+
+impl PhasePlan {
+    /// This worker's share of `total` (0 when it takes no part).
+    pub fn share(&self, worker: usize, total: usize) -> usize {
+        if worker >= self.workers {
+            return 0;
+        }
+        total / self.workers + usize::from(worker < total % self.workers)
+    }
+}
+
+/// Everything workers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub run_start: Instant,
+    pub seed: u64,
+    pub phases: Vec<PhasePlan>,
+    pub tenants: Vec<Tenant>,
+    pub layout: Arc<Layout>,
+    /// The throttle model's bucket per tenant, fed in send order by every worker.
+    pub models: Vec<Mutex<BucketModel>>,
+    pub minter: Option<Arc<Minter>>,
+    pub targets: Vec<Target>,
+    pub workers: usize,
+    pub tolerance_s: f64,
+    /// When workers give up on answers still outstanding.
+    pub drain_deadline: Instant,
+}
+
+fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
+    weights
+        .scan(0.0, |acc, w| {
+            *acc += w.max(0.0);
+            Some(*acc)
+        })
+        .collect()
+}
+
+impl Shared {
+    pub fn new(
+        plan: TrafficPlan,
+        targets: Vec<Target>,
+        options: &TrafficOptions,
+    ) -> Result<Self, TrafficError> {
+        if targets.is_empty() {
+            return Err(TrafficError::NoTargets);
+        }
+        let workers = options
+            .workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get);
+        let needs_minter = plan.phases.iter().any(|p| {
+            p.requests.iter().any(|r| {
+                r.token.is_hostile()
+                    || plan
+                        .tenants
+                        .iter()
+                        .any(|t| t.token.is_none() && p.tenants.iter().any(|(id, _)| *id == t.id))
+            })
+        });
+        let minter = match &plan.auth {
+            Some(auth) if needs_minter => Some(Arc::new(Minter::new(auth)?)),
+            _ => None,
+        };
+        let mut phases = Vec::with_capacity(plan.phases.len());
+        let mut drain = Duration::ZERO;
+        for phase in &plan.phases {
+            phases.push(resolve(phase, &plan.tenants, workers)?);
+            drain = drain.max(phase.end() + phase.timeout * (phase.client_retries + 1));
+        }
+        let layout = Arc::new(Layout {
+            phases: phases
+                .iter()
+                .zip(&plan.phases)
+                .map(|(p, raw)| PhaseLayout {
+                    name: p.name.clone(),
+                    open_loop: matches!(p.load, Load::Open { .. }),
+                    classes: raw
+                        .requests
+                        .iter()
+                        .map(|r| (r.method.to_string(), r.path.to_string()))
+                        .collect(),
+                })
+                .collect(),
+            tenants: plan.tenants.iter().map(|t| t.id.clone()).collect(),
+        });
+        Ok(Shared {
+            run_start: plan.run_start,
+            seed: plan.seed,
+            models: plan
+                .tenants
+                .iter()
+                .map(|t| Mutex::new(BucketModel::new(t.plan)))
+                .collect(),
+            phases,
+            tenants: plan.tenants,
+            layout,
+            minter,
+            targets,
+            workers,
+            tolerance_s: options.throttle_tolerance.as_secs_f64(),
+            drain_deadline: plan.run_start + drain + Duration::from_secs(1),
+        })
+    }
+}
+
+fn resolve(
+    phase: &TrafficPhase,
+    tenants: &[Tenant],
+    workers: usize,
+) -> Result<PhasePlan, TrafficError> {
+    let load = match &phase.executor {
+        Executor::ConstantArrivalRate { rate, arrivals } => Load::Open {
+            profile: RateProfile::constant(*rate, phase.duration),
+            poisson: *arrivals == Arrivals::Poisson,
+        },
+        Executor::RampingArrivalRate {
+            start_rate,
+            stages,
+            arrivals,
+        } => Load::Open {
+            profile: RateProfile::ramp(*start_rate, stages, phase.duration),
+            poisson: *arrivals == Arrivals::Poisson,
+        },
+        Executor::ConstantVus { vus, think_time } => Load::Closed {
+            start_vus: vus.get(),
+            stages: Vec::new(),
+            think: *think_time,
+        },
+        Executor::RampingVus {
+            start_vus,
+            stages,
+            think_time,
+        } => Load::Closed {
+            start_vus: *start_vus,
+            stages: stages.clone(),
+            think: *think_time,
+        },
+    };
+    if phase.requests.is_empty() {
+        return Err(TrafficError::NoRequests(phase.name.clone()));
+    }
+    let mut tenant_ids = Vec::with_capacity(phase.tenants.len());
+    for (id, _) in &phase.tenants {
+        let index = tenants.iter().position(|t| t.id == *id).ok_or_else(|| {
+            TrafficError::UnknownTenant {
+                phase: phase.name.clone(),
+                tenant: id.clone(),
+            }
+        })?;
+        tenant_ids.push(index);
+    }
+    let connections = phase.connections.get() as usize;
+    let mut max_in_flight = phase.max_in_flight.get() as usize;
+    if let Load::Closed {
+        start_vus, stages, ..
+    } = &load
+    {
+        // A closed loop never has more in flight than users: no drops by construction.
+        max_in_flight = max_in_flight.max(max_vus(*start_vus, stages) as usize);
+    }
+    Ok(PhasePlan {
+        name: phase.name.clone(),
+        start: phase.start,
+        duration: phase.duration,
+        timeout: phase.timeout,
+        retries: phase.client_retries,
+        load,
+        classes: phase
+            .requests
+            .iter()
+            .map(|r| PreparedClass::new(r, &phase.expect))
+            .collect(),
+        class_weights: cumulative(phase.requests.iter().map(|r| f64::from(r.weight.get()))),
+        tenants: tenant_ids,
+        tenant_weights: cumulative(phase.tenants.iter().map(|(_, w)| *w)),
+        connections,
+        max_in_flight,
+        workers: workers.min(connections).max(1),
+    })
+}

@@ -1,0 +1,647 @@
+//! The worker loop: one thread, one current-thread runtime, its own
+//! connections, recorder and RNG: nothing on the hot path is shared but the
+//! per-tenant throttle model.
+//!
+//! Per phase, a producer puts jobs in a local queue: the open-loop producer at
+//! the schedule's absolute instants, closed-loop users one at a time. The
+//! phase's connection tasks take jobs in order. A job waiting for a free
+//! connection is late, not lost: its latency runs from its intended instant.
+//! Only beyond the in-flight cap (waiting + sent) is it dropped, and counted.
+//!
+//! ```text
+//!  producer ──► queue (≤ cap) ──► connection task × C ──► recorder
+//!  (schedule or VUs)                (send, await, classify)
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue};
+use rand::Rng;
+use rand::rngs::SmallRng;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{
+    AckedWrite, ClientFailure, LimitHeaders, Outcome, Recorder, Recording, Sample, Verdict,
+    classify,
+};
+use crate::scenario::TokenKind;
+
+use super::client::{Answer, Conn, Targets};
+use super::plan::{Load, PhasePlan, Shared};
+use super::request::PreparedClass;
+use super::schedule::{ArrivalGen, pick, rng_for, vus_at};
+use super::tokens::TokenCache;
+
+/// Below this gap to the next instant the producer yields instead of arming a
+/// timer: tokio's timer has 1 ms resolution and would send in bursts.
+const SPIN_BELOW: Duration = Duration::from_millis(1);
+/// How often an idle virtual user checks whether the ramp wants it.
+const VU_IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// Counters the progress line reads while the run goes (one writer each).
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub answered: AtomicU64,
+    pub bad: AtomicU64,
+    pub dropped: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub p99_us: AtomicU64,
+}
+
+struct Job {
+    intended: Instant,
+    seq: u64,
+    class: usize,
+    tenant: Option<usize>,
+    /// Closed loop: the user waiting for this job.
+    done: Option<Rc<Notify>>,
+}
+
+struct Queue {
+    jobs: RefCell<VecDeque<Job>>,
+    notify: Notify,
+    in_flight: Cell<usize>,
+    cap: usize,
+    closed: Cell<bool>,
+    next_seq: Cell<u64>,
+}
+
+impl Queue {
+    async fn next(&self) -> Option<Job> {
+        loop {
+            if let Some(job) = self.jobs.borrow_mut().pop_front() {
+                return Some(job);
+            }
+            if self.closed.get() {
+                return None;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+struct Attempt {
+    sent: Instant,
+    done: Instant,
+    result: Result<Answer, ClientFailure>,
+    verdict: Option<Verdict>,
+}
+
+/// One worker's state; lives on its thread only.
+struct Worker {
+    shared: Arc<Shared>,
+    recorder: RefCell<Recorder>,
+    rng: RefCell<SmallRng>,
+    tokens: RefCell<TokenCache>,
+    targets: Targets,
+    buf: RefCell<String>,
+    live: Arc<LiveCounters>,
+    in_flight: Cell<u64>,
+    current_second: Cell<u64>,
+}
+
+/// Run worker `index` on its own thread; the receiver yields its recording.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    index: usize,
+    live: Arc<LiveCounters>,
+    stop: CancellationToken,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<Recording>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("ninefold-load-{index}"))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a worker runtime");
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            let recording = local.block_on(&rt, run(shared, index, live, stop));
+            let _ = tx.send(recording);
+        })?;
+    Ok(rx)
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    index: usize,
+    live: Arc<LiveCounters>,
+    stop: CancellationToken,
+) -> Recording {
+    let worker = Rc::new(Worker {
+        recorder: RefCell::new(Recorder::new(
+            Arc::clone(&shared.layout),
+            shared.run_start,
+            shared.tolerance_s,
+        )),
+        rng: RefCell::new(rng_for(shared.seed, usize::MAX, index, 0)),
+        tokens: RefCell::new(TokenCache::new(shared.minter.clone(), &shared.tenants)),
+        targets: Targets::new(shared.targets.clone(), index),
+        buf: RefCell::new(String::with_capacity(256)),
+        live,
+        in_flight: Cell::new(0),
+        current_second: Cell::new(0),
+        shared,
+    });
+    let local_stop = stop.child_token();
+    let mut producers = Vec::new();
+    let mut connections = Vec::new();
+    let mut queues = Vec::new();
+    for (p, phase) in worker.shared.phases.iter().enumerate() {
+        let conns = phase.share(index, phase.connections);
+        if conns == 0 {
+            continue;
+        }
+        let queue = Rc::new(Queue {
+            jobs: RefCell::new(VecDeque::new()),
+            notify: Notify::new(),
+            in_flight: Cell::new(0),
+            cap: phase.share(index, phase.max_in_flight).max(1),
+            closed: Cell::new(false),
+            next_seq: Cell::new(index as u64),
+        });
+        for _ in 0..conns {
+            let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
+            connections.push(tokio::task::spawn_local(async move {
+                w.connection_task(p, &q, &s).await
+            }));
+        }
+        match &phase.load {
+            Load::Open { poisson, .. } => {
+                let generator = if *poisson {
+                    let rng = rng_for(worker.shared.seed, p, index, 1);
+                    ArrivalGen::poisson(index as u64, phase.workers as u64, rng)
+                } else {
+                    ArrivalGen::uniform(index as u64, phase.workers as u64)
+                };
+                let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
+                producers.push(tokio::task::spawn_local(async move {
+                    w.open_producer(p, &q, generator, &s).await
+                }));
+            }
+            Load::Closed {
+                start_vus, stages, ..
+            } => {
+                let most = super::schedule::max_vus(*start_vus, stages) as usize;
+                for vu in (index..most).step_by(phase.workers) {
+                    let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
+                    producers.push(tokio::task::spawn_local(async move {
+                        w.virtual_user(p, &q, vu as u32, &s).await
+                    }));
+                }
+            }
+        }
+        queues.push((p, queue));
+    }
+    futures::future::join_all(producers).await;
+    for (_, queue) in &queues {
+        queue.closed.set(true);
+        queue.notify.notify_waiters();
+    }
+    // Answers still outstanding get until the drain deadline (timeouts × retries).
+    let drain = tokio::time::Instant::from_std(worker.shared.drain_deadline);
+    let mut all = futures::future::join_all(connections);
+    if tokio::time::timeout_at(drain, &mut all).await.is_err() {
+        local_stop.cancel();
+        all.await;
+    }
+    let now = Instant::now();
+    for (p, queue) in &queues {
+        // Never sent before the run ended: dropped, and counted as such.
+        for job in queue.jobs.borrow_mut().drain(..) {
+            worker
+                .recorder
+                .borrow_mut()
+                .dropped(*p, job.tenant, job.class, now);
+        }
+    }
+    let duration = now.saturating_duration_since(worker.shared.run_start);
+    // Tasks are done, but the runtime may still hold their (finished) futures:
+    // take the recorder out rather than unwrapping the Rc.
+    let recorder = worker.recorder.replace(empty_recorder(&worker.shared));
+    recorder.finish(duration.as_secs_f64())
+}
+
+fn empty_recorder(shared: &Shared) -> Recorder {
+    Recorder::new(
+        Arc::clone(&shared.layout),
+        shared.run_start,
+        shared.tolerance_s,
+    )
+}
+
+/// Sleep until `deadline` (yielding through the last millisecond); false if stopped.
+async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        if stop.is_cancelled() {
+            return false;
+        }
+        if deadline - now >= SPIN_BELOW {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Worker {
+    fn phase(&self, p: usize) -> &PhasePlan {
+        &self.shared.phases[p]
+    }
+
+    async fn open_producer(
+        &self,
+        p: usize,
+        queue: &Queue,
+        mut generator: ArrivalGen,
+        stop: &CancellationToken,
+    ) {
+        let phase = self.phase(p);
+        let Load::Open { profile, .. } = &phase.load else {
+            return;
+        };
+        let start = self.shared.run_start + phase.start;
+        while let Some((seq, offset)) = generator.next(profile) {
+            let intended = start + offset;
+            if !wait_until(intended, stop).await {
+                break;
+            }
+            let now = Instant::now();
+            let lag = now.saturating_duration_since(intended).as_micros() as u64;
+            self.recorder.borrow_mut().dispatch_lag(p, lag);
+            self.dispatch(p, queue, intended, seq, now, None);
+        }
+    }
+
+    async fn virtual_user(&self, p: usize, queue: &Queue, vu: u32, stop: &CancellationToken) {
+        let phase = self.phase(p);
+        let Load::Closed {
+            start_vus,
+            stages,
+            think,
+        } = &phase.load
+        else {
+            return;
+        };
+        let start = self.shared.run_start + phase.start;
+        let end = start + phase.duration;
+        if !wait_until(start, stop).await {
+            return;
+        }
+        let done = Rc::new(Notify::new());
+        loop {
+            let now = Instant::now();
+            if now >= end || stop.is_cancelled() {
+                break;
+            }
+            let wanted = vus_at(*start_vus, stages, (now - start).as_secs_f64());
+            let pause = if wanted <= vu {
+                VU_IDLE_POLL
+            } else {
+                let seq = queue.next_seq.get();
+                queue.next_seq.set(seq + phase.workers as u64);
+                if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
+                    tokio::select! {
+                        biased;
+                        () = stop.cancelled() => break,
+                        () = done.notified() => {}
+                    }
+                }
+                *think
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+
+    /// Hand one request to the connections, or drop it at the cap.
+    fn dispatch(
+        &self,
+        p: usize,
+        queue: &Queue,
+        intended: Instant,
+        seq: u64,
+        now: Instant,
+        done: Option<Rc<Notify>>,
+    ) -> bool {
+        let phase = self.phase(p);
+        let (class, tenant) = {
+            let mut rng = self.rng.borrow_mut();
+            let class = pick(&phase.class_weights, &mut *rng);
+            let tenant = (!phase.tenants.is_empty())
+                .then(|| phase.tenants[pick(&phase.tenant_weights, &mut *rng)]);
+            (class, tenant)
+        };
+        let mut rec = self.recorder.borrow_mut();
+        rec.scheduled(p);
+        if queue.in_flight.get() >= queue.cap {
+            rec.dropped(p, tenant, class, now);
+            self.live.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        queue.in_flight.set(queue.in_flight.get() + 1);
+        self.set_in_flight(self.in_flight.get() + 1);
+        rec.in_flight(now, self.in_flight.get());
+        queue.jobs.borrow_mut().push_back(Job {
+            intended,
+            seq,
+            class,
+            tenant,
+            done,
+        });
+        queue.notify.notify_one();
+        true
+    }
+
+    fn set_in_flight(&self, n: u64) {
+        self.in_flight.set(n);
+        self.live.in_flight.store(n, Ordering::Relaxed);
+    }
+
+    async fn connection_task(&self, p: usize, queue: &Queue, stop: &CancellationToken) {
+        let mut conn: Option<Conn> = None;
+        loop {
+            let job = tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                job = queue.next() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            let done = job.done.clone();
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                () = self.execute(p, &mut conn, job) => {}
+            }
+            queue.in_flight.set(queue.in_flight.get() - 1);
+            self.set_in_flight(self.in_flight.get().saturating_sub(1));
+            if let Some(done) = done {
+                done.notify_one();
+            }
+        }
+    }
+
+    /// One logical request: attempts (client retries keep the idempotency key), then the record.
+    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job) {
+        let phase = self.phase(p);
+        let class = &phase.classes[job.class];
+        let key = class.idempotency_key.then(|| {
+            let bytes: [u8; 16] = self.rng.borrow_mut().random();
+            let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+            HeaderValue::try_from(id.hyphenated().to_string())
+                .unwrap_or(HeaderValue::from_static("invalid"))
+        });
+        let mut retries = 0;
+        loop {
+            let attempt = self.attempt(phase, class, conn, &job, key.as_ref()).await;
+            let status = attempt
+                .result
+                .as_ref()
+                .map(|a| a.response.status().as_u16());
+            let outcome = classify(status.map_err(|e| *e), &class.expect);
+            let retryable = matches!(
+                outcome,
+                Outcome::ConnectError | Outcome::IoError | Outcome::Timeout | Outcome::ServerError
+            );
+            if retryable && retries < phase.retries {
+                retries += 1;
+                continue;
+            }
+            self.record(p, &job, &attempt, outcome, retries, key);
+            return;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        phase: &PhasePlan,
+        class: &PreparedClass,
+        conn: &mut Option<Conn>,
+        job: &Job,
+        key: Option<&HeaderValue>,
+    ) -> Attempt {
+        if !conn.as_ref().is_some_and(Conn::is_usable) {
+            *conn = self.targets.connect(phase.timeout).await.ok();
+        }
+        let now = Instant::now();
+        let failed = |result| Attempt {
+            sent: now,
+            done: now,
+            result: Err(result),
+            verdict: None,
+        };
+        let Some(c) = conn.as_mut() else {
+            return failed(ClientFailure::Connect);
+        };
+        let auth = self
+            .tokens
+            .borrow_mut()
+            .header(job.tenant, class.token, now)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot mint a token; sending none");
+                None
+            });
+        let tenant = job
+            .tenant
+            .map_or("", |t| self.shared.tenants[t].id.as_str());
+        let built = {
+            let mut buf = self.buf.borrow_mut();
+            let mut rng = self.rng.borrow_mut();
+            class.build(&mut buf, &mut *rng, job.seq, tenant, &c.host, auth, key)
+        };
+        let req = match built {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build a request");
+                return failed(ClientFailure::Io);
+            }
+        };
+        let verdict = match (job.tenant, class.token) {
+            (Some(t), TokenKind::Valid) => {
+                let t_s = now
+                    .saturating_duration_since(self.shared.run_start)
+                    .as_secs_f64();
+                let mut model = self.shared.models[t]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Some(model.offer(t_s))
+            }
+            _ => None,
+        };
+        let exchange = c.exchange(req, class.idempotency_key);
+        let result = match tokio::time::timeout(phase.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientFailure::Timeout),
+        };
+        if result.is_err() {
+            // A timed-out or broken HTTP/1 connection cannot carry another request.
+            *conn = None;
+        }
+        Attempt {
+            sent: now,
+            done: Instant::now(),
+            result,
+            verdict,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        p: usize,
+        job: &Job,
+        attempt: &Attempt,
+        outcome: Outcome,
+        retries: u32,
+        key: Option<HeaderValue>,
+    ) {
+        let answer = attempt.result.as_ref().ok();
+        let headers = answer.map(|a| a.response.headers());
+        let status = answer.map(|a| a.response.status().as_u16());
+        let instance = headers
+            .and_then(|h| h.get("x-backend-instance"))
+            .and_then(|v| v.to_str().ok());
+        let mut rec = self.recorder.borrow_mut();
+        rec.record(&Sample {
+            phase: p,
+            tenant: job.tenant,
+            class: job.class,
+            outcome,
+            status,
+            intended: job.intended,
+            sent: attempt.sent,
+            done: attempt.done,
+            instance,
+            retries,
+        });
+        if let (Some(t), Some(v), Some(h)) = (job.tenant, &attempt.verdict, headers) {
+            rec.throttle(t, v, status == Some(429), limit_headers(h));
+        }
+        if let (Some(key), Some(a)) = (key, answer)
+            && a.response.status().is_success()
+        {
+            let second = rec.run_seconds(attempt.done) as u32;
+            rec.acked_write(AckedWrite {
+                key: key.to_str().unwrap_or_default().to_owned(),
+                order_id: order_id(a),
+                status: a.response.status().as_u16(),
+                phase: self.phase(p).name.clone(),
+                tenant: job.tenant.map(|t| self.shared.tenants[t].id.clone()),
+                second,
+            });
+        }
+        if status.is_some() {
+            self.live.answered.fetch_add(1, Ordering::Relaxed);
+        }
+        if !outcome.is_good() {
+            self.live.bad.fetch_add(1, Ordering::Relaxed);
+        }
+        // Publish last second's p99 once per second, not per request.
+        let second = attempt
+            .done
+            .saturating_duration_since(self.shared.run_start)
+            .as_secs();
+        if second != self.current_second.get() {
+            self.current_second.set(second);
+            self.live
+                .p99_us
+                .store(rec.current_p99_us(), Ordering::Relaxed);
+        }
+    }
+}
+
+fn header_f64(h: &HeaderMap, name: &str) -> Option<f64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn limit_headers(h: &HeaderMap) -> LimitHeaders {
+    LimitHeaders {
+        retry_after_s: header_f64(h, "retry-after"),
+        remaining: header_f64(h, "ratelimit-remaining")
+            .or_else(|| header_f64(h, "x-ratelimit-remaining")),
+    }
+}
+
+/// The id a write was given: `id`/`order_id` in a JSON body, else `Location`'s last segment.
+fn order_id(a: &Answer) -> Option<String> {
+    let from_body = a
+        .body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| {
+            ["id", "order_id"].iter().find_map(|k| match &v[*k] {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        });
+    from_body.or_else(|| {
+        let loc = a
+            .response
+            .headers()
+            .get(http::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        loc.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_ids_come_from_body_or_location() {
+        let a = Answer {
+            response: http::Response::new(()),
+            body: Some(bytes::Bytes::from_static(br#"{"id": "o-1"}"#)),
+        };
+        assert_eq!(order_id(&a).as_deref(), Some("o-1"));
+        let mut resp = http::Response::new(());
+        resp.headers_mut().insert(
+            http::header::LOCATION,
+            HeaderValue::from_static("/orders/42/"),
+        );
+        let a = Answer {
+            response: resp,
+            body: Some(bytes::Bytes::from_static(b"created")),
+        };
+        assert_eq!(order_id(&a).as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn limit_headers_parse() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        h.insert("ratelimit-remaining", HeaderValue::from_static(" 7 "));
+        let l = limit_headers(&h);
+        assert_eq!((l.retry_after_s, l.remaining), (Some(2.0), Some(7.0)));
+    }
+}
