@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod exit;
+pub mod faults;
 pub mod scenario;
 pub mod topology;
 
