@@ -4,6 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod toxiproxy;
+
 use crate::ExitStatus;
 
 /// An error that knows which exit code it deserves. Anything else that reaches
@@ -34,9 +36,17 @@ pub struct Cli {
 
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
-pub enum Commands {}
+pub enum Commands {
+    /// Run the fault proxy alone: a Toxiproxy-compatible server (HTTP API on --port).
+    #[command(
+        after_help = "Example:\n  ninefold toxiproxy --port 8474 --seed 7\n  curl -s -XPOST localhost:8474/proxies -d '{\"name\":\"api\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'"
+    )]
+    Toxiproxy(toxiproxy::Args),
+}
 
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Commands::Toxiproxy(args) => toxiproxy::run(args),
+    }
 }
