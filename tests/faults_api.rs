@@ -545,3 +545,120 @@ async fn populate_validates_first_and_keeps_unchanged_proxies() {
         )
     );
 }
+
+#[tokio::test]
+async fn our_async_client_round_trip_and_typed_errors() {
+    use ninefold::faults::toxics::Latency;
+    use ninefold::faults::wire::ProxyPatch;
+    use ninefold::faults::{
+        ClientError, ProxySpec, Stream, Toxic, ToxicPatch, ToxicSpec, ToxiproxyClient,
+    };
+    use std::time::Duration;
+
+    let api = spawn_api(1).await;
+    let echo = spawn_echo().await;
+    let client = ToxiproxyClient::new(&format!("http://{}", api.addr)).unwrap();
+    assert_eq!(client.version().await.unwrap(), "2.12.0");
+    let p = client
+        .create_proxy(&ProxySpec::new("be0", "127.0.0.1:0", echo.addr.to_string()))
+        .await
+        .unwrap();
+    assert!(p.enabled && p.listen != "127.0.0.1:0");
+    let latency = Toxic::Latency(Latency {
+        latency: Duration::from_millis(150),
+        jitter: Duration::from_millis(20),
+    });
+    let t = client
+        .add_toxic(
+            "be0",
+            &ToxicSpec::new(latency, Stream::Downstream)
+                .named("lag")
+                .with_toxicity(0.5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&t).unwrap(),
+        r#"{"attributes":{"latency":150,"jitter":20},"name":"lag","type":"latency","stream":"downstream","toxicity":0.5}"#
+    );
+    let slower = Toxic::Latency(Latency {
+        latency: Duration::from_millis(300),
+        jitter: Duration::ZERO,
+    });
+    let t = client
+        .update_toxic(
+            "be0",
+            "lag",
+            &ToxicPatch {
+                toxic: Some(slower),
+                toxicity: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (t.toxicity, Toxic::from(&t.attributes)),
+        (
+            0.5,
+            Toxic::Latency(Latency {
+                latency: Duration::from_millis(300),
+                jitter: Duration::ZERO
+            })
+        )
+    );
+    assert_eq!(client.toxics("be0").await.unwrap().len(), 1);
+    assert!(!client.set_enabled("be0", false).await.unwrap().enabled);
+    let moved = client
+        .update_proxy(
+            "be0",
+            &ProxyPatch {
+                enabled: Some(true),
+                ..ProxyPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(moved.enabled);
+    client.remove_toxic("be0", "lag").await.unwrap();
+
+    let e = client.proxy("nope").await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Api { status: 404, message, .. } if message == "proxy not found"),
+        "{e}"
+    );
+    let e = client
+        .add_toxic("be0", &ToxicSpec::new(Toxic::Noop, Stream::Upstream))
+        .await;
+    assert!(e.is_ok());
+    let e = client
+        .add_toxic("be0", &ToxicSpec::new(Toxic::Noop, Stream::Upstream))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    let e = client
+        .create_proxy(&ProxySpec::new("", "", "x:1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Api { status: 400, message, .. } if message == "missing required field: name"),
+        "{e}"
+    );
+
+    let made = client
+        .populate(&[ProxySpec::new("be1", "127.0.0.1:0", "x:1")])
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 1);
+    client.reset().await.unwrap();
+    assert!(client.toxics("be0").await.unwrap().is_empty());
+    client.delete_proxy("be1").await.unwrap();
+    assert_eq!(
+        client.proxies().await.unwrap().keys().collect::<Vec<_>>(),
+        ["be0"]
+    );
+    let down = ToxiproxyClient::new("http://127.0.0.1:1").unwrap();
+    assert!(matches!(
+        down.version().await.unwrap_err(),
+        ClientError::Http { .. }
+    ));
+}
