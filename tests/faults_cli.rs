@@ -29,7 +29,7 @@ fn serves_config_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("ninefold-toxiproxy-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("proxies.json");
-    std::fs::write(&config, r#"[{"name":"redis","listen":"127.0.0.1:0","upstream":"127.0.0.1:6379"},{"name":"off","upstream":"x:1","enabled":false}]"#).unwrap();
+    std::fs::write(&config, r#"[{"name":"redis","listen":"127.0.0.1:0","upstream":"127.0.0.1:6379"},{"name":"off","upstream":"x:1","enabled":false,"toxics":[{"type":"latency","stream":"upstream","attributes":{"latency":5}},{"type":"bogus"}]}]"#).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_ninefold"))
         .args(["toxiproxy", "--port", "0", "--seed", "7", "--config"])
@@ -53,6 +53,9 @@ fn serves_config_and_stops_on_sigterm() {
     let proxies: serde_json::Value = serde_json::from_str(&get(ready.addr, "/proxies")).unwrap();
     assert_eq!(proxies["redis"]["enabled"], true);
     assert_eq!(proxies["off"]["enabled"], false);
+    // Our extension: toxics in the config file (a bad one is reported, the rest kept).
+    assert_eq!(proxies["off"]["toxics"][0]["name"], "latency_upstream");
+    assert_eq!(proxies["off"]["toxics"].as_array().unwrap().len(), 1);
 
     let pid = child.id().to_string();
     assert!(

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::faults::proxy::ProxyOptions;
 use crate::faults::server::{self, FaultProxy, FaultProxyConfig, ProxySpec};
-use crate::faults::wire::{self, ProxyInput};
+use crate::faults::wire::{self, ProxyInput, ToxicInput};
 use crate::topology::ready::ReadyLine;
 
 /// Flags of `ninefold toxiproxy`.
@@ -24,7 +25,9 @@ pub struct Args {
     /// Port of the HTTP API (Toxiproxy's default).
     #[arg(long, default_value_t = 8474)]
     pub port: u16,
-    /// JSON file with proxies to create at start: the array `POST /populate` takes.
+    /// JSON file with proxies to create at start: the array `POST /populate` takes; each entry
+    /// may also hold a `toxics` array of `POST /proxies/{p}/toxics` bodies (our extension:
+    /// the reference ignores them, Toxiproxy issue #447).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Seed of every random choice (toxicity rolls, jitter, slicer, loss); default: random, printed.
@@ -37,35 +40,77 @@ pub struct Args {
 
 /// Run the server until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    let specs = match &args.config {
+    let config = match &args.config {
         Some(path) => read_config(path)?,
         None => Vec::new(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(serve(args, specs))
+    runtime.block_on(serve(args, config))
 }
 
-fn read_config(path: &PathBuf) -> anyhow::Result<Vec<ProxySpec>> {
+/// One entry of `--config`: a proxy and, as an extension, its toxics.
+#[derive(Debug, Deserialize)]
+struct ConfigEntry {
+    #[serde(flatten)]
+    proxy: ProxyInput,
+    #[serde(default)]
+    toxics: Vec<ToxicInput>,
+}
+
+type Config = Vec<(ProxySpec, Vec<ToxicInput>)>;
+
+fn read_config(path: &PathBuf) -> anyhow::Result<Config> {
     let text = std::fs::read(path)
         .map_err(|e| CliError::BadInput(format!("--config {}: {e}", path.display())))?;
-    let inputs: Vec<ProxyInput> = wire::decode_body(&text).map_err(|e| {
+    let entries: Vec<ConfigEntry> = wire::decode_body(&text).map_err(|e| {
         CliError::BadInput(format!(
-            "--config {}: expected a JSON array of {{\"name\", \"listen\", \"upstream\", \"enabled\"?}}: {e}",
+            "--config {}: expected a JSON array of {{\"name\", \"listen\", \"upstream\", \"enabled\"?, \"toxics\"?}}: {e}",
             path.display()
         ))
     })?;
-    Ok(inputs
+    Ok(entries
         .into_iter()
-        .map(|i| ProxySpec {
-            name: i.name,
-            listen: i.listen,
-            upstream: i.upstream,
-            enabled: i.enabled.unwrap_or(true),
+        .map(|e| {
+            let spec = ProxySpec {
+                name: e.proxy.name,
+                listen: e.proxy.listen,
+                upstream: e.proxy.upstream,
+                enabled: e.proxy.enabled.unwrap_or(true),
+            };
+            (spec, e.toxics)
         })
         .collect())
 }
 
-async fn serve(args: Args, specs: Vec<ProxySpec>) -> anyhow::Result<ExitStatus> {
+/// Create the proxies and toxics of `--config`. As the reference, problems
+/// are reported and the server still starts.
+async fn apply_config(proxy: &FaultProxy, config: Config) {
+    let (specs, toxics): (Vec<ProxySpec>, Vec<Vec<ToxicInput>>) = config.into_iter().unzip();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    match proxy.populate(specs).await {
+        Ok(created) => eprintln!("toxiproxy: {} proxies from --config", created.len()),
+        Err(e) => {
+            eprintln!(
+                "toxiproxy: --config: {e} ({} created before it)",
+                e.created.len()
+            );
+            return;
+        }
+    }
+    for (name, list) in names.iter().zip(toxics) {
+        for input in list {
+            let added = match crate::faults::api::new_toxic(input) {
+                Ok(new) => proxy.add_toxic_raw(name, new).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                eprintln!("toxiproxy: --config: proxy {name}: toxic: {e}");
+            }
+        }
+    }
+}
+
+async fn serve(args: Args, config: Config) -> anyhow::Result<ExitStatus> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let addr = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -78,15 +123,8 @@ async fn serve(args: Args, specs: Vec<ProxySpec>) -> anyhow::Result<ExitStatus> 
             refuse_when_upstream_down: args.refuse_when_upstream_down,
         },
     });
-    if !specs.is_empty() {
-        // As the reference: a bad config is logged, the server still starts.
-        match proxy.populate(specs).await {
-            Ok(created) => eprintln!("toxiproxy: {} proxies from --config", created.len()),
-            Err(e) => eprintln!(
-                "toxiproxy: --config: {e} ({} created before it)",
-                e.created.len()
-            ),
-        }
+    if !config.is_empty() {
+        apply_config(&proxy, config).await;
     }
     eprintln!("toxiproxy: API on http://{bound}, seed {seed}");
     ReadyLine::new("toxiproxy", bound).announce()?;

@@ -282,6 +282,15 @@ async fn toxic_create(
 ) -> ApiResult {
     fp.proxy_handle(&proxy).await?;
     let input: ToxicInput = wire::decode_body(&body).map_err(bad_body)?;
+    let new = new_toxic(input)?;
+    // 200, not 201: the reference answers a toxic creation with OK.
+    Ok(json(StatusCode::OK, &fp.add_toxic_raw(&proxy, new).await?))
+}
+
+/// Check a toxic creation in the reference's order (stream, then type); an
+/// attribute error is kept for after the name check, where the reference
+/// reports it. Also used for the toxics of `ninefold toxiproxy --config`.
+pub(crate) fn new_toxic(input: ToxicInput) -> Result<NewToxic, FaultProxyError> {
     let stream_label = input.stream.unwrap_or_else(|| "downstream".to_owned());
     let stream = Stream::parse(&stream_label).ok_or(FaultProxyError::InvalidStream)?;
     let kind = input.kind.unwrap_or_default();
@@ -292,15 +301,13 @@ async fn toxic_create(
         .name
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| format!("{kind}_{stream_label}"));
-    let new = NewToxic {
+    Ok(NewToxic {
         name,
         stream,
         stream_label,
         toxicity: input.toxicity.unwrap_or(1.0),
         attributes,
-    };
-    // 200, not 201: the reference answers a toxic creation with OK.
-    Ok(json(StatusCode::OK, &fp.add_toxic_raw(&proxy, new).await?))
+    })
 }
 
 async fn toxic_show(
