@@ -7,6 +7,7 @@ pub mod backend;
 use clap::{Parser, Subcommand};
 
 pub mod attack;
+pub mod toxiproxy;
 
 use crate::ExitStatus;
 
@@ -55,6 +56,11 @@ pub enum Commands {
     Backend(backend::Args),
     /// Send HTTP load at one URL without a scenario (like vegeta or oha).
     Attack(attack::Args),
+    /// Run the fault proxy alone: a Toxiproxy-compatible server (HTTP API on --port).
+    #[command(
+        after_help = "Example:\n  ninefold toxiproxy --port 8474 --seed 7\n  curl -s -XPOST localhost:8474/proxies -d '{\"name\":\"api\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'"
+    )]
+    Toxiproxy(toxiproxy::Args),
 }
 
 /// Run the subcommand the user asked for.
@@ -65,5 +71,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Init(args) => init::run(args),
         Commands::Backend(args) => backend::run(args),
         Commands::Attack(args) => attack::run(args),
+        Commands::Toxiproxy(args) => toxiproxy::run(args),
     }
 }

@@ -1,0 +1,181 @@
+//! One stage of a link: what a toxic sees. A stage reads [`Chunk`]s from its
+//! input channel and writes them to its output channel, both bounded, until
+//! its input ends, it decides to close the link, or the link's controller
+//! interrupts it to rewire the chain (it then forwards what it holds first:
+//! an interrupted stage never drops data).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A piece of the byte stream (about one socket read) and when it arrived.
+/// Latency toxics advance `received_at` so stacked latencies add up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The bytes.
+    pub data: Bytes,
+    /// When the proxy read them (or when an earlier latency toxic released them).
+    pub received_at: Instant,
+}
+
+impl Chunk {
+    /// A chunk that arrived now.
+    pub fn now(data: impl Into<Bytes>) -> Self {
+        Self {
+            data: data.into(),
+            received_at: Instant::now(),
+        }
+    }
+}
+
+/// The channels and interrupt signal of a running stage.
+#[derive(Debug)]
+pub struct StageIo {
+    /// Chunks from the previous stage (or the socket reader).
+    pub input: mpsc::Receiver<Chunk>,
+    /// Chunks to the next stage (or the socket writer).
+    pub output: mpsc::Sender<Chunk>,
+    /// Cancelled when the controller wants the stage to stop and hand back its channels.
+    pub interrupt: CancellationToken,
+}
+
+/// What [`StageIo::recv`] saw.
+#[derive(Debug)]
+pub enum Recv {
+    /// The next chunk.
+    Chunk(Chunk),
+    /// The input ended: the source closed or an earlier stage closed the link.
+    Eof,
+    /// The controller asked the stage to stop.
+    Interrupted,
+}
+
+/// Why a stage's toxic returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeEnd {
+    /// Interrupted: the channels are handed back to the controller, nothing held.
+    Interrupted,
+    /// The link is closed from here on (input EOF passed on, or the toxic closed it).
+    Closed,
+    /// As `Closed`, and both sockets of the connection are reset (RST).
+    Reset,
+}
+
+/// Per-stage state that survives restarts of the same toxic on a link
+/// (`limit_data` counts bytes across updates, as the reference does).
+#[derive(Debug, Default)]
+pub struct StageState {
+    /// Bytes this toxic has let through on this link.
+    pub bytes_sent: AtomicU64,
+}
+
+/// Everything a toxic needs besides its channels.
+#[derive(Debug)]
+pub struct StageCtx {
+    /// This stage's own random stream, derived from the link's seeded stream.
+    pub rng: StdRng,
+    /// State kept across restarts of this toxic on this link.
+    pub state: Arc<StageState>,
+}
+
+impl StageIo {
+    /// The next chunk, unless the stage is interrupted first.
+    pub async fn recv(&mut self) -> Recv {
+        tokio::select! {
+            biased;
+            () = self.interrupt.cancelled() => Recv::Interrupted,
+            chunk = self.input.recv() => chunk.map_or(Recv::Eof, Recv::Chunk),
+        }
+    }
+
+    /// Pass a chunk on. `false` means the rest of the link is gone.
+    /// Deliberately not interruptible: a chunk in hand is always delivered.
+    pub async fn send(&self, chunk: Chunk) -> bool {
+        self.output.send(chunk).await.is_ok()
+    }
+
+    /// Sleep until `deadline`; `false` if interrupted first.
+    pub async fn sleep_until(&self, deadline: Instant) -> bool {
+        tokio::select! {
+            biased;
+            () = self.interrupt.cancelled() => false,
+            () = tokio::time::sleep_until(deadline) => true,
+        }
+    }
+
+    /// Forward `chunk` (if any) and report an interruption: what an
+    /// interrupted toxic does with what it holds.
+    pub async fn flush_interrupted(&self, chunk: Option<Chunk>) -> PipeEnd {
+        if let Some(c) = chunk
+            && !self.send(c).await
+        {
+            return PipeEnd::Closed;
+        }
+        PipeEnd::Interrupted
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Drive one toxic on channels, for stage-level tests on paused time.
+    use super::*;
+    use crate::faults::toxics::Toxic;
+    use rand::SeedableRng;
+    use tokio::task::JoinHandle;
+
+    /// A running stage with its ends exposed.
+    pub struct Harness {
+        pub tx: Option<mpsc::Sender<Chunk>>,
+        pub rx: mpsc::Receiver<Chunk>,
+        pub interrupt: CancellationToken,
+        pub task: JoinHandle<PipeEnd>,
+    }
+
+    /// Start `toxic` between two fresh channels.
+    pub fn run(toxic: Toxic, seed: u64) -> Harness {
+        let (tx, input) = mpsc::channel(1024);
+        let (output, rx) = mpsc::channel(1024);
+        let interrupt = CancellationToken::new();
+        let mut io = StageIo {
+            input,
+            output,
+            interrupt: interrupt.clone(),
+        };
+        let mut ctx = StageCtx {
+            rng: StdRng::seed_from_u64(seed),
+            state: Arc::default(),
+        };
+        let task = tokio::spawn(async move {
+            // Dropping `io` here closes the output, as the link does.
+            toxic.pipe(&mut io, &mut ctx).await
+        });
+        Harness {
+            tx: Some(tx),
+            rx,
+            interrupt,
+            task,
+        }
+    }
+
+    impl Harness {
+        /// Send bytes stamped now.
+        pub async fn push(&self, data: &'static [u8]) {
+            self.tx
+                .as_ref()
+                .expect("input open")
+                .send(Chunk::now(data))
+                .await
+                .expect("stage alive");
+        }
+
+        /// Close the input (EOF).
+        pub fn close_input(&mut self) {
+            self.tx = None;
+        }
+    }
+}
