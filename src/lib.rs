@@ -10,8 +10,8 @@
 pub mod cli;
 pub mod exit;
 pub mod faults;
-pub mod run;
 pub mod metrics;
+pub mod run;
 pub mod scenario;
 pub mod topology;
 pub mod traffic;

@@ -12,6 +12,7 @@ pub mod toxiproxy;
 use crate::ExitStatus;
 
 pub mod init;
+pub mod run;
 pub mod schema;
 pub mod validate;
 
@@ -44,6 +45,8 @@ pub struct Cli {
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
+    /// Run a scenario: topology, traffic and faults, then the verdict.
+    Run(run::Args),
     /// Check scenario files and print every problem with FILE:LINE:COL.
     Validate(validate::Args),
     /// Print the JSON Schema of the scenario format (for editors).
@@ -65,7 +68,12 @@ pub enum Commands {
 
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
+    // Roles a harness starts as children die with it, even when it is SIGKILLed.
+    if matches!(cli.command, Commands::Backend(_) | Commands::Toxiproxy(_)) {
+        crate::topology::child::die_with_parent();
+    }
     match cli.command {
+        Commands::Run(args) => run::run(args),
         Commands::Validate(args) => validate::run(args),
         Commands::Schema(args) => schema::run(args),
         Commands::Init(args) => init::run(args),

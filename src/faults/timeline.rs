@@ -83,9 +83,10 @@ pub struct FaultEvent {
 
 /// Carries out steps: signals processes, edits links, calls admin APIs.
 pub trait FaultDriver: Sync {
-    /// Apply or revert `action` on `target`.
+    /// Apply or revert `action` (of `[[faults]]` entry `fault`) on `target`.
     fn act(
         &self,
+        fault: usize,
         action: &FaultAction,
         phase: Phase,
         target: &Instance,
@@ -231,7 +232,10 @@ pub async fn play<D: FaultDriver>(
         }
         let mut errors = Vec::new();
         for target in &step.targets {
-            if let Err(e) = driver.act(&step.action, step.phase, target).await {
+            if let Err(e) = driver
+                .act(step.fault, &step.action, step.phase, target)
+                .await
+            {
                 errors.push(format!("{}: {e}", target.name()));
             }
         }
@@ -322,6 +326,7 @@ mod tests {
     impl FaultDriver for Recorder {
         async fn act(
             &self,
+            _fault: usize,
             action: &FaultAction,
             phase: Phase,
             target: &Instance,

@@ -1,3 +1,6 @@
 //! `ninefold run`: plan, bring up, drive traffic and faults, tear down, write results.
 
+pub mod driver;
+pub mod links;
 pub mod plan;
+pub mod runner;

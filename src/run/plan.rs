@@ -123,7 +123,7 @@ impl fmt::Display for RunPlan {
         for p in &s.traffic {
             writeln!(
                 f,
-                "  {:<16} {} → {}  {:?}",
+                "  {:<16} {} → {}  {}",
                 p.name,
                 format_duration(p.start),
                 format_duration(p.end()),

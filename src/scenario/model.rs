@@ -656,3 +656,59 @@ pub struct Link {
     pub listen: SocketAddr,
     pub upstream: String,
 }
+
+impl std::fmt::Display for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let arrivals = |a: &Arrivals| {
+            if *a == Arrivals::Poisson {
+                ", poisson arrivals"
+            } else {
+                ""
+            }
+        };
+        match self {
+            Executor::ConstantArrivalRate { rate, arrivals: a } => {
+                write!(f, "constant-arrival-rate {rate} req/s{}", arrivals(a))
+            }
+            Executor::RampingArrivalRate {
+                start_rate,
+                stages,
+                arrivals: a,
+            } => {
+                write!(f, "ramping-arrival-rate from {start_rate} req/s")?;
+                for s in stages {
+                    write!(
+                        f,
+                        " → {} req/s over {}",
+                        s.target,
+                        super::human::format_duration(s.duration)
+                    )?;
+                }
+                f.write_str(arrivals(a))
+            }
+            Executor::ConstantVus { vus, think_time } => {
+                write!(
+                    f,
+                    "constant-vus {vus} VUs, think {}",
+                    super::human::format_duration(*think_time)
+                )
+            }
+            Executor::RampingVus {
+                start_vus,
+                stages,
+                think_time,
+            } => {
+                write!(f, "ramping-vus from {start_vus}")?;
+                for s in stages {
+                    write!(
+                        f,
+                        " → {} over {}",
+                        s.target,
+                        super::human::format_duration(s.duration)
+                    )?;
+                }
+                write!(f, ", think {}", super::human::format_duration(*think_time))
+            }
+        }
+    }
+}

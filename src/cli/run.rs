@@ -1,0 +1,92 @@
+//! `ninefold run FILE`: the whole experiment, end to end.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::ExitStatus;
+use crate::cli::CliError;
+use crate::run::plan::RunPlan;
+use crate::run::runner::{RunOptions, execute};
+use crate::scenario::load::{LoadError, load_file};
+
+/// Bring up the topology, drive traffic while faults happen, judge the SLOs.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind)."
+)]
+pub struct Args {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Results folder (default reports/<name>-<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seed for every random choice (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the plan and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Load-generator threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<std::num::NonZeroUsize>,
+}
+
+/// Run the scenario.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let loaded = match load_file(&args.file) {
+        Ok(l) => l,
+        Err(LoadError::Invalid(d)) => return Err(CliError::BadInput(d.to_string()).into()),
+        Err(e) => return Err(CliError::BadInput(e.to_string()).into()),
+    };
+    let plan = RunPlan::new(loaded.scenario, args.seed, args.out);
+    if args.dry_run {
+        print!("{plan}");
+        return Ok(ExitStatus::Pass);
+    }
+    eprintln!(
+        "ninefold: running {} for {} (seed {}), results in {}",
+        plan.scenario.name,
+        crate::scenario::human::format_duration(plan.scenario.duration),
+        plan.seed,
+        plan.out_dir.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let options = RunOptions {
+        progress: true,
+        workers: args.workers,
+    };
+    let stop = CancellationToken::new();
+    let results = runtime.block_on(async {
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nninefold: interrupted: stopping traffic, tearing down, keeping what was measured");
+                on_signal.cancel();
+            }
+        });
+        execute(&plan, &options, stop).await
+    });
+    let results = results.context("the run broke")?;
+    let dir = &plan.out_dir;
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
+    write(
+        "results.json",
+        serde_json::to_string(&results).context("serializing results")?,
+    )?;
+    let mut raw = loaded.raw;
+    crate::scenario::unparse::redact(&mut raw);
+    write("scenario.toml", toml::to_string(&raw).unwrap_or_default())?;
+    let _ = std::io::stderr().is_terminal();
+    eprintln!("ninefold: results written to {}", dir.display());
+    Ok(ExitStatus::Pass)
+}

@@ -1,0 +1,436 @@
+//! Carry out a [`RunPlan`]: bring the topology up behind fault-proxy links,
+//! drive traffic while the fault timeline plays, read the store back, tear
+//! everything down and leave the raw results in the run folder.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::driver::Driver;
+use super::links::Links;
+use super::plan::RunPlan;
+use crate::faults::timeline::{self, FaultEvent, Instance};
+use crate::faults::{FaultProxy, FaultProxyConfig, ToxiproxyClient};
+use crate::metrics::Recording;
+use crate::scenario::model::{
+    FaultProxy as FaultProxyChoice, GatewayTarget, LatencyModel, Scenario, StoreSpec, Upstream,
+};
+use crate::scenario::raw::RawGatewayFile;
+use crate::scenario::unparse;
+use crate::topology::supervisor::{LifecycleEvent, SlotSpec, Supervisor};
+use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
+
+/// How long a child may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a run broke (exit 3), as opposed to an SLO failing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create the run folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {0}")]
+    Start(String),
+    #[error("fault proxy: {0}")]
+    Links(String),
+    #[error("traffic: {0}")]
+    Traffic(#[from] crate::traffic::TrafficError),
+}
+
+/// Options of `ninefold run` that are not in the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Show the live progress line.
+    pub progress: bool,
+    /// Load-generator worker threads (default: one per core).
+    pub workers: Option<std::num::NonZeroUsize>,
+}
+
+/// A store read back after the run, for the integrity check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreReadback {
+    pub pool: String,
+    /// `None` when the store could not be read (then integrity is unknown).
+    pub orders: Option<Vec<mock_backends::ExportedOrder>>,
+    pub error: Option<String>,
+}
+
+/// Everything a run measured: the input to analysis and reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    pub scenario: String,
+    pub seed: u64,
+    pub started_at: String,
+    /// Stopped early (Ctrl-C): what was measured, marked partial.
+    pub partial: bool,
+    pub recording: Recording,
+    pub faults: Vec<FaultEvent>,
+    pub lifecycle: Vec<LifecycleEvent>,
+    pub stores: Vec<StoreReadback>,
+}
+
+/// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
+pub async fn execute(
+    plan: &RunPlan,
+    options: &RunOptions,
+    stop: CancellationToken,
+) -> Result<RunResults, RunError> {
+    let dir = &plan.out_dir;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|source| RunError::Folder {
+        path: logs.clone(),
+        source,
+    })?;
+    let s = &plan.scenario;
+    let links = Arc::new(match &s.fault_proxy {
+        FaultProxyChoice::Embedded => Links::Embedded(FaultProxy::new(FaultProxyConfig {
+            seed: plan.seed,
+            ..Default::default()
+        })),
+        FaultProxyChoice::External(url) => Links::External {
+            client: ToxiproxyClient::new(url).map_err(|e| RunError::Links(e.to_string()))?,
+            created: Mutex::new(Vec::new()),
+        },
+    });
+    let supervisor = Supervisor::new();
+    let admin = Mutex::new(HashMap::new());
+    let result = run_inner(plan, options, stop, &links, &supervisor, &admin).await;
+    // Teardown happens whatever went wrong above.
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    links.close().await;
+    let (recording, faults, partial) = result?;
+    let stores = read_back(s, dir).await;
+    Ok(RunResults {
+        scenario: s.name.clone(),
+        seed: plan.seed,
+        started_at: humantime::format_rfc3339_seconds(plan.started_at).to_string(),
+        partial,
+        recording,
+        faults,
+        lifecycle: supervisor.events(),
+        stores,
+    })
+}
+
+async fn run_inner(
+    plan: &RunPlan,
+    options: &RunOptions,
+    stop: CancellationToken,
+    links: &Arc<Links>,
+    supervisor: &Supervisor,
+    admin: &Mutex<HashMap<String, SocketAddr>>,
+) -> Result<(Recording, Vec<FaultEvent>, bool), RunError> {
+    let s = &plan.scenario;
+    let dir = &plan.out_dir;
+    let config_dir = dir.join("config");
+    std::fs::create_dir_all(&config_dir).map_err(|source| RunError::Folder {
+        path: config_dir.clone(),
+        source,
+    })?;
+
+    // Links follow replaced instances to their new ports.
+    let follow = Arc::clone(links);
+    supervisor.on_replaced(Arc::new(move |name, ready| {
+        let upstream = ready.addr.to_string();
+        let links = Arc::clone(&follow);
+        tokio::spawn(async move {
+            let _ = links.set_upstream(&name, &upstream).await;
+        });
+    }));
+
+    // 1. Backends, all at once; each behind its link.
+    let mut link_addrs: HashMap<String, SocketAddr> = HashMap::new();
+    let mut starts = Vec::new();
+    for p in &plan.processes {
+        if let Instance::Backend { pool, index } = &p.instance {
+            let u = &s.upstreams[pool];
+            let behaviour = write_behaviour(&config_dir, u)?;
+            let store = store_arg(u, dir);
+            let name = p.instance.name();
+            let seed = plan.seed
+                ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(*index as u64 + 1))
+                ^ fxhash(pool);
+            let args: Vec<OsString> = vec![
+                "backend".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--admin-listen".into(),
+                "127.0.0.1:0".into(),
+                "--instance".into(),
+                name.clone().into(),
+                "--store".into(),
+                store.into(),
+                "--config".into(),
+                behaviour.into_os_string(),
+                "--seed".into(),
+                seed.to_string().into(),
+            ];
+            starts.push(supervisor.start(SlotSpec {
+                name: name.clone(),
+                args: Arc::new(move || args.clone()),
+                program: None,
+                log: dir.join("logs").join(format!("{name}.log")),
+                ready_timeout: READY_TIMEOUT,
+                replace_after: u.restart_after,
+            }));
+        }
+    }
+    for ready in futures::future::join_all(starts).await {
+        let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
+        let name = ready.instance.clone().unwrap_or_default();
+        if let Some(a) = ready.admin {
+            admin
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.clone(), a);
+        }
+        let addr = links
+            .create(&name, &ready.addr.to_string())
+            .await
+            .map_err(RunError::Links)?;
+        link_addrs.insert(name, addr);
+    }
+    for (instance, target) in &plan.external_targets {
+        let addr = links
+            .create(&instance.name(), target)
+            .await
+            .map_err(RunError::Links)?;
+        link_addrs.insert(instance.name(), addr);
+    }
+    for l in &s.links {
+        links
+            .create_at(&l.name, l.listen, &l.upstream)
+            .await
+            .map_err(RunError::Links)?;
+    }
+
+    // 2. Gateways, configured with the backends' links as targets.
+    let mut targets = Vec::new();
+    match &s.gateway.target {
+        GatewayTarget::Bundled { .. } => {
+            let config = write_gateway_config(&config_dir, s, &link_addrs)?;
+            let mut starts = Vec::new();
+            let mut names = Vec::new();
+            for p in &plan.processes {
+                if let Instance::Gateway { .. } = p.instance {
+                    let name = p.instance.name();
+                    let args: Vec<OsString> = vec![
+                        "gateway".into(),
+                        "--config".into(),
+                        config.clone().into_os_string(),
+                        "--listen".into(),
+                        "127.0.0.1:0".into(),
+                        "--admin-listen".into(),
+                        "127.0.0.1:0".into(),
+                    ];
+                    names.push(name.clone());
+                    starts.push(supervisor.start(SlotSpec {
+                        name: name.clone(),
+                        args: Arc::new(move || args.clone()),
+                        program: None,
+                        log: dir.join("logs").join(format!("{name}.log")),
+                        ready_timeout: READY_TIMEOUT,
+                        replace_after: None,
+                    }));
+                }
+            }
+            for (name, ready) in names
+                .into_iter()
+                .zip(futures::future::join_all(starts).await)
+            {
+                let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
+                let addr = links
+                    .create(&name, &ready.addr.to_string())
+                    .await
+                    .map_err(RunError::Links)?;
+                targets.push(Target::new(addr));
+            }
+        }
+        GatewayTarget::External { url } => targets.push(external_target(url).await?),
+    }
+
+    // 3. Traffic and faults on one clock.
+    let run_start = tokio::time::Instant::now();
+    supervisor.set_run_start(run_start);
+    let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
+    let traffic_options = TrafficOptions {
+        workers: options.workers,
+        progress: options.progress,
+        ..TrafficOptions::default()
+    };
+    let faults_cancel = CancellationToken::new();
+    let driver = Driver::new(s, supervisor, links, admin);
+    let faults = timeline::play(&plan.steps, &driver, run_start, &faults_cancel);
+    let traffic = async {
+        let r = run_traffic(traffic_plan, targets, traffic_options, stop.clone()).await;
+        faults_cancel.cancel();
+        r
+    };
+    let (recording, events) = tokio::join!(traffic, faults);
+    Ok((recording?, events, stop.is_cancelled()))
+}
+
+/// The backend's behaviour file for its pool.
+fn write_behaviour(dir: &Path, u: &Upstream) -> Result<PathBuf, RunError> {
+    use mock_backends::{Behaviour, ErrorModel, LatencyModel as M};
+    let latency = match &u.latency {
+        LatencyModel::None => M::fixed(Duration::ZERO),
+        LatencyModel::Fixed(d) => M::fixed(*d),
+        LatencyModel::Uniform { min, max } => M::uniform(*min, *max),
+        LatencyModel::LogNormal { median, p99 } => M::lognormal(*median, *p99),
+    };
+    let behaviour = Behaviour {
+        latency,
+        errors: ErrorModel::status(u.errors.rate, u.errors.status),
+        payload_bytes: u.payload_bytes as usize,
+        serverless: u
+            .serverless
+            .as_ref()
+            .map(|sl| mock_backends::config::Serverless {
+                cold_start: M::fixed(sl.cold_start),
+                keep_warm: mock_backends::Dur(sl.idle_after),
+                concurrency: sl.concurrency.get() as usize,
+                over_limit_status: sl.over_limit_status,
+            }),
+        ..Behaviour::default()
+    };
+    let path = dir.join(format!("backend-{}.toml", u.name));
+    let text = toml::to_string(&behaviour).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|source| RunError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// The `--store` argument of a pool.
+fn store_arg(u: &Upstream, dir: &Path) -> String {
+    match &u.store {
+        StoreSpec::Sqlite(Some(p)) => p.display().to_string(),
+        StoreSpec::Sqlite(None) => dir
+            .join(format!("store-{}.sqlite", u.name))
+            .display()
+            .to_string(),
+        StoreSpec::Redis(Some(url)) => url.clone(),
+        // A Redis started by ninefold arrives with the scale-out issue; until
+        // then the pool shares a SQLite file, which is what one host needs.
+        StoreSpec::Redis(None) => dir
+            .join(format!("store-{}.sqlite", u.name))
+            .display()
+            .to_string(),
+    }
+}
+
+/// The gateway's configuration file: the scenario's sections, pools as targets (the links).
+fn write_gateway_config(
+    dir: &Path,
+    s: &Scenario,
+    links: &HashMap<String, SocketAddr>,
+) -> Result<PathBuf, RunError> {
+    let raw = unparse::to_raw(s);
+    let mut gateway = raw.gateway.unwrap_or_default();
+    gateway.instances = None;
+    gateway.zones = None;
+    let upstreams = raw
+        .upstreams
+        .into_iter()
+        .map(|(name, mut u)| {
+            let count = s.upstreams[&name].instances.count();
+            u.targets = Some(
+                (0..count)
+                    .map(|i| {
+                        links
+                            .get(&format!("{name}-{i}"))
+                            .map_or_else(String::new, ToString::to_string)
+                    })
+                    .collect(),
+            );
+            u.instances = None;
+            u.restart = None;
+            u.latency = None;
+            u.errors = None;
+            u.store = None;
+            u.serverless = None;
+            u.payload_bytes = None;
+            (name, u)
+        })
+        .collect();
+    let file = RawGatewayFile {
+        gateway,
+        upstreams,
+        tenants: raw.tenants,
+    };
+    let path = dir.join("gateway.toml");
+    let text = toml::to_string(&file).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|source| RunError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+async fn external_target(url: &str) -> Result<Target, RunError> {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let with_port = if authority.contains(':') {
+        authority.to_owned()
+    } else if url.starts_with("https://") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = tokio::net::lookup_host(&with_port)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            RunError::Start(format!("cannot resolve the gateway address {with_port}"))
+        })?;
+    let host = http::HeaderValue::from_str(authority)
+        .map_err(|_| RunError::Start(format!("bad host in {url}")))?;
+    Ok(Target::with_host(addr, host))
+}
+
+/// Read every managed pool's store back.
+async fn read_back(s: &Scenario, dir: &Path) -> Vec<StoreReadback> {
+    let mut out = Vec::new();
+    for (name, u) in &s.upstreams {
+        if !matches!(u.instances, crate::scenario::model::Instances::Managed(_)) {
+            continue;
+        }
+        let spec = mock_backends::StoreSpec::parse(&store_arg(u, dir));
+        let (orders, error) = match mock_backends::export_orders(&spec).await {
+            Ok(o) => (Some(o), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        out.push(StoreReadback {
+            pool: name.clone(),
+            orders,
+            error,
+        });
+    }
+    out
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
