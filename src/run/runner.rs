@@ -191,6 +191,7 @@ async fn run_inner(
     for ready in futures::future::join_all(starts).await {
         let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
         let name = ready.instance.clone().unwrap_or_default();
+        announce(supervisor, &name, ready.addr);
         if let Some(a) = ready.admin {
             admin
                 .lock()
@@ -252,6 +253,7 @@ async fn run_inner(
                 .zip(futures::future::join_all(starts).await)
             {
                 let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
+                announce(supervisor, &name, ready.addr);
                 let addr = links
                     .create(&name, &ready.addr.to_string())
                     .await
@@ -427,6 +429,12 @@ async fn read_back(s: &Scenario, dir: &Path) -> Vec<StoreReadback> {
         });
     }
     out
+}
+
+/// One stderr line per started process, so a person (or a test) can find it.
+fn announce(supervisor: &Supervisor, name: &str, addr: SocketAddr) {
+    let pid = supervisor.child(name).map_or(0, |c| c.pid);
+    eprintln!("ninefold: {name} ready on {addr} (pid {pid})");
 }
 
 fn fxhash(s: &str) -> u64 {
