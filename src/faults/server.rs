@@ -140,6 +140,19 @@ struct Inner {
 
 /// The embeddable fault proxy: cheap to clone, all methods async and safe to
 /// call concurrently. Errors carry Toxiproxy's messages and statuses.
+///
+/// How the harness uses it for one instance's link (text, not a doc-test):
+///
+/// ```text
+/// let fp = FaultProxy::new(FaultProxyConfig { seed, ..Default::default() });
+/// fp.create_proxy(ProxySpec::new("api-0", "127.0.0.1:0", backend_addr.to_string())).await?;
+/// let link_addr = fp.listen_addr("api-0").await?;          // give this to the gateway
+/// let lag = Toxic::Latency(Latency { latency: ms(150), jitter: ms(20) });
+/// fp.add_toxic("api-0", ToxicSpec::new(lag, Stream::Downstream).named("fault-3")).await?;
+/// fp.remove_toxic("api-0", "fault-3").await?;              // revert
+/// fp.set_enabled("api-0", false).await?;                   // `down`: refused, conns closed
+/// fp.set_enabled("api-0", true).await?;                    // revert: same port again
+/// ```
 #[derive(Clone)]
 pub struct FaultProxy {
     inner: Arc<Inner>,
