@@ -7,8 +7,10 @@
 //! (recorder) → `analysis` (SLO verdicts) → `report` (files people and CI read).
 //! `main.rs` only parses flags and maps a [`cli::Outcome`] to an exit code.
 
+pub mod analysis;
 pub mod cli;
 pub mod exit;
+pub mod report;
 pub mod scenario;
 pub mod topology;
 
