@@ -12,4 +12,4 @@
 pub mod availability;
 pub mod slo;
 
-pub use slo::{Evaluation, RunHealth, RunVerdict, Verdict};
+pub use slo::{Evaluation, Measured, RunHealth, RunVerdict, Verdict, evaluate};

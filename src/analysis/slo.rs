@@ -222,6 +222,33 @@ pub fn evaluate_availability(
     }
 }
 
+/// What the recording yields for one SLO, by the kind of evidence it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measured {
+    /// No data (no request in the window, no fault to recover from).
+    Nothing,
+    /// An exact value in the objective's unit (a percentile, a count, seconds).
+    Value(f64),
+    /// A proportion `events / trials` judged with its confidence interval
+    /// (`error_rate`: bad of eligible; `cache.hit_ratio`: hits of lookups).
+    Proportion { events: u64, trials: u64 },
+    /// Good and eligible requests, judged by the availability rule.
+    Availability(Counts),
+}
+
+/// Evaluate an objective against what was measured, with the evaluator the
+/// kind of evidence calls for.
+pub fn evaluate(objective: &Objective, measured: Measured, confidence: Confidence) -> Evaluation {
+    match measured {
+        Measured::Nothing => not_measured(),
+        Measured::Value(v) => evaluate_point(objective, Some(v)),
+        Measured::Proportion { events, trials } => {
+            evaluate_proportion(objective, events, trials, confidence)
+        }
+        Measured::Availability(counts) => evaluate_availability(objective, counts, confidence),
+    }
+}
+
 fn not_measured() -> Evaluation {
     Evaluation {
         verdict: Verdict::NotMeasured,

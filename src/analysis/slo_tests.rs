@@ -159,3 +159,31 @@ fn values_read_well() {
     assert_eq!(group_digits(0), "0");
     assert_eq!(group_digits(1_000), "1,000");
 }
+
+#[test]
+fn evaluate_dispatches_on_the_kind_of_evidence() {
+    let three_nines = objective(">= 99.9%", Unit::Ratio);
+    let counts = Counts::new(2_995, 2_995).unwrap();
+    assert_eq!(
+        evaluate(&three_nines, Measured::Availability(counts), c95()),
+        evaluate_availability(&three_nines, counts, c95())
+    );
+    let error_rate = objective("< 1%", Unit::Ratio);
+    let proportion = Measured::Proportion {
+        events: 1,
+        trials: 50,
+    };
+    assert_eq!(
+        evaluate(&error_rate, proportion, c95()).verdict,
+        Verdict::Inconclusive
+    );
+    // The same 2% measured exactly is simply a miss; as 1 of 50 it proves nothing.
+    assert_eq!(
+        evaluate(&error_rate, Measured::Value(0.02), c95()).verdict,
+        Verdict::Fail
+    );
+    assert_eq!(
+        evaluate(&error_rate, Measured::Nothing, c95()).verdict,
+        Verdict::NotMeasured
+    );
+}
