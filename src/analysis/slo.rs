@@ -168,8 +168,8 @@ pub fn evaluate_availability(
     };
     let bounds = format!(
         "{} of {} good = {}, {} bounds {} .. {}",
-        counts.good(),
-        counts.eligible(),
+        group_digits(counts.good()),
+        group_digits(counts.eligible()),
         format_percent(est.ratio),
         percent(confidence),
         format_percent(est.lower),

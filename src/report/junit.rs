@@ -115,15 +115,15 @@ fn testcase(xml: &mut String, suite: &str, slo: &SloResult) {
             );
         }
         Verdict::Inconclusive | Verdict::NotMeasured => {
-            let word = if slo.verdict == Verdict::Inconclusive {
-                "inconclusive"
+            let message = if slo.verdict == Verdict::Inconclusive {
+                format!("inconclusive: {versus}; {}", slo.detail)
             } else {
-                "not measured"
+                format!("not measured (objective {}): {}", slo.objective, slo.detail)
             };
             let _ = writeln!(
                 xml,
                 ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                escape(&format!("{word}: {versus}; {}", slo.detail))
+                escape(&message)
             );
         }
     }

@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use super::summary::{Percentiles, Summary};
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
+use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
+use crate::scenario::slo::Unit;
 
 /// Escape run-supplied text for a Markdown paragraph or table cell.
 pub fn text(raw: &str) -> String {
@@ -56,7 +57,7 @@ fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
 }
 
 fn secs(s: f64) -> String {
-    format!("{s:.2} s")
+    format_value(Unit::Duration, s)
 }
 
 /// Render `summary.md`.
@@ -299,7 +300,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 0 | kill | api\\[1\\] | 25.00 s | 40.00 s |"),
+            md.contains("| 0 | kill | api\\[1\\] | 25.0s | 40.0s | 4.00ms | 1.80s |"),
             "{md}"
         );
         assert!(md.contains("2,995 requests without failure"), "{md}");

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 
 use super::summary::Summary;
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent};
+use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
 
 /// Whether to colour the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub fn render(summary: &Summary, style: Style) -> String {
             out,
             "  availability {} of {} requests, at least {} ({:.2} nines) at {}% confidence",
             format_percent(ratio),
-            a.eligible,
+            group_digits(a.eligible),
             format_percent(lower),
             a.lower_bound_nines.unwrap_or(0.0),
             a.confidence * 100.0
