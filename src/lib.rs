@@ -7,10 +7,12 @@
 //! (recorder) → `analysis` (SLO verdicts) → `report` (files people and CI read).
 //! `main.rs` only parses flags and maps a [`cli::Outcome`] to an exit code.
 
+pub mod analysis;
 pub mod cli;
 pub mod exit;
 pub mod faults;
 pub mod metrics;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod topology;

@@ -1,0 +1,15 @@
+//! Analysis: turns what a run measured into verdicts that are statistically honest.
+//!
+//! - [`availability`]: ratio, nines, Clopper–Pearson bounds, requests needed,
+//!   time-based availability, error budget, burn rate, downtime per year.
+//! - [`slo`]: one objective against a measured value or an interval, and the
+//!   run verdict (and exit code) from all SLO verdicts.
+//!
+//! Everything here is pure functions over counts and values, so it is tested
+//! against hand-computed and independently computed numbers; the recorder's
+//! format is the caller's business.
+
+pub mod availability;
+pub mod slo;
+
+pub use slo::{Evaluation, Measured, RunHealth, RunVerdict, Verdict, evaluate};

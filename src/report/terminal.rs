@@ -1,0 +1,159 @@
+//! The summary printed when a run ends: the verdict first, then each SLO with
+//! measured vs objective, then the availability line and where the files are.
+//!
+//! Plain text; colour only when asked for ([`Style::detect`] turns it on for a
+//! terminal without `NO_COLOR`), so logs and CI output carry no escape codes.
+
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+use super::summary::Summary;
+use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
+
+/// Whether to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Color,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset (no-color.org).
+    pub fn detect() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if std::io::stdout().is_terminal() && !no_color {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+
+    fn paint(self, text: &str, code: &str) -> String {
+        match self {
+            Style::Plain => text.to_string(),
+            Style::Color => format!("\x1b[{code}m{text}\x1b[0m"),
+        }
+    }
+}
+
+fn verdict_color(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "32",
+        Verdict::Fail => "1;31",
+        Verdict::Inconclusive | Verdict::NotMeasured => "33",
+    }
+}
+
+fn run_color(v: RunVerdict) -> &'static str {
+    match v {
+        RunVerdict::Pass => "1;32",
+        RunVerdict::Fail | RunVerdict::Broken => "1;31",
+        RunVerdict::Inconclusive | RunVerdict::Invalid => "1;33",
+    }
+}
+
+/// Render the end-of-run summary. Control characters in run-supplied text are
+/// replaced so a scenario name cannot move the cursor.
+pub fn render(summary: &Summary, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  {} (exit {}){}",
+        style.paint(summary.verdict.label(), run_color(summary.verdict)),
+        clean(&summary.scenario),
+        summary.exit_code,
+        if summary.partial { ", partial run" } else { "" }
+    );
+    for warning in &summary.warnings {
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            style.paint("warning:", "33"),
+            clean(warning)
+        );
+    }
+    let width = summary
+        .slos
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_width = Verdict::NotMeasured.label().len();
+    for slo in &summary.slos {
+        let label = format!("{:<label_width$}", slo.verdict.label());
+        let _ = writeln!(
+            out,
+            "  {}  {:<width$}  measured {} vs objective {}",
+            style.paint(&label, verdict_color(slo.verdict)),
+            clean(&slo.name),
+            clean(slo.measured_display.as_deref().unwrap_or("nothing")),
+            clean(&slo.objective),
+        );
+        if slo.verdict != Verdict::Pass {
+            let _ = writeln!(out, "  {:label_width$}  {}", "", clean(&slo.detail));
+        }
+    }
+    let a = &summary.availability;
+    if let (Some(ratio), Some(lower)) = (a.ratio, a.lower_bound) {
+        let _ = writeln!(
+            out,
+            "  availability {} of {} requests, at least {} ({:.2} nines) at {}% confidence",
+            format_percent(ratio),
+            group_digits(a.eligible),
+            format_percent(lower),
+            a.lower_bound_nines.unwrap_or(0.0),
+            a.confidence * 100.0
+        );
+    }
+    out
+}
+
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Print the summary to stdout, coloured if stdout is a terminal.
+pub fn print(summary: &Summary) {
+    print!("{}", render(summary, Style::detect()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::tests::example;
+
+    #[test]
+    fn verdict_first_then_each_slo() {
+        let summary = example();
+        let text = render(&summary, Style::Plain);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("FAIL  failover"), "{text}");
+        assert!(lines[0].ends_with("(exit 1)"), "{text}");
+        for slo in &summary.slos {
+            let line = lines
+                .iter()
+                .find(|l| l.contains(&slo.name) && l.contains("vs objective"))
+                .unwrap_or_else(|| panic!("{} missing:\n{text}", slo.name));
+            assert!(line.contains(slo.verdict.label()), "{line}");
+            assert!(line.ends_with(&slo.objective), "{line}");
+        }
+        assert!(text.contains("measured 2 vs objective == 0"), "{text}");
+        assert!(!text.contains('\x1b'), "plain text has no escape codes");
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_no_control_characters_from_input() {
+        let mut summary = example();
+        summary.scenario = "evil\x1b[2Jname".into();
+        let coloured = render(&summary, Style::Color);
+        assert!(
+            coloured.starts_with("\x1b[1;31mFAIL\x1b[0m"),
+            "{coloured:?}"
+        );
+        assert!(coloured.contains("evil\u{FFFD}[2Jname"));
+        let plain = render(&summary, Style::Plain);
+        assert!(!plain.contains('\x1b'));
+    }
+}
