@@ -10,6 +10,8 @@
 //! format is the caller's business.
 
 pub mod availability;
+pub mod failover;
 pub mod slo;
+pub mod summarize;
 
 pub use slo::{Evaluation, Measured, RunHealth, RunVerdict, Verdict, evaluate};

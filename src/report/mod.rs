@@ -10,6 +10,7 @@
 //! Renderers read nothing but the model, so every file says the same thing.
 //! `report.html` and `histograms.hlog` are written elsewhere.
 
+pub mod hlog;
 pub mod junit;
 pub mod markdown;
 pub mod summary;

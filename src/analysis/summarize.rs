@@ -1,0 +1,343 @@
+//! A run's recording → its [`Summary`]: every figure of `summary.json` and every
+//! SLO verdict, computed from what the load engine, the fault timeline, the
+//! supervisor and the store read-back left in [`RunResults`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::availability::{Confidence, Counts};
+use super::failover;
+use super::slo::{Measured, RunHealth, evaluate};
+use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording};
+use crate::report::summary::{
+    AvailabilitySummary, FaultSummary, InstanceSummary, IntegritySummary, Percentiles, Requests, SloResult, Summary,
+    TenantSummary,
+};
+use crate::run::runner::RunResults;
+use crate::scenario::model::Scenario;
+use crate::scenario::slo::{Filters, Metric, Slo, Window};
+
+/// Share of scheduled requests a run may fail to send before its numbers are not trusted.
+const MAX_DROP_SHARE: f64 = 0.0;
+
+/// Summarize a run.
+pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) -> Summary {
+    let rec = &r.recording;
+    let confidence = Confidence::new(s.confidence).unwrap_or_else(|_| Confidence::new(0.95).expect("0.95 is a confidence"));
+    let outcomes = rec.outcomes();
+    let dropped = rec.dropped();
+    let per_second: Vec<Counts> = rec.seconds.iter().map(|sec| counts(&sec.outcomes)).collect();
+    let availability_target = s.slos.iter().find(|o| o.metric == Metric::Availability && o.filters == Filters::default()).map(|o| o.objective.target);
+    let faults = failover::analyse(s, r, availability_target);
+    let integrity = integrity(r);
+    let mut warnings = Vec::new();
+    if dropped > 0 {
+        warnings.push(format!(
+            "{dropped} request(s) were dropped at the in-flight cap: the generator could not keep the schedule, so latency and availability are understated"
+        ));
+    }
+    if r.partial {
+        warnings.push("the run was interrupted: these are the numbers measured until then".into());
+    }
+    for e in &r.lifecycle {
+        if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {
+            warnings.push(format!("{} died at {:.1}s without a fault asking for it ({})", e.instance, e.at_s, e.detail));
+        }
+    }
+    for f in &r.faults {
+        if let Some(err) = &f.error {
+            warnings.push(format!("fault {} ({}) at {:.1}s failed: {err}", f.fault, f.action, f.at_s));
+        }
+    }
+    let ctx = Ctx { s, r, rec, faults: &faults, integrity: &integrity, per_second: &per_second };
+    let slos: Vec<SloResult> = s.slos.iter().map(|slo| SloResult::new(slo, &evaluate(&slo.objective, ctx.measure(slo), confidence))).collect();
+    let mut summary = Summary {
+        schema_version: crate::report::summary::SCHEMA_VERSION,
+        ninefold_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: s.name.clone(),
+        seed: r.seed,
+        started_at: r.started_at.clone(),
+        duration_s: rec.duration_s,
+        time_scale,
+        host_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        verdict: super::slo::RunVerdict::Pass,
+        exit_code: 0,
+        partial: r.partial,
+        warnings,
+        requests: Requests {
+            sent: outcomes.sent(),
+            ok: outcomes.get(Outcome::Ok),
+            rejected: outcomes.get(Outcome::Rejected),
+            failed: outcomes.sent().saturating_sub(outcomes.good()),
+            dropped,
+        },
+        outcomes: Outcome::ALL.iter().map(|o| (o.name().to_owned(), outcomes.get(*o))).collect(),
+        latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
+        service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
+        availability: AvailabilitySummary::compute(counts(&outcomes), &per_second, confidence, availability_target),
+        tenants: rec
+            .tenants
+            .iter()
+            .map(|(id, t)| TenantSummary {
+                id: id.clone(),
+                offered: t.offered,
+                admitted: t.admitted,
+                model_admitted: t.model_admitted,
+                accuracy_error: accuracy_error(t.admitted, t.model_admitted),
+                wrongful_throttles: t.wrongful_throttles,
+                over_admitted: t.over_admissions,
+                retry_after_truthful: (t.retry_after_present > 0).then_some(t.retry_after_honest == t.retry_after_present),
+                ratelimit_remaining_truthful: (t.remaining_present > 0).then_some(t.remaining_honest == t.remaining_present),
+            })
+            .collect(),
+        instances: instances(s, rec),
+        faults,
+        integrity,
+        slos,
+    };
+    let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
+    summary.decide(RunHealth { invalid, broken });
+    summary
+}
+
+/// Good and eligible requests: dropped requests are not eligible (they make the run invalid instead).
+fn counts(o: &OutcomeCounts) -> Counts {
+    let eligible = o.sent();
+    Counts::new(o.good().min(eligible), eligible).unwrap_or_else(|_| Counts::from_good_bad(0, 0))
+}
+
+fn percentiles(h: &Hist) -> Percentiles {
+    let p = h.summary_ms();
+    Percentiles { count: h.0.len(), p50: p.p50, p90: p.p90, p99: p.p99, p999: p.p999, max: p.max }
+}
+
+/// Admitted vs what a perfect gateway would have admitted, relative.
+fn accuracy_error(admitted: u64, model: u64) -> Option<f64> {
+    (model > 0).then(|| (admitted as f64 - model as f64) / model as f64)
+}
+
+fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
+    let mut out: Vec<InstanceSummary> = Vec::new();
+    for (pool, u) in &s.upstreams {
+        for i in 0..u.instances.count() {
+            let name = format!("{pool}-{i}");
+            out.push(InstanceSummary { served: rec.instances.get(&name).copied().unwrap_or(0), zone: u.zone_of(i).map(str::to_owned), name });
+        }
+    }
+    let known: HashSet<String> = out.iter().map(|i| i.name.clone()).collect();
+    for (name, served) in &rec.instances {
+        if !known.contains(name) {
+            out.push(InstanceSummary { name: name.clone(), zone: None, served: *served });
+        }
+    }
+    out
+}
+
+fn integrity(r: &RunResults) -> IntegritySummary {
+    let acked: Vec<&crate::metrics::AckedWrite> = r.recording.ledger.iter().collect();
+    let checked = !r.stores.is_empty() && r.stores.iter().all(|s| s.orders.is_some());
+    let stored: HashSet<&str> = r.stores.iter().flat_map(|s| s.orders.iter().flatten()).map(|o| o.order_id.as_str()).collect();
+    let lost = if checked {
+        acked.iter().filter(|w| w.order_id.as_deref().is_some_and(|id| !stored.contains(id))).count() as u64
+    } else {
+        0
+    };
+    // One key applied more than once, or one logical request acknowledged with two orders.
+    let applied_twice: u64 = r.stores.iter().flat_map(|s| s.orders.iter().flatten()).filter(|o| o.idempotency_key.is_some()).map(|o| o.applied.saturating_sub(1)).sum::<u64>();
+    let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for w in &acked {
+        if let Some(id) = w.order_id.as_deref() {
+            ids_by_key.entry(w.key.as_str()).or_default().insert(id);
+        }
+    }
+    let two_orders: u64 = ids_by_key.values().map(|ids| ids.len().saturating_sub(1) as u64).sum();
+    IntegritySummary { checked, acknowledged_writes: acked.len() as u64, lost, duplicates: applied_twice.max(two_orders) }
+}
+
+struct Ctx<'a> {
+    s: &'a Scenario,
+    r: &'a RunResults,
+    rec: &'a Recording,
+    faults: &'a [FaultSummary],
+    integrity: &'a IntegritySummary,
+    per_second: &'a [Counts],
+}
+
+impl Ctx<'_> {
+    /// Keys matching the tenant/route/phase filters.
+    fn keys(&self, f: &Filters) -> Vec<&KeyStats> {
+        self.rec
+            .keys
+            .iter()
+            .filter(|k| f.tenant.as_ref().is_none_or(|t| k.tenant.as_ref() == Some(t)))
+            .filter(|k| f.phase.as_ref().is_none_or(|p| &k.phase == p))
+            .filter(|k| f.route.as_ref().is_none_or(|r| k.path.starts_with(r.as_str())))
+            .collect()
+    }
+
+    /// The seconds of the run a window covers.
+    fn seconds(&self, w: Window) -> Vec<usize> {
+        let n = self.rec.seconds.len();
+        let faults = &self.s.faults;
+        let during = |i: usize, sec: usize| {
+            let f = &faults[i];
+            let start = f.at.as_secs_f64();
+            let end = f.duration.map_or(start + 1.0, |d| start + d.as_secs_f64());
+            let t = self.rec.seconds[sec].second as f64;
+            t + 1.0 > start && t < end
+        };
+        (0..n)
+            .filter(|&sec| match w {
+                Window::All => true,
+                Window::Steady => !(0..faults.len()).any(|i| during(i, sec)),
+                Window::Fault(i) => during(i, sec),
+                Window::Recovery(i) => {
+                    let f = &faults[i];
+                    let end = f.at.as_secs_f64() + f.duration.map_or(0.0, |d| d.as_secs_f64());
+                    self.rec.seconds[sec].second as f64 >= end
+                }
+            })
+            .collect()
+    }
+
+    fn measure(&self, slo: &Slo) -> Measured {
+        let f = &slo.filters;
+        let by_key = f.tenant.is_some() || f.route.is_some() || f.phase.is_some();
+        if by_key && f.window != Window::All && !matches!(slo.metric, m if m.is_failover()) {
+            // Per-second data is kept for the run as a whole, not per tenant/route/phase.
+            return Measured::Nothing;
+        }
+        let windowed = f.window != Window::All;
+        match slo.metric {
+            Metric::Latency(p) | Metric::ServiceTime(p) => {
+                let service = matches!(slo.metric, Metric::ServiceTime(_));
+                let mut h = Hist::default();
+                if windowed {
+                    if service {
+                        return Measured::Nothing;
+                    }
+                    for sec in self.seconds(f.window) {
+                        if let Ok(x) = crate::metrics::hist::decode(&self.rec.seconds[sec].latency) {
+                            let _ = h.0.add(&x);
+                        }
+                    }
+                } else {
+                    for k in self.keys(f) {
+                        let _ = h.merge(if service { &k.service } else { &k.latency });
+                    }
+                }
+                if h.0.is_empty() {
+                    return Measured::Nothing;
+                }
+                Measured::Value(h.0.value_at_quantile(p / 100.0) as f64 / 1e6)
+            }
+            Metric::Availability | Metric::ErrorRate => {
+                let c = if windowed {
+                    self.seconds(f.window).iter().map(|&s| self.per_second[s]).sum()
+                } else {
+                    self.keys(f).iter().map(|k| counts(&k.outcomes)).sum::<Counts>()
+                };
+                if c.eligible() == 0 {
+                    return Measured::Nothing;
+                }
+                if slo.metric == Metric::Availability {
+                    Measured::Availability(c)
+                } else {
+                    Measured::Proportion { events: c.bad(), trials: c.eligible() }
+                }
+            }
+            Metric::AvailabilityTimeBased => {
+                let secs: Vec<Counts> = self.seconds(f.window).iter().map(|&s| self.per_second[s]).collect();
+                let target = self.s.slos.iter().find(|o| o.metric == Metric::Availability).map_or(slo.objective.target, |o| o.objective.target);
+                super::availability::time_based(&secs, target).map_or(Measured::Nothing, Measured::Value)
+            }
+            Metric::Throughput => {
+                let secs = self.seconds(f.window);
+                if secs.is_empty() {
+                    return Measured::Nothing;
+                }
+                let answered: u64 = if windowed {
+                    secs.iter().map(|&s| self.rec.seconds[s].outcomes.sent()).sum()
+                } else {
+                    self.keys(f).iter().map(|k| k.outcomes.sent()).sum()
+                };
+                Measured::Value(answered as f64 / secs.len() as f64)
+            }
+            Metric::ThrottleAccuracy | Metric::ThrottleWrongful | Metric::ThrottleOverAdmitted => {
+                let tenants: Vec<_> = self.rec.tenants.iter().filter(|(id, _)| f.tenant.as_ref().is_none_or(|t| t == *id)).collect();
+                if tenants.is_empty() {
+                    return Measured::Nothing;
+                }
+                Measured::Value(match slo.metric {
+                    Metric::ThrottleAccuracy => tenants
+                        .iter()
+                        .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
+                        .map(f64::abs)
+                        .fold(0.0, f64::max),
+                    Metric::ThrottleWrongful => tenants.iter().map(|(_, t)| t.wrongful_throttles).sum::<u64>() as f64,
+                    _ => tenants.iter().map(|(_, t)| t.over_admissions).sum::<u64>() as f64,
+                })
+            }
+            Metric::FailoverRecovery | Metric::FailoverTimeToFirstError | Metric::FailoverReintegration => {
+                let pick = |fs: &FaultSummary| match slo.metric {
+                    Metric::FailoverRecovery => fs.recovery_s,
+                    Metric::FailoverTimeToFirstError => fs.time_to_first_error_s,
+                    _ => fs.reintegration_s,
+                };
+                let values: Vec<f64> = self
+                    .faults
+                    .iter()
+                    .filter(|fs| match f.window {
+                        Window::Fault(i) | Window::Recovery(i) => fs.index == i,
+                        _ => true,
+                    })
+                    .filter_map(pick)
+                    .collect();
+                // A fault that caused no error recovered at once.
+                if values.is_empty() && !self.faults.is_empty() && slo.metric == Metric::FailoverRecovery {
+                    return Measured::Value(0.0);
+                }
+                values.into_iter().reduce(f64::max).map_or(Measured::Nothing, Measured::Value)
+            }
+            Metric::IntegrityLostWrites | Metric::IntegrityDuplicates => {
+                if !self.integrity.checked {
+                    return Measured::Nothing;
+                }
+                Measured::Value(if slo.metric == Metric::IntegrityLostWrites { self.integrity.lost } else { self.integrity.duplicates } as f64)
+            }
+            Metric::RetryAmplification => {
+                let keys = self.keys(f);
+                let sent: u64 = keys.iter().map(|k| k.outcomes.sent()).sum();
+                let retries: u64 = keys.iter().map(|k| k.retries).sum();
+                if sent == 0 {
+                    return Measured::Nothing;
+                }
+                Measured::Value((sent + retries) as f64 / sent as f64)
+            }
+            Metric::BalanceSkew => {
+                let served: Vec<f64> = self.rec.instances.values().map(|v| *v as f64).collect();
+                if served.len() < 2 {
+                    return Measured::Nothing;
+                }
+                let mean = served.iter().sum::<f64>() / served.len() as f64;
+                let max = served.iter().copied().fold(0.0, f64::max);
+                Measured::Value(if mean > 0.0 { (max - mean) / mean } else { 0.0 })
+            }
+            // The gateway's cache counters are not part of the client-side recording yet.
+            Metric::CacheHitRatio => {
+                let _ = self.r;
+                Measured::Nothing
+            }
+        }
+    }
+}
+
+/// Per-instance answers over time, keyed by instance: for charts.
+pub fn instance_series(rec: &Recording) -> BTreeMap<String, Vec<(u32, u64)>> {
+    let mut out: BTreeMap<String, Vec<(u32, u64)>> = BTreeMap::new();
+    for sec in &rec.seconds {
+        for (name, n) in &sec.instances {
+            out.entry(name.clone()).or_default().push((sec.second, *n));
+        }
+    }
+    out
+}
