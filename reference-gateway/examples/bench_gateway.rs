@@ -17,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use reference_gateway::{
-    Algorithm, AuthConfig, Balance, Config, Gateway, Plan, RouteConfig, TenantConfig, UpstreamConfig,
+    Algorithm, AuthConfig, Balance, Config, Gateway, Plan, RouteConfig, TenantConfig,
+    UpstreamConfig,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +59,9 @@ fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().json().with_target(true).init();
     }
     let rt = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)

@@ -93,9 +93,15 @@ impl Config {
                     "must not be empty".into(),
                 );
                 check(
-                    matches!(auth.algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512),
+                    matches!(
+                        auth.algorithm,
+                        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                    ),
                     "gateway.auth.algorithm".into(),
-                    format!("{:?} needs key_file or jwks_file, not a secret", auth.algorithm),
+                    format!(
+                        "{:?} needs key_file or jwks_file, not a secret",
+                        auth.algorithm
+                    ),
                 );
             }
         }
@@ -614,7 +620,10 @@ mod tests {
         let err = c.validate().unwrap_err();
         let text = err.to_string();
         assert!(text.contains("gateway.routes[0].path"), "{text}");
-        assert!(text.contains("gateway.routes[0].upstream: unknown upstream"), "{text}");
+        assert!(
+            text.contains("gateway.routes[0].upstream: unknown upstream"),
+            "{text}"
+        );
         assert!(text.contains("tenants[0].plan.rate"), "{text}");
         assert_eq!(err.problems.len(), 3);
     }

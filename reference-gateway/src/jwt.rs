@@ -74,9 +74,17 @@ fn pem_key(alg: Algorithm, pem: &[u8], path: &str) -> Result<DecodingKey, Error>
         ES256 | ES384 => DecodingKey::from_ec_pem(pem),
         EdDSA => DecodingKey::from_ed_pem(pem),
         HS256 | HS384 | HS512 => {
-            return Err(key_error(path, "an HMAC algorithm needs a secret, not a PEM key"));
+            return Err(key_error(
+                path,
+                "an HMAC algorithm needs a secret, not a PEM key",
+            ));
         }
-        other => return Err(key_error(path, format!("algorithm {other:?} is not supported"))),
+        other => {
+            return Err(key_error(
+                path,
+                format!("algorithm {other:?} is not supported"),
+            ));
+        }
     };
     k.map_err(|e| key_error(path, e))
 }
@@ -171,7 +179,11 @@ impl Verifier {
     }
 
     /// The first required scope the claims do not grant.
-    pub fn missing_scope<'a>(&self, claims: &Map<String, Value>, required: &'a [String]) -> Option<&'a str> {
+    pub fn missing_scope<'a>(
+        &self,
+        claims: &Map<String, Value>,
+        required: &'a [String],
+    ) -> Option<&'a str> {
         let granted = claims.get(&self.scope_claim);
         required
             .iter()

@@ -180,7 +180,10 @@ impl Gateway {
 
 /// The stack for in-process use (`oneshot` in tests) plus its reload handle. Health
 /// checkers stop with `shutdown`.
-pub fn app<B>(config: Arc<Config>, shutdown: CancellationToken) -> Result<(App<B>, ConfigHandle), Error>
+pub fn app<B>(
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) -> Result<(App<B>, ConfigHandle), Error>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

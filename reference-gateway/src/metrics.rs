@@ -66,7 +66,9 @@ impl Default for Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -76,14 +78,19 @@ impl Metrics {
         let shard = &self.requests[(self.hasher.hash_one(&key) as usize) % SHARDS];
         let done = {
             let map = shard.read().unwrap_or_else(|p| p.into_inner());
-            map.get(&key).map(|c| c.fetch_add(1, Ordering::Relaxed)).is_some()
+            map.get(&key)
+                .map(|c| c.fetch_add(1, Ordering::Relaxed))
+                .is_some()
         };
         if !done {
             let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
             map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
         }
         let secs = latency.as_secs_f64();
-        let b = BOUNDS.iter().position(|b| secs <= *b).unwrap_or(BOUNDS.len());
+        let b = BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BOUNDS.len());
         self.buckets[b].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
@@ -92,7 +99,10 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, pools: &BTreeMap<String, Arc<Pool>>) -> String {
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(out, "# HELP gateway_requests_total Requests by route, status and tenant.");
+        let _ = writeln!(
+            out,
+            "# HELP gateway_requests_total Requests by route, status and tenant."
+        );
         let _ = writeln!(out, "# TYPE gateway_requests_total counter");
         let mut rows = Vec::new();
         for shard in self.requests.iter() {
@@ -110,32 +120,73 @@ impl Metrics {
                 escape(&t)
             );
         }
-        let _ = writeln!(out, "# HELP gateway_request_duration_seconds Time from request to response head.");
+        let _ = writeln!(
+            out,
+            "# HELP gateway_request_duration_seconds Time from request to response head."
+        );
         let _ = writeln!(out, "# TYPE gateway_request_duration_seconds histogram");
         let mut cum = 0;
         for (i, b) in self.buckets.iter().enumerate() {
             cum += b.load(Ordering::Relaxed);
             let le = BOUNDS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "gateway_request_duration_seconds_bucket{{le=\"{le}\"}} {cum}");
+            let _ = writeln!(
+                out,
+                "gateway_request_duration_seconds_bucket{{le=\"{le}\"}} {cum}"
+            );
         }
         let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "gateway_request_duration_seconds_count {cum}");
         for (name, help, c) in [
-            ("gateway_throttled_total", "Requests refused because the token bucket was empty.", &self.throttled),
-            ("gateway_quota_exhausted_total", "Requests refused because the quota was used up.", &self.quota_exhausted),
-            ("gateway_retries_total", "Retries sent upstream.", &self.retries),
-            ("gateway_retry_budget_exhausted_total", "Retries refused by the retry budget.", &self.retry_budget_exhausted),
-            ("gateway_ejections_total", "Instances ejected by outlier detection.", &self.ejections),
-            ("gateway_cache_hits_total", "Responses served from cache.", &self.cache_hits),
-            ("gateway_cache_misses_total", "Cacheable requests fetched upstream.", &self.cache_misses),
-            ("gateway_shed_total", "Requests shed by the in-flight limit.", &self.shed),
+            (
+                "gateway_throttled_total",
+                "Requests refused because the token bucket was empty.",
+                &self.throttled,
+            ),
+            (
+                "gateway_quota_exhausted_total",
+                "Requests refused because the quota was used up.",
+                &self.quota_exhausted,
+            ),
+            (
+                "gateway_retries_total",
+                "Retries sent upstream.",
+                &self.retries,
+            ),
+            (
+                "gateway_retry_budget_exhausted_total",
+                "Retries refused by the retry budget.",
+                &self.retry_budget_exhausted,
+            ),
+            (
+                "gateway_ejections_total",
+                "Instances ejected by outlier detection.",
+                &self.ejections,
+            ),
+            (
+                "gateway_cache_hits_total",
+                "Responses served from cache.",
+                &self.cache_hits,
+            ),
+            (
+                "gateway_cache_misses_total",
+                "Cacheable requests fetched upstream.",
+                &self.cache_misses,
+            ),
+            (
+                "gateway_shed_total",
+                "Requests shed by the in-flight limit.",
+                &self.shed,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
         }
-        let _ = writeln!(out, "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected.");
+        let _ = writeln!(
+            out,
+            "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected."
+        );
         let _ = writeln!(out, "# TYPE gateway_upstream_healthy gauge");
         for (name, pool) in pools {
             let avail = pool.available_mask();

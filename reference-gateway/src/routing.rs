@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::config::{RouteConfig, Rewrite};
+use crate::config::{Rewrite, RouteConfig};
 use crate::upstream::pool::Pool;
 
 /// Why no route was chosen.
@@ -80,7 +80,11 @@ pub fn rewrite_path(route: &RouteConfig, path: &str) -> Option<String> {
         Rewrite::Keep => None,
         Rewrite::StripPrefix => {
             let rest = path.strip_prefix(p).unwrap_or(path);
-            Some(if rest.is_empty() { "/".into() } else { rest.into() })
+            Some(if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.into()
+            })
         }
         Rewrite::ReplacePrefix(new) => {
             let rest = path.strip_prefix(p).unwrap_or(path);
@@ -115,6 +119,9 @@ mod tests {
         assert_eq!(rewrite_path(&r, "/items/7").as_deref(), Some("/7"));
         assert_eq!(rewrite_path(&r, "/items").as_deref(), Some("/"));
         r.rewrite = Rewrite::ReplacePrefix("/v2/things".into());
-        assert_eq!(rewrite_path(&r, "/items/7").as_deref(), Some("/v2/things/7"));
+        assert_eq!(
+            rewrite_path(&r, "/items/7").as_deref(),
+            Some("/v2/things/7")
+        );
     }
 }

@@ -19,7 +19,11 @@ use crate::error::Error;
 use crate::state::Shared;
 
 /// Serves the data plane until `shutdown`, then drains.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(), Error> {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let cfg = shared.current.load().config.server.clone();
     let stack = crate::stack::build::<hyper::body::Incoming>(&shared);
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));

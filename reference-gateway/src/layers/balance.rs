@@ -50,7 +50,13 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         }
         h.remove(CONNECTION);
     }
-    for n in [&KEEP_ALIVE, &PROXY_CONNECTION, &TE, &TRANSFER_ENCODING, &UPGRADE] {
+    for n in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
         if h.contains_key(n) {
             h.remove(n);
         }

@@ -83,7 +83,8 @@ fn has_directive(h: &HeaderMap, names: &[&str]) -> bool {
 }
 
 fn with_x_cache(mut resp: Response, v: &'static str) -> Response {
-    resp.headers_mut().insert(&X_CACHE, HeaderValue::from_static(v));
+    resp.headers_mut()
+        .insert(&X_CACHE, HeaderValue::from_static(v));
     resp
 }
 
@@ -119,7 +120,12 @@ where
             key.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
             for h in &cfg.vary {
                 key.push('\n');
-                key.push_str(req.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or(""));
+                key.push_str(
+                    req.headers()
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                );
             }
             let m = &shared.metrics;
             if let Some(c) = shared.cache.inner.get(&key).await {

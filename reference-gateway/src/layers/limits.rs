@@ -63,7 +63,10 @@ where
                     .sum::<usize>();
             if head > limits.max_header_bytes.get() {
                 return Err(fail(GatewayError::HeadersTooLarge {
-                    what: format!("{head} bytes of headers, at most {}", limits.max_header_bytes),
+                    what: format!(
+                        "{head} bytes of headers, at most {}",
+                        limits.max_header_bytes
+                    ),
                 }));
             }
             let max = limits.max_body_bytes.get();

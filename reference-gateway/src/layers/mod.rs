@@ -38,3 +38,6 @@ pub(crate) fn ctx_of<B>(req: &http::Request<B>) -> Result<Arc<Ctx>, BoxError> {
 pub(crate) fn fail(e: GatewayError) -> BoxError {
     Box::new(e)
 }
+
+#[cfg(test)]
+mod tests;

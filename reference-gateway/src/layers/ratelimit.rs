@@ -68,24 +68,25 @@ where
                 .ok()
                 .map(|i| &snap.router.routes[i]);
             let override_key;
-            let (key, plan): (&str, &Plan) = match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {
-                Some((r, p)) => {
-                    override_key = format!("{tenant}{}", r.plan_key);
-                    (&override_key, p)
-                }
-                None => match snap.plans.get(&**tenant) {
-                    Some(tp) => (tenant, &tp.plan),
-                    None => match &snap.config.rate_limit.unknown_tenant {
-                        UnknownTenant::Reject => {
-                            return Err(fail(GatewayError::UnknownTenant {
-                                tenant: tenant.to_string(),
-                            }));
-                        }
-                        UnknownTenant::Plan(p) => (tenant, p),
-                        UnknownTenant::Unlimited => return inner.oneshot(req).await,
+            let (key, plan): (&str, &Plan) =
+                match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {
+                    Some((r, p)) => {
+                        override_key = format!("{tenant}{}", r.plan_key);
+                        (&override_key, p)
+                    }
+                    None => match snap.plans.get(&**tenant) {
+                        Some(tp) => (tenant, &tp.plan),
+                        None => match &snap.config.rate_limit.unknown_tenant {
+                            UnknownTenant::Reject => {
+                                return Err(fail(GatewayError::UnknownTenant {
+                                    tenant: tenant.to_string(),
+                                }));
+                            }
+                            UnknownTenant::Plan(p) => (tenant, p),
+                            UnknownTenant::Unlimited => return inner.oneshot(req).await,
+                        },
                     },
-                },
-            };
+                };
             match shared.limiter.check(key, plan).await? {
                 Decision::Allowed(info) => {
                     ctx.set_limit(LimitOutcome::Allowed);
@@ -100,7 +101,10 @@ where
                 }
                 Decision::QuotaExhausted(info) => {
                     ctx.set_limit(LimitOutcome::QuotaExhausted);
-                    shared.metrics.quota_exhausted.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .metrics
+                        .quota_exhausted
+                        .fetch_add(1, Ordering::Relaxed);
                     Err(fail(GatewayError::QuotaExhausted(info)))
                 }
             }

@@ -98,10 +98,19 @@ fn secs_ceil(d: Duration) -> u64 {
 fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
     let h = resp.headers_mut();
     h.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(info.limit));
-    h.insert(RATELIMIT_REMAINING.clone(), HeaderValue::from(info.remaining));
-    h.insert(RATELIMIT_RESET.clone(), HeaderValue::from(secs_ceil(info.reset)));
+    h.insert(
+        RATELIMIT_REMAINING.clone(),
+        HeaderValue::from(info.remaining),
+    );
+    h.insert(
+        RATELIMIT_RESET.clone(),
+        HeaderValue::from(secs_ceil(info.reset)),
+    );
     if with_retry_after {
-        h.insert(RETRY_AFTER, HeaderValue::from(secs_ceil(info.retry_after).max(1)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from(secs_ceil(info.retry_after).max(1)),
+        );
     }
 }
 
@@ -164,8 +173,12 @@ pub fn gateway_error_response(g: &GatewayError) -> Response {
             tracing::debug!(%reason, "token refused");
             "missing or invalid bearer token".to_string()
         }
-        GatewayError::Throttled(_) => "too many requests: the tenant's rate limit is exceeded".into(),
-        GatewayError::QuotaExhausted(_) => "quota exhausted: the tenant's quota for this period is used up".into(),
+        GatewayError::Throttled(_) => {
+            "too many requests: the tenant's rate limit is exceeded".into()
+        }
+        GatewayError::QuotaExhausted(_) => {
+            "quota exhausted: the tenant's quota for this period is used up".into()
+        }
         other => other.to_string(),
     };
     let mut resp = json(g.status(), g.code(), &message, source_str(g.source_kind()));

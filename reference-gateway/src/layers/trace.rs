@@ -122,7 +122,8 @@ where
                     error = resp.extensions().get::<ErrorCode>().map_or("", |e| e.0),
                 );
             }
-            resp.headers_mut().insert(&REQUEST_ID, ctx.request_id.clone());
+            resp.headers_mut()
+                .insert(&REQUEST_ID, ctx.request_id.clone());
             Ok(resp)
         })
     }

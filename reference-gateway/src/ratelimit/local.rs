@@ -81,7 +81,11 @@ impl LocalStore {
 }
 
 impl RateLimitStore for LocalStore {
-    fn check<'a>(&'a self, key: &'a str, plan: &'a Plan) -> BoxFuture<'a, Result<Decision, GatewayError>> {
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        plan: &'a Plan,
+    ) -> BoxFuture<'a, Result<Decision, GatewayError>> {
         Box::pin(async move { Ok(self.check_now(key, plan)) })
     }
 }
@@ -102,7 +106,10 @@ fn decide(c: &Cell, plan: &Plan, now: u64) -> Decision {
                 retry_after: Duration::from_nanos(retry_after),
             });
         }
-        match c.tat.compare_exchange_weak(tat, new, Ordering::AcqRel, Ordering::Acquire) {
+        match c
+            .tat
+            .compare_exchange_weak(tat, new, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => break new,
             Err(actual) => tat = actual,
         }
@@ -127,7 +134,11 @@ fn take_quota(c: &Cell, q: &Quota, now: u64) -> Result<(), LimitInfo> {
     let limit = q.limit.get().min(COUNT_MASK);
     let mut cur = c.quota.load(Ordering::Acquire);
     loop {
-        let count = if cur >> COUNT_BITS == tag { cur & COUNT_MASK } else { 0 };
+        let count = if cur >> COUNT_BITS == tag {
+            cur & COUNT_MASK
+        } else {
+            0
+        };
         if count >= limit {
             let left = Duration::from_nanos((window + 1) * period - now);
             return Err(LimitInfo {
@@ -138,7 +149,10 @@ fn take_quota(c: &Cell, q: &Quota, now: u64) -> Result<(), LimitInfo> {
             });
         }
         let next = (tag << COUNT_BITS) | (count + 1);
-        match c.quota.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+        match c
+            .quota
+            .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => return Ok(()),
             Err(actual) => cur = actual,
         }

@@ -30,7 +30,11 @@ pub enum Decision {
 /// A place that keeps limiter state and decides atomically.
 pub trait RateLimitStore: Send + Sync + 'static {
     /// Takes one request from `key`'s bucket (and quota) under `plan`.
-    fn check<'a>(&'a self, key: &'a str, plan: &'a Plan) -> BoxFuture<'a, Result<Decision, GatewayError>>;
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        plan: &'a Plan,
+    ) -> BoxFuture<'a, Result<Decision, GatewayError>>;
 }
 
 /// The limiter used by the rate-limit layer.

@@ -36,7 +36,11 @@ impl Threshold {
             self.streak = 0;
         } else {
             self.streak += 1;
-            let needed = if self.healthy { unhealthy_after } else { healthy_after };
+            let needed = if self.healthy {
+                unhealthy_after
+            } else {
+                healthy_after
+            };
             if self.streak >= needed {
                 self.healthy = pass;
                 self.streak = 0;

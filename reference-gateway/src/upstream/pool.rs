@@ -86,7 +86,8 @@ impl Pool {
                 addr: *addr,
                 authority: Authority::try_from(addr.to_string().as_str())
                     .expect("a socket address is a valid authority"),
-                zone: (!config.zones.is_empty()).then(|| config.zones[i % config.zones.len()].clone()),
+                zone: (!config.zones.is_empty())
+                    .then(|| config.zones[i % config.zones.len()].clone()),
                 in_flight: AtomicUsize::new(0),
                 failures: AtomicU32::new(0),
                 ejected_until: AtomicU64::new(0),
@@ -99,13 +100,7 @@ impl Pool {
         let token = shutdown.child_token();
         if let Some(h) = &config.health {
             let addrs = config.targets.clone();
-            tokio::spawn(health::run(
-                addrs,
-                h.clone(),
-                client,
-                tx,
-                token.clone(),
-            ));
+            tokio::spawn(health::run(addrs, h.clone(), client, tx, token.clone()));
         }
         Arc::new(Self {
             name: Arc::from(name),

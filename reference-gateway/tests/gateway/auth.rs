@@ -76,31 +76,107 @@ async fn hostile_tokens_get_401_and_never_reach_the_upstream() {
         parts[2]
     );
     let auth = |t: &str| vec![("authorization".to_string(), format!("Bearer {t}"))];
-    let cases: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(String, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("no Authorization header", vec![], ""),
         ("alg none", auth(&alg_none), ""),
-        ("HS256 signed with the RSA public key", auth(&hs_with_public_key), ""),
-        ("signed with another key", auth(&rs256("other_private.pem", &good_claims())), ""),
-        ("expired beyond leeway", auth(&rs256("rsa_private.pem", &with(good_claims(), "exp", json!(now() - 60)))), ""),
-        ("nbf in the future", auth(&rs256("rsa_private.pem", &with(good_claims(), "nbf", json!(now() + 60)))), ""),
-        ("wrong issuer", auth(&rs256("rsa_private.pem", &with(good_claims(), "iss", json!("https://evil"))) ), ""),
-        ("wrong audience", auth(&rs256("rsa_private.pem", &with(good_claims(), "aud", json!("other-api")))), ""),
-        ("missing tenant claim", auth(&rs256("rsa_private.pem", &without(good_claims(), "tenant_id"))), ""),
-        ("missing exp", auth(&rs256("rsa_private.pem", &without(good_claims(), "exp"))), ""),
-        ("bad base64", auth("eyJhbGciOiJSUzI1NiJ9.!!!notbase64!!!.c2ln"), ""),
+        (
+            "HS256 signed with the RSA public key",
+            auth(&hs_with_public_key),
+            "",
+        ),
+        (
+            "signed with another key",
+            auth(&rs256("other_private.pem", &good_claims())),
+            "",
+        ),
+        (
+            "expired beyond leeway",
+            auth(&rs256(
+                "rsa_private.pem",
+                &with(good_claims(), "exp", json!(now() - 60)),
+            )),
+            "",
+        ),
+        (
+            "nbf in the future",
+            auth(&rs256(
+                "rsa_private.pem",
+                &with(good_claims(), "nbf", json!(now() + 60)),
+            )),
+            "",
+        ),
+        (
+            "wrong issuer",
+            auth(&rs256(
+                "rsa_private.pem",
+                &with(good_claims(), "iss", json!("https://evil")),
+            )),
+            "",
+        ),
+        (
+            "wrong audience",
+            auth(&rs256(
+                "rsa_private.pem",
+                &with(good_claims(), "aud", json!("other-api")),
+            )),
+            "",
+        ),
+        (
+            "missing tenant claim",
+            auth(&rs256(
+                "rsa_private.pem",
+                &without(good_claims(), "tenant_id"),
+            )),
+            "",
+        ),
+        (
+            "missing exp",
+            auth(&rs256("rsa_private.pem", &without(good_claims(), "exp"))),
+            "",
+        ),
+        (
+            "bad base64",
+            auth("eyJhbGciOiJSUzI1NiJ9.!!!notbase64!!!.c2ln"),
+            "",
+        ),
         ("truncated", auth(&good[..good.len() - 12]), ""),
         ("signature stripped", auth(&unsigned), ""),
         ("payload tampered", auth(&tampered), ""),
-        ("empty bearer", vec![("authorization".into(), "Bearer ".into())], ""),
-        ("Basic scheme", vec![("authorization".into(), "Basic YWxpY2U6c2VjcmV0".into())], ""),
-        ("token in the query string only", vec![], "?access_token=GOOD"),
-        ("two Authorization headers", [auth(&good), auth(&good)].concat(), ""),
-        ("oversized token", auth(&format!("{good}{}", "A".repeat(9000))), ""),
+        (
+            "empty bearer",
+            vec![("authorization".into(), "Bearer ".into())],
+            "",
+        ),
+        (
+            "Basic scheme",
+            vec![("authorization".into(), "Basic YWxpY2U6c2VjcmV0".into())],
+            "",
+        ),
+        (
+            "token in the query string only",
+            vec![],
+            "?access_token=GOOD",
+        ),
+        (
+            "two Authorization headers",
+            [auth(&good), auth(&good)].concat(),
+            "",
+        ),
+        (
+            "oversized token",
+            auth(&format!("{good}{}", "A".repeat(9000))),
+            "",
+        ),
         ("not a JWT at all", auth("hello"), ""),
     ];
     assert!(cases.len() >= 15);
     for (name, headers, query) in &cases {
-        let mut rb = c.get(format!("{}/items/1{}", gw.url, query.replace("GOOD", &good)));
+        let mut rb = c.get(format!(
+            "{}/items/1{}",
+            gw.url,
+            query.replace("GOOD", &good)
+        ));
         for (k, v) in headers {
             rb = rb.header(k, v);
         }
@@ -114,13 +190,30 @@ async fn hostile_tokens_get_401_and_never_reach_the_upstream() {
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token", "{name}");
     }
-    assert_eq!(up.calls(), 0, "a refused token must never reach the upstream");
+    assert_eq!(
+        up.calls(),
+        0,
+        "a refused token must never reach the upstream"
+    );
 
     // The same gateway admits the good token, and a token expired within the leeway.
-    let resp = c.get(format!("{}/items/1", gw.url)).bearer_auth(&good).send().await.unwrap();
+    let resp = c
+        .get(format!("{}/items/1", gw.url))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    let in_leeway = rs256("rsa_private.pem", &with(good_claims(), "exp", json!(now() - 2)));
-    let resp = c.get(format!("{}/items/1", gw.url)).bearer_auth(&in_leeway).send().await.unwrap();
+    let in_leeway = rs256(
+        "rsa_private.pem",
+        &with(good_claims(), "exp", json!(now() - 2)),
+    );
+    let resp = c
+        .get(format!("{}/items/1", gw.url))
+        .bearer_auth(&in_leeway)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(up.calls(), 2);
 }
@@ -134,11 +227,25 @@ async fn missing_scope_is_403() {
     cfg.routes[0].scopes = vec!["items:write".into()];
     let gw = spawn_gateway(cfg).await;
     let c = client();
-    let resp = c.get(format!("{}/items/1", gw.url)).bearer_auth(tenant_token("acme")).send().await.unwrap();
+    let resp = c
+        .get(format!("{}/items/1", gw.url))
+        .bearer_auth(tenant_token("acme"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
-    assert_eq!(resp.headers()["www-authenticate"], "Bearer error=\"insufficient_scope\"");
-    let t = hs256(json!({ "tenant_id": "acme", "exp": now() + 60, "scope": "items:read items:write" }));
-    let resp = c.get(format!("{}/items/1", gw.url)).bearer_auth(t).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\""
+    );
+    let t =
+        hs256(json!({ "tenant_id": "acme", "exp": now() + 60, "scope": "items:read items:write" }));
+    let resp = c
+        .get(format!("{}/items/1", gw.url))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(up.calls(), 1);
 }
@@ -164,7 +271,11 @@ async fn jwks_selects_by_kid_and_reload_rotates_keys() {
     let dir = std::env::temp_dir().join(format!("rg-jwks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let jwks = dir.join("jwks.json");
-    std::fs::write(&jwks, json!({ "keys": [oct("k1", b"first-secret"), oct("k2", b"second-secret")] }).to_string()).unwrap();
+    std::fs::write(
+        &jwks,
+        json!({ "keys": [oct("k1", b"first-secret"), oct("k2", b"second-secret")] }).to_string(),
+    )
+    .unwrap();
     let mut cfg = config(&[up.addr]);
     cfg.auth = Some(AuthConfig {
         key: KeySource::JwksFile(jwks.clone()),
@@ -174,22 +285,68 @@ async fn jwks_selects_by_kid_and_reload_rotates_keys() {
     let gw = spawn_gateway(cfg.clone()).await;
     let c = client();
     let get = |t: String| c.get(format!("{}/items/1", gw.url)).bearer_auth(t).send();
-    assert_eq!(get(kid_token("k1", b"first-secret")).await.unwrap().status(), 200);
-    assert_eq!(get(kid_token("k2", b"second-secret")).await.unwrap().status(), 200);
-    assert_eq!(get(kid_token("k2", b"first-secret")).await.unwrap().status(), 401);
-    assert_eq!(get(kid_token("k9", b"first-secret")).await.unwrap().status(), 401);
+    assert_eq!(
+        get(kid_token("k1", b"first-secret"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(kid_token("k2", b"second-secret"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(kid_token("k2", b"first-secret"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get(kid_token("k9", b"first-secret"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // Rotate: k1 retired. The reload re-reads the file.
-    std::fs::write(&jwks, json!({ "keys": [oct("k2", b"second-secret")] }).to_string()).unwrap();
+    std::fs::write(
+        &jwks,
+        json!({ "keys": [oct("k2", b"second-secret")] }).to_string(),
+    )
+    .unwrap();
     gw.gateway.handle().reload(cfg.clone()).unwrap();
-    assert_eq!(get(kid_token("k1", b"first-secret")).await.unwrap().status(), 401);
-    assert_eq!(get(kid_token("k2", b"second-secret")).await.unwrap().status(), 200);
+    assert_eq!(
+        get(kid_token("k1", b"first-secret"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        get(kid_token("k2", b"second-secret"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // A broken key file is refused and the old keys keep serving.
     std::fs::write(&jwks, "{ not json").unwrap();
     let err = gw.gateway.handle().reload(cfg).unwrap_err().to_string();
     assert!(err.contains("jwks.json"), "{err}");
-    assert_eq!(get(kid_token("k2", b"second-secret")).await.unwrap().status(), 200);
+    assert_eq!(
+        get(kid_token("k2", b"second-secret"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(up.calls(), 4);
     let _ = std::fs::remove_dir_all(&dir);
 }

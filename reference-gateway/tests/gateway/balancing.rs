@@ -28,7 +28,11 @@ fn health(interval_ms: u64, timeout_ms: u64, after: u32) -> Option<HealthConfig>
 
 #[tokio::test]
 async fn round_robin_spreads_within_five_percent() {
-    let ups = [spawn_upstream("a").await, spawn_upstream("b").await, spawn_upstream("c").await];
+    let ups = [
+        spawn_upstream("a").await,
+        spawn_upstream("b").await,
+        spawn_upstream("c").await,
+    ];
     let gw = spawn_gateway(config(&ups.iter().map(|u| u.addr).collect::<Vec<_>>())).await;
     let c = client();
     let n = 300;
@@ -39,13 +43,20 @@ async fn round_robin_spreads_within_five_percent() {
     let even = n / 3;
     for u in &ups {
         let got = u.calls();
-        assert!(got.abs_diff(even) * 20 <= even, "{got} calls vs {even} expected");
+        assert!(
+            got.abs_diff(even) * 20 <= even,
+            "{got} calls vs {even} expected"
+        );
     }
 }
 
 #[tokio::test]
 async fn killed_instance_mid_traffic_causes_no_client_visible_get_errors() {
-    let mut ups = [spawn_upstream("a").await, spawn_upstream("b").await, spawn_upstream("c").await];
+    let mut ups = [
+        spawn_upstream("a").await,
+        spawn_upstream("b").await,
+        spawn_upstream("c").await,
+    ];
     let mut cfg = config(&ups.iter().map(|u| u.addr).collect::<Vec<_>>());
     cfg.routes[0].retry = retry(3, Duration::from_millis(500));
     cfg.upstreams.get_mut("api").unwrap().outlier = Some(OutlierConfig {
@@ -70,8 +81,15 @@ async fn killed_instance_mid_traffic_causes_no_client_visible_get_errors() {
         }
     }
     assert_eq!(errors, 0);
-    assert!(ups[1].calls() > 0, "the killed instance served before it died");
-    assert_eq!(gw.gateway.available("api").unwrap().len(), 2, "it is ejected");
+    assert!(
+        ups[1].calls() > 0,
+        "the killed instance served before it died"
+    );
+    assert_eq!(
+        gw.gateway.available("api").unwrap().len(),
+        2,
+        "it is ejected"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +110,10 @@ async fn hung_instance_is_marked_unhealthy_within_interval_times_threshold() {
         .expect("hung instance still healthy")
         .unwrap();
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(interval * u64::from(after - 1)), "{took:?}: flipped too early");
+    assert!(
+        took >= Duration::from_millis(interval * u64::from(after - 1)),
+        "{took:?}: flipped too early"
+    );
     let c = client();
     for i in 0..20 {
         let r = c.get(format!("{}/items/{i}", gw.url)).send().await.unwrap();
@@ -103,7 +124,11 @@ async fn hung_instance_is_marked_unhealthy_within_interval_times_threshold() {
 
 #[tokio::test]
 async fn retry_budget_caps_retries_when_every_instance_fails() {
-    let ups = [spawn_upstream("a").await, spawn_upstream("b").await, spawn_upstream("c").await];
+    let ups = [
+        spawn_upstream("a").await,
+        spawn_upstream("b").await,
+        spawn_upstream("c").await,
+    ];
     for u in &ups {
         u.status.store(503, Ordering::SeqCst);
     }
@@ -124,9 +149,15 @@ async fn retry_budget_caps_retries_when_every_instance_fails() {
     let retries = calls - n;
     // Without a budget this would be 2 × n = 200 retries.
     assert!(retries <= 5 + n / 5 + 1, "{retries} retries");
-    assert!(retries >= 5 + n / 5 - 2, "{retries} retries: the budget should be used");
+    assert!(
+        retries >= 5 + n / 5 - 2,
+        "{retries} retries: the budget should be used"
+    );
     let m = gw.gateway.metrics_text();
-    assert!(!m.contains("gateway_retry_budget_exhausted_total 0\n"), "{m}");
+    assert!(
+        !m.contains("gateway_retry_budget_exhausted_total 0\n"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -140,11 +171,19 @@ async fn no_healthy_instance_is_503_at_once() {
         .await
         .unwrap()
         .unwrap();
-    let r = client().get(format!("{}/items/1", gw.url)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "no_healthy_instance");
-    let ready = client().get(format!("{}/readyz", gw.admin)).send().await.unwrap();
+    let ready = client()
+        .get(format!("{}/readyz", gw.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
 }
 
@@ -158,8 +197,20 @@ async fn least_request_and_hash_balance() {
     let c = client();
     let mut first = None;
     for i in 0..20 {
-        let r = c.get(format!("{}/items/{i}", gw.url)).header("x-user", "u-42").send().await.unwrap();
-        let inst = r.headers()["x-backend-instance"].to_str().unwrap().to_string();
-        assert_eq!(first.get_or_insert(inst.clone()), &inst, "same key, same instance");
+        let r = c
+            .get(format!("{}/items/{i}", gw.url))
+            .header("x-user", "u-42")
+            .send()
+            .await
+            .unwrap();
+        let inst = r.headers()["x-backend-instance"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            first.get_or_insert(inst.clone()),
+            &inst,
+            "same key, same instance"
+        );
     }
 }

@@ -32,7 +32,12 @@ async fn routing_and_size_errors() {
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "GET, PUT");
 
-    let r = c.put(format!("{}/items/1", gw.url)).body(vec![b'x'; 4096]).send().await.unwrap();
+    let r = c
+        .put(format!("{}/items/1", gw.url))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(json_of(r).await["error"], "payload_too_large");
 
@@ -44,7 +49,12 @@ async fn routing_and_size_errors() {
     assert_eq!(r.status(), 431);
     assert_eq!(json_of(r).await["source"], "client");
 
-    let r = c.put(format!("{}/items/1", gw.url)).body("small").send().await.unwrap();
+    let r = c
+        .put(format!("{}/items/1", gw.url))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(up.calls(), 1, "only the valid request reached the upstream");
 }
@@ -53,7 +63,11 @@ async fn routing_and_size_errors() {
 async fn upstream_failures_are_502_and_504() {
     let dead = closed_port().await;
     let gw = spawn_gateway(config(&[dead])).await;
-    let r = client().get(format!("{}/items/1", gw.url)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(json_of(r).await["source"], "network");
 
@@ -61,7 +75,11 @@ async fn upstream_failures_are_502_and_504() {
     let mut cfg = config(&[hung.addr]);
     cfg.request_timeout = Duration::from_millis(300);
     let gw = spawn_gateway(cfg).await;
-    let r = client().get(format!("{}/items/1", gw.url)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 504);
     assert_eq!(json_of(r).await["error"], "timeout");
 }
@@ -108,12 +126,22 @@ async fn plans_throttle_and_exhaust_quota_with_honest_headers() {
     let mut cfg = config(&[up.addr]);
     cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
     cfg.tenants = vec![
-        TenantConfig { id: "slow".into(), plan: plan(0.01, 3, None) },
-        TenantConfig { id: "metered".into(), plan: plan(1e6, 1000, Some(4)) },
+        TenantConfig {
+            id: "slow".into(),
+            plan: plan(0.01, 3, None),
+        },
+        TenantConfig {
+            id: "metered".into(),
+            plan: plan(1e6, 1000, Some(4)),
+        },
     ];
     let gw = spawn_gateway(cfg).await;
     let c = client();
-    let get = |t: &str| c.get(format!("{}/items/1", gw.url)).bearer_auth(tenant_token(t)).send();
+    let get = |t: &str| {
+        c.get(format!("{}/items/1", gw.url))
+            .bearer_auth(tenant_token(t))
+            .send()
+    };
 
     for _ in 0..3 {
         let r = get("slow").await.unwrap();
@@ -122,8 +150,15 @@ async fn plans_throttle_and_exhaust_quota_with_honest_headers() {
     }
     let r = get("slow").await.unwrap();
     assert_eq!(r.status(), 429);
-    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((95..=100).contains(&retry_after), "rate 0.01/s → ~100 s, got {retry_after}");
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (95..=100).contains(&retry_after),
+        "rate 0.01/s → ~100 s, got {retry_after}"
+    );
     assert_eq!(r.headers()["ratelimit-remaining"], "0");
     assert_eq!(json_of(r).await["error"], "throttled");
 

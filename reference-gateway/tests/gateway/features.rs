@@ -19,7 +19,11 @@ async fn cache_hit_miss_no_store_private_and_per_tenant_keys() {
     cfg.rate_limit.unknown_tenant = reference_gateway::UnknownTenant::Unlimited;
     let gw = spawn_gateway(cfg).await;
     let c = client();
-    let get = |path: &str, t: &str| c.get(format!("{}{path}", gw.url)).bearer_auth(tenant_token(t)).send();
+    let get = |path: &str, t: &str| {
+        c.get(format!("{}{path}", gw.url))
+            .bearer_auth(tenant_token(t))
+            .send()
+    };
     let x = |r: &reqwest::Response| r.headers()["x-cache"].to_str().unwrap().to_string();
 
     let r = get("/items/1?q=a", "acme").await.unwrap();
@@ -29,13 +33,25 @@ async fn cache_hit_miss_no_store_private_and_per_tenant_keys() {
     assert_eq!(x(&r), "HIT");
     assert_eq!(r.text().await.unwrap(), "a /items/1?q=a");
     assert_eq!(up.calls(), 1);
-    assert_eq!(x(&get("/items/1?q=b", "acme").await.unwrap()), "MISS", "query is in the key");
-    assert_eq!(x(&get("/items/1?q=a", "other").await.unwrap()), "MISS", "tenant is in the key");
+    assert_eq!(
+        x(&get("/items/1?q=b", "acme").await.unwrap()),
+        "MISS",
+        "query is in the key"
+    );
+    assert_eq!(
+        x(&get("/items/1?q=a", "other").await.unwrap()),
+        "MISS",
+        "tenant is in the key"
+    );
     assert_eq!(up.calls(), 3);
 
     for path in ["/items/nostore", "/items/private"] {
         assert_eq!(x(&get(path, "acme").await.unwrap()), "MISS");
-        assert_eq!(x(&get(path, "acme").await.unwrap()), "MISS", "{path} must not be stored");
+        assert_eq!(
+            x(&get(path, "acme").await.unwrap()),
+            "MISS",
+            "{path} must not be stored"
+        );
     }
     assert_eq!(up.calls(), 7);
     let r = c
@@ -45,9 +61,17 @@ async fn cache_hit_miss_no_store_private_and_per_tenant_keys() {
         .send()
         .await
         .unwrap();
-    assert!(!r.headers().contains_key("x-cache"), "a no-store request bypasses the cache");
+    assert!(
+        !r.headers().contains_key("x-cache"),
+        "a no-store request bypasses the cache"
+    );
     assert_eq!(up.calls(), 8);
-    let r = c.post(format!("{}/items/1?q=a", gw.url)).bearer_auth(tenant_token("acme")).send().await.unwrap();
+    let r = c
+        .post(format!("{}/items/1?q=a", gw.url))
+        .bearer_auth(tenant_token("acme"))
+        .send()
+        .await
+        .unwrap();
     assert!(!r.headers().contains_key("x-cache"), "only GET is cached");
 }
 
@@ -62,14 +86,27 @@ async fn transforms_are_visible_at_the_backend() {
     cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
     cfg.tenants = vec![TenantConfig {
         id: "acme".into(),
-        plan: Plan { rate: 100.0, burst: NonZeroU32::new(100).unwrap(), quota: None },
+        plan: Plan {
+            rate: 100.0,
+            burst: NonZeroU32::new(100).unwrap(),
+            quota: None,
+        },
     }];
     let t = &mut cfg.transform;
     t.request.remove = vec![HeaderName::from_static("x-drop")];
-    t.request.rename = vec![(HeaderName::from_static("x-old"), HeaderName::from_static("x-new"))];
-    t.request.set = vec![(HeaderName::from_static("x-gateway"), HeaderValue::from_static("ninefold"))];
+    t.request.rename = vec![(
+        HeaderName::from_static("x-old"),
+        HeaderName::from_static("x-new"),
+    )];
+    t.request.set = vec![(
+        HeaderName::from_static("x-gateway"),
+        HeaderValue::from_static("ninefold"),
+    )];
     t.response.remove = vec![HeaderName::from_static("x-internal")];
-    t.response.set = vec![(HeaderName::from_static("x-served-by"), HeaderValue::from_static("rg"))];
+    t.response.set = vec![(
+        HeaderName::from_static("x-served-by"),
+        HeaderValue::from_static("rg"),
+    )];
     let gw = spawn_gateway(cfg).await;
     let r = client()
         .get(format!("{}/api/items/7?x=1", gw.url))
@@ -115,18 +152,26 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
         let name = series.split('{').next().unwrap();
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
                 && !name.starts_with(|c: char| c.is_ascii_digit()),
             "bad name: {line}"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(labels.starts_with('{') && labels.ends_with('}'), "bad labels: {line}");
-            }
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            assert!(
+                labels.starts_with('{') && labels.ends_with('}'),
+                "bad labels: {line}"
+            );
         }
         let family = ["_bucket", "_sum", "_count"]
             .iter()
@@ -148,16 +193,46 @@ async fn admin_metrics_parse_and_health_endpoints_answer() {
         c.get(format!("{}/items/1", gw.url)).send().await.unwrap();
     }
     c.get(format!("{}/missing", gw.url)).send().await.unwrap();
-    assert_eq!(c.get(format!("{}/healthz", gw.admin)).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{}/readyz", gw.admin)).send().await.unwrap().status(), 200);
-    let text = c.get(format!("{}/metrics", gw.admin)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        c.get(format!("{}/healthz", gw.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/readyz", gw.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let text = c
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let samples = parse_prometheus(&text);
     let find = |s: &str| samples.iter().find(|(k, _)| k == s).map(|(_, v)| *v);
-    assert_eq!(find("gateway_requests_total{route=\"/items\",status=\"200\",tenant=\"none\"}"), Some(3.0));
-    assert_eq!(find("gateway_requests_total{route=\"none\",status=\"404\",tenant=\"none\"}"), Some(1.0));
+    assert_eq!(
+        find("gateway_requests_total{route=\"/items\",status=\"200\",tenant=\"none\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        find("gateway_requests_total{route=\"none\",status=\"404\",tenant=\"none\"}"),
+        Some(1.0)
+    );
     assert_eq!(find("gateway_request_duration_seconds_count"), Some(4.0));
     assert_eq!(
-        find(&format!("gateway_upstream_healthy{{upstream=\"api\",instance=\"{}\",zone=\"\"}}", up.addr)),
+        find(&format!(
+            "gateway_upstream_healthy{{upstream=\"api\",instance=\"{}\",zone=\"\"}}",
+            up.addr
+        )),
         Some(1.0)
     );
 }
@@ -187,19 +262,30 @@ async fn reload_swaps_routes_without_dropping_requests_and_refuses_bad_configs()
     next.upstreams.get_mut("api").unwrap().targets = vec![b.addr];
     next.routes.push(RouteConfig::new("/orders", "api"));
     for i in 0..10 {
-        let c = if i % 2 == 0 { next.clone() } else { cfg.clone() };
+        let c = if i % 2 == 0 {
+            next.clone()
+        } else {
+            cfg.clone()
+        };
         gw.gateway.handle().reload(c).unwrap();
         tokio::task::yield_now().await;
     }
     gw.gateway.handle().reload(next.clone()).unwrap();
-    assert_eq!(traffic.await.unwrap(), 0, "no request failed across reloads");
+    assert_eq!(
+        traffic.await.unwrap(),
+        0,
+        "no request failed across reloads"
+    );
     let r = c.get(format!("{}/orders/1", gw.url)).send().await.unwrap();
     assert_eq!(r.headers()["x-backend-instance"], "b");
 
     let mut broken = next.clone();
     broken.routes.push(RouteConfig::new("/x", "nope"));
     let err = gw.gateway.handle().reload(broken).unwrap_err().to_string();
-    assert!(err.contains("gateway.routes[2].upstream: unknown upstream \"nope\""), "{err}");
+    assert!(
+        err.contains("gateway.routes[2].upstream: unknown upstream \"nope\""),
+        "{err}"
+    );
     let r = c.get(format!("{}/orders/1", gw.url)).send().await.unwrap();
     assert_eq!(r.status(), 200, "the old configuration keeps serving");
 }
