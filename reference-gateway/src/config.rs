@@ -332,7 +332,7 @@ pub enum RateLimitStoreConfig {
     /// Exact, in-process, lock-free per key.
     #[default]
     Local,
-    /// Shared among gateway instances (not built yet: refused by [`crate::Gateway::new`]).
+    /// Shared among gateway instances (feature `redis-store`; needs [`crate::Gateway::start`]).
     Redis {
         /// `redis://host:port/db`.
         url: String,

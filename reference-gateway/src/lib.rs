@@ -84,6 +84,27 @@ impl Gateway {
         })
     }
 
+    /// Like [`Gateway::new`], and connects the shared limiter store first when
+    /// `rate_limit.store` names one (`redis://…`, with the `redis-store` feature).
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Self, Error> {
+        let limiter = match &config.rate_limit.store {
+            RateLimitStoreConfig::Local => ratelimit::Limiter::Local(ratelimit::LocalStore::new()),
+            #[cfg(feature = "redis-store")]
+            RateLimitStoreConfig::Redis { url } => {
+                ratelimit::Limiter::Shared(Arc::new(ratelimit::RedisStore::connect(url).await?))
+            }
+            #[cfg(not(feature = "redis-store"))]
+            RateLimitStoreConfig::Redis { url } => {
+                return Err(Error::Unsupported(format!(
+                    "gateway.rate_limit.store: {url:?}: this build has no Redis store (feature `redis-store`)"
+                )));
+            }
+        };
+        Ok(Self {
+            shared: Shared::with_limiter(config, shutdown, limiter)?,
+        })
+    }
+
     /// The reload handle.
     pub fn handle(&self) -> ConfigHandle {
         ConfigHandle {
@@ -193,12 +214,15 @@ where
 }
 
 /// Runs a gateway on already-bound listeners until `shutdown` is cancelled, then drains.
-/// Use [`Gateway::new`] + [`Gateway::handle`] + [`Gateway::serve`] to keep a reload handle.
+/// Use [`Gateway::start`] + [`Gateway::handle`] + [`Gateway::serve`] to keep a reload handle.
 pub async fn run(
     listener: TcpListener,
     admin: TcpListener,
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    Gateway::new(config, shutdown)?.serve(listener, admin).await
+    Gateway::start(config, shutdown)
+        .await?
+        .serve(listener, admin)
+        .await
 }

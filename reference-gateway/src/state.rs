@@ -127,19 +127,29 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Builds everything from `config`; must run inside a tokio runtime.
+    /// Builds everything from `config` with the local limiter; must run inside a tokio
+    /// runtime. A Redis store needs [`Shared::with_limiter`] (it connects asynchronously).
     pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>, Error> {
         if let RateLimitStoreConfig::Redis { url } = &config.rate_limit.store {
             return Err(Error::Unsupported(format!(
-                "gateway.rate_limit.store: {url:?}: the Redis store is not built yet (issue 10); use \"local\""
+                "gateway.rate_limit.store: {url:?}: a shared store needs Gateway::start (async) and the `redis-store` feature"
             )));
         }
+        Self::with_limiter(config, shutdown, Limiter::Local(LocalStore::new()))
+    }
+
+    /// Builds everything with the given limiter store.
+    pub fn with_limiter(
+        config: Config,
+        shutdown: CancellationToken,
+        limiter: Limiter,
+    ) -> Result<Arc<Self>, Error> {
         let client = client::build(config.upstream_connect_timeout);
         let config = Arc::new(config);
         let snap = Snapshot::build(config.clone(), None, &client, &shutdown)?;
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(snap),
-            limiter: Limiter::Local(LocalStore::new()),
+            limiter,
             cache: ResponseCache::new(&config.cache),
             budget: RetryBudget::new(&config.retry_budget),
             metrics: Metrics::default(),
@@ -153,12 +163,12 @@ impl Shared {
     /// Swaps in a new configuration, or refuses it and keeps the old one.
     pub fn reload(&self, config: Config) -> Result<(), Error> {
         let _guard = self.reload.lock().unwrap_or_else(|p| p.into_inner());
-        if config.rate_limit.store != RateLimitStoreConfig::Local {
+        let old = self.current.load_full();
+        if config.rate_limit.store != old.config.rate_limit.store {
             return Err(Error::Unsupported(
-                "gateway.rate_limit.store: only \"local\" is built (issue 10)".into(),
+                "gateway.rate_limit.store: changing the limiter store needs a restart".into(),
             ));
         }
-        let old = self.current.load_full();
         let snap = Snapshot::build(Arc::new(config), Some(&old), &self.client, &self.shutdown)?;
         self.budget.reconfigure(&snap.config.retry_budget);
         self.current.store(Arc::new(snap));

@@ -6,12 +6,16 @@
 //! the local store stays a plain enum arm so the common case pays no boxed future.
 
 mod local;
+#[cfg(feature = "redis-store")]
+mod redis;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 pub use local::LocalStore;
+#[cfg(feature = "redis-store")]
+pub use redis::RedisStore;
 
 use crate::config::Plan;
 use crate::error::{GatewayError, LimitInfo};
