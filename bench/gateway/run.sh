@@ -63,11 +63,14 @@ http {
 }
 CONF
 taskset -c 1 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & PIDS+=($!)
+NGINX_MASTER=$!
 
 taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" >"$WORK/gw.out" & PIDS+=($!)
+GW_PID=$!
 GW=$(ready "$WORK/gw.out" addr)
 taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" --balance least-request \
   --jwt-secret bench-secret --plan-rate 1000000000 --plan-burst 1000000 >"$WORK/gwj.out" & PIDS+=($!)
+GWJ_PID=$!
 GWJ=$(ready "$WORK/gwj.out" addr)
 TOKEN=$(grep '"event":"token"' "$WORK/gwj.out" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 
@@ -77,34 +80,48 @@ curl -fs -H "Authorization: Bearer $TOKEN" "http://$GWJ/" >/dev/null
 # A request without a token must be refused, or (b) measures nothing.
 test "$(curl -s -o /dev/null -w '%{http_code}' "http://$GWJ/")" = 401
 
-# run NAME URL [wrk args…] → appends "NAME rps p50_ms p99_ms" to results
+NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
+# CPU time (clock ticks, user + system) a process has used so far. On a shared machine
+# req/s mostly measures how much of core 1 the proxy got; CPU per request does not.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# run NAME PID URL [wrk args…] → appends "NAME rps p50 p99 non2xx cpu_us_per_req" to results
 run() {
-  local name=$1 url=$2; shift 2
-  local out
+  local name=$1 pid=$2 url=$3; shift 3
+  local out t0 t1
+  t0=$(ticks "$pid")
   out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+  t1=$(ticks "$pid")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  echo "$name $rps $p50 $p99 ${non2xx:-0}" | tee -a "$WORK/results"
+  local total cpu
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(python3 -c "print(f'{($t1 - $t0) / $HZ * 1e6 / $total:.2f}')")
+  echo "$name $rps $p50 $p99 ${non2xx:-0} $cpu" | tee -a "$WORK/results"
 }
 
-echo "name req/s p50 p99 non2xx"
+echo "name req/s p50 p99 non2xx proxy_cpu_us_per_request"
 for r in $(seq 1 "$ROUNDS"); do
-  run nginx "http://127.0.0.1:$NGINX_PORT/"
-  run gateway_plain "http://$GW/"
-  run gateway_jwt_plan_lr "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
+  run nginx "$NGINX_WORKER" "http://127.0.0.1:$NGINX_PORT/"
+  run gateway_plain "$GW_PID" "http://$GW/"
+  run gateway_jwt_plan_lr "$GWJ_PID" "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
 done
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-med = {}
+med, cpu = {}, {}
 for name in ("nginx", "gateway_plain", "gateway_jwt_plan_lr"):
     med[name] = statistics.median(float(r[1]) for r in rows if r[0] == name)
+    cpu[name] = statistics.median(float(r[5]) for r in rows if r[0] == name)
     bad = sum(int(r[4]) for r in rows if r[0] == name)
-    print(f"median {name}: {med[name]:.0f} req/s (non-2xx: {bad})")
-print(f"(a) gateway plain / nginx      = {med['gateway_plain'] / med['nginx']:.3f}  (target >= 1.0)")
-print(f"(b) gateway jwt+plan+lr / nginx = {med['gateway_jwt_plan_lr'] / med['nginx']:.3f}  (target >= 0.9)")
+    print(f"median {name}: {med[name]:.0f} req/s, {cpu[name]:.2f} us CPU/request (non-2xx: {bad})")
+print(f"(a) req/s  gateway plain / nginx       = {med['gateway_plain'] / med['nginx']:.3f}  (target >= 1.0)")
+print(f"(b) req/s  gateway jwt+plan+lr / nginx = {med['gateway_jwt_plan_lr'] / med['nginx']:.3f}  (target >= 0.9)")
+print(f"(a) CPU/request nginx / gateway plain       = {cpu['nginx'] / cpu['gateway_plain']:.3f}  (>= 1.0: gateway cheaper)")
+print(f"(b) CPU/request nginx / gateway jwt+plan+lr = {cpu['nginx'] / cpu['gateway_jwt_plan_lr']:.3f}")
 PY

@@ -7,6 +7,9 @@
 //! the configured leeway, and `iss`/`aud` are required when configured.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -17,6 +20,51 @@ use crate::error::Error;
 
 /// Longest token we look at; anything longer is refused unparsed.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+const CACHE_SHARDS: usize = 16;
+const CACHE_SHARD_ENTRIES: usize = 4096;
+
+/// Tokens that passed full verification under this verifier, so a client that sends the
+/// same token again costs one hash lookup instead of a signature check and two JSON
+/// parses (Envoy's jwt_authn keeps such a cache too). Only time-dependent rules (`exp`,
+/// `nbf`) are re-checked on a hit; everything else depends only on the token and on this
+/// verifier's keys, and a reload builds a new verifier with an empty cache. A shard that
+/// fills up is simply cleared: a miss only costs a verification.
+struct TokenCache {
+    shards: Box<[RwLock<HashMap<Box<str>, Arc<Verified>>>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl TokenCache {
+    fn new() -> Self {
+        Self {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    fn shard(&self, token: &str) -> &RwLock<HashMap<Box<str>, Arc<Verified>>> {
+        &self.shards[(self.hasher.hash_one(token) as usize) % CACHE_SHARDS]
+    }
+
+    fn get(&self, token: &str) -> Option<Arc<Verified>> {
+        self.shard(token)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    fn insert(&self, token: &str, v: Arc<Verified>) {
+        let mut map = self.shard(token).write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_SHARD_ENTRIES {
+            map.clear();
+        }
+        map.insert(token.into(), v);
+    }
+}
 
 struct Key {
     key: DecodingKey,
@@ -30,6 +78,8 @@ pub struct Verifier {
     by_kid: HashMap<String, Key>,
     tenant_claim: String,
     scope_claim: String,
+    leeway: u64,
+    cache: TokenCache,
 }
 
 /// What a valid token says.
@@ -38,6 +88,8 @@ pub struct Verified {
     pub tenant: String,
     /// All claims (scopes are read from here on demand).
     pub claims: Map<String, Value>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
 }
 
 fn validation(cfg: &AuthConfig, alg: Algorithm) -> Validation {
@@ -141,14 +193,39 @@ impl Verifier {
             by_kid,
             tenant_claim: cfg.tenant_claim.clone(),
             scope_claim: cfg.scope_claim.clone(),
+            leeway: cfg.leeway.as_secs(),
+            cache: TokenCache::new(),
         })
     }
 
     /// Verifies a token; the error is a reason for the log (the client only sees 401).
-    pub fn verify(&self, token: &str) -> Result<Verified, String> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Verified>, String> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(format!("token longer than {MAX_TOKEN_BYTES} bytes"));
         }
+        if let Some(v) = self.cache.get(token) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            // The same rules jsonwebtoken applies: expired when exp < now − leeway,
+            // premature when nbf > now + leeway.
+            if v.exp
+                .is_some_and(|exp| exp >= now.saturating_sub(self.leeway))
+                && v.nbf.is_none_or(|nbf| nbf <= now + self.leeway)
+            {
+                return Ok(v);
+            }
+        }
+        let v = Arc::new(self.verify_uncached(token)?);
+        // Only integer `exp`/`nbf` can be re-checked here; other tokens are never cached.
+        let plain_nbf = v.nbf.is_some() || !v.claims.contains_key("nbf");
+        if v.exp.is_some() && plain_nbf {
+            self.cache.insert(token, v.clone());
+        }
+        Ok(v)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Verified, String> {
         let key = match &self.single {
             Some(k) => k,
             None => {
@@ -172,8 +249,11 @@ impl Verifier {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(format!("missing tenant claim {:?}", self.tenant_claim)),
         };
+        let num = |k: &str| data.claims.get(k).and_then(|v| v.as_u64());
         Ok(Verified {
             tenant,
+            exp: num("exp"),
+            nbf: num("nbf"),
             claims: data.claims,
         })
     }
