@@ -30,8 +30,10 @@ const CACHE_SHARD_ENTRIES: usize = 4096;
 /// `nbf`) are re-checked on a hit; everything else depends only on the token and on this
 /// verifier's keys, and a reload builds a new verifier with an empty cache. A shard that
 /// fills up is simply cleared: a miss only costs a verification.
+type CacheShard = RwLock<HashMap<Box<str>, Arc<Verified>>>;
+
 struct TokenCache {
-    shards: Box<[RwLock<HashMap<Box<str>, Arc<Verified>>>]>,
+    shards: Box<[CacheShard]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -45,7 +47,7 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, token: &str) -> &RwLock<HashMap<Box<str>, Arc<Verified>>> {
+    fn shard(&self, token: &str) -> &CacheShard {
         &self.shards[(self.hasher.hash_one(token) as usize) % CACHE_SHARDS]
     }
 
