@@ -66,10 +66,7 @@ mod tests {
             r#"{"event":"ready","role":"backend","instance":"api-0","addr":"127.0.0.1:4000","admin":"127.0.0.1:4001"}"#
         );
         assert_eq!(ReadyLine::parse(&text), Some(line));
-        assert_eq!(
-            ReadyLine::parse(r#"{"event":"stopped","role":"x","addr":"127.0.0.1:1"}"#),
-            None
-        );
+        assert_eq!(ReadyLine::parse(r#"{"event":"stopped","role":"x","addr":"127.0.0.1:1"}"#), None);
         assert_eq!(ReadyLine::parse("not json"), None);
     }
 }
