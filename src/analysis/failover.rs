@@ -15,7 +15,11 @@ use crate::topology::supervisor::Lifecycle;
 const HORIZON_S: f64 = 60.0;
 
 /// One summary per applied fault event, in time order.
-pub fn analyse(s: &Scenario, r: &RunResults, availability_target: Option<f64>) -> Vec<FaultSummary> {
+pub fn analyse(
+    s: &Scenario,
+    r: &RunResults,
+    availability_target: Option<f64>,
+) -> Vec<FaultSummary> {
     let allowance = 1.0 - availability_target.unwrap_or(0.999);
     let rec = &r.recording;
     r.faults
@@ -42,7 +46,12 @@ pub fn analyse(s: &Scenario, r: &RunResults, availability_target: Option<f64>) -
             errors(rec, e.at_s, allowance, &mut fs);
             let killed = matches!(
                 s.faults.get(e.fault).map(|f| &f.action),
-                Some(FaultAction::Kill | FaultAction::Terminate | FaultAction::Restart | FaultAction::Chaos { .. })
+                Some(
+                    FaultAction::Kill
+                        | FaultAction::Terminate
+                        | FaultAction::Restart
+                        | FaultAction::Chaos { .. }
+                )
             );
             if killed {
                 fs.reintegration_s = e
@@ -90,10 +99,8 @@ fn reintegration(r: &RunResults, instance: &str, after_s: f64) -> Option<f64> {
         .iter()
         .find(|l| l.instance == instance && l.event == Lifecycle::Replaced && l.at_s >= after_s)?
         .at_s;
-    let served = r
-        .recording
-        .seconds
-        .iter()
-        .find(|s| f64::from(s.second) + 1.0 > ready && s.instances.get(instance).is_some_and(|n| *n > 0))?;
+    let served = r.recording.seconds.iter().find(|s| {
+        f64::from(s.second) + 1.0 > ready && s.instances.get(instance).is_some_and(|n| *n > 0)
+    })?;
     Some((f64::from(served.second) - ready).max(0.0))
 }

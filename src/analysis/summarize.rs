@@ -9,8 +9,8 @@ use super::failover;
 use super::slo::{Measured, RunHealth, evaluate};
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording};
 use crate::report::summary::{
-    AvailabilitySummary, FaultSummary, InstanceSummary, IntegritySummary, Percentiles, Requests, SloResult, Summary,
-    TenantSummary,
+    AvailabilitySummary, FaultSummary, InstanceSummary, IntegritySummary, Percentiles, Requests,
+    SloResult, Summary, TenantSummary,
 };
 use crate::run::runner::RunResults;
 use crate::scenario::model::Scenario;
@@ -22,11 +22,20 @@ const MAX_DROP_SHARE: f64 = 0.0;
 /// Summarize a run.
 pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) -> Summary {
     let rec = &r.recording;
-    let confidence = Confidence::new(s.confidence).unwrap_or_else(|_| Confidence::new(0.95).expect("0.95 is a confidence"));
+    let confidence = Confidence::new(s.confidence)
+        .unwrap_or_else(|_| Confidence::new(0.95).expect("0.95 is a confidence"));
     let outcomes = rec.outcomes();
     let dropped = rec.dropped();
-    let per_second: Vec<Counts> = rec.seconds.iter().map(|sec| counts(&sec.outcomes)).collect();
-    let availability_target = s.slos.iter().find(|o| o.metric == Metric::Availability && o.filters == Filters::default()).map(|o| o.objective.target);
+    let per_second: Vec<Counts> = rec
+        .seconds
+        .iter()
+        .map(|sec| counts(&sec.outcomes))
+        .collect();
+    let availability_target = s
+        .slos
+        .iter()
+        .find(|o| o.metric == Metric::Availability && o.filters == Filters::default())
+        .map(|o| o.objective.target);
     let faults = failover::analyse(s, r, availability_target);
     let integrity = integrity(r);
     let mut warnings = Vec::new();
@@ -40,16 +49,33 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
     }
     for e in &r.lifecycle {
         if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {
-            warnings.push(format!("{} died at {:.1}s without a fault asking for it ({})", e.instance, e.at_s, e.detail));
+            warnings.push(format!(
+                "{} died at {:.1}s without a fault asking for it ({})",
+                e.instance, e.at_s, e.detail
+            ));
         }
     }
     for f in &r.faults {
         if let Some(err) = &f.error {
-            warnings.push(format!("fault {} ({}) at {:.1}s failed: {err}", f.fault, f.action, f.at_s));
+            warnings.push(format!(
+                "fault {} ({}) at {:.1}s failed: {err}",
+                f.fault, f.action, f.at_s
+            ));
         }
     }
-    let ctx = Ctx { s, r, rec, faults: &faults, integrity: &integrity, per_second: &per_second };
-    let slos: Vec<SloResult> = s.slos.iter().map(|slo| SloResult::new(slo, &evaluate(&slo.objective, ctx.measure(slo), confidence))).collect();
+    let ctx = Ctx {
+        s,
+        r,
+        rec,
+        faults: &faults,
+        integrity: &integrity,
+        per_second: &per_second,
+    };
+    let slos: Vec<SloResult> = s
+        .slos
+        .iter()
+        .map(|slo| SloResult::new(slo, &evaluate(&slo.objective, ctx.measure(slo), confidence)))
+        .collect();
     let mut summary = Summary {
         schema_version: crate::report::summary::SCHEMA_VERSION,
         ninefold_version: env!("CARGO_PKG_VERSION").into(),
@@ -70,10 +96,18 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             failed: outcomes.sent().saturating_sub(outcomes.good()),
             dropped,
         },
-        outcomes: Outcome::ALL.iter().map(|o| (o.name().to_owned(), outcomes.get(*o))).collect(),
+        outcomes: Outcome::ALL
+            .iter()
+            .map(|o| (o.name().to_owned(), outcomes.get(*o)))
+            .collect(),
         latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
         service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
-        availability: AvailabilitySummary::compute(counts(&outcomes), &per_second, confidence, availability_target),
+        availability: AvailabilitySummary::compute(
+            counts(&outcomes),
+            &per_second,
+            confidence,
+            availability_target,
+        ),
         tenants: rec
             .tenants
             .iter()
@@ -85,8 +119,10 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
                 accuracy_error: accuracy_error(t.admitted, t.model_admitted),
                 wrongful_throttles: t.wrongful_throttles,
                 over_admitted: t.over_admissions,
-                retry_after_truthful: (t.retry_after_present > 0).then_some(t.retry_after_honest == t.retry_after_present),
-                ratelimit_remaining_truthful: (t.remaining_present > 0).then_some(t.remaining_honest == t.remaining_present),
+                retry_after_truthful: (t.retry_after_present > 0)
+                    .then_some(t.retry_after_honest == t.retry_after_present),
+                ratelimit_remaining_truthful: (t.remaining_present > 0)
+                    .then_some(t.remaining_honest == t.remaining_present),
             })
             .collect(),
         instances: instances(s, rec),
@@ -107,7 +143,14 @@ fn counts(o: &OutcomeCounts) -> Counts {
 
 fn percentiles(h: &Hist) -> Percentiles {
     let p = h.summary_ms();
-    Percentiles { count: h.0.len(), p50: p.p50, p90: p.p90, p99: p.p99, p999: p.p999, max: p.max }
+    Percentiles {
+        count: h.0.len(),
+        p50: p.p50,
+        p90: p.p90,
+        p99: p.p99,
+        p999: p.p999,
+        max: p.max,
+    }
 }
 
 /// Admitted vs what a perfect gateway would have admitted, relative.
@@ -120,13 +163,21 @@ fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
     for (pool, u) in &s.upstreams {
         for i in 0..u.instances.count() {
             let name = format!("{pool}-{i}");
-            out.push(InstanceSummary { served: rec.instances.get(&name).copied().unwrap_or(0), zone: u.zone_of(i).map(str::to_owned), name });
+            out.push(InstanceSummary {
+                served: rec.instances.get(&name).copied().unwrap_or(0),
+                zone: u.zone_of(i).map(str::to_owned),
+                name,
+            });
         }
     }
     let known: HashSet<String> = out.iter().map(|i| i.name.clone()).collect();
     for (name, served) in &rec.instances {
         if !known.contains(name) {
-            out.push(InstanceSummary { name: name.clone(), zone: None, served: *served });
+            out.push(InstanceSummary {
+                name: name.clone(),
+                zone: None,
+                served: *served,
+            });
         }
     }
     out
@@ -135,22 +186,44 @@ fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
 fn integrity(r: &RunResults) -> IntegritySummary {
     let acked: Vec<&crate::metrics::AckedWrite> = r.recording.ledger.iter().collect();
     let checked = !r.stores.is_empty() && r.stores.iter().all(|s| s.orders.is_some());
-    let stored: HashSet<&str> = r.stores.iter().flat_map(|s| s.orders.iter().flatten()).map(|o| o.order_id.as_str()).collect();
+    let stored: HashSet<&str> = r
+        .stores
+        .iter()
+        .flat_map(|s| s.orders.iter().flatten())
+        .map(|o| o.order_id.as_str())
+        .collect();
     let lost = if checked {
-        acked.iter().filter(|w| w.order_id.as_deref().is_some_and(|id| !stored.contains(id))).count() as u64
+        acked
+            .iter()
+            .filter(|w| w.order_id.as_deref().is_some_and(|id| !stored.contains(id)))
+            .count() as u64
     } else {
         0
     };
     // One key applied more than once, or one logical request acknowledged with two orders.
-    let applied_twice: u64 = r.stores.iter().flat_map(|s| s.orders.iter().flatten()).filter(|o| o.idempotency_key.is_some()).map(|o| o.applied.saturating_sub(1)).sum::<u64>();
+    let applied_twice: u64 = r
+        .stores
+        .iter()
+        .flat_map(|s| s.orders.iter().flatten())
+        .filter(|o| o.idempotency_key.is_some())
+        .map(|o| o.applied.saturating_sub(1))
+        .sum::<u64>();
     let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
     for w in &acked {
         if let Some(id) = w.order_id.as_deref() {
             ids_by_key.entry(w.key.as_str()).or_default().insert(id);
         }
     }
-    let two_orders: u64 = ids_by_key.values().map(|ids| ids.len().saturating_sub(1) as u64).sum();
-    IntegritySummary { checked, acknowledged_writes: acked.len() as u64, lost, duplicates: applied_twice.max(two_orders) }
+    let two_orders: u64 = ids_by_key
+        .values()
+        .map(|ids| ids.len().saturating_sub(1) as u64)
+        .sum();
+    IntegritySummary {
+        checked,
+        acknowledged_writes: acked.len() as u64,
+        lost,
+        duplicates: applied_twice.max(two_orders),
+    }
 }
 
 struct Ctx<'a> {
@@ -168,9 +241,17 @@ impl Ctx<'_> {
         self.rec
             .keys
             .iter()
-            .filter(|k| f.tenant.as_ref().is_none_or(|t| k.tenant.as_ref() == Some(t)))
+            .filter(|k| {
+                f.tenant
+                    .as_ref()
+                    .is_none_or(|t| k.tenant.as_ref() == Some(t))
+            })
             .filter(|k| f.phase.as_ref().is_none_or(|p| &k.phase == p))
-            .filter(|k| f.route.as_ref().is_none_or(|r| k.path.starts_with(r.as_str())))
+            .filter(|k| {
+                f.route
+                    .as_ref()
+                    .is_none_or(|r| k.path.starts_with(r.as_str()))
+            })
             .collect()
     }
 
@@ -216,7 +297,8 @@ impl Ctx<'_> {
                         return Measured::Nothing;
                     }
                     for sec in self.seconds(f.window) {
-                        if let Ok(x) = crate::metrics::hist::decode(&self.rec.seconds[sec].latency) {
+                        if let Ok(x) = crate::metrics::hist::decode(&self.rec.seconds[sec].latency)
+                        {
                             let _ = h.0.add(&x);
                         }
                     }
@@ -232,9 +314,15 @@ impl Ctx<'_> {
             }
             Metric::Availability | Metric::ErrorRate => {
                 let c = if windowed {
-                    self.seconds(f.window).iter().map(|&s| self.per_second[s]).sum()
+                    self.seconds(f.window)
+                        .iter()
+                        .map(|&s| self.per_second[s])
+                        .sum()
                 } else {
-                    self.keys(f).iter().map(|k| counts(&k.outcomes)).sum::<Counts>()
+                    self.keys(f)
+                        .iter()
+                        .map(|k| counts(&k.outcomes))
+                        .sum::<Counts>()
                 };
                 if c.eligible() == 0 {
                     return Measured::Nothing;
@@ -242,13 +330,26 @@ impl Ctx<'_> {
                 if slo.metric == Metric::Availability {
                     Measured::Availability(c)
                 } else {
-                    Measured::Proportion { events: c.bad(), trials: c.eligible() }
+                    Measured::Proportion {
+                        events: c.bad(),
+                        trials: c.eligible(),
+                    }
                 }
             }
             Metric::AvailabilityTimeBased => {
-                let secs: Vec<Counts> = self.seconds(f.window).iter().map(|&s| self.per_second[s]).collect();
-                let target = self.s.slos.iter().find(|o| o.metric == Metric::Availability).map_or(slo.objective.target, |o| o.objective.target);
-                super::availability::time_based(&secs, target).map_or(Measured::Nothing, Measured::Value)
+                let secs: Vec<Counts> = self
+                    .seconds(f.window)
+                    .iter()
+                    .map(|&s| self.per_second[s])
+                    .collect();
+                let target = self
+                    .s
+                    .slos
+                    .iter()
+                    .find(|o| o.metric == Metric::Availability)
+                    .map_or(slo.objective.target, |o| o.objective.target);
+                super::availability::time_based(&secs, target)
+                    .map_or(Measured::Nothing, Measured::Value)
             }
             Metric::Throughput => {
                 let secs = self.seconds(f.window);
@@ -256,14 +357,21 @@ impl Ctx<'_> {
                     return Measured::Nothing;
                 }
                 let answered: u64 = if windowed {
-                    secs.iter().map(|&s| self.rec.seconds[s].outcomes.sent()).sum()
+                    secs.iter()
+                        .map(|&s| self.rec.seconds[s].outcomes.sent())
+                        .sum()
                 } else {
                     self.keys(f).iter().map(|k| k.outcomes.sent()).sum()
                 };
                 Measured::Value(answered as f64 / secs.len() as f64)
             }
             Metric::ThrottleAccuracy | Metric::ThrottleWrongful | Metric::ThrottleOverAdmitted => {
-                let tenants: Vec<_> = self.rec.tenants.iter().filter(|(id, _)| f.tenant.as_ref().is_none_or(|t| t == *id)).collect();
+                let tenants: Vec<_> = self
+                    .rec
+                    .tenants
+                    .iter()
+                    .filter(|(id, _)| f.tenant.as_ref().is_none_or(|t| t == *id))
+                    .collect();
                 if tenants.is_empty() {
                     return Measured::Nothing;
                 }
@@ -273,11 +381,16 @@ impl Ctx<'_> {
                         .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
                         .map(f64::abs)
                         .fold(0.0, f64::max),
-                    Metric::ThrottleWrongful => tenants.iter().map(|(_, t)| t.wrongful_throttles).sum::<u64>() as f64,
+                    Metric::ThrottleWrongful => tenants
+                        .iter()
+                        .map(|(_, t)| t.wrongful_throttles)
+                        .sum::<u64>() as f64,
                     _ => tenants.iter().map(|(_, t)| t.over_admissions).sum::<u64>() as f64,
                 })
             }
-            Metric::FailoverRecovery | Metric::FailoverTimeToFirstError | Metric::FailoverReintegration => {
+            Metric::FailoverRecovery
+            | Metric::FailoverTimeToFirstError
+            | Metric::FailoverReintegration => {
                 let pick = |fs: &FaultSummary| match slo.metric {
                     Metric::FailoverRecovery => fs.recovery_s,
                     Metric::FailoverTimeToFirstError => fs.time_to_first_error_s,
@@ -293,16 +406,26 @@ impl Ctx<'_> {
                     .filter_map(pick)
                     .collect();
                 // A fault that caused no error recovered at once.
-                if values.is_empty() && !self.faults.is_empty() && slo.metric == Metric::FailoverRecovery {
+                if values.is_empty()
+                    && !self.faults.is_empty()
+                    && slo.metric == Metric::FailoverRecovery
+                {
                     return Measured::Value(0.0);
                 }
-                values.into_iter().reduce(f64::max).map_or(Measured::Nothing, Measured::Value)
+                values
+                    .into_iter()
+                    .reduce(f64::max)
+                    .map_or(Measured::Nothing, Measured::Value)
             }
             Metric::IntegrityLostWrites | Metric::IntegrityDuplicates => {
                 if !self.integrity.checked {
                     return Measured::Nothing;
                 }
-                Measured::Value(if slo.metric == Metric::IntegrityLostWrites { self.integrity.lost } else { self.integrity.duplicates } as f64)
+                Measured::Value(if slo.metric == Metric::IntegrityLostWrites {
+                    self.integrity.lost
+                } else {
+                    self.integrity.duplicates
+                } as f64)
             }
             Metric::RetryAmplification => {
                 let keys = self.keys(f);

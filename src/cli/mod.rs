@@ -11,6 +11,7 @@ pub mod toxiproxy;
 
 use crate::ExitStatus;
 
+pub mod gateway;
 pub mod init;
 pub mod run;
 pub mod schema;
@@ -45,6 +46,8 @@ pub struct Cli {
 /// Every subcommand. One is added only when it works.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
+    /// Run the reference API gateway alone, from a configuration file.
+    Gateway(gateway::Args),
     /// Run a scenario: topology, traffic and faults, then the verdict.
     Run(run::Args),
     /// Check scenario files and print every problem with FILE:LINE:COL.
@@ -69,10 +72,14 @@ pub enum Commands {
 /// Run the subcommand the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
     // Roles a harness starts as children die with it, even when it is SIGKILLed.
-    if matches!(cli.command, Commands::Backend(_) | Commands::Toxiproxy(_)) {
+    if matches!(
+        cli.command,
+        Commands::Backend(_) | Commands::Gateway(_) | Commands::Toxiproxy(_)
+    ) {
         crate::topology::child::die_with_parent();
     }
     match cli.command {
+        Commands::Gateway(args) => gateway::run(args),
         Commands::Run(args) => run::run(args),
         Commands::Validate(args) => validate::run(args),
         Commands::Schema(args) => schema::run(args),

@@ -17,7 +17,9 @@ pub fn render(rec: &Recording) -> String {
     {
         let mut builder = IntervalLogWriterBuilder::new();
         builder
-            .add_comment("ninefold per-second latency from the intended send instant, in microseconds")
+            .add_comment(
+                "ninefold per-second latency from the intended send instant, in microseconds",
+            )
             .with_start_time(SystemTime::UNIX_EPOCH)
             .with_base_time(SystemTime::UNIX_EPOCH)
             .with_max_value_divisor(1000.0);
@@ -26,7 +28,9 @@ pub fn render(rec: &Recording) -> String {
         };
         let tag = Tag::new("latency");
         for sec in &rec.seconds {
-            let Ok(h) = decode(&sec.latency) else { continue };
+            let Ok(h) = decode(&sec.latency) else {
+                continue;
+            };
             let start = Duration::from_secs(u64::from(sec.second));
             let _ = writer.write_histogram(&h, start, Duration::from_secs(1), tag);
         }
@@ -60,7 +64,11 @@ mod tests {
         assert_eq!(intervals.len(), 3, "{text}");
         assert_eq!(intervals[2].start_timestamp(), Duration::from_secs(2));
         let mut d = hdrhistogram::serialization::Deserializer::new();
-        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, intervals[1].encoded_histogram()).unwrap();
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            intervals[1].encoded_histogram(),
+        )
+        .unwrap();
         let h: hdrhistogram::Histogram<u64> = d.deserialize(&mut bytes.as_slice()).unwrap();
         assert_eq!(h.len(), 100);
         assert!((h.max() as f64 - 200_000.0).abs() / 200_000.0 < 0.01);

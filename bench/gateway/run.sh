@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Reference gateway vs nginx, same machine, same run, same load generator, same two
+# backends. wrk on core 0; proxy and both backends on core 1 (as in shared/BASELINES.md).
+#   (a) gateway as a plain proxy (round-robin)           vs nginx proxy_pass + keepalive
+#   (b) gateway with HS256 JWT + usage plan + least-request vs the same nginx
+# Each round runs nginx, (a), (b) back to back; ROUNDS rounds; medians reported.
+# Usage: bench/gateway/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=50]
+# Needs: apt-get install -y wrk nginx; a release build (done here).
+set -euo pipefail
+ROUNDS=${1:-3}
+DURATION=${2:-10s}
+CONNS=${3:-50}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release -q -p reference-gateway --examples --manifest-path "$ROOT/Cargo.toml"
+BIN="$ROOT/target/release/examples"
+
+# Waits for a JSON ready line in FILE and prints the value of KEY.
+ready() {
+  local file=$1 key=$2
+  for _ in $(seq 1 100); do
+    if grep -q '"event":"ready"' "$file" 2>/dev/null; then
+      grep '"event":"ready"' "$file" | head -1 | sed -E "s/.*\"$key\":\"([^\"]+)\".*/\1/"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "timeout waiting for $file" >&2
+  return 1
+}
+
+taskset -c 1 "$BIN/hello_backend" 127.0.0.1:0 b1 >"$WORK/b1.out" & PIDS+=($!)
+taskset -c 1 "$BIN/hello_backend" 127.0.0.1:0 b2 >"$WORK/b2.out" & PIDS+=($!)
+B1=$(ready "$WORK/b1.out" addr)
+B2=$(ready "$WORK/b2.out" addr)
+
+NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+error_log $WORK/nginx/logs/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backends { server $B1; server $B2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+taskset -c 1 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & PIDS+=($!)
+NGINX_MASTER=$!
+
+taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" >"$WORK/gw.out" & PIDS+=($!)
+GW_PID=$!
+GW=$(ready "$WORK/gw.out" addr)
+taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" --balance least-request \
+  --jwt-secret bench-secret --plan-rate 1000000000 --plan-burst 1000000 >"$WORK/gwj.out" & PIDS+=($!)
+GWJ_PID=$!
+GWJ=$(ready "$WORK/gwj.out" addr)
+TOKEN=$(grep '"event":"token"' "$WORK/gwj.out" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break; sleep 0.1; done
+curl -fs "http://$GW/" >/dev/null
+curl -fs -H "Authorization: Bearer $TOKEN" "http://$GWJ/" >/dev/null
+# A request without a token must be refused, or (b) measures nothing.
+test "$(curl -s -o /dev/null -w '%{http_code}' "http://$GWJ/")" = 401
+
+NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
+# CPU time (clock ticks, user + system) a process has used so far. On a shared machine
+# req/s mostly measures how much of core 1 the proxy got; CPU per request does not.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# run NAME PID URL [wrk args…] → appends "NAME rps p50 p99 non2xx cpu_us_per_req" to results
+run() {
+  local name=$1 pid=$2 url=$3; shift 3
+  local out t0 t1
+  t0=$(ticks "$pid")
+  out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+  t1=$(ticks "$pid")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  local total cpu
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(python3 -c "print(f'{($t1 - $t0) / $HZ * 1e6 / $total:.2f}')")
+  echo "$name $rps $p50 $p99 ${non2xx:-0} $cpu" | tee -a "$WORK/results"
+}
+
+echo "name req/s p50 p99 non2xx proxy_cpu_us_per_request"
+for r in $(seq 1 "$ROUNDS"); do
+  run nginx "$NGINX_WORKER" "http://127.0.0.1:$NGINX_PORT/"
+  run gateway_plain "$GW_PID" "http://$GW/"
+  run gateway_jwt_plan_lr "$GWJ_PID" "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
+done
+
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med, cpu = {}, {}
+for name in ("nginx", "gateway_plain", "gateway_jwt_plan_lr"):
+    med[name] = statistics.median(float(r[1]) for r in rows if r[0] == name)
+    cpu[name] = statistics.median(float(r[5]) for r in rows if r[0] == name)
+    bad = sum(int(r[4]) for r in rows if r[0] == name)
+    print(f"median {name}: {med[name]:.0f} req/s, {cpu[name]:.2f} us CPU/request (non-2xx: {bad})")
+print(f"(a) req/s  gateway plain / nginx       = {med['gateway_plain'] / med['nginx']:.3f}  (target >= 1.0)")
+print(f"(b) req/s  gateway jwt+plan+lr / nginx = {med['gateway_jwt_plan_lr'] / med['nginx']:.3f}  (target >= 0.9)")
+print(f"(a) CPU/request nginx / gateway plain       = {cpu['nginx'] / cpu['gateway_plain']:.3f}  (>= 1.0: gateway cheaper)")
+print(f"(b) CPU/request nginx / gateway jwt+plan+lr = {cpu['nginx'] / cpu['gateway_jwt_plan_lr']:.3f}")
+PY

@@ -1,0 +1,142 @@
+//! Per-request context: created once by the trace layer and shared with every inner layer
+//! through request extensions (`Arc<Ctx>`), so that the access log and metrics see what
+//! each layer decided even when the request ends in an error.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use crate::routing::RouteMiss;
+use crate::state::Snapshot;
+
+/// What the cache did for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CacheOutcome {
+    /// Not a cacheable request.
+    None = 0,
+    /// Served from cache.
+    Hit = 1,
+    /// Fetched (and stored if cacheable).
+    Miss = 2,
+}
+
+/// What the limiter decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LimitOutcome {
+    /// No plan applied.
+    None = 0,
+    /// Admitted.
+    Allowed = 1,
+    /// Token bucket empty.
+    Throttled = 2,
+    /// Quota used up.
+    QuotaExhausted = 3,
+}
+
+/// The request's shared context.
+pub struct Ctx {
+    /// The configuration snapshot this request runs under (stable across a reload).
+    pub snap: Arc<Snapshot>,
+    /// `X-Request-Id`, propagated or generated.
+    pub request_id: HeaderValue,
+    /// When the gateway received the request.
+    pub start: Instant,
+    route: OnceLock<Result<usize, RouteMiss>>,
+    /// Tenant, set once by auth.
+    pub tenant: OnceLock<Arc<str>>,
+    upstream: Mutex<Option<SocketAddr>>,
+    attempts: AtomicU32,
+    tried: AtomicU64,
+    cache: AtomicU8,
+    limit: AtomicU8,
+}
+
+impl Ctx {
+    pub(crate) fn new(snap: Arc<Snapshot>, request_id: HeaderValue) -> Self {
+        Self {
+            snap,
+            request_id,
+            start: Instant::now(),
+            route: OnceLock::new(),
+            tenant: OnceLock::new(),
+            upstream: Mutex::new(None),
+            attempts: AtomicU32::new(0),
+            tried: AtomicU64::new(0),
+            cache: AtomicU8::new(0),
+            limit: AtomicU8::new(0),
+        }
+    }
+
+    /// The matched route (index into `snap.routes`), resolved once on first use: auth
+    /// needs its scopes, the limiter its plan, the cache its flag, before the route layer.
+    pub fn route(&self, method: &http::Method, path: &str) -> Result<usize, RouteMiss> {
+        *self
+            .route
+            .get_or_init(|| self.snap.router.resolve(method, path))
+    }
+
+    /// The route resolved earlier, if any.
+    pub fn resolved_route(&self) -> Option<usize> {
+        self.route.get().and_then(|r| r.ok())
+    }
+
+    /// Instances (bit i = instance i of the route's pool) already tried by this request.
+    pub fn tried(&self) -> u64 {
+        self.tried.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_upstream(&self, index: usize, addr: SocketAddr) {
+        self.tried.fetch_or(1 << index, Ordering::Relaxed);
+        if let Ok(mut g) = self.upstream.lock() {
+            *g = Some(addr);
+        }
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Last instance tried.
+    pub fn upstream(&self) -> Option<SocketAddr> {
+        self.upstream.lock().ok().and_then(|g| *g)
+    }
+
+    /// Attempts sent upstream.
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_cache(&self, c: CacheOutcome) {
+        self.cache.store(c as u8, Ordering::Relaxed);
+    }
+
+    /// Cache outcome.
+    pub fn cache(&self) -> CacheOutcome {
+        match self.cache.load(Ordering::Relaxed) {
+            1 => CacheOutcome::Hit,
+            2 => CacheOutcome::Miss,
+            _ => CacheOutcome::None,
+        }
+    }
+
+    pub(crate) fn set_limit(&self, l: LimitOutcome) {
+        self.limit.store(l as u8, Ordering::Relaxed);
+    }
+
+    /// Limiter outcome.
+    pub fn limit(&self) -> LimitOutcome {
+        match self.limit.load(Ordering::Relaxed) {
+            1 => LimitOutcome::Allowed,
+            2 => LimitOutcome::Throttled,
+            3 => LimitOutcome::QuotaExhausted,
+            _ => LimitOutcome::None,
+        }
+    }
+}
+
+/// The context of a request inside the stack (inserted by the trace layer).
+pub(crate) fn ctx<B>(req: &http::Request<B>) -> Option<&Arc<Ctx>> {
+    req.extensions().get::<Arc<Ctx>>()
+}

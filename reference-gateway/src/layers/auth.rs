@@ -1,0 +1,109 @@
+//! JWT bearer authentication. Exactly one `Authorization: Bearer <token>` header is
+//! accepted (two headers, another scheme, an empty or oversized token, a token only in
+//! the query string: all 401 with `WWW-Authenticate: Bearer error="invalid_token"`).
+//! A valid token puts the tenant into the request context once; the route's required
+//! scopes are checked here too (403). The upstream is never called for a refused token.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::body::{Request, Response};
+use crate::error::{BoxError, GatewayError};
+use crate::jwt::MAX_TOKEN_BYTES;
+use crate::layers::{ctx_of, fail, take};
+
+/// Adds [`Auth`].
+#[derive(Clone, Default)]
+pub struct AuthLayer;
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth { inner }
+    }
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+}
+
+fn unauthorized(reason: impl Into<String>) -> BoxError {
+    fail(GatewayError::Unauthorized {
+        reason: reason.into(),
+    })
+}
+
+/// The bearer token of the only `Authorization` header.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, BoxError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values
+        .next()
+        .ok_or_else(|| unauthorized("no Authorization header"))?;
+    if values.next().is_some() {
+        return Err(unauthorized("several Authorization headers"));
+    }
+    if value.len() > MAX_TOKEN_BYTES + 7 {
+        return Err(unauthorized("oversized Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| unauthorized("Authorization is not ASCII"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| unauthorized("Authorization has no scheme"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized(format!("scheme {scheme:?} is not Bearer")));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(unauthorized("empty or malformed bearer token"));
+    }
+    Ok(token)
+}
+
+impl<S> Service<Request> for Auth<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let inner = take(&mut self.inner);
+        Box::pin(async move {
+            let ctx = ctx_of(&req)?;
+            if let Some(verifier) = &ctx.snap.verifier {
+                let token = bearer(req.headers())?;
+                let verified = verifier.verify(token).map_err(unauthorized)?;
+                // Interned ids of known tenants are shared with logs and metrics.
+                let tenant = match ctx.snap.plans.get(verified.tenant.as_str()) {
+                    Some(p) => p.id.clone(),
+                    None => Arc::from(verified.tenant.as_str()),
+                };
+                let _ = ctx.tenant.set(tenant);
+                if let Ok(i) = ctx.route(req.method(), req.uri().path()) {
+                    let scopes = &ctx.snap.router.routes[i].config.scopes;
+                    if let Some(missing) = verifier.missing_scope(&verified.claims, scopes) {
+                        return Err(fail(GatewayError::InsufficientScope {
+                            scope: missing.to_string(),
+                        }));
+                    }
+                }
+            }
+            inner.oneshot(req).await
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! Innermost service: picks an instance of the route's pool from the healthy set
+//! (published by the health checker, minus ejected and already-tried instances), sends
+//! the request over the pooled keep-alive client with the per-try timeout, and feeds the
+//! outcome to passive outlier detection. No available instance → 503 at once.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName, Uri};
+use http_body_util::Full;
+use tower::Service;
+
+use crate::body::{Body, Request, Response};
+use crate::config::Balance as BalanceKind;
+use crate::error::{BoxError, GatewayError};
+use crate::layers::{ctx_of, fail};
+use crate::state::Shared;
+
+/// The innermost service.
+#[derive(Clone)]
+pub struct Balance {
+    shared: Arc<Shared>,
+}
+
+impl Balance {
+    /// Sends through `shared`'s client.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if h.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+        h.remove(CONNECTION);
+    }
+    for n in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
+        if h.contains_key(n) {
+            h.remove(n);
+        }
+    }
+}
+
+impl Service<Request> for Balance {
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let ctx = ctx_of(&req)?;
+            let Some(ri) = ctx.resolved_route() else {
+                return Err(fail(GatewayError::NoRoute {
+                    path: req.uri().path().into(),
+                }));
+            };
+            let route = &ctx.snap.router.routes[ri];
+            let pool = &route.pool;
+            let hash_key = match &pool.config.balance {
+                BalanceKind::Hash(h) => req.headers().get(h).map(|v| v.as_bytes()),
+                _ => None,
+            };
+            let Some(i) = pool.pick(ctx.tried(), hash_key) else {
+                return Err(fail(GatewayError::NoHealthyInstance {
+                    upstream: pool.name.to_string(),
+                }));
+            };
+            let inst = &pool.instances[i];
+            ctx.set_upstream(i, inst.addr);
+            let (mut parts, body) = req.into_parts();
+            let mut uri = std::mem::take(&mut parts.uri).into_parts();
+            uri.scheme = Some(http::uri::Scheme::HTTP);
+            uri.authority = Some(inst.authority.clone());
+            if uri.path_and_query.is_none() {
+                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+            }
+            parts.uri = Uri::from_parts(uri)?;
+            strip_hop_by_hop(&mut parts.headers);
+            parts.extensions = http::Extensions::new();
+            let upstream_req = http::Request::from_parts(parts, Full::<Bytes>::new(body));
+            let _in_flight = pool.start(i);
+            let fut = shared.client.request(upstream_req);
+            let result = match route.config.retry.map(|r| r.per_try_timeout) {
+                Some(t) => match tokio::time::timeout(t, fut).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        pool.record(i, false, &shared.metrics);
+                        return Err(fail(GatewayError::PerTryTimeout {
+                            instance: inst.addr,
+                            timeout: t,
+                        }));
+                    }
+                },
+                None => fut.await,
+            };
+            match result {
+                Ok(resp) => {
+                    let ok = !matches!(resp.status().as_u16(), 502..=504);
+                    pool.record(i, ok, &shared.metrics);
+                    let (mut parts, body) = resp.into_parts();
+                    strip_hop_by_hop(&mut parts.headers);
+                    Ok(Response::from_parts(parts, Body::Upstream(body)))
+                }
+                Err(e) => {
+                    pool.record(i, false, &shared.metrics);
+                    let message = match std::error::Error::source(&e) {
+                        Some(s) => format!("{e}: {s}"),
+                        None => e.to_string(),
+                    };
+                    Err(fail(GatewayError::Upstream {
+                        instance: inst.addr,
+                        message,
+                        connect: e.is_connect(),
+                    }))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! Usage plans: the tenant's token bucket and quota (or the route's override plan, counted
+//! per tenant and route) are checked before anything is sent upstream; a refusal is a 429
+//! at once (never a delay, unlike `tower::limit::RateLimit`), with a body saying whether
+//! the tenant was throttled or ran out of quota, and honest `Retry-After`/`RateLimit-*`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::body::{Request, Response};
+use crate::config::{Plan, UnknownTenant};
+use crate::context::LimitOutcome;
+use crate::error::{BoxError, GatewayError};
+use crate::layers::rescue::add_limit_headers;
+use crate::layers::{ctx_of, fail, take};
+use crate::ratelimit::Decision;
+use crate::state::Shared;
+
+/// Adds [`RateLimit`].
+#[derive(Clone)]
+pub struct RateLimitLayer(pub Arc<Shared>);
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit {
+            inner,
+            shared: self.0.clone(),
+        }
+    }
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for RateLimit<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let inner = take(&mut self.inner);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let ctx = ctx_of(&req)?;
+            // Without a tenant (no auth configured) there is no usage key to count.
+            let Some(tenant) = ctx.tenant.get() else {
+                return inner.oneshot(req).await;
+            };
+            let snap = &ctx.snap;
+            let route = ctx
+                .route(req.method(), req.uri().path())
+                .ok()
+                .map(|i| &snap.router.routes[i]);
+            let override_key;
+            let (key, plan): (&str, &Plan) =
+                match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {
+                    Some((r, p)) => {
+                        override_key = format!("{tenant}{}", r.plan_key);
+                        (&override_key, p)
+                    }
+                    None => match snap.plans.get(&**tenant) {
+                        Some(tp) => (tenant, &tp.plan),
+                        None => match &snap.config.rate_limit.unknown_tenant {
+                            UnknownTenant::Reject => {
+                                return Err(fail(GatewayError::UnknownTenant {
+                                    tenant: tenant.to_string(),
+                                }));
+                            }
+                            UnknownTenant::Plan(p) => (tenant, p),
+                            UnknownTenant::Unlimited => return inner.oneshot(req).await,
+                        },
+                    },
+                };
+            match shared.limiter.check(key, plan).await? {
+                Decision::Allowed(info) => {
+                    ctx.set_limit(LimitOutcome::Allowed);
+                    let mut resp = inner.oneshot(req).await?;
+                    add_limit_headers(&mut resp, &info);
+                    Ok(resp)
+                }
+                Decision::Throttled(info) => {
+                    ctx.set_limit(LimitOutcome::Throttled);
+                    shared.metrics.throttled.fetch_add(1, Ordering::Relaxed);
+                    Err(fail(GatewayError::Throttled(info)))
+                }
+                Decision::QuotaExhausted(info) => {
+                    ctx.set_limit(LimitOutcome::QuotaExhausted);
+                    shared
+                        .metrics
+                        .quota_exhausted
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(fail(GatewayError::QuotaExhausted(info)))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! The one place where errors become statuses: every [`GatewayError`] (and tower's
+//! load-shed `Overloaded`) is answered with its status, a JSON body
+//! `{"error": code, "message": …, "source": …}` and the headers the status calls for
+//! (`WWW-Authenticate`, `Allow`, `Retry-After`, `RateLimit-*`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue};
+use tower::{Layer, Service};
+
+use crate::body::{Body, Response};
+use crate::error::{BoxError, ErrorSource, GatewayError, LimitInfo};
+use crate::state::Shared;
+
+/// Response extension naming the error code, for the access log.
+#[derive(Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+/// Adds [`Rescue`].
+#[derive(Clone)]
+pub struct RescueLayer(pub Arc<Shared>);
+
+impl<S> Layer<S> for RescueLayer {
+    type Service = Rescue<S>;
+    fn layer(&self, inner: S) -> Rescue<S> {
+        Rescue {
+            inner,
+            shared: self.0.clone(),
+            ready_error: None,
+        }
+    }
+}
+
+/// See the module doc.
+pub struct Rescue<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    ready_error: Option<BoxError>,
+}
+
+impl<S: Clone> Clone for Rescue<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            ready_error: None,
+        }
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for Rescue<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A readiness error is answered by the next call rather than failing the connection.
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(Err(e)) => {
+                self.ready_error = Some(e.into());
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        if let Some(e) = self.ready_error.take() {
+            return Box::pin(async move { Ok(error_response(&e, &shared)) });
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match fut.await {
+                Ok(r) => Ok(r),
+                Err(e) => Ok(error_response(&e.into(), &shared)),
+            }
+        })
+    }
+}
+
+fn secs_ceil(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
+    let h = resp.headers_mut();
+    h.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(info.limit));
+    h.insert(
+        RATELIMIT_REMAINING.clone(),
+        HeaderValue::from(info.remaining),
+    );
+    h.insert(
+        RATELIMIT_RESET.clone(),
+        HeaderValue::from(secs_ceil(info.reset)),
+    );
+    if with_retry_after {
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from(secs_ceil(info.retry_after).max(1)),
+        );
+    }
+}
+
+/// `RateLimit-Limit`.
+pub static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// `RateLimit-Remaining`.
+pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// `RateLimit-Reset`.
+pub static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Adds the `RateLimit-*` headers of an admitted request.
+pub fn add_limit_headers(resp: &mut Response, info: &LimitInfo) {
+    limit_headers(resp, info, false);
+}
+
+fn source_str(s: ErrorSource) -> &'static str {
+    match s {
+        ErrorSource::Client => "client",
+        ErrorSource::Gateway => "gateway",
+        ErrorSource::Upstream => "upstream",
+        ErrorSource::Network => "network",
+    }
+}
+
+/// The response for any error of the stack.
+pub fn error_response(e: &BoxError, shared: &Shared) -> Response {
+    if e.is::<tower::load_shed::error::Overloaded>() {
+        shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
+        return gateway_error_response(&GatewayError::Overloaded);
+    }
+    match e.downcast_ref::<GatewayError>() {
+        Some(g) => gateway_error_response(g),
+        None => {
+            tracing::error!(error = %e, "unexpected error in the gateway stack");
+            json(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal gateway error",
+                "gateway",
+            )
+        }
+    }
+}
+
+fn json(status: http::StatusCode, code: &'static str, message: &str, source: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "message": message, "source": source });
+    let mut resp = Response::new(Body::full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.extensions_mut().insert(ErrorCode(code));
+    resp
+}
+
+/// The response for one gateway error.
+pub fn gateway_error_response(g: &GatewayError) -> Response {
+    let message = match g {
+        // The reason stays in the log: telling a client why its token failed helps attackers.
+        GatewayError::Unauthorized { reason } => {
+            tracing::debug!(%reason, "token refused");
+            "missing or invalid bearer token".to_string()
+        }
+        GatewayError::Throttled(_) => {
+            "too many requests: the tenant's rate limit is exceeded".into()
+        }
+        GatewayError::QuotaExhausted(_) => {
+            "quota exhausted: the tenant's quota for this period is used up".into()
+        }
+        other => other.to_string(),
+    };
+    let mut resp = json(g.status(), g.code(), &message, source_str(g.source_kind()));
+    let h = resp.headers_mut();
+    match g {
+        GatewayError::Unauthorized { .. } => {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        GatewayError::InsufficientScope { .. } => {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            );
+        }
+        GatewayError::MethodNotAllowed { allow, .. } => {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                h.insert(ALLOW, v);
+            }
+        }
+        GatewayError::Throttled(info) | GatewayError::QuotaExhausted(info) => {
+            limit_headers(&mut resp, info, true);
+        }
+        GatewayError::NoHealthyInstance { .. } | GatewayError::Overloaded => {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    resp
+}

@@ -1,0 +1,90 @@
+//! Routing: the matched route (longest prefix, then method; 404 or 405 otherwise) and its
+//! path rewrite (strip or replace the prefix, query kept).
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::uri::PathAndQuery;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::body::{Request, Response};
+use crate::error::{BoxError, GatewayError};
+use crate::layers::{ctx_of, fail, take};
+use crate::routing::{RouteMiss, rewrite_path};
+
+/// Adds [`Route`].
+#[derive(Clone, Default)]
+pub struct RouteLayer;
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = Route<S>;
+    fn layer(&self, inner: S) -> Route<S> {
+        Route { inner }
+    }
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Route<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Route<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let inner = take(&mut self.inner);
+        Box::pin(async move {
+            let ctx = ctx_of(&req)?;
+            let path = req.uri().path();
+            let i = match ctx.route(req.method(), path) {
+                Ok(i) => i,
+                Err(RouteMiss::NotFound) => {
+                    return Err(fail(GatewayError::NoRoute { path: path.into() }));
+                }
+                Err(RouteMiss::MethodNotAllowed) => {
+                    // Every route on this path, for the `Allow` header.
+                    let allow = ctx
+                        .snap
+                        .router
+                        .routes
+                        .iter()
+                        .filter(|r| crate::routing::prefix_matches(&r.config.path, path))
+                        .map(|r| r.allow.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(fail(GatewayError::MethodNotAllowed {
+                        method: req.method().clone(),
+                        path: path.into(),
+                        allow,
+                    }));
+                }
+            };
+            let route = &ctx.snap.router.routes[i];
+            if let Some(new_path) = rewrite_path(&route.config, path) {
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{new_path}?{q}"),
+                    None => new_path,
+                };
+                let mut parts = req.uri().clone().into_parts();
+                parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|e| {
+                    fail(GatewayError::NoRoute {
+                        path: e.to_string(),
+                    })
+                })?);
+                *req.uri_mut() = http::Uri::from_parts(parts)?;
+            }
+            inner.oneshot(req).await
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Layer tests on paused tokio time with an in-process inner service (no sockets, so the
+//! paused clock moves only when the test advances it).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tokio_util::sync::CancellationToken;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+use super::auth::AuthLayer;
+use super::cache::CacheLayer;
+use super::limits::LimitsLayer;
+use super::ratelimit::RateLimitLayer;
+use super::rescue::RescueLayer;
+use super::trace::TraceLayer;
+use crate::body::{Body, Request, Response};
+use crate::config::*;
+use crate::error::BoxError;
+use crate::state::Shared;
+
+const SECRET: &[u8] = b"layer-test-secret";
+
+fn token(tenant: &str) -> String {
+    // `exp` is wall-clock (jsonwebtoken reads the system time), paused tokio time does not touch it.
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({ "tenant_id": tenant, "exp": exp }),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+fn base_config() -> Config {
+    let mut c = Config::new(
+        BTreeMap::from([(
+            "api".to_string(),
+            UpstreamConfig::new(vec!["127.0.0.1:9".parse().unwrap()]),
+        )]),
+        vec![RouteConfig::new("/items", "api")],
+    );
+    c.access_log = false;
+    c
+}
+
+fn counting() -> (
+    Arc<AtomicUsize>,
+    impl tower::Service<Request, Response = Response, Error = BoxError, Future: Send>
+    + Clone
+    + Send
+    + 'static,
+) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let svc = service_fn(move |_req: Request| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let mut r = Response::new(Body::full("ok"));
+            r.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("2"),
+            );
+            Ok::<_, BoxError>(r)
+        }
+    });
+    (calls, svc)
+}
+
+fn get(path: &str, bearer: Option<&str>) -> http::Request<Full<Bytes>> {
+    let mut b = http::Request::get(path);
+    if let Some(t) = bearer {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Full::new(Bytes::new())).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_tenants() {
+    let mut cfg = base_config();
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    let plan = Plan {
+        rate: 20.0,
+        burst: NonZeroU32::new(40).unwrap(),
+        quota: None,
+    };
+    for id in ["flood", "calm"] {
+        cfg.tenants.push(TenantConfig {
+            id: id.into(),
+            plan: plan.clone(),
+        });
+    }
+    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, inner) = counting();
+    let svc = ServiceBuilder::new()
+        .layer(TraceLayer(shared.clone()))
+        .layer(RescueLayer(shared.clone()))
+        .layer(LimitsLayer)
+        .layer(AuthLayer)
+        .layer(RateLimitLayer(shared.clone()))
+        .service(inner);
+    let (flood, calm) = (token("flood"), token("calm"));
+    // Flood at 5× the rate (100/s) for T = 10 s, instants 0, 10 ms, …, 10 s inclusive;
+    // the compliant tenant sends at its rate (every 50 ms) alongside.
+    let (mut admitted, mut calm_throttled, mut last_429) = (0u64, 0, None);
+    for tick in 0..=1000u32 {
+        let r = svc
+            .clone()
+            .oneshot(get("/items/1", Some(&flood)))
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => admitted += 1,
+            429 => last_429 = Some(r),
+            s => panic!("unexpected status {s}"),
+        }
+        if tick % 5 == 0 {
+            let r = svc
+                .clone()
+                .oneshot(get("/items/1", Some(&calm)))
+                .await
+                .unwrap();
+            if r.status() != 200 {
+                calm_throttled += 1;
+            }
+        }
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    assert_eq!(admitted, 40 + 20 * 10, "burst + rate × T");
+    assert_eq!(calm_throttled, 0);
+    assert_eq!(calls.load(Ordering::SeqCst) as u64, admitted + 201);
+    let r = last_429.unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["ratelimit-limit"], "40");
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn quota_boundary_is_exact_through_the_layer() {
+    let mut cfg = base_config();
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.tenants.push(TenantConfig {
+        id: "q".into(),
+        plan: Plan {
+            rate: 1000.0,
+            burst: NonZeroU32::new(1000).unwrap(),
+            quota: Some(Quota {
+                limit: std::num::NonZeroU64::new(50).unwrap(),
+                period: QuotaPeriod::Every(Duration::from_secs(10)),
+            }),
+        },
+    });
+    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
+    let (_, inner) = counting();
+    let svc = ServiceBuilder::new()
+        .layer(TraceLayer(shared.clone()))
+        .layer(RescueLayer(shared.clone()))
+        .layer(LimitsLayer)
+        .layer(AuthLayer)
+        .layer(RateLimitLayer(shared.clone()))
+        .service(inner);
+    let t = token("q");
+    let mut statuses = Vec::new();
+    for _ in 0..51 {
+        statuses.push(
+            svc.clone()
+                .oneshot(get("/items/1", Some(&t)))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert!(statuses[..50].iter().all(|s| *s == 200));
+    assert_eq!(statuses[50], 429, "limit + 1 is refused");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let r = svc
+        .clone()
+        .oneshot(get("/items/1", Some(&t)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a new period restores the quota");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_entries_expire_after_ttl() {
+    let mut cfg = base_config();
+    cfg.routes[0].cache = true;
+    cfg.cache.ttl = Duration::from_secs(5);
+    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, inner) = counting();
+    let svc = ServiceBuilder::new()
+        .layer(TraceLayer(shared.clone()))
+        .layer(RescueLayer(shared.clone()))
+        .layer(LimitsLayer)
+        .layer(CacheLayer(shared.clone()))
+        .service(inner);
+    let x = |r: &Response| r.headers()["x-cache"].to_str().unwrap().to_string();
+    assert_eq!(
+        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
+        "MISS"
+    );
+    tokio::time::advance(Duration::from_millis(4999)).await;
+    assert_eq!(
+        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
+        "HIT"
+    );
+    tokio::time::advance(Duration::from_millis(2)).await;
+    assert_eq!(
+        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
+        "MISS"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -1,0 +1,95 @@
+//! Header transforms: the tenant header from the token (the seed's authorizer step),
+//! `Authorization` stripped unless kept, `X-Request-Id` forwarded, configured request
+//! header operations before the upstream and response operations after it.
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::HeaderMap;
+use http::HeaderValue;
+use http::header::AUTHORIZATION;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::body::{Request, Response};
+use crate::config::HeaderOps;
+use crate::error::BoxError;
+use crate::layers::trace::REQUEST_ID;
+use crate::layers::{ctx_of, take};
+
+/// Adds [`Transform`].
+#[derive(Clone, Default)]
+pub struct TransformLayer;
+
+impl<S> Layer<S> for TransformLayer {
+    type Service = Transform<S>;
+    fn layer(&self, inner: S) -> Transform<S> {
+        Transform { inner }
+    }
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Transform<S> {
+    inner: S,
+}
+
+/// Applies remove → rename → set.
+pub fn apply(ops: &HeaderOps, h: &mut HeaderMap) {
+    for name in &ops.remove {
+        h.remove(name);
+    }
+    for (from, to) in &ops.rename {
+        let values: Vec<HeaderValue> = h.get_all(from).iter().cloned().collect();
+        if !values.is_empty() {
+            h.remove(from);
+            for v in values {
+                h.append(to.clone(), v);
+            }
+        }
+    }
+    for (name, value) in &ops.set {
+        h.insert(name.clone(), value.clone());
+    }
+}
+
+impl<S> Service<Request> for Transform<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let inner = take(&mut self.inner);
+        Box::pin(async move {
+            let ctx = ctx_of(&req)?;
+            let t = &ctx.snap.config.transform;
+            let h = req.headers_mut();
+            if !t.keep_authorization {
+                h.remove(AUTHORIZATION);
+            }
+            if let Some(name) = &t.tenant_header {
+                // Never trust a client-sent tenant header: it is ours to set or remove.
+                match ctx.tenant.get().and_then(|v| HeaderValue::from_str(v).ok()) {
+                    Some(v) => {
+                        h.insert(name.clone(), v);
+                    }
+                    None => {
+                        h.remove(name);
+                    }
+                }
+            }
+            h.insert(&REQUEST_ID, ctx.request_id.clone());
+            apply(&t.request, h);
+            let mut resp = inner.oneshot(req).await?;
+            apply(&t.response, resp.headers_mut());
+            Ok(resp)
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Counters for `/metrics` (Prometheus text format 0.0.4), kept in atomics; the per
+//! (route, status, tenant) request counters live in a sharded map so that recording
+//! takes only an uncontended read lock and an atomic add.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::upstream::pool::Pool;
+
+const SHARDS: usize = 16;
+/// Latency histogram bucket bounds, seconds.
+const BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+type Key = (Arc<str>, u16, Arc<str>);
+
+/// All gateway counters.
+pub struct Metrics {
+    requests: Box<[RwLock<HashMap<Key, AtomicU64>>]>,
+    hasher: std::collections::hash_map::RandomState,
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    latency_sum_us: AtomicU64,
+    /// `none` label for requests without a route or tenant.
+    pub none: Arc<str>,
+    /// 429 throttled.
+    pub throttled: AtomicU64,
+    /// 429 quota exhausted.
+    pub quota_exhausted: AtomicU64,
+    /// Retries sent.
+    pub retries: AtomicU64,
+    /// Retries refused by the budget.
+    pub retry_budget_exhausted: AtomicU64,
+    /// Outlier ejections.
+    pub ejections: AtomicU64,
+    /// Cache hits.
+    pub cache_hits: AtomicU64,
+    /// Cache misses.
+    pub cache_misses: AtomicU64,
+    /// Requests shed by the in-flight limit.
+    pub shed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+            buckets: Default::default(),
+            latency_sum_us: AtomicU64::new(0),
+            none: Arc::from("none"),
+            throttled: AtomicU64::new(0),
+            quota_exhausted: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            retry_budget_exhausted: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Counts one finished request.
+    pub fn record(&self, route: &Arc<str>, status: u16, tenant: &Arc<str>, latency: Duration) {
+        let key = (route.clone(), status, tenant.clone());
+        let shard = &self.requests[(self.hasher.hash_one(&key) as usize) % SHARDS];
+        let done = {
+            let map = shard.read().unwrap_or_else(|p| p.into_inner());
+            map.get(&key)
+                .map(|c| c.fetch_add(1, Ordering::Relaxed))
+                .is_some()
+        };
+        if !done {
+            let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
+            map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = latency.as_secs_f64();
+        let b = BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BOUNDS.len());
+        self.buckets[b].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, pools: &BTreeMap<String, Arc<Pool>>) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP gateway_requests_total Requests by route, status and tenant."
+        );
+        let _ = writeln!(out, "# TYPE gateway_requests_total counter");
+        let mut rows = Vec::new();
+        for shard in self.requests.iter() {
+            let map = shard.read().unwrap_or_else(|p| p.into_inner());
+            for ((r, s, t), c) in map.iter() {
+                rows.push((r.to_string(), *s, t.to_string(), c.load(Ordering::Relaxed)));
+            }
+        }
+        rows.sort();
+        for (r, s, t, c) in rows {
+            let _ = writeln!(
+                out,
+                "gateway_requests_total{{route=\"{}\",status=\"{s}\",tenant=\"{}\"}} {c}",
+                escape(&r),
+                escape(&t)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gateway_request_duration_seconds Time from request to response head."
+        );
+        let _ = writeln!(out, "# TYPE gateway_request_duration_seconds histogram");
+        let mut cum = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cum += b.load(Ordering::Relaxed);
+            let le = BOUNDS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "gateway_request_duration_seconds_bucket{{le=\"{le}\"}} {cum}"
+            );
+        }
+        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "gateway_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "gateway_request_duration_seconds_count {cum}");
+        for (name, help, c) in [
+            (
+                "gateway_throttled_total",
+                "Requests refused because the token bucket was empty.",
+                &self.throttled,
+            ),
+            (
+                "gateway_quota_exhausted_total",
+                "Requests refused because the quota was used up.",
+                &self.quota_exhausted,
+            ),
+            (
+                "gateway_retries_total",
+                "Retries sent upstream.",
+                &self.retries,
+            ),
+            (
+                "gateway_retry_budget_exhausted_total",
+                "Retries refused by the retry budget.",
+                &self.retry_budget_exhausted,
+            ),
+            (
+                "gateway_ejections_total",
+                "Instances ejected by outlier detection.",
+                &self.ejections,
+            ),
+            (
+                "gateway_cache_hits_total",
+                "Responses served from cache.",
+                &self.cache_hits,
+            ),
+            (
+                "gateway_cache_misses_total",
+                "Cacheable requests fetched upstream.",
+                &self.cache_misses,
+            ),
+            (
+                "gateway_shed_total",
+                "Requests shed by the in-flight limit.",
+                &self.shed,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected."
+        );
+        let _ = writeln!(out, "# TYPE gateway_upstream_healthy gauge");
+        for (name, pool) in pools {
+            let avail = pool.available_mask();
+            for (i, inst) in pool.instances.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "gateway_upstream_healthy{{upstream=\"{}\",instance=\"{}\",zone=\"{}\"}} {}",
+                    escape(name),
+                    inst.addr,
+                    escape(inst.zone.as_deref().unwrap_or("")),
+                    u8::from(avail & (1 << i) != 0)
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,127 @@
+//! Route table: longest path prefix on segment boundaries, then method. Resolution is
+//! shared (auth, limiter and cache need the route before the route layer rewrites it).
+
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::config::{Rewrite, RouteConfig};
+use crate::upstream::pool::Pool;
+
+/// Why no route was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// No prefix matches → 404.
+    NotFound,
+    /// A prefix matches but not the method → 405.
+    MethodNotAllowed,
+}
+
+/// A compiled route.
+pub struct Route {
+    /// Name for logs and metrics: the configured path.
+    pub name: Arc<str>,
+    /// The configuration entry.
+    pub config: RouteConfig,
+    /// Comma-separated allowed methods (for `Allow`).
+    pub allow: String,
+    /// The pool requests go to.
+    pub pool: Arc<Pool>,
+    /// Key suffix for route plan overrides (`\0` + path), built once.
+    pub plan_key: String,
+}
+
+/// The route table, longest prefix first.
+pub struct Router {
+    /// Routes sorted by prefix length, descending.
+    pub routes: Vec<Route>,
+}
+
+impl Router {
+    /// Sorts the routes so that the first match is the longest prefix.
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.config.path.len()));
+        Self { routes }
+    }
+
+    /// The index of the route for this method and path.
+    pub fn resolve(&self, method: &Method, path: &str) -> Result<usize, RouteMiss> {
+        let mut path_matched = false;
+        for (i, r) in self.routes.iter().enumerate() {
+            if !prefix_matches(&r.config.path, path) {
+                continue;
+            }
+            if r.config.methods.is_empty() || r.config.methods.contains(method) {
+                return Ok(i);
+            }
+            path_matched = true;
+        }
+        Err(if path_matched {
+            RouteMiss::MethodNotAllowed
+        } else {
+            RouteMiss::NotFound
+        })
+    }
+}
+
+/// `/items` matches `/items`, `/items/`, `/items/7`, not `/itemsx`; `/` matches everything.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    let p = prefix.trim_end_matches('/');
+    match path.strip_prefix(p) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// The upstream path for `path` under this route's rewrite rule.
+pub fn rewrite_path(route: &RouteConfig, path: &str) -> Option<String> {
+    let p = route.path.trim_end_matches('/');
+    match &route.rewrite {
+        Rewrite::Keep => None,
+        Rewrite::StripPrefix => {
+            let rest = path.strip_prefix(p).unwrap_or(path);
+            Some(if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.into()
+            })
+        }
+        Rewrite::ReplacePrefix(new) => {
+            let rest = path.strip_prefix(p).unwrap_or(path);
+            let new = new.trim_end_matches('/');
+            Some(if new.is_empty() && rest.is_empty() {
+                "/".into()
+            } else {
+                format!("{new}{rest}")
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        assert!(prefix_matches("/items", "/items"));
+        assert!(prefix_matches("/items", "/items/7"));
+        assert!(prefix_matches("/items/", "/items/7"));
+        assert!(!prefix_matches("/items", "/itemsx"));
+        assert!(prefix_matches("/", "/anything"));
+    }
+
+    #[test]
+    fn rewrites() {
+        let mut r = RouteConfig::new("/items", "api");
+        assert_eq!(rewrite_path(&r, "/items/7"), None);
+        r.rewrite = Rewrite::StripPrefix;
+        assert_eq!(rewrite_path(&r, "/items/7").as_deref(), Some("/7"));
+        assert_eq!(rewrite_path(&r, "/items").as_deref(), Some("/"));
+        r.rewrite = Rewrite::ReplacePrefix("/v2/things".into());
+        assert_eq!(
+            rewrite_path(&r, "/items/7").as_deref(),
+            Some("/v2/things/7")
+        );
+    }
+}

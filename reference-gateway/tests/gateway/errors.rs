@@ -1,0 +1,180 @@
+//! Every refusal has its status, JSON body and headers; usage plans answer 429 at once.
+
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::time::Duration;
+
+use http::Method;
+use jsonwebtoken::Algorithm;
+use reference_gateway::{AuthConfig, Plan, Quota, QuotaPeriod, TenantConfig};
+use serde_json::Value;
+
+use crate::support::*;
+
+async fn json_of(r: reqwest::Response) -> Value {
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn routing_and_size_errors() {
+    let up = spawn_upstream("a").await;
+    let mut cfg = config(&[up.addr]);
+    cfg.routes[0].methods = vec![Method::GET, Method::PUT];
+    cfg.server.max_body_bytes = NonZeroUsize::new(1024).unwrap();
+    cfg.server.max_headers = NonZeroUsize::new(20).unwrap();
+    let gw = spawn_gateway(cfg).await;
+    let c = client();
+
+    let r = c.get(format!("{}/nothing", gw.url)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(json_of(r).await["error"], "no_route");
+
+    let r = c.post(format!("{}/items/1", gw.url)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, PUT");
+
+    let r = c
+        .put(format!("{}/items/1", gw.url))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(json_of(r).await["error"], "payload_too_large");
+
+    let mut rb = c.get(format!("{}/items/1", gw.url));
+    for i in 0..30 {
+        rb = rb.header(format!("x-h{i}"), "v");
+    }
+    let r = rb.send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    assert_eq!(json_of(r).await["source"], "client");
+
+    let r = c
+        .put(format!("{}/items/1", gw.url))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.calls(), 1, "only the valid request reached the upstream");
+}
+
+#[tokio::test]
+async fn upstream_failures_are_502_and_504() {
+    let dead = closed_port().await;
+    let gw = spawn_gateway(config(&[dead])).await;
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(json_of(r).await["source"], "network");
+
+    let hung = spawn_hung().await;
+    let mut cfg = config(&[hung.addr]);
+    cfg.request_timeout = Duration::from_millis(300);
+    let gw = spawn_gateway(cfg).await;
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    assert_eq!(json_of(r).await["error"], "timeout");
+}
+
+#[tokio::test]
+async fn in_flight_limit_sheds_with_503_at_once() {
+    let hung = spawn_hung().await;
+    let mut cfg = config(&[hung.addr]);
+    cfg.server.max_in_flight = NonZeroUsize::new(1).unwrap();
+    cfg.request_timeout = Duration::from_secs(3);
+    let gw = spawn_gateway(cfg).await;
+    let c = client();
+    let holder = tokio::spawn(c.get(format!("{}/items/1", gw.url)).send());
+    // Wait until the first request holds the only slot: the gateway counts it in flight
+    // once it reached the hung instance.
+    let mut shed = None;
+    for _ in 0..200 {
+        let r = c.get(format!("{}/items/2", gw.url)).send().await.unwrap();
+        if r.status() == 503 {
+            shed = Some(r);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let r = shed.expect("second request was never shed");
+    assert_eq!(json_of(r).await["error"], "overloaded");
+    holder.abort();
+}
+
+fn plan(rate: f64, burst: u32, quota: Option<u64>) -> Plan {
+    Plan {
+        rate,
+        burst: NonZeroU32::new(burst).unwrap(),
+        quota: quota.map(|q| Quota {
+            limit: NonZeroU64::new(q).unwrap(),
+            period: QuotaPeriod::Every(Duration::from_secs(3600)),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn plans_throttle_and_exhaust_quota_with_honest_headers() {
+    let up = spawn_upstream("a").await;
+    let mut cfg = config(&[up.addr]);
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.tenants = vec![
+        TenantConfig {
+            id: "slow".into(),
+            plan: plan(0.01, 3, None),
+        },
+        TenantConfig {
+            id: "metered".into(),
+            plan: plan(1e6, 1000, Some(4)),
+        },
+    ];
+    let gw = spawn_gateway(cfg).await;
+    let c = client();
+    let get = |t: &str| {
+        c.get(format!("{}/items/1", gw.url))
+            .bearer_auth(tenant_token(t))
+            .send()
+    };
+
+    for _ in 0..3 {
+        let r = get("slow").await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["ratelimit-limit"], "3");
+    }
+    let r = get("slow").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (95..=100).contains(&retry_after),
+        "rate 0.01/s → ~100 s, got {retry_after}"
+    );
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    assert_eq!(json_of(r).await["error"], "throttled");
+
+    for _ in 0..4 {
+        assert_eq!(get("metered").await.unwrap().status(), 200);
+    }
+    let r = get("metered").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(json_of(r).await["error"], "quota_exhausted");
+
+    let r = get("stranger").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json_of(r).await["error"], "unknown_tenant");
+    assert_eq!(up.calls(), 3 + 4);
+    let m = gw.gateway.metrics_text();
+    assert!(m.contains("gateway_throttled_total 1\n"), "{m}");
+    assert!(m.contains("gateway_quota_exhausted_total 1\n"), "{m}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: real sockets on 127.0.0.1:0, in-test upstreams that count calls.
+
+mod support;
+
+mod auth;
+mod balancing;
+mod errors;
+mod features;

@@ -1,0 +1,139 @@
+//! The Redis limiter store, against a real `redis-server` (Debian package `redis-server`)
+//! listening on a unix socket in a temp dir. Run with `--features redis-store`.
+#![cfg(feature = "redis-store")]
+
+use std::collections::BTreeMap;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::time::Duration;
+
+use reference_gateway::ratelimit::{Decision, RateLimitStore, RedisStore};
+use reference_gateway::{Plan, Quota, QuotaPeriod};
+
+struct Redis {
+    _child: tokio::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn spawn_redis() -> Redis {
+    let dir = std::env::temp_dir().join(format!(
+        "rg-redis-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("redis.sock");
+    let child = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--unixsocket",
+        ])
+        .arg(&sock)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server (apt-get install -y redis-server)");
+    let url = format!("redis+unix://{}", sock.display());
+    // Readiness: a store connects (bounded wait).
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while RedisStore::connect(&url).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("redis-server did not become ready");
+    Redis {
+        _child: child,
+        dir,
+        url,
+    }
+}
+
+fn plan(rate: f64, burst: u32, quota: Option<u64>) -> Plan {
+    Plan {
+        rate,
+        burst: NonZeroU32::new(burst).unwrap(),
+        quota: quota.map(|q| Quota {
+            limit: NonZeroU64::new(q).unwrap(),
+            period: QuotaPeriod::Every(Duration::from_secs(3600)),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_bucket_and_one_quota() {
+    let redis = spawn_redis().await;
+    let a = RedisStore::connect(&redis.url).await.unwrap();
+    let b = RedisStore::connect(&redis.url).await.unwrap();
+    // A rate so slow that no token refills during the test: exactly `burst` admitted.
+    let p = plan(0.001, 6, None);
+    let mut admitted = 0;
+    for i in 0..20 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        match store.check("t1", &p).await.unwrap() {
+            Decision::Allowed(_) => admitted += 1,
+            Decision::Throttled(info) => assert!(info.retry_after > Duration::from_secs(900)),
+            Decision::QuotaExhausted(_) => panic!("no quota configured"),
+        }
+    }
+    assert_eq!(admitted, 6);
+    assert!(
+        matches!(a.check("t2", &p).await.unwrap(), Decision::Allowed(_)),
+        "keys are independent"
+    );
+
+    let q = plan(1e6, 1000, Some(7));
+    let mut ok = 0;
+    for i in 0..10 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        match store.check("t3", &q).await.unwrap() {
+            Decision::Allowed(_) => ok += 1,
+            Decision::QuotaExhausted(info) => {
+                assert!(info.retry_after <= Duration::from_secs(3600))
+            }
+            Decision::Throttled(_) => panic!("bucket is large"),
+        }
+    }
+    assert_eq!(
+        ok, 7,
+        "limit admitted, limit + 1 refused, across both gateways"
+    );
+}
+
+#[tokio::test]
+async fn gateway_starts_with_a_redis_store() {
+    let redis = spawn_redis().await;
+    let mut cfg = reference_gateway::Config::new(
+        BTreeMap::from([(
+            "api".to_string(),
+            reference_gateway::UpstreamConfig::new(vec!["127.0.0.1:9".parse().unwrap()]),
+        )]),
+        vec![],
+    );
+    cfg.rate_limit.store = reference_gateway::RateLimitStoreConfig::Redis {
+        url: redis.url.clone(),
+    };
+    let token = tokio_util::sync::CancellationToken::new();
+    let gw = reference_gateway::Gateway::start(cfg.clone(), token.clone()).await;
+    assert!(gw.is_ok());
+    let mut local = cfg.clone();
+    local.rate_limit.store = reference_gateway::RateLimitStoreConfig::Local;
+    assert!(
+        gw.unwrap().handle().reload(local).is_err(),
+        "the store is fixed until restart"
+    );
+    token.cancel();
+}
