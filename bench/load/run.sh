@@ -37,7 +37,7 @@ flat() {
     wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
     wrk_req=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
     wrk_cpu=$(cpu_of "$OUT/wrk.time")
-    /usr/bin/time -f "%U %S" -o "$OUT/nf.time" taskset -c 0 "$NF" attack "$URL" -c 50 -d "${FLAT_S}s" --workers 1 --json >"$OUT/nf.json"
+    /usr/bin/time -f "%U %S" -o "$OUT/nf.time" taskset -c 0 "$NF" attack "$URL" -c 50 -d "${FLAT_S}s" --workers 1 --json >"$OUT/nf.json" || true
     local nf_rps nf_req nf_cpu
     nf_rps=$(json "$OUT/nf.json" "d['rps']")
     nf_req=$(json "$OUT/nf.json" "d['requests']")
@@ -76,12 +76,13 @@ rate() {
 }
 
 memory() {
-  echo "== memory: peak RSS of a 60 s vs a 10 s run at 5000 req/s, ${RUNS} runs"
+  local rate=${MEM_RATE:-2000}
+  echo "== memory: peak RSS of a 60 s vs a 10 s run at ${rate} req/s, ${RUNS} runs"
   : >"$OUT/memory.tsv"
   for i in $(seq "$RUNS"); do
     local short long
-    /usr/bin/time -f "%M" -o "$OUT/short.rss" taskset -c 0 "$NF" attack "$URL" --rate 5000 -c 50 -d 10s --workers 1 --json >/dev/null
-    /usr/bin/time -f "%M" -o "$OUT/long.rss" taskset -c 0 "$NF" attack "$URL" --rate 5000 -c 50 -d 60s --workers 1 --json >/dev/null
+    /usr/bin/time -f "%M" -o "$OUT/short.rss" taskset -c 0 "$NF" attack "$URL" --rate "$rate" -c 50 -d 10s --workers 1 --json >/dev/null || true
+    /usr/bin/time -f "%M" -o "$OUT/long.rss" taskset -c 0 "$NF" attack "$URL" --rate "$rate" -c 50 -d 60s --workers 1 --json >/dev/null || true
     short=$(tail -1 "$OUT/short.rss"); long=$(tail -1 "$OUT/long.rss")
     printf "%s\n" "$(python3 -c "print(f'{$long/$short:.3f}')")" >>"$OUT/memory.tsv"
     echo "run: peak RSS 10 s ${short} KiB, 60 s ${long} KiB"
