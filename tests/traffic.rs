@@ -444,26 +444,25 @@ async fn closed_loop_users_wait_for_answers_and_think() {
         }
     })
     .await;
-    let vus = Executor::ConstantVus {
-        vus: NonZeroU32::new(2).unwrap(),
-        think_time: Duration::from_millis(45),
-    };
-    let r = run(
-        vec![phase(vus, 1000, 4, 1)],
-        vec![],
-        None,
-        vec![Target::new(server.addr)],
-    )
-    .await;
-    let ok = r.outcomes().get(Outcome::Ok);
-    // Two users, ~50 ms per iteration: ~40 requests in 1 s (a busy machine makes fewer).
-    assert!((10..=44).contains(&ok), "{ok}");
-    assert!(
-        peak.load(Ordering::SeqCst) <= 2,
-        "at most one request per user in flight"
-    );
-    assert_eq!(r.dropped(), 0);
-    assert!(!r.phases[0].open_loop);
+    // Four connections: each user owns one. One connection: users queue for it.
+    for (connections, most) in [(4, 2), (1, 1)] {
+        peak.store(0, Ordering::SeqCst);
+        let vus = Executor::ConstantVus {
+            vus: NonZeroU32::new(2).unwrap(),
+            think_time: Duration::from_millis(45),
+        };
+        let target = vec![Target::new(server.addr)];
+        let r = run(vec![phase(vus, 1000, connections, 1)], vec![], None, target).await;
+        let ok = r.outcomes().get(Outcome::Ok);
+        // Two users, ~50 ms per iteration: ~40 requests in 1 s (a busy machine makes fewer).
+        assert!((10..=44).contains(&ok), "{ok}");
+        assert!(
+            peak.load(Ordering::SeqCst) <= most,
+            "at most {most} in flight"
+        );
+        assert_eq!(r.dropped(), 0);
+        assert!(!r.phases[0].open_loop);
+    }
 }
 
 #[test]

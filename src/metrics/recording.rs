@@ -88,7 +88,8 @@ pub struct SecondStats {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
-    /// Highest in-flight count (waiting + sent) seen in this second.
+    /// Highest in-flight count (waiting + sent) seen in this second; merged
+    /// across workers as the sum of their maxima (an upper bound).
     pub in_flight_max: u64,
     /// Answers by `X-Backend-Instance` in this second.
     pub instances: BTreeMap<String, u64>,

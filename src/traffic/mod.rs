@@ -65,6 +65,8 @@ pub async fn run_traffic(
     let total = plan.end();
     let shared = Arc::new(plan::Shared::new(plan, targets, &options)?);
     let stop = shutdown.child_token();
+    // If the caller drops this future, the worker threads stop too.
+    let _stop_on_drop = stop.clone().drop_guard();
     let mut live = Vec::with_capacity(shared.workers);
     let mut results = Vec::with_capacity(shared.workers);
     for index in 0..shared.workers {

@@ -12,6 +12,9 @@
 //!  producer ──► queue (≤ cap) ──► connection task × C ──► recorder
 //!  (schedule or VUs)                (send, await, classify)
 //! ```
+//!
+//! A closed loop with no more users than connections skips the queue: each
+//! user owns its connection and sends itself (one task switch less per request).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -172,7 +175,17 @@ async fn run(
             closed: Cell::new(false),
             next_seq: Cell::new(index as u64),
         });
-        for _ in 0..conns {
+        // Closed loop with a connection per user: users send themselves.
+        let direct = match &phase.load {
+            Load::Closed {
+                start_vus, stages, ..
+            } => {
+                let most = super::schedule::max_vus(*start_vus, stages) as usize;
+                (index..most).step_by(phase.workers).count() <= conns
+            }
+            Load::Open { .. } => false,
+        };
+        for _ in 0..if direct { 0 } else { conns } {
             let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
             connections.push(tokio::task::spawn_local(async move {
                 w.connection_task(p, &q, &s).await
@@ -198,7 +211,7 @@ async fn run(
                 for vu in (index..most).step_by(phase.workers) {
                     let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
                     producers.push(tokio::task::spawn_local(async move {
-                        w.virtual_user(p, &q, vu as u32, &s).await
+                        w.virtual_user(p, &q, vu as u32, direct, &s).await
                     }));
                 }
             }
@@ -293,7 +306,16 @@ impl Worker {
         }
     }
 
-    async fn virtual_user(&self, p: usize, queue: &Queue, vu: u32, stop: &CancellationToken) {
+    /// One closed-loop user. With `direct`, it owns a connection and sends on it
+    /// itself (no queue hand-off); otherwise it queues for the phase's connections.
+    async fn virtual_user(
+        &self,
+        p: usize,
+        queue: &Queue,
+        vu: u32,
+        direct: bool,
+        stop: &CancellationToken,
+    ) {
         let phase = self.phase(p);
         let Load::Closed {
             start_vus,
@@ -309,6 +331,7 @@ impl Worker {
             return;
         }
         let done = Rc::new(Notify::new());
+        let mut conn: Option<Conn> = None;
         loop {
             let now = Instant::now();
             if now >= end || stop.is_cancelled() {
@@ -320,7 +343,16 @@ impl Worker {
             } else {
                 let seq = queue.next_seq.get();
                 queue.next_seq.set(seq + phase.workers as u64);
-                if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
+                if direct {
+                    if let Some(job) = self.admit(p, queue, now, seq, now, None) {
+                        tokio::select! {
+                            biased;
+                            () = stop.cancelled() => break,
+                            () = self.execute(p, &mut conn, job) => {}
+                        }
+                        self.release(queue);
+                    }
+                } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
                     tokio::select! {
                         biased;
                         () = stop.cancelled() => break,
@@ -349,6 +381,24 @@ impl Worker {
         now: Instant,
         done: Option<Rc<Notify>>,
     ) -> bool {
+        let Some(job) = self.admit(p, queue, intended, seq, now, done) else {
+            return false;
+        };
+        queue.jobs.borrow_mut().push_back(job);
+        queue.notify.notify_one();
+        true
+    }
+
+    /// Draw a request's class and tenant and count it in flight, or drop it at the cap.
+    fn admit(
+        &self,
+        p: usize,
+        queue: &Queue,
+        intended: Instant,
+        seq: u64,
+        now: Instant,
+        done: Option<Rc<Notify>>,
+    ) -> Option<Job> {
         let phase = self.phase(p);
         let (class, tenant) = {
             let mut rng = self.rng.borrow_mut();
@@ -362,20 +412,24 @@ impl Worker {
         if queue.in_flight.get() >= queue.cap {
             rec.dropped(p, tenant, class, now);
             self.live.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return None;
         }
         queue.in_flight.set(queue.in_flight.get() + 1);
         self.set_in_flight(self.in_flight.get() + 1);
         rec.in_flight(now, self.in_flight.get());
-        queue.jobs.borrow_mut().push_back(Job {
+        Some(Job {
             intended,
             seq,
             class,
             tenant,
             done,
-        });
-        queue.notify.notify_one();
-        true
+        })
+    }
+
+    /// A request has its outcome: it no longer counts in flight.
+    fn release(&self, queue: &Queue) {
+        queue.in_flight.set(queue.in_flight.get() - 1);
+        self.set_in_flight(self.in_flight.get().saturating_sub(1));
     }
 
     fn set_in_flight(&self, n: u64) {
@@ -400,8 +454,7 @@ impl Worker {
                 () = stop.cancelled() => return,
                 () = self.execute(p, &mut conn, job) => {}
             }
-            queue.in_flight.set(queue.in_flight.get() - 1);
-            self.set_in_flight(self.in_flight.get().saturating_sub(1));
+            self.release(queue);
             if let Some(done) = done {
                 done.notify_one();
             }
