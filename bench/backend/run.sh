@@ -2,7 +2,7 @@
 # One mock backend instance vs a bare hyper hello-world server, same machine,
 # same run, same load generator: wrk pinned to core 0, the server to core 1.
 #
-# usage: bench/backend/run.sh [RUNS=3] [DURATION=10s] [CONNECTIONS=50]
+# usage: [SKIP_BUILD=1] bench/backend/run.sh [RUNS=3] [DURATION=10s] [CONNECTIONS=50]
 # Prints req/s per run and the median ratio backend / hello-world.
 set -euo pipefail
 
@@ -16,8 +16,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 2; }
 
-cargo build --release --quiet --bin ninefold -p ninefold
-cargo build --release --quiet --example hello -p mock-backends
+if [ "${SKIP_BUILD:-0}" != 1 ]; then  # SKIP_BUILD=1 reuses the binaries already built
+  cargo build --release --quiet --bin ninefold -p ninefold
+  cargo build --release --quiet --example hello -p mock-backends
+fi
 
 work=$(mktemp -d)
 server_pid=""
@@ -40,7 +42,8 @@ wait_for_line() {
 # Run wrk against $1 and print requests/s.
 load() {
   taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d"$DURATION" -s "$root/bench/backend/items.lua" "$1" \
-    | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'
+    | tee -a "$work/wrk.log" \
+    | awk '/Non-2xx|Socket errors/ {print "wrk: " $0 > "/dev/stderr"} /Requests\/sec/ {print $2}'
 }
 
 run_hello() {

@@ -286,6 +286,12 @@ impl Behaviour {
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
     }
+
+    /// Write a behaviour as TOML, for a harness that hands it to
+    /// `ninefold backend --config FILE`.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
 }
 
 /// Deterministic printable filler, safe inside a JSON string.
@@ -331,6 +337,12 @@ mod tests {
         assert_eq!(serde_json::from_str::<Behaviour>(&json).unwrap(), b);
         let c = b.compile().unwrap();
         assert_eq!(c.payload.len(), 100);
+        assert_eq!(Behaviour::from_toml(&b.to_toml().unwrap()).unwrap(), b);
+        let plain = Behaviour::default();
+        assert_eq!(
+            Behaviour::from_toml(&plain.to_toml().unwrap()).unwrap(),
+            plain
+        );
     }
 
     #[test]
