@@ -86,19 +86,33 @@ impl SqliteStore {
                 permits: Semaphore::new(MAX_CONCURRENT),
             }),
         };
-        store
-            .with_conn(|conn| {
-                // journal_mode is persistent in the file; set it once, it is a no-op after.
-                let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(rusqlite::Error::InvalidParameterName(format!(
-                        "journal_mode is {mode}, WAL is required"
-                    )));
+        // Several instances opening one new file at once race to switch it to
+        // WAL; SQLite answers the loser "locked" without calling the busy
+        // handler, so the switch is retried for as long as the busy timeout.
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let init = store
+                .with_conn(|conn| {
+                    // journal_mode is persistent in the file; set it once, it is a no-op after.
+                    let mode: String =
+                        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+                    if !mode.eq_ignore_ascii_case("wal") {
+                        return Err(rusqlite::Error::InvalidParameterName(format!(
+                            "journal_mode is {mode}, WAL is required"
+                        )));
+                    }
+                    conn.execute_batch(SCHEMA)
+                })
+                .await;
+            match init {
+                Err(StoreError::Sqlite { source, .. })
+                    if is_locked(&source) && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                conn.execute_batch(SCHEMA)
-            })
-            .await?;
-        Ok(store)
+                other => return other.map(|()| store),
+            }
+        }
     }
 
     /// The database file, for messages.
@@ -299,4 +313,12 @@ impl SqliteStore {
         fill_applied(&mut orders);
         Ok(orders)
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock.
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
