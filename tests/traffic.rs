@@ -318,7 +318,13 @@ async fn gateway(n: u64, req: Request<Incoming>) -> Reply {
     };
     resp.headers_mut().insert(
         HeaderName::from_static("x-backend-instance"),
-        if n % 2 == 0 { "api-0" } else { "api-1" }.parse().unwrap(),
+        if n.is_multiple_of(2) {
+            "api-0"
+        } else {
+            "api-1"
+        }
+        .parse()
+        .unwrap(),
     );
     resp
 }

@@ -18,7 +18,7 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2;
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then  # SKIP_BUILD=1 reuses the binaries already built
   cargo build --release --quiet --bin ninefold -p ninefold
-  cargo build --release --quiet --example hello -p mock-backends
+  cargo build --release --quiet --example hello -p ninefold
 fi
 
 work=$(mktemp -d)

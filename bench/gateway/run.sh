@@ -21,6 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release -q -p reference-gateway --examples --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release/examples"
 
 # Waits for a JSON ready line in FILE and prints the value of KEY.
@@ -37,8 +38,8 @@ ready() {
   return 1
 }
 
-taskset -c 1 "$BIN/hello_backend" 127.0.0.1:0 b1 >"$WORK/b1.out" & PIDS+=($!)
-taskset -c 1 "$BIN/hello_backend" 127.0.0.1:0 b2 >"$WORK/b2.out" & PIDS+=($!)
+taskset -c 1 "$BIN/hello" 127.0.0.1:0 b1 >"$WORK/b1.out" & PIDS+=($!)
+taskset -c 1 "$BIN/hello" 127.0.0.1:0 b2 >"$WORK/b2.out" & PIDS+=($!)
 B1=$(ready "$WORK/b1.out" addr)
 B2=$(ready "$WORK/b2.out" addr)
 

@@ -69,7 +69,9 @@ struct Slot {
 /// Shared state of the process table.
 struct Inner {
     slots: Mutex<BTreeMap<String, Slot>>,
-    events: Mutex<Vec<LifecycleEvent>>,
+    /// Events with the instant they happened; `at_s` is computed when read,
+    /// so events from before the run clock starts get their true negative time.
+    events: Mutex<Vec<(Instant, LifecycleEvent)>>,
     /// Bumped on every event, so waiters need no polling.
     event_count: tokio::sync::watch::Sender<usize>,
     run_start: Mutex<Option<Instant>>,
@@ -114,12 +116,18 @@ impl Supervisor {
         *self.0.on_replaced.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
-    fn now_s(&self) -> f64 {
-        let start = *self.0.run_start.lock().unwrap_or_else(|e| e.into_inner());
-        match start {
-            Some(s) if Instant::now() >= s => s.elapsed().as_secs_f64(),
-            Some(s) => -(s - Instant::now()).as_secs_f64(),
-            None => -self.0.created.elapsed().as_secs_f64(),
+    /// Seconds of `at` on the run clock (from creation until the clock is set).
+    fn clock_s(&self, at: Instant) -> f64 {
+        let start = self
+            .0
+            .run_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(self.0.created);
+        if at >= start {
+            (at - start).as_secs_f64()
+        } else {
+            -(start - at).as_secs_f64()
         }
     }
 
@@ -127,14 +135,14 @@ impl Supervisor {
         let e = LifecycleEvent {
             instance: instance.to_owned(),
             event,
-            at_s: self.now_s(),
+            at_s: 0.0,
             detail,
         };
         self.0
             .events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(e);
+            .push((Instant::now(), e));
         self.0.event_count.send_modify(|n| *n += 1);
     }
 
@@ -160,11 +168,19 @@ impl Supervisor {
 
     /// Every lifecycle event so far.
     pub fn events(&self) -> Vec<LifecycleEvent> {
-        self.0
+        let events = self
+            .0
             .events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        events
+            .into_iter()
+            .map(|(at, e)| LifecycleEvent {
+                at_s: self.clock_s(at),
+                ..e
+            })
+            .collect()
     }
 
     /// Start a slot's first process and wait until it is ready.

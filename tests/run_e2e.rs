@@ -1,0 +1,249 @@
+//! `ninefold run` end to end with real child processes: a kill and a
+//! replacement seen in the recording, the fault on time, the result files
+//! valid, a missed SLO gating with exit 1, and no orphan when the harness is
+//! SIGKILLed. Short runs on loopback, bounded in time.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ninefold-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const KILL_AND_REPLACE: &str = r#"
+name = "e2e-kill"
+description = "Three backends, api[1] killed at 3 s and replaced 2 s later; one SLO missed on purpose."
+duration = "12s"
+seed = 11
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+methods = ["GET"]
+retry = { attempts = 3, per_try_timeout = "500ms" }
+
+[upstreams.api]
+instances = 3
+balance = "round-robin"
+health = { interval = "200ms", timeout = "100ms", unhealthy_after = 1, healthy_after = 1 }
+restart = { after = "2s" }
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 60
+requests = [{ path = "/items/{rand:1..100}" }]
+
+[[faults]]
+at = "3s"
+action = "kill"
+target = "api[1]"
+
+[slo]
+availability = ">= 90%"
+"latency.p99" = "< 1us"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
+    let d = dir("kill");
+    let scenario = write(&d, "kill.toml", KILL_AND_REPLACE);
+    let out = d.join("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a missed SLO exits 1\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("latency.p99"),
+        "the failed SLO is named: {stdout}"
+    );
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    // The fault happened at its time on the run clock, within 100 ms.
+    let kill = &results["faults"][0];
+    assert_eq!(kill["action"], "kill");
+    let at = kill["at_s"].as_f64().unwrap();
+    assert!((at - 3.0).abs() < 0.1, "kill at {at}");
+    assert!(kill["error"].is_null(), "{kill}");
+    // The supervisor saw it exit (asked for) and replaced it after ~2 s.
+    let lifecycle = results["lifecycle"].as_array().unwrap();
+    let replaced = lifecycle
+        .iter()
+        .find(|e| e["instance"] == "api-1" && e["event"] == "replaced")
+        .unwrap_or_else(|| panic!("no replacement in {lifecycle:?}"));
+    let replaced_at = replaced["at_s"].as_f64().unwrap();
+    assert!(replaced_at >= at + 2.0 - 0.1, "replaced at {replaced_at}");
+    assert!(
+        !lifecycle.iter().any(|e| e["event"] == "died_unexpectedly"),
+        "{lifecycle:?}"
+    );
+    // Per second: api-1 serves before the kill, nothing while dead, and again after the replacement.
+    let served = |from: f64, to: f64| -> u64 {
+        results["recording"]["seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                let t = s["second"].as_f64().unwrap();
+                t >= from && t + 1.0 <= to
+            })
+            .map(|s| s["instances"]["api-1"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert!(served(0.0, 3.0) > 0, "api-1 served before the kill");
+    assert_eq!(
+        served(at.ceil(), replaced_at.floor()),
+        0,
+        "api-1 served while dead"
+    );
+    assert!(
+        served(replaced_at.ceil(), 12.0) > 0,
+        "api-1 served after its replacement"
+    );
+
+    // summary.json validates against the checked-in schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/summary.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&summary)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(summary["verdict"], "fail");
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["faults"][0]["target"], "api-1");
+    // junit.xml parses and has one testcase per SLO, the missed one failing.
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2, "{junit}");
+    let failed: Vec<_> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .map(|c| c.attribute("name").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(failed, vec!["latency.p99".to_owned()]);
+    for file in [
+        "summary.md",
+        "histograms.hlog",
+        "scenario.toml",
+        "logs/gateway-0.log",
+        "logs/api-1.log",
+    ] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited; only a running (or stopped) process counts.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_sigkilled_harness_leaves_no_child_alive() {
+    let d = dir("orphans");
+    let text = KILL_AND_REPLACE
+        .replace("duration = \"12s\"", "duration = \"60s\"")
+        .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
+    let scenario = write(&d, "long.toml", &text);
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            d.join("run").to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the "ready (pid N)" lines until the four children are up.
+    let mut pids = Vec::new();
+    let lines = BufReader::new(harness.stderr.take().unwrap()).lines();
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(pid) = line
+            .split("(pid ")
+            .nth(1)
+            .and_then(|r| r.trim_end_matches(')').parse::<i32>().ok())
+        {
+            pids.push(pid);
+            if pids.len() == 4 {
+                break;
+            }
+        }
+    }
+    assert_eq!(pids.len(), 4, "children announced: {pids:?}");
+    assert!(pids.iter().all(|p| alive(*p)));
+    harness.kill().unwrap(); // SIGKILL: no cleanup code runs in the harness
+    harness.wait().unwrap();
+    // As a subreaper this test inherits the harness's children when it dies,
+    // so waitpid tells us when each one is gone: no polling.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for pid in pids.clone() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            let _ = tx.send(pid);
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut gone = Vec::new();
+    while gone.len() < pids.len() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(pid) => gone.push(pid),
+            Err(_) => break,
+        }
+    }
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    for p in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(left.is_empty(), "orphans left behind: {left:?}");
+}
