@@ -104,3 +104,107 @@ fn reintegration(r: &RunResults, instance: &str, after_s: f64) -> Option<f64> {
     })?;
     Some((f64::from(served.second) - ready).max(0.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::timeline::FaultEvent;
+    use crate::metrics::{Outcome, SecondStats};
+    use crate::topology::supervisor::LifecycleEvent;
+
+    fn scenario() -> Scenario {
+        let text = "name = \"f\"\nduration = \"20s\"\n[upstreams.api]\ninstances = 2\nrestart = { after = \"5s\" }\n\
+                    [[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 100\nrequests = [{ path = \"/\" }]\n\
+                    [[faults]]\nat = \"9500ms\"\naction = \"kill\"\ntarget = \"api[1]\"\n";
+        crate::scenario::load::parse_str("f.toml", text, std::path::Path::new("."))
+            .unwrap()
+            .scenario
+    }
+
+    /// 100 requests a second; seconds 10–12 carry 30, 5 and 1 bad; api-1 is
+    /// gone from 10 s and serves again from 16 s; its replacement was ready at 15.2 s.
+    fn results() -> RunResults {
+        let mut rec = Recording::default();
+        for t in 0..20u32 {
+            let mut sec = SecondStats::new(t, &crate::metrics::hist::new_histogram(2));
+            let bad = match t {
+                10 => 30,
+                11 => 5,
+                12 => 1,
+                _ => 0,
+            };
+            for i in 0..100 {
+                sec.outcomes.add(if i < bad {
+                    Outcome::ServerError
+                } else {
+                    Outcome::Ok
+                });
+            }
+            sec.instances.insert("api-0".into(), 50);
+            if !(10..16).contains(&t) {
+                sec.instances.insert("api-1".into(), 50);
+            }
+            rec.seconds.push(sec);
+        }
+        let event = |phase, at_s| FaultEvent {
+            fault: 0,
+            action: "kill".into(),
+            phase,
+            targets: vec!["api-1".into()],
+            planned_s: 9.5,
+            at_s,
+            error: None,
+        };
+        RunResults {
+            scenario: "f".into(),
+            seed: 1,
+            started_at: String::new(),
+            partial: false,
+            recording: rec,
+            faults: vec![event(Phase::Apply, 9.5)],
+            lifecycle: vec![LifecycleEvent {
+                instance: "api-1".into(),
+                event: Lifecycle::Replaced,
+                at_s: 15.2,
+                detail: String::new(),
+            }],
+            stores: Vec::new(),
+            gateway_counters: Default::default(),
+        }
+    }
+
+    #[test]
+    fn hand_computed_failover_figures() {
+        let f = &analyse(&scenario(), &results(), Some(0.999))[0];
+        assert_eq!(
+            (f.index, f.action.as_str(), f.target.as_str()),
+            (0, "kill", "api-1")
+        );
+        assert_eq!(f.time_to_first_error_s, Some(0.5));
+        assert_eq!(f.error_burst_s, Some(3.0));
+        assert_eq!(f.bad_requests, 36);
+        // 1 bad of 100 in second 12 is above a 0.1% allowance; second 13 is clean.
+        assert_eq!(f.recovery_s, Some(3.5));
+        let reintegration = f.reintegration_s.unwrap();
+        assert!((reintegration - 0.8).abs() < 1e-9, "{reintegration}");
+    }
+
+    #[test]
+    fn a_looser_allowance_recovers_sooner_and_no_errors_means_none() {
+        let f = &analyse(&scenario(), &results(), Some(0.98))[0];
+        // 5 bad of 100 (second 11) is above 2%; 1 of 100 (second 12) is within it.
+        assert_eq!(f.recovery_s, Some(2.5));
+        let mut clean = results();
+        for sec in &mut clean.recording.seconds {
+            sec.outcomes = Default::default();
+            for _ in 0..100 {
+                sec.outcomes.add(Outcome::Ok);
+            }
+        }
+        let f = &analyse(&scenario(), &clean, Some(0.999))[0];
+        assert_eq!(
+            (f.time_to_first_error_s, f.recovery_s, f.bad_requests),
+            (None, None, 0)
+        );
+    }
+}

@@ -430,7 +430,17 @@ impl Ctx<'_> {
             Metric::RetryAmplification => {
                 let keys = self.keys(f);
                 let sent: u64 = keys.iter().map(|k| k.outcomes.sent()).sum();
-                let retries: u64 = keys.iter().map(|k| k.retries).sum();
+                // Client retries of these keys, plus the gateway's own retries (run-wide only).
+                let gateway = if by_key {
+                    0
+                } else {
+                    self.r
+                        .gateway_counters
+                        .get("gateway_retries_total")
+                        .copied()
+                        .unwrap_or(0.0) as u64
+                };
+                let retries: u64 = keys.iter().map(|k| k.retries).sum::<u64>() + gateway;
                 if sent == 0 {
                     return Measured::Nothing;
                 }
@@ -445,10 +455,20 @@ impl Ctx<'_> {
                 let max = served.iter().copied().fold(0.0, f64::max);
                 Measured::Value(if mean > 0.0 { (max - mean) / mean } else { 0.0 })
             }
-            // The gateway's cache counters are not part of the client-side recording yet.
+            // Counted by the bundled gateway (scraped from its /metrics), run-wide.
             Metric::CacheHitRatio => {
-                let _ = self.r;
-                Measured::Nothing
+                let get = |k: &str| self.r.gateway_counters.get(k).copied().unwrap_or(0.0) as u64;
+                let (hits, misses) = (
+                    get("gateway_cache_hits_total"),
+                    get("gateway_cache_misses_total"),
+                );
+                if by_key || windowed || hits + misses == 0 {
+                    return Measured::Nothing;
+                }
+                Measured::Proportion {
+                    events: hits,
+                    trials: hits + misses,
+                }
             }
         }
     }

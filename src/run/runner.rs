@@ -80,6 +80,10 @@ pub struct RunResults {
     pub faults: Vec<FaultEvent>,
     pub lifecycle: Vec<LifecycleEvent>,
     pub stores: Vec<StoreReadback>,
+    /// Counters scraped from every gateway instance's `/metrics` at the end
+    /// (summed over instances), e.g. `gateway_cache_hits_total`.
+    #[serde(default)]
+    pub gateway_counters: std::collections::BTreeMap<String, f64>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -111,7 +115,7 @@ pub async fn execute(
     // Teardown happens whatever went wrong above.
     supervisor.shutdown(Duration::from_secs(5)).await;
     links.close().await;
-    let (recording, faults, partial) = result?;
+    let (recording, faults, partial, gateway_counters) = result?;
     let stores = read_back(s, dir).await;
     Ok(RunResults {
         scenario: s.name.clone(),
@@ -122,6 +126,7 @@ pub async fn execute(
         faults,
         lifecycle: supervisor.events(),
         stores,
+        gateway_counters,
     })
 }
 
@@ -132,7 +137,15 @@ async fn run_inner(
     links: &Arc<Links>,
     supervisor: &Supervisor,
     admin: &Mutex<HashMap<String, SocketAddr>>,
-) -> Result<(Recording, Vec<FaultEvent>, bool), RunError> {
+) -> Result<
+    (
+        Recording,
+        Vec<FaultEvent>,
+        bool,
+        std::collections::BTreeMap<String, f64>,
+    ),
+    RunError,
+> {
     let s = &plan.scenario;
     let dir = &plan.out_dir;
     let config_dir = dir.join("config");
@@ -220,6 +233,7 @@ async fn run_inner(
 
     // 2. Gateways, configured with the backends' links as targets.
     let mut targets = Vec::new();
+    let mut gateway_admins = Vec::new();
     match &s.gateway.target {
         GatewayTarget::Bundled { .. } => {
             let config = write_gateway_config(&config_dir, s, &link_addrs)?;
@@ -254,6 +268,7 @@ async fn run_inner(
             {
                 let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
                 announce(supervisor, &name, ready.addr);
+                gateway_admins.extend(ready.admin);
                 let addr = links
                     .create(&name, &ready.addr.to_string())
                     .await
@@ -282,7 +297,35 @@ async fn run_inner(
         r
     };
     let (recording, events) = tokio::join!(traffic, faults);
-    Ok((recording?, events, stop.is_cancelled()))
+    let counters = scrape_counters(&driver.http, &gateway_admins).await;
+    Ok((recording?, events, stop.is_cancelled(), counters))
+}
+
+/// Sum the Prometheus counters (`*_total`, no labels) of every gateway admin listener.
+async fn scrape_counters(
+    http: &reqwest::Client,
+    admins: &[SocketAddr],
+) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in admins {
+        let Ok(resp) = http.get(format!("http://{a}/metrics")).send().await else {
+            continue;
+        };
+        let Ok(text) = resp.text().await else {
+            continue;
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.split_once(' ') else {
+                continue;
+            };
+            if name.ends_with("_total") && !name.contains('{') {
+                if let Ok(v) = value.trim().parse::<f64>() {
+                    *out.entry(name.to_owned()).or_insert(0.0) += v;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The backend's behaviour file for its pool.
