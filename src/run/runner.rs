@@ -318,10 +318,11 @@ async fn scrape_counters(
             let Some((name, value)) = line.split_once(' ') else {
                 continue;
             };
-            if name.ends_with("_total") && !name.contains('{') {
-                if let Ok(v) = value.trim().parse::<f64>() {
-                    *out.entry(name.to_owned()).or_insert(0.0) += v;
-                }
+            if name.ends_with("_total")
+                && !name.contains('{')
+                && let Ok(v) = value.trim().parse::<f64>()
+            {
+                *out.entry(name.to_owned()).or_insert(0.0) += v;
             }
         }
     }
