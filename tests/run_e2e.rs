@@ -247,3 +247,62 @@ fn a_sigkilled_harness_leaves_no_child_alive() {
     }
     assert!(left.is_empty(), "orphans left behind: {left:?}");
 }
+
+#[test]
+fn ctrl_c_tears_down_and_keeps_what_was_measured_marked_partial() {
+    let d = dir("interrupt");
+    let text = KILL_AND_REPLACE
+        .replace("duration = \"12s\"", "duration = \"60s\"")
+        .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
+    let scenario = write(&d, "long.toml", &text);
+    let out = d.join("run");
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
+    // Wait for the first progress line: traffic is flowing.
+    let mut pids = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(pid) = line
+            .split("(pid ")
+            .nth(1)
+            .and_then(|r| r.trim_end_matches(')').parse::<i32>().ok())
+        {
+            pids.push(pid);
+        }
+        if line.contains("achieved") {
+            break;
+        }
+    }
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // Drain stderr so the harness never blocks on a full pipe, then wait for it.
+    std::thread::spawn(move || lines.for_each(drop));
+    let status = harness.wait().unwrap();
+    assert!(
+        status.code().is_some(),
+        "exited normally, not by a signal: {status:?}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["partial"], true);
+    assert!(summary["requests"]["sent"].as_u64().unwrap() > 0);
+    assert!(summary["duration_s"].as_f64().unwrap() < 50.0);
+    assert!(
+        pids.iter().all(|p| !alive(*p)),
+        "children torn down: {pids:?}"
+    );
+}
