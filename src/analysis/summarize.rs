@@ -2,7 +2,7 @@
 //! SLO verdict, computed from what the load engine, the fault timeline, the
 //! supervisor and the store read-back left in [`RunResults`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use super::availability::{Confidence, Counts};
 use super::failover;
@@ -472,15 +472,4 @@ impl Ctx<'_> {
             }
         }
     }
-}
-
-/// Per-instance answers over time, keyed by instance: for charts.
-pub fn instance_series(rec: &Recording) -> BTreeMap<String, Vec<(u32, u64)>> {
-    let mut out: BTreeMap<String, Vec<(u32, u64)>> = BTreeMap::new();
-    for sec in &rec.seconds {
-        for (name, n) in &sec.instances {
-            out.entry(name.clone()).or_default().push((sec.second, *n));
-        }
-    }
-    out
 }

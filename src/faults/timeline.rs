@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::scenario::model::{FaultAction, FaultTarget, GatewayTarget, Instances, Scenario};
+use crate::scenario::model::{FaultAction, FaultTarget, GatewayTarget, Scenario};
 
 /// One instance a fault can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -250,18 +250,6 @@ pub async fn play<D: FaultDriver>(
         });
     }
     events
-}
-
-/// Whether an instance is a process ninefold can signal.
-pub fn is_managed(s: &Scenario, i: &Instance) -> bool {
-    match i {
-        Instance::Gateway { .. } => matches!(s.gateway.target, GatewayTarget::Bundled { .. }),
-        Instance::Backend { pool, .. } => s
-            .upstreams
-            .get(pool)
-            .is_some_and(|u| matches!(u.instances, Instances::Managed(_))),
-        Instance::Link { .. } => false,
-    }
 }
 
 #[cfg(test)]
