@@ -29,7 +29,7 @@ async fn spawn_redis() -> Redis {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("redis.sock");
-    let child = tokio::process::Command::new("redis-server")
+    let mut child = tokio::process::Command::new("redis-server")
         .args([
             "--port",
             "0",
@@ -42,19 +42,30 @@ async fn spawn_redis() -> Redis {
         .arg(&sock)
         .arg("--dir")
         .arg(&dir)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("redis-server (apt-get install -y redis-server)");
     let url = format!("redis+unix://{}", sock.display());
-    // Readiness: a store connects (bounded wait).
+    // Readiness: redis-server logs "…ready to accept connections…" on stdout
+    // once it listens; wait for that line (bounded), never a sleep.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
     tokio::time::timeout(Duration::from_secs(10), async {
-        while RedisStore::connect(&url).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line
+                .to_ascii_lowercase()
+                .contains("ready to accept connections")
+            {
+                return;
+            }
         }
+        panic!("redis-server exited before it was ready");
     })
     .await
     .expect("redis-server did not become ready");
+    // Keep draining its log so a full pipe never blocks it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Redis {
         _child: child,
         dir,
