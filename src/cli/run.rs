@@ -80,24 +80,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     };
     let dir = &plan.out_dir;
-    let write = |name: &str, text: String| {
-        std::fs::write(dir.join(name), text)
-            .with_context(|| format!("writing {}", dir.join(name).display()))
-    };
-    write(
-        "results.json",
-        serde_json::to_string(&results).context("serializing results")?,
-    )?;
     let mut raw = loaded.raw;
     crate::scenario::unparse::redact(&mut raw);
-    write("scenario.toml", toml::to_string(&raw).unwrap_or_default())?;
-    write(
-        "histograms.hlog",
-        crate::report::hlog::render(&results.recording),
+    let scenario_toml = toml::to_string(&raw).context("writing the scenario back as TOML")?;
+    let summary = crate::run::outputs::write_run_folder(
+        dir,
+        &plan.scenario,
+        &scenario_toml,
+        &results,
+        false,
     )?;
-    let summary = crate::analysis::summarize::summarize(&plan.scenario, &results, 1.0, false);
-    crate::report::write_all(dir, &summary)
-        .with_context(|| format!("writing reports to {}", dir.display()))?;
     crate::report::terminal::print(&summary);
     eprintln!("ninefold: results in {}", dir.display());
     Ok(summary.verdict.exit_status())

@@ -2,5 +2,6 @@
 
 pub mod driver;
 pub mod links;
+pub mod outputs;
 pub mod plan;
 pub mod runner;

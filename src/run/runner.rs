@@ -84,6 +84,14 @@ pub struct RunResults {
     /// (summed over instances), e.g. `gateway_cache_hits_total`.
     #[serde(default)]
     pub gateway_counters: std::collections::BTreeMap<String, f64>,
+    /// `--time-scale`: every time in the scenario was multiplied by this
+    /// (1.0 = as written). Reports say when a run was scaled.
+    #[serde(default = "one")]
+    pub time_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -127,6 +135,7 @@ pub async fn execute(
         lifecycle: supervisor.events(),
         stores,
         gateway_counters,
+        time_scale: 1.0,
     })
 }
 
