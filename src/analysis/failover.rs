@@ -170,6 +170,7 @@ mod tests {
             }],
             stores: Vec::new(),
             gateway_counters: Default::default(),
+            time_scale: 1.0,
         }
     }
 
