@@ -2,6 +2,7 @@
 //!
 //! - [`availability`]: ratio, nines, Clopper–Pearson bounds, requests needed,
 //!   time-based availability, error budget, burn rate, downtime per year.
+//! - [`compare`]: two runs side by side, each difference tested against run-to-run noise.
 //! - [`slo`]: one objective against a measured value or an interval, and the
 //!   run verdict (and exit code) from all SLO verdicts.
 //!
@@ -10,6 +11,7 @@
 //! format is the caller's business.
 
 pub mod availability;
+pub mod compare;
 pub mod failover;
 pub mod slo;
 pub mod summarize;

@@ -7,6 +7,8 @@ pub mod backend;
 use clap::{Parser, Subcommand};
 
 pub mod attack;
+pub mod compare;
+pub mod report;
 pub mod toxiproxy;
 
 use crate::ExitStatus;
@@ -56,6 +58,10 @@ pub enum Commands {
     Schema(schema::Args),
     /// Write a commented starter scenario.
     Init(init::Args),
+    /// Re-render a run folder's reports (report.html, summary.json, …) from its results.
+    Report(report::Args),
+    /// Compare a run against a baseline run; exit 1 on a significant regression.
+    Compare(compare::Args),
     /// Run one mock backend instance: items, idempotent orders, health, an admin API
     /// to switch its latency/error behaviour, over a shared SQLite or Redis store.
     #[command(after_help = backend::EXAMPLE)]
@@ -84,6 +90,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Validate(args) => validate::run(args),
         Commands::Schema(args) => schema::run(args),
         Commands::Init(args) => init::run(args),
+        Commands::Report(args) => report::run(args),
+        Commands::Compare(args) => compare::run(args),
         Commands::Backend(args) => backend::run(args),
         Commands::Attack(args) => attack::run(args),
         Commands::Toxiproxy(args) => toxiproxy::run(args),

@@ -16,4 +16,6 @@ pub use bucket::{BucketModel, LimitHeaders, TenantModelStats, Verdict};
 pub use hist::{Hist, Percentiles};
 pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
 pub use recorder::{Layout, PhaseLayout, Recorder, Sample};
-pub use recording::{AckedWrite, KeyStats, MergeError, PhaseStats, Recording, SecondStats};
+pub use recording::{
+    AckedWrite, KeyStats, MergeError, PhaseStats, Recording, SecondStats, TenantSecond,
+};

@@ -15,7 +15,9 @@ use hdrhistogram::Histogram;
 use super::bucket::{LimitHeaders, TenantModelStats, Verdict};
 use super::hist::{self, Hist};
 use super::outcome::{Outcome, OutcomeCounts};
-use super::recording::{AckedWrite, FORMAT, KeyStats, PhaseStats, Recording, SecondStats};
+use super::recording::{
+    AckedWrite, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, TenantSecond,
+};
 
 /// Names the recorder needs to label its results.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +80,8 @@ struct SecondLive {
     latency: Histogram<u64>,
     in_flight_max: u64,
     instances: Vec<(Box<str>, u64)>,
+    /// Throttle tallies of this second, by tenant index.
+    tenants: Vec<TenantSecond>,
     /// Whether anything was noted in this second.
     touched: bool,
 }
@@ -128,6 +132,7 @@ impl Recorder {
                 latency: hist::new_histogram(hist::SECOND_SIGFIG),
                 in_flight_max: 0,
                 instances: Vec::new(),
+                tenants: vec![TenantSecond::default(); slots - 1],
                 touched: false,
             },
             seconds: Vec::new(),
@@ -162,6 +167,14 @@ impl Recorder {
                     .drain(..)
                     .map(|(k, v)| (k.into_string(), v))
                     .collect();
+                stats.tenants = self
+                    .layout
+                    .tenants
+                    .iter()
+                    .zip(&cur.tenants)
+                    .filter(|(_, t)| t.offered > 0)
+                    .map(|(id, t)| (id.clone(), *t))
+                    .collect();
                 self.seconds.push(stats);
             }
             let cur = &mut self.current;
@@ -170,6 +183,7 @@ impl Recorder {
             cur.latency.reset();
             cur.in_flight_max = 0;
             cur.instances.clear();
+            cur.tenants.fill(TenantSecond::default());
             cur.touched = false;
         }
         self.current.touched = true;
@@ -230,9 +244,18 @@ impl Recorder {
     }
 
     /// Judge a tenant's answer against the throttle model.
+    ///
+    /// Called right after [`Recorder::record`] for the same answer, so the
+    /// live second is the answer's completion second: the per-second tallies
+    /// land where the answer's outcome did.
     pub fn throttle(&mut self, tenant: usize, verdict: &Verdict, throttled: bool, h: LimitHeaders) {
         let tolerance = self.tolerance_s;
         self.tenants[tenant].observe(verdict, throttled, h, tolerance);
+        if let Some(t) = self.current.tenants.get_mut(tenant) {
+            t.offered += 1;
+            t.admitted += u64::from(!throttled);
+            t.model_admitted += u64::from(verdict.admitted);
+        }
     }
 
     /// Keep an acknowledged write.
@@ -352,6 +375,14 @@ mod tests {
                 instance: Some(if i == 3 { "api-1" } else { "api-0" }),
                 retries: 0,
             });
+            let verdict = Verdict {
+                admitted: true,
+                tokens: 5.0,
+                wait_s: 0.0,
+                remaining: 4.0,
+                rate: 10.0,
+            };
+            rec.throttle(i % 2, &verdict, i == 2, LimitHeaders::default());
         }
         rec.dropped(0, None, 0, at(3300));
         let r = rec.finish(4.0);
@@ -374,6 +405,15 @@ mod tests {
         assert_eq!(r.seconds[0].outcomes.get(Outcome::Ok), 2);
         assert_eq!(r.seconds[2].outcomes.get(Outcome::Dropped), 1);
         assert_eq!(r.seconds[2].instances["api-1"], 1);
+        // Per-second throttle tallies land in the answer's completion second.
+        assert_eq!(r.seconds[0].tenants["acme"].offered, 1);
+        assert_eq!(r.seconds[0].tenants["free"].offered, 1);
+        let acme_1 = r.seconds[1].tenants["acme"];
+        assert_eq!(
+            (acme_1.offered, acme_1.admitted, acme_1.model_admitted),
+            (1, 0, 1)
+        );
+        assert!(!r.seconds[1].tenants.contains_key("free"));
         assert_eq!(r.instances["api-0"], 3);
         assert_eq!(r.phases[0].scheduled, 4);
         assert_eq!(r.dropped(), 1);

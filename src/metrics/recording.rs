@@ -93,6 +93,27 @@ pub struct SecondStats {
     pub in_flight_max: u64,
     /// Answers by `X-Backend-Instance` in this second.
     pub instances: BTreeMap<String, u64>,
+    /// Throttle tallies by tenant id in this second (absent in older results).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, TenantSecond>,
+}
+
+/// One tenant's throttling in one second: what it offered, what the gateway
+/// admitted and what a perfect gateway (the model) would have admitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSecond {
+    pub offered: u64,
+    pub admitted: u64,
+    pub model_admitted: u64,
+}
+
+impl TenantSecond {
+    /// Add another worker's tallies of the same second.
+    pub fn merge(&mut self, o: &TenantSecond) {
+        self.offered += o.offered;
+        self.admitted += o.admitted;
+        self.model_admitted += o.model_admitted;
+    }
 }
 
 /// One acknowledged write, for the integrity check.
@@ -223,6 +244,7 @@ impl SecondStats {
             max_us: latency.max(),
             in_flight_max: 0,
             instances: BTreeMap::new(),
+            tenants: BTreeMap::new(),
         }
     }
 
@@ -237,6 +259,10 @@ impl SecondStats {
         merged.instances = std::mem::take(&mut self.instances);
         for (name, n) in o.instances {
             *merged.instances.entry(name).or_default() += n;
+        }
+        merged.tenants = std::mem::take(&mut self.tenants);
+        for (id, t) in o.tenants {
+            merged.tenants.entry(id).or_default().merge(&t);
         }
         *self = merged;
         Ok(())
@@ -293,6 +319,14 @@ mod tests {
         }
         let mut s = SecondStats::new(n, &h);
         s.instances.insert("api-0".into(), values.len() as u64);
+        s.tenants.insert(
+            "acme".into(),
+            TenantSecond {
+                offered: values.len() as u64,
+                admitted: values.len() as u64,
+                model_admitted: 1,
+            },
+        );
         s
     }
 
@@ -328,6 +362,8 @@ mod tests {
         let s1 = &merged.seconds[1];
         assert_eq!(hist::decode(&s1.latency).unwrap().len(), 2);
         assert_eq!(s1.instances["api-0"], 2);
+        assert_eq!(s1.tenants["acme"].offered, 2);
+        assert_eq!(s1.tenants["acme"].model_admitted, 2);
         assert!(s1.max_us >= 299);
         assert!(
             merged.merge(Recording::default()).is_err(),

@@ -8,9 +8,12 @@
 //! ```
 //!
 //! Renderers read nothing but the model, so every file says the same thing.
-//! `report.html` and `histograms.hlog` are written elsewhere.
+//! `report.html` ([`html`]) also draws the per-second series of the results;
+//! it and `histograms.hlog` are written by `run::outputs::write_run_folder`.
 
+pub mod compare;
 pub mod hlog;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod summary;
@@ -38,7 +41,8 @@ pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+/// Write `contents` beside `path` and rename it into place.
+pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, contents)?;

@@ -8,12 +8,14 @@
 //!  scenario   ─► scenario.toml     (as run, secrets redacted)
 //!  recording  ─► histograms.hlog   (HdrHistogram log, for HdrHistogram's own tools)
 //!  Summary    ─► summary.json, junit.xml, summary.md  (report::write_all)
+//!  Summary + RunResults + scenario ─► report.html     (report::html::render)
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::analysis::slo::RunVerdict;
 use crate::report::Summary;
 use crate::run::runner::RunResults;
 use crate::scenario::model::Scenario;
@@ -54,5 +56,90 @@ pub fn write_run_folder(
         crate::analysis::summarize::summarize(scenario, results, results.time_scale, broken);
     crate::report::write_all(dir, &summary)
         .with_context(|| format!("writing reports to {}", dir.display()))?;
+    let html = crate::report::html::render(&summary, scenario, scenario_toml, results);
+    let path = dir.join(crate::report::html::REPORT_HTML);
+    crate::report::write_atomic(&path, &html)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(summary)
+}
+
+/// A run folder read back: what [`write_run_folder`] needs to write it again.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    /// The scenario as run (parsed from the redacted `scenario.toml`).
+    pub scenario: Scenario,
+    /// `scenario.toml` as it is in the folder.
+    pub scenario_toml: String,
+    pub results: RunResults,
+    /// The folder's `summary.json` says the run broke (kept on re-render).
+    pub broken: bool,
+}
+
+/// Why a folder cannot be read as a run folder. Every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFolderError {
+    #[error("{}: no such folder", .0.display())]
+    NoFolder(PathBuf),
+    #[error("{}: missing: is {} a ninefold run folder?", .path.display(), .dir.display())]
+    Missing { path: PathBuf, dir: PathBuf },
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not the results of a ninefold run: {source}", .path.display())]
+    Results {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: the scenario as run does not load any more:\n{diagnostics}", .path.display())]
+    Scenario { path: PathBuf, diagnostics: String },
+}
+
+/// Read a run folder written by [`write_run_folder`].
+///
+/// The scenario's relative paths (key files) resolve against the run folder
+/// first and then the current directory, where `ninefold run` usually ran.
+pub fn read_run_folder(dir: &Path) -> Result<RunFolder, RunFolderError> {
+    if !dir.is_dir() {
+        return Err(RunFolderError::NoFolder(dir.to_owned()));
+    }
+    let read = |name: &str| {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RunFolderError::Missing {
+                path,
+                dir: dir.to_owned(),
+            }),
+            Err(source) => Err(RunFolderError::Read { path, source }),
+        }
+    };
+    let (results_path, results_text) = read(RESULTS_JSON)?;
+    let results: RunResults =
+        serde_json::from_str(&results_text).map_err(|source| RunFolderError::Results {
+            path: results_path,
+            source,
+        })?;
+    let (scenario_path, scenario_toml) = read(SCENARIO_TOML)?;
+    let label = scenario_path.display().to_string();
+    let parsed = crate::scenario::load::parse_str(&label, &scenario_toml, dir).or_else(|first| {
+        crate::scenario::load::parse_str(&label, &scenario_toml, Path::new(".")).map_err(|_| first)
+    });
+    let scenario = parsed
+        .map_err(|d| RunFolderError::Scenario {
+            path: scenario_path,
+            diagnostics: d.to_string(),
+        })?
+        .scenario;
+    let broken = std::fs::read_to_string(dir.join(crate::report::SUMMARY_JSON))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+        .is_some_and(|s| s.verdict == RunVerdict::Broken);
+    Ok(RunFolder {
+        scenario,
+        scenario_toml,
+        results,
+        broken,
+    })
 }

@@ -1,0 +1,222 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording, SecondStats};
+
+#[test]
+fn mann_whitney_matches_the_textbook_value() {
+    // scipy.stats.mannwhitneyu([1..5], [6..10], method="asymptotic") → 0.012186
+    let p = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
+    assert!((p - 0.012_185_78).abs() < 1e-6, "{p}");
+    // Symmetric in its arguments.
+    let q = mann_whitney(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    assert!((p - q).abs() < 1e-12);
+}
+
+#[test]
+fn mann_whitney_sees_no_difference_in_the_same_data() {
+    let a = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+    assert!(mann_whitney(&a, &a).unwrap() > 0.9);
+    assert_eq!(mann_whitney(&[2.0; 6], &[2.0; 6]), Some(1.0), "all ties");
+    assert_eq!(mann_whitney(&a[..4], &a), None, "too few seconds");
+}
+
+#[test]
+fn two_proportions_matches_the_textbook_value() {
+    // 10/1000 vs 30/1000: pooled z = 3.194, two-sided p = 0.0014013
+    let p = two_proportions(10, 1000, 30, 1000).unwrap();
+    assert!((p - 0.001_401_3).abs() < 1e-6, "{p}");
+    assert_eq!(two_proportions(0, 1000, 0, 500), Some(1.0));
+    assert_eq!(two_proportions(0, 0, 1, 10), None);
+}
+
+#[test]
+fn judging_needs_significance_direction_and_size() {
+    use Better::*;
+    assert_eq!(
+        judge(Some(1.0), Some(1.0), Lower, None, true),
+        Finding::Unchanged
+    );
+    assert_eq!(
+        judge(Some(1.0), Some(2.0), Lower, None, true),
+        Finding::Untested
+    );
+    assert_eq!(
+        judge(Some(1.0), Some(2.0), Lower, Some(false), true),
+        Finding::Noise
+    );
+    assert_eq!(
+        judge(Some(1.0), Some(2.0), Lower, Some(true), true),
+        Finding::Regressed
+    );
+    assert_eq!(
+        judge(Some(1.0), Some(1.05), Lower, Some(true), false),
+        Finding::WorseWithinThreshold
+    );
+    assert_eq!(
+        judge(Some(2.0), Some(1.0), Lower, Some(true), false),
+        Finding::Improved
+    );
+    assert_eq!(
+        judge(Some(0.99), Some(0.9), Higher, Some(true), true),
+        Finding::Regressed
+    );
+    assert_eq!(
+        judge(Some(1.0), Some(9.0), Neither, Some(true), true),
+        Finding::Noise
+    );
+    assert_eq!(
+        judge(None, Some(9.0), Lower, Some(true), true),
+        Finding::Untested
+    );
+}
+
+const SCENARIO: &str = r#"
+name = "compare"
+duration = "30s"
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+
+[upstreams.api]
+instances = 1
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 100
+requests = [{ path = "/items/1" }]
+
+[slo]
+availability = ">= 99%"
+"#;
+
+/// A 30 s run of 100 answers per second whose latency is `median_ms` ± 20%
+/// (deterministic for `seed`), `bad` of them failing per second.
+fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut total = Hist::default();
+    let mut outcomes = OutcomeCounts::default();
+    let mut seconds = Vec::new();
+    for second in 0..30 {
+        let mut h = hist::new_histogram(hist::SECOND_SIGFIG);
+        let mut sec_outcomes = OutcomeCounts::default();
+        for i in 0..100 {
+            let us = (median_ms * 1000.0 * rng.random_range(0.8..1.2)) as u64;
+            h.record(us).unwrap();
+            total.0.record(us).unwrap();
+            let o = if i < bad {
+                Outcome::ServerError
+            } else {
+                Outcome::Ok
+            };
+            sec_outcomes.add(o);
+            outcomes.add(o);
+        }
+        let mut s = SecondStats::new(second, &h);
+        s.outcomes = sec_outcomes;
+        seconds.push(s);
+    }
+    let recording = Recording {
+        format: crate::metrics::recording::FORMAT,
+        workers: 1,
+        duration_s: 30.0,
+        keys: vec![KeyStats {
+            phase: "traffic-0".into(),
+            tenant: None,
+            class: 0,
+            method: "GET".into(),
+            path: "/items/1".into(),
+            outcomes,
+            statuses: BTreeMap::new(),
+            latency: total.clone(),
+            service: total,
+            retries: 0,
+        }],
+        seconds,
+        ..Recording::default()
+    };
+    let results = RunResults {
+        scenario: "compare".into(),
+        seed,
+        started_at: "2026-11-26T08:00:00Z".into(),
+        partial: false,
+        recording,
+        faults: Vec::new(),
+        lifecycle: Vec::new(),
+        stores: Vec::new(),
+        gateway_counters: BTreeMap::new(),
+        time_scale: 1.0,
+    };
+    let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
+        .unwrap()
+        .scenario;
+    let summary = crate::analysis::summarize::summarize(&scenario, &results, 1.0, false);
+    (summary, results)
+}
+
+fn view<'a>(r: &'a (Summary, RunResults)) -> RunView<'a> {
+    RunView {
+        summary: &r.0,
+        results: &r.1,
+    }
+}
+
+#[test]
+fn a_run_against_itself_changes_nothing() {
+    let a = run(1, 5.0, 0);
+    let c = compare(view(&a), view(&a), 0.1);
+    assert_eq!(c.regressions, 0);
+    assert!(
+        c.rows.iter().all(|r| r.finding == Finding::Unchanged),
+        "{:#?}",
+        c.rows
+    );
+}
+
+#[test]
+fn two_runs_of_the_same_distribution_are_within_noise() {
+    let (a, b) = (run(1, 5.0, 0), run(2, 5.0, 0));
+    let c = compare(view(&a), view(&b), 0.1);
+    assert_eq!(c.regressions, 0, "{:#?}", c.rows);
+    let p50 = &c.rows[0];
+    assert_eq!(p50.metric, "p50");
+    assert!(p50.p_value.is_some_and(|p| p >= ALPHA), "{p50:#?}");
+}
+
+#[test]
+fn added_latency_is_a_regression_and_less_latency_an_improvement() {
+    let (a, b) = (run(1, 5.0, 0), run(2, 8.0, 0));
+    let c = compare(view(&a), view(&b), 0.1);
+    let p99 = c.rows.iter().find(|r| r.metric == "p99").unwrap();
+    assert_eq!(p99.finding, Finding::Regressed, "{p99:#?}");
+    assert!(p99.change.unwrap() > 0.4);
+    assert!(c.regressions >= 4, "{:#?}", c.rows);
+    // A huge threshold lets the same change through as "worse, within threshold".
+    let lenient = compare(view(&a), view(&b), 10.0);
+    assert_eq!(lenient.regressions, 0);
+    assert!(
+        lenient
+            .rows
+            .iter()
+            .any(|r| r.finding == Finding::WorseWithinThreshold)
+    );
+    let back = compare(view(&b), view(&a), 0.1);
+    assert_eq!(back.regressions, 0);
+    assert_eq!(back.rows[0].finding, Finding::Improved);
+}
+
+#[test]
+fn lost_availability_is_a_regression() {
+    let (a, b) = (run(1, 5.0, 0), run(1, 5.0, 2));
+    let c = compare(view(&a), view(&b), 0.1);
+    let row = c.rows.iter().find(|r| r.group == "availability").unwrap();
+    assert_eq!(row.finding, Finding::Regressed, "{row:#?}");
+    assert!(row.p_value.unwrap() < 1e-6);
+}
