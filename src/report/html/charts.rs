@@ -61,13 +61,16 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A fault drawn over a time series: shaded from `start_s` to `end_s`.
+/// A fault drawn over a time series: shaded from `start_s` to `end_s`; or,
+/// for a restart, a green line at `start_s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
     pub start_s: f64,
     pub end_s: f64,
-    /// Short label drawn at the top of the band (`F1`); ours, never run text.
+    /// Short label drawn at the top of the band (`F1`, `R1`); ours, never run text.
     pub label: String,
+    /// A replaced instance came back here (drawn as a line, not a band).
+    pub restart: bool,
 }
 
 /// How the y axis maps values.
@@ -148,7 +151,15 @@ fn draw_time_series(
         .draw()?;
     let shade = RGBAColor(214, 39, 40, 0.13).filled();
     let edge = RGBAColor(214, 39, 40, 0.55).stroke_width(1);
-    for b in c.bands {
+    let restart = RGBAColor(44, 160, 44, 0.8).stroke_width(2);
+    for b in c.bands.iter().filter(|b| b.restart) {
+        let x = b.start_s.clamp(0.0, x_max);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, y_min), (x, y_max)],
+            restart,
+        )))?;
+    }
+    for b in c.bands.iter().filter(|b| !b.restart) {
         // An instant fault (a kill) still gets a visible sliver.
         let end = b.end_s.max(b.start_s + x_max / 300.0).min(x_max);
         let start = b.start_s.clamp(0.0, x_max);
@@ -171,10 +182,15 @@ fn draw_time_series(
     let label_y = y_max - (y_max - y_min) * 0.02;
     for b in c.bands {
         let x = b.start_s.clamp(0.0, x_max);
+        let color = if b.restart {
+            RGBColor(20, 120, 20)
+        } else {
+            RGBColor(160, 20, 20)
+        };
         chart.draw_series(std::iter::once(Text::new(
             b.label.clone(),
             (x, label_y),
-            (FONT, 12).into_font().color(&RGBColor(160, 20, 20)),
+            (FONT, 12).into_font().color(&color),
         )))?;
     }
     root.present()?;
@@ -339,35 +355,22 @@ mod tests {
             start_s: 3.0,
             end_s: 5.0,
             label: "F1".into(),
+            restart: false,
         }];
-        let svg = time_series(&TimeChart {
+        let chart = TimeChart {
             y_desc: "requests/s",
             x_max: 10.0,
             lines: &lines,
             bands: &bands,
             scale: Scale::Linear,
             y_label: |v| format!("{v:.0}"),
-        });
+        };
+        let svg = time_series(&chart);
         assert!(svg.starts_with("<svg class=\"chart\""), "{svg:.200}");
         assert!(!svg.contains("http"), "no URL, not even the namespace");
-        assert!(svg.contains(">F1<"), "the band is labelled");
+        assert!(svg.contains("\nF1\n"), "the band is labelled");
         assert!(svg.contains("<rect"), "the band is shaded");
-        assert_eq!(
-            svg,
-            time_series(&TimeChart {
-                lines: &lines,
-                bands: &bands,
-                ..TimeChart {
-                    y_desc: "requests/s",
-                    x_max: 10.0,
-                    lines: &[],
-                    bands: &[],
-                    scale: Scale::Linear,
-                    y_label: |v| format!("{v:.0}"),
-                }
-            }),
-            "drawing is deterministic"
-        );
+        assert_eq!(svg, time_series(&chart), "drawing is deterministic");
     }
 
     #[test]

@@ -135,6 +135,7 @@ svg.chart{width:100%;height:auto;display:block;border:1px solid var(--line);bord
 .legend{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;color:var(--muted)}
 .swatch{display:inline-block;width:14px;height:4px;margin-right:6px;vertical-align:middle;border-radius:2px}
 .band{display:inline-block;background:rgba(214,39,40,.15);border-left:2px solid rgba(214,39,40,.6);color:#a01414;font-weight:700;padding:0 6px}
+.band.restart{background:rgba(44,160,44,.15);border-left-color:rgba(44,160,44,.8);color:#146414}
 .note{color:var(--muted);font-size:13px}
 .error{color:var(--fail)}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:4px;padding:10px;overflow:auto;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap}

@@ -36,7 +36,7 @@ pub struct Named {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultBand {
     pub band: Band,
-    /// Index in the scenario's `[[faults]]`.
+    /// Index in the scenario's `[[faults]]` (`usize::MAX` for a restart).
     pub fault: usize,
     pub action: String,
     pub targets: Vec<String>,
@@ -61,11 +61,31 @@ pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
                 start_s: e.at_s,
                 end_s: reverted.unwrap_or(e.at_s).min(end.max(e.at_s)),
                 label: format!("F{}", e.fault + 1),
+                restart: false,
             },
             fault: e.fault,
             action: e.action.clone(),
             targets: e.targets.clone(),
             reverted_at_s: reverted,
+        });
+    }
+    // Replacements of killed instances, so a reader sees when they came back.
+    let replaced = r
+        .lifecycle
+        .iter()
+        .filter(|l| l.event == crate::topology::supervisor::Lifecycle::Replaced && l.at_s >= 0.0);
+    for (i, l) in replaced.enumerate() {
+        out.push(FaultBand {
+            band: Band {
+                start_s: l.at_s,
+                end_s: l.at_s,
+                label: format!("R{}", i + 1),
+                restart: true,
+            },
+            fault: usize::MAX,
+            action: "replaced (restarted)".into(),
+            targets: vec![l.instance.clone()],
+            reverted_at_s: None,
         });
     }
     out.sort_by(|a, b| a.band.start_s.total_cmp(&b.band.start_s));

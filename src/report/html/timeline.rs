@@ -96,11 +96,12 @@ fn fault_legend(html: &mut String, faults: &[FaultBand]) {
         html.push_str("<p class=\"note\">No fault ran: the charts have no fault band.</p>");
         return;
     }
-    html.push_str("<table class=\"faults\"><thead><tr><th>band</th><th>fault</th><th>targets</th><th>from</th><th>to</th></tr></thead><tbody>");
+    html.push_str("<table class=\"faults\"><thead><tr><th>band</th><th>event</th><th>targets</th><th>from</th><th>to</th></tr></thead><tbody>");
     for f in faults {
         let _ = write!(
             html,
-            "<tr><td><span class=\"band\">{}</span></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td></tr>",
+            "<tr><td><span class=\"{}\">{}</span></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td></tr>",
+            if f.band.restart { "band restart" } else { "band" },
             e(&f.band.label),
             e(&f.action),
             e(&f.targets.join(", ")),
