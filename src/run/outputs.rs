@@ -143,3 +143,85 @@ pub fn read_run_folder(dir: &Path) -> Result<RunFolder, RunFolderError> {
         broken,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets of every kind `redact` hides, in a scenario that must load again
+    /// after redaction (that is what `ninefold report` parses).
+    const WITH_SECRETS: &str = r#"
+name = "secrets"
+duration = "5s"
+
+[gateway]
+instances = 1
+
+[gateway.auth]
+algorithm = "HS256"
+secret = "hs-secret-value"
+
+[gateway.rate_limit]
+store = "redis://user:rl-password@127.0.0.1:6379"
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+
+[upstreams.api]
+instances = 1
+store = "redis://:store-password@127.0.0.1:6379"
+
+[[tenants]]
+id = "acme"
+plan = { rate = 10 }
+token = "static-tenant-token"
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 10
+requests = [{ path = "/items/1", headers = { Authorization = "Bearer header-token", "X-Api-Key" = "api-key-value" } }]
+"#;
+
+    #[test]
+    fn a_redacted_scenario_still_loads_and_hides_every_secret() {
+        let base = Path::new(".");
+        let mut raw = crate::scenario::load::parse_str("s.toml", WITH_SECRETS, base)
+            .unwrap()
+            .raw;
+        crate::scenario::unparse::redact(&mut raw);
+        let text = toml::to_string(&raw).unwrap();
+        for secret in [
+            "hs-secret-value",
+            "rl-password",
+            "store-password",
+            "static-tenant-token",
+            "header-token",
+            "api-key-value",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        let again = crate::scenario::load::parse_str("redacted.toml", &text, base);
+        assert!(
+            again.is_ok(),
+            "{}",
+            again.err().map(|d| d.to_string()).unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_run_folder_says_so() {
+        let dir = std::env::temp_dir().join(format!("ninefold-outputs-{}", uuid::Uuid::new_v4()));
+        assert!(matches!(
+            read_run_folder(&dir),
+            Err(RunFolderError::NoFolder(_))
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = read_run_folder(&dir).unwrap_err();
+        assert!(err.to_string().contains("results.json: missing"), "{err}");
+        std::fs::write(dir.join(RESULTS_JSON), "[]").unwrap();
+        let err = read_run_folder(&dir).unwrap_err();
+        assert!(matches!(err, RunFolderError::Results { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

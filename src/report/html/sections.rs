@@ -232,7 +232,8 @@ pub fn availability(html: &mut String, s: &Summary) {
 /// Percentile table: intended-time latency beside service time.
 pub fn latency_table(html: &mut String, s: &Summary) {
     html.push_str("<table><thead><tr><th>percentile</th><th>latency from the intended send (ms)</th><th>service time from the actual send (ms)</th></tr></thead><tbody>");
-    let pick: [(&str, fn(&Percentiles) -> f64); 5] = [
+    type Pick = fn(&Percentiles) -> f64;
+    let pick: [(&str, Pick); 5] = [
         ("p50", |p| p.p50),
         ("p90", |p| p.p90),
         ("p99", |p| p.p99),
@@ -407,9 +408,9 @@ pub fn scenario_and_metadata(
         ),
     );
     html.push_str("</tbody></table></section>\n");
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<section id=\"scenario\"><h2>Scenario as run</h2><p class=\"note\">Secrets (JWT secrets, tokens, API keys, credentials in store URLs) are redacted.</p><pre>{}</pre></section>\n",
+        "<section id=\"scenario\"><h2>Scenario as run</h2><p class=\"note\">Secrets (JWT secrets, tokens, API keys, credentials in store URLs) are redacted.</p><pre>{}</pre></section>",
         e(scenario_toml)
     );
 }

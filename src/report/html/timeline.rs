@@ -13,6 +13,9 @@ use crate::analysis::slo::group_digits;
 use crate::report::summary::Summary;
 use crate::run::runner::RunResults;
 
+/// Most tenant charts on one page.
+const MAX_TENANT_CHARTS: usize = 8;
+
 /// One chart with its title and legend.
 fn figure(html: &mut String, title: &str, svg: &str, legend: &[Named]) {
     let _ = write!(html, "<figure><figcaption>{}</figcaption>{svg}", e(title));
@@ -101,7 +104,11 @@ fn fault_legend(html: &mut String, faults: &[FaultBand]) {
         let _ = write!(
             html,
             "<tr><td><span class=\"{}\">{}</span></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td></tr>",
-            if f.band.restart { "band restart" } else { "band" },
+            if f.band.restart {
+                "band restart"
+            } else {
+                "band"
+            },
             e(&f.band.label),
             e(&f.action),
             e(&f.targets.join(", ")),
@@ -204,7 +211,18 @@ pub fn tenants(html: &mut String, s: &Summary, r: &RunResults, faults: &[FaultBa
         return;
     }
     let bands: Vec<Band> = faults.iter().map(|f| f.band.clone()).collect();
-    for t in &s.tenants {
+    // One chart per tenant, for the busiest few: a page of fifty charts helps nobody.
+    let mut busiest: Vec<_> = s.tenants.iter().collect();
+    busiest.sort_by(|a, b| b.offered.cmp(&a.offered).then_with(|| a.id.cmp(&b.id)));
+    if busiest.len() > MAX_TENANT_CHARTS {
+        let _ = write!(
+            html,
+            "<p class=\"note\">Charts for the {MAX_TENANT_CHARTS} busiest of {} tenants; the table has them all.</p>",
+            busiest.len()
+        );
+        busiest.truncate(MAX_TENANT_CHARTS);
+    }
+    for t in busiest {
         let named = series::tenant(r, &t.id);
         figure(
             html,
