@@ -155,3 +155,72 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:0 0 24px}
  pre{white-space:pre-wrap;border:0}
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::metrics::Recording;
+
+    const SCENARIO: &str = r#"
+name = "empty"
+description = "Nothing <b>answered</b> & nothing broke"
+duration = "5s"
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+
+[upstreams.api]
+instances = 1
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 10
+requests = [{ path = "/items/1" }]
+
+[slo]
+availability = ">= 99%"
+"#;
+
+    /// A run that recorded nothing at all (it broke at once) still renders
+    /// every section, with sentences instead of empty charts and tables.
+    #[test]
+    fn an_empty_run_renders_every_section() {
+        let scenario = crate::scenario::load::parse_str("e.toml", SCENARIO, Path::new("."))
+            .unwrap()
+            .scenario;
+        let results = RunResults {
+            scenario: scenario.name.clone(),
+            seed: 1,
+            started_at: "2026-11-26T08:00:00Z".into(),
+            partial: true,
+            recording: Recording::default(),
+            faults: Vec::new(),
+            lifecycle: Vec::new(),
+            stores: Vec::new(),
+            gateway_counters: BTreeMap::new(),
+            time_scale: 2.0,
+        };
+        let summary = crate::analysis::summarize::summarize(&scenario, &results, 2.0, true);
+        let html = render(&summary, &scenario, SCENARIO, &results);
+        for (id, _) in SECTIONS {
+            assert!(html.contains(&format!("<section id=\"{id}\"")), "{id}");
+        }
+        assert!(html.contains("BROKEN · PARTIAL"));
+        assert!(html.contains("No fault ran"));
+        assert!(html.contains("No eligible request was sent"));
+        assert!(html.contains("time scale"), "a scaled run says so");
+        assert!(
+            html.contains("Nothing &lt;b&gt;answered&lt;/b&gt; &amp; nothing broke"),
+            "the description is escaped"
+        );
+        assert!(!html.contains("<b>answered"));
+        assert_eq!(html, render(&summary, &scenario, SCENARIO, &results));
+    }
+}
