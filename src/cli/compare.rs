@@ -42,6 +42,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let threshold = parse_threshold(&args.threshold).map_err(CliError::BadInput)?;
     let base = load(&args.base)?;
     let new = load(&args.new)?;
+    if base.1.scenario != new.1.scenario {
+        eprintln!(
+            "ninefold: warning: comparing different scenarios ({} against {}): differences may be by design",
+            base.1.scenario, new.1.scenario
+        );
+    }
     let c = compare(
         RunView {
             summary: &base.1,

@@ -179,9 +179,16 @@ fn draw_time_series(
             line.color.plotters().stroke_width(2),
         ))?;
     }
-    let label_y = y_max - (y_max - y_min) * 0.02;
+    // Labels of close events go on rows below each other instead of overprinting.
+    let mut placed: Vec<f64> = Vec::new();
     for b in c.bands {
         let x = b.start_s.clamp(0.0, x_max);
+        let row = placed
+            .iter()
+            .filter(|p| (x - **p).abs() < x_max / 30.0)
+            .count();
+        placed.push(x);
+        let label_y = y_max - (y_max - y_min) * (0.02 + 0.09 * row as f64);
         let color = if b.restart {
             RGBColor(20, 120, 20)
         } else {
