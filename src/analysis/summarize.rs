@@ -201,13 +201,17 @@ fn integrity(r: &RunResults) -> IntegritySummary {
         0
     };
     // One key applied more than once, or one logical request acknowledged with two orders.
-    let applied_twice: u64 = r
-        .stores
-        .iter()
-        .flat_map(|s| s.orders.iter().flatten())
-        .filter(|o| o.idempotency_key.is_some())
-        .map(|o| o.applied.saturating_sub(1))
-        .sum::<u64>();
+    // A key applied n times has n orders that each say `applied = n`: count the key once,
+    // as n − 1 extra effects (summing over orders would say n·(n − 1)).
+    let mut applied: HashMap<(&str, Option<&str>, &str), u64> = HashMap::new();
+    for s in &r.stores {
+        for o in s.orders.iter().flatten() {
+            if let Some(key) = o.idempotency_key.as_deref() {
+                applied.insert((s.pool.as_str(), o.tenant.as_deref(), key), o.applied);
+            }
+        }
+    }
+    let applied_twice: u64 = applied.values().map(|n| n.saturating_sub(1)).sum();
     let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
     for w in &acked {
         if let Some(id) = w.order_id.as_deref() {
@@ -471,5 +475,56 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::runner::StoreReadback;
+
+    fn order(key: Option<&str>, id: &str, applied: u64) -> mock_backends::ExportedOrder {
+        mock_backends::ExportedOrder {
+            idempotency_key: key.map(str::to_owned),
+            order_id: id.into(),
+            tenant: Some("acme".into()),
+            applied,
+            replays: 0,
+            instance: "api-0".into(),
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_key_applied_twice_is_one_duplicate() {
+        let r = RunResults {
+            scenario: "t".into(),
+            seed: 1,
+            started_at: String::new(),
+            partial: false,
+            recording: Recording::default(),
+            faults: Vec::new(),
+            lifecycle: Vec::new(),
+            stores: vec![StoreReadback {
+                pool: "api".into(),
+                orders: Some(vec![
+                    order(Some("k1"), "o-1", 2),
+                    order(Some("k1"), "o-2", 2),
+                    order(Some("k2"), "o-3", 3),
+                    order(Some("k2"), "o-4", 3),
+                    order(Some("k2"), "o-5", 3),
+                    order(Some("k3"), "o-6", 1),
+                    order(None, "o-7", 1),
+                ]),
+                error: None,
+            }],
+            gateway_counters: Default::default(),
+            time_scale: 1.0,
+        };
+        let i = integrity(&r);
+        assert!(i.checked);
+        // k1: one extra effect, k2: two, k3 and the keyless order: none.
+        assert_eq!(i.duplicates, 3);
+        assert_eq!((i.lost, i.acknowledged_writes), (0, 0));
     }
 }
