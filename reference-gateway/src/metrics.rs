@@ -50,7 +50,9 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            requests: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
             buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),

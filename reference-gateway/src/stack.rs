@@ -37,7 +37,9 @@ use tower::Service;
 use crate::body::Response;
 use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
-use crate::layers::{auth, balance, cache, limits, ratelimit, rescue, retry, route, trace, transform};
+use crate::layers::{
+    auth, balance, cache, limits, ratelimit, rescue, retry, route, trace, transform,
+};
 use crate::state::Shared;
 
 /// The whole request path for one gateway.
@@ -141,11 +143,13 @@ impl Pipeline {
                 shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
                 rescue::gateway_error_response(&GatewayError::Overloaded)
             }
-            Some(_in_flight) => match within(timer, ctx.start + limit, self.inner(ctx, req)).await {
-                Some(Ok(resp)) => resp,
-                Some(Err(e)) => rescue::error_response(&e, shared),
-                None => rescue::gateway_error_response(&GatewayError::Timeout(limit)),
-            },
+            Some(_in_flight) => {
+                match within(timer, ctx.start + limit, self.inner(ctx, req)).await {
+                    Some(Ok(resp)) => resp,
+                    Some(Err(e)) => rescue::error_response(&e, shared),
+                    None => rescue::gateway_error_response(&GatewayError::Timeout(limit)),
+                }
+            }
         };
         trace::finish(shared, started, resp)
     }
@@ -209,4 +213,30 @@ where
 /// Builds the request path as a service (for any request body type).
 pub fn build(shared: &Arc<Shared>) -> PipelineService {
     PipelineService(Arc::new(Pipeline::new(shared.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_timer_fires_at_each_requests_own_deadline() {
+        let timer = ConnTimer::default();
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        assert_eq!(within(&timer, t0 + s(10), async { 1 }).await, Some(1));
+        tokio::time::advance(s(5)).await;
+        // The timer armed for the first request's deadline (t0 + 10 s) moves on to this one's.
+        assert_eq!(within(&timer, t0 + s(15), pending::<()>()).await, None);
+        assert_eq!(Instant::now(), t0 + s(15));
+        // A deadline earlier than the armed timer (a reload shortened the timeout) still holds.
+        let t1 = Instant::now();
+        let slow = tokio::time::sleep(s(2));
+        assert_eq!(within(&timer, t1 + s(30), slow).await, Some(()));
+        assert_eq!(within(&timer, t1 + s(3), pending::<()>()).await, None);
+        assert_eq!(Instant::now(), t1 + s(3));
+    }
 }

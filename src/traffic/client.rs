@@ -166,25 +166,27 @@ async fn exchange(
     keep_body: bool,
 ) -> Result<Answer, ClientFailure> {
     send.ready().await.map_err(|_| ClientFailure::Io)?;
-        let response: Response<Incoming> =
-            send.send_request(req).await.map_err(|_| ClientFailure::Io)?;
-        let (parts, mut body) = response.into_parts();
-        let body = if keep_body {
-            Some(
-                body.collect()
-                    .await
-                    .map_err(|_| ClientFailure::Io)?
-                    .to_bytes(),
-            )
-        } else {
-            // Drain without copying: the answer is complete only when its body is.
-            while let Some(frame) = body.frame().await {
-                frame.map_err(|_| ClientFailure::Io)?;
-            }
-            None
-        };
-        Ok(Answer {
-            response: Response::from_parts(parts, ()),
-            body,
-        })
+    let response: Response<Incoming> = send
+        .send_request(req)
+        .await
+        .map_err(|_| ClientFailure::Io)?;
+    let (parts, mut body) = response.into_parts();
+    let body = if keep_body {
+        Some(
+            body.collect()
+                .await
+                .map_err(|_| ClientFailure::Io)?
+                .to_bytes(),
+        )
+    } else {
+        // Drain without copying: the answer is complete only when its body is.
+        while let Some(frame) = body.frame().await {
+            frame.map_err(|_| ClientFailure::Io)?;
+        }
+        None
+    };
+    Ok(Answer {
+        response: Response::from_parts(parts, ()),
+        body,
+    })
 }

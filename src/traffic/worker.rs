@@ -564,9 +564,7 @@ impl Worker {
             }
             _ => None,
         };
-        let result = c
-            .exchange(req, class.idempotency_key, phase.timeout)
-            .await;
+        let result = c.exchange(req, class.idempotency_key, phase.timeout).await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.
             *conn = None;

@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
-use crate::context::Ctx;
 use crate::config::{Plan, UnknownTenant};
+use crate::context::Ctx;
 use crate::context::LimitOutcome;
 use crate::error::{BoxError, GatewayError, LimitInfo};
 use crate::layers::rescue::add_limit_headers;

@@ -180,7 +180,13 @@ mod tests {
 
     #[test]
     fn request_ids_are_hex_like_format_would_write_them() {
-        for (v, w) in [(0u64, 8), (0xabc, 12), (u64::MAX, 12), (1 << 52, 12), (0xdead_beef, 8)] {
+        for (v, w) in [
+            (0u64, 8),
+            (0xabc, 12),
+            (u64::MAX, 12),
+            (1 << 52, 12),
+            (0xdead_beef, 8),
+        ] {
             let mut buf = [0u8; 16];
             let n = hex(v, w, &mut buf);
             assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("{v:0w$x}"));

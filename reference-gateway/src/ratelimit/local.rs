@@ -57,7 +57,9 @@ impl LocalStore {
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
         }
     }

@@ -190,13 +190,12 @@ impl HostPool {
             addr: self.addr,
             message,
         };
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-            .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(fail(e.to_string())),
-            Err(_) => return Err(fail(format!("timed out after {:?}", self.connect_timeout))),
-        };
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(fail(e.to_string())),
+                Err(_) => return Err(fail(format!("timed out after {:?}", self.connect_timeout))),
+            };
         let _ = stream.set_nodelay(true);
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
