@@ -471,6 +471,36 @@ async fn closed_loop_users_wait_for_answers_and_think() {
     }
 }
 
+/// `attack --requests N` sends exactly N requests over all workers, closed or open loop.
+#[test]
+fn attack_stops_after_the_request_count() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(spawn_server(|_, _| async { reply(200, "ok") }));
+    let bin = env!("CARGO_BIN_EXE_ninefold");
+    let url = format!("http://{}/n", server.addr);
+    for extra in [
+        vec!["-n", "137", "-c", "3", "--workers", "2"],
+        vec!["-n", "61", "--rate", "400", "-c", "2", "--workers", "2"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(["attack", &url, "--json"])
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let n: u64 = extra[1].parse().unwrap();
+        assert_eq!(v["requests"], n, "{extra:?}");
+        assert_eq!(v["outcomes"]["ok"], n, "{extra:?}");
+    }
+    drop(server);
+}
+
 #[test]
 fn attack_json_and_exit_codes() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -544,6 +574,7 @@ fn attack_json_and_exit_codes() {
         vec!["attack", "http://127.0.0.1:1/", "--rate", "0"],
         vec!["attack", "http://127.0.0.1:1/", "-H", "no-colon"],
         vec!["attack", "http://127.0.0.1:1/", "-d", "10"],
+        vec!["attack", "http://127.0.0.1:1/", "-n", "0"],
     ] {
         let out = std::process::Command::new(bin)
             .args(&args)

@@ -20,8 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -q -p reference-gateway --examples --manifest-path "$ROOT/Cargo.toml"
-cargo build --release -q -p ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
+if [[ -z ${NO_BUILD:-} ]]; then # NO_BUILD=1: use the binaries already in target/release
+  cargo build --release -q -p reference-gateway --examples --manifest-path "$ROOT/Cargo.toml"
+  cargo build --release -q -p ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
+fi
 BIN="$ROOT/target/release/examples"
 
 # Waits for a JSON ready line in FILE and prints the value of KEY.

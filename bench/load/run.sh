@@ -5,7 +5,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-NF=$ROOT/target/release/ninefold
+NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=$ROOT/target/release/examples/hello
 OHA=${OHA:-$(command -v oha || true)}
 PORT=${PORT:-18181}

@@ -5,7 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Frame, SizeHint};
+
+use crate::upstream::client::UpstreamBody;
 
 /// Response body: buffered or streamed from the upstream.
 #[derive(Debug)]
@@ -13,7 +15,7 @@ pub enum Body {
     /// A complete body (`None` once sent, or empty).
     Full(Option<Bytes>),
     /// An upstream's body, streamed.
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
 }
 
 impl Body {

@@ -118,7 +118,7 @@ impl Gateway {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        BoxCloneService::new(stack::build::<B>(&self.shared))
+        BoxCloneService::new(stack::build(&self.shared))
     }
 
     /// The admin router (`/metrics`, `/healthz`, `/readyz`).

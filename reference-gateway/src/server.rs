@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let cfg = shared.current.load().config.server.clone();
-    let stack = crate::stack::build::<hyper::body::Incoming>(&shared);
+    let pipeline = Arc::new(crate::stack::Pipeline::new(shared.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));
     let tracker = TaskTracker::new();
     let mut builder = http1::Builder::new();
@@ -58,7 +58,12 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(stack.clone());
+        let pipeline = pipeline.clone();
+        let timer = Arc::new(crate::stack::ConnTimer::default());
+        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let (pipeline, timer) = (pipeline.clone(), timer.clone());
+            async move { Ok::<_, std::convert::Infallible>(pipeline.call_on(req, &timer).await) }
+        });
         let conn_shutdown = shutdown.clone();
         let builder = builder.clone();
         let drain = cfg.drain_timeout;

@@ -1,11 +1,10 @@
-//! The layer stack, outermost first. Read it as the list it is:
+//! The request path, outermost step first. Read it as the list it is:
 //!
 //! ```text
 //!   trace        request id, context, metrics, JSON access log
 //!   rescue       every error → one status + JSON body
 //!   timeout      overall deadline → 504
 //!   load shed    in-flight limit reached → 503 at once (never queue)
-//!   concurrency  the in-flight limit itself
 //!   limits       431 / 413, body buffered for replay
 //!   auth         JWT → tenant in the context once; scopes → 403
 //!   rate limit   usage plan (bucket + quota) → 429 at once
@@ -15,55 +14,244 @@
 //!   retry        safe retries on other instances, within the budget
 //!   balance      healthy set from the checker, outlier ejection, pooled client
 //! ```
+//!
+//! Each step is a module of functions in [`crate::layers`] (one concern per file), and
+//! [`Pipeline::call`] calls them in this order as one async function: one future per
+//! request. The same modules also expose each step as a tower layer (`AuthLayer`, …) for
+//! composing in tests. As a stack of thirteen tower services the request path boxed a
+//! future and cloned a service per layer and request, about a fifth of the gateway's
+//! instructions per request.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tower::limit::ConcurrencyLimitLayer;
-use tower::load_shed::LoadShedLayer;
-use tower::{Service, ServiceBuilder};
+use futures::future::BoxFuture;
+use tokio::time::{Instant, Sleep};
+use tower::Service;
 
 use crate::body::Response;
-use crate::error::BoxError;
-use crate::layers::auth::AuthLayer;
-use crate::layers::balance::Balance;
-use crate::layers::cache::CacheLayer;
-use crate::layers::limits::LimitsLayer;
-use crate::layers::ratelimit::RateLimitLayer;
-use crate::layers::rescue::RescueLayer;
-use crate::layers::retry::RetryLayer;
-use crate::layers::route::RouteLayer;
-use crate::layers::timeout::TimeoutLayer;
-use crate::layers::trace::TraceLayer;
-use crate::layers::transform::TransformLayer;
+use crate::context::Ctx;
+use crate::error::{BoxError, GatewayError};
+use crate::layers::{
+    auth, balance, cache, limits, ratelimit, rescue, retry, route, trace, transform,
+};
 use crate::state::Shared;
 
-/// Builds the stack for request bodies of type `B`. The in-flight limit is read from the
-/// configuration at build time (a reload does not resize it).
-pub fn build<B>(
-    shared: &Arc<Shared>,
-) -> impl Service<http::Request<B>, Response = Response, Error = Infallible, Future: Send + 'static>
-+ Clone
-+ Send
-+ 'static
+/// The whole request path for one gateway.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+/// The overall deadline's timer of one client connection. hyper serves an HTTP/1
+/// connection's requests one after another, so each request borrows the connection's timer
+/// and gives it back; the timer is re-armed only when it fires before the current request's
+/// deadline (about once per `request_timeout`), where `tokio::time::timeout` would register
+/// and remove a timer entry for every request.
+#[derive(Default)]
+pub struct ConnTimer(Mutex<Option<Pin<Box<Sleep>>>>);
+
+impl ConnTimer {
+    fn take(&self) -> Option<Pin<Box<Sleep>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn put(&self, sleep: Pin<Box<Sleep>>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(sleep);
+    }
+}
+
+/// Runs `fut` until `deadline` on `timer` (`None` when the deadline passed first). The
+/// future is borrowed pinned, not moved in: the request path's future is large, and moving
+/// it cost more instructions than the timer saved.
+async fn within<F: Future>(
+    timer: &ConnTimer,
+    deadline: Instant,
+    mut fut: Pin<&mut F>,
+) -> Option<F::Output> {
+    let mut sleep = match timer.take() {
+        // A reload may have shortened the timeout: never fire later than this deadline.
+        Some(mut s) if s.deadline() > deadline => {
+            s.as_mut().reset(deadline);
+            s
+        }
+        Some(s) => s,
+        None => Box::pin(tokio::time::sleep_until(deadline)),
+    };
+    let out = std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        // The timer is armed at or before this deadline: when it fires early (an earlier
+        // request's deadline), move it on; when it fires at this one, time is up.
+        while sleep.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await;
+    timer.put(sleep);
+    out
+}
+
+/// One request counted in flight until it drops.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Pipeline {
+    /// The path over `shared`. The in-flight limit is read from the configuration now (a
+    /// reload does not resize it).
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let max_in_flight = shared.current.load().config.server.max_in_flight.get();
+        Self {
+            shared,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight,
+        }
+    }
+
+    /// Answers one request; every error has become its status here.
+    pub async fn call<B>(&self, req: http::Request<B>) -> Response
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        self.call_on(req, &ConnTimer::default()).await
+    }
+
+    /// [`Pipeline::call`] for a request of a client connection whose deadline timer is `timer`.
+    pub async fn call_on<B>(&self, req: http::Request<B>, timer: &ConnTimer) -> Response
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let shared = &*self.shared;
+        let started = trace::start(shared, &req);
+        let ctx = &started.ctx;
+        let limit = ctx.snap.config.request_timeout;
+        let resp = match self.enter() {
+            None => {
+                shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                rescue::gateway_error_response(&GatewayError::Overloaded)
+            }
+            Some(_in_flight) => {
+                let inner = std::pin::pin!(self.inner(ctx, req));
+                match within(timer, ctx.start + limit, inner).await {
+                    Some(Ok(resp)) => resp,
+                    Some(Err(e)) => rescue::error_response(&e, shared),
+                    None => rescue::gateway_error_response(&GatewayError::Timeout(limit)),
+                }
+            }
+        };
+        trace::finish(shared, started, resp)
+    }
+
+    /// Load shedding: a slot under the in-flight limit, or `None` (503 at once).
+    fn enter(&self) -> Option<InFlight<'_>> {
+        let n = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.in_flight);
+        (n < self.max_in_flight).then_some(guard)
+    }
+
+    async fn inner<B>(&self, ctx: &Ctx, req: http::Request<B>) -> Result<Response, BoxError>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let shared = &*self.shared;
+        let req = limits::buffer(ctx, req).await?;
+        auth::authenticate(ctx, &req)?;
+        let admitted = ratelimit::admit(shared, ctx, &req).await?;
+        let mut resp = cache::through(shared, ctx, req, |mut req| async move {
+            transform::request(ctx, &mut req);
+            route::route(ctx, &mut req)?;
+            let mut resp =
+                retry::with_retries(shared, ctx, req, |r| balance::send(shared, ctx, r)).await?;
+            transform::response(ctx, &mut resp);
+            Ok(resp)
+        })
+        .await?;
+        if let Some(info) = admitted {
+            rescue::add_limit_headers(&mut resp, &info);
+        }
+        Ok(resp)
+    }
+}
+
+/// The pipeline as a tower service (one boxed future per request), for
+/// [`crate::Gateway::service`] and `oneshot` in tests.
+#[derive(Clone)]
+pub struct PipelineService(Arc<Pipeline>);
+
+impl<B> Service<http::Request<B>> for PipelineService
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let max_in_flight = shared.current.load().config.server.max_in_flight.get();
-    ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(TimeoutLayer)
-        .layer(LoadShedLayer::new())
-        .layer(ConcurrencyLimitLayer::new(max_in_flight))
-        .layer(LimitsLayer)
-        .layer(AuthLayer)
-        .layer(RateLimitLayer(shared.clone()))
-        .layer(CacheLayer(shared.clone()))
-        .layer(TransformLayer)
-        .layer(RouteLayer)
-        .layer(RetryLayer(shared.clone()))
-        .service(Balance::new(shared.clone()))
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let pipeline = self.0.clone();
+        Box::pin(async move { Ok(pipeline.call(req).await) })
+    }
+}
+
+/// Builds the request path as a service (for any request body type).
+pub fn build(shared: &Arc<Shared>) -> PipelineService {
+    PipelineService(Arc::new(Pipeline::new(shared.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_timer_fires_at_each_requests_own_deadline() {
+        let timer = ConnTimer::default();
+        let s = Duration::from_secs;
+        let t0 = Instant::now();
+        assert_eq!(
+            within(&timer, t0 + s(10), std::pin::pin!(async { 1 })).await,
+            Some(1)
+        );
+        tokio::time::advance(s(5)).await;
+        // The timer armed for the first request's deadline (t0 + 10 s) moves on to this one's.
+        assert_eq!(
+            within(&timer, t0 + s(15), std::pin::pin!(pending::<()>())).await,
+            None
+        );
+        assert_eq!(Instant::now(), t0 + s(15));
+        // A deadline earlier than the armed timer (a reload shortened the timeout) still holds.
+        let t1 = Instant::now();
+        let slow = std::pin::pin!(tokio::time::sleep(s(2)));
+        assert_eq!(within(&timer, t1 + s(30), slow).await, Some(()));
+        assert_eq!(
+            within(&timer, t1 + s(3), std::pin::pin!(pending::<()>())).await,
+            None
+        );
+        assert_eq!(Instant::now(), t1 + s(3));
+    }
 }

@@ -4,7 +4,7 @@
 //! instant); without, closed loop as fast as the connections allow.
 
 use std::net::ToSocketAddrs as _;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, Method, Uri};
@@ -25,7 +25,8 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     ninefold attack http://127.0.0.1:8080/items/1 --rate 1000 --duration 30s\n  \
     ninefold attack http://127.0.0.1:8080/orders --method POST --body '{\"sku\": {rand:1..50}}' \\\n      \
     --header 'Content-Type: application/json' --rate 200 --json\n  \
-    ninefold attack http://127.0.0.1:8080/ -c 50 -d 10s        # closed loop, flat out\n\n\
+    ninefold attack http://127.0.0.1:8080/ -c 50 -d 10s        # closed loop, flat out\n  \
+    ninefold attack http://127.0.0.1:8080/ -c 50 -n 100000     # closed loop, 100k requests\n\n\
     Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\
     Exit status 5 means the generator could not keep the schedule (drops, or rate well below target).")]
 pub struct Args {
@@ -37,9 +38,12 @@ pub struct Args {
     /// Connections (and, closed loop, concurrent users).
     #[arg(long, short = 'c', default_value_t = 50)]
     pub connections: u32,
-    /// How long to send, e.g. 10s, 1m.
-    #[arg(long, short = 'd', default_value = "10s")]
-    pub duration: String,
+    /// How long to send, e.g. 10s, 1m [default: 10s, or as long as --requests takes].
+    #[arg(long, short = 'd')]
+    pub duration: Option<String>,
+    /// Stop after this many requests (or at --duration, whichever comes first), like `oha -n`.
+    #[arg(long, short = 'n')]
+    pub requests: Option<NonZeroU64>,
     /// A request header, 'Name: value' (repeatable).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
@@ -96,6 +100,11 @@ pub struct AttackSummary {
     pub kept_schedule: bool,
     pub problems: Vec<String>,
 }
+
+/// `--duration` when neither it nor `--requests` is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// The longest run `--requests` alone may ask for.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 fn bad(msg: impl Into<String>) -> anyhow::Error {
     CliError::BadInput(msg.into()).into()
@@ -172,7 +181,19 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
 }
 
 fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
-    let duration = parse_duration(&args.duration).map_err(|e| bad(format!("--duration: {e}")))?;
+    let duration = match (&args.duration, args.requests) {
+        (Some(d), _) => parse_duration(d).map_err(|e| bad(format!("--duration: {e}")))?,
+        (None, None) => DEFAULT_DURATION,
+        // Bounded by the request count: open loop needs n / rate seconds, a closed
+        // loop as long as the target takes (capped).
+        (None, Some(n)) => match args.rate {
+            Some(rate) if rate.is_finite() && rate > 0.0 => {
+                Duration::from_secs_f64((n.get() as f64 / rate).min(MAX_DURATION.as_secs_f64()))
+                    + Duration::from_secs(1)
+            }
+            _ => MAX_DURATION,
+        },
+    };
     let timeout = parse_duration(&args.timeout).map_err(|e| bad(format!("--timeout: {e}")))?;
     if duration.is_zero() || timeout.is_zero() {
         return Err(bad("--duration and --timeout must be longer than zero"));
@@ -256,6 +277,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         let options = TrafficOptions {
             workers: args.workers,
             progress: !args.json,
+            max_requests: args.requests,
             ..TrafficOptions::default()
         };
         let result = run_traffic(plan, req.targets.clone(), options, shutdown).await;

@@ -4,7 +4,10 @@
 //! a client behind DNS round robin moves to the next address.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::metrics::ClientFailure;
 
@@ -72,6 +76,7 @@ impl Targets {
                     return Ok(Conn {
                         send,
                         host: target.host.clone(),
+                        timer: Box::pin(tokio::time::sleep(timeout)),
                     });
                 }
                 Ok(Err(e)) => tracing::debug!(target = %target.addr, error = %e, "connect failed"),
@@ -105,6 +110,10 @@ pub struct Conn {
     send: SendRequest<Full<Bytes>>,
     /// `Host` of the target it is connected to.
     pub host: HeaderValue,
+    /// The request timeout's timer, one per connection: re-armed only when it fires
+    /// before the current request's deadline (at most once per timeout), where a
+    /// `tokio::time::timeout` per request would register and remove a timer entry each time.
+    timer: Pin<Box<Sleep>>,
 }
 
 /// An answer, with the body read (kept only when asked for).
@@ -120,37 +129,64 @@ impl Conn {
         !self.send.is_closed()
     }
 
-    /// Send `req` and read the whole answer (the body only drained unless `keep_body`).
+    /// Send `req` and read the whole answer (the body only drained unless `keep_body`),
+    /// or give up with `Timeout` once `timeout` has passed.
     /// A failure leaves the connection unusable; drop it.
     pub async fn exchange(
         &mut self,
         req: Request<Full<Bytes>>,
         keep_body: bool,
+        timeout: Duration,
     ) -> Result<Answer, ClientFailure> {
-        self.send.ready().await.map_err(|_| ClientFailure::Io)?;
-        let response: Response<Incoming> = self
-            .send
-            .send_request(req)
-            .await
-            .map_err(|_| ClientFailure::Io)?;
-        let (parts, mut body) = response.into_parts();
-        let body = if keep_body {
-            Some(
-                body.collect()
-                    .await
-                    .map_err(|_| ClientFailure::Io)?
-                    .to_bytes(),
-            )
-        } else {
-            // Drain without copying: the answer is complete only when its body is.
-            while let Some(frame) = body.frame().await {
-                frame.map_err(|_| ClientFailure::Io)?;
+        let deadline = Instant::now() + timeout;
+        let timer = &mut self.timer;
+        let mut exchange = std::pin::pin!(exchange(&mut self.send, req, keep_body));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                return Poll::Ready(r);
             }
-            None
-        };
-        Ok(Answer {
-            response: Response::from_parts(parts, ()),
-            body,
+            // The timer never runs past this request's deadline: it was last armed for
+            // an earlier request's deadline (or this one's), so when it fires early it
+            // is moved on to this deadline, and when it fires at it, time is up.
+            while timer.as_mut().poll(cx).is_ready() {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(ClientFailure::Timeout));
+                }
+                timer.as_mut().reset(deadline);
+            }
+            Poll::Pending
         })
+        .await
     }
+}
+
+async fn exchange(
+    send: &mut SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+    keep_body: bool,
+) -> Result<Answer, ClientFailure> {
+    send.ready().await.map_err(|_| ClientFailure::Io)?;
+    let response: Response<Incoming> = send
+        .send_request(req)
+        .await
+        .map_err(|_| ClientFailure::Io)?;
+    let (parts, mut body) = response.into_parts();
+    let body = if keep_body {
+        Some(
+            body.collect()
+                .await
+                .map_err(|_| ClientFailure::Io)?
+                .to_bytes(),
+        )
+    } else {
+        // Drain without copying: the answer is complete only when its body is.
+        while let Some(frame) = body.frame().await {
+            frame.map_err(|_| ClientFailure::Io)?;
+        }
+        None
+    };
+    Ok(Answer {
+        response: Response::from_parts(parts, ()),
+        body,
+    })
 }

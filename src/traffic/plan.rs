@@ -1,7 +1,7 @@
 //! The load plan: the scenario's traffic resolved into what workers execute,
 //! shared read-only by every worker thread.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ pub struct TrafficOptions {
     /// How far the gateway's clock may differ from our send instant before a
     /// throttle disagreement counts against it.
     pub throttle_tolerance: Duration,
+    /// Stop each phase after this many requests (all workers together), or at
+    /// its end, whichever comes first (`attack --requests`, like `oha -n`).
+    pub max_requests: Option<NonZeroU64>,
 }
 
 impl Default for TrafficOptions {
@@ -67,6 +70,7 @@ impl Default for TrafficOptions {
             workers: None,
             progress: false,
             throttle_tolerance: Duration::from_millis(10),
+            max_requests: None,
         }
     }
 }
@@ -132,6 +136,8 @@ pub(crate) struct Shared {
     pub tolerance_s: f64,
     /// When workers give up on answers still outstanding.
     pub drain_deadline: Instant,
+    /// Requests per phase after which it stops (`u64::MAX`: no limit).
+    pub max_requests: u64,
 }
 
 fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
@@ -207,6 +213,7 @@ impl Shared {
             workers,
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
+            max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
         })
     }
 }

@@ -44,6 +44,8 @@ use super::tokens::TokenCache;
 /// Below this gap to the next instant the producer yields instead of arming a
 /// timer: tokio's timer has 1 ms resolution and would send in bursts.
 const SPIN_BELOW: Duration = Duration::from_millis(1);
+/// The header instances name themselves in (a static name: no parse per answer).
+static X_BACKEND_INSTANCE: http::HeaderName = http::HeaderName::from_static("x-backend-instance");
 /// How often an idle virtual user checks whether the ramp wants it.
 const VU_IDLE_POLL: Duration = Duration::from_millis(20);
 
@@ -295,6 +297,11 @@ impl Worker {
         };
         let start = self.shared.run_start + phase.start;
         while let Some((seq, offset)) = generator.next(profile) {
+            // Sequence numbers are global (workers stride), so this stops the
+            // phase after exactly `max_requests` over all workers.
+            if seq >= self.shared.max_requests {
+                break;
+            }
             let intended = start + offset;
             if !wait_until(intended, stop).await {
                 break;
@@ -332,6 +339,10 @@ impl Worker {
         }
         let done = Rc::new(Notify::new());
         let mut conn: Option<Conn> = None;
+        // One cancellation waiter for the whole loop, not one registered and removed
+        // per request.
+        let cancelled = stop.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let now = Instant::now();
             if now >= end || stop.is_cancelled() {
@@ -342,12 +353,15 @@ impl Worker {
                 VU_IDLE_POLL
             } else {
                 let seq = queue.next_seq.get();
+                if seq >= self.shared.max_requests {
+                    break;
+                }
                 queue.next_seq.set(seq + phase.workers as u64);
                 if direct {
                     if let Some(job) = self.admit(p, queue, now, seq, now, None) {
                         tokio::select! {
                             biased;
-                            () = stop.cancelled() => break,
+                            () = &mut cancelled => break,
                             () = self.execute(p, &mut conn, job) => {}
                         }
                         self.release(queue);
@@ -355,7 +369,7 @@ impl Worker {
                 } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
                     tokio::select! {
                         biased;
-                        () = stop.cancelled() => break,
+                        () = &mut cancelled => break,
                         () = done.notified() => {}
                     }
                 }
@@ -364,7 +378,7 @@ impl Worker {
             if !pause.is_zero() {
                 tokio::select! {
                     biased;
-                    () = stop.cancelled() => break,
+                    () = &mut cancelled => break,
                     () = tokio::time::sleep(pause) => {}
                 }
             }
@@ -439,10 +453,12 @@ impl Worker {
 
     async fn connection_task(&self, p: usize, queue: &Queue, stop: &CancellationToken) {
         let mut conn: Option<Conn> = None;
+        let cancelled = stop.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let job = tokio::select! {
                 biased;
-                () = stop.cancelled() => return,
+                () = &mut cancelled => return,
                 job = queue.next() => match job {
                     Some(job) => job,
                     None => return,
@@ -451,7 +467,7 @@ impl Worker {
             let done = job.done.clone();
             tokio::select! {
                 biased;
-                () = stop.cancelled() => return,
+                () = &mut cancelled => return,
                 () = self.execute(p, &mut conn, job) => {}
             }
             self.release(queue);
@@ -548,11 +564,7 @@ impl Worker {
             }
             _ => None,
         };
-        let exchange = c.exchange(req, class.idempotency_key);
-        let result = match tokio::time::timeout(phase.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(ClientFailure::Timeout),
-        };
+        let result = c.exchange(req, class.idempotency_key, phase.timeout).await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.
             *conn = None;
@@ -579,7 +591,7 @@ impl Worker {
         let headers = answer.map(|a| a.response.headers());
         let status = answer.map(|a| a.response.status().as_u16());
         let instance = headers
-            .and_then(|h| h.get("x-backend-instance"))
+            .and_then(|h| h.get(&X_BACKEND_INSTANCE))
             .and_then(|v| v.to_str().ok());
         let mut rec = self.recorder.borrow_mut();
         rec.record(&Sample {

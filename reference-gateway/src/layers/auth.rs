@@ -13,6 +13,7 @@ use http::header::AUTHORIZATION;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
+use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
 use crate::jwt::MAX_TOKEN_BYTES;
 use crate::layers::{ctx_of, fail, take};
@@ -85,25 +86,33 @@ where
         let inner = take(&mut self.inner);
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            if let Some(verifier) = &ctx.snap.verifier {
-                let token = bearer(req.headers())?;
-                let verified = verifier.verify(token).map_err(unauthorized)?;
-                // Interned ids of known tenants are shared with logs and metrics.
-                let tenant = match ctx.snap.plans.get(verified.tenant.as_str()) {
-                    Some(p) => p.id.clone(),
-                    None => Arc::from(verified.tenant.as_str()),
-                };
-                let _ = ctx.tenant.set(tenant);
-                if let Ok(i) = ctx.route(req.method(), req.uri().path()) {
-                    let scopes = &ctx.snap.router.routes[i].config.scopes;
-                    if let Some(missing) = verifier.missing_scope(&verified.claims, scopes) {
-                        return Err(fail(GatewayError::InsufficientScope {
-                            scope: missing.to_string(),
-                        }));
-                    }
-                }
-            }
+            authenticate(&ctx, &req)?;
             inner.oneshot(req).await
         })
     }
+}
+
+/// Verifies the bearer token (when auth is configured), puts the tenant into the context
+/// and checks the route's scopes.
+pub(crate) fn authenticate(ctx: &Ctx, req: &Request) -> Result<(), BoxError> {
+    let Some(verifier) = &ctx.snap.verifier else {
+        return Ok(());
+    };
+    let token = bearer(req.headers())?;
+    let verified = verifier.verify(token).map_err(unauthorized)?;
+    // Interned ids of known tenants are shared with logs and metrics.
+    let tenant = match ctx.snap.plans.get(verified.tenant.as_str()) {
+        Some(p) => p.id.clone(),
+        None => Arc::from(verified.tenant.as_str()),
+    };
+    let _ = ctx.tenant.set(tenant);
+    if let Ok(i) = ctx.route(req.method(), req.uri().path()) {
+        let scopes = &ctx.snap.router.routes[i].config.scopes;
+        if let Some(missing) = verifier.missing_scope(&verified.claims, scopes) {
+            return Err(fail(GatewayError::InsufficientScope {
+                scope: missing.to_string(),
+            }));
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use tower::Service;
 
 use crate::body::{Body, Request, Response};
 use crate::config::Balance as BalanceKind;
+use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
 use crate::layers::{ctx_of, fail};
 use crate::state::Shared;
@@ -37,6 +38,19 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// Hop-by-hop headers belong to one connection and are never forwarded (RFC 9110 §7.6.1).
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // One pass over the (few) names is cheaper than six hashed lookups, and requests
+    // rarely carry any of them.
+    let hop = |n: &HeaderName| {
+        n == CONNECTION
+            || n == KEEP_ALIVE
+            || n == PROXY_CONNECTION
+            || n == TE
+            || n == TRANSFER_ENCODING
+            || n == UPGRADE
+    };
+    if !h.keys().any(hop) {
+        return;
+    }
     if h.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = h
             .get_all(CONNECTION)
@@ -76,71 +90,73 @@ impl Service<Request> for Balance {
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let Some(ri) = ctx.resolved_route() else {
-                return Err(fail(GatewayError::NoRoute {
-                    path: req.uri().path().into(),
-                }));
-            };
-            let route = &ctx.snap.router.routes[ri];
-            let pool = &route.pool;
-            let hash_key = match &pool.config.balance {
-                BalanceKind::Hash(h) => req.headers().get(h).map(|v| v.as_bytes()),
-                _ => None,
-            };
-            let Some(i) = pool.pick(ctx.tried(), hash_key) else {
-                return Err(fail(GatewayError::NoHealthyInstance {
-                    upstream: pool.name.to_string(),
-                }));
-            };
-            let inst = &pool.instances[i];
-            ctx.set_upstream(i, inst.addr);
-            let (mut parts, body) = req.into_parts();
-            let mut uri = std::mem::take(&mut parts.uri).into_parts();
-            uri.scheme = Some(http::uri::Scheme::HTTP);
-            uri.authority = Some(inst.authority.clone());
-            if uri.path_and_query.is_none() {
-                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            }
-            parts.uri = Uri::from_parts(uri)?;
-            strip_hop_by_hop(&mut parts.headers);
-            parts.extensions = http::Extensions::new();
-            let upstream_req = http::Request::from_parts(parts, Full::<Bytes>::new(body));
-            let _in_flight = pool.start(i);
-            let fut = shared.client.request(upstream_req);
-            let result = match route.config.retry.map(|r| r.per_try_timeout) {
-                Some(t) => match tokio::time::timeout(t, fut).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        pool.record(i, false, &shared.metrics);
-                        return Err(fail(GatewayError::PerTryTimeout {
-                            instance: inst.addr,
-                            timeout: t,
-                        }));
-                    }
-                },
-                None => fut.await,
-            };
-            match result {
-                Ok(resp) => {
-                    let ok = !matches!(resp.status().as_u16(), 502..=504);
-                    pool.record(i, ok, &shared.metrics);
-                    let (mut parts, body) = resp.into_parts();
-                    strip_hop_by_hop(&mut parts.headers);
-                    Ok(Response::from_parts(parts, Body::Upstream(body)))
-                }
-                Err(e) => {
-                    pool.record(i, false, &shared.metrics);
-                    let message = match std::error::Error::source(&e) {
-                        Some(s) => format!("{e}: {s}"),
-                        None => e.to_string(),
-                    };
-                    Err(fail(GatewayError::Upstream {
-                        instance: inst.addr,
-                        message,
-                        connect: e.is_connect(),
-                    }))
-                }
-            }
+            send(&shared, &ctx, req).await
         })
+    }
+}
+
+/// Picks an instance for this attempt and sends the request to it.
+pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: Request) -> Result<Response, BoxError> {
+    let Some(ri) = ctx.resolved_route() else {
+        return Err(fail(GatewayError::NoRoute {
+            path: req.uri().path().into(),
+        }));
+    };
+    let route = &ctx.snap.router.routes[ri];
+    let pool = &route.pool;
+    let hash_key = match &pool.config.balance {
+        BalanceKind::Hash(h) => req.headers().get(h).map(|v| v.as_bytes()),
+        _ => None,
+    };
+    let Some(i) = pool.pick(ctx.tried(), hash_key) else {
+        return Err(fail(GatewayError::NoHealthyInstance {
+            upstream: pool.name.to_string(),
+        }));
+    };
+    let inst = &pool.instances[i];
+    ctx.set_upstream(i, inst.addr);
+    let (mut parts, body) = req.into_parts();
+    // Origin form; the connection is to `inst` already.
+    parts.uri = Uri::from(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    strip_hop_by_hop(&mut parts.headers);
+    parts.extensions = http::Extensions::new();
+    let upstream_req = http::Request::from_parts(parts, Full::<Bytes>::new(body));
+    let _in_flight = pool.start(i);
+    let fut = inst.conns.send(upstream_req);
+    let result = match route.config.retry.map(|r| r.per_try_timeout) {
+        Some(t) => match tokio::time::timeout(t, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                pool.record(i, false, &shared.metrics);
+                return Err(fail(GatewayError::PerTryTimeout {
+                    instance: inst.addr,
+                    timeout: t,
+                }));
+            }
+        },
+        None => fut.await,
+    };
+    match result {
+        Ok(resp) => {
+            let ok = !matches!(resp.status().as_u16(), 502..=504);
+            pool.record(i, ok, &shared.metrics);
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(parts, Body::Upstream(body)))
+        }
+        Err(e) => {
+            pool.record(i, false, &shared.metrics);
+            Err(fail(GatewayError::Upstream {
+                instance: inst.addr,
+                message: e.describe(),
+                connect: e.is_connect(),
+            }))
+        }
     }
 }

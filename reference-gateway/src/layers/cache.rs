@@ -4,6 +4,7 @@
 //! `Cache-Control: no-store` or `private` are never stored; a request with `no-store`
 //! bypasses the cache. Answers carry `X-Cache: HIT|MISS`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -18,7 +19,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Body, Request, Response};
 use crate::config::CacheConfig;
-use crate::context::CacheOutcome;
+use crate::context::{CacheOutcome, Ctx};
 use crate::error::BoxError;
 use crate::layers::{ctx_of, take};
 use crate::state::Shared;
@@ -106,74 +107,88 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let cacheable_route = req.method() == Method::GET
-                && ctx
-                    .route(req.method(), req.uri().path())
-                    .is_ok_and(|i| ctx.snap.router.routes[i].config.cache);
-            if !cacheable_route || has_directive(req.headers(), &["no-store"]) {
-                return inner.oneshot(req).await;
-            }
-            let cfg = &ctx.snap.config.cache;
-            let mut key = String::with_capacity(64);
-            key.push_str(ctx.tenant.get().map_or("", |t| t));
-            key.push('\n');
-            key.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
-            for h in &cfg.vary {
-                key.push('\n');
-                key.push_str(
-                    req.headers()
-                        .get(h)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or(""),
-                );
-            }
-            let m = &shared.metrics;
-            if let Some(c) = shared.cache.inner.get(&key).await {
-                if c.expires > Instant::now() {
-                    ctx.set_cache(CacheOutcome::Hit);
-                    m.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    let mut resp = Response::new(Body::full(c.body.clone()));
-                    *resp.status_mut() = c.status;
-                    *resp.headers_mut() = c.headers.clone();
-                    return Ok(with_x_cache(resp, "HIT"));
-                }
-                shared.cache.inner.invalidate(&key).await;
-            }
-            ctx.set_cache(CacheOutcome::Miss);
-            m.cache_misses.fetch_add(1, Ordering::Relaxed);
-            let resp = inner.oneshot(req).await?;
-            let small = resp
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok())
-                .is_some_and(|n| n <= cfg.max_body_bytes);
-            if resp.status() != StatusCode::OK
-                || !small
-                || has_directive(resp.headers(), &["no-store", "private"])
-            {
-                return Ok(with_x_cache(resp, "MISS"));
-            }
-            let (parts, body) = resp.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            let expires = Instant::now() + cfg.ttl;
-            shared
-                .cache
-                .inner
-                .insert(
-                    key,
-                    Arc::new(Cached {
-                        status: parts.status,
-                        headers: parts.headers.clone(),
-                        body: bytes.clone(),
-                        expires,
-                    }),
-                )
-                .await;
-            Ok(with_x_cache(
-                Response::from_parts(parts, Body::full(bytes)),
-                "MISS",
-            ))
+            through(&shared, &ctx, req, |req| inner.oneshot(req)).await
         })
     }
+}
+
+/// Answers a cacheable GET from the cache, or through `inner`, storing what may be stored.
+pub(crate) async fn through<F, Fut>(
+    shared: &Shared,
+    ctx: &Ctx,
+    req: Request,
+    inner: F,
+) -> Result<Response, BoxError>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response, BoxError>>,
+{
+    let cacheable_route = req.method() == Method::GET
+        && ctx
+            .route(req.method(), req.uri().path())
+            .is_ok_and(|i| ctx.snap.router.routes[i].config.cache);
+    if !cacheable_route || has_directive(req.headers(), &["no-store"]) {
+        return inner(req).await;
+    }
+    let cfg = &ctx.snap.config.cache;
+    let mut key = String::with_capacity(64);
+    key.push_str(ctx.tenant.get().map_or("", |t| t));
+    key.push('\n');
+    key.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    for h in &cfg.vary {
+        key.push('\n');
+        key.push_str(
+            req.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        );
+    }
+    let m = &shared.metrics;
+    if let Some(c) = shared.cache.inner.get(&key).await {
+        if c.expires > Instant::now() {
+            ctx.set_cache(CacheOutcome::Hit);
+            m.cache_hits.fetch_add(1, Ordering::Relaxed);
+            let mut resp = Response::new(Body::full(c.body.clone()));
+            *resp.status_mut() = c.status;
+            *resp.headers_mut() = c.headers.clone();
+            return Ok(with_x_cache(resp, "HIT"));
+        }
+        shared.cache.inner.invalidate(&key).await;
+    }
+    ctx.set_cache(CacheOutcome::Miss);
+    m.cache_misses.fetch_add(1, Ordering::Relaxed);
+    let resp = inner(req).await?;
+    let small = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= cfg.max_body_bytes);
+    if resp.status() != StatusCode::OK
+        || !small
+        || has_directive(resp.headers(), &["no-store", "private"])
+    {
+        return Ok(with_x_cache(resp, "MISS"));
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let expires = Instant::now() + cfg.ttl;
+    shared
+        .cache
+        .inner
+        .insert(
+            key,
+            Arc::new(Cached {
+                status: parts.status,
+                headers: parts.headers.clone(),
+                body: bytes.clone(),
+                expires,
+            }),
+        )
+        .await;
+    Ok(with_x_cache(
+        Response::from_parts(parts, Body::full(bytes)),
+        "MISS",
+    ))
 }

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
+use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
 use crate::layers::{ctx_of, fail, take};
 
@@ -49,47 +50,57 @@ where
         let inner = take(&mut self.inner);
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let limits = &ctx.snap.config.server;
-            let headers = req.headers();
-            if headers.len() > limits.max_headers.get() {
-                return Err(fail(GatewayError::HeadersTooLarge {
-                    what: format!("{} headers, at most {}", headers.len(), limits.max_headers),
-                }));
-            }
-            let head: usize = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
-                + headers
-                    .iter()
-                    .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                    .sum::<usize>();
-            if head > limits.max_header_bytes.get() {
-                return Err(fail(GatewayError::HeadersTooLarge {
-                    what: format!(
-                        "{head} bytes of headers, at most {}",
-                        limits.max_header_bytes
-                    ),
-                }));
-            }
-            let max = limits.max_body_bytes.get();
-            let declared = headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max as u64) {
-                return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
-            }
-            let (parts, body) = req.into_parts();
-            let bytes = if body.is_end_stream() {
-                Bytes::new()
-            } else {
-                match Limited::new(body, max).collect().await {
-                    Ok(c) => c.to_bytes(),
-                    Err(e) if e.is::<LengthLimitError>() => {
-                        return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
-                    }
-                    Err(e) => return Err(fail(GatewayError::BadBody(e.to_string()))),
-                }
-            };
-            inner.oneshot(http::Request::from_parts(parts, bytes)).await
+            let req = buffer(&ctx, req).await?;
+            inner.oneshot(req).await
         })
     }
+}
+
+/// Checks the head against the limits and buffers the body (413 past the limit).
+pub(crate) async fn buffer<B>(ctx: &Ctx, req: http::Request<B>) -> Result<Request, BoxError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limits = &ctx.snap.config.server;
+    let headers = req.headers();
+    if headers.len() > limits.max_headers.get() {
+        return Err(fail(GatewayError::HeadersTooLarge {
+            what: format!("{} headers, at most {}", headers.len(), limits.max_headers),
+        }));
+    }
+    let head: usize = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
+        + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head > limits.max_header_bytes.get() {
+        return Err(fail(GatewayError::HeadersTooLarge {
+            what: format!(
+                "{head} bytes of headers, at most {}",
+                limits.max_header_bytes
+            ),
+        }));
+    }
+    let max = limits.max_body_bytes.get();
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        match Limited::new(body, max).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => {
+                return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
+            }
+            Err(e) => return Err(fail(GatewayError::BadBody(e.to_string()))),
+        }
+    };
+    Ok(http::Request::from_parts(parts, bytes))
 }

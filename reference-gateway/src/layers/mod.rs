@@ -1,7 +1,9 @@
-//! The gateway's tower layers, one concern per file, listed outermost first in
-//! [`crate::stack`]. Layers after `limits` see `Request<Bytes>` (the body is buffered so
-//! that retries can replay it) and answer [`crate::body::Response`] or a boxed
-//! [`crate::error::GatewayError`] that `rescue` turns into a status.
+//! The gateway's steps, one concern per file, listed outermost first in [`crate::stack`].
+//! Each file holds the step as plain functions, which [`crate::stack::Pipeline`] calls in
+//! order, and as a tower layer over them for composing in tests. Steps after `limits` see
+//! `Request<Bytes>` (the body is buffered so that retries can replay it) and answer
+//! [`crate::body::Response`] or a boxed [`crate::error::GatewayError`] that `rescue` turns
+//! into a status.
 
 pub mod auth;
 pub mod balance;

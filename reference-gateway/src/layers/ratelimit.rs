@@ -12,8 +12,9 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
 use crate::config::{Plan, UnknownTenant};
+use crate::context::Ctx;
 use crate::context::LimitOutcome;
-use crate::error::{BoxError, GatewayError};
+use crate::error::{BoxError, GatewayError, LimitInfo};
 use crate::layers::rescue::add_limit_headers;
 use crate::layers::{ctx_of, fail, take};
 use crate::ratelimit::Decision;
@@ -58,56 +59,70 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            // Without a tenant (no auth configured) there is no usage key to count.
-            let Some(tenant) = ctx.tenant.get() else {
-                return inner.oneshot(req).await;
-            };
-            let snap = &ctx.snap;
-            let route = ctx
-                .route(req.method(), req.uri().path())
-                .ok()
-                .map(|i| &snap.router.routes[i]);
-            let override_key;
-            let (key, plan): (&str, &Plan) =
-                match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {
-                    Some((r, p)) => {
-                        override_key = format!("{tenant}{}", r.plan_key);
-                        (&override_key, p)
-                    }
-                    None => match snap.plans.get(&**tenant) {
-                        Some(tp) => (tenant, &tp.plan),
-                        None => match &snap.config.rate_limit.unknown_tenant {
-                            UnknownTenant::Reject => {
-                                return Err(fail(GatewayError::UnknownTenant {
-                                    tenant: tenant.to_string(),
-                                }));
-                            }
-                            UnknownTenant::Plan(p) => (tenant, p),
-                            UnknownTenant::Unlimited => return inner.oneshot(req).await,
-                        },
-                    },
-                };
-            match shared.limiter.check(key, plan).await? {
-                Decision::Allowed(info) => {
-                    ctx.set_limit(LimitOutcome::Allowed);
-                    let mut resp = inner.oneshot(req).await?;
-                    add_limit_headers(&mut resp, &info);
-                    Ok(resp)
-                }
-                Decision::Throttled(info) => {
-                    ctx.set_limit(LimitOutcome::Throttled);
-                    shared.metrics.throttled.fetch_add(1, Ordering::Relaxed);
-                    Err(fail(GatewayError::Throttled(info)))
-                }
-                Decision::QuotaExhausted(info) => {
-                    ctx.set_limit(LimitOutcome::QuotaExhausted);
-                    shared
-                        .metrics
-                        .quota_exhausted
-                        .fetch_add(1, Ordering::Relaxed);
-                    Err(fail(GatewayError::QuotaExhausted(info)))
-                }
+            let admitted = admit(&shared, &ctx, &req).await?;
+            let mut resp = inner.oneshot(req).await?;
+            if let Some(info) = admitted {
+                add_limit_headers(&mut resp, &info);
             }
+            Ok(resp)
         })
+    }
+}
+
+/// Takes one request from the tenant's bucket and quota (or refuses it with 429, or 403
+/// for an unknown tenant when those are rejected). `Some(info)`: a plan admitted it, and
+/// its response gets the `RateLimit-*` headers; `None`: no plan applies.
+pub(crate) async fn admit(
+    shared: &Shared,
+    ctx: &Ctx,
+    req: &Request,
+) -> Result<Option<LimitInfo>, BoxError> {
+    // Without a tenant (no auth configured) there is no usage key to count.
+    let Some(tenant) = ctx.tenant.get() else {
+        return Ok(None);
+    };
+    let snap = &ctx.snap;
+    let route = ctx
+        .route(req.method(), req.uri().path())
+        .ok()
+        .map(|i| &snap.router.routes[i]);
+    let override_key;
+    let (key, plan): (&str, &Plan) =
+        match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {
+            Some((r, p)) => {
+                override_key = format!("{tenant}{}", r.plan_key);
+                (&override_key, p)
+            }
+            None => match snap.plans.get(&**tenant) {
+                Some(tp) => (tenant, &tp.plan),
+                None => match &snap.config.rate_limit.unknown_tenant {
+                    UnknownTenant::Reject => {
+                        return Err(fail(GatewayError::UnknownTenant {
+                            tenant: tenant.to_string(),
+                        }));
+                    }
+                    UnknownTenant::Plan(p) => (tenant, p),
+                    UnknownTenant::Unlimited => return Ok(None),
+                },
+            },
+        };
+    match shared.limiter.check(key, plan).await? {
+        Decision::Allowed(info) => {
+            ctx.set_limit(LimitOutcome::Allowed);
+            Ok(Some(info))
+        }
+        Decision::Throttled(info) => {
+            ctx.set_limit(LimitOutcome::Throttled);
+            shared.metrics.throttled.fetch_add(1, Ordering::Relaxed);
+            Err(fail(GatewayError::Throttled(info)))
+        }
+        Decision::QuotaExhausted(info) => {
+            ctx.set_limit(LimitOutcome::QuotaExhausted);
+            shared
+                .metrics
+                .quota_exhausted
+                .fetch_add(1, Ordering::Relaxed);
+            Err(fail(GatewayError::QuotaExhausted(info)))
+        }
     }
 }

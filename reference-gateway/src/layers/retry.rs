@@ -4,6 +4,7 @@
 //! failed before anything was sent. A retry budget (finagle style: each request deposits
 //! `ratio` of a retry, each retry withdraws one) keeps a failing pool from multiplying load.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
@@ -14,6 +15,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
 use crate::config::RetryBudgetConfig;
+use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
 use crate::layers::{ctx_of, take};
 use crate::state::Shared;
@@ -141,36 +143,51 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let mut inner = take(&mut self.inner);
+        let inner = take(&mut self.inner);
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let attempts = ctx
-                .resolved_route()
-                .and_then(|i| ctx.snap.router.routes[i].config.retry)
-                .map_or(1, |r| r.attempts.get());
-            shared.budget.deposit();
-            if attempts <= 1 {
-                return inner.oneshot(req).await;
-            }
-            let idem = idempotent(&req);
-            let mut attempt = 1;
-            loop {
-                let result = inner.ready().await?.call(copy(&req)).await;
-                if attempt >= attempts || !should_retry(&result, idem) {
-                    return result;
-                }
-                if !shared.budget.try_withdraw() {
-                    shared
-                        .metrics
-                        .retry_budget_exhausted
-                        .fetch_add(1, Ordering::Relaxed);
-                    return result;
-                }
-                shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
-                attempt += 1;
-            }
+            with_retries(&shared, &ctx, req, move |r| inner.clone().oneshot(r)).await
         })
+    }
+}
+
+/// Sends `req` through `send`, again on retryable failures as the route allows and the
+/// budget funds.
+pub(crate) async fn with_retries<F, Fut>(
+    shared: &Shared,
+    ctx: &Ctx,
+    req: Request,
+    mut send: F,
+) -> Result<Response, BoxError>
+where
+    F: FnMut(Request) -> Fut,
+    Fut: Future<Output = Result<Response, BoxError>>,
+{
+    let attempts = ctx
+        .resolved_route()
+        .and_then(|i| ctx.snap.router.routes[i].config.retry)
+        .map_or(1, |r| r.attempts.get());
+    shared.budget.deposit();
+    if attempts <= 1 {
+        return send(req).await;
+    }
+    let idem = idempotent(&req);
+    let mut attempt = 1;
+    loop {
+        let result = send(copy(&req)).await;
+        if attempt >= attempts || !should_retry(&result, idem) {
+            return result;
+        }
+        if !shared.budget.try_withdraw() {
+            shared
+                .metrics
+                .retry_budget_exhausted
+                .fetch_add(1, Ordering::Relaxed);
+            return result;
+        }
+        shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+        attempt += 1;
     }
 }
 

@@ -8,6 +8,7 @@ use http::uri::PathAndQuery;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
+use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError};
 use crate::layers::{ctx_of, fail, take};
 use crate::routing::{RouteMiss, rewrite_path};
@@ -46,45 +47,51 @@ where
         let inner = take(&mut self.inner);
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let path = req.uri().path();
-            let i = match ctx.route(req.method(), path) {
-                Ok(i) => i,
-                Err(RouteMiss::NotFound) => {
-                    return Err(fail(GatewayError::NoRoute { path: path.into() }));
-                }
-                Err(RouteMiss::MethodNotAllowed) => {
-                    // Every route on this path, for the `Allow` header.
-                    let allow = ctx
-                        .snap
-                        .router
-                        .routes
-                        .iter()
-                        .filter(|r| crate::routing::prefix_matches(&r.config.path, path))
-                        .map(|r| r.allow.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(fail(GatewayError::MethodNotAllowed {
-                        method: req.method().clone(),
-                        path: path.into(),
-                        allow,
-                    }));
-                }
-            };
-            let route = &ctx.snap.router.routes[i];
-            if let Some(new_path) = rewrite_path(&route.config, path) {
-                let pq = match req.uri().query() {
-                    Some(q) => format!("{new_path}?{q}"),
-                    None => new_path,
-                };
-                let mut parts = req.uri().clone().into_parts();
-                parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|e| {
-                    fail(GatewayError::NoRoute {
-                        path: e.to_string(),
-                    })
-                })?);
-                *req.uri_mut() = http::Uri::from_parts(parts)?;
-            }
+            route(&ctx, &mut req)?;
             inner.oneshot(req).await
         })
     }
+}
+
+/// Resolves the route (404 / 405) and rewrites the path.
+pub(crate) fn route(ctx: &Ctx, req: &mut Request) -> Result<(), BoxError> {
+    let path = req.uri().path();
+    let i = match ctx.route(req.method(), path) {
+        Ok(i) => i,
+        Err(RouteMiss::NotFound) => {
+            return Err(fail(GatewayError::NoRoute { path: path.into() }));
+        }
+        Err(RouteMiss::MethodNotAllowed) => {
+            // Every route on this path, for the `Allow` header.
+            let allow = ctx
+                .snap
+                .router
+                .routes
+                .iter()
+                .filter(|r| crate::routing::prefix_matches(&r.config.path, path))
+                .map(|r| r.allow.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(fail(GatewayError::MethodNotAllowed {
+                method: req.method().clone(),
+                path: path.into(),
+                allow,
+            }));
+        }
+    };
+    let route = &ctx.snap.router.routes[i];
+    if let Some(new_path) = rewrite_path(&route.config, path) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(PathAndQuery::try_from(pq).map_err(|e| {
+            fail(GatewayError::NoRoute {
+                path: e.to_string(),
+            })
+        })?);
+        *req.uri_mut() = http::Uri::from_parts(parts)?;
+    }
+    Ok(())
 }

@@ -47,7 +47,28 @@ fn new_request_id() -> HeaderValue {
     static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let p = *PREFIX.get_or_init(rand::random);
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::try_from(format!("{p:08x}-{n:012x}")).unwrap_or(HeaderValue::from_static("0"))
+    // `{p:08x}-{n:012x}` without the formatting machinery (it showed in profiles).
+    let mut buf = [0u8; 8 + 1 + 16];
+    let mut len = hex(u64::from(p), 8, &mut buf);
+    buf[len] = b'-';
+    len += 1;
+    len += hex(n, 12, &mut buf[len..]);
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Writes `v` in lowercase hex, zero-padded to at least `width` digits; returns the length.
+fn hex(v: u64, width: usize, out: &mut [u8]) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (16 - (v.leading_zeros() as usize) / 4).max(width);
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *slot = if shift < 64 {
+            DIGITS[((v >> shift) & 0xf) as usize]
+        } else {
+            b'0'
+        };
+    }
+    digits
 }
 
 fn cache_str(c: CacheOutcome) -> &'static str {
@@ -81,50 +102,98 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let snap = self.shared.current.load_full();
-        let request_id = req
-            .headers()
-            .get(&REQUEST_ID)
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .cloned()
-            .unwrap_or_else(new_request_id);
-        let ctx = Arc::new(Ctx::new(snap, request_id));
-        req.extensions_mut().insert(ctx.clone());
-        let method = req.method().clone();
-        let uri = req.uri().clone();
+        let started = start(&self.shared, &req);
+        req.extensions_mut().insert(started.ctx.clone());
         let fut = self.inner.call(req);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let Ok(mut resp) = fut.await;
-            let latency = ctx.start.elapsed();
-            let m = &shared.metrics;
-            let route = ctx
-                .resolved_route()
-                .map(|i| &ctx.snap.router.routes[i].name)
-                .unwrap_or(&m.none);
-            let tenant = ctx.tenant.get().unwrap_or(&m.none);
-            let status = resp.status().as_u16();
-            m.record(route, status, tenant, latency);
-            if ctx.snap.config.access_log {
-                tracing::info!(
-                    target: "access",
-                    request_id = ctx.request_id.to_str().unwrap_or("-"),
-                    tenant = &**tenant,
-                    route = &**route,
-                    method = method.as_str(),
-                    path = uri.path(),
-                    status,
-                    latency_us = latency.as_micros() as u64,
-                    upstream = ctx.upstream().map(|a| a.to_string()).unwrap_or_default(),
-                    attempts = ctx.attempts(),
-                    cache = cache_str(ctx.cache()),
-                    limiter = limit_str(ctx.limit()),
-                    error = resp.extensions().get::<ErrorCode>().map_or("", |e| e.0),
-                );
-            }
-            resp.headers_mut()
-                .insert(&REQUEST_ID, ctx.request_id.clone());
-            Ok(resp)
+            let Ok(resp) = fut.await;
+            Ok(finish(&shared, started, resp))
         })
+    }
+}
+
+/// A request as the trace step saw it arrive.
+pub(crate) struct Started {
+    /// Its context, shared with every later step.
+    pub ctx: Arc<Ctx>,
+    /// Method and URI as received, kept only for the access log.
+    logged: Option<(http::Method, http::Uri)>,
+}
+
+/// Creates the request context (snapshot, request id).
+pub(crate) fn start<B>(shared: &Shared, req: &http::Request<B>) -> Started {
+    let snap = shared.current.load_full();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    let logged = snap
+        .config
+        .access_log
+        .then(|| (req.method().clone(), req.uri().clone()));
+    Started {
+        ctx: Arc::new(Ctx::new(snap, request_id)),
+        logged,
+    }
+}
+
+/// Records metrics, writes the access-log line and adds `X-Request-Id` to the response.
+pub(crate) fn finish(shared: &Shared, started: Started, mut resp: Response) -> Response {
+    let ctx = &started.ctx;
+    let latency = ctx.start.elapsed();
+    let m = &shared.metrics;
+    let route = ctx
+        .resolved_route()
+        .map(|i| &ctx.snap.router.routes[i].name)
+        .unwrap_or(&m.none);
+    let tenant = ctx.tenant.get().unwrap_or(&m.none);
+    let status = resp.status().as_u16();
+    m.record(route, status, tenant, latency);
+    if let Some((method, uri)) = &started.logged {
+        tracing::info!(
+            target: "access",
+            request_id = ctx.request_id.to_str().unwrap_or("-"),
+            tenant = &**tenant,
+            route = &**route,
+            method = method.as_str(),
+            path = uri.path(),
+            status,
+            latency_us = latency.as_micros() as u64,
+            upstream = ctx.upstream().map(|a| a.to_string()).unwrap_or_default(),
+            attempts = ctx.attempts(),
+            cache = cache_str(ctx.cache()),
+            limiter = limit_str(ctx.limit()),
+            error = resp.extensions().get::<ErrorCode>().map_or("", |e| e.0),
+        );
+    }
+    resp.headers_mut()
+        .insert(&REQUEST_ID, ctx.request_id.clone());
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_hex_like_format_would_write_them() {
+        for (v, w) in [
+            (0u64, 8),
+            (0xabc, 12),
+            (u64::MAX, 12),
+            (1 << 52, 12),
+            (0xdead_beef, 8),
+        ] {
+            let mut buf = [0u8; 16];
+            let n = hex(v, w, &mut buf);
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("{v:0w$x}"));
+        }
+        let id = new_request_id();
+        let s = id.to_str().unwrap();
+        assert_eq!(s.len(), 21, "{s}");
+        assert_eq!(&s[8..9], "-");
     }
 }

@@ -12,6 +12,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
 use crate::config::HeaderOps;
+use crate::context::Ctx;
 use crate::error::BoxError;
 use crate::layers::trace::REQUEST_ID;
 use crate::layers::{ctx_of, take};
@@ -69,27 +70,37 @@ where
         let inner = take(&mut self.inner);
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let t = &ctx.snap.config.transform;
-            let h = req.headers_mut();
-            if !t.keep_authorization {
-                h.remove(AUTHORIZATION);
-            }
-            if let Some(name) = &t.tenant_header {
-                // Never trust a client-sent tenant header: it is ours to set or remove.
-                match ctx.tenant.get().and_then(|v| HeaderValue::from_str(v).ok()) {
-                    Some(v) => {
-                        h.insert(name.clone(), v);
-                    }
-                    None => {
-                        h.remove(name);
-                    }
-                }
-            }
-            h.insert(&REQUEST_ID, ctx.request_id.clone());
-            apply(&t.request, h);
+            request(&ctx, &mut req);
             let mut resp = inner.oneshot(req).await?;
-            apply(&t.response, resp.headers_mut());
+            response(&ctx, &mut resp);
             Ok(resp)
         })
     }
+}
+
+/// The request's side: tenant header, `Authorization`, `X-Request-Id`, configured ops.
+pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
+    let t = &ctx.snap.config.transform;
+    let h = req.headers_mut();
+    if !t.keep_authorization {
+        h.remove(AUTHORIZATION);
+    }
+    if let Some(name) = &t.tenant_header {
+        // Never trust a client-sent tenant header: it is ours to set or remove.
+        match ctx.tenant.get().and_then(|v| HeaderValue::from_str(v).ok()) {
+            Some(v) => {
+                h.insert(name.clone(), v);
+            }
+            None => {
+                h.remove(name);
+            }
+        }
+    }
+    h.insert(&REQUEST_ID, ctx.request_id.clone());
+    apply(&t.request, h);
+}
+
+/// The response's side: configured ops.
+pub(crate) fn response(ctx: &Ctx, resp: &mut Response) {
+    apply(&ctx.snap.config.transform.response, resp.headers_mut());
 }

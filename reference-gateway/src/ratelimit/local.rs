@@ -24,7 +24,8 @@ const SHARDS: usize = 64;
 const COUNT_BITS: u32 = 40;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
-type Shard = RwLock<HashMap<Box<str>, Cell>>;
+// foldhash: keys are tenant ids (from verified tokens) and route plan keys.
+type Shard = RwLock<HashMap<Box<str>, Cell, foldhash::fast::RandomState>>;
 
 #[derive(Default)]
 struct Cell {
@@ -38,7 +39,7 @@ struct Cell {
 pub struct LocalStore {
     epoch: Instant,
     shards: Box<[Shard]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Default for LocalStore {
@@ -56,7 +57,9 @@ impl LocalStore {
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
         }
     }

@@ -57,20 +57,16 @@ impl Default for Threshold {
 }
 
 async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) -> bool {
-    let Ok(uri) = http::Uri::builder()
-        .scheme("http")
-        .authority(addr.to_string())
-        .path_and_query(cfg.path.as_str())
-        .build()
-    else {
+    let Ok(uri) = http::Uri::try_from(cfg.path.as_str()) else {
         return false;
     };
     let req = match http::Request::get(uri).body(Full::new(Bytes::new())) {
         Ok(r) => r,
         Err(_) => return false,
     };
+    let host = client.host(addr);
     let fut = async {
-        let resp = client.request(req).await.ok()?;
+        let resp = host.send(req).await.ok()?;
         let ok = resp.status().is_success();
         // Read the body so that the connection goes back to the pool.
         resp.into_body().collect().await.ok()?;

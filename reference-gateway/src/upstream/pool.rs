@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Balance, UpstreamConfig};
 use crate::metrics::Metrics;
-use crate::upstream::client::UpstreamClient;
+use crate::upstream::client::{HostPool, UpstreamClient};
 use crate::upstream::health;
 
 /// One instance and its live counters.
@@ -28,6 +28,8 @@ pub struct Instance {
     pub authority: Authority,
     /// Availability zone (reporting).
     pub zone: Option<String>,
+    /// Its keep-alive connections.
+    pub conns: Arc<HostPool>,
     in_flight: AtomicUsize,
     failures: AtomicU32,
     ejected_until: AtomicU64,
@@ -86,6 +88,7 @@ impl Pool {
                 addr: *addr,
                 authority: Authority::try_from(addr.to_string().as_str())
                     .expect("a socket address is a valid authority"),
+                conns: client.host(*addr),
                 zone: (!config.zones.is_empty())
                     .then(|| config.zones[i % config.zones.len()].clone()),
                 in_flight: AtomicUsize::new(0),
