@@ -426,12 +426,12 @@ async fn toxic_defaults_case_and_no_range_checks() {
         a,
         "POST",
         "/proxies/p/toxics",
-        Some(r#"{"type":"loss","attributes":{"loss_rate":0.5}}"#),
+        Some(r#"{"type":"packet_loss","attributes":{"loss_rate":0.5}}"#),
     )
     .await;
     assert_eq!(
         r.body,
-        r#"{"attributes":{"loss_rate":0.5,"correlation":0},"name":"loss_downstream","type":"loss","stream":"downstream","toxicity":1}"#
+        r#"{"attributes":{"loss_rate":0.5,"correlation":0},"name":"packet_loss_downstream","type":"packet_loss","stream":"downstream","toxicity":1}"#
     );
     let r = http(a, "DELETE", "/proxies/p/toxics/cut", None).await;
     assert_eq!((r.status, r.body.as_str()), (204, ""));

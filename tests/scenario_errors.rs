@@ -174,6 +174,17 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "15:22: traffic[0].requests[0].path: unknown variable `{rnd}`; known: {seq}, {rand:A..B}, {uuid}, {tenant}",
         ),
         (
+            "wrong-audience tokens against a gateway that checks no audience",
+            format!(
+                "{}\n[gateway.auth]\nalgorithm = \"HS256\"\nsecret = \"s\"\n",
+                replace(
+                    "{ path = \"/items/1\" }",
+                    "{ path = \"/items/1\", token = \"wrong-audience\" }"
+                )
+            ),
+            "15:42: traffic[0].requests[0].token: `wrong-audience` tokens need `[gateway.auth] audience`",
+        ),
+        (
             "executor key of another executor",
             replace("rate = 5", "rate = 5\nvus = 3"),
             "15:1: traffic[0].vus: does not apply to executor `constant-arrival-rate`",

@@ -210,7 +210,7 @@ attrs! {
     NoopAttrs {}
 }
 
-/// `loss` (our extension, after Toxiproxy PR #739): `loss_rate` 0–1 (default
+/// `packet_loss` (Toxiproxy PR #739): `loss_rate` 0–1 (default
 /// 0.1) and `correlation` (extra drop probability right after a drop).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -250,7 +250,7 @@ pub enum Attributes {
     Slicer(SlicerAttrs),
     /// `limit_data`.
     LimitData(LimitDataAttrs),
-    /// `loss` (extension).
+    /// `packet_loss` (Toxiproxy PR #739; `loss` accepted as an alias).
     Loss(LossAttrs),
     /// `noop`.
     Noop(NoopAttrs),
@@ -265,7 +265,7 @@ pub const TOXIC_TYPES: [&str; 9] = [
     "reset_peer",
     "slicer",
     "limit_data",
-    "loss",
+    "packet_loss",
     "noop",
 ];
 
@@ -280,7 +280,7 @@ impl Attributes {
             Attributes::ResetPeer(_) => "reset_peer",
             Attributes::Slicer(_) => "slicer",
             Attributes::LimitData(_) => "limit_data",
-            Attributes::Loss(_) => "loss",
+            Attributes::Loss(_) => "packet_loss",
             Attributes::Noop(_) => "noop",
         }
     }
@@ -295,7 +295,8 @@ impl Attributes {
             "reset_peer" => Attributes::ResetPeer(ResetPeerAttrs::default()),
             "slicer" => Attributes::Slicer(SlicerAttrs::default()),
             "limit_data" => Attributes::LimitData(LimitDataAttrs::default()),
-            "loss" => Attributes::Loss(LossAttrs::default()),
+            // `loss` was this server's name before Toxiproxy named it `packet_loss`.
+            "packet_loss" | "loss" => Attributes::Loss(LossAttrs::default()),
             "noop" => Attributes::Noop(NoopAttrs::default()),
             _ => return None,
         })

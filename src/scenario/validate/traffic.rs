@@ -396,6 +396,16 @@ fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> 
             "hostile tokens need `[gateway.auth]`: without it the gateway checks no token",
         );
     }
+    if token == TokenKind::WrongAudience
+        && matches!(gateway.target, GatewayTarget::Bundled { .. })
+        && gateway.auth.as_ref().is_some_and(|a| a.audience.is_none())
+    {
+        cx.err(
+            &path.key("token"),
+            "`wrong-audience` tokens need `[gateway.auth] audience`: without one the gateway \
+             checks no audience and accepts them",
+        );
+    }
     RequestTemplate {
         method,
         path: path_t,
