@@ -129,6 +129,11 @@ impl Config {
                     self.upstreams.keys().collect::<Vec<_>>()
                 ),
             );
+            check(
+                r.timeout.is_none_or(|t| !t.is_zero()),
+                format!("{at}.timeout"),
+                "must be > 0".into(),
+            );
             if let Some(retry) = &r.retry {
                 check(
                     !retry.per_try_timeout.is_zero(),
@@ -434,6 +439,9 @@ pub struct RouteConfig {
     pub scopes: Vec<String>,
     /// `plan`: overrides the tenant's plan on this route, with its own bucket per tenant.
     pub plan: Option<Plan>,
+    /// `timeout`: this route's overall deadline (retries included) → 504; `None` =
+    /// [`Config::request_timeout`].
+    pub timeout: Option<Duration>,
 }
 
 impl RouteConfig {
@@ -448,6 +456,7 @@ impl RouteConfig {
             rewrite: Rewrite::Keep,
             scopes: Vec::new(),
             plan: None,
+            timeout: None,
         }
     }
 }

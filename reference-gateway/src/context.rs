@@ -80,6 +80,15 @@ impl Ctx {
             .get_or_init(|| self.snap.router.resolve(method, path))
     }
 
+    /// The overall deadline of this request: its route's `timeout`, else the
+    /// gateway's `request_timeout` (also for a request that matches no route).
+    pub fn deadline_limit(&self, method: &http::Method, path: &str) -> std::time::Duration {
+        self.route(method, path)
+            .ok()
+            .and_then(|i| self.snap.router.routes[i].config.timeout)
+            .unwrap_or(self.snap.config.request_timeout)
+    }
+
     /// The route resolved earlier, if any.
     pub fn resolved_route(&self) -> Option<usize> {
         self.route.get().and_then(|r| r.ok())

@@ -142,7 +142,7 @@ impl Pipeline {
         let shared = &*self.shared;
         let started = trace::start(shared, &req);
         let ctx = &started.ctx;
-        let limit = ctx.snap.config.request_timeout;
+        let limit = ctx.deadline_limit(req.method(), req.uri().path());
         let resp = match self.enter() {
             None => {
                 shared.metrics.shed.fetch_add(1, Ordering::Relaxed);

@@ -102,6 +102,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
             };
             route.scopes = r.scopes.clone();
             route.plan = r.plan.as_ref().map(plan);
+            route.timeout = r.timeout;
             route
         })
         .collect();

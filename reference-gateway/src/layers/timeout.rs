@@ -1,4 +1,4 @@
-//! Overall request deadline (`request_timeout`, read from the request's snapshot so that
+//! Overall request deadline (the route's `timeout`, else `request_timeout`; read from the request's snapshot so that
 //! a reload changes it): retries included, it answers 504 when it passes.
 
 use std::task::{Context, Poll};
@@ -43,7 +43,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let limit = match ctx_of(&req) {
-            Ok(c) => c.snap.config.request_timeout,
+            Ok(c) => c.deadline_limit(req.method(), req.uri().path()),
             Err(e) => return Box::pin(async move { Err(e) }),
         };
         let fut = self.inner.call(req);

@@ -85,6 +85,30 @@ async fn upstream_failures_are_502_and_504() {
 }
 
 #[tokio::test]
+async fn a_routes_own_timeout_replaces_the_gateways() {
+    let hung = spawn_hung().await;
+    let mut cfg = config(&[hung.addr]);
+    cfg.request_timeout = Duration::from_secs(60);
+    cfg.routes[0].timeout = Some(Duration::from_millis(250));
+    let gw = spawn_gateway(cfg).await;
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let body = json_of(r).await;
+    assert_eq!(body["error"], "timeout");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("250ms"),
+        "the route's deadline applied, not the gateway's: {body}"
+    );
+}
+
+#[tokio::test]
 async fn in_flight_limit_sheds_with_503_at_once() {
     let hung = spawn_hung().await;
     let mut cfg = config(&[hung.addr]);
