@@ -42,6 +42,9 @@ end
 return {0, math.floor((tau - (new - now)) / T), new - now, 0, burst}
 "#;
 
+/// How long one limiter check may wait for Redis.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// Limiter state in Redis (`rate_limit.store = "redis://…"`).
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -85,17 +88,23 @@ impl RateLimitStore for RedisStore {
                 None => (0, 1),
             };
             let mut conn = self.conn.clone();
-            let r: Vec<i64> = self
-                .script
+            let mut invocation = self.script.prepare_invoke();
+            invocation
                 .key(format!("{}b:{key}", self.prefix))
                 .key(format!("{}q:{key}", self.prefix))
                 .arg(t_us)
                 .arg(plan.burst.get())
                 .arg(qlimit)
-                .arg(period_us)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| GatewayError::Store(e.to_string()))?;
+                .arg(period_us);
+            // A dead or hung (SIGSTOPped) Redis must not stall requests: past
+            // the timeout the check fails and `fail_open` decides.
+            let r: Vec<i64> =
+                tokio::time::timeout(CHECK_TIMEOUT, invocation.invoke_async(&mut conn))
+                    .await
+                    .map_err(|_| {
+                        GatewayError::Store(format!("no answer within {CHECK_TIMEOUT:?}"))
+                    })?
+                    .map_err(|e| GatewayError::Store(e.to_string()))?;
             let [kind, remaining, reset, retry, limit] = r[..] else {
                 return Err(GatewayError::Store(format!(
                     "unexpected script reply {r:?}"
