@@ -14,6 +14,7 @@ fn spec(name: &str, script: &str) -> ChildSpec {
         args: vec!["-c".into(), script.into()],
         log: dir.join(format!("{name}.log")),
         ready_timeout: Duration::from_secs(20),
+        ready: Default::default(),
     }
 }
 
@@ -119,6 +120,7 @@ mod supervisor {
             program: Some("/bin/sh".into()),
             log: dir.join(format!("{name}.log")),
             ready_timeout: Duration::from_secs(20),
+            ready: Default::default(),
             replace_after,
         }
     }

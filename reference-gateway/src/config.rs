@@ -323,12 +323,28 @@ impl Default for CacheConfig {
 }
 
 /// `[gateway.rate_limit]`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitConfig {
     /// `store`: where limiter state lives.
     pub store: RateLimitStoreConfig,
     /// What a tenant without a `[[tenants]]` entry gets.
     pub unknown_tenant: UnknownTenant,
+    /// When a shared store cannot answer (Redis down or hung past its
+    /// timeout): `true` admits the request unmetered (fail open, the default:
+    /// availability over exact limits), `false` refuses it with a 502
+    /// `limiter_unavailable` (fail closed). Either way
+    /// `gateway_limiter_unavailable_total` counts it.
+    pub fail_open: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            store: RateLimitStoreConfig::default(),
+            unknown_tenant: UnknownTenant::default(),
+            fail_open: true,
+        }
+    }
 }
 
 /// `store = "local" | "redis://…"`.

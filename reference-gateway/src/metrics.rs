@@ -45,6 +45,8 @@ pub struct Metrics {
     pub cache_misses: AtomicU64,
     /// Requests shed by the in-flight limit.
     pub shed: AtomicU64,
+    /// Limiter checks the shared store could not answer (fail open or closed).
+    pub limiter_unavailable: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -65,6 +67,7 @@ impl Default for Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             shed: AtomicU64::new(0),
+            limiter_unavailable: AtomicU64::new(0),
         }
     }
 }
@@ -142,6 +145,11 @@ impl Metrics {
         let _ = writeln!(out, "gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "gateway_request_duration_seconds_count {cum}");
         for (name, help, c) in [
+            (
+                "gateway_limiter_unavailable_total",
+                "Limiter checks the shared store could not answer (admitted when failing open).",
+                &self.limiter_unavailable,
+            ),
             (
                 "gateway_throttled_total",
                 "Requests refused because the token bucket was empty.",

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
-use reference_gateway::ratelimit::{Decision, RateLimitStore, RedisStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reference_gateway::ratelimit::{ClockUs, Decision, RateLimitStore, RedisStore};
 use reference_gateway::{Plan, Quota, QuotaPeriod};
 
 struct Redis {
@@ -122,6 +125,60 @@ async fn two_gateways_share_one_bucket_and_one_quota() {
         ok, 7,
         "limit admitted, limit + 1 refused, across both gateways"
     );
+}
+
+/// The shared bucket's arithmetic is exact at chosen instants: two stores
+/// (two gateways' connections) on one fake clock, rate 10/s (T = 100 ms),
+/// burst 5, worked by hand in GCRA terms.
+#[tokio::test]
+async fn exact_on_a_fake_clock_across_two_connections() {
+    let redis = spawn_redis().await;
+    let now = Arc::new(AtomicU64::new(1_700_000_000_000_000));
+    let clock: ClockUs = {
+        let now = Arc::clone(&now);
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let a = RedisStore::connect(&redis.url)
+        .await
+        .unwrap()
+        .with_clock(Arc::clone(&clock));
+    let b = RedisStore::connect(&redis.url)
+        .await
+        .unwrap()
+        .with_clock(clock);
+    let p = plan(10.0, 5, None);
+    // Offers `n` requests alternately through both stores; (admitted, last refusal).
+    let offer = |n: usize| {
+        let (a, b, p) = (&a, &b, &p);
+        async move {
+            let mut admitted = 0;
+            let mut refusal = None;
+            for i in 0..n {
+                let store = if i % 2 == 0 { a } else { b };
+                match store.check("exact", p).await.unwrap() {
+                    Decision::Allowed(_) => admitted += 1,
+                    Decision::Throttled(info) => refusal = Some(info.retry_after),
+                    Decision::QuotaExhausted(_) => panic!("no quota configured"),
+                }
+            }
+            (admitted, refusal)
+        }
+    };
+    let advance = |us: u64| now.fetch_add(us, Ordering::SeqCst);
+    // t0: a full bucket, exactly the burst; the next token is T away.
+    assert_eq!(offer(12).await, (5, Some(Duration::from_millis(100))));
+    // +300 ms: exactly 3 tokens refilled.
+    advance(300_000);
+    assert_eq!(offer(12).await.0, 3);
+    // +50 ms: half a token: nothing, and Retry-After is the other half.
+    advance(50_000);
+    assert_eq!(offer(4).await, (0, Some(Duration::from_millis(50))));
+    // +50 ms: that token is whole.
+    advance(50_000);
+    assert_eq!(offer(4).await.0, 1);
+    // A long pause refills only up to the burst.
+    advance(100_000_000);
+    assert_eq!(offer(12).await.0, 5);
 }
 
 #[tokio::test]

@@ -171,6 +171,7 @@ mod tests {
             stores: Vec::new(),
             gateway_counters: Default::default(),
             time_scale: 1.0,
+            shard: None,
         }
     }
 

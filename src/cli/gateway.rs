@@ -156,6 +156,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
             return Err("gateway.rate_limit.store: \"redis\" without a URL only works under `ninefold run`; give \"redis://HOST:PORT\"".into());
         }
     };
+    config.rate_limit.fail_open = g.rate_limit.fail_open;
     config.rate_limit.unknown_tenant = match &g.unknown_tenant {
         m::UnknownTenant::Reject => gw::UnknownTenant::Reject,
         m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(plan(p)),

@@ -15,6 +15,7 @@ use crate::ExitStatus;
 
 pub mod gateway;
 pub mod init;
+pub mod merge;
 pub mod run;
 pub mod schema;
 pub mod validate;
@@ -68,6 +69,8 @@ pub enum Commands {
     Backend(backend::Args),
     /// Send HTTP load at one URL without a scenario (like vegeta or oha).
     Attack(attack::Args),
+    /// Merge the shards of a run (`run --shard I/N`) exactly and judge the SLOs on the whole.
+    Merge(merge::Args),
     /// Run the fault proxy alone: a Toxiproxy-compatible server (HTTP API on --port).
     #[command(
         after_help = "Example:\n  ninefold toxiproxy --port 8474 --seed 7\n  curl -s -XPOST localhost:8474/proxies -d '{\"name\":\"api\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'"
@@ -95,5 +98,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Backend(args) => backend::run(args),
         Commands::Attack(args) => attack::run(args),
         Commands::Toxiproxy(args) => toxiproxy::run(args),
+        Commands::Merge(args) => merge::run(args),
     }
 }

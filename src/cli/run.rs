@@ -32,6 +32,22 @@ pub struct Args {
     /// Load-generator threads (default: one per core).
     #[arg(long)]
     pub workers: Option<std::num::NonZeroUsize>,
+    /// Generate shard I of N of the load (0-based: 0/2 and 1/2 are the two
+    /// halves): 1/N of every phase's rate and users, its own sequence numbers
+    /// and idempotency keys. Only shard 0 plays the faults. Merge the folders
+    /// with `ninefold merge`. Shards should share one system under test
+    /// (`[gateway] url`).
+    #[arg(
+        long,
+        value_name = "I/N",
+        env = "NINEFOLD_SHARD",
+        conflicts_with = "shards"
+    )]
+    pub shard: Option<crate::traffic::Shard>,
+    /// Run as one of N shards, the index taken from JOB_COMPLETION_INDEX
+    /// (set by a Kubernetes Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
 }
 
 /// Run the scenario.
@@ -41,6 +57,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Err(LoadError::Invalid(d)) => return Err(CliError::BadInput(d.to_string()).into()),
         Err(e) => return Err(CliError::BadInput(e.to_string()).into()),
     };
+    let shard = crate::traffic::shard::from_args(
+        args.shard,
+        args.shards,
+        std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+    )
+    .map_err(|e| CliError::BadInput(e.to_string()))?;
     let plan = RunPlan::new(loaded.scenario, args.seed, args.out);
     if args.dry_run {
         print!("{plan}");
@@ -60,7 +82,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let options = RunOptions {
         progress: true,
         workers: args.workers,
+        shard,
     };
+    if !shard.is_whole() {
+        eprintln!(
+            "ninefold: shard {shard}: 1/{} of the load{}",
+            shard.count,
+            if shard.drives_faults() {
+                ", and the fault timeline"
+            } else {
+                "; shard 0 plays the faults"
+            }
+        );
+    }
     let stop = CancellationToken::new();
     let results = runtime.block_on(async {
         let on_signal = stop.clone();
@@ -92,5 +126,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     )?;
     crate::report::terminal::print(&summary);
     eprintln!("ninefold: results in {}", dir.display());
+    if !shard.is_whole() {
+        // A shard saw 1/N of the load: its verdict is not the run's. It
+        // succeeds once its results are written (so a Kubernetes Job does not
+        // retry it); `ninefold merge` judges the whole and exits with the verdict.
+        eprintln!(
+            "ninefold: shard {shard} written; judge the run with `ninefold merge` over all {} shard folders",
+            shard.count
+        );
+        return Ok(ExitStatus::Pass);
+    }
     Ok(summary.verdict.exit_status())
 }

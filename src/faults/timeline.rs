@@ -33,6 +33,8 @@ pub enum Instance {
     Link {
         name: String,
     },
+    /// The Redis server ninefold started (`store = "redis"`).
+    Redis,
 }
 
 impl Instance {
@@ -42,6 +44,7 @@ impl Instance {
             Instance::Backend { pool, index } => format!("{pool}-{index}"),
             Instance::Gateway { index } => format!("gateway-{index}"),
             Instance::Link { name } => name.clone(),
+            Instance::Redis => "redis".to_owned(),
         }
     }
 }
@@ -132,6 +135,7 @@ fn resolve(s: &Scenario, target: &FaultTarget) -> Vec<Instance> {
         }],
         FaultTarget::Gateway(index) => vec![Instance::Gateway { index: *index }],
         FaultTarget::Link(name) => vec![Instance::Link { name: name.clone() }],
+        FaultTarget::Redis => vec![Instance::Redis],
         FaultTarget::Pool(pool) => {
             let n = s.upstreams.get(pool).map_or(0, |u| u.instances.count());
             (0..n)

@@ -17,6 +17,12 @@ const EPSILON: f64 = 1e-9;
 #[derive(Debug, Clone)]
 pub struct BucketModel {
     plan: Plan,
+    /// The bucket's size; the plan's burst, or a shard's share of it.
+    burst: f64,
+    /// The refill rate, tokens/s; the plan's, or a shard's share of it.
+    rate: f64,
+    /// The quota limit of this model (a shard's share of the plan's).
+    quota_limit: u64,
     tokens: f64,
     /// Seconds on the run clock of the last offer (time never runs backwards here).
     last_s: f64,
@@ -42,9 +48,28 @@ pub struct Verdict {
 impl BucketModel {
     /// A full bucket for `plan`, at run time 0.
     pub fn new(plan: Plan) -> Self {
+        Self::for_shard(plan, 0, 1)
+    }
+
+    /// The model of shard `index` of `count` load generators: each sees
+    /// `1/count` of the tenant's requests (interleaved), so each models
+    /// `1/count` of the plan (rate, burst and quota). Summed over the shards
+    /// this is the whole plan; it differs from one model over every send by at
+    /// most about one token per shard at each refill boundary.
+    pub fn for_shard(plan: Plan, index: u32, count: u32) -> Self {
+        let n = f64::from(count.max(1));
+        // A bucket below one token would never admit anything.
+        let burst = (f64::from(plan.burst.get()) / n).max(1.0);
+        let quota_limit = plan.quota.map_or(0, |q| {
+            let (total, count) = (q.limit.get(), u64::from(count.max(1)));
+            total / count + u64::from(u64::from(index) < total % count)
+        });
         BucketModel {
             plan,
-            tokens: f64::from(plan.burst.get()),
+            burst,
+            rate: plan.rate / n,
+            quota_limit,
+            tokens: burst,
             last_s: 0.0,
             quota_period: 0,
             quota_used: 0,
@@ -54,8 +79,7 @@ impl BucketModel {
     /// A request arrives at `t_s` seconds on the run clock.
     pub fn offer(&mut self, t_s: f64) -> Verdict {
         let t = t_s.max(self.last_s);
-        let burst = f64::from(self.plan.burst.get());
-        self.tokens = (self.tokens + (t - self.last_s) * self.plan.rate).min(burst);
+        self.tokens = (self.tokens + (t - self.last_s) * self.rate).min(self.burst);
         self.last_s = t;
         let quota_wait = self.quota_wait(t);
         let tokens = self.tokens;
@@ -68,7 +92,7 @@ impl BucketModel {
         let bucket_wait = if has_token {
             0.0
         } else {
-            (1.0 - tokens) / self.plan.rate
+            (1.0 - tokens) / self.rate
         };
         Verdict {
             admitted,
@@ -79,7 +103,7 @@ impl BucketModel {
                 quota_wait.unwrap_or(0.0).max(bucket_wait)
             },
             remaining: self.tokens.max(0.0),
-            rate: self.plan.rate,
+            rate: self.rate,
         }
     }
 
@@ -92,7 +116,7 @@ impl BucketModel {
             self.quota_period = period;
             self.quota_used = 0;
         }
-        (self.quota_used >= quota.limit.get()).then(|| (period + 1) as f64 * len - t)
+        (self.quota_used >= self.quota_limit).then(|| (period + 1) as f64 * len - t)
     }
 }
 
@@ -283,5 +307,43 @@ mod tests {
             (1, 1)
         );
         assert_eq!((stats.remaining_present, stats.remaining_honest), (1, 1));
+    }
+
+    #[test]
+    fn shard_models_add_up_to_the_whole_plan() {
+        // A tenant at 3x its plan (rate 50/s, burst 20) for 10 s, uniform
+        // arrivals, split over 2 shards by sequence parity as `--shard` does.
+        let p = plan(50.0, 20, None);
+        let arrivals: Vec<f64> = (0..1500).map(|i| f64::from(i) / 150.0).collect();
+        let mut whole = BucketModel::new(p);
+        let whole_admitted = arrivals
+            .iter()
+            .filter(|t| whole.offer(**t).admitted)
+            .count();
+        let mut shards = [
+            BucketModel::for_shard(p, 0, 2),
+            BucketModel::for_shard(p, 1, 2),
+        ];
+        let sharded_admitted = arrivals
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| shards[i % 2].offer(**t).admitted)
+            .count();
+        // 20 + 50·10 = 520 admitted by a perfect gateway; the shard models agree
+        // within one token per shard.
+        assert!((519..=521).contains(&whole_admitted), "{whole_admitted}");
+        assert!(
+            sharded_admitted.abs_diff(whole_admitted) <= 2,
+            "{sharded_admitted} vs {whole_admitted}"
+        );
+        // Quota shares add up to the quota.
+        let q = plan(1e6, 1000, Some((7, 3600)));
+        let admitted: usize = (0..3)
+            .map(|i| {
+                let mut m = BucketModel::for_shard(q, i, 3);
+                (0..10).filter(|_| m.offer(0.0).admitted).count()
+            })
+            .sum();
+        assert_eq!(admitted, 7);
     }
 }

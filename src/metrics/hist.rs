@@ -148,4 +148,41 @@ mod tests {
         assert!(h.max() >= HIGHEST_US);
         assert!(decode("not base64!").is_err());
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Requests split over any number of shards, each recorded in its
+            /// own histogram and shipped as V2+deflate base64, merge into
+            /// exactly the histogram one recorder would have kept: same count
+            /// at every value, so the same percentiles, min, max and mean.
+            #[test]
+            fn sharded_encoded_histograms_merge_exactly(
+                values in proptest::collection::vec((1u64..HIGHEST_US * 2, 0usize..8), 1..2_000),
+                shards in 1usize..8,
+                sigfig in prop_oneof![Just(SECOND_SIGFIG), Just(SIGFIG)],
+            ) {
+                let mut whole = new_histogram(sigfig);
+                let mut parts = vec![new_histogram(sigfig); shards];
+                for (v, s) in &values {
+                    whole.saturating_record(*v);
+                    parts[s % shards].saturating_record(*v);
+                }
+                let mut merged = new_histogram(sigfig);
+                for p in &parts {
+                    merged.add(decode(&encode(p)).unwrap()).unwrap();
+                }
+                prop_assert_eq!(merged.len(), values.len() as u64);
+                prop_assert_eq!(&merged, &whole);
+                for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+                    prop_assert_eq!(merged.value_at_quantile(q), whole.value_at_quantile(q));
+                }
+                prop_assert_eq!(encode(&merged), encode(&whole));
+            }
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 pub mod driver;
 pub mod links;
+pub mod merge;
 pub mod outputs;
 pub mod plan;
+pub mod redis;
 pub mod runner;

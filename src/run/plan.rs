@@ -69,7 +69,8 @@ impl RunPlan {
                     zone,
                     linked: true,
                 }),
-                Instance::Link { .. } => {}
+                // Links are not processes; a managed Redis is started apart.
+                Instance::Link { .. } | Instance::Redis => {}
             }
         }
         let steps = timeline::plan(&scenario, seed);
@@ -106,6 +107,13 @@ impl fmt::Display for RunPlan {
                 .map(|z| format!("  zone {z}"))
                 .unwrap_or_default();
             writeln!(f, "  {:<14} {role}{zone}", p.instance.name())?;
+        }
+        if super::redis::needed(s) {
+            writeln!(
+                f,
+                "  {:<14} redis-server (store = \"redis\"; shared by the gateways and pools that ask)",
+                super::redis::REDIS
+            )?;
         }
         for (i, addr) in &self.external_targets {
             writeln!(f, "  {:<14} external target {addr} (link only)", i.name())?;

@@ -1,6 +1,7 @@
 //! Carry out a [`RunPlan`]: bring the topology up behind fault-proxy links,
 //! drive traffic while the fault timeline plays, read the store back, tear
-//! everything down and leave the raw results in the run folder.
+//! everything down and leave the raw results in the run folder. A scenario
+//! that shares state through `store = "redis"` gets a managed Redis first.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -23,8 +24,9 @@ use crate::scenario::model::{
 };
 use crate::scenario::raw::RawGatewayFile;
 use crate::scenario::unparse;
+use crate::topology::child::ReadySignal;
 use crate::topology::supervisor::{LifecycleEvent, SlotSpec, Supervisor};
-use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
+use crate::traffic::{Shard, Target, TrafficOptions, TrafficPlan, run_traffic};
 
 /// How long a child may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +50,8 @@ pub enum RunError {
     Links(String),
     #[error("traffic: {0}")]
     Traffic(#[from] crate::traffic::TrafficError),
+    #[error(transparent)]
+    Redis(#[from] super::redis::RedisError),
 }
 
 /// Options of `ninefold run` that are not in the scenario.
@@ -57,6 +61,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Load-generator worker threads (default: one per core).
     pub workers: Option<std::num::NonZeroUsize>,
+    /// This process's share of the load (`--shard I/N`); only shard 0 plays
+    /// the fault timeline.
+    pub shard: Shard,
 }
 
 /// A store read back after the run, for the integrity check.
@@ -88,6 +95,10 @@ pub struct RunResults {
     /// (1.0 = as written). Reports say when a run was scaled.
     #[serde(default = "one")]
     pub time_scale: f64,
+    /// Which share of the load this process generated (`--shard I/N`);
+    /// `None` for a whole run and for a merge of shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 fn one() -> f64 {
@@ -120,11 +131,21 @@ pub async fn execute(
     let supervisor = Supervisor::new();
     let admin = Mutex::new(HashMap::new());
     let result = run_inner(plan, options, stop, &links, &supervisor, &admin).await;
+    // Stores are read back while a managed Redis still runs.
+    let stores = match &result {
+        Ok(inner) => read_back(s, dir, inner.redis_url.as_deref()).await,
+        Err(_) => Vec::new(),
+    };
     // Teardown happens whatever went wrong above.
     supervisor.shutdown(Duration::from_secs(5)).await;
     links.close().await;
-    let (recording, faults, partial, gateway_counters) = result?;
-    let stores = read_back(s, dir).await;
+    let Inner {
+        recording,
+        faults,
+        partial,
+        gateway_counters,
+        ..
+    } = result?;
     Ok(RunResults {
         scenario: s.name.clone(),
         seed: plan.seed,
@@ -136,7 +157,18 @@ pub async fn execute(
         stores,
         gateway_counters,
         time_scale: 1.0,
+        shard: (!options.shard.is_whole()).then_some(options.shard),
     })
+}
+
+/// What the run measured before teardown.
+struct Inner {
+    recording: Recording,
+    faults: Vec<FaultEvent>,
+    partial: bool,
+    gateway_counters: std::collections::BTreeMap<String, f64>,
+    /// The managed Redis, when the scenario asked for one.
+    redis_url: Option<String>,
 }
 
 async fn run_inner(
@@ -146,15 +178,7 @@ async fn run_inner(
     links: &Arc<Links>,
     supervisor: &Supervisor,
     admin: &Mutex<HashMap<String, SocketAddr>>,
-) -> Result<
-    (
-        Recording,
-        Vec<FaultEvent>,
-        bool,
-        std::collections::BTreeMap<String, f64>,
-    ),
-    RunError,
-> {
+) -> Result<Inner, RunError> {
     let s = &plan.scenario;
     let dir = &plan.out_dir;
     let config_dir = dir.join("config");
@@ -173,6 +197,16 @@ async fn run_inner(
         });
     }));
 
+    // 0. Redis, when the scenario shares limits or a store through one it did not name.
+    let redis_url = if super::redis::needed(s) {
+        let url = super::redis::start(supervisor, &dir.join("logs"), READY_TIMEOUT).await?;
+        let pid = supervisor.child(super::redis::REDIS).map_or(0, |c| c.pid);
+        eprintln!("ninefold: redis ready on {url} (pid {pid})");
+        Some(url)
+    } else {
+        None
+    };
+
     // 1. Backends, all at once; each behind its link.
     let mut link_addrs: HashMap<String, SocketAddr> = HashMap::new();
     let mut starts = Vec::new();
@@ -180,7 +214,7 @@ async fn run_inner(
         if let Instance::Backend { pool, index } = &p.instance {
             let u = &s.upstreams[pool];
             let behaviour = write_behaviour(&config_dir, u)?;
-            let store = store_arg(u, dir);
+            let store = store_arg(u, dir, redis_url.as_deref());
             let name = p.instance.name();
             let seed = plan.seed
                 ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(*index as u64 + 1))
@@ -207,6 +241,7 @@ async fn run_inner(
                 log: dir.join("logs").join(format!("{name}.log")),
                 ready_timeout: READY_TIMEOUT,
                 replace_after: u.restart_after,
+                ready: ReadySignal::Line,
             }));
         }
     }
@@ -245,7 +280,7 @@ async fn run_inner(
     let mut gateway_admins = Vec::new();
     match &s.gateway.target {
         GatewayTarget::Bundled { .. } => {
-            let config = write_gateway_config(&config_dir, s, &link_addrs)?;
+            let config = write_gateway_config(&config_dir, s, &link_addrs, redis_url.as_deref())?;
             let mut starts = Vec::new();
             let mut names = Vec::new();
             for p in &plan.processes {
@@ -268,6 +303,7 @@ async fn run_inner(
                         log: dir.join("logs").join(format!("{name}.log")),
                         ready_timeout: READY_TIMEOUT,
                         replace_after: None,
+                        ready: ReadySignal::Line,
                     }));
                 }
             }
@@ -295,11 +331,19 @@ async fn run_inner(
     let traffic_options = TrafficOptions {
         workers: options.workers,
         progress: options.progress,
+        shard: options.shard,
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();
     let driver = Driver::new(s, supervisor, links, admin);
-    let faults = timeline::play(&plan.steps, &driver, run_start, &faults_cancel);
+    // A fault is one event in the system under test: shard 0 plays the
+    // timeline, the other shards only send their share of the load.
+    let steps: &[timeline::Step] = if options.shard.drives_faults() {
+        &plan.steps
+    } else {
+        &[]
+    };
+    let faults = timeline::play(steps, &driver, run_start, &faults_cancel);
     let traffic = async {
         let r = run_traffic(traffic_plan, targets, traffic_options, stop.clone()).await;
         faults_cancel.cancel();
@@ -307,7 +351,13 @@ async fn run_inner(
     };
     let (recording, events) = tokio::join!(traffic, faults);
     let counters = scrape_counters(&driver.http, &gateway_admins).await;
-    Ok((recording?, events, stop.is_cancelled(), counters))
+    Ok(Inner {
+        recording: recording?,
+        faults: events,
+        partial: stop.is_cancelled(),
+        gateway_counters: counters,
+        redis_url,
+    })
 }
 
 /// Sum the Prometheus counters (`*_total`, no labels) of every gateway admin listener.
@@ -371,8 +421,8 @@ fn write_behaviour(dir: &Path, u: &Upstream) -> Result<PathBuf, RunError> {
     Ok(path)
 }
 
-/// The `--store` argument of a pool.
-fn store_arg(u: &Upstream, dir: &Path) -> String {
+/// The `--store` argument of a pool (`redis` is the managed Redis, if any).
+fn store_arg(u: &Upstream, dir: &Path, redis: Option<&str>) -> String {
     match &u.store {
         StoreSpec::Sqlite(Some(p)) => p.display().to_string(),
         StoreSpec::Sqlite(None) => dir
@@ -380,12 +430,15 @@ fn store_arg(u: &Upstream, dir: &Path) -> String {
             .display()
             .to_string(),
         StoreSpec::Redis(Some(url)) => url.clone(),
-        // A Redis started by ninefold arrives with the scale-out issue; until
-        // then the pool shares a SQLite file, which is what one host needs.
-        StoreSpec::Redis(None) => dir
-            .join(format!("store-{}.sqlite", u.name))
-            .display()
-            .to_string(),
+        // The Redis ninefold started (`redis::needed` made sure of one).
+        StoreSpec::Redis(None) => redis.map_or_else(
+            || {
+                dir.join(format!("store-{}.sqlite", u.name))
+                    .display()
+                    .to_string()
+            },
+            str::to_owned,
+        ),
     }
 }
 
@@ -394,9 +447,16 @@ fn write_gateway_config(
     dir: &Path,
     s: &Scenario,
     links: &HashMap<String, SocketAddr>,
+    redis: Option<&str>,
 ) -> Result<PathBuf, RunError> {
     let raw = unparse::to_raw(s);
     let mut gateway = raw.gateway.unwrap_or_default();
+    // `store = "redis"`: every instance shares the Redis ninefold started.
+    if let (Some(url), Some(rl)) = (redis, gateway.rate_limit.as_mut())
+        && rl.store.as_deref() == Some("redis")
+    {
+        rl.store = Some(url.to_owned());
+    }
     gateway.instances = None;
     gateway.zones = None;
     let upstreams = raw
@@ -464,13 +524,13 @@ async fn external_target(url: &str) -> Result<Target, RunError> {
 }
 
 /// Read every managed pool's store back.
-async fn read_back(s: &Scenario, dir: &Path) -> Vec<StoreReadback> {
+async fn read_back(s: &Scenario, dir: &Path, redis: Option<&str>) -> Vec<StoreReadback> {
     let mut out = Vec::new();
     for (name, u) in &s.upstreams {
         if !matches!(u.instances, crate::scenario::model::Instances::Managed(_)) {
             continue;
         }
-        let spec = mock_backends::StoreSpec::parse(&store_arg(u, dir));
+        let spec = mock_backends::StoreSpec::parse(&store_arg(u, dir, redis));
         let (orders, error) = match mock_backends::export_orders(&spec).await {
             Ok(o) => (Some(o), None),
             Err(e) => (None, Some(e.to_string())),

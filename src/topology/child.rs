@@ -30,6 +30,37 @@ pub struct ChildSpec {
     pub log: PathBuf,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
+    /// How it says it is ready.
+    pub ready: ReadySignal,
+}
+
+/// How a child says it is ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReadySignal {
+    /// ninefold's JSON ready line (every `ninefold` role).
+    #[default]
+    Line,
+    /// A program of someone else's (redis-server): ready once a line of its
+    /// stdout contains `text` (case-insensitive); it then serves on `addr`,
+    /// which the harness chose, as `role`.
+    LogText {
+        text: String,
+        role: String,
+        addr: std::net::SocketAddr,
+    },
+}
+
+impl ReadySignal {
+    /// The ready line this stdout line amounts to, if any.
+    pub fn detect(&self, line: &str) -> Option<ReadyLine> {
+        match self {
+            ReadySignal::Line => ReadyLine::parse(line),
+            ReadySignal::LogText { text, role, addr } => line
+                .to_ascii_lowercase()
+                .contains(&text.to_ascii_lowercase())
+                .then(|| ReadyLine::new(role, *addr)),
+        }
+    }
 }
 
 /// Why a child could not be started or reached.
@@ -139,7 +170,7 @@ impl RunningChild {
             while let Ok(Some(line)) = lines.next_line().await {
                 let _ = log.write_all(line.as_bytes()).await;
                 let _ = log.write_all(b"\n").await;
-                if let Some(ready) = ReadyLine::parse(&line) {
+                if let Some(ready) = spec.ready.detect(&line) {
                     return Some(ready);
                 }
             }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::child::{ChildError, ChildSpec, RunningChild};
+use super::child::{ChildError, ChildSpec, ReadySignal, RunningChild};
 use super::ready::ReadyLine;
 
 /// Something that happened to a process, on the run clock.
@@ -55,6 +55,8 @@ pub struct SlotSpec {
     pub ready_timeout: Duration,
     /// Replace the process this long after it dies (any death).
     pub replace_after: Option<Duration>,
+    /// How the process says it is ready.
+    pub ready: ReadySignal,
 }
 
 struct Slot {
@@ -246,7 +248,7 @@ impl Supervisor {
 
     /// Start a replacement now unless one started since `generation`.
     async fn replace(&self, name: &str, generation: u64) {
-        let (args, program, log, ready_timeout) = {
+        let (args, program, log, ready_timeout, ready) = {
             let slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
             let Some(slot) = slots.get(name) else { return };
             if slot.generation != generation || slot.child.is_some() {
@@ -258,6 +260,7 @@ impl Supervisor {
                 s.program.clone(),
                 s.log.clone(),
                 s.ready_timeout,
+                s.ready.clone(),
             )
         };
         let spec = SlotSpec {
@@ -267,6 +270,7 @@ impl Supervisor {
             log,
             ready_timeout,
             replace_after: None,
+            ready,
         };
         match spawn(&spec).await {
             Ok(child) => {
@@ -390,6 +394,7 @@ async fn spawn(spec: &SlotSpec) -> Result<RunningChild, ChildError> {
         args: (spec.args)(),
         log: spec.log.clone(),
         ready_timeout: spec.ready_timeout,
+        ready: spec.ready.clone(),
     })
     .await
 }

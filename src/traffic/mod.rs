@@ -6,6 +6,7 @@
 //! - [`client`]: worker-owned HTTP/1.1 connections, round-robin over targets.
 //! - `worker`: one thread and one current-thread runtime per worker; the loop.
 //! - `progress`: the live line on stderr.
+//! - [`shard`]: this process's share of the load when a run is split over several.
 //!
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
 //! [`Recording`] out.
@@ -15,6 +16,7 @@ mod plan;
 mod progress;
 pub mod request;
 pub mod schedule;
+pub mod shard;
 pub mod tokens;
 mod worker;
 
@@ -26,6 +28,7 @@ use crate::metrics::{MergeError, Recording};
 
 pub use client::Target;
 pub use plan::{TrafficOptions, TrafficPlan};
+pub use shard::{Shard, ShardError};
 pub use tokens::TokenError;
 
 /// Why traffic could not run.

@@ -12,6 +12,7 @@ use super::TrafficError;
 use super::client::Target;
 use super::request::PreparedClass;
 use super::schedule::{RateProfile, max_vus};
+use super::shard::Shard;
 use super::tokens::Minter;
 
 /// What the load engine needs from a scenario.
@@ -62,6 +63,8 @@ pub struct TrafficOptions {
     /// Stop each phase after this many requests (all workers together), or at
     /// its end, whichever comes first (`attack --requests`, like `oha -n`).
     pub max_requests: Option<NonZeroU64>,
+    /// This process's share of the load (default: the whole run).
+    pub shard: Shard,
 }
 
 impl Default for TrafficOptions {
@@ -71,6 +74,7 @@ impl Default for TrafficOptions {
             progress: false,
             throttle_tolerance: Duration::from_millis(10),
             max_requests: None,
+            shard: Shard::default(),
         }
     }
 }
@@ -106,11 +110,23 @@ pub(crate) struct PhasePlan {
     pub tenant_weights: Vec<f64>,
     pub connections: usize,
     pub max_in_flight: usize,
-    /// Workers that take part: min(workers, connections).
+    /// Workers of this process that take part: min(workers, connections).
     pub workers: usize,
+    /// This process's share of the run.
+    pub shard: Shard,
 }
 
 impl PhasePlan {
+    /// The run-wide index of local worker `local` (its first sequence number).
+    pub fn global_worker(&self, local: usize) -> usize {
+        self.shard.global_worker(local)
+    }
+
+    /// Distance between one worker's consecutive sequence numbers (and VU ids).
+    pub fn stride(&self) -> usize {
+        self.shard.stride(self.workers)
+    }
+
     /// This worker's share of `total` (0 when it takes no part).
     pub fn share(&self, worker: usize, total: usize) -> usize {
         if worker >= self.workers {
@@ -133,6 +149,8 @@ pub(crate) struct Shared {
     pub minter: Option<Arc<Minter>>,
     pub targets: Vec<Target>,
     pub workers: usize,
+    /// This process's share of the run.
+    pub shard: Shard,
     pub tolerance_s: f64,
     /// When workers give up on answers still outstanding.
     pub drain_deadline: Instant,
@@ -178,7 +196,7 @@ impl Shared {
         let mut phases = Vec::with_capacity(plan.phases.len());
         let mut drain = Duration::ZERO;
         for phase in &plan.phases {
-            phases.push(resolve(phase, &plan.tenants, workers)?);
+            phases.push(resolve(phase, &plan.tenants, workers, options.shard)?);
             drain = drain.max(phase.end() + phase.timeout * (phase.client_retries + 1));
         }
         let layout = Arc::new(Layout {
@@ -203,7 +221,13 @@ impl Shared {
             models: plan
                 .tenants
                 .iter()
-                .map(|t| Mutex::new(BucketModel::new(t.plan)))
+                .map(|t| {
+                    Mutex::new(BucketModel::for_shard(
+                        t.plan,
+                        options.shard.index,
+                        options.shard.count,
+                    ))
+                })
                 .collect(),
             phases,
             tenants: plan.tenants,
@@ -211,6 +235,7 @@ impl Shared {
             minter,
             targets,
             workers,
+            shard: options.shard,
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
             max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
@@ -222,6 +247,7 @@ fn resolve(
     phase: &TrafficPhase,
     tenants: &[Tenant],
     workers: usize,
+    shard: Shard,
 ) -> Result<PhasePlan, TrafficError> {
     let load = match &phase.executor {
         Executor::ConstantArrivalRate { rate, arrivals } => Load::Open {
@@ -264,8 +290,10 @@ fn resolve(
         })?;
         tenant_ids.push(index);
     }
-    let connections = phase.connections.get() as usize;
-    let mut max_in_flight = phase.max_in_flight.get() as usize;
+    // A shard opens its share of the connections and of the in-flight cap
+    // (at least one each, so that every shard takes part).
+    let connections = shard.share(u64::from(phase.connections.get())).max(1) as usize;
+    let mut max_in_flight = shard.share(u64::from(phase.max_in_flight.get())).max(1) as usize;
     if let Load::Closed {
         start_vus, stages, ..
     } = &load
@@ -291,5 +319,6 @@ fn resolve(
         connections,
         max_in_flight,
         workers: workers.min(connections).max(1),
+        shard,
     })
 }

@@ -75,16 +75,19 @@ pub(crate) async fn report(
     }
 }
 
-/// The open-loop rate the schedule asks for at `elapsed`.
+/// The open-loop rate the schedule asks of this process at `elapsed` (its
+/// shard's share).
 fn target_rate(shared: &Shared, elapsed: Duration) -> f64 {
-    shared
-        .phases
-        .iter()
-        .filter_map(|p| match &p.load {
-            Load::Open { profile, .. } if elapsed >= p.start => {
-                Some(profile.rate_at((elapsed - p.start).as_secs_f64()))
-            }
-            _ => None,
-        })
-        .sum()
+    let share = 1.0 / f64::from(shared.shard.count.max(1));
+    share
+        * shared
+            .phases
+            .iter()
+            .filter_map(|p| match &p.load {
+                Load::Open { profile, .. } if elapsed >= p.start => {
+                    Some(profile.rate_at((elapsed - p.start).as_secs_f64()))
+                }
+                _ => None,
+            })
+            .sum::<f64>()
 }

@@ -151,7 +151,12 @@ async fn run(
             shared.run_start,
             shared.tolerance_s,
         )),
-        rng: RefCell::new(rng_for(shared.seed, usize::MAX, index, 0)),
+        rng: RefCell::new(rng_for(
+            shared.seed,
+            usize::MAX,
+            shared.shard.global_worker(index),
+            0,
+        )),
         tokens: RefCell::new(TokenCache::new(shared.minter.clone(), &shared.tenants)),
         targets: Targets::new(shared.targets.clone(), index),
         buf: RefCell::new(String::with_capacity(256)),
@@ -175,7 +180,7 @@ async fn run(
             in_flight: Cell::new(0),
             cap: phase.share(index, phase.max_in_flight).max(1),
             closed: Cell::new(false),
-            next_seq: Cell::new(index as u64),
+            next_seq: Cell::new(phase.global_worker(index) as u64),
         });
         // Closed loop with a connection per user: users send themselves.
         let direct = match &phase.load {
@@ -183,7 +188,10 @@ async fn run(
                 start_vus, stages, ..
             } => {
                 let most = super::schedule::max_vus(*start_vus, stages) as usize;
-                (index..most).step_by(phase.workers).count() <= conns
+                (phase.global_worker(index)..most)
+                    .step_by(phase.stride())
+                    .count()
+                    <= conns
             }
             Load::Open { .. } => false,
         };
@@ -196,10 +204,14 @@ async fn run(
         match &phase.load {
             Load::Open { poisson, .. } => {
                 let generator = if *poisson {
-                    let rng = rng_for(worker.shared.seed, p, index, 1);
-                    ArrivalGen::poisson(index as u64, phase.workers as u64, rng)
+                    let rng = rng_for(worker.shared.seed, p, phase.global_worker(index), 1);
+                    ArrivalGen::poisson(
+                        phase.global_worker(index) as u64,
+                        phase.stride() as u64,
+                        rng,
+                    )
                 } else {
-                    ArrivalGen::uniform(index as u64, phase.workers as u64)
+                    ArrivalGen::uniform(phase.global_worker(index) as u64, phase.stride() as u64)
                 };
                 let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
                 producers.push(tokio::task::spawn_local(async move {
@@ -210,7 +222,7 @@ async fn run(
                 start_vus, stages, ..
             } => {
                 let most = super::schedule::max_vus(*start_vus, stages) as usize;
-                for vu in (index..most).step_by(phase.workers) {
+                for vu in (phase.global_worker(index)..most).step_by(phase.stride()) {
                     let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
                     producers.push(tokio::task::spawn_local(async move {
                         w.virtual_user(p, &q, vu as u32, direct, &s).await
@@ -356,7 +368,7 @@ impl Worker {
                 if seq >= self.shared.max_requests {
                     break;
                 }
-                queue.next_seq.set(seq + phase.workers as u64);
+                queue.next_seq.set(seq + phase.stride() as u64);
                 if direct {
                     if let Some(job) = self.admit(p, queue, now, seq, now, None) {
                         tokio::select! {
@@ -482,7 +494,11 @@ impl Worker {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
         let key = class.idempotency_key.then(|| {
-            let bytes: [u8; 16] = self.rng.borrow_mut().random();
+            let mut bytes: [u8; 16] = self.rng.borrow_mut().random();
+            if !self.shared.shard.is_whole() {
+                // Shards' keys are disjoint by construction, not only by chance.
+                bytes[..4].copy_from_slice(&self.shared.shard.index.to_be_bytes());
+            }
             let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
             HeaderValue::try_from(id.hyphenated().to_string())
                 .unwrap_or(HeaderValue::from_static("invalid"))

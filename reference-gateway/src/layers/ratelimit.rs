@@ -2,6 +2,7 @@
 //! per tenant and route) are checked before anything is sent upstream; a refusal is a 429
 //! at once (never a delay, unlike `tower::limit::RateLimit`), with a body saying whether
 //! the tenant was throttled or ran out of quota, and honest `Retry-After`/`RateLimit-*`.
+//! When a shared store cannot answer, `rate_limit.fail_open` decides: admit unmetered, or 502.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,7 +107,23 @@ pub(crate) async fn admit(
                 },
             },
         };
-    match shared.limiter.check(key, plan).await? {
+    let decision = match shared.limiter.check(key, plan).await {
+        Ok(d) => d,
+        Err(e @ GatewayError::Store(_)) => {
+            shared
+                .metrics
+                .limiter_unavailable
+                .fetch_add(1, Ordering::Relaxed);
+            if !snap.config.rate_limit.fail_open {
+                return Err(fail(e));
+            }
+            // Fail open: the request goes on unmetered, without `RateLimit-*`
+            // headers (there is no count to report).
+            return Ok(None);
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    match decision {
         Decision::Allowed(info) => {
             ctx.set_limit(LimitOutcome::Allowed);
             Ok(Some(info))

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 pub use local::LocalStore;
 #[cfg(feature = "redis-store")]
-pub use redis::RedisStore;
+pub use redis::{ClockUs, RedisStore};
 
 use crate::config::Plan;
 use crate::error::{GatewayError, LimitInfo};

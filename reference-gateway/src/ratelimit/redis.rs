@@ -14,8 +14,13 @@ use crate::error::{Error, GatewayError, LimitInfo};
 
 /// Returns `{kind, remaining, reset_us, retry_us, limit}`; kind 0 allowed, 1 throttled, 2 quota.
 const SCRIPT: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[5] ~= nil and ARGV[5] ~= '' then
+  now = tonumber(ARGV[5])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local T = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tau = T * burst
@@ -42,11 +47,19 @@ end
 return {0, math.floor((tau - (new - now)) / T), new - now, 0, burst}
 "#;
 
+/// How long one limiter check may wait for Redis.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A clock in microseconds, for [`RedisStore::with_clock`].
+pub type ClockUs = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Limiter state in Redis (`rate_limit.store = "redis://…"`).
 pub struct RedisStore {
     conn: ConnectionManager,
     script: redis::Script,
     prefix: String,
+    /// `None`: Redis's own `TIME` (what gateways use: one clock for all).
+    clock: Option<ClockUs>,
 }
 
 impl RedisStore {
@@ -68,7 +81,16 @@ impl RedisStore {
             conn,
             script: redis::Script::new(SCRIPT),
             prefix: "ninefold:rl:".into(),
+            clock: None,
         })
+    }
+
+    /// Decide on `clock` (µs) instead of Redis's `TIME`: for tests that need
+    /// exact arithmetic at chosen instants. Every store sharing keys must
+    /// then use the same clock.
+    pub fn with_clock(mut self, clock: ClockUs) -> Self {
+        self.clock = Some(clock);
+        self
     }
 }
 
@@ -85,17 +107,28 @@ impl RateLimitStore for RedisStore {
                 None => (0, 1),
             };
             let mut conn = self.conn.clone();
-            let r: Vec<i64> = self
-                .script
+            let mut invocation = self.script.prepare_invoke();
+            invocation
                 .key(format!("{}b:{key}", self.prefix))
                 .key(format!("{}q:{key}", self.prefix))
                 .arg(t_us)
                 .arg(plan.burst.get())
                 .arg(qlimit)
                 .arg(period_us)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| GatewayError::Store(e.to_string()))?;
+                .arg(
+                    self.clock
+                        .as_ref()
+                        .map_or(String::new(), |c| c().to_string()),
+                );
+            // A dead or hung (SIGSTOPped) Redis must not stall requests: past
+            // the timeout the check fails and `fail_open` decides.
+            let r: Vec<i64> =
+                tokio::time::timeout(CHECK_TIMEOUT, invocation.invoke_async(&mut conn))
+                    .await
+                    .map_err(|_| {
+                        GatewayError::Store(format!("no answer within {CHECK_TIMEOUT:?}"))
+                    })?
+                    .map_err(|e| GatewayError::Store(e.to_string()))?;
             let [kind, remaining, reset, retry, limit] = r[..] else {
                 return Err(GatewayError::Store(format!(
                     "unexpected script reply {r:?}"

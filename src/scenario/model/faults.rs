@@ -140,6 +140,9 @@ pub enum FaultTarget {
     Zone(String),
     /// `link:NAME`: a link the scenario declares (external mode).
     Link(String),
+    /// `redis`: the Redis server ninefold starts for `store = "redis"`
+    /// (process faults only: kill, terminate, stop, restart).
+    Redis,
 }
 
 impl std::fmt::Display for FaultTarget {
@@ -150,6 +153,7 @@ impl std::fmt::Display for FaultTarget {
             FaultTarget::Gateway(i) => write!(f, "gateway[{i}]"),
             FaultTarget::Zone(z) => write!(f, "zone:{z}"),
             FaultTarget::Link(l) => write!(f, "link:{l}"),
+            FaultTarget::Redis => f.write_str("redis"),
         }
     }
 }

@@ -339,7 +339,19 @@ fn target(
     upstreams: &BTreeMap<String, Upstream>,
     links: &[Link],
 ) -> Option<FaultTarget> {
-    let accepted = "accepted: POOL[N] (e.g. api[1]), POOL, gateway[N], zone:NAME, link:NAME";
+    let accepted = "accepted: POOL[N] (e.g. api[1]), POOL, gateway[N], zone:NAME, link:NAME, redis";
+    if text == "redis" && !upstreams.contains_key("redis") {
+        let gateway_redis = matches!(gateway.target, GatewayTarget::Bundled { .. })
+            && gateway.rate_limit.store == LimiterStore::Redis(None);
+        let pool_redis = upstreams.values().any(|u| {
+            matches!(u.instances, Instances::Managed(_)) && u.store == StoreSpec::Redis(None)
+        });
+        if !(gateway_redis || pool_redis) {
+            cx.err(path, "`redis` is the Redis ninefold starts for `store = \"redis\"` (without a URL); this scenario does not ask for one");
+            return None;
+        }
+        return Some(FaultTarget::Redis);
+    }
     if let Some(zone) = text.strip_prefix("zone:") {
         let gateway_zones = match &gateway.target {
             GatewayTarget::Bundled { zones, .. } => zones.as_slice(),
@@ -447,6 +459,15 @@ fn compatible(
             &path.key("target"),
             format!(
                 "`{}` needs instances ninefold starts; pool `{target}` lists `targets`",
+                action.name()
+            ),
+        );
+    }
+    if matches!(target, FaultTarget::Redis) && !action.is_process() {
+        cx.err(
+            &path.key("action"),
+            format!(
+                "redis takes process faults (kill, terminate, stop, restart), not `{}`",
                 action.name()
             ),
         );
