@@ -153,6 +153,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
         stores: Vec::new(),
         gateway_counters: BTreeMap::new(),
         time_scale: 1.0,
+        shard: None,
     };
     let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
         .unwrap()

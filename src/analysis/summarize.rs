@@ -520,6 +520,7 @@ mod tests {
             }],
             gateway_counters: Default::default(),
             time_scale: 1.0,
+            shard: None,
         };
         let i = integrity(&r);
         assert!(i.checked);

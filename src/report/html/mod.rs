@@ -206,6 +206,7 @@ availability = ">= 99%"
             stores: Vec::new(),
             gateway_counters: BTreeMap::new(),
             time_scale: 2.0,
+            shard: None,
         };
         let summary = crate::analysis::summarize::summarize(&scenario, &results, 2.0, true);
         let html = render(&summary, &scenario, SCENARIO, &results);
