@@ -159,3 +159,39 @@ proptest! {
         prop_assert_eq!(second.scenario, first.scenario);
     }
 }
+
+#[test]
+fn minted_tokens_grant_every_scope_a_route_requires() {
+    let text = r#"name = "scoped"
+duration = "5s"
+
+[gateway.auth]
+algorithm = "HS256"
+secret = "s"
+
+[[gateway.routes]]
+path = "/orders"
+upstream = "api"
+scopes = ["orders:write", "orders:read"]
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+scopes = ["orders:read"]
+
+[upstreams.api]
+instances = 1
+
+[[tenants]]
+id = "acme"
+plan = { rate = 10 }
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 5
+requests = [{ path = "/items/1" }]
+"#;
+    let loaded = parse_str("scoped.toml", text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    let auth = loaded.scenario.gateway.auth.expect("auth");
+    assert_eq!(auth.scopes, ["orders:read", "orders:write"]);
+}

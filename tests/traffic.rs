@@ -271,6 +271,7 @@ fn auth() -> Auth {
         tenant_claim: "tenant_id".into(),
         leeway: Duration::from_secs(5),
         forward_authorization: false,
+        scopes: Vec::new(),
     }
 }
 

@@ -125,6 +125,10 @@ pub struct Auth {
     pub leeway: Duration,
     /// Forward `Authorization` to the upstream (stripped by default).
     pub forward_authorization: bool,
+    /// Scopes granted in the tokens the harness mints (`scope` claim): every
+    /// scope a route requires, so valid traffic reaches every route. Derived
+    /// from the routes, not a key of its own.
+    pub scopes: Vec<String>,
 }
 
 /// The `[gateway.cache]` section.

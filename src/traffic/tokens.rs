@@ -53,6 +53,8 @@ pub struct Minter {
     audience: Option<String>,
     tenant_claim: String,
     leeway: Duration,
+    /// The `scope` claim (space-separated), `None` when no route asks for one.
+    scope: Option<String>,
 }
 
 impl std::fmt::Debug for Minter {
@@ -120,6 +122,7 @@ impl Minter {
             audience: auth.audience.clone(),
             tenant_claim: auth.tenant_claim.clone(),
             leeway: auth.leeway,
+            scope: (!auth.scopes.is_empty()).then(|| auth.scopes.join(" ")),
         })
     }
 
@@ -128,6 +131,10 @@ impl Minter {
         let mut claims = serde_json::Map::new();
         claims.insert("sub".into(), tenant.into());
         claims.insert(self.tenant_claim.clone(), tenant.into());
+        if let Some(scope) = &self.scope {
+            // The gateway's default scope claim (RFC 8693 `scope`, space-separated).
+            claims.insert("scope".into(), scope.clone().into());
+        }
         if let Some(iss) = &self.issuer {
             claims.insert("iss".into(), iss.clone().into());
         }
@@ -296,6 +303,7 @@ mod tests {
             tenant_claim: "tenant_id".into(),
             leeway: Duration::from_secs(30),
             forward_authorization: false,
+            scopes: vec!["orders:read".into(), "orders:write".into()],
         }
     }
 
@@ -320,6 +328,7 @@ mod tests {
         let data = decode::<serde_json::Value>(&token, &key(), &validation()).unwrap();
         assert_eq!(data.claims["tenant_id"], "acme");
         assert_eq!(data.claims["sub"], "acme");
+        assert_eq!(data.claims["scope"], "orders:read orders:write");
         let exp = data.claims["exp"].as_u64().unwrap();
         assert!(exp > unix_now() + 200, "lives for minutes");
     }

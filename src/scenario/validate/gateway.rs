@@ -403,6 +403,12 @@ pub(super) fn gateway(
         .enumerate()
         .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
         .collect();
+    let mut auth = auth;
+    if let Some(a) = auth.as_mut() {
+        let granted: std::collections::BTreeSet<&String> =
+            routes.iter().flat_map(|r| &r.scopes).collect();
+        a.scopes = granted.into_iter().cloned().collect();
+    }
     let external = matches!(target, GatewayTarget::External { .. });
     if routes.is_empty() && !external {
         match upstreams.keys().next() {
@@ -519,6 +525,7 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
             true,
         ),
         forward_authorization: a.forward_authorization.unwrap_or(false),
+        scopes: Vec::new(),
     }
 }
 
