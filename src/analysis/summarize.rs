@@ -346,11 +346,17 @@ impl Ctx<'_> {
                     .iter()
                     .map(|&s| self.per_second[s])
                     .collect();
-                let target = self
-                    .s
-                    .slos
-                    .iter()
-                    .find(|o| o.metric == Metric::Availability)
+                // A second is good when it meets the availability target of the
+                // same traffic (an availability SLO with the same filters), else
+                // the run's (the unfiltered one), else this objective's own.
+                let availability = |filters: &Filters| {
+                    self.s
+                        .slos
+                        .iter()
+                        .find(|o| o.metric == Metric::Availability && o.filters == *filters)
+                };
+                let target = availability(f)
+                    .or_else(|| availability(&Filters::default()))
                     .map_or(slo.objective.target, |o| o.objective.target);
                 super::availability::time_based(&secs, target)
                     .map_or(Measured::Nothing, Measured::Value)
