@@ -128,11 +128,22 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         instances: instances(s, rec),
         faults,
         integrity,
+        hostile_backend_requests: r
+            .hostile_backend_requests
+            .filter(|_| has_hostile_traffic(s)),
         slos,
     };
     let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
     summary.decide(RunHealth { invalid, broken });
     summary
+}
+
+/// Whether any request class sends a hostile token.
+fn has_hostile_traffic(s: &Scenario) -> bool {
+    s.traffic
+        .iter()
+        .flat_map(|p| &p.requests)
+        .any(|r| r.token.is_hostile())
 }
 
 /// Good and eligible requests: dropped requests are not eligible (they make the run invalid instead).
@@ -209,11 +220,23 @@ fn integrity(r: &RunResults) -> IntegritySummary {
         .map(|o| o.applied.saturating_sub(1))
         .sum::<u64>();
     let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for w in &acked {
+    for w in acked.iter().filter(|w| !w.key.is_empty()) {
         if let Some(id) = w.order_id.as_deref() {
             ids_by_key.entry(w.key.as_str()).or_default().insert(id);
         }
     }
+    // Unkeyed orders in the store that no acknowledged unkeyed write names.
+    let acked_unkeyed: HashSet<&str> = acked
+        .iter()
+        .filter(|w| w.key.is_empty())
+        .filter_map(|w| w.order_id.as_deref())
+        .collect();
+    let unkeyed_duplicates = r
+        .stores
+        .iter()
+        .flat_map(|s| s.orders.iter().flatten())
+        .filter(|o| o.idempotency_key.is_none() && !acked_unkeyed.contains(o.order_id.as_str()))
+        .count() as u64;
     let two_orders: u64 = ids_by_key
         .values()
         .map(|ids| ids.len().saturating_sub(1) as u64)
@@ -223,6 +246,7 @@ fn integrity(r: &RunResults) -> IntegritySummary {
         acknowledged_writes: acked.len() as u64,
         lost,
         duplicates: applied_twice.max(two_orders),
+        unkeyed_duplicates: if checked { unkeyed_duplicates } else { 0 },
     }
 }
 
@@ -417,14 +441,26 @@ impl Ctx<'_> {
                     .reduce(f64::max)
                     .map_or(Measured::Nothing, Measured::Value)
             }
-            Metric::IntegrityLostWrites | Metric::IntegrityDuplicates => {
+            Metric::AuthHostileBackendRequests => {
+                match self
+                    .r
+                    .hostile_backend_requests
+                    .filter(|_| !by_key && !windowed)
+                {
+                    Some(n) if has_hostile_traffic(self.s) => Measured::Value(n as f64),
+                    _ => Measured::Nothing,
+                }
+            }
+            Metric::IntegrityLostWrites
+            | Metric::IntegrityDuplicates
+            | Metric::IntegrityUnkeyedDuplicates => {
                 if !self.integrity.checked {
                     return Measured::Nothing;
                 }
-                Measured::Value(if slo.metric == Metric::IntegrityLostWrites {
-                    self.integrity.lost
-                } else {
-                    self.integrity.duplicates
+                Measured::Value(match slo.metric {
+                    Metric::IntegrityLostWrites => self.integrity.lost,
+                    Metric::IntegrityDuplicates => self.integrity.duplicates,
+                    _ => self.integrity.unkeyed_duplicates,
                 } as f64)
             }
             Metric::RetryAmplification => {

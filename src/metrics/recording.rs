@@ -98,7 +98,7 @@ pub struct SecondStats {
 /// One acknowledged write, for the integrity check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckedWrite {
-    /// The `Idempotency-Key` sent.
+    /// The `Idempotency-Key` sent; empty for a write sent without one.
     pub key: String,
     /// The id the service returned (`id`/`order_id` in the JSON body, or the
     /// last segment of `Location`), if any.

@@ -88,6 +88,11 @@ pub struct RunResults {
     /// (1.0 = as written). Reports say when a run was scaled.
     #[serde(default = "one")]
     pub time_scale: f64,
+    /// Requests with a hostile token that reached a managed backend anyway
+    /// (counted by the backends themselves); `None` when that cannot be known
+    /// exactly (a backend ended during the run, or did not answer).
+    #[serde(default)]
+    pub hostile_backend_requests: Option<u64>,
 }
 
 fn one() -> f64 {
@@ -123,7 +128,7 @@ pub async fn execute(
     // Teardown happens whatever went wrong above.
     supervisor.shutdown(Duration::from_secs(5)).await;
     links.close().await;
-    let (recording, faults, partial, gateway_counters) = result?;
+    let (recording, faults, partial, gateway_counters, hostile_backend_requests) = result?;
     let stores = read_back(s, dir).await;
     Ok(RunResults {
         scenario: s.name.clone(),
@@ -136,6 +141,7 @@ pub async fn execute(
         stores,
         gateway_counters,
         time_scale: 1.0,
+        hostile_backend_requests,
     })
 }
 
@@ -152,6 +158,7 @@ async fn run_inner(
         Vec<FaultEvent>,
         bool,
         std::collections::BTreeMap<String, f64>,
+        Option<u64>,
     ),
     RunError,
 > {
@@ -307,7 +314,43 @@ async fn run_inner(
     };
     let (recording, events) = tokio::join!(traffic, faults);
     let counters = scrape_counters(&driver.http, &gateway_admins).await;
-    Ok((recording?, events, stop.is_cancelled(), counters))
+    let hostile = hostile_backend_requests(&driver.http, admin, supervisor).await;
+    Ok((recording?, events, stop.is_cancelled(), counters, hostile))
+}
+
+/// Requests marked hostile that reached a backend, summed over the managed
+/// backends' `GET /admin/stats`. `None` when it cannot be known exactly: no
+/// managed backend, one ended during the run (its count ended with it), or
+/// one did not answer.
+async fn hostile_backend_requests(
+    http: &reqwest::Client,
+    admin: &Mutex<HashMap<String, SocketAddr>>,
+    supervisor: &Supervisor,
+) -> Option<u64> {
+    let admins: Vec<(String, SocketAddr)> = admin
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(n, a)| (n.clone(), *a))
+        .collect();
+    let ended = supervisor.events().into_iter().any(|e| {
+        e.event != crate::topology::supervisor::Lifecycle::Ready
+            && admins.iter().any(|(n, _)| *n == e.instance)
+    });
+    if admins.is_empty() || ended {
+        return None;
+    }
+    let mut total = 0;
+    for (_, a) in admins {
+        let resp = http
+            .get(format!("http://{a}/admin/stats"))
+            .send()
+            .await
+            .ok()?;
+        let stats: mock_backends::admin::Stats = resp.json().await.ok()?;
+        total += stats.hostile_requests;
+    }
+    Some(total)
 }
 
 /// Sum the Prometheus counters (`*_total`, no labels) of every gateway admin listener.

@@ -13,6 +13,11 @@ use crate::scenario::{RequestTemplate, TokenKind};
 /// The header that carries a logical request's idempotency key.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+/// Marks a request with a hostile token. The gateway must refuse it, so no
+/// backend may ever see this header; the mock backends count the ones that do
+/// (`mock_backends::X_NINEFOLD_HOSTILE`, the same name).
+pub static HOSTILE_MARK: HeaderName = HeaderName::from_static("x-ninefold-hostile");
+
 /// Why a rendered request is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -95,6 +100,9 @@ impl PreparedClass {
                 "text/plain; charset=utf-8"
             };
             static_headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        if t.token.is_hostile() {
+            static_headers.insert(HOSTILE_MARK.clone(), HeaderValue::from_static("1"));
         }
         PreparedClass {
             method: t.method.clone(),
