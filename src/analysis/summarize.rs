@@ -509,3 +509,79 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{AckedWrite, Recording};
+    use crate::run::runner::StoreReadback;
+    use mock_backends::ExportedOrder;
+
+    fn order(id: &str, key: Option<&str>, applied: u64) -> ExportedOrder {
+        ExportedOrder {
+            idempotency_key: key.map(str::to_owned),
+            order_id: id.into(),
+            tenant: None,
+            applied,
+            replays: 0,
+            instance: "api-0".into(),
+            created_ms: 0,
+        }
+    }
+
+    fn acked(key: &str, id: &str) -> AckedWrite {
+        AckedWrite {
+            key: key.into(),
+            order_id: Some(id.into()),
+            status: 201,
+            phase: "p".into(),
+            tenant: None,
+            second: 0,
+        }
+    }
+
+    #[test]
+    fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
+        let recording = Recording {
+            ledger: vec![
+                acked("k1", "o1"),
+                acked("k2", "o2"),
+                acked("", "u1"),
+                acked("", "u2"),
+                acked("", "u-lost"),
+            ],
+            ..Recording::default()
+        };
+        let results = RunResults {
+            scenario: "i".into(),
+            seed: 1,
+            started_at: String::new(),
+            partial: false,
+            recording,
+            faults: Vec::new(),
+            lifecycle: Vec::new(),
+            stores: vec![StoreReadback {
+                pool: "api".into(),
+                orders: Some(vec![
+                    order("o1", Some("k1"), 1),
+                    order("o2", Some("k2"), 1),
+                    order("u1", None, 1),
+                    order("u1-again", None, 1),
+                    order("u2", None, 1),
+                    order("u2-again", None, 1),
+                ]),
+                error: None,
+            }],
+            gateway_counters: Default::default(),
+            time_scale: 1.0,
+            hostile_backend_requests: None,
+        };
+        let i = integrity(&results);
+        assert!(i.checked);
+        assert_eq!(i.acknowledged_writes, 5);
+        // The unkeyed acks share the empty key: that is not a key applied twice.
+        assert_eq!(i.duplicates, 0);
+        assert_eq!(i.unkeyed_duplicates, 2, "two unkeyed orders no ack names");
+        assert_eq!(i.lost, 1, "an acknowledged unkeyed order is checked too");
+    }
+}

@@ -35,7 +35,8 @@ pub struct Recording {
     pub tenants: BTreeMap<String, TenantModelStats>,
     /// Answers by `X-Backend-Instance`, whole run.
     pub instances: BTreeMap<String, u64>,
-    /// Acknowledged writes (2xx to a request with an idempotency key).
+    /// Acknowledged writes (2xx to a request with an idempotency key, or to a
+    /// POST without one: those carry an empty key).
     pub ledger: Vec<AckedWrite>,
 }
 

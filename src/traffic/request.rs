@@ -270,4 +270,21 @@ mod tests {
         let static_path = PreparedClass::new(&t, &[]);
         assert!(static_path.static_uri.is_some());
     }
+
+    #[test]
+    fn only_hostile_requests_carry_the_hostile_mark() {
+        let host = HeaderValue::from_static("127.0.0.1:1");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut t = class(Method::GET, "/items/1", None);
+        let mut build = |t: &RequestTemplate| {
+            PreparedClass::new(t, &[])
+                .build(&mut String::new(), &mut rng, 0, "", &host, None, None)
+                .unwrap()
+        };
+        assert!(!build(&t).headers().contains_key(&HOSTILE_MARK));
+        for kind in [TokenKind::Expired, TokenKind::AlgNone, TokenKind::Missing] {
+            t.token = kind;
+            assert_eq!(build(&t).headers()[&HOSTILE_MARK], "1", "{kind:?}");
+        }
+    }
 }
