@@ -182,32 +182,35 @@ fn quickstart_passes() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "run with --release (see the module docs)")]
 fn failover_moves_the_killed_instances_traffic_and_takes_it_back() {
-    let r = run("failover", 0.25);
+    // Half speed: at a quarter, the fixed costs of a replacement (process start,
+    // new connections) weigh on too few requests and the p99 SLO misses.
+    let r = run("failover", 0.5);
     passes(&r);
-    // Scaled: api[1] is killed at 6.25 s and replaced 3.75 s later.
+    // Scaled: api[1] is killed at 12.5 s and replaced 7.5 s later.
     let lifecycle = r.results["lifecycle"].as_array().unwrap();
     let replaced = lifecycle
         .iter()
         .find(|e| e["instance"] == "api-1" && e["event"] == "replaced")
         .unwrap_or_else(|| panic!("no replacement: {lifecycle:?}"));
     let back = replaced["at_s"].as_f64().unwrap();
-    assert!((9.5..12.0).contains(&back), "replaced at {back}");
+    assert!((19.5..23.0).contains(&back), "replaced at {back}");
     assert!(
-        r.served("api-1", 0.0, 6.0) > 0,
+        r.served("api-1", 0.0, 12.0) > 0,
         "api[1] served before the kill"
     );
-    // From 8 s: cached answers api[1] gave before the kill (1.25 s TTL) have expired.
+    // From 16 s: cached answers api[1] gave before the kill (2.5 s TTL) have
+    // expired, and zone c (api[2]) is down 16–18.5 s: api[0] carries it all.
     assert_eq!(
-        r.served("api-1", 8.0, 10.0),
+        r.served("api-1", 16.0, 19.0),
         0,
         "nothing from a dead instance"
     );
     assert!(
-        r.served("api-0", 8.0, 10.0) + r.served("api-2", 8.0, 10.0) > 200,
+        r.served("api-0", 16.0, 19.0) + r.served("api-2", 16.0, 19.0) > 300,
         "the others took its traffic"
     );
     assert!(
-        r.served("api-1", back.ceil(), 15.0) > 0,
+        r.served("api-1", back.ceil(), 30.0) > 0,
         "it came back after replacement"
     );
     assert_eq!(r.summary["integrity"]["lost"], 0);
