@@ -22,3 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The scenario library's time-scaled smoke run drives real load, which needs an
+# optimized build (in a debug build those tests are ignored): every scenario
+# but soak and chaos, a few minutes in all.
+cargo test --release --locked -p ninefold --test library_e2e

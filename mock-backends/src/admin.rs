@@ -6,6 +6,7 @@
 //! | `PUT /admin/behaviour` | replace it (400 listing every problem); the next request sees it |
 //! | `GET /admin/orders` | `{"instance":…,"orders":[…]}`: every stored order, for integrity checks |
 //! | `GET /admin/items` | `{"instance":…,"items":[…]}`: every overwritten or deleted item |
+//! | `GET /admin/stats` | `{"instance":…,"hostile_requests":N}`: requests marked hostile that reached this instance |
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/behaviour", get(get_behaviour).put(put_behaviour))
         .route("/admin/orders", get(orders))
         .route("/admin/items", get(items))
+        .route("/admin/stats", get(stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
@@ -41,6 +43,24 @@ fn to_json(value: &impl serde::Serialize) -> Response {
             e.to_string(),
         ),
     }
+}
+
+/// What `GET /admin/stats` answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub instance: String,
+    /// Requests marked [`crate::headers::X_NINEFOLD_HOSTILE`] that reached this
+    /// instance since it started: a gateway that refuses them keeps this at 0.
+    pub hostile_requests: u64,
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Response {
+    to_json(&Stats {
+        instance: s.instance.clone(),
+        hostile_requests: s
+            .hostile_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+    })
 }
 
 async fn get_behaviour(State(s): State<Arc<Shared>>) -> Response {

@@ -13,7 +13,7 @@
 //! API routes (items, orders) pass through [`Shared::gate`] first: serverless
 //! admission, the latency draw and error injection, in that order.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ pub struct Shared {
     rng: Mutex<StdRng>,
     envs: Arc<Environments>,
     draining: AtomicBool,
+    /// Requests that carried the hostile mark (see [`crate::headers::X_NINEFOLD_HOSTILE`]).
+    pub hostile_requests: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -74,6 +76,7 @@ impl Shared {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             envs: Arc::new(Environments::default()),
             draining: AtomicBool::new(false),
+            hostile_requests: Arc::new(AtomicU64::new(0)),
         }
     }
 

@@ -8,6 +8,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -22,17 +24,31 @@ pub const X_BACKEND_INSTANCE: HeaderName = HeaderName::from_static("x-backend-in
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `x-tenant-id`.
 pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+/// `x-ninefold-hostile`: the harness marks requests carrying a hostile token
+/// with it. A gateway must refuse those, so an instance counts every one that
+/// reaches it (`GET /admin/stats`): any count above zero is an auth bypass.
+pub const X_NINEFOLD_HOSTILE: HeaderName = HeaderName::from_static("x-ninefold-hostile");
 
 /// Adds the instance header and echoes the request and tenant ids.
 #[derive(Debug, Clone)]
 pub struct InstanceHeadersLayer {
     instance: HeaderValue,
+    hostile: Option<Arc<AtomicU64>>,
 }
 
 impl InstanceHeadersLayer {
     /// Every response will name `instance`.
     pub fn new(instance: HeaderValue) -> Self {
-        Self { instance }
+        Self {
+            instance,
+            hostile: None,
+        }
+    }
+
+    /// Also count requests marked [`X_NINEFOLD_HOSTILE`] into `counter`.
+    pub fn counting_hostile(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.hostile = Some(counter);
+        self
     }
 }
 
@@ -43,6 +59,7 @@ impl<S> Layer<S> for InstanceHeadersLayer {
         InstanceHeaders {
             inner,
             instance: self.instance.clone(),
+            hostile: self.hostile.clone(),
         }
     }
 }
@@ -52,6 +69,7 @@ impl<S> Layer<S> for InstanceHeadersLayer {
 pub struct InstanceHeaders<S> {
     inner: S,
     instance: HeaderValue,
+    hostile: Option<Arc<AtomicU64>>,
 }
 
 impl<S> Service<Request> for InstanceHeaders<S>
@@ -68,6 +86,11 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(counter) = &self.hostile
+            && req.headers().contains_key(&X_NINEFOLD_HOSTILE)
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let request_id = req.headers().get(&X_REQUEST_ID).cloned();
         let tenant = req.headers().get(&X_TENANT_ID).cloned();
         let instance = self.instance.clone();

@@ -105,7 +105,8 @@ impl Backend {
     /// The API router (with the instance headers), testable with `oneshot`.
     pub fn app(&self) -> Router {
         api::router(Arc::clone(&self.shared), self.config.max_body_bytes).layer(
-            InstanceHeadersLayer::new(self.shared.instance_header.clone()),
+            InstanceHeadersLayer::new(self.shared.instance_header.clone())
+                .counting_hostile(Arc::clone(&self.shared.hostile_requests)),
         )
     }
 

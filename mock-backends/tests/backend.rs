@@ -545,3 +545,35 @@ async fn serverless_cold_starts_and_concurrency_limit() {
         "warm: latency only"
     );
 }
+
+#[tokio::test]
+async fn requests_marked_hostile_are_counted_for_the_harness() {
+    let dir = TempDir::new("hostile");
+    let backend = mock_backends::Backend::open(config("api-0", dir.sqlite()))
+        .await
+        .unwrap();
+    let (app, admin) = (backend.app(), backend.admin_app());
+    let stats = |admin: axum::Router| async move {
+        let (status, body) = status_of(&admin, "/admin/stats").await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<mock_backends::admin::Stats>(&body).unwrap()
+    };
+    assert_eq!(stats(admin.clone()).await.hostile_requests, 0);
+    assert_eq!(status_of(&app, "/items/1").await.0, StatusCode::OK);
+    for _ in 0..3 {
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::get("/items/2")
+                    .header("x-ninefold-hostile", "1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "the backend still answers");
+    }
+    let s = stats(admin).await;
+    assert_eq!(s.hostile_requests, 3, "only marked requests count");
+    assert_eq!(s.instance, "api-0");
+}

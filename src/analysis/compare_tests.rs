@@ -154,6 +154,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
         gateway_counters: BTreeMap::new(),
         time_scale: 1.0,
         shard: None,
+        hostile_backend_requests: None,
     };
     let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
         .unwrap()

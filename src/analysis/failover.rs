@@ -170,6 +170,7 @@ mod tests {
             }],
             stores: Vec::new(),
             gateway_counters: Default::default(),
+            hostile_backend_requests: None,
             time_scale: 1.0,
             shard: None,
         }

@@ -128,11 +128,22 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         instances: instances(s, rec),
         faults,
         integrity,
+        hostile_backend_requests: r
+            .hostile_backend_requests
+            .filter(|_| has_hostile_traffic(s)),
         slos,
     };
     let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
     summary.decide(RunHealth { invalid, broken });
     summary
+}
+
+/// Whether any request class sends a hostile token.
+fn has_hostile_traffic(s: &Scenario) -> bool {
+    s.traffic
+        .iter()
+        .flat_map(|p| &p.requests)
+        .any(|r| r.token.is_hostile())
 }
 
 /// Good and eligible requests: dropped requests are not eligible (they make the run invalid instead).
@@ -213,11 +224,23 @@ fn integrity(r: &RunResults) -> IntegritySummary {
     }
     let applied_twice: u64 = applied.values().map(|n| n.saturating_sub(1)).sum();
     let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for w in &acked {
+    for w in acked.iter().filter(|w| !w.key.is_empty()) {
         if let Some(id) = w.order_id.as_deref() {
             ids_by_key.entry(w.key.as_str()).or_default().insert(id);
         }
     }
+    // Unkeyed orders in the store that no acknowledged unkeyed write names.
+    let acked_unkeyed: HashSet<&str> = acked
+        .iter()
+        .filter(|w| w.key.is_empty())
+        .filter_map(|w| w.order_id.as_deref())
+        .collect();
+    let unkeyed_duplicates = r
+        .stores
+        .iter()
+        .flat_map(|s| s.orders.iter().flatten())
+        .filter(|o| o.idempotency_key.is_none() && !acked_unkeyed.contains(o.order_id.as_str()))
+        .count() as u64;
     let two_orders: u64 = ids_by_key
         .values()
         .map(|ids| ids.len().saturating_sub(1) as u64)
@@ -227,6 +250,7 @@ fn integrity(r: &RunResults) -> IntegritySummary {
         acknowledged_writes: acked.len() as u64,
         lost,
         duplicates: applied_twice.max(two_orders),
+        unkeyed_duplicates: if checked { unkeyed_duplicates } else { 0 },
     }
 }
 
@@ -427,14 +451,26 @@ impl Ctx<'_> {
                     .reduce(f64::max)
                     .map_or(Measured::Nothing, Measured::Value)
             }
-            Metric::IntegrityLostWrites | Metric::IntegrityDuplicates => {
+            Metric::AuthHostileBackendRequests => {
+                match self
+                    .r
+                    .hostile_backend_requests
+                    .filter(|_| !by_key && !windowed)
+                {
+                    Some(n) if has_hostile_traffic(self.s) => Measured::Value(n as f64),
+                    _ => Measured::Nothing,
+                }
+            }
+            Metric::IntegrityLostWrites
+            | Metric::IntegrityDuplicates
+            | Metric::IntegrityUnkeyedDuplicates => {
                 if !self.integrity.checked {
                     return Measured::Nothing;
                 }
-                Measured::Value(if slo.metric == Metric::IntegrityLostWrites {
-                    self.integrity.lost
-                } else {
-                    self.integrity.duplicates
+                Measured::Value(match slo.metric {
+                    Metric::IntegrityLostWrites => self.integrity.lost,
+                    Metric::IntegrityDuplicates => self.integrity.duplicates,
+                    _ => self.integrity.unkeyed_duplicates,
                 } as f64)
             }
             Metric::RetryAmplification => {
@@ -487,6 +523,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::{AckedWrite, Recording};
     use crate::run::runner::StoreReadback;
 
     fn order(key: Option<&str>, id: &str, applied: u64) -> mock_backends::ExportedOrder {
@@ -527,11 +564,69 @@ mod tests {
             gateway_counters: Default::default(),
             time_scale: 1.0,
             shard: None,
+            hostile_backend_requests: None,
         };
         let i = integrity(&r);
         assert!(i.checked);
         // k1: one extra effect, k2: two, k3 and the keyless order: none.
         assert_eq!(i.duplicates, 3);
         assert_eq!((i.lost, i.acknowledged_writes), (0, 0));
+    }
+
+    fn acked(key: &str, id: &str) -> AckedWrite {
+        AckedWrite {
+            key: key.into(),
+            order_id: Some(id.into()),
+            status: 201,
+            phase: "p".into(),
+            tenant: None,
+            second: 0,
+        }
+    }
+
+    #[test]
+    fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
+        let recording = Recording {
+            ledger: vec![
+                acked("k1", "o1"),
+                acked("k2", "o2"),
+                acked("", "u1"),
+                acked("", "u2"),
+                acked("", "u-lost"),
+            ],
+            ..Recording::default()
+        };
+        let results = RunResults {
+            scenario: "i".into(),
+            seed: 1,
+            started_at: String::new(),
+            partial: false,
+            recording,
+            faults: Vec::new(),
+            lifecycle: Vec::new(),
+            stores: vec![StoreReadback {
+                pool: "api".into(),
+                orders: Some(vec![
+                    order(Some("k1"), "o1", 1),
+                    order(Some("k2"), "o2", 1),
+                    order(None, "u1", 1),
+                    order(None, "u1-again", 1),
+                    order(None, "u2", 1),
+                    order(None, "u2-again", 1),
+                ]),
+                error: None,
+            }],
+            gateway_counters: Default::default(),
+            time_scale: 1.0,
+            shard: None,
+            hostile_backend_requests: None,
+        };
+        let i = integrity(&results);
+        assert!(i.checked);
+        assert_eq!(i.acknowledged_writes, 5);
+        // The unkeyed acks share the empty key: that is not a key applied twice.
+        assert_eq!(i.duplicates, 0);
+        assert_eq!(i.unkeyed_duplicates, 2, "two unkeyed orders no ack names");
+        assert_eq!(i.lost, 1, "an acknowledged unkeyed order is checked too");
     }
 }

@@ -10,11 +10,12 @@ use crate::cli::CliError;
 use crate::run::plan::RunPlan;
 use crate::run::runner::{RunOptions, execute};
 use crate::scenario::load::{LoadError, load_file};
+use crate::scenario::scale::check_time_scale;
 
 /// Bring up the topology, drive traffic while faults happen, judge the SLOs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind)."
+    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n  ninefold run scenarios/failover.toml --time-scale 0.2   # the same experiment in 12 s instead of 60 s\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind)."
 )]
 pub struct Args {
     /// The scenario file.
@@ -48,6 +49,11 @@ pub struct Args {
     /// (set by a Kubernetes Indexed Job).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
+    /// Multiply every time in the scenario (run length, phases, faults,
+    /// restart delays, health intervals, TTLs, quota periods) by F, e.g. 0.1
+    /// for a ten-times-faster CI smoke run; rates are not scaled. 0 < F ≤ 100.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 /// Run the scenario.
@@ -63,15 +69,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
     )
     .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let plan = RunPlan::new(loaded.scenario, args.seed, args.out);
+    let time_scale =
+        check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let scaled = time_scale != 1.0;
+    let scenario = if scaled {
+        loaded.scenario.scaled(time_scale)
+    } else {
+        loaded.scenario
+    };
+    let plan = RunPlan::new(scenario, args.seed, args.out);
     if args.dry_run {
+        if scaled {
+            println!(
+                "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)"
+            );
+        }
         print!("{plan}");
         return Ok(ExitStatus::Pass);
     }
     eprintln!(
-        "ninefold: running {} for {} (seed {}), results in {}",
+        "ninefold: running {} for {}{} (seed {}), results in {}",
         plan.scenario.name,
         crate::scenario::human::format_duration(plan.scenario.duration),
+        if scaled {
+            format!(" (time scale {time_scale})")
+        } else {
+            String::new()
+        },
         plan.seed,
         plan.out_dir.display()
     );
@@ -106,15 +130,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         });
         execute(&plan, &options, stop).await
     });
-    let results = match results {
+    let mut results = match results {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ninefold: the run broke: {e}");
             return Ok(ExitStatus::RunBroke);
         }
     };
+    results.time_scale = time_scale;
     let dir = &plan.out_dir;
-    let mut raw = loaded.raw;
+    // The folder keeps the scenario as run: scaled, it is no longer the file as written.
+    let mut raw = if scaled {
+        crate::scenario::unparse::to_raw(&plan.scenario)
+    } else {
+        loaded.raw
+    };
     crate::scenario::unparse::redact(&mut raw);
     let scenario_toml = toml::to_string(&raw).context("writing the scenario back as TOML")?;
     let summary = crate::run::outputs::write_run_folder(

@@ -35,7 +35,8 @@ pub struct Recording {
     pub tenants: BTreeMap<String, TenantModelStats>,
     /// Answers by `X-Backend-Instance`, whole run.
     pub instances: BTreeMap<String, u64>,
-    /// Acknowledged writes (2xx to a request with an idempotency key).
+    /// Acknowledged writes (2xx to a request with an idempotency key, or to a
+    /// POST without one: those carry an empty key).
     pub ledger: Vec<AckedWrite>,
 }
 
@@ -119,7 +120,7 @@ impl TenantSecond {
 /// One acknowledged write, for the integrity check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckedWrite {
-    /// The `Idempotency-Key` sent.
+    /// The `Idempotency-Key` sent; empty for a write sent without one.
     pub key: String,
     /// The id the service returned (`id`/`order_id` in the JSON body, or the
     /// last segment of `Location`), if any.

@@ -97,6 +97,13 @@ fn verdict_section(md: &mut String, s: &Summary) {
         text(&s.ninefold_version),
         if s.partial { " **Partial run.**" } else { "" },
     );
+    if s.time_scale != 1.0 {
+        let _ = writeln!(
+            md,
+            "> ⏱️ Scaled run: every time in the scenario was multiplied by {} (rates were not).\n",
+            s.time_scale
+        );
+    }
     for warning in &s.warnings {
         let _ = writeln!(md, "> ⚠️ {}\n", text(warning));
     }
@@ -265,6 +272,13 @@ fn integrity_section(md: &mut String, s: &Summary) {
             group_digits(i.lost),
             group_digits(i.duplicates)
         );
+        if i.unkeyed_duplicates > 0 {
+            let _ = writeln!(
+                md,
+                "\n{} orders were created without an idempotency key and acknowledged to nobody: duplicates of retried unkeyed writes.",
+                group_digits(i.unkeyed_duplicates)
+            );
+        }
     } else {
         md.push_str(
             "### Integrity\n\nNot checked (no writes, or the store could not be read back).\n",
@@ -305,6 +319,18 @@ mod tests {
         );
         assert!(md.contains("2,995 requests without failure"), "{md}");
         assert!(md.contains("4,800 acknowledged writes: 2 lost, 0 duplicated."));
+    }
+
+    #[test]
+    fn a_scaled_run_says_so() {
+        let mut summary = example();
+        assert!(!render(&summary).contains("Scaled run"));
+        summary.time_scale = 0.25;
+        let md = render(&summary);
+        assert!(
+            md.contains("Scaled run: every time in the scenario was multiplied by 0.25"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub struct Summary {
     /// Failover metrics per fault event, in timeline order.
     pub faults: Vec<FaultSummary>,
     pub integrity: IntegritySummary,
+    /// Requests with a hostile token (expired, forged, `alg: none`, …) that
+    /// reached a backend anyway, as the backends counted them; `null` when not
+    /// known exactly (no hostile traffic, no managed backend, or a backend
+    /// ended during the run and took its count with it).
+    #[serde(default)]
+    pub hostile_backend_requests: Option<u64>,
     /// Every SLO of the scenario, in file order.
     pub slos: Vec<SloResult>,
 }
@@ -245,6 +251,11 @@ pub struct IntegritySummary {
     pub lost: u64,
     /// One idempotency key applied more than once.
     pub duplicates: u64,
+    /// Orders created *without* an idempotency key that no acknowledged
+    /// request accounts for: the duplicates a retried unkeyed write leaves
+    /// behind (or the effect of a write whose client gave up) — what keys prevent.
+    #[serde(default)]
+    pub unkeyed_duplicates: u64,
 }
 
 /// The unit of an SLO's `target` and `measured`.

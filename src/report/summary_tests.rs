@@ -124,7 +124,9 @@ pub(crate) fn example() -> Summary {
             acknowledged_writes: 4_800,
             lost: 2,
             duplicates: 0,
+            unkeyed_duplicates: 0,
         },
+        hostile_backend_requests: None,
         slos,
     };
     summary.decide(RunHealth::default());

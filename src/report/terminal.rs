@@ -64,6 +64,13 @@ pub fn render(summary: &Summary, style: Style) -> String {
         summary.exit_code,
         if summary.partial { ", partial run" } else { "" }
     );
+    if summary.time_scale != 1.0 {
+        let _ = writeln!(
+            out,
+            "  time scale {}: every time in the scenario was multiplied by it (rates were not)",
+            summary.time_scale
+        );
+    }
     for warning in &summary.warnings {
         let _ = writeln!(
             out,
@@ -155,5 +162,17 @@ mod tests {
         assert!(coloured.contains("evil\u{FFFD}[2Jname"));
         let plain = render(&summary, Style::Plain);
         assert!(!plain.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_scaled_run_says_so() {
+        let mut summary = example();
+        assert!(!render(&summary, Style::Plain).contains("time scale"));
+        summary.time_scale = 0.1;
+        let text = render(&summary, Style::Plain);
+        assert!(
+            text.lines().nth(1).unwrap().contains("time scale 0.1"),
+            "{text}"
+        );
     }
 }

@@ -228,6 +228,11 @@ pub fn merge(parts: Vec<ShardFolder>) -> Result<RunResults, MergeProblem> {
             *out.gateway_counters.entry(name).or_insert(0.0) += v;
         }
         merge_stores(&mut out.stores, r.stores);
+        // Known only when every shard knew it.
+        out.hostile_backend_requests = out
+            .hostile_backend_requests
+            .zip(r.hostile_backend_requests)
+            .map(|(a, b)| a + b);
     }
     // Per-phase and per-key order follows shard 0's, then anything new.
     out.recording = recording;
@@ -274,6 +279,7 @@ mod tests {
                 gateway_counters: BTreeMap::from([("x_total".to_string(), 2.0)]),
                 time_scale: 1.0,
                 shard: shard.map(|(i, n)| Shard::new(i, n).unwrap()),
+                hostile_backend_requests: Some(1),
             },
             scenario_toml: "name = \"s\"".into(),
         }

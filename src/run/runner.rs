@@ -99,6 +99,11 @@ pub struct RunResults {
     /// `None` for a whole run and for a merge of shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Requests with a hostile token that reached a managed backend anyway
+    /// (counted by the backends themselves); `None` when that cannot be known
+    /// exactly (a backend ended during the run, or did not answer).
+    #[serde(default)]
+    pub hostile_backend_requests: Option<u64>,
 }
 
 fn one() -> f64 {
@@ -144,6 +149,7 @@ pub async fn execute(
         faults,
         partial,
         gateway_counters,
+        hostile_backend_requests,
         ..
     } = result?;
     Ok(RunResults {
@@ -158,6 +164,7 @@ pub async fn execute(
         gateway_counters,
         time_scale: 1.0,
         shard: (!options.shard.is_whole()).then_some(options.shard),
+        hostile_backend_requests,
     })
 }
 
@@ -169,6 +176,7 @@ struct Inner {
     gateway_counters: std::collections::BTreeMap<String, f64>,
     /// The managed Redis, when the scenario asked for one.
     redis_url: Option<String>,
+    hostile_backend_requests: Option<u64>,
 }
 
 async fn run_inner(
@@ -351,13 +359,50 @@ async fn run_inner(
     };
     let (recording, events) = tokio::join!(traffic, faults);
     let counters = scrape_counters(&driver.http, &gateway_admins).await;
+    let hostile_backend_requests = hostile_backend_requests(&driver.http, admin, supervisor).await;
     Ok(Inner {
         recording: recording?,
         faults: events,
         partial: stop.is_cancelled(),
         gateway_counters: counters,
         redis_url,
+        hostile_backend_requests,
     })
+}
+
+/// Requests marked hostile that reached a backend, summed over the managed
+/// backends' `GET /admin/stats`. `None` when it cannot be known exactly: no
+/// managed backend, one ended during the run (its count ended with it), or
+/// one did not answer.
+async fn hostile_backend_requests(
+    http: &reqwest::Client,
+    admin: &Mutex<HashMap<String, SocketAddr>>,
+    supervisor: &Supervisor,
+) -> Option<u64> {
+    let admins: Vec<(String, SocketAddr)> = admin
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(n, a)| (n.clone(), *a))
+        .collect();
+    let ended = supervisor.events().into_iter().any(|e| {
+        e.event != crate::topology::supervisor::Lifecycle::Ready
+            && admins.iter().any(|(n, _)| *n == e.instance)
+    });
+    if admins.is_empty() || ended {
+        return None;
+    }
+    let mut total = 0;
+    for (_, a) in admins {
+        let resp = http
+            .get(format!("http://{a}/admin/stats"))
+            .send()
+            .await
+            .ok()?;
+        let stats: mock_backends::admin::Stats = resp.json().await.ok()?;
+        total += stats.hostile_requests;
+    }
+    Some(total)
 }
 
 /// Sum the Prometheus counters (`*_total`, no labels) of every gateway admin listener.

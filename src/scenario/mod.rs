@@ -15,5 +15,6 @@ pub use model::*;
 pub mod load;
 pub mod parse;
 pub mod raw;
+pub mod scale;
 pub mod unparse;
 pub mod validate;

@@ -30,6 +30,10 @@ pub enum Metric {
     FailoverReintegration,
     IntegrityLostWrites,
     IntegrityDuplicates,
+    /// Orders created without an idempotency key that no acknowledgement accounts for.
+    IntegrityUnkeyedDuplicates,
+    /// Requests with a hostile token that a backend saw.
+    AuthHostileBackendRequests,
     CacheHitRatio,
     RetryAmplification,
     BalanceSkew,
@@ -88,7 +92,17 @@ const SIMPLE_METRICS: &[(&str, Metric, Unit)] = &[
         Metric::IntegrityDuplicates,
         Unit::Count,
     ),
+    (
+        "integrity.unkeyed_duplicates",
+        Metric::IntegrityUnkeyedDuplicates,
+        Unit::Count,
+    ),
     ("cache.hit_ratio", Metric::CacheHitRatio, Unit::Ratio),
+    (
+        "auth.hostile_backend_requests",
+        Metric::AuthHostileBackendRequests,
+        Unit::Count,
+    ),
     (
         "retry.amplification",
         Metric::RetryAmplification,

@@ -293,7 +293,9 @@ fn phase(p: &TrafficPhase) -> RawPhase {
         name: Some(p.name.clone()),
         start: Some(d(p.start)),
         duration: Some(d(p.duration)),
-        tenants: Some(p.tenants.iter().cloned().collect::<BTreeMap<_, _>>()),
+        // An anonymous phase (no tenants declared) has no mix: `{}` would read back as weights summing to 0.
+        tenants: (!p.tenants.is_empty())
+            .then(|| p.tenants.iter().cloned().collect::<BTreeMap<_, _>>()),
         requests: p.requests.iter().map(request).collect(),
         expect: (!p.expect.is_empty()).then(|| p.expect.clone()),
         timeout: Some(d(p.timeout)),

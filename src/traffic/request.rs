@@ -13,6 +13,11 @@ use crate::scenario::{RequestTemplate, TokenKind};
 /// The header that carries a logical request's idempotency key.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+/// Marks a request with a hostile token. The gateway must refuse it, so no
+/// backend may ever see this header; the mock backends count the ones that do
+/// (`mock_backends::X_NINEFOLD_HOSTILE`, the same name).
+pub static HOSTILE_MARK: HeaderName = HeaderName::from_static("x-ninefold-hostile");
+
 /// Why a rendered request is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -95,6 +100,9 @@ impl PreparedClass {
                 "text/plain; charset=utf-8"
             };
             static_headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        if t.token.is_hostile() {
+            static_headers.insert(HOSTILE_MARK.clone(), HeaderValue::from_static("1"));
         }
         PreparedClass {
             method: t.method.clone(),
@@ -261,5 +269,22 @@ mod tests {
         assert_eq!(PreparedClass::new(&t, &[200]).expect, [403]);
         let static_path = PreparedClass::new(&t, &[]);
         assert!(static_path.static_uri.is_some());
+    }
+
+    #[test]
+    fn only_hostile_requests_carry_the_hostile_mark() {
+        let host = HeaderValue::from_static("127.0.0.1:1");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut t = class(Method::GET, "/items/1", None);
+        let mut build = |t: &RequestTemplate| {
+            PreparedClass::new(t, &[])
+                .build(&mut String::new(), &mut rng, 0, "", &host, None, None)
+                .unwrap()
+        };
+        assert!(!build(&t).headers().contains_key(&HOSTILE_MARK));
+        for kind in [TokenKind::Expired, TokenKind::AlgNone, TokenKind::Missing] {
+            t.token = kind;
+            assert_eq!(build(&t).headers()[&HOSTILE_MARK], "1", "{kind:?}");
+        }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Method};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
@@ -580,7 +580,9 @@ impl Worker {
             }
             _ => None,
         };
-        let result = c.exchange(req, class.idempotency_key, phase.timeout).await;
+        // Writes keep the body: the order id in it goes into the integrity ledger.
+        let keep_body = class.idempotency_key || class.method == Method::POST;
+        let result = c.exchange(req, keep_body, phase.timeout).await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.
             *conn = None;
@@ -625,12 +627,18 @@ impl Worker {
         if let (Some(t), Some(v), Some(h)) = (job.tenant, &attempt.verdict, headers) {
             rec.throttle(t, v, status == Some(429), limit_headers(h));
         }
+        // An unkeyed POST is a write too: ledgered with an empty key, so that
+        // the integrity check can tell which stored orders nobody acknowledged.
+        let key = match key {
+            Some(k) => Some(k.to_str().unwrap_or_default().to_owned()),
+            None => (self.phase(p).classes[job.class].method == Method::POST).then(String::new),
+        };
         if let (Some(key), Some(a)) = (key, answer)
             && a.response.status().is_success()
         {
             let second = rec.run_seconds(attempt.done) as u32;
             rec.acked_write(AckedWrite {
-                key: key.to_str().unwrap_or_default().to_owned(),
+                key,
                 order_id: order_id(a),
                 status: a.response.status().as_u16(),
                 phase: self.phase(p).name.clone(),

@@ -207,6 +207,7 @@ availability = ">= 99%"
             gateway_counters: BTreeMap::new(),
             time_scale: 2.0,
             shard: None,
+            hostile_backend_requests: None,
         };
         let summary = crate::analysis::summarize::summarize(&scenario, &results, 2.0, true);
         let html = render(&summary, &scenario, SCENARIO, &results);
