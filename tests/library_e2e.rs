@@ -412,3 +412,40 @@ fn failing_slo_gates_with_exit_1() {
     assert_eq!(r.slo("latency.p99")["verdict"], "fail");
     assert_eq!(r.slo("availability")["verdict"], "pass");
 }
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "run with --release (see the module docs)")]
+fn two_gateways_share_one_plan_through_redis() {
+    let r = run("gateway-ha-throttling", 0.5);
+    passes(&r);
+    let acme = r.tenant("acme");
+    let err = acme["accuracy_error"].as_f64().expect("accuracy present");
+    assert!(err.abs() <= 0.02, "shared limits admit one plan: {acme}");
+    let (offered, admitted) = (
+        acme["offered"].as_u64().unwrap(),
+        acme["admitted"].as_u64().unwrap(),
+    );
+    assert!(admitted * 2 < offered, "3x the plan is throttled: {acme}");
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "run with --release (see the module docs)")]
+fn a_redis_outage_fails_open_and_the_report_measures_the_cost() {
+    let r = run("gateway-ha-redis-outage", 0.5);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "over-admission fails the gate: {}",
+        r.output
+    );
+    assert_eq!(r.slo("throttle.accuracy")["verdict"], "fail");
+    assert_eq!(
+        r.slo("availability")["verdict"],
+        "pass",
+        "failing open keeps serving"
+    );
+    let unavailable = r.results["gateway_counters"]["gateway_limiter_unavailable_total"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(unavailable > 0.0, "the gateways noticed Redis was gone");
+}
