@@ -7,3 +7,4 @@ pub mod outputs;
 pub mod plan;
 pub mod redis;
 pub mod runner;
+pub(crate) mod scrape;
