@@ -171,6 +171,7 @@ mod tests {
             stores: Vec::new(),
             gateway_counters: Default::default(),
             hostile_backend_requests: None,
+            host_cores: Some(2),
             time_scale: 1.0,
             shard: None,
         }

@@ -84,7 +84,9 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         started_at: r.started_at.clone(),
         duration_s: rec.duration_s,
         time_scale,
-        host_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        host_cores: r
+            .host_cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
         verdict: super::slo::RunVerdict::Pass,
         exit_code: 0,
         partial: r.partial,

@@ -43,6 +43,7 @@ fn a_key_applied_twice_is_one_duplicate() {
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,
+        host_cores: Some(2),
     };
     let i = integrity(&r);
     assert!(i.checked);
@@ -98,6 +99,7 @@ fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,
+        host_cores: Some(2),
     };
     let i = integrity(&results);
     assert!(i.checked);

@@ -280,6 +280,7 @@ mod tests {
                 time_scale: 1.0,
                 shard: shard.map(|(i, n)| Shard::new(i, n).unwrap()),
                 hostile_backend_requests: Some(1),
+                host_cores: Some(2),
             },
             scenario_toml: "name = \"s\"".into(),
         }

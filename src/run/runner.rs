@@ -104,6 +104,10 @@ pub struct RunResults {
     /// exactly (a backend ended during the run, or did not answer).
     #[serde(default)]
     pub hostile_backend_requests: Option<u64>,
+    /// CPU cores of the machine that ran the load (`None` in results written
+    /// before this was recorded: then the re-rendering machine's count).
+    #[serde(default)]
+    pub host_cores: Option<u32>,
 }
 
 fn one() -> f64 {
@@ -165,6 +169,9 @@ pub async fn execute(
         time_scale: 1.0,
         shard: (!options.shard.is_whole()).then_some(options.shard),
         hostile_backend_requests,
+        host_cores: std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u32),
     })
 }
 

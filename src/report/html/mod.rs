@@ -208,6 +208,7 @@ availability = ">= 99%"
             time_scale: 2.0,
             shard: None,
             hostile_backend_requests: None,
+            host_cores: Some(2),
         };
         let summary = crate::analysis::summarize::summarize(&scenario, &results, 2.0, true);
         let html = render(&summary, &scenario, SCENARIO, &results);
