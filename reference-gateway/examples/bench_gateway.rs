@@ -22,6 +22,10 @@ use reference_gateway::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// The same allocator as the `ninefold` binary, so this measures what ships.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Data-plane address.

@@ -18,6 +18,9 @@ use tokio_util::task::TaskTracker;
 use crate::error::Error;
 use crate::state::Shared;
 
+/// hyper's default cap on request headers.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// Serves the data plane until `shutdown`, then drains.
 pub async fn serve(
     listener: TcpListener,
@@ -35,8 +38,14 @@ pub async fn serve(
         // hyper's own limits are a backstop set above ours, so that the stack answers
         // 431 with a JSON body and an access-log line.
         .max_buf_size((cfg.max_header_bytes.get() * 2).max(8192))
-        .max_headers(cfg.max_headers.get() * 2)
         .keep_alive(true);
+    // hyper's header array is on the stack at its default size (100) and on the heap,
+    // allocated and filled per request, at any other: only a configured count above
+    // the default needs the larger backstop. At exactly 100, hyper itself answers a
+    // request with more headers 431 (without the stack's JSON body).
+    if cfg.max_headers.get() > HYPER_DEFAULT_MAX_HEADERS {
+        builder.max_headers(cfg.max_headers.get() * 2);
+    }
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
