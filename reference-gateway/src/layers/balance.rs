@@ -6,11 +6,9 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, Uri};
-use http_body_util::Full;
 use tower::Service;
 
 use crate::body::{Body, Request, Response};
@@ -126,7 +124,7 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: Request) -> Result<Res
     );
     strip_hop_by_hop(&mut parts.headers);
     parts.extensions = http::Extensions::new();
-    let upstream_req = http::Request::from_parts(parts, Full::<Bytes>::new(body));
+    let upstream_req = http::Request::from_parts(parts, body);
     let _in_flight = pool.start(i);
     let fut = inst.conns.send(upstream_req);
     let result = match route.config.retry.map(|r| r.per_try_timeout) {

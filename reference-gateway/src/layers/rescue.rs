@@ -16,6 +16,7 @@ use tower::{Layer, Service};
 
 use crate::body::{Body, Response};
 use crate::error::{BoxError, ErrorSource, GatewayError, LimitInfo};
+use crate::h1::header_value_u64;
 use crate::state::Shared;
 
 /// Response extension naming the error code, for the access log.
@@ -97,19 +98,19 @@ fn secs_ceil(d: Duration) -> u64 {
 
 fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
     let h = resp.headers_mut();
-    h.insert(RATELIMIT_LIMIT.clone(), HeaderValue::from(info.limit));
+    h.insert(RATELIMIT_LIMIT.clone(), header_value_u64(info.limit));
     h.insert(
         RATELIMIT_REMAINING.clone(),
-        HeaderValue::from(info.remaining),
+        header_value_u64(info.remaining),
     );
     h.insert(
         RATELIMIT_RESET.clone(),
-        HeaderValue::from(secs_ceil(info.reset)),
+        header_value_u64(secs_ceil(info.reset)),
     );
     if with_retry_after {
         h.insert(
             RETRY_AFTER,
-            HeaderValue::from(secs_ceil(info.retry_after).max(1)),
+            header_value_u64(secs_ceil(info.retry_after).max(1)),
         );
     }
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tokio::time::{MissedTickBehavior, interval, timeout};
 use tokio_util::sync::CancellationToken;
@@ -60,7 +60,7 @@ async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) ->
     let Ok(uri) = http::Uri::try_from(cfg.path.as_str()) else {
         return false;
     };
-    let req = match http::Request::get(uri).body(Full::new(Bytes::new())) {
+    let req = match http::Request::get(uri).body(Bytes::new()) {
         Ok(r) => r,
         Err(_) => return false,
     };

@@ -1,0 +1,318 @@
+//! Reading HTTP/1.1 answers off the wire: the response head parsed in place with
+//! `httparse` (hyper's parser), and the body's framing decoded without copying.
+//! The gateway's upstream client and ninefold's load engine both read answers this
+//! way; neither builds more than it needs of a response.
+//!
+//! Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; chunked when it
+//! is the final transfer coding; `Content-Length` (differing values refused); otherwise
+//! the body runs to the end of the connection.
+
+use std::ops::Range;
+
+use bytes::{Buf, BytesMut};
+
+/// The largest response head accepted: a longer one is an error, not a buffer that grows.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Headers per answer (hyper's default).
+pub const MAX_HEADERS: usize = 100;
+
+/// Why an answer cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum H1Error {
+    #[error("malformed response head: {0}")]
+    Head(&'static str),
+    #[error("response head longer than {MAX_HEAD} bytes")]
+    HeadTooLong,
+    #[error("malformed chunked body")]
+    Chunk,
+    #[error("connection closed before the answer was complete")]
+    Truncated,
+}
+
+/// How an answer's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    Chunked,
+    /// Runs to the end of the connection.
+    Eof,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Bytes the head took, through the empty line.
+    pub len: usize,
+    pub status: u16,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// Where each header's name and value lie in the buffer the head was parsed from.
+    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The body's framing for a request other than HEAD.
+    pub framing: Framing,
+    /// The connection closes after this answer (`Connection: close`, HTTP/1.0 without
+    /// keep-alive, 101).
+    pub close: bool,
+}
+
+impl Head {
+    /// An interim answer (100 Continue, 103 Early Hints): the real one follows.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// The framing for an answer to a request with method HEAD or not.
+    pub fn framing_for(&self, head_request: bool) -> Framing {
+        if head_request {
+            Framing::Empty
+        } else {
+            self.framing
+        }
+    }
+}
+
+/// Parse a response head at the start of `buf`: `None` while incomplete.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, H1Error> {
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut slots,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(H1Error::HeadTooLong),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(H1Error::Head("too many headers")),
+        Err(_) => return Err(H1Error::Head("not an HTTP/1 response")),
+    };
+    if len > MAX_HEAD {
+        return Err(H1Error::HeadTooLong);
+    }
+    let status = response.code.ok_or(H1Error::Head("no status"))?;
+    let version = response.version.unwrap_or(1);
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let mut headers = Vec::with_capacity(response.headers.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    let mut close = version == 0;
+    for h in response.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(H1Error::Head("invalid content-length"))?;
+            // Differing lengths are a framing attack, not an answer.
+            if length.is_some_and(|l| l != n) {
+                return Err(H1Error::Head("conflicting content-length"));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
+            // Chunked counts only as the final coding.
+            chunked = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                    close = false;
+                }
+            }
+        }
+        headers.push((span(name), span(h.value)));
+    }
+    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Empty
+    } else if transfer_encoding {
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::Eof
+        }
+    } else {
+        match length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Eof,
+        }
+    };
+    Ok(Some(Head {
+        len,
+        status,
+        version,
+        headers,
+        framing,
+        close: close || status == 101,
+    }))
+}
+
+/// What [`BodyDecoder::decode`] found at the start of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// The first `n` bytes of the buffer are body data: take them (`split_to`) or skip them.
+    Data(usize),
+    /// More bytes must be read first.
+    NeedMore,
+    /// The body is complete; the buffer holds what follows it.
+    Done,
+}
+
+/// Decodes a body's framing from a read buffer, piece by piece, without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyDecoder {
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers,
+    Eof,
+    Done,
+}
+
+impl BodyDecoder {
+    /// A decoder for a body framed as `framing`.
+    pub fn new(framing: Framing) -> Self {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize,
+            Framing::Eof => State::Eof,
+        };
+        BodyDecoder { state }
+    }
+
+    /// Whether the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Body bytes still expected, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The next piece of the body at the start of `buf`. Framing bytes (chunk sizes,
+    /// their line ends, trailers) are consumed here; data is left for the caller to take.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
+        loop {
+            match self.state {
+                State::Done => return Ok(Decoded::Done),
+                State::Length(left) | State::ChunkData(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let left = left - n as u64;
+                    self.state = match self.state {
+                        State::Length(_) if left == 0 => State::Done,
+                        State::Length(_) => State::Length(left),
+                        _ if left == 0 => State::ChunkEnd,
+                        _ => State::ChunkData(left),
+                    };
+                    return Ok(Decoded::Data(n));
+                }
+                State::Eof => {
+                    return Ok(if buf.is_empty() {
+                        Decoded::NeedMore
+                    } else {
+                        Decoded::Data(buf.len())
+                    });
+                }
+                State::ChunkSize => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.advance(used);
+                        self.state = if size == 0 {
+                            State::Trailers
+                        } else {
+                            State::ChunkData(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    _ => return Err(H1Error::Chunk),
+                },
+                State::ChunkEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(H1Error::Chunk);
+                    }
+                    buf.advance(2);
+                    self.state = State::ChunkSize;
+                }
+                // Trailer lines, then the empty line.
+                State::Trailers => match buf.windows(2).position(|w| w == b"\r\n") {
+                    Some(0) => {
+                        buf.advance(2);
+                        self.state = State::Done;
+                    }
+                    Some(end) => buf.advance(end + 2),
+                    None if buf.len() <= MAX_HEAD => return Ok(Decoded::NeedMore),
+                    None => return Err(H1Error::Chunk),
+                },
+            }
+        }
+    }
+
+    /// The connection ended: fine where the body runs to its end, else truncated.
+    pub fn end_of_input(&mut self) -> Result<(), H1Error> {
+        match self.state {
+            State::Eof | State::Done => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(H1Error::Truncated),
+        }
+    }
+}
+
+/// `n` in decimal, in `buf` (for heads and header values, without a `String` each).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// `n` as a header value: one allocation of its digits (`HeaderValue::from(u64)` grows a
+/// buffer to write them).
+pub fn header_value_u64(n: u64) -> http::HeaderValue {
+    http::HeaderValue::from_bytes(decimal(n, &mut [0; 20]))
+        .unwrap_or(http::HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+#[path = "h1_tests.rs"]
+mod tests;

@@ -1,0 +1,217 @@
+use bytes::BytesMut;
+use proptest::prelude::*;
+
+use super::*;
+
+fn head(text: &str) -> Head {
+    parse_head(text.as_bytes()).unwrap().unwrap()
+}
+
+#[test]
+fn framing_follows_rfc_9112() {
+    let framing = |text: &str| head(text).framing;
+    assert_eq!(
+        framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"),
+        Framing::Length(5)
+    );
+    assert_eq!(
+        framing("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        Framing::Empty
+    );
+    assert_eq!(
+        framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+        Framing::Chunked
+    );
+    // Transfer-Encoding wins over Content-Length; a final coding other than chunked
+    // leaves only the end of the connection.
+    assert_eq!(
+        framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
+        Framing::Chunked
+    );
+    assert_eq!(
+        framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+        Framing::Eof
+    );
+    assert_eq!(framing("HTTP/1.1 200 OK\r\n\r\n"), Framing::Eof);
+    for status in ["100 Continue", "204 No Content", "304 Not Modified"] {
+        assert_eq!(
+            framing(&format!("HTTP/1.1 {status}\r\ncontent-length: 9\r\n\r\n")),
+            Framing::Empty,
+            "{status}"
+        );
+    }
+    let h = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n");
+    assert_eq!(h.framing_for(true), Framing::Empty, "an answer to HEAD");
+    assert!(head("HTTP/1.1 103 Early Hints\r\n\r\n").is_interim());
+    assert!(!head("HTTP/1.1 101 Switching Protocols\r\n\r\n").is_interim());
+}
+
+#[test]
+fn connection_reuse_follows_version_and_connection_header() {
+    let close = |text: &str| head(text).close;
+    assert!(!close("HTTP/1.1 200 OK\r\n\r\n"));
+    assert!(close(
+        "HTTP/1.1 200 OK\r\nConnection: upgrade, Close\r\n\r\n"
+    ));
+    assert!(close("HTTP/1.0 200 OK\r\n\r\n"));
+    assert!(!close("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
+    assert!(close("HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+}
+
+#[test]
+fn heads_are_incomplete_or_refused_never_guessed() {
+    assert!(
+        parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
+            .unwrap()
+            .is_none()
+    );
+    for bad in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+        b"HTTP/1.1 2x0 OK\r\n\r\n",
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+    ] {
+        assert!(
+            matches!(parse_head(bad), Err(H1Error::Head(_))),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
+    let filler = format!("x-filler: {}\r\n", "0".repeat(2000));
+    while long.len() <= MAX_HEAD {
+        long.extend_from_slice(filler.as_bytes());
+    }
+    assert_eq!(parse_head(&long).unwrap_err(), H1Error::HeadTooLong);
+    let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
+    assert!(matches!(
+        parse_head(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes()),
+        Err(H1Error::Head(_))
+    ));
+}
+
+#[test]
+fn header_spans_point_into_the_buffer() {
+    let text = b"HTTP/1.1 200 OK\r\nX-Backend-Instance: b-2\r\ncontent-length: 0\r\n\r\nrest";
+    let h = parse_head(text).unwrap().unwrap();
+    assert_eq!(h.len, text.len() - 4);
+    let pairs: Vec<(&[u8], &[u8])> = h
+        .headers
+        .iter()
+        .map(|(n, v)| (&text[n.clone()], &text[v.clone()]))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (&b"X-Backend-Instance"[..], &b"b-2"[..]),
+            (b"content-length", b"0")
+        ]
+    );
+}
+
+/// Decode `wire` fed in pieces of `step` bytes: the body, and what is left after it.
+fn decode_in_pieces(
+    framing: Framing,
+    wire: &[u8],
+    step: usize,
+) -> Result<(Vec<u8>, Vec<u8>), H1Error> {
+    let mut decoder = BodyDecoder::new(framing);
+    let mut buf = BytesMut::new();
+    let mut body = Vec::new();
+    let mut pieces = wire.chunks(step.max(1));
+    loop {
+        match decoder.decode(&mut buf)? {
+            Decoded::Data(n) => body.extend_from_slice(&buf.split_to(n)),
+            Decoded::Done => {
+                // What follows the body, whether read already or not.
+                let mut rest = buf.to_vec();
+                pieces.for_each(|p| rest.extend_from_slice(p));
+                return Ok((body, rest));
+            }
+            Decoded::NeedMore => match pieces.next() {
+                Some(p) => buf.extend_from_slice(p),
+                None => {
+                    decoder.end_of_input()?;
+                    return Ok((body, buf.to_vec()));
+                }
+            },
+        }
+    }
+}
+
+#[test]
+fn bodies_decode_in_any_pieces() {
+    for step in [1, 2, 3, 7, 1000] {
+        let chunked = b"4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\nx-trailer: t\r\n\r\nNEXT";
+        assert_eq!(
+            decode_in_pieces(Framing::Chunked, chunked, step).unwrap(),
+            (b"wikipedia".to_vec(), b"NEXT".to_vec()),
+            "step {step}"
+        );
+        assert_eq!(
+            decode_in_pieces(Framing::Length(5), b"helloNEXT", step).unwrap(),
+            (b"hello".to_vec(), b"NEXT".to_vec())
+        );
+        assert_eq!(
+            decode_in_pieces(Framing::Eof, b"all of it", step).unwrap(),
+            (b"all of it".to_vec(), Vec::new())
+        );
+        assert_eq!(
+            decode_in_pieces(Framing::Empty, b"NEXT", step).unwrap(),
+            (Vec::new(), b"NEXT".to_vec())
+        );
+    }
+}
+
+#[test]
+fn broken_bodies_are_errors() {
+    assert_eq!(
+        decode_in_pieces(Framing::Length(10), b"short", 3).unwrap_err(),
+        H1Error::Truncated
+    );
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"zz\r\n", 1).unwrap_err(),
+        H1Error::Chunk
+    );
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"3\r\nabcX\r\n", 1).unwrap_err(),
+        H1Error::Chunk
+    );
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"3\r\nabc\r\n", 1).unwrap_err(),
+        H1Error::Truncated
+    );
+}
+
+proptest! {
+    #[test]
+    fn chunked_round_trips(
+        body in proptest::collection::vec(any::<u8>(), 0..2000),
+        sizes in proptest::collection::vec(1usize..300, 1..20),
+        step in 1usize..64,
+    ) {
+        let mut wire = Vec::new();
+        let mut rest = &body[..];
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].min(rest.len());
+            wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            wire.extend_from_slice(&rest[..n]);
+            wire.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+            i += 1;
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        let (decoded, left) = decode_in_pieces(Framing::Chunked, &wire, step).unwrap();
+        prop_assert_eq!(decoded, body);
+        prop_assert!(left.is_empty());
+    }
+}
+
+#[test]
+fn numbers_render_in_decimal() {
+    for n in [0, 9, 10, 4096, u64::MAX] {
+        assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        assert_eq!(header_value_u64(n), n.to_string().as_str());
+    }
+}
