@@ -3,8 +3,7 @@
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
-use http_body_util::Full;
+use http::{HeaderName, HeaderValue, Method};
 use rand::Rng;
 
 use crate::scenario::template::{Template, Vars};
@@ -27,16 +26,22 @@ pub enum BuildError {
     Header { name: HeaderName },
 }
 
-/// A request class ready to send.
+/// A request class ready to send: the parts that never change rendered once, as
+/// wire bytes.
 #[derive(Debug, Clone)]
 pub struct PreparedClass {
     pub method: Method,
     path: Template,
-    static_uri: Option<Uri>,
-    static_headers: HeaderMap,
+    /// `METHOD SP` (and the whole request line when the path is static).
+    line_start: Vec<u8>,
+    static_path: bool,
+    /// `name: value\r\n` for every static header.
+    static_headers: Vec<u8>,
     dynamic_headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
     static_body: Bytes,
+    /// Whether `Content-Length` is sent even for an empty body (methods that carry one).
+    length_always: bool,
     pub idempotency_key: bool,
     /// Correct statuses, resolved: the class's, else the phase's, else 401 for
     /// hostile tokens (empty = any 2xx/3xx).
@@ -65,12 +70,19 @@ impl PreparedClass {
                 rng: &mut rng,
             })
         };
-        let static_uri = t
-            .path
-            .is_static()
-            .then(|| Uri::try_from(render_static(&t.path)).ok())
-            .flatten();
-        let mut static_headers = HeaderMap::new();
+        let mut line_start = Vec::with_capacity(64);
+        line_start.extend_from_slice(t.method.as_str().as_bytes());
+        line_start.push(b' ');
+        let static_path = t.path.is_static() && {
+            let path = render_static(&t.path);
+            valid_target(&path) && {
+                line_start.extend_from_slice(path.as_bytes());
+                line_start.extend_from_slice(b" HTTP/1.1\r\n");
+                true
+            }
+        };
+        let mut static_headers = Vec::new();
+        let mut has_content_type = false;
         let mut dynamic_headers = Vec::new();
         for (name, value) in &t.headers {
             match value
@@ -79,7 +91,8 @@ impl PreparedClass {
                 .flatten()
             {
                 Some(v) => {
-                    static_headers.append(name.clone(), v);
+                    has_content_type |= name == CONTENT_TYPE;
+                    put_header(&mut static_headers, name.as_str(), v.as_bytes());
                 }
                 None => dynamic_headers.push((name.clone(), value.clone())),
             }
@@ -88,7 +101,7 @@ impl PreparedClass {
             Some(b) if b.is_static() => Bytes::from(render_static(b)),
             _ => Bytes::new(),
         };
-        if t.body.is_some() && !static_headers.contains_key(CONTENT_TYPE) {
+        if t.body.is_some() && !has_content_type {
             let json = t.body.as_ref().is_some_and(|b| {
                 let text = b.to_string();
                 let trimmed = text.trim_start();
@@ -99,95 +112,129 @@ impl PreparedClass {
             } else {
                 "text/plain; charset=utf-8"
             };
-            static_headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            put_header(&mut static_headers, CONTENT_TYPE.as_str(), ct.as_bytes());
         }
         if t.token.is_hostile() {
-            static_headers.insert(HOSTILE_MARK.clone(), HeaderValue::from_static("1"));
+            put_header(&mut static_headers, HOSTILE_MARK.as_str(), b"1");
         }
         PreparedClass {
             method: t.method.clone(),
             path: t.path.clone(),
-            static_uri,
+            line_start,
+            static_path,
             static_headers,
             dynamic_headers,
             body: t.body.clone().filter(|b| !b.is_static()),
             static_body,
+            length_always: matches!(t.method, Method::POST | Method::PUT | Method::PATCH),
             idempotency_key: t.idempotency_key,
             expect,
             token: t.token,
         }
     }
 
-    /// Build one request. `buf` is a scratch buffer reused across requests.
+    /// Render one request, whole, into `out` (cleared first). `scratch` is a buffer
+    /// reused across requests.
     #[allow(clippy::too_many_arguments)]
     pub fn build<R: Rng>(
         &self,
-        buf: &mut String,
+        out: &mut Vec<u8>,
+        scratch: &mut String,
         rng: &mut R,
         seq: u64,
         tenant: &str,
         host: &HeaderValue,
-        authorization: Option<HeaderValue>,
+        authorization: Option<&HeaderValue>,
         idempotency_key: Option<&HeaderValue>,
-    ) -> Result<Request<Full<Bytes>>, BuildError> {
-        let uri = match &self.static_uri {
-            Some(uri) => uri.clone(),
-            None => {
-                buf.clear();
-                self.path.render_into(
-                    &mut Vars {
-                        seq,
-                        tenant,
-                        rng: &mut *rng,
-                    },
-                    buf,
-                );
-                Uri::try_from(buf.as_str()).map_err(|_| BuildError::Path { path: buf.clone() })?
+    ) -> Result<(), BuildError> {
+        out.clear();
+        out.extend_from_slice(&self.line_start);
+        if !self.static_path {
+            scratch.clear();
+            self.path.render_into(
+                &mut Vars {
+                    seq,
+                    tenant,
+                    rng: &mut *rng,
+                },
+                scratch,
+            );
+            if !valid_target(scratch) {
+                return Err(BuildError::Path {
+                    path: scratch.clone(),
+                });
             }
-        };
-        let mut headers = self.static_headers.clone();
+            out.extend_from_slice(scratch.as_bytes());
+            out.extend_from_slice(b" HTTP/1.1\r\n");
+        }
+        put_header(out, HOST.as_str(), host.as_bytes());
+        out.extend_from_slice(&self.static_headers);
         for (name, tpl) in &self.dynamic_headers {
-            buf.clear();
+            scratch.clear();
             tpl.render_into(
                 &mut Vars {
                     seq,
                     tenant,
                     rng: &mut *rng,
                 },
-                buf,
+                scratch,
             );
-            let value = HeaderValue::try_from(buf.as_str())
-                .map_err(|_| BuildError::Header { name: name.clone() })?;
-            headers.append(name.clone(), value);
+            if !scratch.bytes().all(valid_value_byte) {
+                return Err(BuildError::Header { name: name.clone() });
+            }
+            put_header(out, name.as_str(), scratch.as_bytes());
         }
-        headers.insert(HOST, host.clone());
         if let Some(auth) = authorization {
-            headers.insert(AUTHORIZATION, auth);
+            put_header(out, AUTHORIZATION.as_str(), auth.as_bytes());
         }
         if let Some(key) = idempotency_key {
-            headers.insert(IDEMPOTENCY_KEY.clone(), key.clone());
+            put_header(out, IDEMPOTENCY_KEY.as_str(), key.as_bytes());
         }
-        let body = match &self.body {
+        let body: &[u8] = match &self.body {
             Some(tpl) => {
-                let mut text = String::with_capacity(64);
+                scratch.clear();
                 tpl.render_into(
                     &mut Vars {
                         seq,
                         tenant,
                         rng: &mut *rng,
                     },
-                    &mut text,
+                    scratch,
                 );
-                Bytes::from(text)
+                scratch.as_bytes()
             }
-            None => self.static_body.clone(),
+            None => &self.static_body,
         };
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        Ok(req)
+        if !body.is_empty() || self.length_always {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(reference_gateway::h1::decimal(
+                body.len() as u64,
+                &mut [0; 20],
+            ));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        Ok(())
     }
+}
+
+/// `name: value\r\n`.
+fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A request target that can go on the wire: visible ASCII, no spaces.
+fn valid_target(path: &str) -> bool {
+    !path.is_empty() && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A byte a header value may hold (as `http::HeaderValue` accepts them): no CR, LF, NUL.
+fn valid_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
 #[cfg(test)]
@@ -220,6 +267,40 @@ mod tests {
         }
     }
 
+    /// A rendered request, parsed back: (method, path, headers in order, body).
+    fn parse(wire: &[u8]) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        let len = match req.parse(wire).unwrap() {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial => panic!("incomplete request: {wire:?}"),
+        };
+        assert_eq!(req.version, Some(1));
+        let headers = req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8(h.value.to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        (
+            req.method.unwrap().to_owned(),
+            req.path.unwrap().to_owned(),
+            headers,
+            wire[len..].to_vec(),
+        )
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     #[test]
     fn builds_static_and_dynamic_parts() {
         let c = PreparedClass::new(
@@ -233,29 +314,105 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         let host = HeaderValue::from_static("127.0.0.1:1");
         let key = HeaderValue::from_static("k-1");
-        let req = c
-            .build(
+        let auth = HeaderValue::from_static("Bearer t");
+        let mut out = Vec::new();
+        // Twice into the same buffer: the second rendering replaces the first.
+        for seq in [6, 7] {
+            c.build(
+                &mut out,
                 &mut String::new(),
                 &mut rng,
-                7,
+                seq,
                 "acme",
                 &host,
-                None,
+                Some(&auth),
                 Some(&key),
             )
             .unwrap();
-        assert_eq!(req.uri(), "/t/acme/7");
-        assert_eq!(req.headers()["x-seq"], "7");
-        assert_eq!(req.headers()["x-static"], "s");
-        assert_eq!(req.headers()[HOST], "127.0.0.1:1");
-        assert_eq!(req.headers()["idempotency-key"], "k-1");
-        assert_eq!(req.headers()[CONTENT_TYPE], "application/json");
-        let body = req.into_body();
-        let bytes = futures::executor::block_on(http_body_util::BodyExt::collect(body))
-            .unwrap()
-            .to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        }
+        let (method, path, headers, body) = parse(&out);
+        assert_eq!((method.as_str(), path.as_str()), ("POST", "/t/acme/7"));
+        assert_eq!(get(&headers, "x-seq"), Some("7"));
+        assert_eq!(get(&headers, "x-static"), Some("s"));
+        assert_eq!(get(&headers, "host"), Some("127.0.0.1:1"));
+        assert_eq!(get(&headers, "idempotency-key"), Some("k-1"));
+        assert_eq!(get(&headers, "authorization"), Some("Bearer t"));
+        assert_eq!(get(&headers, "content-type"), Some("application/json"));
+        assert_eq!(
+            get(&headers, "content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!((1..=5).contains(&v["sku"].as_u64().unwrap()));
+    }
+
+    #[test]
+    fn bodiless_requests_send_a_length_only_where_the_method_carries_a_body() {
+        let host = HeaderValue::from_static("h");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        for (method, length) in [
+            (Method::GET, None),
+            (Method::DELETE, None),
+            (Method::POST, Some("0")),
+            (Method::PUT, Some("0")),
+        ] {
+            let c = PreparedClass::new(&class(method.clone(), "/x", None), &[]);
+            let mut out = Vec::new();
+            c.build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                0,
+                "",
+                &host,
+                None,
+                None,
+            )
+            .unwrap();
+            let (m, path, headers, body) = parse(&out);
+            assert_eq!((m.as_str(), path.as_str()), (method.as_str(), "/x"));
+            assert_eq!(get(&headers, "content-length"), length, "{method}");
+            assert!(body.is_empty());
+        }
+    }
+
+    #[test]
+    fn invalid_renderings_are_refused_not_sent() {
+        let host = HeaderValue::from_static("h");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut t = class(Method::GET, "/a b/{seq}", None);
+        let mut out = Vec::new();
+        let err = PreparedClass::new(&t, &[])
+            .build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                1,
+                "",
+                &host,
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Path { .. }), "{err}");
+        t.path = Template::parse("/ok").unwrap();
+        t.headers = vec![(
+            HeaderName::from_static("x-tenant"),
+            Template::parse("{tenant}").unwrap(),
+        )];
+        let err = PreparedClass::new(&t, &[])
+            .build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                1,
+                "evil\r\nx-injected: 1",
+                &host,
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Header { .. }), "{err}");
     }
 
     #[test]
@@ -267,8 +424,7 @@ mod tests {
         assert_eq!(PreparedClass::new(&t, &[]).expect, [401]);
         t.expect = vec![403];
         assert_eq!(PreparedClass::new(&t, &[200]).expect, [403]);
-        let static_path = PreparedClass::new(&t, &[]);
-        assert!(static_path.static_uri.is_some());
+        assert!(PreparedClass::new(&t, &[]).static_path);
     }
 
     #[test]
@@ -277,14 +433,29 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         let mut t = class(Method::GET, "/items/1", None);
         let mut build = |t: &RequestTemplate| {
+            let mut out = Vec::new();
             PreparedClass::new(t, &[])
-                .build(&mut String::new(), &mut rng, 0, "", &host, None, None)
-                .unwrap()
+                .build(
+                    &mut out,
+                    &mut String::new(),
+                    &mut rng,
+                    0,
+                    "",
+                    &host,
+                    None,
+                    None,
+                )
+                .unwrap();
+            parse(&out).2
         };
-        assert!(!build(&t).headers().contains_key(&HOSTILE_MARK));
+        assert_eq!(get(&build(&t), HOSTILE_MARK.as_str()), None);
         for kind in [TokenKind::Expired, TokenKind::AlgNone, TokenKind::Missing] {
             t.token = kind;
-            assert_eq!(build(&t).headers()[&HOSTILE_MARK], "1", "{kind:?}");
+            assert_eq!(
+                get(&build(&t), HOSTILE_MARK.as_str()),
+                Some("1"),
+                "{kind:?}"
+            );
         }
     }
 }

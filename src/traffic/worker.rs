@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
@@ -44,8 +44,8 @@ use super::tokens::TokenCache;
 /// Below this gap to the next instant the producer yields instead of arming a
 /// timer: tokio's timer has 1 ms resolution and would send in bursts.
 const SPIN_BELOW: Duration = Duration::from_millis(1);
-/// The header instances name themselves in (a static name: no parse per answer).
-static X_BACKEND_INSTANCE: http::HeaderName = http::HeaderName::from_static("x-backend-instance");
+/// The header instances name themselves in.
+const X_BACKEND_INSTANCE: &str = "x-backend-instance";
 /// How often an idle virtual user checks whether the ramp wants it.
 const VU_IDLE_POLL: Duration = Duration::from_millis(20);
 
@@ -506,10 +506,7 @@ impl Worker {
         let mut retries = 0;
         loop {
             let attempt = self.attempt(phase, class, conn, &job, key.as_ref()).await;
-            let status = attempt
-                .result
-                .as_ref()
-                .map(|a| a.response.status().as_u16());
+            let status = attempt.result.as_ref().map(|a| a.status);
             let outcome = classify(status.map_err(|e| *e), &class.expect);
             let retryable = matches!(
                 outcome,
@@ -532,7 +529,7 @@ impl Worker {
         job: &Job,
         key: Option<&HeaderValue>,
     ) -> Attempt {
-        if !conn.as_ref().is_some_and(Conn::is_usable) {
+        if !conn.as_mut().is_some_and(Conn::is_usable) {
             *conn = self.targets.connect(phase.timeout).await.ok();
         }
         let now = Instant::now();
@@ -559,15 +556,22 @@ impl Worker {
         let built = {
             let mut buf = self.buf.borrow_mut();
             let mut rng = self.rng.borrow_mut();
-            class.build(&mut buf, &mut *rng, job.seq, tenant, &c.host, auth, key)
+            let (out, host) = c.request_buf();
+            class.build(
+                out,
+                &mut buf,
+                &mut *rng,
+                job.seq,
+                tenant,
+                host,
+                auth.as_ref(),
+                key,
+            )
         };
-        let req = match built {
-            Ok(req) => req,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot build a request");
-                return failed(ClientFailure::Io);
-            }
-        };
+        if let Err(e) = built {
+            tracing::warn!(error = %e, "cannot build a request");
+            return failed(ClientFailure::Io);
+        }
         let verdict = match (job.tenant, class.token) {
             (Some(t), TokenKind::Valid) => {
                 let t_s = now
@@ -582,7 +586,9 @@ impl Worker {
         };
         // Writes keep the body: the order id in it goes into the integrity ledger.
         let keep_body = class.idempotency_key || class.method == Method::POST;
-        let result = c.exchange(req, keep_body, phase.timeout).await;
+        let result = c
+            .exchange(class.method == Method::HEAD, keep_body, phase.timeout)
+            .await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.
             *conn = None;
@@ -606,11 +612,8 @@ impl Worker {
         key: Option<HeaderValue>,
     ) {
         let answer = attempt.result.as_ref().ok();
-        let headers = answer.map(|a| a.response.headers());
-        let status = answer.map(|a| a.response.status().as_u16());
-        let instance = headers
-            .and_then(|h| h.get(&X_BACKEND_INSTANCE))
-            .and_then(|v| v.to_str().ok());
+        let status = answer.map(|a| a.status);
+        let instance = answer.and_then(|a| a.header_str(X_BACKEND_INSTANCE));
         let mut rec = self.recorder.borrow_mut();
         rec.record(&Sample {
             phase: p,
@@ -624,8 +627,8 @@ impl Worker {
             instance,
             retries,
         });
-        if let (Some(t), Some(v), Some(h)) = (job.tenant, &attempt.verdict, headers) {
-            rec.throttle(t, v, status == Some(429), limit_headers(h));
+        if let (Some(t), Some(v), Some(a)) = (job.tenant, &attempt.verdict, answer) {
+            rec.throttle(t, v, status == Some(429), limit_headers(a));
         }
         // An unkeyed POST is a write too: ledgered with an empty key, so that
         // the integrity check can tell which stored orders nobody acknowledged.
@@ -634,13 +637,13 @@ impl Worker {
             None => (self.phase(p).classes[job.class].method == Method::POST).then(String::new),
         };
         if let (Some(key), Some(a)) = (key, answer)
-            && a.response.status().is_success()
+            && a.is_success()
         {
             let second = rec.run_seconds(attempt.done) as u32;
             rec.acked_write(AckedWrite {
                 key,
                 order_id: order_id(a),
-                status: a.response.status().as_u16(),
+                status: a.status,
                 phase: self.phase(p).name.clone(),
                 tenant: job.tenant.map(|t| self.shared.tenants[t].id.clone()),
                 second,
@@ -666,11 +669,11 @@ impl Worker {
     }
 }
 
-fn header_f64(h: &HeaderMap, name: &str) -> Option<f64> {
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
+fn header_f64(a: &Answer, name: &str) -> Option<f64> {
+    a.header_str(name)?.trim().parse().ok()
 }
 
-fn limit_headers(h: &HeaderMap) -> LimitHeaders {
+fn limit_headers(h: &Answer) -> LimitHeaders {
     LimitHeaders {
         retry_after_s: header_f64(h, "retry-after"),
         remaining: header_f64(h, "ratelimit-remaining")
@@ -692,12 +695,7 @@ fn order_id(a: &Answer) -> Option<String> {
             })
         });
     from_body.or_else(|| {
-        let loc = a
-            .response
-            .headers()
-            .get(http::header::LOCATION)?
-            .to_str()
-            .ok()?;
+        let loc = a.header_str("location")?;
         loc.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned)
     })
 }
@@ -708,29 +706,28 @@ mod tests {
 
     #[test]
     fn order_ids_come_from_body_or_location() {
-        let a = Answer {
-            response: http::Response::new(()),
-            body: Some(bytes::Bytes::from_static(br#"{"id": "o-1"}"#)),
-        };
+        let a = Answer::from_head(
+            b"HTTP/1.1 201 Created\r\ncontent-length: 13\r\n\r\n",
+            Some(bytes::Bytes::from_static(br#"{"id": "o-1"}"#)),
+        )
+        .unwrap();
         assert_eq!(order_id(&a).as_deref(), Some("o-1"));
-        let mut resp = http::Response::new(());
-        resp.headers_mut().insert(
-            http::header::LOCATION,
-            HeaderValue::from_static("/orders/42/"),
-        );
-        let a = Answer {
-            response: resp,
-            body: Some(bytes::Bytes::from_static(b"created")),
-        };
+        let a = Answer::from_head(
+            b"HTTP/1.1 201 Created\r\nLocation: /orders/42/\r\n\r\n",
+            Some(bytes::Bytes::from_static(b"created")),
+        )
+        .unwrap();
         assert_eq!(order_id(&a).as_deref(), Some("42"));
     }
 
     #[test]
     fn limit_headers_parse() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("2"));
-        h.insert("ratelimit-remaining", HeaderValue::from_static(" 7 "));
-        let l = limit_headers(&h);
+        let a = Answer::from_head(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nRateLimit-Remaining:  7 \r\n\r\n",
+            None,
+        )
+        .unwrap();
+        let l = limit_headers(&a);
         assert_eq!((l.retry_after_s, l.remaining), (Some(2.0), Some(7.0)));
     }
 }

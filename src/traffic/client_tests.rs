@@ -1,0 +1,244 @@
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+
+#[test]
+fn headers_are_found_case_insensitively() {
+    let a = Answer::from_head(
+        b"HTTP/1.1 200 OK\r\nX-Backend-Instance: b-2\r\nx-other: 1\r\nx-other: 2\r\n\r\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(a.status, 200);
+    assert!(a.is_success());
+    assert_eq!(a.header_str("x-backend-instance"), Some("b-2"));
+    assert_eq!(a.header("X-OTHER"), Some(&b"1"[..]));
+    assert_eq!(a.header("absent"), None);
+}
+
+/// A server for one connection that answers each request head it reads with the next
+/// scripted answer (each written in the given pieces), then closes. Returns its address
+/// and a channel yielding the request heads it read.
+async fn scripted(
+    answers: Vec<Vec<&'static [u8]>>,
+) -> (SocketAddr, tokio::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        for pieces in answers {
+            let end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let head: Vec<u8> = buf.drain(..end).collect();
+            let _ = tx.send(String::from_utf8(head).unwrap()).await;
+            for piece in pieces {
+                if s.write_all(piece).await.is_err() {
+                    return;
+                }
+                // Give the client a chance to read a partial answer.
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+async fn connect(addr: SocketAddr) -> Conn {
+    Targets::new(vec![Target::new(addr)], 0)
+        .connect(Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+async fn send(conn: &mut Conn, method: &str, keep_body: bool) -> Result<Answer, ClientFailure> {
+    let (out, host) = conn.request_buf();
+    out.clear();
+    out.extend_from_slice(format!("{method} /x HTTP/1.1\r\nhost: ").as_bytes());
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    conn.exchange(method == "HEAD", keep_body, Duration::from_secs(10))
+        .await
+}
+
+#[tokio::test]
+async fn keep_alive_carries_answers_of_every_framing() {
+    let (addr, mut heads) = scripted(vec![
+        vec![
+            b"HTTP/1.1 200 OK\r\nContent-Len",
+            b"gth: 5\r\nX-Backend-Instance: b-1\r\n\r\nhe",
+            b"llo",
+        ],
+        vec![
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"4;ext=1\r\nwiki\r\n5\r\npedia\r",
+            b"\n0\r\nx-trailer: t\r\n\r\n",
+        ],
+        vec![b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n"],
+        vec![b"HTTP/1.1 204 No Content\r\n\r\n"],
+        vec![b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc"],
+    ])
+    .await;
+    let mut conn = connect(addr).await;
+    let a = send(&mut conn, "GET", true).await.unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header_str("x-backend-instance"), Some("b-1"));
+    assert_eq!(a.body.as_deref(), Some(&b"hello"[..]));
+    assert!(conn.is_usable());
+    let a = send(&mut conn, "POST", true).await.unwrap();
+    assert_eq!(a.status, 201, "the interim 100 is skipped");
+    assert_eq!(a.body.as_deref(), Some(&b"wikipedia"[..]));
+    // HEAD: a length, but no body follows.
+    let a = send(&mut conn, "HEAD", true).await.unwrap();
+    assert_eq!((a.status, a.body.as_deref()), (200, Some(&b""[..])));
+    let a = send(&mut conn, "DELETE", false).await.unwrap();
+    assert_eq!((a.status, a.body), (204, None));
+    // A drained body is consumed all the same: the next answer parses.
+    let a = send(&mut conn, "GET", false).await.unwrap();
+    assert_eq!((a.status, a.body), (200, None));
+    let mut seen = Vec::new();
+    while let Ok(h) = heads.try_recv() {
+        seen.push(h.split(' ').next().unwrap().to_owned());
+    }
+    assert_eq!(
+        seen,
+        ["GET", "POST", "HEAD", "DELETE", "GET"],
+        "one connection"
+    );
+}
+
+#[tokio::test]
+async fn a_body_to_the_end_or_connection_close_ends_reuse() {
+    let (addr, _) = scripted(vec![vec![b"HTTP/1.1 200 OK\r\n\r\nall of it"]]).await;
+    let mut conn = connect(addr).await;
+    let a = send(&mut conn, "GET", true).await.unwrap();
+    assert_eq!(a.body.as_deref(), Some(&b"all of it"[..]));
+    assert!(!conn.is_usable());
+
+    let (addr, _) = scripted(vec![vec![
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+    ]])
+    .await;
+    let mut conn = connect(addr).await;
+    assert_eq!(send(&mut conn, "GET", false).await.unwrap().status, 200);
+    assert!(!conn.is_usable());
+}
+
+#[tokio::test]
+async fn broken_answers_are_io_errors() {
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"[..],
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX",
+        b"HTTP/1.1 200 OK\r\ncontent-le",
+        b"not http at all\r\n\r\n",
+    ] {
+        let (addr, _) = scripted(vec![vec![answer]]).await;
+        let mut conn = connect(addr).await;
+        let r = send(&mut conn, "GET", true).await;
+        assert!(
+            matches!(r, Err(ClientFailure::Io)),
+            "{}: {r:?}",
+            String::from_utf8_lossy(answer)
+        );
+        assert!(!conn.is_usable());
+    }
+}
+
+#[tokio::test]
+async fn an_endless_head_is_refused() {
+    static LONG: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        let mut v = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while v.len() <= h1::MAX_HEAD + 1024 {
+            v.extend_from_slice(b"x-filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        v
+    });
+    let (addr, _) = scripted(vec![vec![LONG.as_slice()]]).await;
+    let mut conn = connect(addr).await;
+    assert!(matches!(
+        send(&mut conn, "GET", false).await,
+        Err(ClientFailure::Io)
+    ));
+}
+
+#[tokio::test]
+async fn a_server_closing_an_idle_connection_makes_it_unusable() {
+    let (addr, _) = scripted(vec![vec![b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]]).await;
+    let mut conn = connect(addr).await;
+    assert_eq!(send(&mut conn, "GET", false).await.unwrap().status, 200);
+    // The server has answered its one request and closes; the FIN arrives soon after.
+    let mut usable = true;
+    for _ in 0..400 {
+        usable = conn.is_usable();
+        if !usable {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!usable, "still usable after the server closed");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // Accept and read, never answer.
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+    });
+    let mut conn = connect(addr).await;
+    let (out, _) = conn.request_buf();
+    out.extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let started = std::time::Instant::now();
+    let r = conn
+        .exchange(false, false, Duration::from_millis(200))
+        .await;
+    assert!(matches!(r, Err(ClientFailure::Timeout)), "{r:?}");
+    // The connection's timer was armed for the 10 s connect timeout: this request's
+    // shorter deadline still holds.
+    let took = started.elapsed();
+    assert!(
+        (Duration::from_millis(200)..Duration::from_secs(5)).contains(&took),
+        "{took:?}"
+    );
+    assert!(!conn.is_usable());
+    drop(conn);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn connect_moves_past_a_refusing_target() {
+    // A port nobody listens on: bound, then closed.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (live, _) = scripted(vec![vec![b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]]).await;
+    let targets = Targets::new(vec![Target::new(dead), Target::new(live)], 0);
+    let mut conn = targets.connect(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(conn.host, live.to_string());
+    assert_eq!(send(&mut conn, "GET", false).await.unwrap().status, 200);
+    let only_dead = Targets::new(vec![Target::new(dead)], 0);
+    assert!(matches!(
+        only_dead.connect(Duration::from_secs(10)).await,
+        Err(ClientFailure::Connect)
+    ));
+}
