@@ -3,6 +3,8 @@
 # backends. wrk on core 0; proxy and both backends on core 1 (as in shared/BASELINES.md).
 #   (a) gateway as a plain proxy (round-robin)           vs nginx proxy_pass + keepalive
 #   (b) gateway with HS256 JWT + usage plan + least-request vs the same nginx
+#   (c) latency at a fixed rate (RATE, default 10000 req/s), open loop, measured from each
+#       request's intended send time by `ninefold attack --rate` (coordinated-omission free)
 # Each round runs nginx, (a), (b) back to back; ROUNDS rounds; medians reported.
 # Usage: bench/gateway/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=50]
 # Needs: apt-get install -y wrk nginx; a release build (done here).
@@ -22,7 +24,7 @@ trap cleanup EXIT
 
 if [[ -z ${NO_BUILD:-} ]]; then # NO_BUILD=1: use the binaries already in target/release
   cargo build --release -q -p reference-gateway --examples --manifest-path "$ROOT/Cargo.toml"
-  cargo build --release -q -p ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
+  cargo build --release -q -p ninefold --bin ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
 fi
 BIN="$ROOT/target/release/examples"
 
@@ -113,6 +115,39 @@ for r in $(seq 1 "$ROUNDS"); do
   run gateway_plain "$GW_PID" "http://$GW/"
   run gateway_jwt_plan_lr "$GWJ_PID" "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
 done
+
+# (c) fixed rate: p50/p99 of latency from the intended send time, per proxy and round.
+RATE=${RATE:-10000}
+NF="$ROOT/target/release/ninefold"
+fixed() {
+  local name=$1 url=$2; shift 2
+  taskset -c 0 "$NF" attack "$url" --rate "$RATE" -c "$CONNS" -d "$DURATION" --workers 1 --json "$@" >"$WORK/fixed.json" || true
+  python3 - "$name" "$WORK/fixed.json" <<'PY' | tee -a "$WORK/fixed"
+import json, sys
+d = json.load(open(sys.argv[2]))
+l = d["latency_ms"]
+print(sys.argv[1], d["rps"], l["p50"], l["p99"], d["requests"] - d["outcomes"].get("ok", 0))
+PY
+}
+echo "name achieved_rps p50_ms p99_ms not_ok   (fixed rate $RATE req/s)"
+for r in $(seq 1 "$ROUNDS"); do
+  fixed nginx "http://127.0.0.1:$NGINX_PORT/"
+  fixed gateway_plain "http://$GW/"
+  fixed gateway_jwt_plan_lr "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
+done
+
+python3 - "$WORK/fixed" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+m = {}
+for name in ("nginx", "gateway_plain", "gateway_jwt_plan_lr"):
+    p50 = statistics.median(float(r[2]) for r in rows if r[0] == name)
+    p99 = statistics.median(float(r[3]) for r in rows if r[0] == name)
+    m[name] = (p50, p99)
+    print(f"median {name}: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+for name in ("gateway_plain", "gateway_jwt_plan_lr"):
+    print(f"(c) {name}: p50 {m[name][0] / m['nginx'][0]:.2f}x nginx, p99 {m[name][1] / m['nginx'][1]:.2f}x nginx  (target <= 1.0)")
+PY
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
