@@ -294,6 +294,15 @@ mod tests {
         )
     }
 
+    /// `c` rendered for request 0: no tenant, token or key.
+    fn render(c: &PreparedClass, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
+        let mut out = Vec::new();
+        let host = HeaderValue::from_static("127.0.0.1:1");
+        c.build(&mut out, &mut String::new(), rng, 0, "", &host, None, None)
+            .unwrap();
+        out
+    }
+
     fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         headers
             .iter()
@@ -348,7 +357,6 @@ mod tests {
 
     #[test]
     fn bodiless_requests_send_a_length_only_where_the_method_carries_a_body() {
-        let host = HeaderValue::from_static("h");
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         for (method, length) in [
             (Method::GET, None),
@@ -357,19 +365,7 @@ mod tests {
             (Method::PUT, Some("0")),
         ] {
             let c = PreparedClass::new(&class(method.clone(), "/x", None), &[]);
-            let mut out = Vec::new();
-            c.build(
-                &mut out,
-                &mut String::new(),
-                &mut rng,
-                0,
-                "",
-                &host,
-                None,
-                None,
-            )
-            .unwrap();
-            let (m, path, headers, body) = parse(&out);
+            let (m, path, headers, body) = parse(&render(&c, &mut rng));
             assert_eq!((m.as_str(), path.as_str()), (method.as_str(), "/x"));
             assert_eq!(get(&headers, "content-length"), length, "{method}");
             assert!(body.is_empty());
@@ -429,25 +425,10 @@ mod tests {
 
     #[test]
     fn only_hostile_requests_carry_the_hostile_mark() {
-        let host = HeaderValue::from_static("127.0.0.1:1");
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         let mut t = class(Method::GET, "/items/1", None);
-        let mut build = |t: &RequestTemplate| {
-            let mut out = Vec::new();
-            PreparedClass::new(t, &[])
-                .build(
-                    &mut out,
-                    &mut String::new(),
-                    &mut rng,
-                    0,
-                    "",
-                    &host,
-                    None,
-                    None,
-                )
-                .unwrap();
-            parse(&out).2
-        };
+        let mut build =
+            |t: &RequestTemplate| parse(&render(&PreparedClass::new(t, &[]), &mut rng)).2;
         assert_eq!(get(&build(&t), HOSTILE_MARK.as_str()), None);
         for kind in [TokenKind::Expired, TokenKind::AlgNone, TokenKind::Missing] {
             t.token = kind;
