@@ -158,6 +158,12 @@ for name in ("nginx", "gateway_plain", "gateway_jwt_plan_lr"):
     cpu[name] = statistics.median(float(r[5]) for r in rows if r[0] == name)
     bad = sum(int(r[4]) for r in rows if r[0] == name)
     print(f"median {name}: {med[name]:.0f} req/s, {cpu[name]:.2f} us CPU/request (non-2xx: {bad})")
+# Each round runs the three back to back: the ratio within a round is the steadier figure
+# when the machine's speed drifts between rounds.
+by = {n: [float(r[1]) for r in rows if r[0] == n] for n in med}
+for label, name in (("(a)", "gateway_plain"), ("(b)", "gateway_jwt_plan_lr")):
+    per = [g / n for g, n in zip(by[name], by["nginx"])]
+    print(f"{label} per-round req/s ratios {', '.join(f'{x:.2f}' for x in per)}: median {statistics.median(per):.3f}")
 print(f"(a) req/s  gateway plain / nginx       = {med['gateway_plain'] / med['nginx']:.3f}  (target >= 1.0)")
 print(f"(b) req/s  gateway jwt+plan+lr / nginx = {med['gateway_jwt_plan_lr'] / med['nginx']:.3f}  (target >= 0.9)")
 print(f"(a) CPU/request nginx / gateway plain       = {cpu['nginx'] / cpu['gateway_plain']:.3f}  (>= 1.0: gateway cheaper)")
