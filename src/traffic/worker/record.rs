@@ -1,0 +1,157 @@
+//! What a worker keeps of each request once it has its outcome: the recorder's sample,
+//! the tenant's throttle verdict against the `RateLimit-*` headers, the acknowledged
+//! write for the integrity ledger, and the live counters the progress line reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderValue, Method};
+
+use crate::metrics::{AckedWrite, LimitHeaders, Outcome, Sample};
+
+use super::{Attempt, Job, Worker};
+use crate::traffic::client::Answer;
+
+/// The header instances name themselves in.
+const X_BACKEND_INSTANCE: &str = "x-backend-instance";
+
+/// Counters the progress line reads while the run goes (one writer each).
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub answered: AtomicU64,
+    pub bad: AtomicU64,
+    pub dropped: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub p99_us: AtomicU64,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &self,
+        p: usize,
+        job: &Job,
+        attempt: &Attempt,
+        outcome: Outcome,
+        retries: u32,
+        key: Option<HeaderValue>,
+    ) {
+        let answer = attempt.result.as_ref().ok();
+        let status = answer.map(|a| a.status);
+        let instance = answer.and_then(|a| a.header_str(X_BACKEND_INSTANCE));
+        let mut rec = self.recorder.borrow_mut();
+        rec.record(&Sample {
+            phase: p,
+            tenant: job.tenant,
+            class: job.class,
+            outcome,
+            status,
+            intended: job.intended,
+            sent: attempt.sent,
+            done: attempt.done,
+            instance,
+            retries,
+        });
+        if let (Some(t), Some(v), Some(a)) = (job.tenant, &attempt.verdict, answer) {
+            rec.throttle(t, v, status == Some(429), limit_headers(a));
+        }
+        // An unkeyed POST is a write too: ledgered with an empty key, so that
+        // the integrity check can tell which stored orders nobody acknowledged.
+        let key = match key {
+            Some(k) => Some(k.to_str().unwrap_or_default().to_owned()),
+            None => (self.phase(p).classes[job.class].method == Method::POST).then(String::new),
+        };
+        if let (Some(key), Some(a)) = (key, answer)
+            && a.is_success()
+        {
+            let second = rec.run_seconds(attempt.done) as u32;
+            rec.acked_write(AckedWrite {
+                key,
+                order_id: order_id(a),
+                status: a.status,
+                phase: self.phase(p).name.clone(),
+                tenant: job.tenant.map(|t| self.shared.tenants[t].id.clone()),
+                second,
+            });
+        }
+        if status.is_some() {
+            self.live.answered.fetch_add(1, Ordering::Relaxed);
+        }
+        if !outcome.is_good() {
+            self.live.bad.fetch_add(1, Ordering::Relaxed);
+        }
+        // Publish last second's p99 once per second, not per request.
+        let second = attempt
+            .done
+            .saturating_duration_since(self.shared.run_start)
+            .as_secs();
+        if second != self.current_second.get() {
+            self.current_second.set(second);
+            self.live
+                .p99_us
+                .store(rec.current_p99_us(), Ordering::Relaxed);
+        }
+    }
+}
+
+fn header_f64(a: &Answer, name: &str) -> Option<f64> {
+    a.header_str(name)?.trim().parse().ok()
+}
+
+fn limit_headers(h: &Answer) -> LimitHeaders {
+    LimitHeaders {
+        retry_after_s: header_f64(h, "retry-after"),
+        remaining: header_f64(h, "ratelimit-remaining")
+            .or_else(|| header_f64(h, "x-ratelimit-remaining")),
+    }
+}
+
+/// The id a write was given: `id`/`order_id` in a JSON body, else `Location`'s last segment.
+fn order_id(a: &Answer) -> Option<String> {
+    let from_body = a
+        .body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| {
+            ["id", "order_id"].iter().find_map(|k| match &v[*k] {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        });
+    from_body.or_else(|| {
+        let loc = a.header_str("location")?;
+        loc.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_ids_come_from_body_or_location() {
+        let a = Answer::from_head(
+            b"HTTP/1.1 201 Created\r\ncontent-length: 13\r\n\r\n",
+            Some(bytes::Bytes::from_static(br#"{"id": "o-1"}"#)),
+        )
+        .unwrap();
+        assert_eq!(order_id(&a).as_deref(), Some("o-1"));
+        let a = Answer::from_head(
+            b"HTTP/1.1 201 Created\r\nLocation: /orders/42/\r\n\r\n",
+            Some(bytes::Bytes::from_static(b"created")),
+        )
+        .unwrap();
+        assert_eq!(order_id(&a).as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn limit_headers_parse() {
+        let a = Answer::from_head(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nRateLimit-Remaining:  7 \r\n\r\n",
+            None,
+        )
+        .unwrap();
+        let l = limit_headers(&a);
+        assert_eq!((l.retry_after_s, l.remaining), (Some(2.0), Some(7.0)));
+    }
+}
