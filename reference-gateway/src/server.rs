@@ -1,25 +1,28 @@
-//! The data-plane accept loop, mini-redis style: a connection permit is taken before each
-//! accept (excess clients wait in the kernel backlog, bounded), each connection is served
-//! by hyper's HTTP/1 server with a header-read timeout and head-size limits, and on
-//! shutdown every connection is asked to finish its request and close, within
-//! `drain_timeout`.
+//! The data-plane accept loop, mini-redis style. Each client connection is served by the
+//! gateway's own HTTP/1.1 connection loop ([`conn`]) in a task of its own, holding one of
+//! `max_connections` permits. A client beyond the limit is not left waiting: it gets 503
+//! at once and a closed connection (nginx's `limit_conn`), and the shed is counted. On
+//! shutdown, idle connections close at once, busy ones after their response; the loop
+//! waits for them at most `drain_timeout`.
+
+pub mod conn;
+pub mod wire;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::error::Error;
+use crate::error::{Error, GatewayError};
 use crate::state::Shared;
 
-/// hyper's default cap on request headers.
-const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+/// Most connections being turned away at the same time; beyond it a refused client's
+/// connection is closed without an answer.
+const MAX_SHEDDING: usize = 256;
 
 /// Serves the data plane until `shutdown`, then drains.
 pub async fn serve(
@@ -28,32 +31,20 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let cfg = shared.current.load().config.server.clone();
+    let conn_cfg = conn::ConnConfig {
+        // The stack answers 431 with a JSON body and an access-log line up to its limits;
+        // the connection's own are a backstop above them, for heads it cannot take at all.
+        head: wire::HeadLimits {
+            max_bytes: (cfg.max_header_bytes.get() * 2).max(8192),
+            max_headers: (cfg.max_headers.get() * 2).max(100),
+        },
+        header_read_timeout: cfg.header_read_timeout,
+    };
     let pipeline = Arc::new(crate::stack::Pipeline::new(shared.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));
+    let shedding = Arc::new(Semaphore::new(MAX_SHEDDING));
     let tracker = TaskTracker::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout)
-        // hyper's own limits are a backstop set above ours, so that the stack answers
-        // 431 with a JSON body and an access-log line.
-        .max_buf_size((cfg.max_header_bytes.get() * 2).max(8192))
-        .keep_alive(true);
-    // hyper's header array is on the stack at its default size (100) and on the heap,
-    // allocated and filled per request, at any other: only a configured count above
-    // the default needs the larger backstop. At exactly 100, hyper itself answers a
-    // request with more headers 431 (without the stack's JSON body).
-    if cfg.max_headers.get() > HYPER_DEFAULT_MAX_HEADERS {
-        builder.max_headers(cfg.max_headers.get() * 2);
-    }
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let (stream, _peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = listener.accept() => match r {
@@ -67,30 +58,21 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(slot) = shedding.clone().try_acquire_owned() {
+                tracker.spawn(async move {
+                    let _slot = slot;
+                    turn_away(stream).await;
+                });
+            }
+            continue;
+        };
         let pipeline = pipeline.clone();
-        let timer = Arc::new(crate::stack::ConnTimer::default());
-        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let (pipeline, timer) = (pipeline.clone(), timer.clone());
-            async move { Ok::<_, std::convert::Infallible>(pipeline.call_on(req, &timer).await) }
-        });
-        let conn_shutdown = shutdown.clone();
-        let builder = builder.clone();
-        let drain = cfg.drain_timeout;
+        let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let _permit = permit;
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                }
-                _ = conn_shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(drain, conn).await;
-                }
-            }
+            conn::serve(stream, &pipeline, conn_cfg, &shutdown).await;
         });
     }
     drop(listener);
@@ -102,4 +84,13 @@ pub async fn serve(
         tracing::warn!("drain timeout: some connections were cut");
     }
     Ok(())
+}
+
+/// 503 to a client over the connection limit, then a lingering close.
+async fn turn_away(mut stream: TcpStream) {
+    let resp = crate::layers::rescue::gateway_error_response(&GatewayError::Overloaded);
+    let mut out = Vec::with_capacity(512);
+    let mut date = wire::DateCache::default();
+    let _ = conn::write_response(&mut stream, resp, false, true, &mut date, &mut out).await;
+    conn::linger(stream).await;
 }

@@ -49,8 +49,8 @@ pub struct Pipeline {
     max_in_flight: usize,
 }
 
-/// The overall deadline's timer of one client connection. hyper serves an HTTP/1
-/// connection's requests one after another, so each request borrows the connection's timer
+/// The overall deadline's timer of one client connection. An HTTP/1 connection's
+/// requests are served one after another, so each request borrows the connection's timer
 /// and gives it back; the timer is re-armed only when it fires before the current request's
 /// deadline (about once per `request_timeout`), where `tokio::time::timeout` would register
 /// and remove a timer entry for every request.

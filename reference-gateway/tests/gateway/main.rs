@@ -4,5 +4,6 @@ mod support;
 
 mod auth;
 mod balancing;
+mod connection;
 mod errors;
 mod features;

@@ -25,6 +25,7 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 /// A counting upstream; `kill` stops it abruptly (listener and connections closed).
@@ -103,10 +104,15 @@ pub async fn spawn_upstream(name: &'static str) -> Upstream {
                 return (StatusCode::OK, "up").into_response();
             }
             c.fetch_add(1, Ordering::SeqCst);
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
             se.lock().unwrap().push(Seen {
-                method: req.method().to_string(),
+                method: parts.method.to_string(),
                 path: path.clone(),
-                headers: req.headers().clone(),
+                headers: parts.headers.clone(),
+                body: body.to_vec(),
             });
             let status = StatusCode::from_u16(st.load(Ordering::SeqCst)).unwrap();
             let mut resp: Response = (status, format!("{name} {path}")).into_response();
@@ -134,6 +140,8 @@ pub async fn spawn_upstream(name: &'static str) -> Upstream {
 /// Accepts connections and never answers (a SIGSTOPped process, seen from outside).
 pub struct Hung {
     pub addr: SocketAddr,
+    /// How many connections it has accepted.
+    pub accepted: tokio::sync::watch::Receiver<usize>,
     task: JoinHandle<()>,
 }
 
@@ -146,13 +154,19 @@ impl Drop for Hung {
 pub async fn spawn_hung() -> Hung {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let (count, accepted) = tokio::sync::watch::channel(0);
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((s, _)) = listener.accept().await {
             held.push(s);
+            count.send_replace(held.len());
         }
     });
-    Hung { addr, task }
+    Hung {
+        addr,
+        accepted,
+        task,
+    }
 }
 
 /// A free port with nothing listening.
@@ -167,6 +181,18 @@ pub struct Gw {
     pub admin: String,
     pub gateway: Gateway,
     shutdown: CancellationToken,
+}
+
+impl Gw {
+    /// The data-plane address.
+    pub fn addr(&self) -> SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// Starts the graceful drain (SIGTERM's path).
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl Drop for Gw {

@@ -1,0 +1,297 @@
+//! The client side of the wire: a request head parsed in place with `httparse` into an
+//! `http::Request` whose URI and header values share the received bytes, and a response
+//! head rendered into the connection's write buffer.
+//!
+//! Request framing follows RFC 9112 §6: `Transfer-Encoding` must end in `chunked`, and a
+//! request carrying both it and `Content-Length`, or two different lengths, is refused
+//! (request smuggling); without either there is no body.
+
+use std::ops::Range;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+
+use crate::h1::{Framing, decimal};
+
+/// Why a request head cannot be served. Each has its status; the connection then closes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// 400.
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+    /// 431: the head is longer than the backstop, or has more headers.
+    #[error("request head too large: {0}")]
+    TooLarge(&'static str),
+    /// 501: a transfer coding other than chunked.
+    #[error("unsupported transfer coding")]
+    UnsupportedCoding,
+    /// 417: an `Expect` other than `100-continue`.
+    #[error("unsupported expectation")]
+    Expectation,
+}
+
+impl WireError {
+    /// The status that answers it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WireError::Malformed(_) => StatusCode::BAD_REQUEST,
+            WireError::TooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            WireError::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
+            WireError::Expectation => StatusCode::EXPECTATION_FAILED,
+        }
+    }
+}
+
+/// Limits on a request head, above the stack's own (which answer with a JSON body).
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Bytes through the empty line.
+    pub max_bytes: usize,
+    /// Header lines.
+    pub max_headers: usize,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The request, body to come.
+    pub request: http::Request<()>,
+    /// How its body is framed.
+    pub framing: Framing,
+    /// The client asked to keep the connection open (HTTP/1.1 unless `Connection: close`;
+    /// HTTP/1.0 only with `Connection: keep-alive`).
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on a request with a body.
+    pub expect_continue: bool,
+}
+
+/// Reusable per-connection scratch: header names and where their values lie.
+#[derive(Default)]
+pub struct Scratch {
+    headers: Vec<(HeaderName, Range<usize>)>,
+}
+
+/// Parses the request head at the start of `buf` and takes it off the buffer: `None`
+/// while incomplete.
+pub fn parse_request(
+    buf: &mut BytesMut,
+    limits: HeadLimits,
+    scratch: &mut Scratch,
+) -> Result<Option<Parsed>, WireError> {
+    const STACK_HEADERS: usize = 100;
+    let mut stack =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let slots = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize_with(limits.max_headers, std::mem::MaybeUninit::uninit);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .allow_multiple_spaces_in_request_line_delimiters(false)
+        .parse_request_with_uninit_headers(&mut req, buf, slots);
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) if len > limits.max_bytes => {
+            return Err(WireError::TooLarge("head longer than the limit"));
+        }
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_bytes => {
+            return Err(WireError::TooLarge("head longer than the limit"));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(WireError::TooLarge("too many headers"));
+        }
+        Err(httparse::Error::Version) => return Err(WireError::Malformed("not HTTP/1")),
+        Err(_) => return Err(WireError::Malformed("invalid request head")),
+    };
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| WireError::Malformed("invalid method"))?;
+    let target = span(req.path.unwrap_or_default().as_bytes());
+    let version = req.version.unwrap_or(1);
+    let mut length: Option<u64> = None;
+    let mut transfer_coding: Option<bool> = None;
+    let mut keep_alive = version == 1;
+    let mut expect_continue = false;
+    scratch.headers.clear();
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| WireError::Malformed("invalid header name"))?;
+        if name == http::header::CONTENT_LENGTH {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(WireError::Malformed("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(WireError::Malformed("conflicting content-length"));
+            }
+            length = Some(n);
+        } else if name == http::header::TRANSFER_ENCODING {
+            // Chunked counts only as the final coding of the last field line.
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            transfer_coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == http::header::CONNECTION {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                    keep_alive = true;
+                }
+            }
+        } else if name == http::header::EXPECT {
+            if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                return Err(WireError::Expectation);
+            }
+            expect_continue = version == 1;
+        }
+        scratch.headers.push((name, span(h.value)));
+    }
+    let framing = match (transfer_coding, length) {
+        (Some(_), Some(_)) => {
+            return Err(WireError::Malformed(
+                "both transfer-encoding and content-length",
+            ));
+        }
+        (Some(true), None) if version == 1 => Framing::Chunked,
+        (Some(true), None) => return Err(WireError::Malformed("transfer-encoding in HTTP/1.0")),
+        (Some(false), None) => return Err(WireError::UnsupportedCoding),
+        (None, Some(0) | None) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+    };
+    let head: Bytes = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target))
+        .map_err(|_| WireError::Malformed("invalid request target"))?;
+    // Room for what the stack adds (request id, tenant, configured headers) without the
+    // map growing and rehashing per request.
+    let mut headers = HeaderMap::with_capacity(scratch.headers.len() + 6);
+    for (name, value) in scratch.headers.drain(..) {
+        let value = HeaderValue::from_maybe_shared(head.slice(value))
+            .map_err(|_| WireError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = if version == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    *request.headers_mut() = headers;
+    Ok(Some(Parsed {
+        request,
+        expect_continue: expect_continue && framing != Framing::Empty,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// How a response body goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyOut {
+    /// No body (HEAD, 1xx, 204, 304); a `Content-Length` in the headers passes through.
+    None,
+    /// Exactly this many bytes, announced in `Content-Length`.
+    Length(u64),
+    /// Chunked (HTTP/1.1, length unknown).
+    Chunked,
+    /// Until the connection closes (HTTP/1.0, length unknown).
+    UntilClose,
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and the framing fields this server writes itself.
+fn is_connection_field(name: &HeaderName) -> bool {
+    use http::header::{
+        CONNECTION, CONTENT_LENGTH, PROXY_AUTHENTICATE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    };
+    name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == TE
+        || name == TRAILER
+        || name == UPGRADE
+        || name == PROXY_AUTHENTICATE
+        || name == CONTENT_LENGTH
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// Renders the status line and headers (ending with the empty line) into `out`.
+/// `Content-Length` and `Transfer-Encoding` follow `body`; `Connection: close` is added
+/// when `close`; a `Date` is added when the response has none.
+pub fn encode_head(
+    parts: &http::response::Parts,
+    body: BodyOut,
+    close: bool,
+    date: &mut DateCache,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        if is_connection_field(name) {
+            // Without a body, a `Content-Length` still tells what GET would have sent.
+            if !(body == BodyOut::None && name == http::header::CONTENT_LENGTH) {
+                continue;
+            }
+        }
+        has_date |= name == http::header::DATE;
+        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !has_date {
+        put_header(out, b"date", date.now());
+    }
+    match body {
+        BodyOut::Length(n) => put_header(out, b"content-length", decimal(n, &mut [0; 20])),
+        BodyOut::Chunked => put_header(out, b"transfer-encoding", b"chunked"),
+        BodyOut::None | BodyOut::UntilClose => {}
+    }
+    if close {
+        put_header(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `Date` header's value, formatted once per second.
+#[derive(Default)]
+pub struct DateCache {
+    second: u64,
+    value: Vec<u8>,
+}
+
+impl DateCache {
+    /// The current time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+    pub fn now(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second || self.value.is_empty() {
+            self.second = second;
+            self.value = httpdate::fmt_http_date(now).into_bytes();
+        }
+        &self.value
+    }
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
