@@ -173,18 +173,25 @@ impl Pipeline {
         B::Error: Into<BoxError>,
     {
         let shared = &*self.shared;
-        let req = limits::buffer(ctx, req).await?;
+        // The request stays here, in this future, from now on: the steps borrow it (a
+        // request moved through each step's future was copied at every step).
+        let mut req = limits::buffer(ctx, req).await?;
         auth::authenticate(ctx, &req)?;
         let admitted = ratelimit::admit(shared, ctx, &req).await?;
-        let mut resp = cache::through(shared, ctx, req, |mut req| async move {
+        let lookup = cache::lookup(shared, ctx, &req).await;
+        let mut resp = if let cache::Lookup::Hit(resp) = lookup {
+            resp
+        } else {
             transform::request(ctx, &mut req);
             route::route(ctx, &mut req)?;
-            let mut resp =
-                retry::with_retries(shared, ctx, req, |r| balance::send(shared, ctx, r)).await?;
+            let direct = balance::Direct { shared, ctx };
+            let mut resp = retry::with_retries(shared, ctx, &req, direct).await?;
             transform::response(ctx, &mut resp);
-            Ok(resp)
-        })
-        .await?;
+            match lookup {
+                cache::Lookup::Miss(key) => cache::store(shared, ctx, key, resp).await?,
+                _ => resp,
+            }
+        };
         if let Some(info) = admitted {
             rescue::add_limit_headers(&mut resp, &info);
         }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderName, Uri};
+use http::{HeaderMap, HeaderName};
 use tower::Service;
 
 use crate::body::{Body, Request, Response};
@@ -88,13 +88,32 @@ impl Service<Request> for Balance {
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            send(&shared, &ctx, req).await
+            send(&shared, &ctx, &req).await
         })
     }
 }
 
-/// Picks an instance for this attempt and sends the request to it.
-pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: Request) -> Result<Response, BoxError> {
+/// Attempts straight to the route's pool (the pipeline's path).
+pub(crate) struct Direct<'s> {
+    /// The gateway.
+    pub shared: &'s Shared,
+    /// The request's context.
+    pub ctx: &'s Ctx,
+}
+
+impl crate::layers::retry::Attempt for Direct<'_> {
+    fn send<'a>(
+        &'a mut self,
+        req: &'a Request,
+    ) -> impl std::future::Future<Output = Result<Response, BoxError>> + Send + 'a {
+        send(self.shared, self.ctx, req)
+    }
+}
+
+/// Picks an instance for this attempt and sends the request to it. The request is
+/// borrowed: the client renders it onto the wire (origin form, no hop-by-hop fields), so
+/// an attempt neither copies nor moves it.
+pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: &Request) -> Result<Response, BoxError> {
     let Some(ri) = ctx.resolved_route() else {
         return Err(fail(GatewayError::NoRoute {
             path: req.uri().path().into(),
@@ -113,20 +132,8 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: Request) -> Result<Res
     };
     let inst = &pool.instances[i];
     ctx.set_upstream(i, inst.addr);
-    let (mut parts, body) = req.into_parts();
-    // Origin form; the connection is to `inst` already.
-    parts.uri = Uri::from(
-        parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
-    strip_hop_by_hop(&mut parts.headers);
-    parts.extensions = http::Extensions::new();
-    let upstream_req = http::Request::from_parts(parts, body);
     let _in_flight = pool.start(i);
-    let fut = inst.conns.send(upstream_req);
+    let fut = inst.conns.send(req);
     let result = match route.config.retry.map(|r| r.per_try_timeout) {
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r,
@@ -144,9 +151,9 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: Request) -> Result<Res
         Ok(resp) => {
             let ok = !matches!(resp.status().as_u16(), 502..=504);
             pool.record(i, ok, &shared.metrics);
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(parts, Body::Upstream(body)))
+            let mut resp = resp.map(Body::Upstream);
+            strip_hop_by_hop(resp.headers_mut());
+            Ok(resp)
         }
         Err(e) => {
             pool.record(i, false, &shared.metrics);

@@ -112,23 +112,24 @@ where
     }
 }
 
-/// Answers a cacheable GET from the cache, or through `inner`, storing what may be stored.
-pub(crate) async fn through<F, Fut>(
-    shared: &Shared,
-    ctx: &Ctx,
-    req: Request,
-    inner: F,
-) -> Result<Response, BoxError>
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Result<Response, BoxError>>,
-{
+/// What the cache has for a request.
+pub(crate) enum Lookup {
+    /// Not a cacheable request: send it, store nothing.
+    Bypass,
+    /// A fresh stored answer.
+    Hit(Response),
+    /// Not stored (or expired): send it, then [`store`] the answer under this key.
+    Miss(String),
+}
+
+/// Looks `req` up: only GETs on cache routes without `no-store` are candidates.
+pub(crate) async fn lookup(shared: &Shared, ctx: &Ctx, req: &Request) -> Lookup {
     let cacheable_route = req.method() == Method::GET
         && ctx
             .route(req.method(), req.uri().path())
             .is_ok_and(|i| ctx.snap.router.routes[i].config.cache);
     if !cacheable_route || has_directive(req.headers(), &["no-store"]) {
-        return inner(req).await;
+        return Lookup::Bypass;
     }
     let cfg = &ctx.snap.config.cache;
     let mut key = String::with_capacity(64);
@@ -152,13 +153,24 @@ where
             let mut resp = Response::new(Body::full(c.body.clone()));
             *resp.status_mut() = c.status;
             *resp.headers_mut() = c.headers.clone();
-            return Ok(with_x_cache(resp, "HIT"));
+            return Lookup::Hit(with_x_cache(resp, "HIT"));
         }
         shared.cache.inner.invalidate(&key).await;
     }
     ctx.set_cache(CacheOutcome::Miss);
     m.cache_misses.fetch_add(1, Ordering::Relaxed);
-    let resp = inner(req).await?;
+    Lookup::Miss(key)
+}
+
+/// Stores the answer to a missed request when it may be stored (200, small enough, no
+/// `no-store` or `private`), and marks it `MISS`.
+pub(crate) async fn store(
+    shared: &Shared,
+    ctx: &Ctx,
+    key: String,
+    resp: Response,
+) -> Result<Response, BoxError> {
+    let cfg = &ctx.snap.config.cache;
     let small = resp
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -191,4 +203,22 @@ where
         Response::from_parts(parts, Body::full(bytes)),
         "MISS",
     ))
+}
+
+/// Answers a cacheable GET from the cache, or through `inner`, storing what may be stored.
+pub(crate) async fn through<F, Fut>(
+    shared: &Shared,
+    ctx: &Ctx,
+    req: Request,
+    inner: F,
+) -> Result<Response, BoxError>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response, BoxError>>,
+{
+    match lookup(shared, ctx, &req).await {
+        Lookup::Bypass => inner(req).await,
+        Lookup::Hit(resp) => Ok(resp),
+        Lookup::Miss(key) => store(shared, ctx, key, inner(req).await?).await,
+    }
 }

@@ -147,35 +147,57 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            with_retries(&shared, &ctx, req, move |r| inner.clone().oneshot(r)).await
+            with_retries(&shared, &ctx, &req, Via(inner)).await
         })
     }
 }
 
-/// Sends `req` through `send`, again on retryable failures as the route allows and the
+/// One attempt at sending a borrowed request (a trait rather than a closure: the future
+/// of a closure over a borrowed argument is not provably `Send`).
+pub(crate) trait Attempt {
+    /// Sends `req` once.
+    fn send<'a>(
+        &'a mut self,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a;
+}
+
+/// Attempts through a tower service (a copy of the request each).
+struct Via<S>(S);
+
+impl<S> Attempt for Via<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    fn send<'a>(
+        &'a mut self,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        self.0.clone().oneshot(copy(req))
+    }
+}
+
+/// Sends `req` through `via`, again on retryable failures as the route allows and the
 /// budget funds.
-pub(crate) async fn with_retries<F, Fut>(
+pub(crate) async fn with_retries<A: Attempt>(
     shared: &Shared,
     ctx: &Ctx,
-    req: Request,
-    mut send: F,
-) -> Result<Response, BoxError>
-where
-    F: FnMut(Request) -> Fut,
-    Fut: Future<Output = Result<Response, BoxError>>,
-{
+    req: &Request,
+    mut via: A,
+) -> Result<Response, BoxError> {
     let attempts = ctx
         .resolved_route()
         .and_then(|i| ctx.snap.router.routes[i].config.retry)
         .map_or(1, |r| r.attempts.get());
     shared.budget.deposit();
     if attempts <= 1 {
-        return send(req).await;
+        return via.send(req).await;
     }
-    let idem = idempotent(&req);
+    let idem = idempotent(req);
     let mut attempt = 1;
     loop {
-        let result = send(copy(&req)).await;
+        let result = via.send(req).await;
         if attempt >= attempts || !should_retry(&result, idem) {
             return result;
         }

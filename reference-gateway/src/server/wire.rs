@@ -79,7 +79,9 @@ pub fn parse_request(
     limits: HeadLimits,
     scratch: &mut Scratch,
 ) -> Result<Option<Parsed>, WireError> {
-    const STACK_HEADERS: usize = 100;
+    // Twice the default limit fits on the stack (8 KiB of slots, uninitialised): only a
+    // configured limit above that needs the heap, per request.
+    const STACK_HEADERS: usize = 256;
     let mut stack =
         [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();

@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
@@ -159,18 +159,18 @@ impl HostPool {
     /// instance when absent) and returns the answer, whose body streams from the connection.
     pub async fn send(
         self: &Arc<Self>,
-        req: http::Request<Bytes>,
+        req: &http::Request<Bytes>,
     ) -> Result<http::Response<UpstreamBody>, ClientError> {
         let mut conn = match self.checkout() {
             Some(c) => c,
             None => self.connect().await?,
         };
-        let (parts, body) = req.into_parts();
-        encode(&parts, &body, &self.host, &mut conn.write);
+        encode(req, &self.host, &mut conn.write);
+        let body = req.body();
         let sent = async {
             conn.stream.write_all(&conn.write).await?;
             if body.len() > COALESCE_BODY {
-                conn.stream.write_all(&body).await?;
+                conn.stream.write_all(body).await?;
             }
             Ok(())
         };
@@ -203,18 +203,19 @@ impl HostPool {
                 _ => return Err(ClientError::Send(broken(H1Error::Head("invalid header")))),
             }
         }
-        let mut resp = http::Response::new(());
-        *resp.status_mut() = StatusCode::from_u16(head.status)
+        let status = StatusCode::from_u16(head.status)
             .map_err(|_| ClientError::Send(broken(H1Error::Head("invalid status"))))?;
+        let framing = head.framing_for(req.method() == Method::HEAD);
+        let mut resp =
+            http::Response::new(UpstreamBody::new(conn, framing, head.close, self.clone()));
+        *resp.status_mut() = status;
         *resp.version_mut() = if head.version == 0 {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
         *resp.headers_mut() = headers;
-        let framing = head.framing_for(parts.method == Method::HEAD);
-        let body = UpstreamBody::new(conn, framing, head.close, self.clone());
-        Ok(resp.map(|()| body))
+        Ok(resp)
     }
 
     /// The most recently used idle connection that is still open.
@@ -271,27 +272,55 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Render the request head (and a small body) into `out`. The body is buffered, so its
-/// length is known: `Content-Length` is always the body's own.
-fn encode(parts: &http::request::Parts, body: &Bytes, host: &HeaderValue, out: &mut Vec<u8>) {
+/// Hop-by-hop fields (RFC 9110 §7.6.1): the client connection's, not this one's.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == TE
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// Render the request head (and a small body) into `out`: origin-form target, no
+/// hop-by-hop fields (nor those `Connection` names). The body is buffered, so its length
+/// is known: `Content-Length` is always the body's own.
+fn encode(req: &http::Request<Bytes>, host: &HeaderValue, out: &mut Vec<u8>) {
+    let headers = req.headers();
+    let body = req.body();
     out.clear();
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(req.method().as_str().as_bytes());
     out.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !parts.headers.contains_key(HOST) {
+    if !headers.contains_key(HOST) {
         put_header(out, b"host", host.as_bytes());
     }
+    // Fields a `Connection` header names are hop-by-hop too (rare: looked up only then).
+    let named: Vec<HeaderName> = if headers.keys().any(|n| n == CONNECTION) {
+        headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut had_length = false;
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         if name == CONTENT_LENGTH {
             had_length = true;
             continue;
         }
+        if is_hop_by_hop(name) || named.contains(name) {
+            continue;
+        }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    let carries_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+    let carries_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     if had_length || carries_body || !body.is_empty() {
         let mut digits = [0u8; 20];
         put_header(
@@ -316,18 +345,21 @@ pub struct UpstreamBody {
 enum BodyState {
     /// Read whole with the head (the connection already went back), or sent.
     Complete(Option<Bytes>),
-    /// Still arriving on its connection.
-    Streaming {
-        conn: Conn,
-        decoder: BodyDecoder,
-        /// Data decoded with the head, not yet handed out.
-        pending: Option<Bytes>,
-        /// The connection closes after this answer.
-        close: bool,
-        pool: Arc<HostPool>,
-    },
+    /// Still arriving on its connection (boxed: the common answer is complete, and a
+    /// small body type keeps every move of the response cheap).
+    Streaming(Box<Streaming>),
     /// Failed; the connection was dropped.
     Failed,
+}
+
+struct Streaming {
+    conn: Conn,
+    decoder: BodyDecoder,
+    /// Data decoded with the head, not yet handed out.
+    pending: Option<Bytes>,
+    /// The connection closes after this answer.
+    close: bool,
+    pool: Arc<HostPool>,
 }
 
 impl UpstreamBody {
@@ -351,13 +383,13 @@ impl UpstreamBody {
             Ok(Decoded::NeedMore) | Err(_) => {}
         }
         UpstreamBody {
-            state: BodyState::Streaming {
+            state: BodyState::Streaming(Box::new(Streaming {
                 conn,
                 decoder,
                 pending,
                 close,
                 pool,
-            },
+            })),
             addr,
         }
     }
@@ -392,18 +424,18 @@ impl hyper::body::Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        let BodyState::Streaming {
-            conn,
-            decoder,
-            pending,
-            ..
-        } = &mut this.state
-        else {
+        let BodyState::Streaming(streaming) = &mut this.state else {
             return match &mut this.state {
                 BodyState::Complete(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
                 _ => Poll::Ready(None),
             };
         };
+        let Streaming {
+            conn,
+            decoder,
+            pending,
+            ..
+        } = &mut **streaming;
         if let Some(data) = pending.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
@@ -433,13 +465,11 @@ impl hyper::body::Body for UpstreamBody {
         };
         if finished {
             let state = std::mem::replace(&mut this.state, BodyState::Complete(None));
-            if let BodyState::Streaming {
-                conn, close, pool, ..
-            } = state
-                && !close
-                && conn.read.is_empty()
+            if let BodyState::Streaming(s) = state
+                && !s.close
+                && s.conn.read.is_empty()
             {
-                pool.checkin(conn);
+                s.pool.checkin(s.conn);
             }
         }
         Poll::Ready(frame.map(|r| r.map(Frame::data)))
@@ -448,9 +478,7 @@ impl hyper::body::Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match &self.state {
             BodyState::Complete(b) => b.is_none(),
-            BodyState::Streaming {
-                decoder, pending, ..
-            } => pending.is_none() && decoder.is_done(),
+            BodyState::Streaming(s) => s.pending.is_none() && s.decoder.is_done(),
             BodyState::Failed => true,
         }
     }
@@ -459,10 +487,10 @@ impl hyper::body::Body for UpstreamBody {
         match &self.state {
             BodyState::Complete(Some(b)) => SizeHint::with_exact(b.len() as u64),
             BodyState::Complete(None) | BodyState::Failed => SizeHint::with_exact(0),
-            BodyState::Streaming {
-                decoder, pending, ..
-            } => match decoder.remaining() {
-                Some(n) => SizeHint::with_exact(n + pending.as_ref().map_or(0, |p| p.len() as u64)),
+            BodyState::Streaming(s) => match s.decoder.remaining() {
+                Some(n) => {
+                    SizeHint::with_exact(n + s.pending.as_ref().map_or(0, |p| p.len() as u64))
+                }
                 None => SizeHint::default(),
             },
         }

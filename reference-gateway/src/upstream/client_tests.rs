@@ -96,30 +96,30 @@ async fn answers_of_every_framing_keep_the_connection() {
     ]])
     .await;
     let pool = pool(addr);
-    let resp = pool.send(get("/a?q=1")).await.unwrap();
+    let resp = pool.send(&get("/a?q=1")).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-backend-instance"], "b-1");
     assert_eq!(body_of(resp).await, b"hello");
     let post = http::Request::post("/orders")
         .body(Bytes::from_static(b"{}"))
         .unwrap();
-    let resp = pool.send(post).await.unwrap();
+    let resp = pool.send(&post).await.unwrap();
     assert_eq!(resp.status(), 201, "the interim 100 is skipped");
     assert_eq!(body_of(resp).await, b"wikipedia");
-    let resp = pool.send(get("/big")).await.unwrap();
+    let resp = pool.send(&get("/big")).await.unwrap();
     assert_eq!(
         hyper::body::Body::size_hint(resp.body()).exact(),
         Some(200_000)
     );
     assert_eq!(body_of(resp).await, big);
     let head = http::Request::head("/h").body(Bytes::new()).unwrap();
-    let resp = pool.send(head).await.unwrap();
+    let resp = pool.send(&head).await.unwrap();
     assert_eq!(resp.headers()["content-length"], "9");
     assert!(
         body_of(resp).await.is_empty(),
         "an answer to HEAD has no body"
     );
-    let resp = pool.send(get("/none")).await.unwrap();
+    let resp = pool.send(&get("/none")).await.unwrap();
     assert_eq!(resp.status(), 204);
     assert!(body_of(resp).await.is_empty());
     let seen = drain(&mut seen);
@@ -143,12 +143,12 @@ async fn request_heads_carry_the_true_length() {
         .header("x-a", "1")
         .body(Bytes::from_static(b"abc"))
         .unwrap();
-    pool.send(req).await.unwrap();
+    pool.send(&req).await.unwrap();
     req = http::Request::post("/empty").body(Bytes::new()).unwrap();
-    pool.send(req).await.unwrap();
+    pool.send(&req).await.unwrap();
     let large = Bytes::from(vec![b'z'; COALESCE_BODY * 3]);
     req = http::Request::put("/large").body(large.clone()).unwrap();
-    pool.send(req).await.unwrap();
+    pool.send(&req).await.unwrap();
     let seen = drain(&mut seen);
     let head = &seen[0].head;
     assert!(
@@ -173,12 +173,12 @@ async fn a_connection_that_cannot_be_reused_is_not() {
     .await;
     let pool = pool(addr);
     assert_eq!(
-        body_of(pool.send(get("/1")).await.unwrap()).await,
+        body_of(pool.send(&get("/1")).await.unwrap()).await,
         b"all of it"
     );
-    assert_eq!(body_of(pool.send(get("/2")).await.unwrap()).await, b"ok");
+    assert_eq!(body_of(pool.send(&get("/2")).await.unwrap()).await, b"ok");
     assert_eq!(
-        body_of(pool.send(get("/3")).await.unwrap()).await,
+        body_of(pool.send(&get("/3")).await.unwrap()).await,
         b"third!"
     );
     let conns: Vec<usize> = drain(&mut seen).iter().map(|s| s.conn).collect();
@@ -192,12 +192,15 @@ async fn a_body_dropped_half_way_closes_its_connection() {
     let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec();
     let (addr, mut seen) = instance(vec![vec![long, ok.clone()], vec![ok]]).await;
     let pool = pool(addr);
-    let resp = pool.send(get("/long")).await.unwrap();
+    let resp = pool.send(&get("/long")).await.unwrap();
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(first, "first");
     drop(body);
-    assert_eq!(body_of(pool.send(get("/next")).await.unwrap()).await, b"ok");
+    assert_eq!(
+        body_of(pool.send(&get("/next")).await.unwrap()).await,
+        b"ok"
+    );
     let conns: Vec<usize> = drain(&mut seen).iter().map(|s| s.conn).collect();
     assert_eq!(conns, [0, 1], "the half-read connection was not reused");
 }
@@ -208,13 +211,13 @@ async fn an_idle_connection_the_instance_closed_is_not_used() {
     // The first connection answers once and closes (without saying so).
     let (addr, mut seen) = instance(vec![vec![ok.clone()], vec![ok]]).await;
     let pool = pool(addr);
-    assert_eq!(body_of(pool.send(get("/1")).await.unwrap()).await, b"ok");
+    assert_eq!(body_of(pool.send(&get("/1")).await.unwrap()).await, b"ok");
     // Wait for the close to reach the idle connection (readiness, not time), as it has by
     // the time an idle connection is taken again.
     let (idle, since) = pool.idle.lock().unwrap().pop_back().unwrap();
     idle.stream.readable().await.unwrap();
     pool.idle.lock().unwrap().push_back((idle, since));
-    assert_eq!(body_of(pool.send(get("/2")).await.unwrap()).await, b"ok");
+    assert_eq!(body_of(pool.send(&get("/2")).await.unwrap()).await, b"ok");
     let conns: Vec<usize> = drain(&mut seen).iter().map(|s| s.conn).collect();
     assert_eq!(conns, [0, 1]);
 }
@@ -227,7 +230,7 @@ async fn broken_answers_and_dead_instances_are_errors() {
         b"HTTP/1.1 200 OK\r\ncontent-le",
     ] {
         let (addr, _) = instance(vec![vec![answer.to_vec()]]).await;
-        let err = pool(addr).send(get("/")).await.unwrap_err();
+        let err = pool(addr).send(&get("/")).await.unwrap_err();
         assert!(!err.is_connect(), "{err}");
         assert!(matches!(err, ClientError::Send(_)), "{err}");
     }
@@ -236,13 +239,13 @@ async fn broken_answers_and_dead_instances_are_errors() {
         b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort".to_vec(),
     ]])
     .await;
-    let resp = pool(addr).send(get("/")).await.unwrap();
+    let resp = pool(addr).send(&get("/")).await.unwrap();
     assert!(resp.into_body().collect().await.is_err());
     let dead = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap()
         .local_addr()
         .unwrap();
-    let err = pool(dead).send(get("/")).await.unwrap_err();
+    let err = pool(dead).send(&get("/")).await.unwrap_err();
     assert!(err.is_connect(), "{err}");
 }

@@ -66,7 +66,7 @@ async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) ->
     };
     let host = client.host(addr);
     let fut = async {
-        let resp = host.send(req).await.ok()?;
+        let resp = host.send(&req).await.ok()?;
         let ok = resp.status().is_success();
         // Read the body so that the connection goes back to the pool.
         resp.into_body().collect().await.ok()?;
