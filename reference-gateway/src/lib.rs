@@ -1,7 +1,8 @@
-//! The reference API gateway: a list of tower layers over hyper, one file per concern.
+//! The reference API gateway: a list of tower layers behind its own HTTP/1.1
+//! connection handling ([`server`]), one file per concern.
 //!
 //! ```text
-//!  client ──► [data listener] hyper http1 ──► trace ► rescue ► timeout ► load shed
+//!  client ──► [data listener] server::conn ──► trace ► rescue ► timeout ► load shed
 //!               (conn permits, header         ► concurrency ► limits ► auth ► rate limit
 //!                read timeout, drain)         ► cache ► transform ► route ► retry ► balance ──► instances
 //!                                                                                ▲   (pooled keep-alive)

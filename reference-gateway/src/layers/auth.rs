@@ -53,9 +53,12 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, BoxError> {
     if value.len() > MAX_TOKEN_BYTES + 7 {
         return Err(unauthorized("oversized Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("Authorization is not ASCII"))?;
+    // UTF-8 then ASCII: both checks run a word at a time over a long token, where
+    // `HeaderValue::to_str` checks byte by byte.
+    let value = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .filter(|v| v.is_ascii())
+        .ok_or_else(|| unauthorized("Authorization is not ASCII"))?;
     let (scheme, token) = value
         .split_once(' ')
         .ok_or_else(|| unauthorized("Authorization has no scheme"))?;

@@ -96,22 +96,35 @@ fn secs_ceil(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// Numbers below this are header values made once, shared by every answer.
+const SMALL_NUMBERS: u64 = 4096;
+
+/// `n` as a header value: for the small numbers most answers carry (remaining tokens,
+/// seconds to reset, a plan's limit), a static value cloned without allocating (three
+/// fresh values per answer were ~10% of a limited request's instructions).
+fn number(n: u64) -> HeaderValue {
+    static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    if n >= SMALL_NUMBERS {
+        return header_value_u64(n);
+    }
+    let table = TABLE.get_or_init(|| {
+        (0..SMALL_NUMBERS)
+            .map(|i| {
+                let digits: &'static str = Box::leak(i.to_string().into_boxed_str());
+                HeaderValue::from_static(digits)
+            })
+            .collect()
+    });
+    table[n as usize].clone()
+}
+
 fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
     let h = resp.headers_mut();
-    h.insert(RATELIMIT_LIMIT.clone(), header_value_u64(info.limit));
-    h.insert(
-        RATELIMIT_REMAINING.clone(),
-        header_value_u64(info.remaining),
-    );
-    h.insert(
-        RATELIMIT_RESET.clone(),
-        header_value_u64(secs_ceil(info.reset)),
-    );
+    h.insert(RATELIMIT_LIMIT.clone(), number(info.limit));
+    h.insert(RATELIMIT_REMAINING.clone(), number(info.remaining));
+    h.insert(RATELIMIT_RESET.clone(), number(secs_ceil(info.reset)));
     if with_retry_after {
-        h.insert(
-            RETRY_AFTER,
-            header_value_u64(secs_ceil(info.retry_after).max(1)),
-        );
+        h.insert(RETRY_AFTER, number(secs_ceil(info.retry_after).max(1)));
     }
 }
 
@@ -211,4 +224,16 @@ pub fn gateway_error_response(g: &GatewayError) -> Response {
         _ => {}
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_their_decimal_digits_in_and_past_the_table() {
+        for n in [0, 1, 9, 10, 4095, 4096, 123_456, u64::MAX] {
+            assert_eq!(number(n).to_str().unwrap(), n.to_string());
+        }
+    }
 }
