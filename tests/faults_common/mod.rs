@@ -153,3 +153,15 @@ pub async fn http_with(
         body: body.to_owned(),
     }
 }
+
+/// The API's error body, as Toxiproxy writes it.
+pub fn err(msg: &str, status: u16) -> String {
+    format!("{{\"error\":\"{msg}\",\"status\":{status}}}\n")
+}
+
+/// A proxy's JSON, as Toxiproxy writes it.
+pub fn proxy_json(name: &str, listen: &str, upstream: &str, enabled: bool, toxics: &str) -> String {
+    format!(
+        r#"{{"name":"{name}","listen":"{listen}","upstream":"{upstream}","enabled":{enabled},"Logger":{{}},"toxics":[{toxics}]}}"#
+    )
+}

@@ -8,6 +8,7 @@ mod faults;
 mod gateway;
 mod slo;
 mod traffic;
+mod upstream;
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path as FsPath, PathBuf};
@@ -181,7 +182,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     };
     let raw_gateway = raw.gateway.clone().unwrap_or_default();
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
-    let upstreams = gateway::upstreams(&mut cx, &raw.upstreams, true);
+    let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, true);
     let gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
     let links = faults::links(&mut cx, &raw.links);
     let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
@@ -238,7 +239,7 @@ pub fn gateway_file(
 ) -> Result<GatewayFile, Vec<Diagnostic>> {
     let mut cx = Ctx::new(base_dir);
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
-    let upstreams = gateway::upstreams(&mut cx, &raw.upstreams, false);
+    let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, false);
     let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
     if raw.gateway.url.is_some() {
         cx.err(
