@@ -49,6 +49,9 @@ pub struct Ctx {
     route: OnceLock<Result<usize, RouteMiss>>,
     /// Tenant, set once by auth.
     pub tenant: OnceLock<Arc<str>>,
+    /// The tenant as a header value, set by auth for a known tenant (made once per
+    /// configuration rather than per request).
+    pub tenant_header: OnceLock<http::HeaderValue>,
     upstream: Mutex<Option<SocketAddr>>,
     attempts: AtomicU32,
     tried: AtomicU64,
@@ -64,6 +67,7 @@ impl Ctx {
             start: Instant::now(),
             route: OnceLock::new(),
             tenant: OnceLock::new(),
+            tenant_header: OnceLock::new(),
             upstream: Mutex::new(None),
             attempts: AtomicU32::new(0),
             tried: AtomicU64::new(0),

@@ -28,6 +28,9 @@ use crate::upstream::pool::Pool;
 pub struct TenantPlan {
     /// Tenant id.
     pub id: Arc<str>,
+    /// The id as a header value (for the tenant header), made once; `None` when the id
+    /// cannot be one.
+    pub header: Option<http::HeaderValue>,
     /// Plan.
     pub plan: Plan,
 }
@@ -89,6 +92,7 @@ impl Snapshot {
                     t.id.clone().into_boxed_str(),
                     TenantPlan {
                         id: Arc::from(t.id.as_str()),
+                        header: http::HeaderValue::from_str(&t.id).ok(),
                         plan: t.plan.clone(),
                     },
                 )

@@ -105,7 +105,12 @@ pub(crate) fn authenticate(ctx: &Ctx, req: &Request) -> Result<(), BoxError> {
     let verified = verifier.verify(token).map_err(unauthorized)?;
     // Interned ids of known tenants are shared with logs and metrics.
     let tenant = match ctx.snap.plans.get(verified.tenant.as_str()) {
-        Some(p) => p.id.clone(),
+        Some(p) => {
+            if let Some(h) = &p.header {
+                let _ = ctx.tenant_header.set(h.clone());
+            }
+            p.id.clone()
+        }
         None => Arc::from(verified.tenant.as_str()),
     };
     let _ = ctx.tenant.set(tenant);

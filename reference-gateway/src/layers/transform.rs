@@ -87,7 +87,12 @@ pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
     }
     if let Some(name) = &t.tenant_header {
         // Never trust a client-sent tenant header: it is ours to set or remove.
-        match ctx.tenant.get().and_then(|v| HeaderValue::from_str(v).ok()) {
+        let value = ctx
+            .tenant_header
+            .get()
+            .cloned()
+            .or_else(|| ctx.tenant.get().and_then(|v| HeaderValue::from_str(v).ok()));
+        match value {
             Some(v) => {
                 h.insert(name.clone(), v);
             }

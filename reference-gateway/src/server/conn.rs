@@ -297,6 +297,11 @@ async fn next_request(
                 Err(e) => return Next::Refused(e),
             }
         }
+        // A pipelined request's head that came in part with the previous request is
+        // already under way: it is held to the head timeout from now, not idle.
+        if head_started.is_none() && !io.read.is_empty() {
+            *head_started = Some(Instant::now());
+        }
         let (deadline, idle) = match *head_started {
             Some(t) => (t + cfg.header_read_timeout, false),
             None => (Instant::now() + KEEPALIVE_TIMEOUT, true),
