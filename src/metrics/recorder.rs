@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -51,8 +51,8 @@ pub struct Sample<'a> {
     pub sent: Instant,
     /// When the answer completed (or the failure was known).
     pub done: Instant,
-    /// `X-Backend-Instance` of the answer.
-    pub instance: Option<&'a str>,
+    /// `X-Backend-Instance` of the answer, as received (counted when it is UTF-8).
+    pub instance: Option<&'a [u8]>,
     /// Client retries spent on it.
     pub retries: u32,
 }
@@ -76,6 +76,9 @@ struct PhaseLive {
 #[derive(Debug)]
 struct SecondLive {
     second: u32,
+    /// When the next second starts: an instant before it falls in this one (or, late,
+    /// in an earlier one, which is over: it counts in this one).
+    ends: Instant,
     outcomes: OutcomeCounts,
     latency: Histogram<u64>,
     in_flight_max: u64,
@@ -128,6 +131,7 @@ impl Recorder {
             phases,
             current: SecondLive {
                 second: 0,
+                ends: run_start + Duration::from_secs(1),
                 outcomes: OutcomeCounts::default(),
                 latency: hist::new_histogram(hist::SECOND_SIGFIG),
                 in_flight_max: 0,
@@ -154,40 +158,54 @@ impl Recorder {
     }
 
     /// Roll the live second forward to the one containing `at`, and return it.
+    /// Within the live second (nearly every call) this is one comparison of instants.
+    #[inline]
     fn second(&mut self, at: Instant) -> &mut SecondLive {
-        let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
-        if second > self.current.second {
-            if self.current.touched {
-                let cur = &mut self.current;
-                let mut stats = SecondStats::new(cur.second, &cur.latency);
-                stats.outcomes = cur.outcomes;
-                stats.in_flight_max = cur.in_flight_max;
-                stats.instances = cur
-                    .instances
-                    .drain(..)
-                    .map(|(k, v)| (k.into_string(), v))
-                    .collect();
-                stats.tenants = self
-                    .layout
-                    .tenants
-                    .iter()
-                    .zip(&cur.tenants)
-                    .filter(|(_, t)| t.offered > 0)
-                    .map(|(id, t)| (id.clone(), *t))
-                    .collect();
-                self.seconds.push(stats);
-            }
-            let cur = &mut self.current;
-            cur.second = second;
-            cur.outcomes = OutcomeCounts::default();
-            cur.latency.reset();
-            cur.in_flight_max = 0;
-            cur.instances.clear();
-            cur.tenants.fill(TenantSecond::default());
-            cur.touched = false;
+        if at >= self.current.ends {
+            self.roll(at);
         }
         self.current.touched = true;
         &mut self.current
+    }
+
+    /// Seal the live second and start the one containing `at` (a later one).
+    #[cold]
+    fn roll(&mut self, at: Instant) {
+        let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
+        if self.current.touched {
+            let cur = &mut self.current;
+            let mut stats = SecondStats::new(cur.second, &cur.latency);
+            stats.outcomes = cur.outcomes;
+            stats.in_flight_max = cur.in_flight_max;
+            stats.instances = cur
+                .instances
+                .drain(..)
+                .map(|(k, v)| (k.into_string(), v))
+                .collect();
+            stats.tenants = self
+                .layout
+                .tenants
+                .iter()
+                .zip(&cur.tenants)
+                .filter(|(_, t)| t.offered > 0)
+                .map(|(id, t)| (id.clone(), *t))
+                .collect();
+            self.seconds.push(stats);
+        }
+        let cur = &mut self.current;
+        cur.second = second;
+        cur.ends = self.run_start + Duration::from_secs(u64::from(second) + 1);
+        cur.outcomes = OutcomeCounts::default();
+        cur.latency.reset();
+        cur.in_flight_max = 0;
+        cur.instances.clear();
+        cur.tenants.fill(TenantSecond::default());
+        cur.touched = false;
+    }
+
+    /// The live second, on the run clock (the one the last sample landed in).
+    pub fn live_second(&self) -> u32 {
+        self.current.second
     }
 
     /// Record one request's fate.
@@ -208,9 +226,14 @@ impl Recorder {
             sec.latency.saturating_record(latency.max(1));
         }
         if let Some(name) = s.instance {
-            match sec.instances.iter_mut().find(|(n, _)| &**n == name) {
+            // Names already seen are UTF-8; a new one is checked once, when it is kept.
+            match sec.instances.iter_mut().find(|(n, _)| n.as_bytes() == name) {
                 Some((_, n)) => *n += 1,
-                None => sec.instances.push((name.into(), 1)),
+                None => {
+                    if let Ok(name) = std::str::from_utf8(name) {
+                        sec.instances.push((name.into(), 1));
+                    }
+                }
             }
         }
     }
@@ -271,8 +294,7 @@ impl Recorder {
     /// Seal the recorder into a [`Recording`] covering `duration_s`.
     pub fn finish(mut self, duration_s: f64) -> Recording {
         // Roll past the last second so it is encoded too.
-        let end =
-            self.run_start + std::time::Duration::from_secs(u64::from(self.current.second) + 1);
+        let end = self.current.ends;
         self.second(end).touched = false;
         let layout = Arc::clone(&self.layout);
         let mut keys = Vec::new();
@@ -338,8 +360,6 @@ impl Recorder {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn layout() -> Arc<Layout> {
@@ -372,7 +392,7 @@ mod tests {
                 intended: at(ms),
                 sent: at(ms + 1),
                 done: at(ms + 3),
-                instance: Some(if i == 3 { "api-1" } else { "api-0" }),
+                instance: Some(if i == 3 { &b"api-1"[..] } else { &b"api-0"[..] }),
                 retries: 0,
             });
             let verdict = Verdict {

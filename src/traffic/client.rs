@@ -13,7 +13,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -119,36 +118,53 @@ pub struct Conn {
     timer: Pin<Box<Sleep>>,
 }
 
+/// The header instances name themselves in: the recorder reads it of every answer, so
+/// the parser notes where it lies while it passes over it.
+pub const X_BACKEND_INSTANCE: &str = "x-backend-instance";
+
 /// An answer: its status, its head as received, and the body when it was kept.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The head, through the empty line (validated by the parser: every line after the
+    /// status line is `name:value`, no folded lines).
     head: Bytes,
-    /// Where each header's name and value lie in `head`.
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// Where the first `X-Backend-Instance` value lies in `head`.
+    instance: Option<(u32, u32)>,
     pub body: Option<Bytes>,
 }
 
 impl Answer {
     /// Parse a complete response head (tests, and anything holding raw bytes).
     pub fn from_head(head: &[u8], body: Option<Bytes>) -> Result<Self, ClientFailure> {
-        match h1::parse_head(head).map_err(|_| ClientFailure::Io)? {
+        let mut instance = InstanceSpan::new(head);
+        match h1::parse_head_with(head, |n, v| instance.see(n, v)).map_err(|_| ClientFailure::Io)? {
             Some(h) => Ok(Answer {
                 status: h.status,
                 head: Bytes::copy_from_slice(&head[..h.len]),
-                headers: h.headers,
+                instance: instance.span,
                 body,
             }),
             None => Err(ClientFailure::Io),
         }
     }
 
-    /// The first value of header `name` (ASCII case-insensitive).
+    /// The first value of header `name` (ASCII case-insensitive), found by walking the
+    /// head's lines: only the rare readers of other headers than the instance pay for it.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| &self.head[v.clone()])
+        let name = name.as_bytes();
+        // The status line first; the parser refused folded lines and spaces before the
+        // colon, so a header line is `name:` then the value, its surrounding blanks
+        // being what the parser strips.
+        self.head
+            .split(|&b| b == b'\n')
+            .skip(1)
+            .find(|line| {
+                line.len() > name.len()
+                    && line[name.len()] == b':'
+                    && line[..name.len()].eq_ignore_ascii_case(name)
+            })
+            .map(|line| line[name.len() + 1..].trim_ascii())
     }
 
     /// The first value of header `name` as text, when it is UTF-8.
@@ -156,9 +172,42 @@ impl Answer {
         std::str::from_utf8(self.header(name)?).ok()
     }
 
+    /// The first `X-Backend-Instance` value (as [`Answer::header`] would find it).
+    pub fn instance(&self) -> Option<&[u8]> {
+        self.instance
+            .map(|(start, end)| &self.head[start as usize..end as usize])
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+}
+
+/// Notes where the first `X-Backend-Instance` value lies in the head being parsed.
+struct InstanceSpan {
+    base: usize,
+    span: Option<(u32, u32)>,
+}
+
+impl InstanceSpan {
+    fn new(buf: &[u8]) -> Self {
+        InstanceSpan {
+            base: buf.as_ptr() as usize,
+            span: None,
+        }
+    }
+
+    #[inline]
+    fn see(&mut self, name: &[u8], value: &[u8]) {
+        if self.span.is_none()
+            && name.len() == X_BACKEND_INSTANCE.len()
+            && name.eq_ignore_ascii_case(X_BACKEND_INSTANCE.as_bytes())
+        {
+            // A head is at most `h1::MAX_HEAD` bytes: offsets fit in u32.
+            let start = (value.as_ptr() as usize - self.base) as u32;
+            self.span = Some((start, start + value.len() as u32));
+        }
     }
 }
 
@@ -210,7 +259,20 @@ impl Conn {
         keep_body: bool,
         timeout: Duration,
     ) -> Result<Answer, ClientFailure> {
-        let deadline = Instant::now() + timeout;
+        self.exchange_from(std::time::Instant::now(), head_request, keep_body, timeout)
+            .await
+    }
+
+    /// [`Conn::exchange`] for a request sent at `sent` (a clock reading the caller has
+    /// taken already): the timeout runs from there.
+    pub async fn exchange_from(
+        &mut self,
+        sent: std::time::Instant,
+        head_request: bool,
+        keep_body: bool,
+        timeout: Duration,
+    ) -> Result<Answer, ClientFailure> {
+        let deadline = Instant::from_std(sent) + timeout;
         // Armed for a later instant (a longer timeout before): bring it forward.
         if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
@@ -286,11 +348,12 @@ impl Io<'_> {
             .write_all(request)
             .await
             .map_err(|_| ClientFailure::Io)?;
-        let head = loop {
-            match h1::parse_head(self.read) {
+        let (head, instance) = loop {
+            let mut instance = InstanceSpan::new(self.read);
+            match h1::parse_head_with(self.read, |n, v| instance.see(n, v)) {
                 // Interim answers (100 Continue, 103 Early Hints) precede the real one.
                 Ok(Some(head)) if head.is_interim() => self.read.advance(head.len),
-                Ok(Some(head)) => break head,
+                Ok(Some(head)) => break (head, instance.span),
                 Ok(None) => self.fill_some().await?,
                 Err(_) => return Err(ClientFailure::Io),
             }
@@ -318,7 +381,7 @@ impl Io<'_> {
         let answer = Answer {
             status: head.status,
             head: head_bytes,
-            headers: head.headers,
+            instance,
             body: body.map(BytesMut::freeze),
         };
         Ok((answer, close))

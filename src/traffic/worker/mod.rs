@@ -221,6 +221,21 @@ async fn run(
         }
         queues.push((p, queue));
     }
+    // Cancellation ends the producers and connection tasks by aborting them (dropping
+    // what they were doing, as a `select!` on the token in each would), so that their
+    // loops need not poll the token on every request.
+    let abort: Vec<_> = producers
+        .iter()
+        .chain(&connections)
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
+    let watcher = {
+        let s = local_stop.clone();
+        tokio::task::spawn_local(async move {
+            s.cancelled().await;
+            abort.iter().for_each(tokio::task::AbortHandle::abort);
+        })
+    };
     futures::future::join_all(producers).await;
     for (_, queue) in &queues {
         queue.closed.set(true);
@@ -233,6 +248,7 @@ async fn run(
         local_stop.cancel();
         all.await;
     }
+    watcher.abort();
     let now = Instant::now();
     for (p, queue) in &queues {
         // Never sent before the run ended: dropped, and counted as such.
@@ -341,15 +357,21 @@ impl Worker {
         let done = Rc::new(Notify::new());
         let mut conn: Option<Conn> = None;
         // One cancellation waiter for the whole loop, not one registered and removed
-        // per request.
+        // per request. A user sending itself does not wait on it: the worker aborts
+        // this task when the token is cancelled (see `run`).
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         loop {
             let now = Instant::now();
-            if now >= end || stop.is_cancelled() {
+            if now >= end {
                 break;
             }
-            let wanted = vus_at(*start_vus, stages, (now - start).as_secs_f64());
+            // A constant number of users needs no clock arithmetic.
+            let wanted = if stages.is_empty() {
+                *start_vus
+            } else {
+                vus_at(*start_vus, stages, (now - start).as_secs_f64())
+            };
             let pause = if wanted <= vu {
                 VU_IDLE_POLL
             } else {
@@ -360,11 +382,7 @@ impl Worker {
                 queue.next_seq.set(seq + phase.stride() as u64);
                 if direct {
                     if let Some(job) = self.admit(p, queue, now, seq, now, None) {
-                        tokio::select! {
-                            biased;
-                            () = &mut cancelled => break,
-                            () = self.execute(p, &mut conn, job) => {}
-                        }
+                        self.execute(p, &mut conn, job).await;
                         self.release(queue);
                     }
                 } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
@@ -576,7 +594,7 @@ impl Worker {
         // Writes keep the body: the order id in it goes into the integrity ledger.
         let keep_body = class.idempotency_key || class.method == Method::POST;
         let result = c
-            .exchange(class.method == Method::HEAD, keep_body, phase.timeout)
+            .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
             .await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.
