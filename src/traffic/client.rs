@@ -110,6 +110,11 @@ pub struct Conn {
     /// False once the connection cannot carry another request: the server said
     /// `Connection: close`, the body ran to the end of the connection, or an exchange failed.
     reusable: bool,
+    /// The last exchange completed and its holder has not awaited anything since: the
+    /// runtime's I/O driver, the only thing that updates the socket's readiness, cannot
+    /// have run, so [`Conn::is_usable`] need not probe it (a closed loop sending again
+    /// at once). Holders that wait between requests call [`Conn::idle`].
+    fresh: bool,
     /// `Host` of the target it is connected to.
     pub host: HeaderValue,
     /// The request timeout's timer, one per connection: re-armed only when it fires
@@ -218,6 +223,7 @@ impl Conn {
             read: BytesMut::with_capacity(READ_CHUNK),
             request: Vec::with_capacity(512),
             reusable: true,
+            fresh: false,
             host,
             timer: Box::pin(tokio::time::sleep(timeout)),
         }
@@ -236,6 +242,9 @@ impl Conn {
         if !self.reusable || !self.read.is_empty() {
             return false;
         }
+        if self.fresh {
+            return true;
+        }
         let mut cx = Context::from_waker(Waker::noop());
         match self.stream.poll_read_ready(&mut cx) {
             Poll::Pending => {}
@@ -247,6 +256,12 @@ impl Conn {
             },
         }
         self.reusable
+    }
+
+    /// The holder is about to wait for something other than this connection (think
+    /// time, a queue): the next [`Conn::is_usable`] probes whether the peer closed it.
+    pub fn idle(&mut self) {
+        self.fresh = false;
     }
 
     /// Send the request in [`Conn::request_buf`] and read the whole answer (the body
@@ -282,6 +297,7 @@ impl Conn {
             read,
             request,
             reusable,
+            fresh,
             timer,
             ..
         } = self;
@@ -307,6 +323,7 @@ impl Conn {
             Ok((_, close)) => *reusable &= !close,
             Err(_) => *reusable = false,
         }
+        *fresh = *reusable;
         result.map(|(answer, _)| answer)
     }
 }
@@ -348,6 +365,10 @@ impl Io<'_> {
             .write_all(request)
             .await
             .map_err(|_| ClientFailure::Io)?;
+        // Nothing can have arrived before the request left: read before parsing.
+        if self.read.is_empty() {
+            self.fill_some().await?;
+        }
         let (head, instance) = loop {
             let mut instance = InstanceSpan::new(self.read);
             match h1::parse_head_with(self.read, |n, v| instance.see(n, v)) {

@@ -395,6 +395,9 @@ impl Worker {
                 *think
             };
             if !pause.is_zero() {
+                if let Some(c) = conn.as_mut() {
+                    c.idle();
+                }
                 tokio::select! {
                     biased;
                     () = &mut cancelled => break,
@@ -475,6 +478,9 @@ impl Worker {
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         loop {
+            if let Some(c) = conn.as_mut() {
+                c.idle();
+            }
             let job = tokio::select! {
                 biased;
                 () = &mut cancelled => return,
