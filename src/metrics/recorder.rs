@@ -60,7 +60,8 @@ pub struct Sample<'a> {
 #[derive(Debug, Default)]
 struct KeyLive {
     outcomes: OutcomeCounts,
-    statuses: BTreeMap<u16, u64>,
+    /// Counts by status: a key sees one or a few, so a short list (a map at the end).
+    statuses: Vec<(u16, u64)>,
     latency: Hist,
     service: Hist,
     retries: u64,
@@ -216,7 +217,10 @@ impl Recorder {
         key.outcomes.add(s.outcome);
         key.retries += u64::from(s.retries);
         if let Some(status) = s.status {
-            *key.statuses.entry(status).or_default() += 1;
+            match key.statuses.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => key.statuses.push((status, 1)),
+            }
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
         }
@@ -312,7 +316,7 @@ impl Recorder {
                     method,
                     path,
                     outcomes: live.outcomes,
-                    statuses: live.statuses,
+                    statuses: live.statuses.into_iter().collect(),
                     latency: live.latency,
                     service: live.service,
                     retries: live.retries,
@@ -413,6 +417,7 @@ mod tests {
             .find(|k| k.tenant.as_deref() == Some("acme"))
             .unwrap();
         assert_eq!(acme.outcomes.get(Outcome::Ok), 2);
+        assert_eq!(acme.statuses, BTreeMap::from([(201, 2)]));
         assert_eq!(
             (acme.method.as_str(), acme.path.as_str()),
             ("POST", "/orders")
@@ -437,5 +442,67 @@ mod tests {
         assert_eq!(r.instances["api-0"], 3);
         assert_eq!(r.phases[0].scheduled, 4);
         assert_eq!(r.dropped(), 1);
+    }
+}
+
+#[cfg(test)]
+mod second_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample(start: Instant, done_ms: u64, status: u16) -> Sample<'static> {
+        let at = start + Duration::from_millis(done_ms);
+        Sample {
+            phase: 0,
+            tenant: None,
+            class: 0,
+            outcome: if status < 400 {
+                Outcome::Ok
+            } else {
+                Outcome::ServerError
+            },
+            status: Some(status),
+            intended: at - Duration::from_millis(2),
+            sent: at - Duration::from_millis(1),
+            done: at,
+            instance: Some(&b"api-0"[..]),
+            retries: 0,
+        }
+    }
+
+    /// Second boundaries are exact (an answer at 999.999 ms is in second 0, at 1000 ms in
+    /// second 1), a late sample stays in the live second, and statuses are counted apart.
+    #[test]
+    fn seconds_roll_exactly_at_their_boundary() {
+        let start = Instant::now();
+        let layout = Arc::new(Layout {
+            phases: vec![PhaseLayout {
+                name: "p".into(),
+                open_loop: false,
+                classes: vec![("GET".into(), "/".into())],
+            }],
+            tenants: Vec::new(),
+        });
+        let mut rec = Recorder::new(layout, start, 0.005);
+        let mut s = sample(start, 999, 200);
+        s.done = start + Duration::from_nanos(999_999_999);
+        rec.record(&s);
+        assert_eq!(rec.live_second(), 0);
+        rec.record(&sample(start, 1000, 500));
+        assert_eq!(rec.live_second(), 1);
+        // Late: its second was sealed already; it counts in the live one.
+        rec.record(&sample(start, 500, 200));
+        rec.record(&sample(start, 2500, 200));
+        assert_eq!(rec.live_second(), 2);
+        let r = rec.finish(3.0);
+        let counts: Vec<(u32, u64)> = r
+            .seconds
+            .iter()
+            .map(|s| (s.second, s.outcomes.total()))
+            .collect();
+        assert_eq!(counts, [(0, 1), (1, 2), (2, 1)]);
+        assert_eq!(r.instances["api-0"], 4);
+        assert_eq!(r.keys[0].statuses, BTreeMap::from([(200, 3), (500, 1)]));
     }
 }

@@ -382,7 +382,9 @@ impl Worker {
                 queue.next_seq.set(seq + phase.stride() as u64);
                 if direct {
                     if let Some(job) = self.admit(p, queue, now, seq, now, None) {
-                        self.execute(p, &mut conn, job).await;
+                        // `now` was read just now, nothing awaited since: it can serve
+                        // as the send instant too.
+                        self.execute(p, &mut conn, job, Some(now)).await;
                         self.release(queue);
                     }
                 } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
@@ -493,7 +495,7 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = &mut cancelled => return,
-                () = self.execute(p, &mut conn, job) => {}
+                () = self.execute(p, &mut conn, job, None) => {}
             }
             self.release(queue);
             if let Some(done) = done {
@@ -503,7 +505,9 @@ impl Worker {
     }
 
     /// One logical request: attempts (client retries keep the idempotency key), then the record.
-    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job) {
+    /// `clock`: a reading the caller took with nothing awaited since, which the first
+    /// attempt may take as its send instant instead of reading the clock again.
+    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job, clock: Option<Instant>) {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
         let key = class.idempotency_key.then(|| {
@@ -516,9 +520,13 @@ impl Worker {
             HeaderValue::try_from(id.hyphenated().to_string())
                 .unwrap_or(HeaderValue::from_static("invalid"))
         });
+        // Minting a key takes time of its own: then the clock is read again.
+        let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
         loop {
-            let attempt = self.attempt(phase, class, conn, &job, key.as_ref()).await;
+            let attempt = self
+                .attempt(phase, class, conn, &job, key.as_ref(), clock.take())
+                .await;
             let status = attempt.result.as_ref().map(|a| a.status);
             let outcome = classify(status.map_err(|e| *e), &class.expect);
             let retryable = matches!(
@@ -541,11 +549,17 @@ impl Worker {
         conn: &mut Option<Conn>,
         job: &Job,
         key: Option<&HeaderValue>,
+        clock: Option<Instant>,
     ) -> Attempt {
-        if !conn.as_mut().is_some_and(Conn::is_usable) {
+        let usable = conn.as_mut().is_some_and(Conn::is_usable);
+        if !usable {
             *conn = self.targets.connect(phase.timeout).await.ok();
         }
-        let now = Instant::now();
+        // The caller's reading is the send instant only when no connect came between.
+        let now = match clock {
+            Some(t) if usable => t,
+            _ => Instant::now(),
+        };
         let failed = |result| Attempt {
             sent: now,
             done: now,
