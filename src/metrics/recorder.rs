@@ -212,7 +212,13 @@ impl Recorder {
     /// Record one request's fate.
     pub fn record(&mut self, s: &Sample<'_>) {
         let latency = s.done.saturating_duration_since(s.intended).as_micros() as u64;
-        let service = s.done.saturating_duration_since(s.sent).as_micros() as u64;
+        // A closed-loop user sending at once on an open connection sends at its intended
+        // instant (one clock reading): the same span, not subtracted twice.
+        let service = if s.sent == s.intended {
+            latency
+        } else {
+            s.done.saturating_duration_since(s.sent).as_micros() as u64
+        };
         let key = self.key(s.phase, s.tenant, s.class);
         key.outcomes.add(s.outcome);
         key.retries += u64::from(s.retries);
@@ -504,5 +510,27 @@ mod second_tests {
         assert_eq!(counts, [(0, 1), (1, 2), (2, 1)]);
         assert_eq!(r.instances["api-0"], 4);
         assert_eq!(r.keys[0].statuses, BTreeMap::from([(200, 3), (500, 1)]));
+    }
+
+    /// Sent at its intended instant: service time and latency are the same span.
+    #[test]
+    fn a_send_at_the_intended_instant_has_equal_service_and_latency() {
+        let start = Instant::now();
+        let layout = Arc::new(Layout {
+            phases: vec![PhaseLayout {
+                name: "p".into(),
+                open_loop: false,
+                classes: vec![("GET".into(), "/".into())],
+            }],
+            tenants: Vec::new(),
+        });
+        let mut rec = Recorder::new(layout, start, 0.005);
+        let mut s = sample(start, 10, 200);
+        s.sent = s.intended;
+        rec.record(&s);
+        let r = rec.finish(1.0);
+        let (latency, service) = (&r.keys[0].latency.0, &r.keys[0].service.0);
+        assert!((1990..=2010).contains(&latency.max()), "{}", latency.max());
+        assert_eq!(latency.max(), service.max());
     }
 }
