@@ -74,8 +74,66 @@ impl Head {
     }
 }
 
+/// What a response head says besides its header list (see [`parse_head_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadFacts {
+    /// Bytes the head took, through the empty line.
+    pub len: usize,
+    pub status: u16,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// The body's framing for a request other than HEAD.
+    pub framing: Framing,
+    /// The connection closes after this answer (`Connection: close`, HTTP/1.0 without
+    /// keep-alive, 101).
+    pub close: bool,
+}
+
+impl HeadFacts {
+    /// An interim answer (100 Continue, 103 Early Hints): the real one follows.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// The framing for an answer to a request with method HEAD or not.
+    pub fn framing_for(&self, head_request: bool) -> Framing {
+        if head_request {
+            Framing::Empty
+        } else {
+            self.framing
+        }
+    }
+}
+
 /// Parse a response head at the start of `buf`: `None` while incomplete.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, H1Error> {
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let mut headers = Vec::with_capacity(8);
+    let facts = parse_head_with(buf, |name, value| headers.push((span(name), span(value))))?;
+    Ok(facts.map(|f| Head {
+        len: f.len,
+        status: f.status,
+        version: f.version,
+        headers,
+        framing: f.framing,
+        close: f.close,
+    }))
+}
+
+/// [`parse_head`] without building a header list: `on_header(name, value)` sees each
+/// header of a complete head (slices of `buf`, in order), and nothing while the head is
+/// incomplete. For a reader that keeps one or two headers of every answer, this spares
+/// the list's allocation.
+///
+/// On an error `on_header` may already have seen some headers: discard what it kept.
+pub fn parse_head_with<F>(buf: &[u8], mut on_header: F) -> Result<Option<HeadFacts>, H1Error>
+where
+    F: FnMut(&[u8], &[u8]),
+{
     let mut slots =
         [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
@@ -95,47 +153,45 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, H1Error> {
     }
     let status = response.code.ok_or(H1Error::Head("no status"))?;
     let version = response.version.unwrap_or(1);
-    let base = buf.as_ptr() as usize;
-    let span = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        start..start + s.len()
-    };
-    let mut headers = Vec::with_capacity(response.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut transfer_encoding = false;
     let mut close = version == 0;
     for h in response.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or(H1Error::Head("invalid content-length"))?;
-            // Differing lengths are a framing attack, not an answer.
-            if length.is_some_and(|l| l != n) {
-                return Err(H1Error::Head("conflicting content-length"));
+        // The three names framing depends on differ in length: most headers are passed
+        // over on their length alone.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = content_length(h.value)?;
+                // Differing lengths are a framing attack, not an answer.
+                if length.is_some_and(|l| l != n) {
+                    return Err(H1Error::Head("conflicting content-length"));
+                }
+                length = Some(n);
             }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            transfer_encoding = true;
-            // Chunked counts only as the final coding.
-            chunked = h
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                    close = false;
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                transfer_encoding = true;
+                // Chunked counts only as the final coding.
+                chunked = h
+                    .value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                        close = false;
+                    }
                 }
             }
+            _ => {}
         }
-        headers.push((span(name), span(h.value)));
+        on_header(name, h.value);
     }
     let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::Empty
@@ -152,14 +208,30 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, H1Error> {
             None => Framing::Eof,
         }
     };
-    Ok(Some(Head {
+    Ok(Some(HeadFacts {
         len,
         status,
         version,
-        headers,
         framing,
         close: close || status == 101,
     }))
+}
+
+/// A `Content-Length` value: what `str::parse::<u64>` accepts after trimming, read
+/// digit by digit when it is plain digits (nearly always), by `parse` otherwise.
+fn content_length(value: &[u8]) -> Result<u64, H1Error> {
+    let invalid = H1Error::Head("invalid content-length");
+    let digits = value.trim_ascii();
+    if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+        // Nineteen digits cannot overflow a u64.
+        return Ok(digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or(invalid)
 }
 
 /// What [`BodyDecoder::decode`] found at the start of the buffer.

@@ -215,3 +215,51 @@ fn numbers_render_in_decimal() {
         assert_eq!(header_value_u64(n), n.to_string().as_str());
     }
 }
+
+#[test]
+fn parse_head_with_sees_the_headers_parse_head_lists() {
+    let text = b"HTTP/1.1 200 OK\r\nX-Backend-Instance: api-0\r\nContent-Length:  12 \r\ndate: x\r\n\r\nhello world!";
+    let mut seen = Vec::new();
+    let facts = parse_head_with(text, |n, v| seen.push((n.to_vec(), v.to_vec())))
+        .unwrap()
+        .unwrap();
+    let head = head(std::str::from_utf8(text).unwrap());
+    assert_eq!(
+        (facts.len, facts.status, facts.framing),
+        (head.len, 200, Framing::Length(12))
+    );
+    let listed: Vec<_> = head
+        .headers
+        .iter()
+        .map(|(n, v)| (text[n.clone()].to_vec(), text[v.clone()].to_vec()))
+        .collect();
+    assert_eq!(seen, listed);
+    assert_eq!(seen[1], (b"Content-Length".to_vec(), b"12".to_vec()));
+    // Nothing is reported of an incomplete head, however much of it has arrived.
+    for cut in 0..text.len() - 14 {
+        let mut calls = 0;
+        assert_eq!(parse_head_with(&text[..cut], |_, _| calls += 1), Ok(None));
+        assert_eq!(calls, 0, "cut at {cut}");
+    }
+    // Content-Length: plain digits read directly, anything else as `str::parse` reads it.
+    let length = |v: &str| {
+        parse_head_with(
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {v}\r\n\r\n").as_bytes(),
+            |_, _| {},
+        )
+        .map(|h| h.unwrap().framing)
+    };
+    assert_eq!(length("007"), Ok(Framing::Length(7)));
+    assert_eq!(length("+5"), Ok(Framing::Length(5)));
+    assert_eq!(
+        length("9999999999999999999"),
+        Ok(Framing::Length(9_999_999_999_999_999_999))
+    );
+    assert_eq!(
+        length("18446744073709551615"),
+        Ok(Framing::Length(u64::MAX))
+    );
+    assert!(length("18446744073709551616").is_err());
+    assert!(length("5 5").is_err());
+    assert!(length("-1").is_err());
+}

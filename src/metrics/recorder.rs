@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -51,8 +51,8 @@ pub struct Sample<'a> {
     pub sent: Instant,
     /// When the answer completed (or the failure was known).
     pub done: Instant,
-    /// `X-Backend-Instance` of the answer.
-    pub instance: Option<&'a str>,
+    /// `X-Backend-Instance` of the answer, as received (counted when it is UTF-8).
+    pub instance: Option<&'a [u8]>,
     /// Client retries spent on it.
     pub retries: u32,
 }
@@ -60,7 +60,8 @@ pub struct Sample<'a> {
 #[derive(Debug, Default)]
 struct KeyLive {
     outcomes: OutcomeCounts,
-    statuses: BTreeMap<u16, u64>,
+    /// Counts by status: a key sees one or a few, so a short list (a map at the end).
+    statuses: Vec<(u16, u64)>,
     latency: Hist,
     service: Hist,
     retries: u64,
@@ -76,6 +77,9 @@ struct PhaseLive {
 #[derive(Debug)]
 struct SecondLive {
     second: u32,
+    /// When the next second starts: an instant before it falls in this one (or, late,
+    /// in an earlier one, which is over: it counts in this one).
+    ends: Instant,
     outcomes: OutcomeCounts,
     latency: Histogram<u64>,
     in_flight_max: u64,
@@ -128,6 +132,7 @@ impl Recorder {
             phases,
             current: SecondLive {
                 second: 0,
+                ends: run_start + Duration::from_secs(1),
                 outcomes: OutcomeCounts::default(),
                 latency: hist::new_histogram(hist::SECOND_SIGFIG),
                 in_flight_max: 0,
@@ -154,51 +159,74 @@ impl Recorder {
     }
 
     /// Roll the live second forward to the one containing `at`, and return it.
+    /// Within the live second (nearly every call) this is one comparison of instants.
+    #[inline]
     fn second(&mut self, at: Instant) -> &mut SecondLive {
-        let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
-        if second > self.current.second {
-            if self.current.touched {
-                let cur = &mut self.current;
-                let mut stats = SecondStats::new(cur.second, &cur.latency);
-                stats.outcomes = cur.outcomes;
-                stats.in_flight_max = cur.in_flight_max;
-                stats.instances = cur
-                    .instances
-                    .drain(..)
-                    .map(|(k, v)| (k.into_string(), v))
-                    .collect();
-                stats.tenants = self
-                    .layout
-                    .tenants
-                    .iter()
-                    .zip(&cur.tenants)
-                    .filter(|(_, t)| t.offered > 0)
-                    .map(|(id, t)| (id.clone(), *t))
-                    .collect();
-                self.seconds.push(stats);
-            }
-            let cur = &mut self.current;
-            cur.second = second;
-            cur.outcomes = OutcomeCounts::default();
-            cur.latency.reset();
-            cur.in_flight_max = 0;
-            cur.instances.clear();
-            cur.tenants.fill(TenantSecond::default());
-            cur.touched = false;
+        if at >= self.current.ends {
+            self.roll(at);
         }
         self.current.touched = true;
         &mut self.current
     }
 
+    /// Seal the live second and start the one containing `at` (a later one).
+    #[cold]
+    fn roll(&mut self, at: Instant) {
+        let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
+        if self.current.touched {
+            let cur = &mut self.current;
+            let mut stats = SecondStats::new(cur.second, &cur.latency);
+            stats.outcomes = cur.outcomes;
+            stats.in_flight_max = cur.in_flight_max;
+            stats.instances = cur
+                .instances
+                .drain(..)
+                .map(|(k, v)| (k.into_string(), v))
+                .collect();
+            stats.tenants = self
+                .layout
+                .tenants
+                .iter()
+                .zip(&cur.tenants)
+                .filter(|(_, t)| t.offered > 0)
+                .map(|(id, t)| (id.clone(), *t))
+                .collect();
+            self.seconds.push(stats);
+        }
+        let cur = &mut self.current;
+        cur.second = second;
+        cur.ends = self.run_start + Duration::from_secs(u64::from(second) + 1);
+        cur.outcomes = OutcomeCounts::default();
+        cur.latency.reset();
+        cur.in_flight_max = 0;
+        cur.instances.clear();
+        cur.tenants.fill(TenantSecond::default());
+        cur.touched = false;
+    }
+
+    /// The live second, on the run clock (the one the last sample landed in).
+    pub fn live_second(&self) -> u32 {
+        self.current.second
+    }
+
     /// Record one request's fate.
     pub fn record(&mut self, s: &Sample<'_>) {
         let latency = s.done.saturating_duration_since(s.intended).as_micros() as u64;
-        let service = s.done.saturating_duration_since(s.sent).as_micros() as u64;
+        // A closed-loop user sending at once on an open connection sends at its intended
+        // instant (one clock reading): the same span, not subtracted twice.
+        let service = if s.sent == s.intended {
+            latency
+        } else {
+            s.done.saturating_duration_since(s.sent).as_micros() as u64
+        };
         let key = self.key(s.phase, s.tenant, s.class);
         key.outcomes.add(s.outcome);
         key.retries += u64::from(s.retries);
         if let Some(status) = s.status {
-            *key.statuses.entry(status).or_default() += 1;
+            match key.statuses.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => key.statuses.push((status, 1)),
+            }
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
         }
@@ -208,9 +236,14 @@ impl Recorder {
             sec.latency.saturating_record(latency.max(1));
         }
         if let Some(name) = s.instance {
-            match sec.instances.iter_mut().find(|(n, _)| &**n == name) {
+            // Names already seen are UTF-8; a new one is checked once, when it is kept.
+            match sec.instances.iter_mut().find(|(n, _)| n.as_bytes() == name) {
                 Some((_, n)) => *n += 1,
-                None => sec.instances.push((name.into(), 1)),
+                None => {
+                    if let Ok(name) = std::str::from_utf8(name) {
+                        sec.instances.push((name.into(), 1));
+                    }
+                }
             }
         }
     }
@@ -271,8 +304,7 @@ impl Recorder {
     /// Seal the recorder into a [`Recording`] covering `duration_s`.
     pub fn finish(mut self, duration_s: f64) -> Recording {
         // Roll past the last second so it is encoded too.
-        let end =
-            self.run_start + std::time::Duration::from_secs(u64::from(self.current.second) + 1);
+        let end = self.current.ends;
         self.second(end).touched = false;
         let layout = Arc::clone(&self.layout);
         let mut keys = Vec::new();
@@ -290,7 +322,7 @@ impl Recorder {
                     method,
                     path,
                     outcomes: live.outcomes,
-                    statuses: live.statuses,
+                    statuses: live.statuses.into_iter().collect(),
                     latency: live.latency,
                     service: live.service,
                     retries: live.retries,
@@ -338,8 +370,6 @@ impl Recorder {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn layout() -> Arc<Layout> {
@@ -372,7 +402,7 @@ mod tests {
                 intended: at(ms),
                 sent: at(ms + 1),
                 done: at(ms + 3),
-                instance: Some(if i == 3 { "api-1" } else { "api-0" }),
+                instance: Some(if i == 3 { &b"api-1"[..] } else { &b"api-0"[..] }),
                 retries: 0,
             });
             let verdict = Verdict {
@@ -393,6 +423,7 @@ mod tests {
             .find(|k| k.tenant.as_deref() == Some("acme"))
             .unwrap();
         assert_eq!(acme.outcomes.get(Outcome::Ok), 2);
+        assert_eq!(acme.statuses, BTreeMap::from([(201, 2)]));
         assert_eq!(
             (acme.method.as_str(), acme.path.as_str()),
             ("POST", "/orders")
@@ -417,5 +448,89 @@ mod tests {
         assert_eq!(r.instances["api-0"], 3);
         assert_eq!(r.phases[0].scheduled, 4);
         assert_eq!(r.dropped(), 1);
+    }
+}
+
+#[cfg(test)]
+mod second_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample(start: Instant, done_ms: u64, status: u16) -> Sample<'static> {
+        let at = start + Duration::from_millis(done_ms);
+        Sample {
+            phase: 0,
+            tenant: None,
+            class: 0,
+            outcome: if status < 400 {
+                Outcome::Ok
+            } else {
+                Outcome::ServerError
+            },
+            status: Some(status),
+            intended: at - Duration::from_millis(2),
+            sent: at - Duration::from_millis(1),
+            done: at,
+            instance: Some(&b"api-0"[..]),
+            retries: 0,
+        }
+    }
+
+    /// Second boundaries are exact (an answer at 999.999 ms is in second 0, at 1000 ms in
+    /// second 1), a late sample stays in the live second, and statuses are counted apart.
+    #[test]
+    fn seconds_roll_exactly_at_their_boundary() {
+        let start = Instant::now();
+        let layout = Arc::new(Layout {
+            phases: vec![PhaseLayout {
+                name: "p".into(),
+                open_loop: false,
+                classes: vec![("GET".into(), "/".into())],
+            }],
+            tenants: Vec::new(),
+        });
+        let mut rec = Recorder::new(layout, start, 0.005);
+        let mut s = sample(start, 999, 200);
+        s.done = start + Duration::from_nanos(999_999_999);
+        rec.record(&s);
+        assert_eq!(rec.live_second(), 0);
+        rec.record(&sample(start, 1000, 500));
+        assert_eq!(rec.live_second(), 1);
+        // Late: its second was sealed already; it counts in the live one.
+        rec.record(&sample(start, 500, 200));
+        rec.record(&sample(start, 2500, 200));
+        assert_eq!(rec.live_second(), 2);
+        let r = rec.finish(3.0);
+        let counts: Vec<(u32, u64)> = r
+            .seconds
+            .iter()
+            .map(|s| (s.second, s.outcomes.total()))
+            .collect();
+        assert_eq!(counts, [(0, 1), (1, 2), (2, 1)]);
+        assert_eq!(r.instances["api-0"], 4);
+        assert_eq!(r.keys[0].statuses, BTreeMap::from([(200, 3), (500, 1)]));
+    }
+
+    /// Sent at its intended instant: service time and latency are the same span.
+    #[test]
+    fn a_send_at_the_intended_instant_has_equal_service_and_latency() {
+        let start = Instant::now();
+        let layout = Arc::new(Layout {
+            phases: vec![PhaseLayout {
+                name: "p".into(),
+                open_loop: false,
+                classes: vec![("GET".into(), "/".into())],
+            }],
+            tenants: Vec::new(),
+        });
+        let mut rec = Recorder::new(layout, start, 0.005);
+        let mut s = sample(start, 10, 200);
+        s.sent = s.intended;
+        rec.record(&s);
+        let r = rec.finish(1.0);
+        let (latency, service) = (&r.keys[0].latency.0, &r.keys[0].service.0);
+        assert!((1990..=2010).contains(&latency.max()), "{}", latency.max());
+        assert_eq!(latency.max(), service.max());
     }
 }

@@ -13,7 +13,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -111,6 +110,11 @@ pub struct Conn {
     /// False once the connection cannot carry another request: the server said
     /// `Connection: close`, the body ran to the end of the connection, or an exchange failed.
     reusable: bool,
+    /// The last exchange completed and its holder has not awaited anything since: the
+    /// runtime's I/O driver, the only thing that updates the socket's readiness, cannot
+    /// have run, so [`Conn::is_usable`] need not probe it (a closed loop sending again
+    /// at once). Holders that wait between requests call [`Conn::idle`].
+    fresh: bool,
     /// `Host` of the target it is connected to.
     pub host: HeaderValue,
     /// The request timeout's timer, one per connection: re-armed only when it fires
@@ -119,36 +123,53 @@ pub struct Conn {
     timer: Pin<Box<Sleep>>,
 }
 
+/// The header instances name themselves in: the recorder reads it of every answer, so
+/// the parser notes where it lies while it passes over it.
+pub const X_BACKEND_INSTANCE: &str = "x-backend-instance";
+
 /// An answer: its status, its head as received, and the body when it was kept.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The head, through the empty line (validated by the parser: every line after the
+    /// status line is `name:value`, no folded lines).
     head: Bytes,
-    /// Where each header's name and value lie in `head`.
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// Where the first `X-Backend-Instance` value lies in `head`.
+    instance: Option<(u32, u32)>,
     pub body: Option<Bytes>,
 }
 
 impl Answer {
     /// Parse a complete response head (tests, and anything holding raw bytes).
     pub fn from_head(head: &[u8], body: Option<Bytes>) -> Result<Self, ClientFailure> {
-        match h1::parse_head(head).map_err(|_| ClientFailure::Io)? {
+        let mut instance = InstanceSpan::new(head);
+        match h1::parse_head_with(head, |n, v| instance.see(n, v)).map_err(|_| ClientFailure::Io)? {
             Some(h) => Ok(Answer {
                 status: h.status,
                 head: Bytes::copy_from_slice(&head[..h.len]),
-                headers: h.headers,
+                instance: instance.span,
                 body,
             }),
             None => Err(ClientFailure::Io),
         }
     }
 
-    /// The first value of header `name` (ASCII case-insensitive).
+    /// The first value of header `name` (ASCII case-insensitive), found by walking the
+    /// head's lines: only the rare readers of other headers than the instance pay for it.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| &self.head[v.clone()])
+        let name = name.as_bytes();
+        // The status line first; the parser refused folded lines and spaces before the
+        // colon, so a header line is `name:` then the value, its surrounding blanks
+        // being what the parser strips.
+        self.head
+            .split(|&b| b == b'\n')
+            .skip(1)
+            .find(|line| {
+                line.len() > name.len()
+                    && line[name.len()] == b':'
+                    && line[..name.len()].eq_ignore_ascii_case(name)
+            })
+            .map(|line| line[name.len() + 1..].trim_ascii())
     }
 
     /// The first value of header `name` as text, when it is UTF-8.
@@ -156,9 +177,42 @@ impl Answer {
         std::str::from_utf8(self.header(name)?).ok()
     }
 
+    /// The first `X-Backend-Instance` value (as [`Answer::header`] would find it).
+    pub fn instance(&self) -> Option<&[u8]> {
+        self.instance
+            .map(|(start, end)| &self.head[start as usize..end as usize])
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+}
+
+/// Notes where the first `X-Backend-Instance` value lies in the head being parsed.
+struct InstanceSpan {
+    base: usize,
+    span: Option<(u32, u32)>,
+}
+
+impl InstanceSpan {
+    fn new(buf: &[u8]) -> Self {
+        InstanceSpan {
+            base: buf.as_ptr() as usize,
+            span: None,
+        }
+    }
+
+    #[inline]
+    fn see(&mut self, name: &[u8], value: &[u8]) {
+        if self.span.is_none()
+            && name.len() == X_BACKEND_INSTANCE.len()
+            && name.eq_ignore_ascii_case(X_BACKEND_INSTANCE.as_bytes())
+        {
+            // A head is at most `h1::MAX_HEAD` bytes: offsets fit in u32.
+            let start = (value.as_ptr() as usize - self.base) as u32;
+            self.span = Some((start, start + value.len() as u32));
+        }
     }
 }
 
@@ -169,6 +223,7 @@ impl Conn {
             read: BytesMut::with_capacity(READ_CHUNK),
             request: Vec::with_capacity(512),
             reusable: true,
+            fresh: false,
             host,
             timer: Box::pin(tokio::time::sleep(timeout)),
         }
@@ -187,6 +242,9 @@ impl Conn {
         if !self.reusable || !self.read.is_empty() {
             return false;
         }
+        if self.fresh {
+            return true;
+        }
         let mut cx = Context::from_waker(Waker::noop());
         match self.stream.poll_read_ready(&mut cx) {
             Poll::Pending => {}
@@ -200,6 +258,12 @@ impl Conn {
         self.reusable
     }
 
+    /// The holder is about to wait for something other than this connection (think
+    /// time, a queue): the next [`Conn::is_usable`] probes whether the peer closed it.
+    pub fn idle(&mut self) {
+        self.fresh = false;
+    }
+
     /// Send the request in [`Conn::request_buf`] and read the whole answer (the body
     /// only drained unless `keep_body`), or give up with `Timeout` once `timeout` has
     /// passed. `head_request`: the request's method is HEAD (its answer has no body).
@@ -210,7 +274,20 @@ impl Conn {
         keep_body: bool,
         timeout: Duration,
     ) -> Result<Answer, ClientFailure> {
-        let deadline = Instant::now() + timeout;
+        self.exchange_from(std::time::Instant::now(), head_request, keep_body, timeout)
+            .await
+    }
+
+    /// [`Conn::exchange`] for a request sent at `sent` (a clock reading the caller has
+    /// taken already): the timeout runs from there.
+    pub async fn exchange_from(
+        &mut self,
+        sent: std::time::Instant,
+        head_request: bool,
+        keep_body: bool,
+        timeout: Duration,
+    ) -> Result<Answer, ClientFailure> {
+        let deadline = Instant::from_std(sent) + timeout;
         // Armed for a later instant (a longer timeout before): bring it forward.
         if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
@@ -220,6 +297,7 @@ impl Conn {
             read,
             request,
             reusable,
+            fresh,
             timer,
             ..
         } = self;
@@ -245,6 +323,7 @@ impl Conn {
             Ok((_, close)) => *reusable &= !close,
             Err(_) => *reusable = false,
         }
+        *fresh = *reusable;
         result.map(|(answer, _)| answer)
     }
 }
@@ -286,11 +365,16 @@ impl Io<'_> {
             .write_all(request)
             .await
             .map_err(|_| ClientFailure::Io)?;
-        let head = loop {
-            match h1::parse_head(self.read) {
+        // Nothing can have arrived before the request left: read before parsing.
+        if self.read.is_empty() {
+            self.fill_some().await?;
+        }
+        let (head, instance) = loop {
+            let mut instance = InstanceSpan::new(self.read);
+            match h1::parse_head_with(self.read, |n, v| instance.see(n, v)) {
                 // Interim answers (100 Continue, 103 Early Hints) precede the real one.
                 Ok(Some(head)) if head.is_interim() => self.read.advance(head.len),
-                Ok(Some(head)) => break head,
+                Ok(Some(head)) => break (head, instance.span),
                 Ok(None) => self.fill_some().await?,
                 Err(_) => return Err(ClientFailure::Io),
             }
@@ -318,7 +402,7 @@ impl Io<'_> {
         let answer = Answer {
             status: head.status,
             head: head_bytes,
-            headers: head.headers,
+            instance,
             body: body.map(BytesMut::freeze),
         };
         Ok((answer, close))

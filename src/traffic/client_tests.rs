@@ -19,6 +19,60 @@ fn headers_are_found_case_insensitively() {
     assert_eq!(a.header("absent"), None);
 }
 
+/// Headers are found by walking the head the parser validated: the same values
+/// `h1::parse_head` lists, whatever the spacing, case, line ends or header count.
+#[test]
+fn walking_the_head_finds_what_the_parser_lists() {
+    let many: String = (0..120).map(|i| format!("h{i}: {i}\r\n")).collect();
+    let heads = [
+        "HTTP/1.1 200 OK\r\nx-ab: long\r\nX-A:\t short \t\r\nx-backend-instance: one\r\nX-Backend-Instance: two\r\n\r\n".to_owned(),
+        "HTTP/1.1 200 OK\nx-a:1\nx-backend-instance:\n\n".to_owned(),
+        "HTTP/1.0 503 Busy\r\nretry-after: 2\r\nlocation: /o/1\r\n\r\n".to_owned(),
+        format!("HTTP/1.1 200 OK\r\n{}\r\n", &many[..many.len() / 2]),
+    ];
+    for head in &heads {
+        let Ok(a) = Answer::from_head(head.as_bytes(), None) else {
+            // More headers than the parser accepts: refused, not half read.
+            assert!(h1::parse_head(head.as_bytes()).is_err(), "{head}");
+            continue;
+        };
+        let parsed = h1::parse_head(head.as_bytes()).unwrap().unwrap();
+        let bytes = head.as_bytes();
+        let first = |name: &str| {
+            parsed
+                .headers
+                .iter()
+                .find(|(n, _)| bytes[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| &bytes[v.clone()])
+        };
+        for name in [
+            "x-a",
+            "X-AB",
+            "x-backend-instance",
+            "retry-after",
+            "location",
+            "h7",
+            "h70",
+            "absent",
+        ] {
+            assert_eq!(a.header(name), first(name), "{name} in {head:?}");
+        }
+        assert_eq!(a.instance(), first(X_BACKEND_INSTANCE), "{head:?}");
+    }
+    let a = Answer::from_head(heads[0].as_bytes(), None).unwrap();
+    assert_eq!(a.header("x-a"), Some(&b"short"[..]));
+    assert_eq!(a.instance(), Some(&b"one"[..]));
+    assert_eq!(
+        Answer::from_head(heads[1].as_bytes(), None)
+            .unwrap()
+            .instance(),
+        Some(&b""[..])
+    );
+    // 120 headers: more than the parser takes.
+    let too_many = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
+    assert!(Answer::from_head(too_many.as_bytes(), None).is_err());
+}
+
 /// A server for one connection that answers each request head it reads with the next
 /// scripted answer (each written in the given pieces), then closes. Returns its address
 /// and a channel yielding the request heads it read.
@@ -183,6 +237,8 @@ async fn a_server_closing_an_idle_connection_makes_it_unusable() {
     assert_eq!(send(&mut conn, "GET", false).await.unwrap().status, 200);
     // The server has answered its one request and closes: wait for the close to arrive
     // (readiness, not time), as it has by the time an idle connection is picked up again.
+    // A holder that waits between requests says so first (as the worker does).
+    conn.idle();
     conn.stream.readable().await.unwrap();
     assert!(!conn.is_usable(), "still usable after the server closed");
 }

@@ -221,6 +221,21 @@ async fn run(
         }
         queues.push((p, queue));
     }
+    // Cancellation ends the producers and connection tasks by aborting them (dropping
+    // what they were doing, as a `select!` on the token in each would), so that their
+    // loops need not poll the token on every request.
+    let abort: Vec<_> = producers
+        .iter()
+        .chain(&connections)
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
+    let watcher = {
+        let s = local_stop.clone();
+        tokio::task::spawn_local(async move {
+            s.cancelled().await;
+            abort.iter().for_each(tokio::task::AbortHandle::abort);
+        })
+    };
     futures::future::join_all(producers).await;
     for (_, queue) in &queues {
         queue.closed.set(true);
@@ -233,6 +248,7 @@ async fn run(
         local_stop.cancel();
         all.await;
     }
+    watcher.abort();
     let now = Instant::now();
     for (p, queue) in &queues {
         // Never sent before the run ended: dropped, and counted as such.
@@ -341,15 +357,21 @@ impl Worker {
         let done = Rc::new(Notify::new());
         let mut conn: Option<Conn> = None;
         // One cancellation waiter for the whole loop, not one registered and removed
-        // per request.
+        // per request. A user sending itself does not wait on it: the worker aborts
+        // this task when the token is cancelled (see `run`).
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         loop {
             let now = Instant::now();
-            if now >= end || stop.is_cancelled() {
+            if now >= end {
                 break;
             }
-            let wanted = vus_at(*start_vus, stages, (now - start).as_secs_f64());
+            // A constant number of users needs no clock arithmetic.
+            let wanted = if stages.is_empty() {
+                *start_vus
+            } else {
+                vus_at(*start_vus, stages, (now - start).as_secs_f64())
+            };
             let pause = if wanted <= vu {
                 VU_IDLE_POLL
             } else {
@@ -360,11 +382,9 @@ impl Worker {
                 queue.next_seq.set(seq + phase.stride() as u64);
                 if direct {
                     if let Some(job) = self.admit(p, queue, now, seq, now, None) {
-                        tokio::select! {
-                            biased;
-                            () = &mut cancelled => break,
-                            () = self.execute(p, &mut conn, job) => {}
-                        }
+                        // `now` was read just now, nothing awaited since: it can serve
+                        // as the send instant too.
+                        self.execute(p, &mut conn, job, Some(now)).await;
                         self.release(queue);
                     }
                 } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
@@ -377,6 +397,9 @@ impl Worker {
                 *think
             };
             if !pause.is_zero() {
+                if let Some(c) = conn.as_mut() {
+                    c.idle();
+                }
                 tokio::select! {
                     biased;
                     () = &mut cancelled => break,
@@ -457,6 +480,9 @@ impl Worker {
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         loop {
+            if let Some(c) = conn.as_mut() {
+                c.idle();
+            }
             let job = tokio::select! {
                 biased;
                 () = &mut cancelled => return,
@@ -469,7 +495,7 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = &mut cancelled => return,
-                () = self.execute(p, &mut conn, job) => {}
+                () = self.execute(p, &mut conn, job, None) => {}
             }
             self.release(queue);
             if let Some(done) = done {
@@ -479,7 +505,9 @@ impl Worker {
     }
 
     /// One logical request: attempts (client retries keep the idempotency key), then the record.
-    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job) {
+    /// `clock`: a reading the caller took with nothing awaited since, which the first
+    /// attempt may take as its send instant instead of reading the clock again.
+    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job, clock: Option<Instant>) {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
         let key = class.idempotency_key.then(|| {
@@ -492,9 +520,13 @@ impl Worker {
             HeaderValue::try_from(id.hyphenated().to_string())
                 .unwrap_or(HeaderValue::from_static("invalid"))
         });
+        // Minting a key takes time of its own: then the clock is read again.
+        let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
         loop {
-            let attempt = self.attempt(phase, class, conn, &job, key.as_ref()).await;
+            let attempt = self
+                .attempt(phase, class, conn, &job, key.as_ref(), clock.take())
+                .await;
             let status = attempt.result.as_ref().map(|a| a.status);
             let outcome = classify(status.map_err(|e| *e), &class.expect);
             let retryable = matches!(
@@ -517,11 +549,17 @@ impl Worker {
         conn: &mut Option<Conn>,
         job: &Job,
         key: Option<&HeaderValue>,
+        clock: Option<Instant>,
     ) -> Attempt {
-        if !conn.as_mut().is_some_and(Conn::is_usable) {
+        let usable = conn.as_mut().is_some_and(Conn::is_usable);
+        if !usable {
             *conn = self.targets.connect(phase.timeout).await.ok();
         }
-        let now = Instant::now();
+        // The caller's reading is the send instant only when no connect came between.
+        let now = match clock {
+            Some(t) if usable => t,
+            _ => Instant::now(),
+        };
         let failed = |result| Attempt {
             sent: now,
             done: now,
@@ -576,7 +614,7 @@ impl Worker {
         // Writes keep the body: the order id in it goes into the integrity ledger.
         let keep_body = class.idempotency_key || class.method == Method::POST;
         let result = c
-            .exchange(class.method == Method::HEAD, keep_body, phase.timeout)
+            .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
             .await;
         if result.is_err() {
             // A timed-out or broken HTTP/1 connection cannot carry another request.

@@ -11,9 +11,6 @@ use crate::metrics::{AckedWrite, LimitHeaders, Outcome, Sample};
 use super::{Attempt, Job, Worker};
 use crate::traffic::client::Answer;
 
-/// The header instances name themselves in.
-const X_BACKEND_INSTANCE: &str = "x-backend-instance";
-
 /// Counters the progress line reads while the run goes (one writer each).
 #[derive(Debug, Default)]
 pub struct LiveCounters {
@@ -37,7 +34,7 @@ impl Worker {
     ) {
         let answer = attempt.result.as_ref().ok();
         let status = answer.map(|a| a.status);
-        let instance = answer.and_then(|a| a.header_str(X_BACKEND_INSTANCE));
+        let instance = answer.and_then(Answer::instance);
         let mut rec = self.recorder.borrow_mut();
         rec.record(&Sample {
             phase: p,
@@ -80,10 +77,7 @@ impl Worker {
             self.live.bad.fetch_add(1, Ordering::Relaxed);
         }
         // Publish last second's p99 once per second, not per request.
-        let second = attempt
-            .done
-            .saturating_duration_since(self.shared.run_start)
-            .as_secs();
+        let second = u64::from(rec.live_second());
         if second != self.current_second.get() {
             self.current_second.set(second);
             self.live
