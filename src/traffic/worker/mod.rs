@@ -38,6 +38,7 @@ use super::request::PreparedClass;
 use super::schedule::{ArrivalGen, pick, rng_for, vus_at};
 use super::tokens::TokenCache;
 
+mod producers;
 mod record;
 
 pub use record::LiveCounters;
@@ -299,114 +300,6 @@ async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
 impl Worker {
     fn phase(&self, p: usize) -> &PhasePlan {
         &self.shared.phases[p]
-    }
-
-    async fn open_producer(
-        &self,
-        p: usize,
-        queue: &Queue,
-        mut generator: ArrivalGen,
-        stop: &CancellationToken,
-    ) {
-        let phase = self.phase(p);
-        let Load::Open { profile, .. } = &phase.load else {
-            return;
-        };
-        let start = self.shared.run_start + phase.start;
-        while let Some((seq, offset)) = generator.next(profile) {
-            // Sequence numbers are global (workers stride), so this stops the
-            // phase after exactly `max_requests` over all workers.
-            if seq >= self.shared.max_requests {
-                break;
-            }
-            let intended = start + offset;
-            if !wait_until(intended, stop).await {
-                break;
-            }
-            let now = Instant::now();
-            let lag = now.saturating_duration_since(intended).as_micros() as u64;
-            self.recorder.borrow_mut().dispatch_lag(p, lag);
-            self.dispatch(p, queue, intended, seq, now, None);
-        }
-    }
-
-    /// One closed-loop user. With `direct`, it owns a connection and sends on it
-    /// itself (no queue hand-off); otherwise it queues for the phase's connections.
-    async fn virtual_user(
-        &self,
-        p: usize,
-        queue: &Queue,
-        vu: u32,
-        direct: bool,
-        stop: &CancellationToken,
-    ) {
-        let phase = self.phase(p);
-        let Load::Closed {
-            start_vus,
-            stages,
-            think,
-        } = &phase.load
-        else {
-            return;
-        };
-        let start = self.shared.run_start + phase.start;
-        let end = start + phase.duration;
-        if !wait_until(start, stop).await {
-            return;
-        }
-        let done = Rc::new(Notify::new());
-        let mut conn: Option<Conn> = None;
-        // One cancellation waiter for the whole loop, not one registered and removed
-        // per request. A user sending itself does not wait on it: the worker aborts
-        // this task when the token is cancelled (see `run`).
-        let cancelled = stop.cancelled();
-        tokio::pin!(cancelled);
-        loop {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            // A constant number of users needs no clock arithmetic.
-            let wanted = if stages.is_empty() {
-                *start_vus
-            } else {
-                vus_at(*start_vus, stages, (now - start).as_secs_f64())
-            };
-            let pause = if wanted <= vu {
-                VU_IDLE_POLL
-            } else {
-                let seq = queue.next_seq.get();
-                if seq >= self.shared.max_requests {
-                    break;
-                }
-                queue.next_seq.set(seq + phase.stride() as u64);
-                if direct {
-                    if let Some(job) = self.admit(p, queue, now, seq, now, None) {
-                        // `now` was read just now, nothing awaited since: it can serve
-                        // as the send instant too.
-                        self.execute(p, &mut conn, job, Some(now)).await;
-                        self.release(queue);
-                    }
-                } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
-                    tokio::select! {
-                        biased;
-                        () = &mut cancelled => break,
-                        () = done.notified() => {}
-                    }
-                }
-                *think
-            };
-            if !pause.is_zero() {
-                if let Some(c) = conn.as_mut() {
-                    c.idle();
-                }
-                tokio::select! {
-                    biased;
-                    () = &mut cancelled => break,
-                    () = tokio::time::sleep(pause) => {}
-                }
-            }
-        }
     }
 
     /// Hand one request to the connections, or drop it at the cap.
