@@ -41,36 +41,21 @@ pub enum Framing {
     Eof,
 }
 
-/// A parsed response head.
+/// A parsed response head: its facts (status, framing… read through `Deref`) and where
+/// each header lies.
 #[derive(Debug, Clone)]
 pub struct Head {
-    /// Bytes the head took, through the empty line.
-    pub len: usize,
-    pub status: u16,
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    pub version: u8,
+    /// Status, version, framing, length of the head.
+    pub facts: HeadFacts,
     /// Where each header's name and value lie in the buffer the head was parsed from.
     pub headers: Vec<(Range<usize>, Range<usize>)>,
-    /// The body's framing for a request other than HEAD.
-    pub framing: Framing,
-    /// The connection closes after this answer (`Connection: close`, HTTP/1.0 without
-    /// keep-alive, 101).
-    pub close: bool,
 }
 
-impl Head {
-    /// An interim answer (100 Continue, 103 Early Hints): the real one follows.
-    pub fn is_interim(&self) -> bool {
-        (100..200).contains(&self.status) && self.status != 101
-    }
+impl std::ops::Deref for Head {
+    type Target = HeadFacts;
 
-    /// The framing for an answer to a request with method HEAD or not.
-    pub fn framing_for(&self, head_request: bool) -> Framing {
-        if head_request {
-            Framing::Empty
-        } else {
-            self.framing
-        }
+    fn deref(&self) -> &HeadFacts {
+        &self.facts
     }
 }
 
@@ -114,14 +99,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, H1Error> {
     };
     let mut headers = Vec::with_capacity(8);
     let facts = parse_head_with(buf, |name, value| headers.push((span(name), span(value))))?;
-    Ok(facts.map(|f| Head {
-        len: f.len,
-        status: f.status,
-        version: f.version,
-        headers,
-        framing: f.framing,
-        close: f.close,
-    }))
+    Ok(facts.map(|facts| Head { facts, headers }))
 }
 
 /// [`parse_head`] without building a header list: `on_header(name, value)` sees each

@@ -477,11 +477,8 @@ mod second_tests {
         }
     }
 
-    /// Second boundaries are exact (an answer at 999.999 ms is in second 0, at 1000 ms in
-    /// second 1), a late sample stays in the live second, and statuses are counted apart.
-    #[test]
-    fn seconds_roll_exactly_at_their_boundary() {
-        let start = Instant::now();
+    /// A recorder for one closed-loop phase with one class, started at `start`.
+    fn one_class_recorder(start: Instant) -> Recorder {
         let layout = Arc::new(Layout {
             phases: vec![PhaseLayout {
                 name: "p".into(),
@@ -490,7 +487,15 @@ mod second_tests {
             }],
             tenants: Vec::new(),
         });
-        let mut rec = Recorder::new(layout, start, 0.005);
+        Recorder::new(layout, start, 0.005)
+    }
+
+    /// Second boundaries are exact (an answer at 999.999 ms is in second 0, at 1000 ms in
+    /// second 1), a late sample stays in the live second, and statuses are counted apart.
+    #[test]
+    fn seconds_roll_exactly_at_their_boundary() {
+        let start = Instant::now();
+        let mut rec = one_class_recorder(start);
         let mut s = sample(start, 999, 200);
         s.done = start + Duration::from_nanos(999_999_999);
         rec.record(&s);
@@ -516,15 +521,7 @@ mod second_tests {
     #[test]
     fn a_send_at_the_intended_instant_has_equal_service_and_latency() {
         let start = Instant::now();
-        let layout = Arc::new(Layout {
-            phases: vec![PhaseLayout {
-                name: "p".into(),
-                open_loop: false,
-                classes: vec![("GET".into(), "/".into())],
-            }],
-            tenants: Vec::new(),
-        });
-        let mut rec = Recorder::new(layout, start, 0.005);
+        let mut rec = one_class_recorder(start);
         let mut s = sample(start, 10, 200);
         s.sent = s.intended;
         rec.record(&s);
