@@ -363,6 +363,52 @@ pub fn header_value_u64(n: u64) -> http::HeaderValue {
         .unwrap_or(http::HeaderValue::from_static("0"))
 }
 
+/// Read granularity of a message's buffer (client and server side alike).
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// Reads more of a message into `buf`, growing it by [`READ_CHUNK`] when less than a
+/// quarter of that is free.
+pub fn poll_fill<R>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<std::io::Result<usize>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    tokio_util::io::poll_read_buf(std::pin::Pin::new(io), cx, buf)
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1): one connection's, never forwarded.
+pub fn is_hop_by_hop(name: &http::HeaderName) -> bool {
+    use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == TE
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// The fields a message's `Connection` headers name, hop-by-hop too; empty (no
+/// allocation) when it has no `Connection` header, the common case.
+pub fn connection_named(headers: &http::HeaderMap) -> Vec<http::HeaderName> {
+    use http::header::CONNECTION;
+    if !headers.keys().any(|n| n == CONNECTION) {
+        return Vec::new();
+    }
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .filter_map(|n| http::HeaderName::try_from(n.trim()).ok())
+        .collect()
+}
+
 #[cfg(test)]
 #[path = "h1_tests.rs"]
 mod tests;

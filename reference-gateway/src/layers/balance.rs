@@ -38,26 +38,11 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // One pass over the (few) names is cheaper than six hashed lookups, and requests
     // rarely carry any of them.
-    let hop = |n: &HeaderName| {
-        n == CONNECTION
-            || n == KEEP_ALIVE
-            || n == PROXY_CONNECTION
-            || n == TE
-            || n == TRANSFER_ENCODING
-            || n == UPGRADE
-    };
-    if !h.keys().any(hop) {
+    if !h.keys().any(crate::h1::is_hop_by_hop) {
         return;
     }
     if h.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = h
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|s| s.split(','))
-            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-            .collect();
-        for n in named {
+        for n in crate::h1::connection_named(h) {
             h.remove(n);
         }
         h.remove(CONNECTION);

@@ -169,7 +169,13 @@ pub fn error_response(e: &BoxError, shared: &Shared) -> Response {
     }
 }
 
-fn json(status: http::StatusCode, code: &'static str, message: &str, source: &str) -> Response {
+/// A JSON error body `{"error", "message", "source"}` with its status.
+pub(crate) fn json(
+    status: http::StatusCode,
+    code: &'static str,
+    message: &str,
+    source: &str,
+) -> Response {
     let body = serde_json::json!({ "error": code, "message": message, "source": source });
     let mut resp = Response::new(Body::full(body.to_string()));
     *resp.status_mut() = status;

@@ -31,7 +31,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, BodyOut, DateCache, HeadLimits, Parsed, Scratch, WireError};
-use crate::body::{Body, Response};
+use crate::body::Response;
 use crate::h1::{BodyDecoder, Decoded, Framing};
 use crate::stack::{ConnTimer, Pipeline};
 
@@ -44,8 +44,6 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most a lingering close discards.
 const LINGER_BYTES: usize = 1 << 20;
-/// Read granularity.
-const READ_CHUNK: usize = 16 * 1024;
 /// Body data up to this size is copied behind the head into one `write`.
 const COALESCE: usize = 16 * 1024;
 
@@ -71,10 +69,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 impl Io {
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
-            self.read.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read)
+        crate::h1::poll_fill(&mut self.stream, &mut self.read, cx)
     }
 }
 
@@ -203,7 +198,7 @@ pub async fn serve(
     let accepted = Instant::now();
     let mut io = Io {
         stream,
-        read: BytesMut::with_capacity(READ_CHUNK),
+        read: BytesMut::with_capacity(crate::h1::READ_CHUNK),
         body: BodyDecoder::new(Framing::Empty),
         continue_left: 0,
     };
@@ -319,7 +314,7 @@ async fn next_request(
     }
 }
 
-/// A refusal the stack never saw (the head could not be parsed): JSON like the stack's.
+/// A refusal the stack never saw (the head could not be parsed), with the stack's JSON.
 fn refusal(status: StatusCode, message: &str) -> Response {
     let code = match status {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
@@ -328,14 +323,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
         StatusCode::EXPECTATION_FAILED => "expectation_failed",
         _ => "bad_request",
     };
-    let body = serde_json::json!({ "error": code, "message": message, "source": "client" });
-    let mut resp = Response::new(Body::full(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp
+    crate::layers::rescue::json(status, code, message, "client")
 }
 
 /// Writes `resp`; `Ok(true)` when the connection can carry another request. `close` asks

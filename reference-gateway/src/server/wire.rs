@@ -213,18 +213,11 @@ pub enum BodyOut {
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and the framing fields this server writes itself.
 fn is_connection_field(name: &HeaderName) -> bool {
-    use http::header::{
-        CONNECTION, CONTENT_LENGTH, PROXY_AUTHENTICATE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-    };
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == TE
+    use http::header::{CONTENT_LENGTH, PROXY_AUTHENTICATE, TRAILER};
+    crate::h1::is_hop_by_hop(name)
         || name == TRAILER
-        || name == UPGRADE
         || name == PROXY_AUTHENTICATE
         || name == CONTENT_LENGTH
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
 }
 
 /// Renders the status line and headers (ending with the empty line) into `out`.

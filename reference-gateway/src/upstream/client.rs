@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
@@ -37,8 +37,6 @@ use crate::h1::{self, BodyDecoder, Decoded, Framing, H1Error, decimal};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most idle connections kept per instance.
 const MAX_IDLE: usize = 1024;
-/// Read granularity.
-const READ_CHUNK: usize = 16 * 1024;
 /// Request bodies up to this size go out in the head's `write`.
 const COALESCE_BODY: usize = 16 * 1024;
 
@@ -139,10 +137,7 @@ impl Conn {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
-            self.read.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read)
+        h1::poll_fill(&mut self.stream, &mut self.read, cx)
     }
 
     async fn fill(&mut self) -> std::io::Result<usize> {
@@ -258,7 +253,7 @@ impl HostPool {
         let _ = stream.set_nodelay(true);
         Ok(Conn {
             stream,
-            read: BytesMut::with_capacity(READ_CHUNK),
+            read: BytesMut::with_capacity(h1::READ_CHUNK),
             write: Vec::with_capacity(1024),
         })
     }
@@ -270,16 +265,6 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// Hop-by-hop fields (RFC 9110 §7.6.1): the client connection's, not this one's.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == TE
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
 }
 
 /// Render the request head (and a small body) into `out`: origin-form target, no
@@ -297,25 +282,15 @@ fn encode(req: &http::Request<Bytes>, host: &HeaderValue, out: &mut Vec<u8>) {
     if !headers.contains_key(HOST) {
         put_header(out, b"host", host.as_bytes());
     }
-    // Fields a `Connection` header names are hop-by-hop too (rare: looked up only then).
-    let named: Vec<HeaderName> = if headers.keys().any(|n| n == CONNECTION) {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|s| s.split(','))
-            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // Fields a `Connection` header names are hop-by-hop too.
+    let named = h1::connection_named(headers);
     let mut had_length = false;
     for (name, value) in headers {
         if name == CONTENT_LENGTH {
             had_length = true;
             continue;
         }
-        if is_hop_by_hop(name) || named.contains(name) {
+        if h1::is_hop_by_hop(name) || named.contains(name) {
             continue;
         }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
