@@ -263,3 +263,26 @@ fn parse_head_with_sees_the_headers_parse_head_lists() {
     assert!(length("5 5").is_err());
     assert!(length("-1").is_err());
 }
+
+#[test]
+fn the_name_cache_gives_the_names_from_bytes_gives_and_stays_bounded() {
+    let mut names = NameCache::default();
+    for raw in [
+        "Content-Length",
+        "content-length",
+        "X-Backend-Instance",
+        "Content-Length",
+    ] {
+        let want = http::HeaderName::from_bytes(raw.as_bytes()).unwrap();
+        assert_eq!(names.get(raw.as_bytes()).unwrap(), want, "{raw}");
+    }
+    assert!(names.get(b"bad name").is_err());
+    assert!(names.get(b"").is_err());
+    // A peer sending ever new names fills the cache once; later names are still right.
+    for i in 0..2 * NameCache::CAPACITY {
+        let raw = format!("x-{i}");
+        assert_eq!(names.get(raw.as_bytes()).unwrap().as_str(), raw);
+        assert_eq!(names.get(raw.as_bytes()).unwrap().as_str(), raw);
+    }
+    assert_eq!(names.seen.len(), NameCache::CAPACITY);
+}

@@ -11,6 +11,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -21,6 +23,7 @@ use crate::error::Error;
 /// Longest token we look at; anything longer is refused unparsed.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// A power of two: a hash's top bits pick the shard.
 const CACHE_SHARDS: usize = 16;
 const CACHE_SHARD_ENTRIES: usize = 4096;
 
@@ -33,8 +36,9 @@ const CACHE_SHARD_ENTRIES: usize = 4096;
 ///
 /// Keys hash with foldhash rather than SipHash (which cost ~1,000 instructions per request
 /// over a 150-byte token): only tokens that passed verification are ever inserted, so a
-/// client cannot fill a shard with colliding keys.
-type CacheShard = RwLock<HashMap<Box<str>, Arc<Verified>, foldhash::fast::RandomState>>;
+/// client cannot fill a shard with colliding keys. One hash picks the shard (its top bits)
+/// and the slot in it, hence `HashTable` rather than a `HashMap` hashing again.
+type CacheShard = RwLock<HashTable<(Box<[u8]>, Arc<Verified>)>>;
 
 struct TokenCache {
     shards: Box<[CacheShard]>,
@@ -45,30 +49,39 @@ impl TokenCache {
     fn new() -> Self {
         Self {
             shards: (0..CACHE_SHARDS)
-                .map(|_| RwLock::new(HashMap::default()))
+                .map(|_| RwLock::new(HashTable::new()))
                 .collect(),
             hasher: Default::default(),
         }
     }
 
-    fn shard(&self, token: &str) -> &CacheShard {
-        &self.shards[(self.hasher.hash_one(token) as usize) % CACHE_SHARDS]
+    fn shard(&self, token: &[u8]) -> (u64, &CacheShard) {
+        let hash = self.hasher.hash_one(token);
+        let shard = (hash >> (64 - CACHE_SHARDS.trailing_zeros())) as usize;
+        (hash, &self.shards[shard])
     }
 
-    fn get(&self, token: &str) -> Option<Arc<Verified>> {
-        self.shard(token)
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
+    fn get(&self, token: &[u8]) -> Option<Arc<Verified>> {
+        let (hash, shard) = self.shard(token);
+        let table = shard.read().unwrap_or_else(|p| p.into_inner());
+        table
+            .find(hash, |(t, _)| **t == *token)
+            .map(|(_, v)| v.clone())
     }
 
-    fn insert(&self, token: &str, v: Arc<Verified>) {
-        let mut map = self.shard(token).write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_SHARD_ENTRIES {
-            map.clear();
+    fn insert(&self, token: &[u8], v: Arc<Verified>) {
+        let (hash, shard) = self.shard(token);
+        let mut table = shard.write().unwrap_or_else(|p| p.into_inner());
+        if table.len() >= CACHE_SHARD_ENTRIES {
+            table.clear();
         }
-        map.insert(token.into(), v);
+        let hasher = |(t, _): &(Box<[u8]>, Arc<Verified>)| self.hasher.hash_one(&**t);
+        match table.entry(hash, |(t, _)| **t == *token, hasher) {
+            Entry::Occupied(mut e) => e.get_mut().1 = v,
+            Entry::Vacant(e) => {
+                e.insert((token.into(), v));
+            }
+        }
     }
 }
 
@@ -204,8 +217,9 @@ impl Verifier {
         })
     }
 
-    /// Verifies a token; the error is a reason for the log (the client only sees 401).
-    pub fn verify(&self, token: &str) -> Result<Arc<Verified>, String> {
+    /// Verifies a token; the error is a reason for the log (the client only sees 401). A
+    /// token seen before is found by its bytes; only a new one is read as text.
+    pub fn verify(&self, token: &[u8]) -> Result<Arc<Verified>, String> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(format!("token longer than {MAX_TOKEN_BYTES} bytes"));
         }
@@ -222,7 +236,8 @@ impl Verifier {
                 return Ok(v);
             }
         }
-        let v = Arc::new(self.verify_uncached(token)?);
+        let text = std::str::from_utf8(token).map_err(|_| "token is not UTF-8".to_string())?;
+        let v = Arc::new(self.verify_uncached(text)?);
         // Only integer `exp`/`nbf` can be re-checked here; other tokens are never cached.
         let plain_nbf = v.nbf.is_some() || !v.claims.contains_key("nbf");
         if v.exp.is_some() && plain_nbf {

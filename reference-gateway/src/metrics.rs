@@ -2,15 +2,18 @@
 //! (route, status, tenant) request counters live in a sharded map so that recording
 //! takes only an uncontended read lock and an atomic add.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use hashbrown::HashTable;
+
 use crate::upstream::pool::Pool;
 
+/// A power of two: a hash's top bits pick the shard.
 const SHARDS: usize = 16;
 /// Latency histogram bucket bounds, seconds.
 const BOUNDS: [f64; 14] = [
@@ -18,10 +21,15 @@ const BOUNDS: [f64; 14] = [
 ];
 
 type Key = (Arc<str>, u16, Arc<str>);
+/// One shard of the request counters. A `HashTable`, so that one hash of the borrowed
+/// labels finds the shard (top bits) and the slot, and the label `Arc`s are cloned only
+/// when a new counter is made (a `HashMap` keyed by the owned tuple cost two `Arc` clones
+/// and two hashes per request).
+type Shard = RwLock<HashTable<(Key, AtomicU64)>>;
 
 /// All gateway counters.
 pub struct Metrics {
-    requests: Box<[RwLock<HashMap<Key, AtomicU64, foldhash::fast::RandomState>>]>,
+    requests: Box<[Shard]>,
     // foldhash: SipHash over the three labels showed in profiles; labels are config
     // names and verified tenant ids, not arbitrary client input.
     hasher: foldhash::fast::RandomState,
@@ -52,9 +60,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::default()))
-                .collect(),
+            requests: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             hasher: Default::default(),
             buckets: Default::default(),
             latency_sum_us: AtomicU64::new(0),
@@ -79,19 +85,38 @@ fn escape(s: &str) -> String {
 }
 
 impl Metrics {
+    fn hash(&self, route: &str, status: u16, tenant: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        route.hash(&mut h);
+        status.hash(&mut h);
+        tenant.hash(&mut h);
+        h.finish()
+    }
+
     /// Counts one finished request.
     pub fn record(&self, route: &Arc<str>, status: u16, tenant: &Arc<str>, latency: Duration) {
-        let key = (route.clone(), status, tenant.clone());
-        let shard = &self.requests[(self.hasher.hash_one(&key) as usize) % SHARDS];
+        let hash = self.hash(route, status, tenant);
+        let shard = &self.requests[(hash >> (64 - SHARDS.trailing_zeros())) as usize];
+        let is_key = |((r, s, t), _): &(Key, AtomicU64)| {
+            // Labels are mostly the same interned `Arc`s: pointers first, bytes if not.
+            let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || **a == **b;
+            *s == status && same(r, route) && same(t, tenant)
+        };
         let done = {
-            let map = shard.read().unwrap_or_else(|p| p.into_inner());
-            map.get(&key)
-                .map(|c| c.fetch_add(1, Ordering::Relaxed))
+            let table = shard.read().unwrap_or_else(|p| p.into_inner());
+            table
+                .find(hash, is_key)
+                .map(|(_, c)| c.fetch_add(1, Ordering::Relaxed))
                 .is_some()
         };
         if !done {
-            let mut map = shard.write().unwrap_or_else(|p| p.into_inner());
-            map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
+            let mut table = shard.write().unwrap_or_else(|p| p.into_inner());
+            let rehash = |((r, s, t), _): &(Key, AtomicU64)| self.hash(r, *s, t);
+            let (_, counter) = table
+                .entry(hash, is_key, rehash)
+                .or_insert_with(|| ((route.clone(), status, tenant.clone()), AtomicU64::new(0)))
+                .into_mut();
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         let secs = latency.as_secs_f64();
         let b = BOUNDS

@@ -43,8 +43,10 @@ pub struct Snapshot {
     pub router: Router,
     /// Token verifier (`None` without `[gateway.auth]`).
     pub verifier: Option<Verifier>,
-    /// Plans by tenant id.
-    pub plans: HashMap<Box<str>, TenantPlan>,
+    /// Plans by tenant id. Hashed with foldhash, not SipHash (two lookups per limited
+    /// request): the keys come from the configuration and requests only look them up,
+    /// so no client can collide them.
+    pub plans: HashMap<Box<str>, TenantPlan, foldhash::fast::RandomState>,
     /// Pools by upstream name.
     pub pools: BTreeMap<String, Arc<Pool>>,
 }

@@ -102,7 +102,7 @@ const SMALL_NUMBERS: u64 = 4096;
 /// `n` as a header value: for the small numbers most answers carry (remaining tokens,
 /// seconds to reset, a plan's limit), a static value cloned without allocating (three
 /// fresh values per answer were ~10% of a limited request's instructions).
-fn number(n: u64) -> HeaderValue {
+pub(crate) fn number(n: u64) -> HeaderValue {
     static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
     if n >= SMALL_NUMBERS {
         return header_value_u64(n);
@@ -118,11 +118,20 @@ fn number(n: u64) -> HeaderValue {
     table[n as usize].clone()
 }
 
+/// The `RateLimit-*` fields of `info`: name and number.
+pub fn limit_fields(info: &LimitInfo) -> [(&'static HeaderName, u64); 3] {
+    [
+        (&RATELIMIT_LIMIT, info.limit),
+        (&RATELIMIT_REMAINING, info.remaining),
+        (&RATELIMIT_RESET, secs_ceil(info.reset)),
+    ]
+}
+
 fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
     let h = resp.headers_mut();
-    h.insert(RATELIMIT_LIMIT.clone(), number(info.limit));
-    h.insert(RATELIMIT_REMAINING.clone(), number(info.remaining));
-    h.insert(RATELIMIT_RESET.clone(), number(secs_ceil(info.reset)));
+    for (name, n) in limit_fields(info) {
+        h.insert(name.clone(), number(n));
+    }
     if with_retry_after {
         h.insert(RETRY_AFTER, number(secs_ceil(info.retry_after).max(1)));
     }

@@ -221,3 +221,58 @@ async fn cache_entries_expire_after_ttl() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// `Authorization` values a string header cannot carry (bytes past ASCII, a tab), and a
+/// token with junk after it: the token's bytes are left to the verifier, which refuses
+/// every one, and the upstream is never called. A valid token with extra spaces around it
+/// and the scheme in another case is admitted, from the verifier's cache the second time.
+#[tokio::test]
+async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
+    let mut cfg = base_config();
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, inner) = counting();
+    let svc = ServiceBuilder::new()
+        .layer(TraceLayer(shared.clone()))
+        .layer(RescueLayer(shared.clone()))
+        .layer(LimitsLayer)
+        .layer(AuthLayer)
+        .service(inner);
+    let good = token("acme");
+    let send = |value: Vec<u8>| {
+        let mut req = get("/items/1", None);
+        req.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(&value).unwrap(),
+        );
+        svc.clone().oneshot(req)
+    };
+    let refused: [Vec<u8>; 6] = [
+        [b"Bearer ", good.as_bytes(), b"\xff".as_slice()].concat(),
+        [b"Bearer \xc3\xa9", good.as_bytes()].concat(),
+        [b"Bearer ", good.as_bytes(), b" junk".as_slice()].concat(),
+        [b"Bearer ", good.as_bytes(), b" ", good.as_bytes()].concat(),
+        [b"Bearer\t", good.as_bytes()].concat(),
+        [
+            b"Bearer ",
+            &good.as_bytes()[..good.len() / 2],
+            b" ",
+            &good.as_bytes()[good.len() / 2..],
+        ]
+        .concat(),
+    ];
+    for value in refused {
+        for _ in 0..2 {
+            let r = send(value.clone()).await.unwrap();
+            assert_eq!(r.status(), 401, "{}", String::from_utf8_lossy(&value));
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    for _ in 0..2 {
+        let r = send([b"bEaReR   ", good.as_bytes(), b"  "].concat())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -108,7 +108,10 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let Ok(resp) = fut.await;
-            Ok(finish(&shared, started, resp))
+            let request_id = started.ctx.request_id.clone();
+            let mut resp = finish(&shared, started, resp);
+            resp.headers_mut().insert(&REQUEST_ID, request_id);
+            Ok(resp)
         })
     }
 }
@@ -140,8 +143,9 @@ pub(crate) fn start<B>(shared: &Shared, req: &http::Request<B>) -> Started {
     }
 }
 
-/// Records metrics, writes the access-log line and adds `X-Request-Id` to the response.
-pub(crate) fn finish(shared: &Shared, started: Started, mut resp: Response) -> Response {
+/// Records metrics and writes the access-log line. `X-Request-Id` is the caller's to add
+/// (see [`crate::stack::Added`]).
+pub(crate) fn finish(shared: &Shared, started: Started, resp: Response) -> Response {
     let ctx = &started.ctx;
     let latency = ctx.start.elapsed();
     let m = &shared.metrics;
@@ -169,8 +173,6 @@ pub(crate) fn finish(shared: &Shared, started: Started, mut resp: Response) -> R
             error = resp.extensions().get::<ErrorCode>().map_or("", |e| e.0),
         );
     }
-    resp.headers_mut()
-        .insert(&REQUEST_ID, ctx.request_id.clone());
     resp
 }
 

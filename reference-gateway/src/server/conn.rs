@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::wire::{self, BodyOut, DateCache, HeadLimits, Parsed, Scratch, WireError};
 use crate::body::Response;
 use crate::h1::{BodyDecoder, Decoded, Framing};
-use crate::stack::{ConnTimer, Pipeline};
+use crate::stack::{Added, ConnTimer, Pipeline};
 
 /// An idle keep-alive connection closes after this long (nginx's `keepalive_timeout`).
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -221,7 +221,8 @@ pub async fn serve(
                 tracing::debug!(error = %e, "request head refused");
                 let resp = refusal(e.status(), &e.to_string());
                 let _ =
-                    write_response(&mut io.stream, resp, false, true, &mut date, &mut out).await;
+                    write_response(&mut io.stream, resp, None, false, true, &mut date, &mut out)
+                        .await;
                 return linger(io.stream).await;
             }
             Next::TimedOut => {
@@ -230,7 +231,8 @@ pub async fn serve(
                     "request head not received in time",
                 );
                 let _ =
-                    write_response(&mut io.stream, resp, false, true, &mut date, &mut out).await;
+                    write_response(&mut io.stream, resp, None, false, true, &mut date, &mut out)
+                        .await;
                 return linger(io.stream).await;
             }
             Next::Close => return,
@@ -246,7 +248,7 @@ pub async fn serve(
         let http10 = request.version() == Version::HTTP_10;
         io.body = BodyDecoder::new(framing);
         io.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
-        let resp = pipeline
+        let answer = pipeline
             .call_on(request.map(|()| ReqBody(&mut io)), &timer)
             .await;
         let body_read = io.body.is_done();
@@ -254,7 +256,8 @@ pub async fn serve(
         let close = !keep_alive || !body_read || waiter.draining;
         let res = write_response(
             &mut io.stream,
-            resp,
+            answer.response,
+            Some(&answer.added),
             head_request,
             close || http10,
             &mut date,
@@ -326,11 +329,13 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     crate::layers::rescue::json(status, code, message, "client")
 }
 
-/// Writes `resp`; `Ok(true)` when the connection can carry another request. `close` asks
-/// for `Connection: close` (and forbids chunked, for an HTTP/1.0 client, by the caller).
+/// Writes `resp` with the `added` fields; `Ok(true)` when the connection can carry another
+/// request. `close` asks for `Connection: close` (and forbids chunked, for an HTTP/1.0
+/// client, by the caller).
 pub(crate) async fn write_response(
     stream: &mut TcpStream,
     resp: Response,
+    added: Option<&Added>,
     head_request: bool,
     close: bool,
     date: &mut DateCache,
@@ -354,7 +359,7 @@ pub(crate) async fn write_response(
     };
     close |= plan == BodyOut::UntilClose;
     out.clear();
-    wire::encode_head(&parts, plan, close, date, out);
+    wire::encode_head(&parts, added, plan, close, date, out);
     drop(parts);
     if plan == BodyOut::None {
         drop(body);

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
 use crate::h1::{Framing, decimal};
+use crate::stack::Added;
 
 /// Why a request head cannot be served. Each has its status; the connection then closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,10 +67,12 @@ pub struct Parsed {
     pub expect_continue: bool,
 }
 
-/// Reusable per-connection scratch: header names and where their values lie.
+/// Reusable per-connection scratch: header names and where their values lie, and the
+/// names this connection has sent before.
 #[derive(Default)]
 pub struct Scratch {
     headers: Vec<(HeaderName, Range<usize>)>,
+    names: crate::h1::NameCache,
 }
 
 /// Parses the request head at the start of `buf` and takes it off the buffer: `None`
@@ -125,7 +128,9 @@ pub fn parse_request(
     let mut expect_continue = false;
     scratch.headers.clear();
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
+        let name = scratch
+            .names
+            .get(h.name.as_bytes())
             .map_err(|_| WireError::Malformed("invalid header name"))?;
         if name == http::header::CONTENT_LENGTH {
             let n = std::str::from_utf8(h.value)
@@ -222,9 +227,11 @@ fn is_connection_field(name: &HeaderName) -> bool {
 
 /// Renders the status line and headers (ending with the empty line) into `out`.
 /// `Content-Length` and `Transfer-Encoding` follow `body`; `Connection: close` is added
-/// when `close`; a `Date` is added when the response has none.
+/// when `close`; a `Date` is added when the response has none. The `added` fields replace
+/// the response's fields of the same names.
 pub fn encode_head(
     parts: &http::response::Parts,
+    added: Option<&Added>,
     body: BodyOut,
     close: bool,
     date: &mut DateCache,
@@ -243,8 +250,14 @@ pub fn encode_head(
                 continue;
             }
         }
+        if added.is_some_and(|a| a.replaces(name)) {
+            continue;
+        }
         has_date |= name == http::header::DATE;
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(added) = added {
+        added.render(|name, value| put_header(out, name, value));
     }
     if !has_date {
         put_header(out, b"date", date.now());

@@ -175,7 +175,14 @@ fn parts(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
 
 fn head(parts: &http::response::Parts, body: BodyOut, close: bool) -> String {
     let mut out = Vec::new();
-    encode_head(parts, body, close, &mut DateCache::default(), &mut out);
+    encode_head(
+        parts,
+        None,
+        body,
+        close,
+        &mut DateCache::default(),
+        &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 
@@ -210,6 +217,58 @@ fn response_heads_carry_their_own_framing_and_no_hop_by_hop_fields() {
     let h = head(&parts(599, &[]), BodyOut::UntilClose, true);
     assert!(h.starts_with("HTTP/1.1 599 \r\n"), "{h}");
     assert!(!h.contains("content-length"), "{h}");
+}
+
+#[test]
+fn added_fields_replace_the_upstreams_and_match_what_the_map_would_hold() {
+    let p = parts(
+        200,
+        &[
+            ("x-request-id", "from-upstream"),
+            ("ratelimit-remaining", "77"),
+            ("x-a", "1"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ],
+    );
+    let limit = crate::error::LimitInfo {
+        limit: 100,
+        remaining: 4096,
+        reset: std::time::Duration::from_millis(2_500),
+        retry_after: std::time::Duration::ZERO,
+    };
+    let added = |limit| Added {
+        request_id: HeaderValue::from_static("abc-1"),
+        limit,
+    };
+    let encode = |added: &Added| {
+        let mut out = Vec::new();
+        let d = &mut DateCache::default();
+        encode_head(&p, Some(added), BodyOut::Length(0), false, d, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        encode(&added(Some(limit))),
+        "HTTP/1.1 200 OK\r\nx-a: 1\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+         x-request-id: abc-1\r\nratelimit-limit: 100\r\nratelimit-remaining: 4096\r\n\
+         ratelimit-reset: 3\r\ncontent-length: 0\r\n\r\n"
+    );
+    // Without a plan's numbers, an upstream's own `RateLimit-*` passes through.
+    let h = encode(&added(None));
+    assert!(h.contains("ratelimit-remaining: 77\r\n"), "{h}");
+    assert!(h.contains("x-request-id: abc-1\r\n"), "{h}");
+    assert!(!h.contains("from-upstream"), "{h}");
+    // The map form holds the same fields with the same values.
+    let mut map = p.headers.clone();
+    added(Some(limit)).apply(&mut map);
+    for (name, value) in [
+        ("x-request-id", "abc-1"),
+        ("ratelimit-limit", "100"),
+        ("ratelimit-remaining", "4096"),
+        ("ratelimit-reset", "3"),
+    ] {
+        let all: Vec<_> = map.get_all(name).iter().collect();
+        assert_eq!(all, [value], "{name}");
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -115,6 +115,7 @@ struct Conn {
     stream: TcpStream,
     read: BytesMut,
     write: Vec<u8>,
+    names: h1::NameCache,
 }
 
 impl Conn {
@@ -189,7 +190,7 @@ impl HostPool {
         // headers) without the map growing and rehashing per answer.
         let mut headers = HeaderMap::with_capacity(head.headers.len() + 8);
         for (name, value) in &head.headers {
-            let name = HeaderName::from_bytes(&head_bytes[name.clone()]);
+            let name = conn.names.get(&head_bytes[name.clone()]);
             let value = HeaderValue::from_maybe_shared(head_bytes.slice(value.clone()));
             match (name, value) {
                 (Ok(n), Ok(v)) => {
@@ -255,6 +256,7 @@ impl HostPool {
             stream,
             read: BytesMut::with_capacity(h1::READ_CHUNK),
             write: Vec::with_capacity(1024),
+            names: h1::NameCache::default(),
         })
     }
 }
