@@ -5,7 +5,8 @@
 #   (b) gateway with HS256 JWT + usage plan + least-request vs the same nginx
 #   (c) latency at a fixed rate (RATE, default 10000 req/s), open loop, measured from each
 #       request's intended send time by `ninefold attack --rate` (coordinated-omission free)
-# Each round runs nginx, (a), (b) back to back; ROUNDS rounds; medians reported.
+# Each round runs nginx, (a), (b) back to back, in an order that rotates from round to
+# round; ROUNDS rounds; medians reported.
 # Usage: bench/gateway/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=50]
 # Needs: apt-get install -y wrk nginx; a release build (done here).
 set -euo pipefail
@@ -109,11 +110,18 @@ run() {
   echo "$name $rps $p50 $p99 ${non2xx:-0} $cpu" | tee -a "$WORK/results"
 }
 
+# The order rotates from round to round, so that none of the three always runs first (or
+# right after another) while the machine's speed drifts.
+ORDER=(nginx gateway_plain gateway_jwt_plan_lr)
 echo "name req/s p50 p99 non2xx proxy_cpu_us_per_request"
 for r in $(seq 1 "$ROUNDS"); do
-  run nginx "$NGINX_WORKER" "http://127.0.0.1:$NGINX_PORT/"
-  run gateway_plain "$GW_PID" "http://$GW/"
-  run gateway_jwt_plan_lr "$GWJ_PID" "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
+  for i in 0 1 2; do
+    case ${ORDER[$(((i + r) % 3))]} in
+      nginx) run nginx "$NGINX_WORKER" "http://127.0.0.1:$NGINX_PORT/" ;;
+      gateway_plain) run gateway_plain "$GW_PID" "http://$GW/" ;;
+      gateway_jwt_plan_lr) run gateway_jwt_plan_lr "$GWJ_PID" "http://$GWJ/" -H "Authorization: Bearer $TOKEN" ;;
+    esac
+  done
 done
 
 # (c) fixed rate: p50/p99 of latency from the intended send time, per proxy and round.
@@ -131,9 +139,13 @@ PY
 }
 echo "name achieved_rps p50_ms p99_ms not_ok   (fixed rate $RATE req/s)"
 for r in $(seq 1 "$ROUNDS"); do
-  fixed nginx "http://127.0.0.1:$NGINX_PORT/"
-  fixed gateway_plain "http://$GW/"
-  fixed gateway_jwt_plan_lr "http://$GWJ/" -H "Authorization: Bearer $TOKEN"
+  for i in 0 1 2; do
+    case ${ORDER[$(((i + r) % 3))]} in
+      nginx) fixed nginx "http://127.0.0.1:$NGINX_PORT/" ;;
+      gateway_plain) fixed gateway_plain "http://$GW/" ;;
+      gateway_jwt_plan_lr) fixed gateway_jwt_plan_lr "http://$GWJ/" -H "Authorization: Bearer $TOKEN" ;;
+    esac
+  done
 done
 
 python3 - "$WORK/fixed" <<'PY'
@@ -147,6 +159,12 @@ for name in ("nginx", "gateway_plain", "gateway_jwt_plan_lr"):
     print(f"median {name}: p50 {p50:.3f} ms, p99 {p99:.3f} ms")
 for name in ("gateway_plain", "gateway_jwt_plan_lr"):
     print(f"(c) {name}: p50 {m[name][0] / m['nginx'][0]:.2f}x nginx, p99 {m[name][1] / m['nginx'][1]:.2f}x nginx  (target <= 1.0)")
+# Within a round the three ran back to back: the per-round ratio is the steadier figure.
+by = {n: [(float(r[2]), float(r[3])) for r in rows if r[0] == n] for n in m}
+for name in ("gateway_plain", "gateway_jwt_plan_lr"):
+    p50 = statistics.median(g[0] / n[0] for g, n in zip(by[name], by["nginx"]))
+    p99 = statistics.median(g[1] / n[1] for g, n in zip(by[name], by["nginx"]))
+    print(f"(c) {name}: per-round medians p50 {p50:.2f}x nginx, p99 {p99:.2f}x nginx")
 PY
 
 python3 - "$WORK/results" <<'PY'
