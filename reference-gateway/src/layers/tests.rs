@@ -76,6 +76,31 @@ fn counting() -> (
     (calls, svc)
 }
 
+/// Trace, rescue, limits, auth and the usage plan in front of `inner`.
+fn limited<S>(
+    shared: &Arc<Shared>,
+    inner: S,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
+where
+    S: tower::Service<Request, Response = Response, Error = BoxError, Future: Send>
+        + Clone
+        + Send
+        + 'static,
+{
+    ServiceBuilder::new()
+        .layer(TraceLayer(shared.clone()))
+        .layer(RescueLayer(shared.clone()))
+        .layer(LimitsLayer)
+        .layer(AuthLayer)
+        .layer(RateLimitLayer(shared.clone()))
+        .service(inner)
+}
+
 fn get(path: &str, bearer: Option<&str>) -> http::Request<Full<Bytes>> {
     let mut b = http::Request::get(path);
     if let Some(t) = bearer {
@@ -101,13 +126,7 @@ async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_
     }
     let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
     let (calls, inner) = counting();
-    let svc = ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(LimitsLayer)
-        .layer(AuthLayer)
-        .layer(RateLimitLayer(shared.clone()))
-        .service(inner);
+    let svc = limited(&shared, inner);
     let (flood, calm) = (token("flood"), token("calm"));
     // Flood at 5× the rate (100/s) for T = 10 s, instants 0, 10 ms, …, 10 s inclusive;
     // the compliant tenant sends at its rate (every 50 ms) alongside.
@@ -161,13 +180,7 @@ async fn quota_boundary_is_exact_through_the_layer() {
     });
     let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
     let (_, inner) = counting();
-    let svc = ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(LimitsLayer)
-        .layer(AuthLayer)
-        .layer(RateLimitLayer(shared.clone()))
-        .service(inner);
+    let svc = limited(&shared, inner);
     let t = token("q");
     let mut statuses = Vec::new();
     for _ in 0..51 {
@@ -230,14 +243,17 @@ async fn cache_entries_expire_after_ttl() {
 async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
     let mut cfg = base_config();
     cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.tenants.push(TenantConfig {
+        id: "acme".into(),
+        plan: Plan {
+            rate: 1000.0,
+            burst: NonZeroU32::new(1000).unwrap(),
+            quota: None,
+        },
+    });
     let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
     let (calls, inner) = counting();
-    let svc = ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(LimitsLayer)
-        .layer(AuthLayer)
-        .service(inner);
+    let svc = limited(&shared, inner);
     let good = token("acme");
     let send = |value: Vec<u8>| {
         let mut req = get("/items/1", None);
