@@ -143,9 +143,7 @@ impl Added {
     /// Puts the fields into `headers`.
     pub fn apply(self, headers: &mut HeaderMap) {
         if let Some(info) = &self.limit {
-            for (name, n) in rescue::limit_fields(info) {
-                headers.insert(name.clone(), rescue::number(n));
-            }
+            rescue::insert_limit_fields(headers, info);
         }
         headers.insert(&REQUEST_ID, self.request_id);
     }

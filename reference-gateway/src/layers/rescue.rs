@@ -102,7 +102,7 @@ const SMALL_NUMBERS: u64 = 4096;
 /// `n` as a header value: for the small numbers most answers carry (remaining tokens,
 /// seconds to reset, a plan's limit), a static value cloned without allocating (three
 /// fresh values per answer were ~10% of a limited request's instructions).
-pub(crate) fn number(n: u64) -> HeaderValue {
+fn number(n: u64) -> HeaderValue {
     static TABLE: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
     if n >= SMALL_NUMBERS {
         return header_value_u64(n);
@@ -127,11 +127,16 @@ pub fn limit_fields(info: &LimitInfo) -> [(&'static HeaderName, u64); 3] {
     ]
 }
 
+/// Puts the `RateLimit-*` fields of `info` into `headers`.
+pub(crate) fn insert_limit_fields(headers: &mut http::HeaderMap, info: &LimitInfo) {
+    for (name, n) in limit_fields(info) {
+        headers.insert(name.clone(), number(n));
+    }
+}
+
 fn limit_headers(resp: &mut Response, info: &LimitInfo, with_retry_after: bool) {
     let h = resp.headers_mut();
-    for (name, n) in limit_fields(info) {
-        h.insert(name.clone(), number(n));
-    }
+    insert_limit_fields(h, info);
     if with_retry_after {
         h.insert(RETRY_AFTER, number(secs_ceil(info.retry_after).max(1)));
     }

@@ -76,6 +76,21 @@ fn counting() -> (
     (calls, svc)
 }
 
+/// HS256 auth and one tenant `id` with a generous bucket (1000/s, burst 1000) and `quota`.
+fn with_tenant(id: &str, quota: Option<Quota>) -> Config {
+    let mut cfg = base_config();
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.tenants.push(TenantConfig {
+        id: id.into(),
+        plan: Plan {
+            rate: 1000.0,
+            burst: NonZeroU32::new(1000).unwrap(),
+            quota,
+        },
+    });
+    cfg
+}
+
 /// Trace, rescue, limits, auth and the usage plan in front of `inner`.
 fn limited<S>(
     shared: &Arc<Shared>,
@@ -165,19 +180,13 @@ async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_
 
 #[tokio::test(start_paused = true)]
 async fn quota_boundary_is_exact_through_the_layer() {
-    let mut cfg = base_config();
-    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
-    cfg.tenants.push(TenantConfig {
-        id: "q".into(),
-        plan: Plan {
-            rate: 1000.0,
-            burst: NonZeroU32::new(1000).unwrap(),
-            quota: Some(Quota {
-                limit: std::num::NonZeroU64::new(50).unwrap(),
-                period: QuotaPeriod::Every(Duration::from_secs(10)),
-            }),
-        },
-    });
+    let cfg = with_tenant(
+        "q",
+        Some(Quota {
+            limit: std::num::NonZeroU64::new(50).unwrap(),
+            period: QuotaPeriod::Every(Duration::from_secs(10)),
+        }),
+    );
     let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
     let (_, inner) = counting();
     let svc = limited(&shared, inner);
@@ -241,16 +250,7 @@ async fn cache_entries_expire_after_ttl() {
 /// and the scheme in another case is admitted, from the verifier's cache the second time.
 #[tokio::test]
 async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
-    let mut cfg = base_config();
-    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
-    cfg.tenants.push(TenantConfig {
-        id: "acme".into(),
-        plan: Plan {
-            rate: 1000.0,
-            burst: NonZeroU32::new(1000).unwrap(),
-            quota: None,
-        },
-    });
+    let cfg = with_tenant("acme", None);
     let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
     let (calls, inner) = counting();
     let svc = limited(&shared, inner);
