@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderValue;
 use reference_gateway::h1::{self, BodyDecoder, Decoded};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -121,6 +121,10 @@ pub struct Conn {
     /// before the current request's deadline (at most once per timeout), where a
     /// `tokio::time::timeout` per request would register and remove a timer entry each time.
     timer: Pin<Box<Sleep>>,
+    /// The waker `timer` was last polled with, while it has not been moved since: the
+    /// timer wheel holds that waker and will use it, so a task waiting again finds the
+    /// timer by its state ([`Sleep::is_elapsed`]) instead of polling it per request.
+    timer_waker: Option<Waker>,
 }
 
 /// The header instances name themselves in: the recorder reads it of every answer, so
@@ -226,6 +230,7 @@ impl Conn {
             fresh: false,
             host,
             timer: Box::pin(tokio::time::sleep(timeout)),
+            timer_waker: None,
         }
     }
 
@@ -291,6 +296,7 @@ impl Conn {
         // Armed for a later instant (a longer timeout before): bring it forward.
         if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
+            self.timer_waker = None;
         }
         let Conn {
             stream,
@@ -299,6 +305,7 @@ impl Conn {
             reusable,
             fresh,
             timer,
+            timer_waker,
             ..
         } = self;
         let mut io = Io { stream, read };
@@ -306,6 +313,14 @@ impl Conn {
         let result = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
                 return Poll::Ready(r);
+            }
+            // Registered with this waker and not fired: it will wake this task.
+            if !timer.is_elapsed()
+                && timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
             }
             // The timer never runs past this request's deadline: it was last armed for
             // an earlier request's deadline (or this one's), so when it fires early it
@@ -316,6 +331,7 @@ impl Conn {
                 }
                 timer.as_mut().reset(deadline);
             }
+            *timer_waker = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
@@ -361,10 +377,21 @@ impl Io<'_> {
         head_request: bool,
         keep_body: bool,
     ) -> Result<(Answer, bool), ClientFailure> {
-        self.stream
-            .write_all(request)
-            .await
-            .map_err(|_| ClientFailure::Io)?;
+        // Written at once when the socket has room (it nearly always has): no future,
+        // no cooperative-budget check; else when it is writable again.
+        let mut rest = request;
+        while !rest.is_empty() {
+            match self.stream.try_write(rest) {
+                Ok(n) if n > 0 => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.stream
+                        .writable()
+                        .await
+                        .map_err(|_| ClientFailure::Io)?;
+                }
+                _ => return Err(ClientFailure::Io),
+            }
+        }
         // Nothing can have arrived before the request left: read before parsing.
         if self.read.is_empty() {
             self.fill_some().await?;

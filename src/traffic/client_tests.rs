@@ -273,6 +273,56 @@ async fn a_silent_server_times_out() {
     server.await.unwrap();
 }
 
+/// The request timer is polled only when it may have fired: a connection whose timer was
+/// registered by an answered request still times out the next request, which the server
+/// never answers (the timer fires first at the earlier request's deadline, is moved on,
+/// then fires at this one's).
+#[tokio::test]
+async fn a_request_after_an_answered_one_still_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        // The second request is read and never answered.
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+    });
+    let mut conn = connect(addr).await;
+    let timeout = Duration::from_millis(300);
+    let exchange = async |conn: &mut Conn| {
+        let (out, _) = conn.request_buf();
+        out.clear();
+        out.extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        conn.exchange(false, false, timeout).await
+    };
+    let first = exchange(&mut conn)
+        .await
+        .expect("the first request is answered");
+    assert_eq!(first.status, 200);
+    assert!(conn.is_usable());
+    let started = std::time::Instant::now();
+    let second = tokio::time::timeout(Duration::from_secs(30), exchange(&mut conn))
+        .await
+        .expect("the request timer never fired");
+    assert!(matches!(second, Err(ClientFailure::Timeout)), "{second:?}");
+    let took = started.elapsed();
+    assert!(
+        (timeout..Duration::from_secs(10)).contains(&took),
+        "{took:?}"
+    );
+    drop(conn);
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn connect_moves_past_a_refusing_target() {
     // A port nobody listens on: bound, then closed.
