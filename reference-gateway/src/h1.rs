@@ -390,6 +390,50 @@ pub fn header_value_u64(n: u64) -> http::HeaderValue {
         .unwrap_or(http::HeaderValue::from_static("0"))
 }
 
+/// Spare header maps kept per thread (see [`header_map`]).
+const SPARE_MAPS: usize = 64;
+/// A map that grew past this many fields is dropped, not kept: one large message must
+/// not pin its memory for the rest of the thread's life.
+const SPARE_MAP_FIELDS: usize = 96;
+
+thread_local! {
+    static SPARE_MAPS_HERE: std::cell::RefCell<Vec<http::HeaderMap>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty header map with room for `fields`: one a finished message gave back on this
+/// thread ([`recycle`]) when there is one. A new map costs two allocations (its index and
+/// its entries) and two frees later; the gateway builds two per request (the request's
+/// and the upstream's answer's).
+pub fn header_map(fields: usize) -> http::HeaderMap {
+    let spare = SPARE_MAPS_HERE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
+    match spare {
+        Some(mut map) => {
+            if map.capacity() < fields {
+                map.reserve(fields);
+            }
+            map
+        }
+        None => http::HeaderMap::with_capacity(fields),
+    }
+}
+
+/// Gives a finished message's map back to [`header_map`], emptied (its values released
+/// now); dropped instead when this thread keeps enough or the map grew large.
+pub fn recycle(mut map: http::HeaderMap) {
+    if map.capacity() > SPARE_MAP_FIELDS {
+        return;
+    }
+    SPARE_MAPS_HERE.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut()
+            && s.len() < SPARE_MAPS
+        {
+            map.clear();
+            s.push(map);
+        }
+    });
+}
+
 /// Read granularity of a message's buffer (client and server side alike).
 pub const READ_CHUNK: usize = 16 * 1024;
 

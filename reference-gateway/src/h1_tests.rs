@@ -286,3 +286,34 @@ fn the_name_cache_gives_the_names_from_bytes_gives_and_stays_bounded() {
     }
     assert_eq!(names.seen.len(), NameCache::CAPACITY);
 }
+
+#[test]
+fn a_recycled_header_map_comes_back_empty_with_room_and_the_spares_stay_bounded() {
+    // The spares are the thread's: the last one given back is the next one taken.
+    let mut map = header_map(30);
+    map.insert("x-one", http::HeaderValue::from_static("1"));
+    map.append("x-one", http::HeaderValue::from_static("2"));
+    recycle(map);
+    let again = header_map(4);
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(again.get("x-one"), None);
+    // A new map for 4 fields would have room for far fewer than 30.
+    assert!(
+        again.capacity() >= 30,
+        "not the spare one: {}",
+        again.capacity()
+    );
+    // A spare smaller than what is asked for grows to it.
+    recycle(again);
+    assert!(header_map(40).capacity() >= 40);
+    // A map grown past the limit is not kept.
+    let mut big = http::HeaderMap::with_capacity(SPARE_MAP_FIELDS + 1);
+    big.insert("x-big", http::HeaderValue::from_static("1"));
+    recycle(big);
+    assert!(header_map(1).capacity() <= SPARE_MAP_FIELDS);
+    // At most SPARE_MAPS are kept, however many come back.
+    for _ in 0..SPARE_MAPS + 10 {
+        recycle(http::HeaderMap::with_capacity(4));
+    }
+    assert_eq!(SPARE_MAPS_HERE.with(|s| s.borrow().len()), SPARE_MAPS);
+}

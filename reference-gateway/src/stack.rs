@@ -274,6 +274,7 @@ impl Pipeline {
                 _ => resp,
             }
         };
+        crate::h1::recycle(std::mem::take(req.headers_mut()));
         Ok((resp, admitted))
     }
 }

@@ -360,7 +360,7 @@ pub(crate) async fn write_response(
     close |= plan == BodyOut::UntilClose;
     out.clear();
     wire::encode_head(&parts, added, plan, close, date, out);
-    drop(parts);
+    crate::h1::recycle(parts.headers);
     if plan == BodyOut::None {
         drop(body);
         send(stream, out).await?;

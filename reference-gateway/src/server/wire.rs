@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
 use crate::h1::{Framing, decimal};
 use crate::stack::Added;
@@ -180,7 +180,7 @@ pub fn parse_request(
         .map_err(|_| WireError::Malformed("invalid request target"))?;
     // Room for what the stack adds (request id, tenant, configured headers) without the
     // map growing and rehashing per request.
-    let mut headers = HeaderMap::with_capacity(scratch.headers.len() + 6);
+    let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
     for (name, value) in scratch.headers.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(value))
             .map_err(|_| WireError::Malformed("invalid header value"))?;

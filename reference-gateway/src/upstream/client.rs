@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -188,7 +188,7 @@ impl HostPool {
         let head_bytes = conn.read.split_to(head.len).freeze();
         // Room for what the stack adds (request id, RateLimit-*, X-Cache, configured
         // headers) without the map growing and rehashing per answer.
-        let mut headers = HeaderMap::with_capacity(head.headers.len() + 8);
+        let mut headers = h1::header_map(head.headers.len() + 8);
         for (name, value) in &head.headers {
             let name = conn.names.get(&head_bytes[name.clone()]);
             let value = HeaderValue::from_maybe_shared(head_bytes.slice(value.clone()));

@@ -142,6 +142,42 @@ async fn pipelined_requests_are_answered_in_order_on_one_connection() {
     assert_eq!(up.calls(), 5);
 }
 
+/// Header maps are reused from one message to the next (`h1::recycle`): nothing of an
+/// earlier request's fields reaches the instance with a later one, nothing of an earlier
+/// answer's reaches the client with a later one.
+#[tokio::test]
+async fn each_message_carries_its_own_fields_only() {
+    let up = spawn_upstream("a").await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let mut c = Client::connect(&gw).await;
+    // The instance answers the first path with `Cache-Control: no-store`, the others
+    // without it.
+    let requests = [
+        ("/items/nostore", "x-one"),
+        ("/items/1", "x-two"),
+        ("/items/2", "x-three"),
+    ];
+    for (i, (path, field)) in requests.iter().enumerate() {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{field}: {i}\r\n\r\n").as_bytes())
+            .await;
+        let a = c.answer().await.unwrap();
+        assert_eq!(a.status, 200);
+        let want = (i == 0).then_some("no-store");
+        assert_eq!(a.header("cache-control"), want, "answer {i}: {a:?}");
+        let instance = a.headers.iter().filter(|(n, _)| n == "x-backend-instance");
+        assert_eq!(instance.count(), 1, "answer {i}: {a:?}");
+    }
+    let seen = up.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    for (i, (_, field)) in requests.iter().enumerate() {
+        let headers = &seen[i].headers;
+        assert_eq!(headers.get(*field).unwrap(), &i.to_string(), "{headers:?}");
+        for (_, other) in requests.iter().filter(|(_, f)| f != field) {
+            assert_eq!(headers.get(*other), None, "request {i}: {headers:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_http_1_0_client_gets_its_answer_and_a_close() {
     let up = spawn_upstream("a").await;
