@@ -453,6 +453,31 @@ where
     tokio_util::io::poll_read_buf(std::pin::Pin::new(io), cx, buf)
 }
 
+/// Writes all of `buf`: at once while the socket has room (one readiness check, then the
+/// `write`; no future, no cooperative-budget check), else when it is writable again, each
+/// wait bounded by `wait_limit` when there is one (`TimedOut` past it).
+pub async fn send(
+    stream: &tokio::net::TcpStream,
+    mut buf: &[u8],
+    wait_limit: Option<std::time::Duration>,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match stream.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => match wait_limit {
+                None => stream.writable().await?,
+                Some(limit) => match tokio::time::timeout(limit, stream.writable()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+                },
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Hop-by-hop fields (RFC 9110 §7.6.1): one connection's, never forwarded.
 pub fn is_hop_by_hop(name: &http::HeaderName) -> bool {
     use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};

@@ -377,21 +377,11 @@ impl Io<'_> {
         head_request: bool,
         keep_body: bool,
     ) -> Result<(Answer, bool), ClientFailure> {
-        // Written at once when the socket has room (it nearly always has): no future,
-        // no cooperative-budget check; else when it is writable again.
-        let mut rest = request;
-        while !rest.is_empty() {
-            match self.stream.try_write(rest) {
-                Ok(n) if n > 0 => rest = &rest[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.stream
-                        .writable()
-                        .await
-                        .map_err(|_| ClientFailure::Io)?;
-                }
-                _ => return Err(ClientFailure::Io),
-            }
-        }
+        // At once when the socket has room (it nearly always has); the request timer
+        // bounds a wait for room.
+        h1::send(self.stream, request, None)
+            .await
+            .map_err(|_| ClientFailure::Io)?;
         // Nothing can have arrived before the request left: read before parsing.
         if self.read.is_empty() {
             self.fill_some().await?;

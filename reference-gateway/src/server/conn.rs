@@ -421,21 +421,8 @@ pub(crate) async fn write_response(
 }
 
 /// Writes all of `buf`, waiting at most [`SEND_TIMEOUT`] each time the socket is full.
-async fn send(stream: &mut TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match stream.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                match tokio::time::timeout(SEND_TIMEOUT, stream.writable()).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+async fn send(stream: &TcpStream, buf: &[u8]) -> std::io::Result<()> {
+    crate::h1::send(stream, buf, Some(SEND_TIMEOUT)).await
 }
 
 /// Closes after reading and discarding what the client still sends (bounded in time and

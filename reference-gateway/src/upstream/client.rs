@@ -27,7 +27,6 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -163,10 +162,11 @@ impl HostPool {
         };
         encode(req, &self.host, &mut conn.write);
         let body = req.body();
+        // No bound of its own: the request's timeouts (per try, overall) bound the wait.
         let sent = async {
-            conn.stream.write_all(&conn.write).await?;
+            h1::send(&conn.stream, &conn.write, None).await?;
             if body.len() > COALESCE_BODY {
-                conn.stream.write_all(body).await?;
+                h1::send(&conn.stream, body, None).await?;
             }
             Ok(())
         };
