@@ -79,10 +79,31 @@ fn walking_the_head_finds_what_the_parser_lists() {
 async fn scripted(
     answers: Vec<Vec<&'static [u8]>>,
 ) -> (SocketAddr, tokio::sync::mpsc::Receiver<String>) {
+    let (addr, heads, _) = serve_script(answers, false).await;
+    (addr, heads)
+}
+
+/// [`scripted`], except that after its answers the server reads on and never answers
+/// again (a hung instance); its task ends when the client closes.
+async fn scripted_then_silent(
+    answers: Vec<Vec<&'static [u8]>>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let (addr, _, server) = serve_script(answers, true).await;
+    (addr, server)
+}
+
+async fn serve_script(
+    answers: Vec<Vec<&'static [u8]>>,
+    then_silent: bool,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::Receiver<String>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         let mut buf = Vec::new();
         for pieces in answers {
@@ -107,8 +128,12 @@ async fn scripted(
                 tokio::task::yield_now().await;
             }
         }
+        if then_silent {
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        }
     });
-    (addr, rx)
+    (addr, rx, server)
 }
 
 async fn connect(addr: SocketAddr) -> Conn {
@@ -245,14 +270,8 @@ async fn a_server_closing_an_idle_connection_makes_it_unusable() {
 
 #[tokio::test]
 async fn a_silent_server_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        // Accept and read, never answer.
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut sink = Vec::new();
-        let _ = s.read_to_end(&mut sink).await;
-    });
+    // Accepts and reads, never answers.
+    let (addr, server) = scripted_then_silent(vec![]).await;
     let mut conn = connect(addr).await;
     let (out, _) = conn.request_buf();
     out.extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
@@ -279,23 +298,11 @@ async fn a_silent_server_times_out() {
 /// then fires at this one's).
 #[tokio::test]
 async fn a_request_after_an_answered_one_still_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = [0u8; 4096];
-        let mut seen = Vec::new();
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            seen.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-            .await
-            .unwrap();
-        // The second request is read and never answered.
-        let mut sink = Vec::new();
-        let _ = s.read_to_end(&mut sink).await;
-    });
+    // The second request is read and never answered.
+    let (addr, server) = scripted_then_silent(vec![vec![
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    ]])
+    .await;
     let mut conn = connect(addr).await;
     let timeout = Duration::from_millis(300);
     let exchange = async |conn: &mut Conn| {
