@@ -26,9 +26,6 @@
 //! bound's nines are always finite once a request was seen, and they are the
 //! honest figure for a perfect run.
 
-use statrs::distribution::ContinuousCDF;
-use statrs::function::beta::checked_beta_reg;
-
 /// Seconds in a Julian year (365.25 days), for projected downtime.
 pub const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 
@@ -159,58 +156,9 @@ pub fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
 }
 
-/// The `p`-quantile of Beta(a, b), `a, b > 0`, `p` in [0, 1].
-///
-/// statrs's own inverse (`Beta::inverse_cdf`, AS 109 Newton steps) did not
-/// return at all for Beta(6, 10⁹) in our tests, and a run must never hang on
-/// its report. So we invert statrs's regularized incomplete beta
-/// (`checked_beta_reg`, a continued fraction) by bisection to a relative
-/// precision of 1e-13: about 60 evaluations, bounded, monotone, no panic.
-/// When both shapes exceed [`NORMAL_SHAPES`] the continued fraction needs
-/// more terms than statrs gives it, and the Beta is so close to normal
-/// (skewness below 0.03) that its normal approximation is used instead.
+/// The `p`-quantile of Beta(a, b): exact for every count ([`super::beta`]).
 fn beta_quantile(a: f64, b: f64, p: f64) -> f64 {
-    if p <= 0.0 {
-        return 0.0;
-    }
-    if p >= 1.0 {
-        return 1.0;
-    }
-    if a.min(b) > NORMAL_SHAPES {
-        return normal_beta_quantile(a, b, p);
-    }
-    bisect_beta(a, b, p)
-}
-
-/// Above this, both shapes of a Beta are large enough for a normal approximation.
-const NORMAL_SHAPES: f64 = 5_000.0;
-
-fn normal_beta_quantile(a: f64, b: f64, p: f64) -> f64 {
-    let n = a + b;
-    let mean = a / n;
-    let sd = (a * b / (n * n * (n + 1.0))).sqrt();
-    let z = statrs::distribution::Normal::standard().inverse_cdf(p);
-    (mean + z * sd).clamp(0.0, 1.0)
-}
-
-fn bisect_beta(a: f64, b: f64, p: f64) -> f64 {
-    let cdf = |x: f64| checked_beta_reg(a, b, x).unwrap_or(f64::NAN);
-    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-    // Halving stops at 1e-13 relative width or when f64 cannot halve any more;
-    // the cap only guards against a NaN from the CDF.
-    for _ in 0..1_200 {
-        let mid = lo + (hi - lo) / 2.0;
-        if mid <= lo || mid >= hi || hi - lo <= 1e-13 * hi {
-            break;
-        }
-        // checked_beta_reg fails only on shapes the callers exclude (a, b > 0).
-        if cdf(mid) < p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo + (hi - lo) / 2.0
+    super::beta::quantile(a, b, p)
 }
 
 /// One-sided Clopper–Pearson upper bound on a proportion, `events` of

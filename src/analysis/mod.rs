@@ -2,6 +2,8 @@
 //!
 //! - [`availability`]: ratio, nines, Clopper–Pearson bounds, requests needed,
 //!   time-based availability, error budget, burn rate, downtime per year.
+//! - [`beta`]: the regularized incomplete beta and its inverse, exact for
+//!   every count (the Clopper–Pearson bounds rest on it).
 //! - [`compare`]: two runs side by side, each difference tested against run-to-run noise.
 //! - [`slo`]: one objective against a measured value or an interval, and the
 //!   run verdict (and exit code) from all SLO verdicts.
@@ -11,6 +13,7 @@
 //! format is the caller's business.
 
 pub mod availability;
+pub mod beta;
 pub mod compare;
 pub mod failover;
 pub mod slo;
