@@ -32,12 +32,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown top-level key",
             replace("duration", "durration"),
-            "2:1: unknown key `durration`; did you mean `duration`?",
+            "2:1: unknown key `durration` at the top level; did you mean `duration`? Expected one of: confidence, description, duration,",
         ),
         (
             "unknown key in a phase",
             with("vuz = 3\n"),
-            "16:1: unknown key `vuz`; did you mean `vus`?",
+            "16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,",
         ),
         (
             "wrong type",
@@ -278,4 +278,29 @@ fn missing_file_is_bad_input() {
     let (code, stderr) = validate(std::path::Path::new("/nonexistent/ninefold.toml"));
     assert_eq!(code, Some(2));
     assert!(stderr.contains("cannot read"), "{stderr}");
+}
+
+/// Case 10 of issue 18: an unknown key used to abort its section's parse, so
+/// every other problem of the file stayed hidden until the typo was fixed.
+#[test]
+fn validate_does_not_stop_at_the_first_unknown_key() {
+    let text = BASE
+        .replacen("instances = 2", "instancez = 2\ninstances = 2", 1)
+        .replacen("rate = 5", "rate = -5\nvuz = 3", 1);
+    let path = temp_file("unknown-and-invalid.toml", text.as_bytes());
+    let (code, stderr) = validate(&path);
+    assert_eq!(code, Some(2), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!(
+            "{file}:5:1: unknown key `instancez` in [upstreams.api]; did you mean `instances`? Expected one of: balance, errors,"
+        ),
+        format!("{file}:15:8: traffic[0].rate: must be > 0, got -5"),
+        format!(
+            "{file}:16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want} in\n{stderr}");
+    }
+    assert!(stderr.contains(": 3 problem(s)"), "{stderr}");
 }
