@@ -14,6 +14,9 @@ use super::validate::{self, GatewayFile};
 pub struct Loaded {
     pub raw: RawScenario,
     pub scenario: Scenario,
+    /// What is valid but probably not meant (e.g. instances no request passes
+    /// through), each message starting with `warning: `.
+    pub warnings: Diagnostics,
 }
 
 /// Why a file could not be used.
@@ -56,7 +59,15 @@ pub fn parse_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Dia
         return Err(locate(label, text, Some(doc.get_ref()), diags));
     };
     match validate::scenario(&raw, base_dir) {
-        Ok(scenario) if diags.is_empty() => Ok(Loaded { raw, scenario }),
+        Ok(scenario) if diags.is_empty() => {
+            let warnings = validate::reach::warnings(&scenario);
+            let warnings = locate(label, text, Some(doc.get_ref()), warnings);
+            Ok(Loaded {
+                raw,
+                scenario,
+                warnings,
+            })
+        }
         Ok(_) => Err(locate(label, text, Some(doc.get_ref()), diags)),
         Err(more) => {
             diags.extend(more);

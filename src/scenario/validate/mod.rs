@@ -7,6 +7,7 @@
 mod faults;
 mod gateway;
 pub mod limits;
+pub mod reach;
 mod slo;
 mod traffic;
 mod upstream;
