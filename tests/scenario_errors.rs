@@ -32,12 +32,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown top-level key",
             replace("duration", "durration"),
-            "2:1: unknown key `durration`; did you mean `duration`?",
+            "2:1: unknown key `durration` at the top level; did you mean `duration`? Expected one of: confidence, description, duration,",
         ),
         (
             "unknown key in a phase",
             with("vuz = 3\n"),
-            "16:1: unknown key `vuz`; did you mean `vus`?",
+            "16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,",
         ),
         (
             "wrong type",
@@ -278,4 +278,76 @@ fn missing_file_is_bad_input() {
     let (code, stderr) = validate(std::path::Path::new("/nonexistent/ninefold.toml"));
     assert_eq!(code, Some(2));
     assert!(stderr.contains("cannot read"), "{stderr}");
+}
+
+/// Case 10 of issue 18: an unknown key used to abort its section's parse, so
+/// every other problem of the file stayed hidden until the typo was fixed.
+#[test]
+fn validate_does_not_stop_at_the_first_unknown_key() {
+    let text = BASE
+        .replacen("instances = 2", "instancez = 2\ninstances = 2", 1)
+        .replacen("rate = 5", "rate = -5\nvuz = 3", 1);
+    let path = temp_file("unknown-and-invalid.toml", text.as_bytes());
+    let (code, stderr) = validate(&path);
+    assert_eq!(code, Some(2), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!(
+            "{file}:5:1: unknown key `instancez` in [upstreams.api]; did you mean `instances`? Expected one of: balance, errors,"
+        ),
+        format!("{file}:15:8: traffic[0].rate: must be > 0, got -5"),
+        format!(
+            "{file}:16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want} in\n{stderr}");
+    }
+    assert!(stderr.contains(": 3 problem(s)"), "{stderr}");
+}
+
+/// Issue 18, case 9: instances no request passes through (mock backends behind
+/// an external gateway, a pool no route names) and faults on them are warned
+/// about, `FILE:LINE:COL: warning: ...`, and the file stays valid (exit 0).
+#[test]
+fn validate_warns_about_instances_no_request_passes_through() {
+    // The old starter with `url` in place of `instances`: mocks started, one killed.
+    let text = ninefold::cli::init::starter("ext").replacen(
+        "instances = 1             # reference-gateway processes; or url = \"http://127.0.0.1:8080\" for your own",
+        "url = \"http://127.0.0.1:8080\"",
+        1,
+    );
+    assert!(text.contains("url = \"http://127.0.0.1:8080\"\n"));
+    let path = temp_file("external-with-mocks.toml", text.as_bytes());
+    let (code, stderr) = validate(&path);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!(
+            "{file}:26:13: warning: upstreams.api.instances: `[gateway] url` is set: the gateway at http://127.0.0.1:8080 does not know the mock backends ninefold starts for `api`, so no request passes through them"
+        ),
+        format!(
+            "{file}:48:10: warning: faults[0].target: `api[1]` carries no traffic (`[gateway] url` is set"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want} in\n{stderr}");
+    }
+    // A pool no route names, and a fault on it.
+    let text = format!(
+        "{BASE}\n[upstreams.spare]\ninstances = 1\n\n[[gateway.routes]]\npath = \"/items\"\nupstream = \"api\"\n\n[[faults]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"spare[0]\"\n"
+    );
+    let path = temp_file("unrouted.toml", text.as_bytes());
+    let (code, stderr) = validate(&path);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!(
+            "{file}:18:13: warning: upstreams.spare.instances: no `[[gateway.routes]]` entry names pool `spare`, so no request reaches its instances"
+        ),
+        format!(
+            "{file}:27:10: warning: faults[0].target: `spare[0]` carries no traffic (no `[[gateway.routes]]` entry names pool `spare`"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want} in\n{stderr}");
+    }
+    assert_eq!(stderr.matches("warning:").count(), 2, "{stderr}");
 }

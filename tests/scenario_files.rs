@@ -79,6 +79,71 @@ fn starter_scenario_validates() {
     }
 }
 
+/// Issue 18, case 9: with `[gateway] url` the old starter still started mock
+/// backends and killed one, a fault on something no request passed through.
+/// Each mode now has its own starter, valid and without warnings.
+#[test]
+fn init_writes_a_consistent_starter_for_each_mode() {
+    use ninefold::scenario::{FaultAction, FaultTarget, GatewayTarget, Instances};
+    // Bundled: the gateway in front of mock backends; the kill hits a routed pool.
+    let text = ninefold::cli::init::starter("bundled");
+    let loaded = parse_str("bundled.toml", &text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
+    let s = &loaded.scenario;
+    assert!(matches!(s.gateway.target, GatewayTarget::Bundled { .. }));
+    assert!(matches!(s.faults[0].action, FaultAction::Kill));
+    let FaultTarget::Instance { pool, .. } = &s.faults[0].target else {
+        panic!("{:?}", s.faults[0].target)
+    };
+    assert!(s.gateway.routes.iter().any(|r| &r.upstream == pool));
+
+    // External: nothing started, nothing killed, SLOs on the clients' answers.
+    let text = ninefold::cli::init::external_starter("ext", "http://127.0.0.1:8080");
+    let loaded = parse_str("ext.toml", &text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
+    let s = &loaded.scenario;
+    assert_eq!(
+        s.gateway.target,
+        GatewayTarget::External {
+            url: "http://127.0.0.1:8080".into()
+        }
+    );
+    assert!(
+        s.upstreams
+            .values()
+            .all(|u| !matches!(u.instances, Instances::Managed(_))),
+        "no mock backends: {:?}",
+        s.upstreams.keys()
+    );
+    assert!(s.faults.is_empty(), "{:?}", s.faults);
+    let metrics: Vec<String> = loaded.raw.slo.keys().cloned().collect();
+    assert_eq!(metrics, ["availability", "latency.p99"]);
+
+    // Its commented fault example, uncommented, is valid too and targets a link.
+    let mut on = false;
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            on |= l.starts_with("# [[links]]");
+            let line = if on {
+                l.strip_prefix("# ").unwrap_or(l)
+            } else {
+                l
+            };
+            on &= !l.starts_with("# latency");
+            format!("{line}\n")
+        })
+        .collect();
+    let loaded = parse_str("ext-fault.toml", &uncommented, Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
+    assert_eq!(loaded.scenario.faults.len(), 1);
+    assert!(matches!(
+        loaded.scenario.faults[0].target,
+        FaultTarget::Link(_)
+    ));
+}
+
 #[test]
 fn redaction_hides_secrets() {
     let loaded =
@@ -136,7 +201,7 @@ proptest! {
         duration_s in 5u64..600,
         burst in 1u32..1000,
         median_ms in 1u64..50,
-        extra_ms in 0u64..200,
+        extra_ms in 1u64..200, // the mock backends need p99 > median
         kill_at_pct in 0u64..100,
         poisson in any::<bool>(),
     ) {

@@ -1,6 +1,12 @@
-//! `ninefold init [NAME]`: write a commented starter scenario that validates.
+//! `ninefold init [NAME] [--url URL]`: write a commented starter scenario that validates.
+//!
+//! Two starters, one per mode, each consistent with itself: the bundled gateway
+//! in front of mock backends, one of which is killed (the faults act on what the
+//! requests pass through); or an external gateway (`--url`), where ninefold
+//! starts nothing, so the starter has no mock backends, no kill, and only SLOs
+//! that the clients' answers can judge.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -8,16 +14,21 @@ use crate::ExitStatus;
 use crate::cli::CliError;
 
 const STARTER: &str = include_str!("starter.toml");
+const STARTER_EXTERNAL: &str = include_str!("starter-external.toml");
 
 /// Write a starter scenario to NAME.toml (or --output).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  ninefold init checkout\n  ninefold validate checkout.toml && ninefold run checkout.toml"
+    after_help = "Examples:\n  ninefold init checkout                                  # bundled gateway + mock backends\n  ninefold init checkout --url http://127.0.0.1:8080      # your own gateway: nothing started\n  ninefold validate checkout.toml && ninefold run checkout.toml"
 )]
 pub struct Args {
     /// Scenario name (letters, digits, - _ .).
     #[arg(default_value = "my-scenario")]
     pub name: String,
+    /// Test an external gateway at this http:// or https:// URL instead of the
+    /// bundled one: the starter starts no mock backends and kills nothing.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Where to write it (default NAME.toml).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -26,9 +37,16 @@ pub struct Args {
     pub force: bool,
 }
 
-/// The starter text for `name`.
+/// The bundled-gateway starter for `name`.
 pub fn starter(name: &str) -> String {
     STARTER.replace("{{name}}", name)
+}
+
+/// The external-gateway starter for `name`, sending to `url`.
+pub fn external_starter(name: &str, url: &str) -> String {
+    STARTER_EXTERNAL
+        .replace("{{name}}", name)
+        .replace("{{url}}", url)
 }
 
 /// Write the starter.
@@ -45,6 +63,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         ))
         .into());
     }
+    let text = match &args.url {
+        None => starter(&args.name),
+        Some(url) => {
+            if url.contains(['"', '\\', '\n']) || !url.starts_with("http") {
+                return Err(CliError::BadInput(format!(
+                    "--url `{url}` must be an http:// or https:// URL such as http://127.0.0.1:8080"
+                ))
+                .into());
+            }
+            external_starter(&args.name, url)
+        }
+    };
+    // What init writes validates: a URL the scenario would refuse is refused here.
+    if let Err(d) = crate::scenario::load::parse_str("starter", &text, Path::new(".")) {
+        let problems: Vec<String> = d.0.iter().map(|l| l.message.clone()).collect();
+        return Err(CliError::BadInput(problems.join("; ")).into());
+    }
     let out = args
         .output
         .unwrap_or_else(|| PathBuf::from(format!("{}.toml", args.name)));
@@ -55,8 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         ))
         .into());
     }
-    std::fs::write(&out, starter(&args.name))
-        .with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}; next: ninefold validate {0}", out.display());
     Ok(ExitStatus::Pass)
 }

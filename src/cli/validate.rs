@@ -14,17 +14,21 @@ pub struct Args {
     /// Scenario files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print nothing for valid files.
+    /// Print nothing for valid files but their warnings.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
-/// Exit 0 when every file is valid, 2 otherwise.
+/// Exit 0 when every file is valid (warnings included), 2 otherwise.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let mut status = ExitStatus::Pass;
     for file in &args.files {
         match load_file(file) {
             Ok(loaded) => {
+                // Warnings do not change the exit status: the file is valid.
+                for w in &loaded.warnings.0 {
+                    eprintln!("{w}");
+                }
                 if !args.quiet {
                     let s = &loaded.scenario;
                     println!(

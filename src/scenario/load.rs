@@ -6,6 +6,7 @@ use super::diagnostics::{Diagnostic, Diagnostics, Locus, locate};
 use super::model::Scenario;
 use super::parse::{parse_document, raw_gateway_file, raw_scenario};
 use super::raw::RawScenario;
+use super::unknown::{gateway_file_schema, scenario_schema, strip_unknown_keys};
 use super::validate::{self, GatewayFile};
 
 /// A scenario as written and as validated.
@@ -13,6 +14,9 @@ use super::validate::{self, GatewayFile};
 pub struct Loaded {
     pub raw: RawScenario,
     pub scenario: Scenario,
+    /// What is valid but probably not meant (e.g. instances no request passes
+    /// through), each message starting with `warning: `.
+    pub warnings: Diagnostics,
 }
 
 /// Why a file could not be used.
@@ -46,13 +50,29 @@ pub fn parse_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Dia
         Ok(doc) => doc,
         Err(d) => return Err(locate(label, text, None, vec![d])),
     };
+    // Unknown keys first, in a pass of their own: removed from a copy of the
+    // document, they are reported together with every other problem.
     let mut diags = Vec::new();
-    let Some(raw) = raw_scenario(doc.get_ref(), &mut diags) else {
+    let mut known = doc.get_ref().clone();
+    strip_unknown_keys(&mut known, &scenario_schema(), &mut diags);
+    let Some(raw) = raw_scenario(&known, &mut diags) else {
         return Err(locate(label, text, Some(doc.get_ref()), diags));
     };
     match validate::scenario(&raw, base_dir) {
-        Ok(scenario) => Ok(Loaded { raw, scenario }),
-        Err(diags) => Err(locate(label, text, Some(doc.get_ref()), diags)),
+        Ok(scenario) if diags.is_empty() => {
+            let warnings = validate::reach::warnings(&scenario);
+            let warnings = locate(label, text, Some(doc.get_ref()), warnings);
+            Ok(Loaded {
+                raw,
+                scenario,
+                warnings,
+            })
+        }
+        Ok(_) => Err(locate(label, text, Some(doc.get_ref()), diags)),
+        Err(more) => {
+            diags.extend(more);
+            Err(locate(label, text, Some(doc.get_ref()), diags))
+        }
     }
 }
 
@@ -68,7 +88,9 @@ pub fn load_gateway_file(path: &Path) -> Result<GatewayFile, LoadError> {
     let doc = parse_document(text)
         .map_err(|d| LoadError::Invalid(locate(&label, text, None, vec![d])))?;
     let mut diags = Vec::new();
-    let Some(raw) = raw_gateway_file(doc.get_ref(), &mut diags) else {
+    let mut known = doc.get_ref().clone();
+    strip_unknown_keys(&mut known, &gateway_file_schema(), &mut diags);
+    let Some(raw) = raw_gateway_file(&known, &mut diags) else {
         return Err(LoadError::Invalid(locate(
             &label,
             text,
@@ -76,8 +98,24 @@ pub fn load_gateway_file(path: &Path) -> Result<GatewayFile, LoadError> {
             diags,
         )));
     };
-    validate::gateway_file(&raw, base)
-        .map_err(|d| LoadError::Invalid(locate(&label, text, Some(doc.get_ref()), d)))
+    match validate::gateway_file(&raw, base) {
+        Ok(file) if diags.is_empty() => Ok(file),
+        Ok(_) => Err(LoadError::Invalid(locate(
+            &label,
+            text,
+            Some(doc.get_ref()),
+            diags,
+        ))),
+        Err(more) => {
+            diags.extend(more);
+            Err(LoadError::Invalid(locate(
+                &label,
+                text,
+                Some(doc.get_ref()),
+                diags,
+            )))
+        }
+    }
 }
 
 /// The text of a file that must be UTF-8, or a located complaint about the first bad byte.

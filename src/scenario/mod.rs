@@ -16,5 +16,6 @@ pub mod load;
 pub mod parse;
 pub mod raw;
 pub mod scale;
+pub mod unknown;
 pub mod unparse;
 pub mod validate;

@@ -6,6 +6,8 @@
 
 mod faults;
 mod gateway;
+pub mod limits;
+pub mod reach;
 mod slo;
 mod traffic;
 mod upstream;
@@ -187,6 +189,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     let links = faults::links(&mut cx, &raw.links);
     let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
     let faults = faults::faults(&mut cx, &raw.faults, duration, &gateway, &upstreams, &links);
+    limits::check(&mut cx, &gateway, &upstreams, &tenants, &traffic);
     let fault_proxy = match &raw.toxiproxy {
         None => FaultProxy::Embedded,
         Some(t) => {
@@ -241,6 +244,7 @@ pub fn gateway_file(
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, false);
     let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    limits::check_gateway_file(&mut cx, &gateway, &upstreams, &tenants);
     if raw.gateway.url.is_some() {
         cx.err(
             &Path::root().key("gateway").key("url"),

@@ -211,8 +211,11 @@ fn latency(cx: &mut Ctx<'_>, path: &Path, raw: Option<&RawLatency>) -> LatencyMo
         (Some(_), Some(_), None, None, None) => {
             let median = d(cx, "median", &l.median);
             let p99 = d(cx, "p99", &l.p99);
-            if p99 < median {
-                cx.err(&path.key("p99"), "must be at least the median");
+            if p99 <= median && !median.is_zero() {
+                cx.err(
+                    &path.key("p99"),
+                    "must be longer than the median (for equal values write `fixed`)",
+                );
             }
             if median.is_zero() {
                 cx.err(

@@ -5,6 +5,12 @@
 
 use super::*;
 
+/// A producer behind its schedule yields (and checks for the stop and the phase's
+/// end) after this many arrivals dispatched back to back: rare enough to cost
+/// nothing at any rate a generator can keep, often enough that a hopeless rate
+/// stops on time (at ~1 µs an arrival, every ~64 µs).
+const CATCH_UP_BATCH: u32 = 64;
+
 impl Worker {
     pub(super) async fn open_producer(
         &self,
@@ -18,6 +24,9 @@ impl Worker {
             return;
         };
         let start = self.shared.run_start + phase.start;
+        let end = start + phase.duration;
+        // Arrivals dispatched back to back because the schedule is behind.
+        let mut behind = 0u32;
         while let Some((seq, offset)) = generator.next(profile) {
             // Sequence numbers are global (workers stride), so this stops the
             // phase after exactly `max_requests` over all workers.
@@ -25,8 +34,33 @@ impl Worker {
                 break;
             }
             let intended = start + offset;
-            if !wait_until(intended, stop).await {
-                break;
+            let now = Instant::now();
+            if now < intended {
+                behind = 0;
+                if !wait_until(intended, stop).await {
+                    break;
+                }
+            } else {
+                // Behind schedule, `wait_until` would return at once without
+                // awaiting: at an absurd rate the loop would never yield, so the
+                // connections would never send and neither cancellation (an abort
+                // of this task) nor the phase's end would ever be seen. Every
+                // CATCH_UP_BATCH late arrivals: stop at the end, else yield.
+                behind += 1;
+                if behind >= CATCH_UP_BATCH {
+                    behind = 0;
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                    if now >= end {
+                        // The arrivals still due were never sent: the lag of the
+                        // first of them says how far behind the generator was.
+                        let lag = now.saturating_duration_since(intended).as_micros() as u64;
+                        self.recorder.borrow_mut().dispatch_lag(p, lag);
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
             }
             let now = Instant::now();
             let lag = now.saturating_duration_since(intended).as_micros() as u64;
