@@ -412,6 +412,16 @@ impl Worker {
                 retries += 1;
                 continue;
             }
+            if let (Some(examples), Ok(answer)) = (&self.shared.examples, &attempt.result)
+                && answer.status >= 400
+            {
+                examples.offer(
+                    p,
+                    job.class,
+                    answer.status,
+                    answer.body.as_deref().unwrap_or_default(),
+                );
+            }
             self.record(p, &job, &attempt, outcome, retries, key);
             return;
         }
@@ -489,6 +499,7 @@ impl Worker {
             _ => None,
         };
         // Writes keep the body: the order id in it goes into the integrity ledger.
+        // (The client keeps error bodies, 400 and above, whatever this says.)
         let keep_body = class.idempotency_key || class.method == Method::POST;
         let result = c
             .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
