@@ -168,6 +168,10 @@ impl Shared {
     /// (seed, p, seq), whichever worker or shard draws it and whenever.
     pub fn pick(&self, p: usize, seq: u64) -> (usize, Option<usize>) {
         let phase = &self.phases[p];
+        if phase.class_weights.len() <= 1 && phase.tenants.len() <= 1 {
+            // Nothing to draw (`pick` of one draws nothing either).
+            return (0, phase.tenants.first().copied());
+        }
         let mut rng = request_rng(self.seed, p, seq, Stream::Pick);
         let class = pick(&phase.class_weights, &mut rng);
         let tenant = (!phase.tenants.is_empty())
