@@ -48,7 +48,9 @@ fn quiet_on_closed_pipe() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+        // EPIPE's text may be translated (strerror); its number is 32 on Linux and macOS.
+        let closed_pipe = message.contains("Broken pipe") || message.contains("(os error 32)");
+        if message.starts_with("failed printing to stdout") && closed_pipe {
             #[allow(clippy::disallowed_methods)] // main maps outcomes to exit codes
             std::process::exit(i32::from(CLOSED_PIPE_EXIT));
         }
