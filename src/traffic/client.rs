@@ -271,7 +271,8 @@ impl Conn {
 
     /// Send the request in [`Conn::request_buf`] and read the whole answer (the body
     /// only drained unless `keep_body` or the status is an error, 400 and above), or
-    /// give up with `Timeout` once `timeout` has passed. `head_request`: the request's method is HEAD (its answer has no body).
+    /// give up with `Timeout` once `timeout` has passed. `head_request`: the
+    /// request's method is HEAD (its answer has no body).
     /// A failure leaves the connection unusable; drop it.
     pub async fn exchange(
         &mut self,

@@ -34,8 +34,9 @@ pub enum Stream {
 
 /// The generator of `stream` for request `seq` of phase `phase` under `seed`.
 pub fn request_rng(seed: u64, phase: usize, seq: u64, stream: Stream) -> SmallRng {
-    // SplitMix64 over the inputs in turn: each step is a bijection of the state, so
-    // (phase, seq, stream) triples that differ give unrelated seeds.
+    // SplitMix64 over the inputs in turn. Each step is a bijection of the state, so
+    // two requests that differ in one input only never share a seed, and its
+    // avalanche makes neighbouring sequence numbers' streams unrelated.
     let mut x = splitmix(seed ^ 0x6E69_6E65_666F_6C64); // "ninefold"
     x = splitmix(x ^ phase as u64);
     x = splitmix(x ^ seq);
