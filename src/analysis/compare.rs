@@ -107,7 +107,8 @@ pub struct Row {
 pub struct Comparison {
     pub base: String,
     pub new: String,
-    /// Relative change a significant worsening must exceed to be a regression.
+    /// Relative change a significant worsening must exceed to be a regression, as a
+    /// fraction (0.1 = 10%; the CLI refuses a bare `10`).
     pub threshold: f64,
     pub alpha: f64,
     pub rows: Vec<Row>,
@@ -115,7 +116,7 @@ pub struct Comparison {
     pub regressions: usize,
 }
 
-/// Compare `new` against `base`.
+/// Compare `new` against `base`; `threshold` is a fraction (0.1 = 10%).
 pub fn compare(base: RunView<'_>, new: RunView<'_>, threshold: f64) -> Comparison {
     let mut rows = Vec::new();
     latency_rows(&mut rows, base, new, threshold);

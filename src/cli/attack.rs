@@ -11,12 +11,15 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod text;
+
 use super::CliError;
 use crate::ExitStatus;
-use crate::metrics::{OutcomeCounts, Percentiles, Recording};
+use crate::metrics::{Outcome, OutcomeCounts, Percentiles, Recording, classify};
 use crate::scenario::human::parse_duration;
 use crate::scenario::template::Template;
 use crate::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
+use crate::traffic::request::ExampleBodies;
 use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
 
 /// Arguments of `ninefold attack`.
@@ -27,8 +30,13 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     --header 'Content-Type: application/json' --rate 200 --json\n  \
     ninefold attack http://127.0.0.1:8080/ -c 50 -d 10s        # closed loop, flat out\n  \
     ninefold attack http://127.0.0.1:8080/ -c 50 -n 100000     # closed loop, 100k requests\n\n\
-    Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\
-    Exit status 5 means the generator could not keep the schedule (drops, or rate well below target).")]
+    ninefold attack http://127.0.0.1:8080/health -n 200 --max-error-rate 1%   # CI smoke gate\n\n\
+    Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\n\
+    Exit status: 0 the target answered and at most --max-error-rate of the requests\n\
+    failed · 1 more failed than that (any status outside 2xx/3xx, timeouts, connection\n\
+    errors) · 2 bad flags · 3 no answer at all (the target could not be reached; no\n\
+    latency is printed, since none was measured) · 5 the generator could not keep the\n\
+    schedule (drops, or rate well below target).")]
 pub struct Args {
     /// The URL to send requests to (http://host:port/path).
     pub url: String,
@@ -68,6 +76,10 @@ pub struct Args {
     /// Seed for template variables and Poisson arrivals.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The largest share of requests that may fail (any status outside 2xx/3xx, a
+    /// timeout, a connection error) for exit 0: `1%` or `0.01`; beyond it, exit 1.
+    #[arg(long, default_value = "0", value_name = "RATE")]
+    pub max_error_rate: String,
     /// Print one JSON object instead of a human summary.
     #[arg(long)]
     pub json: bool,
@@ -84,21 +96,48 @@ pub struct AttackSummary {
     pub connections: u32,
     /// Requests the run asked for, dropped ones included.
     pub requests: u64,
+    /// Requests that got an HTTP answer (any status).
+    pub answered: u64,
     pub duration_s: f64,
     /// Requests sent per second over `duration_s`.
     pub rps: f64,
     pub outcomes: OutcomeCounts,
     pub statuses: std::collections::BTreeMap<u16, u64>,
-    /// From the intended send instant (coordinated-omission free).
-    pub latency_ms: Percentiles,
-    /// From the actual send.
-    pub service_time_ms: Percentiles,
-    /// How late the generator itself was for its own schedule (open loop).
-    pub dispatch_lag_ms: Percentiles,
+    /// Outcomes by status, with an example body of each error status.
+    pub breakdown: Vec<BreakdownRow>,
+    /// Share of the requests sent whose outcome is bad (`null` when none was sent).
+    pub error_rate: Option<f64>,
+    /// `--max-error-rate`, as a fraction.
+    pub max_error_rate: f64,
+    /// From the intended send instant (coordinated-omission free); `null` when
+    /// nothing answered.
+    pub latency_ms: Option<Percentiles>,
+    /// From the actual send; `null` when nothing answered.
+    pub service_time_ms: Option<Percentiles>,
+    /// How late the generator itself was for its own schedule (open loop; `null`
+    /// otherwise, or when nothing was dispatched).
+    pub dispatch_lag_ms: Option<Percentiles>,
     pub dropped: u64,
     /// False when the generator could not keep the schedule (exit 5).
     pub kept_schedule: bool,
+    /// `pass` (0), `errors` (1: above --max-error-rate), `unreachable` (3: no
+    /// answer at all) or `invalid` (5: the generator fell behind).
+    pub verdict: &'static str,
     pub problems: Vec<String>,
+}
+
+/// One line of the breakdown: the requests of the class (attack has one) that
+/// ended with `outcome` and, when they were answered, `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreakdownRow {
+    pub method: String,
+    pub path: String,
+    /// `null` for outcomes without an answer (timeout, connect_error, io_error, dropped).
+    pub status: Option<u16>,
+    pub outcome: &'static str,
+    pub count: u64,
+    /// The first body seen with this status (errors only, at most 512 bytes).
+    pub example_body: Option<String>,
 }
 
 /// `--duration` when neither it nor `--requests` is given.
@@ -256,6 +295,9 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let req = parse_request(&args)?;
     let phase = phase(&args, &req)?;
+    let max_error_rate = super::parse_fraction("--max-error-rate", &args.max_error_rate, Some(1.0))
+        .map_err(CliError::BadInput)?;
+    let examples = std::sync::Arc::new(ExampleBodies::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -278,27 +320,90 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             workers: args.workers,
             progress: !args.json,
             max_requests: args.requests,
+            examples: Some(std::sync::Arc::clone(&examples)),
             ..TrafficOptions::default()
         };
         let result = run_traffic(plan, req.targets.clone(), options, shutdown).await;
         signal.abort();
         result
     })?;
-    let summary = summarize(&args, &req, &recording)?;
+    let summary = summarize(&args, &req, &recording, &examples, max_error_rate)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        super::print_out(&(serde_json::to_string_pretty(&summary)? + "\n"))?;
     } else {
-        print_human(&summary);
+        super::print_out(&text::human(&summary))?;
     }
-    Ok(if summary.kept_schedule {
-        ExitStatus::Pass
-    } else {
-        ExitStatus::Invalid
+    if summary.verdict == "unreachable" {
+        eprintln!(
+            "ninefold attack: the target could not be reached: no answer from {} to any of {} requests ({})",
+            summary.url,
+            summary.requests,
+            text::outcome_list(&summary.outcomes)
+        );
+    }
+    Ok(match summary.verdict {
+        "unreachable" => ExitStatus::RunBroke,
+        "errors" => ExitStatus::SloFailed,
+        "invalid" => ExitStatus::Invalid,
+        _ => ExitStatus::Pass,
     })
 }
 
+/// The breakdown of the one class: answered statuses (with the outcome each maps
+/// to and an example body of each error), then the outcomes without an answer.
+fn breakdown(req: &Request, r: &Recording, examples: &ExampleBodies) -> Vec<BreakdownRow> {
+    let method = req.method.to_string();
+    let path = req
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let row = |status, outcome: Outcome, count, example_body| BreakdownRow {
+        method: method.clone(),
+        path: path.clone(),
+        status,
+        outcome: outcome.name(),
+        count,
+        example_body,
+    };
+    let mut rows = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for key in &r.keys {
+        for (s, n) in &key.statuses {
+            *statuses.entry(*s).or_insert(0) += n;
+        }
+    }
+    for (&status, &count) in &statuses {
+        let outcome = classify(Ok(status), &[]);
+        rows.push(row(
+            Some(status),
+            outcome,
+            count,
+            examples.get(0, 0, status),
+        ));
+    }
+    let outcomes = r.outcomes();
+    for o in [
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::IoError,
+        Outcome::Dropped,
+    ] {
+        if outcomes.get(o) > 0 {
+            rows.push(row(None, o, outcomes.get(o), None));
+        }
+    }
+    rows
+}
+
 /// Judge and summarize a finished attack.
-fn summarize(args: &Args, req: &Request, r: &Recording) -> anyhow::Result<AttackSummary> {
+fn summarize(
+    args: &Args,
+    req: &Request,
+    r: &Recording,
+    examples: &ExampleBodies,
+    max_error_rate: f64,
+) -> anyhow::Result<AttackSummary> {
     let outcomes = r.outcomes();
     let mut statuses = std::collections::BTreeMap::new();
     for key in &r.keys {
@@ -306,11 +411,13 @@ fn summarize(args: &Args, req: &Request, r: &Recording) -> anyhow::Result<Attack
             *statuses.entry(*s).or_insert(0) += n;
         }
     }
+    let answered: u64 = statuses.values().sum();
+    let measured = |h: crate::metrics::Hist| (!h.0.is_empty()).then(|| h.summary_ms());
     let lag = r
         .phases
         .first()
-        .map(|p| p.dispatch_lag.summary_ms())
-        .unwrap_or(Percentiles::of(&crate::metrics::Hist::default().0));
+        .filter(|p| p.open_loop)
+        .and_then(|p| (!p.dispatch_lag.0.is_empty()).then(|| p.dispatch_lag.summary_ms()));
     let duration_s = r.duration_s.max(1e-9);
     let rps = outcomes.sent() as f64 / duration_s;
     let mut problems = Vec::new();
@@ -322,11 +429,27 @@ fn summarize(args: &Args, req: &Request, r: &Recording) -> anyhow::Result<Attack
     }
     if let Some(rate) = args.rate
         && rps < 0.9 * rate
+        && answered > 0
     {
         problems.push(format!(
             "achieved {rps:.0} req/s, well below the target {rate:.0} req/s"
         ));
     }
+    let sent = outcomes.sent();
+    // Dropped requests were never sent: they make the run invalid (5), not failed.
+    let bad = sent.saturating_sub(outcomes.good());
+    let error_rate = (sent > 0).then(|| bad as f64 / sent as f64);
+    let kept_schedule = problems.is_empty();
+    // Precedence as for runs: broken (3), then failed (1), then invalid (5).
+    let verdict = if answered == 0 {
+        "unreachable"
+    } else if error_rate.is_some_and(|e| e > max_error_rate) {
+        "errors"
+    } else if !kept_schedule {
+        "invalid"
+    } else {
+        "pass"
+    };
     Ok(AttackSummary {
         url: args.url.clone(),
         method: req.method.to_string(),
@@ -338,46 +461,20 @@ fn summarize(args: &Args, req: &Request, r: &Recording) -> anyhow::Result<Attack
         target_rate: args.rate,
         connections: args.connections,
         requests: outcomes.total(),
+        answered,
         duration_s,
         rps,
+        breakdown: breakdown(req, r, examples),
         outcomes,
         statuses,
-        latency_ms: r.latency()?.summary_ms(),
-        service_time_ms: r.service()?.summary_ms(),
+        error_rate,
+        max_error_rate,
+        latency_ms: measured(r.latency()?),
+        service_time_ms: measured(r.service()?),
         dispatch_lag_ms: lag,
         dropped: r.dropped(),
-        kept_schedule: problems.is_empty(),
+        kept_schedule,
+        verdict,
         problems,
     })
-}
-
-fn print_human(s: &AttackSummary) {
-    println!(
-        "{} {}  {} loop, {} connections",
-        s.method, s.url, s.mode, s.connections
-    );
-    println!(
-        "requests {}  in {:.2}s  = {:.0} req/s{}",
-        s.requests,
-        s.duration_s,
-        s.rps,
-        s.target_rate
-            .map(|r| format!(" (target {r:.0})"))
-            .unwrap_or_default()
-    );
-    let outcomes: Vec<String> = crate::metrics::Outcome::ALL
-        .iter()
-        .filter(|o| s.outcomes.get(**o) > 0)
-        .map(|o| format!("{} {}", o.name(), s.outcomes.get(*o)))
-        .collect();
-    println!("outcomes  {}", outcomes.join(", "));
-    for (name, p) in [("latency", &s.latency_ms), ("service", &s.service_time_ms)] {
-        println!(
-            "{name:<9} p50 {:.3}ms  p90 {:.3}ms  p99 {:.3}ms  p99.9 {:.3}ms  max {:.3}ms",
-            p.p50, p.p90, p.p99, p.p999, p.max
-        );
-    }
-    for problem in &s.problems {
-        println!("INVALID: {problem}");
-    }
 }

@@ -20,7 +20,7 @@ pub const COMPARE_JSON: &str = "compare.json";
 /// Compare a run against a baseline run.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Latency percentiles, availability, throttle accuracy and failover times side by\nside. Latency is tested with a Mann–Whitney U test over the per-second percentiles\nof both runs, availability with a two-proportion z-test; failover times count only\nbeyond the 1 s resolution. A difference is a regression when it is significant\n(p < 0.01), in the bad direction and larger than --threshold.\n\nWrites compare.md and compare.json into NEW_DIR (or --out).\n\nExamples:\n  ninefold compare reports/baseline reports/candidate\n  ninefold compare base new --threshold 5% --out /tmp/cmp\n\nExit codes: 0 no significant regression, 1 a regression beyond the threshold,\n2 bad input (not a run folder, bad threshold)."
+    after_help = "Latency percentiles, availability, throttle accuracy and failover times side by\nside. Latency is tested with a Mann–Whitney U test over the per-second percentiles\nof both runs, availability with a two-proportion z-test; failover times count only\nbeyond the 1 s resolution. A difference is a regression when it is significant\n(p < 0.01), in the bad direction and larger than --threshold.\n\nWrites compare.md and compare.json into NEW_DIR (or --out).\n\nExamples:\n  ninefold compare reports/baseline reports/candidate\n  ninefold compare base new --threshold 5% --out /tmp/cmp\n\nExit codes: 0 no significant regression, 1 a regression beyond the threshold,\n2 bad input (not a run folder, bad threshold: a bare number above 1 such as\n`10` is refused; write `10%` or `0.1`)."
 )]
 pub struct Args {
     /// The baseline run folder.
@@ -29,7 +29,8 @@ pub struct Args {
     /// The run folder to judge against the baseline.
     #[arg(value_name = "NEW_DIR")]
     pub new: PathBuf,
-    /// Relative worsening a significant difference must exceed to fail (`10%` or `0.1`).
+    /// Relative worsening a significant difference must exceed to fail: `10%` or `0.1`
+    /// (a bare number above 1, such as `10`, is refused as ambiguous).
     #[arg(long, default_value = "10%", value_name = "PERCENT")]
     pub threshold: String,
     /// Where to write compare.md and compare.json (default: NEW_DIR).
@@ -60,7 +61,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         threshold,
     );
     let md = crate::report::compare::markdown(&c);
-    print!("{md}");
     let out = args.out.as_deref().unwrap_or(&args.new);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join(COMPARE_MD), &md)
@@ -68,6 +68,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let json = serde_json::to_string_pretty(&c).context("serializing the comparison")?;
     std::fs::write(out.join(COMPARE_JSON), json + "\n")
         .with_context(|| format!("writing {}", out.join(COMPARE_JSON).display()))?;
+    // Written first: a closed stdout (`| head`) must not cost the files.
+    crate::cli::print_out(&md)?;
     eprintln!("ninefold: comparison in {}", out.join(COMPARE_MD).display());
     Ok(verdict(&c))
 }
@@ -92,15 +94,10 @@ fn load(dir: &Path) -> anyhow::Result<(RunFolder, Summary)> {
     Ok((folder, summary))
 }
 
-/// `10%` → 0.1, `0.1` → 0.1; negative or non-numbers are refused.
+/// `10%` → 0.1, `0.1` → 0.1; negative or non-numbers are refused, and so is a bare
+/// number above 1 (`10` would be 1000%: the user almost surely meant `10%`).
 fn parse_threshold(text: &str) -> Result<f64, String> {
-    let (v, percent) = crate::scenario::human::parse_number_or_percent(text)
-        .map_err(|e| format!("--threshold: {e}"))?;
-    let t = if percent { v / 100.0 } else { v };
-    if t < 0.0 {
-        return Err(format!("--threshold: `{text}` must not be negative"));
-    }
-    Ok(t)
+    crate::cli::parse_fraction("--threshold", text, None)
 }
 
 #[cfg(test)]
@@ -113,5 +110,16 @@ mod tests {
         assert_eq!(parse_threshold("0.25"), Ok(0.25));
         assert!(parse_threshold("-5%").is_err());
         assert!(parse_threshold("lots").unwrap_err().contains("--threshold"));
+    }
+
+    #[test]
+    fn compare_threshold_10_is_refused_not_read_as_1000_percent() {
+        let err = parse_threshold("10").unwrap_err();
+        assert!(err.contains("`10%`") && err.contains("0.1"), "{err}");
+        assert!(parse_threshold("1.5").is_err());
+        // Explicit percentages above 100% and bare fractions up to 1 stay allowed.
+        assert_eq!(parse_threshold("150%"), Ok(1.5));
+        assert_eq!(parse_threshold("1"), Ok(1.0));
+        assert_eq!(parse_threshold("0"), Ok(0.0));
     }
 }

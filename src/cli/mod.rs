@@ -38,6 +38,51 @@ impl CliError {
     }
 }
 
+/// The exit code of a command whose stdout was closed before it finished writing
+/// (128 + SIGPIPE, as a shell reports a tool killed by the signal).
+pub const CLOSED_PIPE_EXIT: u8 = 141;
+
+/// Write `text` to stdout, whole, and flush: a closed pipe comes back as an error
+/// ([`is_closed_pipe`]), never as a panic.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Whether `err` is (or was caused by) writing to a closed pipe.
+pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A relative amount given on the command line: `10%` or `0.1` → 0.1. A bare number
+/// above 1 is refused as ambiguous (`10` reads as 1000%, which nobody means); so are
+/// negative amounts, and, with `max`, amounts above it.
+pub(crate) fn parse_fraction(flag: &str, text: &str, max: Option<f64>) -> Result<f64, String> {
+    let (v, percent) = crate::scenario::human::parse_number_or_percent(text)
+        .map_err(|e| format!("{flag}: {e}"))?;
+    if !percent && v > 1.0 {
+        return Err(format!(
+            "{flag}: `{text}` is ambiguous: write a percentage (`{text}%`) or a fraction ({})",
+            v / 100.0
+        ));
+    }
+    let f = if percent { v / 100.0 } else { v };
+    if f < 0.0 {
+        return Err(format!("{flag}: `{text}` must not be negative"));
+    }
+    if let Some(max) = max
+        && f > max
+    {
+        return Err(format!("{flag}: `{text}` is above {}%", max * 100.0));
+    }
+    Ok(f)
+}
+
 /// ninefold: does this API setup keep its availability and latency promises when things break?
 #[derive(Debug, Parser)]
 #[command(name = "ninefold", version, about, long_about = None, propagate_version = true)]

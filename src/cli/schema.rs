@@ -27,6 +27,6 @@ pub fn schema_json(gateway: bool) -> String {
 
 /// Print the schema.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    println!("{}", schema_json(args.gateway));
+    super::print_out(&(schema_json(args.gateway) + "\n"))?;
     Ok(ExitStatus::Pass)
 }

@@ -3,6 +3,9 @@
 //!
 //! Variables: `{seq}` (the request's sequence number in its phase), `{rand:A..B}`
 //! (uniform integer in A..=B), `{uuid}` (random v4), `{tenant}` (the tenant id).
+//! The random ones draw from the generator [`Vars::rng`] the load engine seeds per
+//! request from (seed, phase, sequence number), in template order (path, headers,
+//! body), so a seed fixes every rendered request.
 //! A `{` that does not open a variable name (`{"sku": 1}`) is literal text, so
 //! JSON bodies need no escaping; `{{` is always a literal `{`.
 

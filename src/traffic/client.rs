@@ -270,8 +270,9 @@ impl Conn {
     }
 
     /// Send the request in [`Conn::request_buf`] and read the whole answer (the body
-    /// only drained unless `keep_body`), or give up with `Timeout` once `timeout` has
-    /// passed. `head_request`: the request's method is HEAD (its answer has no body).
+    /// only drained unless `keep_body` or the status is an error, 400 and above), or
+    /// give up with `Timeout` once `timeout` has passed. `head_request`: the
+    /// request's method is HEAD (its answer has no body).
     /// A failure leaves the connection unusable; drop it.
     pub async fn exchange(
         &mut self,
@@ -399,7 +400,8 @@ impl Io<'_> {
         let head_bytes = self.read.split_to(head.len).freeze();
         let framing = head.framing_for(head_request);
         let mut decoder = BodyDecoder::new(framing);
-        let mut body = keep_body.then(BytesMut::new);
+        // Error bodies are always kept: a breakdown shows one example per status.
+        let mut body = (keep_body || head.status >= 400).then(BytesMut::new);
         loop {
             match decoder.decode(self.read).map_err(|_| ClientFailure::Io)? {
                 Decoded::Data(n) => {

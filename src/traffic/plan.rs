@@ -10,8 +10,8 @@ use crate::scenario::{Arrivals, Auth, Executor, Scenario, Stage, Tenant, Traffic
 
 use super::TrafficError;
 use super::client::Target;
-use super::request::PreparedClass;
-use super::schedule::{RateProfile, max_vus};
+use super::request::{ExampleBodies, PreparedClass, Stream, request_rng};
+use super::schedule::{RateProfile, max_vus, pick};
 use super::shard::Shard;
 use super::tokens::Minter;
 
@@ -65,6 +65,8 @@ pub struct TrafficOptions {
     pub max_requests: Option<NonZeroU64>,
     /// This process's share of the load (default: the whole run).
     pub shard: Shard,
+    /// Where to keep one example body per class × error status (default: none kept).
+    pub examples: Option<Arc<ExampleBodies>>,
 }
 
 impl Default for TrafficOptions {
@@ -75,6 +77,7 @@ impl Default for TrafficOptions {
             throttle_tolerance: Duration::from_millis(10),
             max_requests: None,
             shard: Shard::default(),
+            examples: None,
         }
     }
 }
@@ -156,6 +159,25 @@ pub(crate) struct Shared {
     pub drain_deadline: Instant,
     /// Requests per phase after which it stops (`u64::MAX`: no limit).
     pub max_requests: u64,
+    /// Example bodies of error answers, when the caller wants them.
+    pub examples: Option<Arc<ExampleBodies>>,
+}
+
+impl Shared {
+    /// The class and tenant of request `seq` of phase `p`: a pure function of
+    /// (seed, p, seq), whichever worker or shard draws it and whenever.
+    pub fn pick(&self, p: usize, seq: u64) -> (usize, Option<usize>) {
+        let phase = &self.phases[p];
+        if phase.class_weights.len() <= 1 && phase.tenants.len() <= 1 {
+            // Nothing to draw (`pick` of one draws nothing either).
+            return (0, phase.tenants.first().copied());
+        }
+        let mut rng = request_rng(self.seed, p, seq, Stream::Pick);
+        let class = pick(&phase.class_weights, &mut rng);
+        let tenant = (!phase.tenants.is_empty())
+            .then(|| phase.tenants[pick(&phase.tenant_weights, &mut rng)]);
+        (class, tenant)
+    }
 }
 
 fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
@@ -239,6 +261,7 @@ impl Shared {
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
             max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
+            examples: options.examples.clone(),
         })
     }
 }
@@ -321,4 +344,142 @@ fn resolve(
         workers: workers.min(connections).max(1),
         shard,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::num::NonZeroU32;
+
+    use http::{HeaderName, HeaderValue, Method};
+
+    use super::*;
+    use crate::scenario::template::Template;
+    use crate::scenario::{Plan, RequestTemplate, TokenKind};
+    use crate::traffic::request::idempotency_key;
+
+    fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> RequestTemplate {
+        RequestTemplate {
+            method,
+            path: Template::parse(path).unwrap(),
+            headers: vec![(
+                HeaderName::from_static("x-trace"),
+                Template::parse("{uuid}-{seq}").unwrap(),
+            )],
+            body: body.map(|b| Template::parse(b).unwrap()),
+            idempotency_key: body.is_some(),
+            weight: NonZeroU32::new(weight).unwrap(),
+            expect: Vec::new(),
+            token: TokenKind::Valid,
+        }
+    }
+
+    fn phase(name: &str) -> TrafficPhase {
+        TrafficPhase {
+            name: name.into(),
+            start: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            executor: Executor::ConstantArrivalRate {
+                rate: 100.0,
+                arrivals: Arrivals::Poisson,
+            },
+            tenants: vec![("a".into(), 1.0), ("b".into(), 2.0), ("c".into(), 0.5)],
+            requests: vec![
+                class(Method::GET, "/t/{tenant}/items/{rand:1..1000000}", None, 3),
+                class(
+                    Method::POST,
+                    "/orders",
+                    Some(r#"{"sku": {rand:1..99999}, "id": "{uuid}"}"#),
+                    1,
+                ),
+            ],
+            expect: Vec::new(),
+            timeout: Duration::from_secs(1),
+            connections: NonZeroU32::new(8).unwrap(),
+            max_in_flight: NonZeroU32::new(100).unwrap(),
+            client_retries: 0,
+        }
+    }
+
+    fn shared(seed: u64, workers: usize, shard: Shard) -> Shared {
+        let tenant = |id: &str| Tenant {
+            id: id.into(),
+            plan: Plan {
+                rate: 10.0,
+                burst: NonZeroU32::new(10).unwrap(),
+                quota: None,
+            },
+            token: None,
+        };
+        let plan = TrafficPlan {
+            phases: vec![phase("one"), phase("two")],
+            tenants: vec![tenant("a"), tenant("b"), tenant("c")],
+            auth: None,
+            seed,
+            run_start: Instant::now(),
+        };
+        let options = TrafficOptions {
+            workers: NonZeroUsize::new(workers),
+            shard,
+            ..TrafficOptions::default()
+        };
+        let target = Target::new(SocketAddr::from(([127, 0, 0, 1], 9)));
+        Shared::new(plan, vec![target], &options).unwrap()
+    }
+
+    /// Request `seq` of phase `p`, rendered whole, as a worker renders it.
+    fn render(s: &Shared, p: usize, seq: u64) -> Vec<u8> {
+        let (c, tenant) = s.pick(p, seq);
+        let class = &s.phases[p].classes[c];
+        let key = class
+            .idempotency_key
+            .then(|| idempotency_key(s.seed, p, seq));
+        let mut rng = request_rng(s.seed, p, seq, Stream::Render);
+        let mut out = Vec::new();
+        class
+            .build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                seq,
+                tenant.map_or("", |t| s.tenants[t].id.as_str()),
+                &HeaderValue::from_static("h"),
+                None,
+                key.as_ref(),
+            )
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn request_k_renders_as_a_pure_function_of_seed_phase_and_k() {
+        let whole = shared(18, 1, Shard::default());
+        let expected: Vec<Vec<Vec<u8>>> = (0..2)
+            .map(|p| (0..300).map(|k| render(&whole, p, k)).collect())
+            .collect();
+        // Other worker counts and shards, drawing in reverse and repeatedly (a
+        // retry): the same bytes for every (phase, k).
+        for (workers, shard) in [(4, Shard::default()), (3, Shard::new(1, 3).unwrap())] {
+            let other = shared(18, workers, shard);
+            for p in (0..2).rev() {
+                for k in (0..300).rev() {
+                    assert_eq!(render(&other, p, k), expected[p][k as usize], "{p}/{k}");
+                    assert_eq!(render(&other, p, k), expected[p][k as usize], "{p}/{k}");
+                }
+            }
+        }
+        // The draws do vary: with k, with the phase and with the seed.
+        let distinct = |v: &[Vec<u8>]| v.iter().collect::<std::collections::HashSet<_>>().len();
+        assert_eq!(distinct(&expected[0]), 300);
+        let classes: std::collections::HashSet<_> = (0..300).map(|k| whole.pick(0, k)).collect();
+        assert_eq!(classes.len(), 6, "every class × tenant pair occurs");
+        let reseeded = shared(19, 1, Shard::default());
+        let differ = |a: &Shared, pa: usize, b: &Shared, pb: usize| {
+            (0..300)
+                .filter(|&k| render(a, pa, k) != render(b, pb, k))
+                .count()
+        };
+        assert_eq!(differ(&whole, 0, &reseeded, 0), 300);
+        assert!(differ(&whole, 0, &whole, 1) > 250);
+    }
 }

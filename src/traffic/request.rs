@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method};
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use crate::scenario::template::{Template, Vars};
 use crate::scenario::{RequestTemplate, TokenKind};
@@ -16,6 +17,89 @@ pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-ke
 /// backend may ever see this header; the mock backends count the ones that do
 /// (`mock_backends::X_NINEFOLD_HOSTILE`, the same name).
 pub static HOSTILE_MARK: HeaderName = HeaderName::from_static("x-ninefold-hostile");
+
+/// The independent random streams of one request. Each is a generator of its own,
+/// seeded from (run seed, phase, sequence number, stream) alone, so request `k` of a
+/// phase is the same whichever worker or shard sends it, in whatever order, and a
+/// retry renders the very request it repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Which class and which tenant.
+    Pick = 1,
+    /// The idempotency key.
+    Key = 2,
+    /// Template variables (`{rand:A..B}`, `{uuid}`): path, then headers, then body.
+    Render = 3,
+}
+
+/// The generator of `stream` for request `seq` of phase `phase` under `seed`.
+pub fn request_rng(seed: u64, phase: usize, seq: u64, stream: Stream) -> SmallRng {
+    // SplitMix64 over the inputs in turn. Each step is a bijection of the state, so
+    // two requests that differ in one input only never share a seed, and its
+    // avalanche makes neighbouring sequence numbers' streams unrelated.
+    let mut x = splitmix(seed ^ 0x6E69_6E65_666F_6C64); // "ninefold"
+    x = splitmix(x ^ phase as u64);
+    x = splitmix(x ^ seq);
+    x = splitmix(x ^ stream as u64);
+    SmallRng::seed_from_u64(x)
+}
+
+/// One SplitMix64 step (Steele, Lea & Flood 2014).
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The idempotency key of request `seq` of phase `phase`: a v4 UUID drawn from its
+/// own stream, so a run with the same seed sends the same keys.
+pub fn idempotency_key(seed: u64, phase: usize, seq: u64) -> HeaderValue {
+    let bytes: [u8; 16] = request_rng(seed, phase, seq, Stream::Key).random();
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    HeaderValue::try_from(id.hyphenated().to_string())
+        .unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+/// The longest example body kept, in bytes (a longer one is cut, marked with `…`).
+pub const MAX_EXAMPLE_BODY: usize = 512;
+
+/// One example answer body per (phase, class, status) of the statuses that are
+/// errors (400 and above), collected while the run goes so that a breakdown can say
+/// what the errors were (`ninefold attack`). The first one seen is kept.
+#[derive(Debug, Default)]
+pub struct ExampleBodies {
+    bodies: std::sync::Mutex<std::collections::BTreeMap<(usize, usize, u16), String>>,
+}
+
+impl ExampleBodies {
+    /// Keep `body` as the example of `status` for class `class` of phase `phase`,
+    /// unless there is one already.
+    pub fn offer(&self, phase: usize, class: usize, status: u16, body: &[u8]) {
+        let mut bodies = self
+            .bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bodies.entry((phase, class, status)).or_insert_with(|| {
+            let cut = body.len() > MAX_EXAMPLE_BODY;
+            let mut text =
+                String::from_utf8_lossy(&body[..body.len().min(MAX_EXAMPLE_BODY)]).into_owned();
+            if cut {
+                text.push('…');
+            }
+            text
+        });
+    }
+
+    /// The example of `status` for class `class` of phase `phase`, if one was seen.
+    pub fn get(&self, phase: usize, class: usize, status: u16) -> Option<String> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(phase, class, status))
+            .cloned()
+    }
+}
 
 /// Why a rendered request is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +147,7 @@ impl PreparedClass {
         };
         let render_static = |tpl: &Template| {
             // Static templates draw nothing; any RNG will do.
-            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0);
+            let mut rng = SmallRng::seed_from_u64(0);
             tpl.render(&mut Vars {
                 seq: 0,
                 tenant: "",

@@ -1,6 +1,9 @@
 //! The worker loop: one thread, one current-thread runtime, its own
-//! connections, recorder and RNG: nothing on the hot path is shared but the
-//! per-tenant throttle model.
+//! connections and recorder: nothing on the hot path is shared but the
+//! per-tenant throttle model. Every random choice of a request comes from
+//! generators seeded by (seed, phase, sequence number) alone
+//! ([`super::request::request_rng`]), so request `k` is the same whichever
+//! worker or shard sends it.
 //!
 //! Per phase, a producer puts jobs in a local queue: the open-loop producer at
 //! the schedule's absolute instants, closed-loop users one at a time. The
@@ -24,8 +27,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method};
-use rand::Rng;
-use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +35,8 @@ use crate::scenario::TokenKind;
 
 use super::client::{Answer, Conn, Targets};
 use super::plan::{Load, PhasePlan, Shared};
-use super::request::PreparedClass;
-use super::schedule::{ArrivalGen, pick, rng_for, vus_at};
+use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
+use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
 
 mod producers;
@@ -92,7 +93,6 @@ struct Attempt {
 struct Worker {
     shared: Arc<Shared>,
     recorder: RefCell<Recorder>,
-    rng: RefCell<SmallRng>,
     tokens: RefCell<TokenCache>,
     targets: Targets,
     buf: RefCell<String>,
@@ -140,12 +140,6 @@ async fn run(
             Arc::clone(&shared.layout),
             shared.run_start,
             shared.tolerance_s,
-        )),
-        rng: RefCell::new(rng_for(
-            shared.seed,
-            usize::MAX,
-            shared.shard.global_worker(index),
-            0,
         )),
         tokens: RefCell::new(TokenCache::new(shared.minter.clone(), &shared.tenants)),
         targets: Targets::new(shared.targets.clone(), index),
@@ -330,14 +324,7 @@ impl Worker {
         now: Instant,
         done: Option<Rc<Notify>>,
     ) -> Option<Job> {
-        let phase = self.phase(p);
-        let (class, tenant) = {
-            let mut rng = self.rng.borrow_mut();
-            let class = pick(&phase.class_weights, &mut *rng);
-            let tenant = (!phase.tenants.is_empty())
-                .then(|| phase.tenants[pick(&phase.tenant_weights, &mut *rng)]);
-            (class, tenant)
-        };
+        let (class, tenant) = self.shared.pick(p, seq);
         let mut rec = self.recorder.borrow_mut();
         rec.scheduled(p);
         if queue.in_flight.get() >= queue.cap {
@@ -403,22 +390,17 @@ impl Worker {
     async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job, clock: Option<Instant>) {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
-        let key = class.idempotency_key.then(|| {
-            let mut bytes: [u8; 16] = self.rng.borrow_mut().random();
-            if !self.shared.shard.is_whole() {
-                // Shards' keys are disjoint by construction, not only by chance.
-                bytes[..4].copy_from_slice(&self.shared.shard.index.to_be_bytes());
-            }
-            let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-            HeaderValue::try_from(id.hyphenated().to_string())
-                .unwrap_or(HeaderValue::from_static("invalid"))
-        });
+        // Keys of different requests differ by their 122 random bits (shards own
+        // disjoint sequence numbers, so their keys differ the same way).
+        let key = class
+            .idempotency_key
+            .then(|| idempotency_key(self.shared.seed, p, job.seq));
         // Minting a key takes time of its own: then the clock is read again.
         let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
         loop {
             let attempt = self
-                .attempt(phase, class, conn, &job, key.as_ref(), clock.take())
+                .attempt(p, class, conn, &job, key.as_ref(), clock.take())
                 .await;
             let status = attempt.result.as_ref().map(|a| a.status);
             let outcome = classify(status.map_err(|e| *e), &class.expect);
@@ -430,6 +412,16 @@ impl Worker {
                 retries += 1;
                 continue;
             }
+            if let (Some(examples), Ok(answer)) = (&self.shared.examples, &attempt.result)
+                && answer.status >= 400
+            {
+                examples.offer(
+                    p,
+                    job.class,
+                    answer.status,
+                    answer.body.as_deref().unwrap_or_default(),
+                );
+            }
             self.record(p, &job, &attempt, outcome, retries, key);
             return;
         }
@@ -437,13 +429,14 @@ impl Worker {
 
     async fn attempt(
         &self,
-        phase: &PhasePlan,
+        p: usize,
         class: &PreparedClass,
         conn: &mut Option<Conn>,
         job: &Job,
         key: Option<&HeaderValue>,
         clock: Option<Instant>,
     ) -> Attempt {
+        let phase = self.phase(p);
         let usable = conn.as_mut().is_some_and(Conn::is_usable);
         if !usable {
             *conn = self.targets.connect(phase.timeout).await.ok();
@@ -475,12 +468,13 @@ impl Worker {
             .map_or("", |t| self.shared.tenants[t].id.as_str());
         let built = {
             let mut buf = self.buf.borrow_mut();
-            let mut rng = self.rng.borrow_mut();
+            // Fresh for every attempt: a retry sends the request it repeats.
+            let mut rng = request_rng(self.shared.seed, p, job.seq, Stream::Render);
             let (out, host) = c.request_buf();
             class.build(
                 out,
                 &mut buf,
-                &mut *rng,
+                &mut rng,
                 job.seq,
                 tenant,
                 host,
@@ -505,6 +499,7 @@ impl Worker {
             _ => None,
         };
         // Writes keep the body: the order id in it goes into the integrity ledger.
+        // (The client keeps error bodies, 400 and above, whatever this says.)
         let keep_body = class.idempotency_key || class.method == Method::POST;
         let result = c
             .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)

@@ -1,0 +1,110 @@
+//! The human summary of `ninefold attack`.
+
+use std::fmt::Write as _;
+
+use super::AttackSummary;
+use crate::metrics::{Outcome, OutcomeCounts};
+
+pub(super) fn outcome_list(outcomes: &OutcomeCounts) -> String {
+    let list: Vec<String> = Outcome::ALL
+        .iter()
+        .filter(|o| outcomes.get(**o) > 0)
+        .map(|o| format!("{} {}", o.name(), outcomes.get(*o)))
+        .collect();
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// The human summary, as printed.
+pub(super) fn human(s: &AttackSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}  {} loop, {} connections",
+        s.method, s.url, s.mode, s.connections
+    );
+    let _ = writeln!(
+        out,
+        "requests {}  answered {}  in {:.2}s  = {:.0} req/s{}",
+        s.requests,
+        s.answered,
+        s.duration_s,
+        s.rps,
+        s.target_rate
+            .map(|r| format!(" (target {r:.0})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "outcomes  {}", outcome_list(&s.outcomes));
+    if let Some(e) = s.error_rate {
+        let _ = writeln!(
+            out,
+            "errors    {:.3}% of requests sent (at most {}% allowed)",
+            e * 100.0,
+            s.max_error_rate * 100.0
+        );
+    }
+    percentiles(&mut out, s);
+    breakdown(&mut out, s);
+    for problem in &s.problems {
+        let _ = writeln!(out, "INVALID: {problem}");
+    }
+    match s.verdict {
+        "unreachable" => {
+            let _ = writeln!(out, "UNREACHABLE: no answer to any request");
+        }
+        "errors" => {
+            let _ = writeln!(
+                out,
+                "FAIL: {:.3}% of requests failed, above --max-error-rate {}%",
+                s.error_rate.unwrap_or(0.0) * 100.0,
+                s.max_error_rate * 100.0
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The latency and service-time lines: `—` where nothing was measured.
+fn percentiles(out: &mut String, s: &AttackSummary) {
+    for (name, p) in [("latency", &s.latency_ms), ("service", &s.service_time_ms)] {
+        match p {
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "{name:<9} p50 {:.3}ms  p90 {:.3}ms  p99 {:.3}ms  p99.9 {:.3}ms  max {:.3}ms",
+                    p.p50, p.p90, p.p99, p.p999, p.max
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{name:<9} p50 —  p90 —  p99 —  p99.9 —  max —  (not measured: no answer)"
+                );
+            }
+        }
+    }
+}
+
+/// One line per status (or outcome without an answer), with an example error body.
+fn breakdown(out: &mut String, s: &AttackSummary) {
+    if !s.breakdown.is_empty() {
+        let _ = writeln!(out, "breakdown {} {}", s.method, s.breakdown[0].path);
+        for row in &s.breakdown {
+            let status = row.status.map_or("—".to_owned(), |st| st.to_string());
+            let _ = write!(out, "  {status:>3}  {:<17} {:>9}", row.outcome, row.count);
+            if let Some(body) = &row.example_body {
+                let one_line: String = body
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(120)
+                    .collect();
+                let _ = write!(out, "  e.g. {one_line}");
+            }
+            out.push('\n');
+        }
+    }
+}
