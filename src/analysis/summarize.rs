@@ -37,7 +37,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         .find(|o| o.metric == Metric::Availability && o.filters == Filters::default())
         .map(|o| o.objective.target);
     let faults = failover::analyse(s, r, availability_target);
-    let integrity = integrity(r);
+    let integrity = integrity(s, r);
     let mut warnings = Vec::new();
     if dropped > 0 {
         warnings.push(format!(
@@ -45,7 +45,10 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         ));
     }
     if r.partial {
-        warnings.push("the run was interrupted: these are the numbers measured until then".into());
+        warnings.push(
+            "the run was interrupted: these are the numbers measured until then, and the verdict is withheld (exit 6)"
+                .into(),
+        );
     }
     for e in &r.lifecycle {
         if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {
@@ -136,7 +139,11 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         slos,
     };
     let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
-    summary.decide(RunHealth { invalid, broken });
+    summary.decide(RunHealth {
+        invalid,
+        broken,
+        interrupted: r.partial,
+    });
     summary
 }
 
@@ -196,23 +203,66 @@ fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
     out
 }
 
-fn integrity(r: &RunResults) -> IntegritySummary {
+/// Why the store cannot be compared with the acknowledged writes, if it cannot.
+fn integrity_unmeasured(s: &Scenario, r: &RunResults) -> Option<String> {
+    use crate::scenario::model::{GatewayTarget, Instances};
+    if let Some(pool) = s
+        .upstreams
+        .iter()
+        .find(|(_, u)| matches!(u.instances, Instances::Targets(_)))
+        .map(|(p, _)| p)
+    {
+        return Some(format!(
+            "the backends of pool {pool} are external (targets), so ninefold cannot read their store"
+        ));
+    }
+    if let Some(st) = r.stores.iter().find(|st| st.orders.is_none()) {
+        return Some(format!(
+            "the store of pool {} could not be read back ({})",
+            st.pool,
+            st.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    if r.stores.is_empty() {
+        return Some(if s.upstreams.is_empty() {
+            "ninefold started no backend, so there is no store it can read".to_string()
+        } else {
+            "the store was not read back (the run stopped before the read-back)".to_string()
+        });
+    }
+    let stored = r
+        .stores
+        .iter()
+        .flat_map(|st| st.orders.iter().flatten())
+        .count();
+    if let GatewayTarget::External { url } = &s.gateway.target
+        && stored == 0
+        && !r.recording.ledger.is_empty()
+    {
+        return Some(format!(
+            "the gateway is external ({url}) and none of its acknowledged writes reached the backends ninefold started, so their store is not the one written to"
+        ));
+    }
+    None
+}
+
+fn integrity(s: &Scenario, r: &RunResults) -> IntegritySummary {
     let acked: Vec<&crate::metrics::AckedWrite> = r.recording.ledger.iter().collect();
-    let checked = !r.stores.is_empty() && r.stores.iter().all(|s| s.orders.is_some());
+    let not_measured = integrity_unmeasured(s, r);
+    let checked = not_measured.is_none();
     let stored: HashSet<&str> = r
         .stores
         .iter()
         .flat_map(|s| s.orders.iter().flatten())
         .map(|o| o.order_id.as_str())
         .collect();
-    let lost = if checked {
+    // No acknowledged write: none could be lost, and none was shown kept.
+    let lost = (checked && !acked.is_empty()).then(|| {
         acked
             .iter()
             .filter(|w| w.order_id.as_deref().is_some_and(|id| !stored.contains(id)))
             .count() as u64
-    } else {
-        0
-    };
+    });
     // One key applied more than once, or one logical request acknowledged with two orders.
     // A key applied n times has n orders that each say `applied = n`: count the key once,
     // as n − 1 extra effects (summing over orders would say n·(n − 1)).
@@ -251,8 +301,9 @@ fn integrity(r: &RunResults) -> IntegritySummary {
         checked,
         acknowledged_writes: acked.len() as u64,
         lost,
-        duplicates: applied_twice.max(two_orders),
-        unkeyed_duplicates: if checked { unkeyed_duplicates } else { 0 },
+        duplicates: checked.then_some(applied_twice.max(two_orders)),
+        unkeyed_duplicates: checked.then_some(unkeyed_duplicates),
+        not_measured,
     }
 }
 
@@ -266,6 +317,87 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A failover figure over the faults the SLO's window names: the worst of
+    /// them, a recovery that never came as "at least", and the true reason
+    /// when there is nothing to judge.
+    fn failover(&self, slo: &Slo) -> Measured {
+        use crate::report::summary::RecoveryState;
+        let selected: Vec<&FaultSummary> = self
+            .faults
+            .iter()
+            .filter(|fs| match slo.filters.window {
+                Window::Fault(i) | Window::Recovery(i) => fs.index == i,
+                _ => true,
+            })
+            .collect();
+        if selected.is_empty() {
+            return Measured::Absent(if self.faults.is_empty() {
+                "no fault was applied during the run, so there is nothing to recover from".into()
+            } else {
+                "the fault this SLO names was not applied during the run".into()
+            });
+        }
+        let attributed: Vec<&FaultSummary> = selected
+            .iter()
+            .copied()
+            .filter(|fs| fs.not_attributed.is_none())
+            .collect();
+        if attributed.is_empty() {
+            let why: Vec<&str> = selected
+                .iter()
+                .filter_map(|fs| fs.not_attributed.as_deref())
+                .collect();
+            return Measured::Absent(format!("the fault had {}", why.join("; ")));
+        }
+        let worst = |values: Vec<f64>| values.into_iter().reduce(f64::max);
+        match slo.metric {
+            Metric::FailoverRecovery => {
+                let recovered = worst(attributed.iter().filter_map(|fs| fs.recovery_s).collect());
+                let never = worst(
+                    attributed
+                        .iter()
+                        .filter_map(|fs| fs.not_recovered_for_s)
+                        .collect(),
+                );
+                if let Some(n) = never {
+                    return Measured::NotRecovered(recovered.map_or(n, |r| r.max(n)));
+                }
+                if let Some(r) = recovered {
+                    return Measured::Value(r);
+                }
+                // No error followed any fault: the service never left its
+                // allowance, so it was recovered at once.
+                if attributed
+                    .iter()
+                    .any(|fs| fs.recovery == RecoveryState::NoErrors)
+                {
+                    return Measured::Value(0.0);
+                }
+                Measured::Absent("no request was answered after the fault".into())
+            }
+            Metric::FailoverTimeToFirstError => worst(
+                attributed
+                    .iter()
+                    .filter_map(|fs| fs.time_to_first_error_s)
+                    .collect(),
+            )
+            .map_or_else(
+                || Measured::Absent("no error followed the fault".into()),
+                Measured::Value,
+            ),
+            _ => worst(
+                attributed
+                    .iter()
+                    .filter_map(|fs| fs.reintegration_s)
+                    .collect(),
+            )
+            .map_or_else(
+                || Measured::Absent("no replaced instance was seen serving after the fault".into()),
+                Measured::Value,
+            ),
+        }
+    }
+
     /// Keys matching the tenant/route/phase filters.
     fn keys(&self, f: &Filters) -> Vec<&KeyStats> {
         self.rec
@@ -426,33 +558,7 @@ impl Ctx<'_> {
             }
             Metric::FailoverRecovery
             | Metric::FailoverTimeToFirstError
-            | Metric::FailoverReintegration => {
-                let pick = |fs: &FaultSummary| match slo.metric {
-                    Metric::FailoverRecovery => fs.recovery_s,
-                    Metric::FailoverTimeToFirstError => fs.time_to_first_error_s,
-                    _ => fs.reintegration_s,
-                };
-                let values: Vec<f64> = self
-                    .faults
-                    .iter()
-                    .filter(|fs| match f.window {
-                        Window::Fault(i) | Window::Recovery(i) => fs.index == i,
-                        _ => true,
-                    })
-                    .filter_map(pick)
-                    .collect();
-                // A fault that caused no error recovered at once.
-                if values.is_empty()
-                    && !self.faults.is_empty()
-                    && slo.metric == Metric::FailoverRecovery
-                {
-                    return Measured::Value(0.0);
-                }
-                values
-                    .into_iter()
-                    .reduce(f64::max)
-                    .map_or(Measured::Nothing, Measured::Value)
-            }
+            | Metric::FailoverReintegration => self.failover(slo),
             Metric::AuthHostileBackendRequests => {
                 match self
                     .r
@@ -466,14 +572,21 @@ impl Ctx<'_> {
             Metric::IntegrityLostWrites
             | Metric::IntegrityDuplicates
             | Metric::IntegrityUnkeyedDuplicates => {
-                if !self.integrity.checked {
-                    return Measured::Nothing;
+                let i = self.integrity;
+                if let Some(why) = &i.not_measured {
+                    return Measured::Absent(why.clone());
                 }
-                Measured::Value(match slo.metric {
-                    Metric::IntegrityLostWrites => self.integrity.lost,
-                    Metric::IntegrityDuplicates => self.integrity.duplicates,
-                    _ => self.integrity.unkeyed_duplicates,
-                } as f64)
+                let value = match slo.metric {
+                    Metric::IntegrityLostWrites => i.lost,
+                    Metric::IntegrityDuplicates => i.duplicates,
+                    _ => i.unkeyed_duplicates,
+                };
+                match value {
+                    Some(n) => Measured::Value(n as f64),
+                    None => {
+                        Measured::Absent("no write was acknowledged, so none could be lost".into())
+                    }
+                }
             }
             Metric::RetryAmplification => {
                 let keys = self.keys(f);
