@@ -74,12 +74,8 @@ fn interrupt(name: &str, signal: Signal) -> (Option<i32>, PathBuf, String) {
         .any(|line| line.contains("achieved"));
     assert!(ready, "the run never reported progress");
     nix::sys::signal::kill(pid, signal).unwrap();
-    let stderr = std::thread::spawn(move || {
-        lines
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    let stderr =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     // Watchdog: a run that ignores the signal is killed after 60 s (and fails below).
     let (tx, rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -105,7 +101,10 @@ fn assert_withheld(code: Option<i32>, out: &std::path::Path, stderr: &str) {
     assert_eq!(summary["exit_code"], 6);
     assert_eq!(summary["partial"], true);
     // What was measured is kept: requests, and the files beside the summary.
-    assert!(summary["requests"]["sent"].as_u64().unwrap() > 0, "{summary}");
+    assert!(
+        summary["requests"]["sent"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
     assert!(summary["duration_s"].as_f64().unwrap() < 55.0, "{summary}");
     for file in ["results.json", "summary.md", "junit.xml", "report.html"] {
         assert!(out.join(file).is_file(), "missing {file}");

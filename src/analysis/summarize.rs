@@ -544,11 +544,20 @@ impl Ctx<'_> {
                     return Measured::Nothing;
                 }
                 Measured::Value(match slo.metric {
-                    Metric::ThrottleAccuracy => tenants
-                        .iter()
-                        .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
-                        .map(f64::abs)
-                        .fold(0.0, f64::max),
+                    Metric::ThrottleAccuracy => {
+                        // Undefined for a tenant the model admitted nothing for: not 0.
+                        let Some(worst) = tenants
+                            .iter()
+                            .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
+                            .map(f64::abs)
+                            .reduce(f64::max)
+                        else {
+                            return Measured::Absent(
+                                "the model admitted no request of these tenants, so the relative error is undefined".into(),
+                            );
+                        };
+                        worst
+                    }
                     Metric::ThrottleWrongful => tenants
                         .iter()
                         .map(|(_, t)| t.wrongful_throttles)
@@ -595,11 +604,19 @@ impl Ctx<'_> {
                 let gateway = if by_key {
                     0
                 } else {
-                    self.r
-                        .gateway_counters
-                        .get("gateway_retries_total")
-                        .copied()
-                        .unwrap_or(0.0) as u64
+                    match self.r.gateway_counters.get("gateway_retries_total") {
+                        Some(n) => *n as u64,
+                        // Unknown is not none: the figure would understate.
+                        None => {
+                            return Measured::Absent(match &self.s.gateway.target {
+                                crate::scenario::model::GatewayTarget::External { .. } => {
+                                    "the gateway is external, so its own retries cannot be counted"
+                                }
+                                _ => "the gateway's retry counter could not be read from its /metrics",
+                            }
+                            .into());
+                        }
+                    }
                 };
                 let retries: u64 = keys.iter().map(|k| k.retries).sum::<u64>() + gateway;
                 if sent == 0 {
@@ -608,7 +625,24 @@ impl Ctx<'_> {
                 Measured::Value((sent + retries) as f64 / sent as f64)
             }
             Metric::BalanceSkew => {
-                let served: Vec<f64> = self.rec.instances.values().map(|v| *v as f64).collect();
+                // Every instance a route reaches counts, the ones that served nothing included.
+                let mut by_name: std::collections::BTreeMap<String, u64> =
+                    self.rec.instances.clone();
+                if matches!(
+                    self.s.gateway.target,
+                    crate::scenario::model::GatewayTarget::Bundled { .. }
+                ) {
+                    for (pool, u) in &self.s.upstreams {
+                        let managed =
+                            matches!(u.instances, crate::scenario::model::Instances::Managed(_));
+                        if managed && self.s.gateway.routes.iter().any(|r| &r.upstream == pool) {
+                            for i in 0..u.instances.count() {
+                                by_name.entry(format!("{pool}-{i}")).or_insert(0);
+                            }
+                        }
+                    }
+                }
+                let served: Vec<f64> = by_name.values().map(|v| *v as f64).collect();
                 if served.len() < 2 {
                     return Measured::Nothing;
                 }

@@ -240,3 +240,59 @@ fn an_unreadable_store_and_a_run_that_never_read_back_say_so() {
     assert_eq!((i.checked, i.duplicates), (false, None));
     assert!(i.not_measured.unwrap().contains("not read back"));
 }
+
+/// Case 6 of issue 18, the other figures that read 0 when nothing was
+/// counted: the gateway's retries when its counter is unknown, the throttle
+/// error when the model admitted nothing, and the instances that served
+/// nothing (absent from the answers, so left out of the skew).
+#[test]
+fn figures_nobody_counted_are_not_zero() {
+    let slos = "\"retry.amplification\" = \"< 1.5\"\n\"balance.skew\" = \"< 0.2\"\n\"throttle.accuracy\" = \"< 5%\"";
+    let s = scenario("instances = 3", slos);
+    let mut recording = Recording::default();
+    let mut key = crate::metrics::KeyStats {
+        phase: "p".into(),
+        tenant: None,
+        class: 0,
+        method: "GET".into(),
+        path: "/orders".into(),
+        outcomes: Default::default(),
+        statuses: Default::default(),
+        latency: Default::default(),
+        service: Default::default(),
+        retries: 0,
+    };
+    for _ in 0..200 {
+        key.outcomes.add(crate::metrics::Outcome::Ok);
+    }
+    recording.keys.push(key);
+    recording.instances.insert("api-0".into(), 100);
+    recording.instances.insert("api-1".into(), 100);
+    // A tenant the model admitted nothing for (every request refused).
+    recording.tenants.insert("acme".into(), Default::default());
+    let r = results_with(recording, Vec::new());
+    let summary = summarize(&s, &r, 1.0, false);
+    let slo = |name: &str| summary.slos.iter().find(|x| x.name == name).unwrap();
+    let (retry, skew) = (slo("retry.amplification"), slo("balance.skew"));
+    // No gateway counters were scraped: the gateway's retries are unknown.
+    assert_eq!(
+        retry.verdict,
+        crate::analysis::Verdict::NotMeasured,
+        "{retry:?}"
+    );
+    assert!(
+        retry.detail.contains("retry counter could not be read"),
+        "{retry:?}"
+    );
+    // api-2 served nothing: (100 − 200/3) / (200/3) = 0.5, not 0.
+    let m = skew.measured.unwrap();
+    assert!((m - 0.5).abs() < 1e-12, "{skew:?}");
+    assert_eq!(skew.verdict, crate::analysis::Verdict::Fail);
+    let accuracy = slo("throttle.accuracy");
+    assert_eq!(
+        (accuracy.verdict, accuracy.measured),
+        (crate::analysis::Verdict::NotMeasured, None),
+        "{accuracy:?}"
+    );
+    assert!(accuracy.detail.contains("undefined"), "{accuracy:?}");
+}

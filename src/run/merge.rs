@@ -309,7 +309,7 @@ mod tests {
         let parts = check_complete(vec![folder("a", Some((0, 2)), 7), b]).unwrap();
         let merged = merge(parts).unwrap();
         assert!(merged.partial);
-        let text = "name = \"s\"\nduration = \"1s\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{ path = \"/\" }]\n";
+        let text = "name = \"s\"\nduration = \"1s\"\n[gateway]\nurl = \"http://127.0.0.1:9\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{ path = \"/\" }]\n";
         let s = crate::scenario::load::parse_str("s.toml", text, Path::new("."))
             .unwrap()
             .scenario;
