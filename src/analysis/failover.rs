@@ -102,8 +102,8 @@ fn no_effect(s: &Scenario, rec: &Recording, e: &FaultEvent) -> Option<String> {
         };
         if !routed {
             reasons.push(match &s.gateway.target {
-                GatewayTarget::External { url } => format!(
-                    "{name} is not on the path of any request: the gateway is external ({url}) and cannot reach the backends ninefold started"
+                GatewayTarget::External { .. } => format!(
+                    "{name} is not on the path of any request: the gateway is external ([gateway] url) and cannot reach the backends ninefold started"
                 ),
                 GatewayTarget::Bundled { .. } => {
                     format!("{name} is not on the path of any request: no route sends to pool {pool}")
