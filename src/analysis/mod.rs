@@ -13,6 +13,7 @@
 pub mod availability;
 pub mod compare;
 pub mod failover;
+pub mod integrity;
 pub mod slo;
 pub mod summarize;
 
