@@ -418,7 +418,13 @@ mod tests {
         let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
         assert_eq!(summary.faults[0].recovery, RecoveryState::NoErrors);
         assert_eq!(summary.faults[0].recovery_s, None);
-        assert_eq!(summary.slos[0].verdict, crate::analysis::Verdict::Pass);
+        let slo = &summary.slos[0];
+        assert_eq!(slo.verdict, crate::analysis::Verdict::Pass);
+        assert_eq!(slo.measured, None);
+        assert_eq!(
+            slo.detail,
+            "no error followed the fault, so there was nothing to recover from (0 s): meets < 5s"
+        );
         r.faults.clear();
         let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
         let slo = &summary.slos[0];

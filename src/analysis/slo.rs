@@ -239,6 +239,9 @@ pub enum Measured {
     /// recovered, and recovery is at least this many seconds. It fails an
     /// objective it already misses and is inconclusive otherwise.
     NotRecovered(f64),
+    /// No error followed the fault: the service never left its allowance, so
+    /// there was nothing to recover from; judged as a recovery of 0 s.
+    NothingToRecover,
     /// An exact value in the objective's unit (a percentile, a count, seconds).
     Value(f64),
     /// A proportion `events / trials` judged with its confidence interval
@@ -258,6 +261,20 @@ pub fn evaluate(objective: &Objective, measured: Measured, confidence: Confidenc
             ..not_measured()
         },
         Measured::NotRecovered(at_least) => evaluate_not_recovered(objective, at_least),
+        Measured::NothingToRecover => {
+            let eval = evaluate_point(objective, Some(0.0));
+            Evaluation {
+                detail: format!(
+                    "no error followed the fault, so there was nothing to recover from (0 s): {}",
+                    eval.detail
+                        .split_once(' ')
+                        .map_or(eval.detail.as_str(), |(_, rest)| rest)
+                ),
+                shown: Some("not applicable: no error followed".into()),
+                measured: None,
+                ..eval
+            }
+        }
         Measured::Value(v) => evaluate_point(objective, Some(v)),
         Measured::Proportion { events, trials } => {
             evaluate_proportion(objective, events, trials, confidence)

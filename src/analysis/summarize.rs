@@ -268,7 +268,7 @@ impl Ctx<'_> {
                     .iter()
                     .any(|fs| fs.recovery == RecoveryState::NoErrors)
                 {
-                    return Measured::Value(0.0);
+                    return Measured::NothingToRecover;
                 }
                 Measured::Absent("no request was answered after the fault".into())
             }
