@@ -44,9 +44,10 @@ fn integrity_unmeasured(s: &Scenario, r: &RunResults) -> Option<String> {
         && stored == 0
         && !r.recording.ledger.is_empty()
     {
-        return Some(format!(
+        return Some(
             "the gateway is external ([gateway] url) and none of its acknowledged writes reached the backends ninefold started, so their store is not the one written to"
-        ));
+                .to_string(),
+        );
     }
     None
 }
