@@ -9,7 +9,7 @@
 //! `not_recovered_for_s`, which fails any `<` objective it reaches); no error
 //! followed the fault (nothing to recover from); or no request was answered
 //! after it (not measured). A fault whose target carried none of the measured
-//! traffic (a backend that served no request before it, or one no route
+//! traffic (a backend that served no request of the run, or one no route
 //! reaches, e.g. a mock backend behind an external `[gateway] url`) has no
 //! effect on what the clients saw: its figures are not attributed to it.
 
@@ -84,7 +84,7 @@ pub fn analyse(
 
 /// Why the fault `e` had no effect on the measured traffic, if it had none:
 /// every target is a backend that no route reaches, or that served no request
-/// of the recording before the fault while others did.
+/// of the run while the rest of its pool answered before the fault.
 fn no_effect(s: &Scenario, rec: &Recording, e: &FaultEvent) -> Option<String> {
     if e.targets.is_empty() {
         return None;
@@ -111,18 +111,30 @@ fn no_effect(s: &Scenario, rec: &Recording, e: &FaultEvent) -> Option<String> {
             });
             continue;
         }
-        let before = rec
+        // Its pool was answering before the fault, and never through it.
+        let mate = |n: &str| {
+            n != name
+                && n.strip_prefix(pool.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|i| i.parse::<usize>().is_ok())
+        };
+        let pool_before: u64 = rec
             .seconds
             .iter()
-            .filter(|sec| f64::from(sec.second) + 1.0 <= e.at_s);
-        let (mut answered, mut served) = (0u64, 0u64);
-        for sec in before {
-            answered += sec.instances.values().sum::<u64>();
-            served += sec.instances.get(name).copied().unwrap_or(0);
-        }
-        if answered > 0 && served == 0 {
+            .filter(|sec| f64::from(sec.second) + 1.0 <= e.at_s)
+            .flat_map(|sec| sec.instances.iter())
+            .filter(|(n, _)| mate(n))
+            .map(|(_, v)| *v)
+            .sum();
+        let served = rec.instances.get(name).copied().unwrap_or(0)
+            + rec
+                .seconds
+                .iter()
+                .map(|sec| sec.instances.get(name).copied().unwrap_or(0))
+                .sum::<u64>();
+        if pool_before > 0 && served == 0 {
             reasons.push(format!(
-                "{name} served none of the {answered} answers named by a backend before the fault"
+                "{name} served no request of the run, while its pool answered {pool_before} before the fault"
             ));
         } else {
             return None;
@@ -484,20 +496,27 @@ mod tests {
             "{md}"
         );
 
-        // Behind the bundled gateway, a backend that answered nothing before
-        // its fault while others answered carried no measured traffic either.
+        // Behind the bundled gateway, a backend that served no request of the
+        // run while its pool answered before the fault carried none either.
         let (s, mut r) = never_recovers("");
         for sec in &mut r.recording.seconds {
             sec.instances.clear();
-            sec.instances.insert("other-0".into(), 100);
+            sec.instances.insert("api-1".into(), 100);
         }
         let f = &analyse(&s, &r, None)[0];
         assert_eq!(f.recovery, RecoveryState::NoEffect);
+        let why = f.not_attributed.as_deref().unwrap();
+        // Seconds 0–4 come before the fault at 5 s, 100 answers each.
         assert!(
-            f.not_attributed
-                .as_deref()
-                .unwrap()
-                .contains("api-0 served none of the 500 answers")
+            why.contains(
+                "api-0 served no request of the run, while its pool answered 500 before the fault"
+            ),
+            "{why}"
         );
+        // Without answers from its pool before the fault, nothing shows it carried no traffic.
+        for sec in r.recording.seconds.iter_mut().take(5) {
+            sec.instances.clear();
+        }
+        assert_eq!(analyse(&s, &r, None)[0].not_attributed, None);
     }
 }
