@@ -114,6 +114,10 @@ fn assert_withheld(code: Option<i32>, out: &std::path::Path, stderr: &str) {
     assert!(md.contains("verdict is withheld"), "{md}");
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("RunInterrupted"), "{junit}");
+    // Kept when an assertion fails, to read; removed when all hold.
+    if let Some(d) = out.parent() {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 #[test]
