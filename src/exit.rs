@@ -16,6 +16,9 @@ pub enum ExitStatus {
     Inconclusive,
     /// The generator fell behind or dropped requests: the numbers cannot be trusted.
     Invalid,
+    /// The run was interrupted (SIGINT, SIGTERM: a cancelled CI job): what was
+    /// measured until then is written, but the verdict is withheld. Never 0.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -28,6 +31,7 @@ impl ExitStatus {
             ExitStatus::RunBroke => 3,
             ExitStatus::Inconclusive => 4,
             ExitStatus::Invalid => 5,
+            ExitStatus::Interrupted => 6,
         }
     }
 }
@@ -51,6 +55,7 @@ mod tests {
             (ExitStatus::RunBroke, 3),
             (ExitStatus::Inconclusive, 4),
             (ExitStatus::Invalid, 5),
+            (ExitStatus::Interrupted, 6),
         ];
         for (status, code) in all {
             assert_eq!(status.code(), code, "{status:?}");

@@ -292,13 +292,15 @@ fn ctrl_c_tears_down_and_keeps_what_was_measured_marked_partial() {
     // Drain stderr so the harness never blocks on a full pipe, then wait for it.
     std::thread::spawn(move || lines.for_each(drop));
     let status = harness.wait().unwrap();
-    assert!(
-        status.code().is_some(),
-        "exited normally, not by a signal: {status:?}"
+    assert_eq!(
+        status.code(),
+        Some(6),
+        "exited normally with the interrupted code, not 0 and not by a signal: {status:?}"
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["partial"], true);
+    assert_eq!(summary["verdict"], "interrupted");
     assert!(summary["requests"]["sent"].as_u64().unwrap() > 0);
     assert!(summary["duration_s"].as_f64().unwrap() < 50.0);
     assert!(

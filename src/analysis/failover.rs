@@ -3,12 +3,21 @@
 //! 1 s error rate is back within the availability allowance) and, for killed
 //! instances, reintegration (from the replacement's ready line to the first
 //! request it serves). Resolution is the series' one second.
+//!
+//! Recovery is one of four things ([`RecoveryState`]): recovered after
+//! `recovery_s`; not recovered by the end of the run (recovery is at least
+//! `not_recovered_for_s`, which fails any `<` objective it reaches); no error
+//! followed the fault (nothing to recover from); or no request was answered
+//! after it (not measured). A fault whose target carried none of the measured
+//! traffic (a backend that served no request of the run, or one no route
+//! reaches, e.g. a mock backend behind an external `[gateway] url`) has no
+//! effect on what the clients saw: its figures are not attributed to it.
 
-use crate::faults::timeline::Phase;
+use crate::faults::timeline::{FaultEvent, Phase};
 use crate::metrics::Recording;
-use crate::report::summary::FaultSummary;
+use crate::report::summary::{FaultSummary, RecoveryState};
 use crate::run::runner::RunResults;
-use crate::scenario::model::{FaultAction, Scenario};
+use crate::scenario::model::{FaultAction, GatewayTarget, Scenario};
 use crate::topology::supervisor::Lifecycle;
 
 /// How long after a fault its effects are still attributed to it.
@@ -39,10 +48,18 @@ pub fn analyse(
                 reverted_at_s,
                 time_to_first_error_s: None,
                 error_burst_s: None,
-                bad_requests: 0,
+                bad_requests: None,
+                recovery: RecoveryState::NoTraffic,
                 recovery_s: None,
+                not_recovered_for_s: None,
+                not_attributed: None,
                 reintegration_s: None,
             };
+            if let Some(why) = no_effect(s, rec, e) {
+                fs.recovery = RecoveryState::NoEffect;
+                fs.not_attributed = Some(why);
+                return fs;
+            }
             errors(rec, e.at_s, allowance, &mut fs);
             let killed = matches!(
                 s.faults.get(e.fault).map(|f| &f.action),
@@ -65,6 +82,70 @@ pub fn analyse(
         .collect()
 }
 
+/// Why the fault `e` had no effect on the measured traffic, if it had none:
+/// every target is a backend that no route reaches, or that served no request
+/// of the run while the rest of its pool answered before the fault.
+fn no_effect(s: &Scenario, rec: &Recording, e: &FaultEvent) -> Option<String> {
+    if e.targets.is_empty() {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    for name in &e.targets {
+        let pool = s.upstreams.keys().find(|pool| {
+            name.strip_prefix(pool.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|i| i.parse::<usize>().is_ok())
+        })?;
+        let routed = match &s.gateway.target {
+            GatewayTarget::Bundled { .. } => s.gateway.routes.iter().any(|r| &r.upstream == pool),
+            GatewayTarget::External { .. } => false,
+        };
+        if !routed {
+            reasons.push(match &s.gateway.target {
+                GatewayTarget::External { .. } => format!(
+                    "{name} is not on the path of any request: the gateway is external ([gateway] url) and cannot reach the backends ninefold started"
+                ),
+                GatewayTarget::Bundled { .. } => {
+                    format!("{name} is not on the path of any request: no route sends to pool {pool}")
+                }
+            });
+            continue;
+        }
+        // Its pool was answering before the fault, and never through it.
+        let mate = |n: &str| {
+            n != name
+                && n.strip_prefix(pool.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|i| i.parse::<usize>().is_ok())
+        };
+        let pool_before: u64 = rec
+            .seconds
+            .iter()
+            .filter(|sec| f64::from(sec.second) + 1.0 <= e.at_s)
+            .flat_map(|sec| sec.instances.iter())
+            .filter(|(n, _)| mate(n))
+            .map(|(_, v)| *v)
+            .sum();
+        let served = rec.instances.get(name).copied().unwrap_or(0)
+            + rec
+                .seconds
+                .iter()
+                .map(|sec| sec.instances.get(name).copied().unwrap_or(0))
+                .sum::<u64>();
+        if pool_before > 0 && served == 0 {
+            reasons.push(format!(
+                "{name} served no request of the run, while its pool answered {pool_before} before the fault"
+            ));
+        } else {
+            return None;
+        }
+    }
+    Some(format!(
+        "no effect on the measured traffic: {}",
+        reasons.join("; ")
+    ))
+}
+
 fn bad(rec: &Recording, i: usize) -> (u64, u64) {
     let o = &rec.seconds[i].outcomes;
     (o.sent().saturating_sub(o.good()), o.sent())
@@ -74,23 +155,46 @@ fn errors(rec: &Recording, at_s: f64, allowance: f64, fs: &mut FaultSummary) {
     let secs = &rec.seconds;
     let start = secs.iter().position(|s| f64::from(s.second) + 1.0 > at_s);
     let Some(start) = start else { return };
-    let first = (start..secs.len())
-        .take_while(|&i| f64::from(secs[i].second) < at_s + HORIZON_S)
-        .find(|&i| bad(rec, i).0 > 0);
-    let Some(first) = first else { return };
+    let window =
+        || (start..secs.len()).take_while(|&i| f64::from(secs[i].second) < at_s + HORIZON_S);
+    if window().all(|i| bad(rec, i).1 == 0) {
+        return; // No request answered after the fault: nothing measured.
+    }
+    fs.bad_requests = Some(0);
+    let Some(first) = window().find(|&i| bad(rec, i).0 > 0) else {
+        fs.recovery = RecoveryState::NoErrors;
+        return;
+    };
     let t_first = f64::from(secs[first].second);
     fs.time_to_first_error_s = Some((t_first - at_s).max(0.0));
     let mut end = first;
+    let mut burst = 0;
     while end < secs.len() && bad(rec, end).0 > 0 {
-        fs.bad_requests += bad(rec, end).0;
+        burst += bad(rec, end).0;
         end += 1;
     }
+    fs.bad_requests = Some(burst);
     fs.error_burst_s = Some((end - first) as f64);
     let recovered = (first..secs.len()).find(|&i| {
         let (b, n) = bad(rec, i);
         n > 0 && (b as f64) <= allowance * n as f64
     });
-    fs.recovery_s = recovered.map(|i| (f64::from(secs[i].second) - at_s).max(0.0));
+    match recovered {
+        Some(i) => {
+            fs.recovery = RecoveryState::Recovered;
+            fs.recovery_s = Some((f64::from(secs[i].second) - at_s).max(0.0));
+        }
+        None => {
+            // Still above the allowance in the last second of the run.
+            let end_s = if rec.duration_s > 0.0 {
+                rec.duration_s
+            } else {
+                secs.last().map_or(0.0, |s| f64::from(s.second) + 1.0)
+            };
+            fs.recovery = RecoveryState::NotRecovered;
+            fs.not_recovered_for_s = Some((end_s - at_s).max(0.0));
+        }
+    }
 }
 
 fn reintegration(r: &RunResults, instance: &str, after_s: f64) -> Option<f64> {
@@ -110,6 +214,7 @@ mod tests {
     use super::*;
     use crate::faults::timeline::FaultEvent;
     use crate::metrics::{Outcome, SecondStats};
+    use crate::report::summary::RecoveryState;
     use crate::topology::supervisor::LifecycleEvent;
 
     fn scenario() -> Scenario {
@@ -186,7 +291,8 @@ mod tests {
         );
         assert_eq!(f.time_to_first_error_s, Some(0.5));
         assert_eq!(f.error_burst_s, Some(3.0));
-        assert_eq!(f.bad_requests, 36);
+        assert_eq!(f.bad_requests, Some(36));
+        assert_eq!(f.recovery, RecoveryState::Recovered);
         // 1 bad of 100 in second 12 is above a 0.1% allowance; second 13 is clean.
         assert_eq!(f.recovery_s, Some(3.5));
         let reintegration = f.reintegration_s.unwrap();
@@ -208,7 +314,209 @@ mod tests {
         let f = &analyse(&scenario(), &clean, Some(0.999))[0];
         assert_eq!(
             (f.time_to_first_error_s, f.recovery_s, f.bad_requests),
-            (None, None, 0)
+            (None, None, Some(0))
         );
+        assert_eq!(f.recovery, RecoveryState::NoErrors);
+        assert_eq!(f.not_recovered_for_s, None);
+    }
+
+    /// One backend `api-0`, killed at 5 s and never restarted: 100 requests
+    /// a second, all good before the kill and all bad from second 5 to the
+    /// end of the 20 s run.
+    fn never_recovers(slo: &str) -> (Scenario, RunResults) {
+        let text = format!(
+            "name = \"n\"\nduration = \"20s\"\n[[gateway.routes]]\npath = \"/\"\nupstream = \"api\"\n\
+             [upstreams.api]\ninstances = 1\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 100\n\
+             requests = [{{ path = \"/\" }}]\n[[faults]]\nat = \"5s\"\naction = \"kill\"\ntarget = \"api[0]\"\n\
+             [slo]\n{slo}\n"
+        );
+        let s = crate::scenario::load::parse_str("n.toml", &text, std::path::Path::new("."))
+            .unwrap_or_else(|d| panic!("{d}"))
+            .scenario;
+        let mut r = results();
+        r.lifecycle.clear();
+        r.faults[0].targets = vec!["api-0".into()];
+        r.faults[0].at_s = 5.0;
+        r.recording.duration_s = 20.0;
+        for sec in &mut r.recording.seconds {
+            sec.outcomes = Default::default();
+            sec.instances.clear();
+            for _ in 0..100 {
+                sec.outcomes.add(if sec.second < 5 {
+                    Outcome::Ok
+                } else {
+                    Outcome::ConnectError
+                });
+            }
+            if sec.second < 5 {
+                sec.instances.insert("api-0".into(), 100);
+            }
+        }
+        (s, r)
+    }
+
+    /// Case 1 of issue 18: a service that never came back had "recovery 0 ms, PASS".
+    #[test]
+    fn failover_recovery_fails_when_the_service_never_recovers() {
+        let (s, r) = never_recovers(
+            "\"failover.recovery\" = \"< 5s\"\n\"failover.recovery{window=fault:0}\" = \"< 30s\"",
+        );
+        let f = &analyse(&s, &r, None)[0];
+        assert_eq!(f.recovery, RecoveryState::NotRecovered);
+        assert_eq!(f.recovery_s, None);
+        // Run end 20 s − fault 5 s.
+        assert_eq!(f.not_recovered_for_s, Some(15.0));
+        assert_eq!(f.time_to_first_error_s, Some(0.0));
+        assert_eq!((f.error_burst_s, f.bad_requests), (Some(15.0), Some(1_500)));
+        assert_eq!(RecoveryState::describe(f), "not recovered (≥ 15.0s)");
+
+        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let (under_5s, under_30s) = (&summary.slos[0], &summary.slos[1]);
+        assert_eq!(
+            under_5s.verdict,
+            crate::analysis::Verdict::Fail,
+            "{under_5s:?}"
+        );
+        assert_eq!(under_5s.measured, None);
+        assert_eq!(
+            under_5s.measured_display.as_deref(),
+            Some("not recovered (≥ 15.0s)")
+        );
+        assert_eq!(under_5s.lower_bound, Some(15.0));
+        assert!(
+            under_5s.detail.contains("misses < 5s"),
+            "{}",
+            under_5s.detail
+        );
+        // At least 15 s says nothing about < 30 s.
+        assert_eq!(
+            under_30s.verdict,
+            crate::analysis::Verdict::Inconclusive,
+            "{under_30s:?}"
+        );
+        assert_eq!(summary.verdict, crate::analysis::RunVerdict::Fail);
+        assert_eq!(summary.exit_code, 1);
+
+        let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
+        let fault = &json["faults"][0];
+        assert_eq!(fault["recovery"], "not_recovered");
+        assert!(fault["recovery_s"].is_null(), "{fault}");
+        assert_eq!(fault["not_recovered_for_s"], 15.0);
+        let md = crate::report::markdown::render(&summary);
+        assert!(md.contains("| not recovered (≥ 15.0s) |"), "{md}");
+        let text = crate::report::terminal::render(&summary, crate::report::terminal::Style::Plain);
+        assert!(
+            text.contains("fault 0 (kill api-0 at 5.0s): not recovered (≥ 15.0s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("measured not recovered (≥ 15.0s) vs objective < 5s"),
+            "{text}"
+        );
+    }
+
+    /// A fault with no error after it is "nothing to recover from", not "never
+    /// recovered"; a failover SLO without any fault is not measured, and says why.
+    #[test]
+    fn no_error_is_not_applicable_and_no_fault_is_not_measured() {
+        let (s, mut r) = never_recovers("\"failover.recovery\" = \"< 5s\"");
+        for sec in &mut r.recording.seconds {
+            sec.outcomes = Default::default();
+            for _ in 0..100 {
+                sec.outcomes.add(Outcome::Ok);
+            }
+            sec.instances.insert("api-0".into(), 100);
+        }
+        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        assert_eq!(summary.faults[0].recovery, RecoveryState::NoErrors);
+        assert_eq!(summary.faults[0].recovery_s, None);
+        let slo = &summary.slos[0];
+        assert_eq!(slo.verdict, crate::analysis::Verdict::Pass);
+        assert_eq!(slo.measured, None);
+        assert_eq!(
+            slo.detail,
+            "no error followed the fault, so there was nothing to recover from (0 s): meets < 5s"
+        );
+        r.faults.clear();
+        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let slo = &summary.slos[0];
+        assert_eq!(slo.verdict, crate::analysis::Verdict::NotMeasured);
+        assert_eq!(
+            slo.detail,
+            "not measured: no fault was applied during the run, so there is nothing to recover from"
+        );
+        assert_eq!(summary.exit_code, 4);
+    }
+
+    /// Case 9 of issue 18 (report side): with an external gateway the mock
+    /// backends ninefold starts carry none of the traffic, so the errors of
+    /// the external service are not the kill's doing.
+    #[test]
+    fn a_fault_on_a_target_no_request_passes_through_has_no_effect_on_the_measured_traffic() {
+        let (s, mut r) = never_recovers("\"failover.recovery\" = \"< 5s\"");
+        let mut s = s;
+        s.gateway.target = crate::scenario::model::GatewayTarget::External {
+            url: "http://127.0.0.1:9/".into(),
+        };
+        // The external service answers, badly, whatever ninefold's backends do.
+        for sec in &mut r.recording.seconds {
+            sec.instances.clear();
+        }
+        let f = &analyse(&s, &r, None)[0];
+        assert_eq!(f.recovery, RecoveryState::NoEffect);
+        assert_eq!(
+            (
+                f.bad_requests,
+                f.time_to_first_error_s,
+                f.error_burst_s,
+                f.not_recovered_for_s
+            ),
+            (None, None, None, None)
+        );
+        let why = f.not_attributed.as_deref().unwrap();
+        assert!(
+            why.starts_with(
+                "no effect on the measured traffic: api-0 is not on the path of any request"
+            ),
+            "{why}"
+        );
+        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        assert_eq!(
+            summary.slos[0].verdict,
+            crate::analysis::Verdict::NotMeasured
+        );
+        assert!(
+            summary.slos[0]
+                .detail
+                .contains("no effect on the measured traffic")
+        );
+        let md = crate::report::markdown::render(&summary);
+        assert!(
+            md.contains("Fault 0: no effect on the measured traffic"),
+            "{md}"
+        );
+
+        // Behind the bundled gateway, a backend that served no request of the
+        // run while its pool answered before the fault carried none either.
+        let (s, mut r) = never_recovers("");
+        for sec in &mut r.recording.seconds {
+            sec.instances.clear();
+            sec.instances.insert("api-1".into(), 100);
+        }
+        let f = &analyse(&s, &r, None)[0];
+        assert_eq!(f.recovery, RecoveryState::NoEffect);
+        let why = f.not_attributed.as_deref().unwrap();
+        // Seconds 0–4 come before the fault at 5 s, 100 answers each.
+        assert!(
+            why.contains(
+                "api-0 served no request of the run, while its pool answered 500 before the fault"
+            ),
+            "{why}"
+        );
+        // Without answers from its pool before the fault, nothing shows it carried no traffic.
+        for sec in r.recording.seconds.iter_mut().take(5) {
+            sec.instances.clear();
+        }
+        assert_eq!(analyse(&s, &r, None)[0].not_attributed, None);
     }
 }

@@ -16,6 +16,7 @@ pub mod availability;
 pub mod beta;
 pub mod compare;
 pub mod failover;
+pub mod integrity;
 pub mod slo;
 pub mod summarize;
 

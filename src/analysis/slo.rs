@@ -57,6 +57,8 @@ pub struct Evaluation {
     pub more_requests: Option<u64>,
     /// One sentence for people: measured vs objective, and why this verdict.
     pub detail: String,
+    /// What to show for a value that is not a number (`not recovered (≥ 40.0s)`).
+    pub shown: Option<String>,
 }
 
 /// Judge an exactly measured value; `None` means it could not be measured.
@@ -77,6 +79,7 @@ pub fn evaluate_point(objective: &Objective, measured: Option<f64>) -> Evaluatio
         interval: None,
         more_requests: None,
         detail,
+        shown: None,
     }
 }
 
@@ -103,6 +106,7 @@ pub fn evaluate_interval(objective: &Objective, estimate: f64, interval: Interva
         interval: Some(interval),
         more_requests: None,
         detail,
+        shown: None,
     }
 }
 
@@ -219,14 +223,25 @@ pub fn evaluate_availability(
         interval: Some(interval),
         more_requests,
         detail: format!("{bounds}: {why}"),
+        shown: None,
     }
 }
 
 /// What the recording yields for one SLO, by the kind of evidence it is.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Measured {
     /// No data (no request in the window, no fault to recover from).
     Nothing,
+    /// Not measured, and why (a clause: "the backends are external (targets),
+    /// so ninefold cannot read their store").
+    Absent(String),
+    /// A duration that had not ended when the run did: the service had not
+    /// recovered, and recovery is at least this many seconds. It fails an
+    /// objective it already misses and is inconclusive otherwise.
+    NotRecovered(f64),
+    /// No error followed the fault: the service never left its allowance, so
+    /// there was nothing to recover from; judged as a recovery of 0 s.
+    NothingToRecover,
     /// An exact value in the objective's unit (a percentile, a count, seconds).
     Value(f64),
     /// A proportion `events / trials` judged with its confidence interval
@@ -241,6 +256,25 @@ pub enum Measured {
 pub fn evaluate(objective: &Objective, measured: Measured, confidence: Confidence) -> Evaluation {
     match measured {
         Measured::Nothing => not_measured(),
+        Measured::Absent(why) => Evaluation {
+            detail: format!("not measured: {why}"),
+            ..not_measured()
+        },
+        Measured::NotRecovered(at_least) => evaluate_not_recovered(objective, at_least),
+        Measured::NothingToRecover => {
+            let eval = evaluate_point(objective, Some(0.0));
+            Evaluation {
+                detail: format!(
+                    "no error followed the fault, so there was nothing to recover from (0 s): {}",
+                    eval.detail
+                        .split_once(' ')
+                        .map_or(eval.detail.as_str(), |(_, rest)| rest)
+                ),
+                shown: Some("not applicable: no error followed".into()),
+                measured: None,
+                ..eval
+            }
+        }
         Measured::Value(v) => evaluate_point(objective, Some(v)),
         Measured::Proportion { events, trials } => {
             evaluate_proportion(objective, events, trials, confidence)
@@ -256,6 +290,35 @@ fn not_measured() -> Evaluation {
         interval: None,
         more_requests: None,
         detail: "not measured: the run produced no data for this metric".to_string(),
+        shown: None,
+    }
+}
+
+/// Judge a recovery that had not happened when the run ended: its value lies
+/// in `[at_least, ∞)`, so the interval rule decides (a `<` objective at or
+/// below `at_least` fails; one above it cannot be settled).
+fn evaluate_not_recovered(objective: &Objective, at_least: f64) -> Evaluation {
+    let interval = Interval {
+        lower: at_least,
+        upper: f64::INFINITY,
+    };
+    let verdict = interval_verdict(objective, interval);
+    let shown = format!(
+        "not recovered (≥ {})",
+        format_value(objective.unit, at_least)
+    );
+    let why = match verdict {
+        Verdict::Fail => format!("misses {objective}"),
+        Verdict::Pass => format!("meets {objective}"),
+        _ => format!("the run ended too soon after the fault to judge {objective}"),
+    };
+    Evaluation {
+        verdict,
+        measured: None,
+        interval: Some(interval),
+        more_requests: None,
+        detail: format!("{shown}: still failing above the allowance when the run ended, {why}"),
+        shown: Some(shown),
     }
 }
 
@@ -284,6 +347,9 @@ pub enum RunVerdict {
     /// The run itself broke (a child would not start, the harness failed);
     /// whatever was measured is partial.
     Broken,
+    /// The run was interrupted (SIGINT, SIGTERM) before its end: what was
+    /// measured is written, but the verdict is withheld (exit 6, never 0).
+    Interrupted,
 }
 
 /// What happened to the run apart from its SLOs.
@@ -293,17 +359,24 @@ pub struct RunHealth {
     pub invalid: bool,
     /// The run did not complete.
     pub broken: bool,
+    /// The run was stopped early by a signal: its numbers cover only part of it.
+    pub interrupted: bool,
 }
 
 impl RunVerdict {
     /// Precedence (DESIGN.md): a broken run → broken (3), whatever it measured,
-    /// since its failures may be the harness's own; else any SLO failed → fail
+    /// since its failures may be the harness's own; else an interrupted run →
+    /// interrupted (6, verdict withheld: part of a run shows neither a pass nor,
+    /// being cut short by someone, a verdict anyone asked for); else any SLO failed → fail
     /// (1), because a generator that fell behind only *under*-states load, so a
     /// miss stays a miss; else invalid → 5; else any inconclusive or unmeasured
     /// SLO → 4; else pass (0).
     pub fn decide(verdicts: impl IntoIterator<Item = Verdict>, health: RunHealth) -> Self {
         if health.broken {
             return RunVerdict::Broken;
+        }
+        if health.interrupted {
+            return RunVerdict::Interrupted;
         }
         let (mut failed, mut undecided) = (false, false);
         for v in verdicts {
@@ -332,6 +405,7 @@ impl RunVerdict {
             RunVerdict::Inconclusive => ExitStatus::Inconclusive,
             RunVerdict::Invalid => ExitStatus::Invalid,
             RunVerdict::Broken => ExitStatus::RunBroke,
+            RunVerdict::Interrupted => ExitStatus::Interrupted,
         }
     }
 
@@ -343,6 +417,7 @@ impl RunVerdict {
             RunVerdict::Inconclusive => "INCONCLUSIVE",
             RunVerdict::Invalid => "INVALID",
             RunVerdict::Broken => "BROKEN",
+            RunVerdict::Interrupted => "INTERRUPTED",
         }
     }
 }

@@ -120,11 +120,20 @@ fn run_verdict_precedence() {
     let ok = RunHealth::default();
     let invalid = RunHealth {
         invalid: true,
-        broken: false,
+        ..RunHealth::default()
     };
     let broken = RunHealth {
-        invalid: false,
         broken: true,
+        ..RunHealth::default()
+    };
+    let interrupted = RunHealth {
+        interrupted: true,
+        ..RunHealth::default()
+    };
+    let interrupted_and_broken = RunHealth {
+        broken: true,
+        interrupted: true,
+        ..RunHealth::default()
     };
     let table: &[(&[Verdict], RunHealth, RunVerdict, u8)] = &[
         (&[Pass, Pass], ok, RunVerdict::Pass, 0),
@@ -137,6 +146,10 @@ fn run_verdict_precedence() {
         (&[NotMeasured, Pass], ok, RunVerdict::Inconclusive, 4),
         (&[Fail], broken, RunVerdict::Broken, 3),
         (&[Pass], broken, RunVerdict::Broken, 3),
+        (&[Pass], interrupted, RunVerdict::Interrupted, 6),
+        (&[], interrupted, RunVerdict::Interrupted, 6),
+        (&[Fail], interrupted, RunVerdict::Interrupted, 6),
+        (&[Pass], interrupted_and_broken, RunVerdict::Broken, 3),
     ];
     for (verdicts, health, want, code) in table {
         let got = RunVerdict::decide(verdicts.iter().copied(), *health);

@@ -2,10 +2,11 @@
 //! SLO verdict, computed from what the load engine, the fault timeline, the
 //! supervisor and the store read-back left in [`RunResults`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::availability::{Confidence, Counts};
 use super::failover;
+use super::integrity::integrity;
 use super::slo::{Measured, RunHealth, evaluate};
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording};
 use crate::report::summary::{
@@ -37,7 +38,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         .find(|o| o.metric == Metric::Availability && o.filters == Filters::default())
         .map(|o| o.objective.target);
     let faults = failover::analyse(s, r, availability_target);
-    let integrity = integrity(r);
+    let integrity = integrity(s, r);
     let mut warnings = Vec::new();
     if dropped > 0 {
         warnings.push(format!(
@@ -45,7 +46,10 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         ));
     }
     if r.partial {
-        warnings.push("the run was interrupted: these are the numbers measured until then".into());
+        warnings.push(
+            "the run was interrupted: these are the numbers measured until then, and the verdict is withheld (exit 6)"
+                .into(),
+        );
     }
     for e in &r.lifecycle {
         if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {
@@ -136,7 +140,11 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         slos,
     };
     let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
-    summary.decide(RunHealth { invalid, broken });
+    summary.decide(RunHealth {
+        invalid,
+        broken,
+        interrupted: r.partial,
+    });
     summary
 }
 
@@ -196,66 +204,6 @@ fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
     out
 }
 
-fn integrity(r: &RunResults) -> IntegritySummary {
-    let acked: Vec<&crate::metrics::AckedWrite> = r.recording.ledger.iter().collect();
-    let checked = !r.stores.is_empty() && r.stores.iter().all(|s| s.orders.is_some());
-    let stored: HashSet<&str> = r
-        .stores
-        .iter()
-        .flat_map(|s| s.orders.iter().flatten())
-        .map(|o| o.order_id.as_str())
-        .collect();
-    let lost = if checked {
-        acked
-            .iter()
-            .filter(|w| w.order_id.as_deref().is_some_and(|id| !stored.contains(id)))
-            .count() as u64
-    } else {
-        0
-    };
-    // One key applied more than once, or one logical request acknowledged with two orders.
-    // A key applied n times has n orders that each say `applied = n`: count the key once,
-    // as n − 1 extra effects (summing over orders would say n·(n − 1)).
-    let mut applied: HashMap<(&str, Option<&str>, &str), u64> = HashMap::new();
-    for s in &r.stores {
-        for o in s.orders.iter().flatten() {
-            if let Some(key) = o.idempotency_key.as_deref() {
-                applied.insert((s.pool.as_str(), o.tenant.as_deref(), key), o.applied);
-            }
-        }
-    }
-    let applied_twice: u64 = applied.values().map(|n| n.saturating_sub(1)).sum();
-    let mut ids_by_key: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for w in acked.iter().filter(|w| !w.key.is_empty()) {
-        if let Some(id) = w.order_id.as_deref() {
-            ids_by_key.entry(w.key.as_str()).or_default().insert(id);
-        }
-    }
-    // Unkeyed orders in the store that no acknowledged unkeyed write names.
-    let acked_unkeyed: HashSet<&str> = acked
-        .iter()
-        .filter(|w| w.key.is_empty())
-        .filter_map(|w| w.order_id.as_deref())
-        .collect();
-    let unkeyed_duplicates = r
-        .stores
-        .iter()
-        .flat_map(|s| s.orders.iter().flatten())
-        .filter(|o| o.idempotency_key.is_none() && !acked_unkeyed.contains(o.order_id.as_str()))
-        .count() as u64;
-    let two_orders: u64 = ids_by_key
-        .values()
-        .map(|ids| ids.len().saturating_sub(1) as u64)
-        .sum();
-    IntegritySummary {
-        checked,
-        acknowledged_writes: acked.len() as u64,
-        lost,
-        duplicates: applied_twice.max(two_orders),
-        unkeyed_duplicates: if checked { unkeyed_duplicates } else { 0 },
-    }
-}
-
 struct Ctx<'a> {
     s: &'a Scenario,
     r: &'a RunResults,
@@ -266,6 +214,87 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A failover figure over the faults the SLO's window names: the worst of
+    /// them, a recovery that never came as "at least", and the true reason
+    /// when there is nothing to judge.
+    fn failover(&self, slo: &Slo) -> Measured {
+        use crate::report::summary::RecoveryState;
+        let selected: Vec<&FaultSummary> = self
+            .faults
+            .iter()
+            .filter(|fs| match slo.filters.window {
+                Window::Fault(i) | Window::Recovery(i) => fs.index == i,
+                _ => true,
+            })
+            .collect();
+        if selected.is_empty() {
+            return Measured::Absent(if self.faults.is_empty() {
+                "no fault was applied during the run, so there is nothing to recover from".into()
+            } else {
+                "the fault this SLO names was not applied during the run".into()
+            });
+        }
+        let attributed: Vec<&FaultSummary> = selected
+            .iter()
+            .copied()
+            .filter(|fs| fs.not_attributed.is_none())
+            .collect();
+        if attributed.is_empty() {
+            let why: Vec<&str> = selected
+                .iter()
+                .filter_map(|fs| fs.not_attributed.as_deref())
+                .collect();
+            return Measured::Absent(format!("the fault had {}", why.join("; ")));
+        }
+        let worst = |values: Vec<f64>| values.into_iter().reduce(f64::max);
+        match slo.metric {
+            Metric::FailoverRecovery => {
+                let recovered = worst(attributed.iter().filter_map(|fs| fs.recovery_s).collect());
+                let never = worst(
+                    attributed
+                        .iter()
+                        .filter_map(|fs| fs.not_recovered_for_s)
+                        .collect(),
+                );
+                if let Some(n) = never {
+                    return Measured::NotRecovered(recovered.map_or(n, |r| r.max(n)));
+                }
+                if let Some(r) = recovered {
+                    return Measured::Value(r);
+                }
+                // No error followed any fault: the service never left its
+                // allowance, so it was recovered at once.
+                if attributed
+                    .iter()
+                    .any(|fs| fs.recovery == RecoveryState::NoErrors)
+                {
+                    return Measured::NothingToRecover;
+                }
+                Measured::Absent("no request was answered after the fault".into())
+            }
+            Metric::FailoverTimeToFirstError => worst(
+                attributed
+                    .iter()
+                    .filter_map(|fs| fs.time_to_first_error_s)
+                    .collect(),
+            )
+            .map_or_else(
+                || Measured::Absent("no error followed the fault".into()),
+                Measured::Value,
+            ),
+            _ => worst(
+                attributed
+                    .iter()
+                    .filter_map(|fs| fs.reintegration_s)
+                    .collect(),
+            )
+            .map_or_else(
+                || Measured::Absent("no replaced instance was seen serving after the fault".into()),
+                Measured::Value,
+            ),
+        }
+    }
+
     /// Keys matching the tenant/route/phase filters.
     fn keys(&self, f: &Filters) -> Vec<&KeyStats> {
         self.rec
@@ -412,11 +441,20 @@ impl Ctx<'_> {
                     return Measured::Nothing;
                 }
                 Measured::Value(match slo.metric {
-                    Metric::ThrottleAccuracy => tenants
-                        .iter()
-                        .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
-                        .map(f64::abs)
-                        .fold(0.0, f64::max),
+                    Metric::ThrottleAccuracy => {
+                        // Undefined for a tenant the model admitted nothing for: not 0.
+                        let Some(worst) = tenants
+                            .iter()
+                            .filter_map(|(_, t)| accuracy_error(t.admitted, t.model_admitted))
+                            .map(f64::abs)
+                            .reduce(f64::max)
+                        else {
+                            return Measured::Absent(
+                                "the model admitted no request of these tenants, so the relative error is undefined".into(),
+                            );
+                        };
+                        worst
+                    }
                     Metric::ThrottleWrongful => tenants
                         .iter()
                         .map(|(_, t)| t.wrongful_throttles)
@@ -426,33 +464,7 @@ impl Ctx<'_> {
             }
             Metric::FailoverRecovery
             | Metric::FailoverTimeToFirstError
-            | Metric::FailoverReintegration => {
-                let pick = |fs: &FaultSummary| match slo.metric {
-                    Metric::FailoverRecovery => fs.recovery_s,
-                    Metric::FailoverTimeToFirstError => fs.time_to_first_error_s,
-                    _ => fs.reintegration_s,
-                };
-                let values: Vec<f64> = self
-                    .faults
-                    .iter()
-                    .filter(|fs| match f.window {
-                        Window::Fault(i) | Window::Recovery(i) => fs.index == i,
-                        _ => true,
-                    })
-                    .filter_map(pick)
-                    .collect();
-                // A fault that caused no error recovered at once.
-                if values.is_empty()
-                    && !self.faults.is_empty()
-                    && slo.metric == Metric::FailoverRecovery
-                {
-                    return Measured::Value(0.0);
-                }
-                values
-                    .into_iter()
-                    .reduce(f64::max)
-                    .map_or(Measured::Nothing, Measured::Value)
-            }
+            | Metric::FailoverReintegration => self.failover(slo),
             Metric::AuthHostileBackendRequests => {
                 match self
                     .r
@@ -466,14 +478,21 @@ impl Ctx<'_> {
             Metric::IntegrityLostWrites
             | Metric::IntegrityDuplicates
             | Metric::IntegrityUnkeyedDuplicates => {
-                if !self.integrity.checked {
-                    return Measured::Nothing;
+                let i = self.integrity;
+                if let Some(why) = &i.not_measured {
+                    return Measured::Absent(why.clone());
                 }
-                Measured::Value(match slo.metric {
-                    Metric::IntegrityLostWrites => self.integrity.lost,
-                    Metric::IntegrityDuplicates => self.integrity.duplicates,
-                    _ => self.integrity.unkeyed_duplicates,
-                } as f64)
+                let value = match slo.metric {
+                    Metric::IntegrityLostWrites => i.lost,
+                    Metric::IntegrityDuplicates => i.duplicates,
+                    _ => i.unkeyed_duplicates,
+                };
+                match value {
+                    Some(n) => Measured::Value(n as f64),
+                    None => {
+                        Measured::Absent("no write was acknowledged, so none could be lost".into())
+                    }
+                }
             }
             Metric::RetryAmplification => {
                 let keys = self.keys(f);
@@ -482,11 +501,19 @@ impl Ctx<'_> {
                 let gateway = if by_key {
                     0
                 } else {
-                    self.r
-                        .gateway_counters
-                        .get("gateway_retries_total")
-                        .copied()
-                        .unwrap_or(0.0) as u64
+                    match self.r.gateway_counters.get("gateway_retries_total") {
+                        Some(n) => *n as u64,
+                        // Unknown is not none: the figure would understate.
+                        None => {
+                            return Measured::Absent(match &self.s.gateway.target {
+                                crate::scenario::model::GatewayTarget::External { .. } => {
+                                    "the gateway is external, so its own retries cannot be counted"
+                                }
+                                _ => "the gateway's retry counter could not be read from its /metrics",
+                            }
+                            .into());
+                        }
+                    }
                 };
                 let retries: u64 = keys.iter().map(|k| k.retries).sum::<u64>() + gateway;
                 if sent == 0 {
@@ -495,7 +522,24 @@ impl Ctx<'_> {
                 Measured::Value((sent + retries) as f64 / sent as f64)
             }
             Metric::BalanceSkew => {
-                let served: Vec<f64> = self.rec.instances.values().map(|v| *v as f64).collect();
+                // Every instance a route reaches counts, the ones that served nothing included.
+                let mut by_name: std::collections::BTreeMap<String, u64> =
+                    self.rec.instances.clone();
+                if matches!(
+                    self.s.gateway.target,
+                    crate::scenario::model::GatewayTarget::Bundled { .. }
+                ) {
+                    for (pool, u) in &self.s.upstreams {
+                        let managed =
+                            matches!(u.instances, crate::scenario::model::Instances::Managed(_));
+                        if managed && self.s.gateway.routes.iter().any(|r| &r.upstream == pool) {
+                            for i in 0..u.instances.count() {
+                                by_name.entry(format!("{pool}-{i}")).or_insert(0);
+                            }
+                        }
+                    }
+                }
+                let served: Vec<f64> = by_name.values().map(|v| *v as f64).collect();
                 if served.len() < 2 {
                     return Measured::Nothing;
                 }

@@ -4,6 +4,23 @@ use super::*;
 use crate::metrics::{AckedWrite, Recording};
 use crate::run::runner::StoreReadback;
 
+/// A scenario whose pool `api` is `instances` (managed mock backends) or
+/// `targets` (someone else's), with `slo` lines.
+fn scenario(pool: &str, slo: &str) -> Scenario {
+    let text = format!(
+        "name = \"i\"\nduration = \"10s\"\n[[gateway.routes]]\npath = \"/orders\"\nupstream = \"api\"\n\
+         [upstreams.api]\n{pool}\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 10\n\
+         requests = [{{ method = \"POST\", path = \"/orders\", body = \"{{}}\" }}]\n[slo]\n{slo}\n"
+    );
+    crate::scenario::load::parse_str("i.toml", &text, std::path::Path::new("."))
+        .unwrap_or_else(|d| panic!("{d}"))
+        .scenario
+}
+
+fn managed() -> Scenario {
+    scenario("instances = 1", "")
+}
+
 fn order(key: Option<&str>, id: &str, applied: u64) -> mock_backends::ExportedOrder {
     mock_backends::ExportedOrder {
         idempotency_key: key.map(str::to_owned),
@@ -45,11 +62,12 @@ fn a_key_applied_twice_is_one_duplicate() {
         hostile_backend_requests: None,
         host_cores: Some(2),
     };
-    let i = integrity(&r);
+    let i = integrity(&managed(), &r);
     assert!(i.checked);
     // k1: one extra effect, k2: two, k3 and the keyless order: none.
-    assert_eq!(i.duplicates, 3);
-    assert_eq!((i.lost, i.acknowledged_writes), (0, 0));
+    assert_eq!(i.duplicates, Some(3));
+    // No write was acknowledged: none could be lost, and none was shown kept.
+    assert_eq!((i.lost, i.acknowledged_writes), (None, 0));
 }
 
 fn acked(key: &str, id: &str) -> AckedWrite {
@@ -101,11 +119,180 @@ fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
         hostile_backend_requests: None,
         host_cores: Some(2),
     };
-    let i = integrity(&results);
+    let i = integrity(&managed(), &results);
     assert!(i.checked);
     assert_eq!(i.acknowledged_writes, 5);
     // The unkeyed acks share the empty key: that is not a key applied twice.
-    assert_eq!(i.duplicates, 0);
-    assert_eq!(i.unkeyed_duplicates, 2, "two unkeyed orders no ack names");
-    assert_eq!(i.lost, 1, "an acknowledged unkeyed order is checked too");
+    assert_eq!(i.duplicates, Some(0));
+    assert_eq!(
+        i.unkeyed_duplicates,
+        Some(2),
+        "two unkeyed orders no ack names"
+    );
+    assert_eq!(
+        i.lost,
+        Some(1),
+        "an acknowledged unkeyed order is checked too"
+    );
+}
+
+fn results_with(recording: Recording, stores: Vec<StoreReadback>) -> RunResults {
+    RunResults {
+        scenario: "i".into(),
+        seed: 1,
+        started_at: String::new(),
+        partial: false,
+        recording,
+        faults: Vec::new(),
+        lifecycle: Vec::new(),
+        stores,
+        gateway_counters: Default::default(),
+        time_scale: 1.0,
+        shard: None,
+        hostile_backend_requests: None,
+        host_cores: Some(2),
+    }
+}
+
+/// Case 6 of issue 18: against external backends nothing reads the store
+/// back, so "0 lost, 0 duplicates" would be a claim nobody checked.
+#[test]
+fn zero_lost_is_not_claimed_when_nothing_was_checked() {
+    let s = scenario(
+        "targets = [\"127.0.0.1:9\"]",
+        "\"integrity.lost_writes\" = \"== 0\"\n\"integrity.duplicates\" = \"== 0\"",
+    );
+    // 12 writes acknowledged by the external service; no store read back
+    // (the runner reads only managed pools).
+    let recording = Recording {
+        ledger: (0..12)
+            .map(|i| acked(&format!("k{i}"), &format!("o{i}")))
+            .collect(),
+        ..Recording::default()
+    };
+    let summary = summarize(&s, &results_with(recording, Vec::new()), 1.0, false);
+    let i = &summary.integrity;
+    assert!(!i.checked);
+    assert_eq!(i.acknowledged_writes, 12);
+    assert_eq!(
+        (i.lost, i.duplicates, i.unkeyed_duplicates),
+        (None, None, None)
+    );
+    let why =
+        "the backends of pool api are external (targets), so ninefold cannot read their store";
+    assert_eq!(i.not_measured.as_deref(), Some(why));
+    // Null in summary.json, never 0.
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
+    for field in ["lost", "duplicates", "unkeyed_duplicates"] {
+        assert!(
+            json["integrity"][field].is_null(),
+            "{field}: {}",
+            json["integrity"]
+        );
+    }
+    // Each SLO on it is undecided, with the true reason; so is the run.
+    for slo in &summary.slos {
+        assert_eq!(
+            slo.verdict,
+            crate::analysis::Verdict::NotMeasured,
+            "{slo:?}"
+        );
+        assert_eq!(slo.measured, None);
+        assert_eq!(slo.detail, format!("not measured: {why}"));
+    }
+    assert_eq!(summary.verdict, crate::analysis::RunVerdict::Inconclusive);
+    assert_eq!(summary.exit_code, 4);
+    let md = crate::report::markdown::render(&summary);
+    assert!(md.contains("Lost and duplicated writes: not measured: the backends of pool api are external (targets)"), "{md}");
+    assert!(!md.contains("0 lost"), "{md}");
+    let junit = crate::report::junit::render(&summary);
+    assert!(junit.contains("external (targets)"), "{junit}");
+    let text = crate::report::terminal::render(&summary, crate::report::terminal::Style::Plain);
+    assert!(
+        text.contains(
+            "lost and duplicated writes not measured: the backends of pool api are external"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreadable_store_and_a_run_that_never_read_back_say_so() {
+    let recording = Recording {
+        ledger: vec![acked("k", "o")],
+        ..Recording::default()
+    };
+    let unreadable = StoreReadback {
+        pool: "api".into(),
+        orders: None,
+        error: Some("connection refused".into()),
+    };
+    let i = integrity(
+        &managed(),
+        &results_with(recording.clone(), vec![unreadable]),
+    );
+    assert_eq!((i.checked, i.lost), (false, None));
+    assert_eq!(
+        i.not_measured.as_deref(),
+        Some("the store of pool api could not be read back (connection refused)")
+    );
+    let i = integrity(&managed(), &results_with(recording, Vec::new()));
+    assert_eq!((i.checked, i.duplicates), (false, None));
+    assert!(i.not_measured.unwrap().contains("not read back"));
+}
+
+/// Case 6 of issue 18, the other figures that read 0 when nothing was
+/// counted: the gateway's retries when its counter is unknown, the throttle
+/// error when the model admitted nothing, and the instances that served
+/// nothing (absent from the answers, so left out of the skew).
+#[test]
+fn figures_nobody_counted_are_not_zero() {
+    let slos = "\"retry.amplification\" = \"< 1.5\"\n\"balance.skew\" = \"< 0.2\"\n\"throttle.accuracy\" = \"< 5%\"";
+    let s = scenario("instances = 3", slos);
+    let mut recording = Recording::default();
+    let mut key = crate::metrics::KeyStats {
+        phase: "p".into(),
+        tenant: None,
+        class: 0,
+        method: "GET".into(),
+        path: "/orders".into(),
+        outcomes: Default::default(),
+        statuses: Default::default(),
+        latency: Default::default(),
+        service: Default::default(),
+        retries: 0,
+    };
+    for _ in 0..200 {
+        key.outcomes.add(crate::metrics::Outcome::Ok);
+    }
+    recording.keys.push(key);
+    recording.instances.insert("api-0".into(), 100);
+    recording.instances.insert("api-1".into(), 100);
+    // A tenant the model admitted nothing for (every request refused).
+    recording.tenants.insert("acme".into(), Default::default());
+    let r = results_with(recording, Vec::new());
+    let summary = summarize(&s, &r, 1.0, false);
+    let slo = |name: &str| summary.slos.iter().find(|x| x.name == name).unwrap();
+    let (retry, skew) = (slo("retry.amplification"), slo("balance.skew"));
+    // No gateway counters were scraped: the gateway's retries are unknown.
+    assert_eq!(
+        retry.verdict,
+        crate::analysis::Verdict::NotMeasured,
+        "{retry:?}"
+    );
+    assert!(
+        retry.detail.contains("retry counter could not be read"),
+        "{retry:?}"
+    );
+    // api-2 served nothing: (100 − 200/3) / (200/3) = 0.5, not 0.
+    let m = skew.measured.unwrap();
+    assert!((m - 0.5).abs() < 1e-12, "{skew:?}");
+    assert_eq!(skew.verdict, crate::analysis::Verdict::Fail);
+    let accuracy = slo("throttle.accuracy");
+    assert_eq!(
+        (accuracy.verdict, accuracy.measured),
+        (crate::analysis::Verdict::NotMeasured, None),
+        "{accuracy:?}"
+    );
+    assert!(accuracy.detail.contains("undefined"), "{accuracy:?}");
 }

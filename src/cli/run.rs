@@ -15,7 +15,7 @@ use crate::scenario::scale::check_time_scale;
 /// Bring up the topology, drive traffic while faults happen, judge the SLOs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n  ninefold run scenarios/failover.toml --time-scale 0.2   # the same experiment in 12 s instead of 60 s\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind)."
+    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n  ninefold run scenarios/failover.toml --time-scale 0.2   # the same experiment in 12 s instead of 60 s\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind), 6 interrupted (SIGINT or\nSIGTERM: what was measured is written, the verdict withheld; a second signal\naborts at once)."
 )]
 pub struct Args {
     /// The scenario file.
@@ -120,16 +120,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         );
     }
     let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let signals = {
+        let _runtime = runtime.enter();
+        Signals::new().context("listening for SIGINT and SIGTERM")?
+    };
     let results = runtime.block_on(async {
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nninefold: interrupted: stopping traffic, tearing down, keeping what was measured");
-                on_signal.cancel();
-            }
-        });
-        execute(&plan, &options, stop).await
+        tokio::spawn(signals.watch(stop.clone(), abort.clone()));
+        tokio::select! {
+            r = execute(&plan, &options, stop) => Some(r),
+            () = abort.cancelled() => None,
+        }
     });
+    let Some(results) = results else {
+        // Children die with their handles (kill_on_drop) and with us (PDEATHSIG).
+        runtime.shutdown_background();
+        return Ok(ExitStatus::Interrupted);
+    };
     let mut results = match results {
         Ok(r) => r,
         Err(e) => {
@@ -164,7 +171,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             "ninefold: shard {shard} written; judge the run with `ninefold merge` over all {} shard folders",
             shard.count
         );
+        if summary.verdict == crate::analysis::slo::RunVerdict::Interrupted {
+            return Ok(ExitStatus::Interrupted);
+        }
         return Ok(ExitStatus::Pass);
     }
     Ok(summary.verdict.exit_status())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (what CI runners and Kubernetes send to cancel
+/// a job): the first stops the traffic so the run tears down and writes what
+/// it measured with its verdict withheld; a second aborts at once.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Listen from now on (inside a runtime), so no signal is missed later.
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    async fn watch(mut self, stop: CancellationToken, abort: CancellationToken) {
+        let first = self.next().await;
+        eprintln!(
+            "\nninefold: interrupted ({first}): stopping traffic, tearing down, writing what was measured; the verdict is withheld (exit 6). A second signal aborts at once."
+        );
+        stop.cancel();
+        let second = self.next().await;
+        eprintln!("ninefold: {second} again: aborting now, nothing more is written");
+        abort.cancel();
+    }
 }

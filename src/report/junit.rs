@@ -137,6 +137,10 @@ fn run_error(summary: &Summary) -> Option<(&'static str, String, String)> {
             "the run is invalid: the load generator dropped requests or fell behind",
         ),
         RunVerdict::Broken => ("RunBroken", "the run broke before it completed"),
+        RunVerdict::Interrupted => (
+            "RunInterrupted",
+            "verdict withheld: the run was interrupted before it completed",
+        ),
         _ => return None,
     };
     Some((kind, message.to_string(), summary.warnings.join("\n")))

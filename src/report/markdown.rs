@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use super::summary::{Percentiles, Summary};
+use super::summary::{Percentiles, RecoveryState, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
 use crate::scenario::slo::Unit;
 
@@ -49,6 +49,7 @@ fn run_icon(verdict: RunVerdict) -> &'static str {
         RunVerdict::Fail => "❌",
         RunVerdict::Inconclusive => "❔",
         RunVerdict::Invalid | RunVerdict::Broken => "⚠️",
+        RunVerdict::Interrupted => "⏹️",
     }
 }
 
@@ -254,34 +255,49 @@ fn faults_section(md: &mut String, s: &Summary) {
             opt(f.reverted_at_s, secs),
             opt(f.time_to_first_error_s, secs),
             opt(f.error_burst_s, secs),
-            group_digits(f.bad_requests),
-            opt(f.recovery_s, secs),
+            opt(f.bad_requests, group_digits),
+            text(&RecoveryState::describe(f)),
             opt(f.reintegration_s, secs)
         );
     }
     md.push('\n');
+    for f in &s.faults {
+        if let Some(why) = &f.not_attributed {
+            let _ = writeln!(md, "Fault {}: {}.\n", f.index, text(why));
+        }
+    }
 }
 
 fn integrity_section(md: &mut String, s: &Summary) {
     let i = &s.integrity;
     if i.checked {
+        let lost = match i.lost {
+            Some(n) => format!("{} lost", group_digits(n)),
+            None => "none could be lost".to_string(),
+        };
         let _ = writeln!(
             md,
-            "### Integrity\n\n{} acknowledged writes: {} lost, {} duplicated.",
+            "### Integrity\n\n{} acknowledged writes: {lost}, {} duplicated.",
             group_digits(i.acknowledged_writes),
-            group_digits(i.lost),
-            group_digits(i.duplicates)
+            opt(i.duplicates, group_digits)
         );
-        if i.unkeyed_duplicates > 0 {
+        if let Some(n) = i.unkeyed_duplicates.filter(|n| *n > 0) {
             let _ = writeln!(
                 md,
                 "\n{} orders were created without an idempotency key and acknowledged to nobody: duplicates of retried unkeyed writes.",
-                group_digits(i.unkeyed_duplicates)
+                group_digits(n)
             );
         }
     } else {
-        md.push_str(
-            "### Integrity\n\nNot checked (no writes, or the store could not be read back).\n",
+        let _ = writeln!(
+            md,
+            "### Integrity\n\n{} acknowledged writes. Lost and duplicated writes: not measured: {}.",
+            group_digits(i.acknowledged_writes),
+            text(
+                i.not_measured
+                    .as_deref()
+                    .unwrap_or("the store was not read back")
+            )
         );
     }
 }

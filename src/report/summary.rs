@@ -233,29 +233,84 @@ pub struct FaultSummary {
     pub time_to_first_error_s: Option<f64>,
     /// Length of the burst of errors it caused.
     pub error_burst_s: Option<f64>,
-    /// Bad requests during the burst.
-    pub bad_requests: u64,
-    /// Until the 1 s error rate was back within the SLO's allowance.
+    /// Bad requests during the burst (0 when no error followed); `null` when
+    /// not measured (no answer after the fault) or not attributed (`not_attributed`).
+    pub bad_requests: Option<u64>,
+    /// Whether the service recovered, and if not why there is no `recovery_s`.
+    #[serde(default)]
+    pub recovery: RecoveryState,
+    /// Until the 1 s error rate was back within the SLO's allowance; `null`
+    /// unless `recovery` is `recovered`.
     pub recovery_s: Option<f64>,
+    /// `recovery` is `not_recovered`: still above the allowance at the end of
+    /// the run, this long after the fault (run end − fault time), seconds.
+    /// Recovery took at least this long: it fails any `<` objective it reaches.
+    #[serde(default)]
+    pub not_recovered_for_s: Option<f64>,
+    /// Why this fault's figures are not attributed to it ("no effect on the
+    /// measured traffic: …"); `null` when they are.
+    #[serde(default)]
+    pub not_attributed: Option<String>,
     /// Until a restarted instance served its first request.
     pub reintegration_s: Option<f64>,
 }
 
-/// Data integrity: acknowledged writes against the store read back.
+/// What became of the service after a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryState {
+    /// Back within the allowance after `recovery_s`.
+    Recovered,
+    /// Still failing above the allowance when the run ended (`not_recovered_for_s`).
+    NotRecovered,
+    /// No error followed the fault: nothing to recover from (recovery not applicable).
+    NoErrors,
+    /// No request was answered after the fault: not measured.
+    #[default]
+    NoTraffic,
+    /// The fault's target carried none of the measured traffic: nothing is
+    /// attributed to it (see `not_attributed`).
+    NoEffect,
+}
+
+impl RecoveryState {
+    /// The recovery of `f` for people: `3.50s`, `not recovered (≥ 40.0s)`, …
+    pub fn describe(f: &FaultSummary) -> String {
+        match (f.recovery, f.recovery_s, f.not_recovered_for_s) {
+            (RecoveryState::Recovered, Some(s), _) => format_value(Unit::Duration, s),
+            (RecoveryState::NotRecovered, _, Some(n)) => {
+                format!("not recovered (≥ {})", format_value(Unit::Duration, n))
+            }
+            (RecoveryState::NoErrors, ..) => "not applicable: no error followed".into(),
+            (RecoveryState::NoEffect, ..) => {
+                "not attributed: no effect on the measured traffic".into()
+            }
+            _ => "not measured: no answer after the fault".into(),
+        }
+    }
+}
+
+/// Data integrity: acknowledged writes against the store read back.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct IntegritySummary {
-    /// The store was read back and compared (false: no writes, or unreadable).
+    /// The store was read back and compared (false: see `not_measured`).
     pub checked: bool,
     pub acknowledged_writes: u64,
-    /// Acknowledged but absent from the store.
-    pub lost: u64,
-    /// One idempotency key applied more than once.
-    pub duplicates: u64,
+    /// Acknowledged but absent from the store; `null` when not measured (the
+    /// store was not read back, or no write was acknowledged).
+    pub lost: Option<u64>,
+    /// One idempotency key applied more than once; `null` when not measured.
+    pub duplicates: Option<u64>,
     /// Orders created *without* an idempotency key that no acknowledged
     /// request accounts for: the duplicates a retried unkeyed write leaves
     /// behind (or the effect of a write whose client gave up) — what keys prevent.
+    /// `null` when not measured.
     #[serde(default)]
-    pub unkeyed_duplicates: u64,
+    pub unkeyed_duplicates: Option<u64>,
+    /// Why the store was not compared ("the backends are external (targets),
+    /// so ninefold cannot read their store"); `null` when it was.
+    #[serde(default)]
+    pub not_measured: Option<String>,
 }
 
 /// The unit of an SLO's `target` and `measured`.
@@ -328,9 +383,10 @@ impl SloResult {
             measured_display: eval
                 .measured
                 .filter(|v| v.is_finite())
-                .map(|v| format_value(unit, v)),
-            lower_bound: eval.interval.map(|i| i.lower),
-            upper_bound: eval.interval.map(|i| i.upper),
+                .map(|v| format_value(unit, v))
+                .or_else(|| eval.shown.clone()),
+            lower_bound: eval.interval.map(|i| i.lower).filter(|v| v.is_finite()),
+            upper_bound: eval.interval.map(|i| i.upper).filter(|v| v.is_finite()),
             more_requests: eval.more_requests,
             verdict: eval.verdict,
             detail: eval.detail.clone(),
@@ -340,7 +396,10 @@ impl SloResult {
 
 impl Summary {
     /// Set `verdict` and `exit_code` from the SLO results and the run's health.
-    pub fn decide(&mut self, health: RunHealth) {
+    /// A partial run is an interrupted one whatever `health` says: its verdict
+    /// is withheld (or broken), never a pass.
+    pub fn decide(&mut self, mut health: RunHealth) {
+        health.interrupted |= self.partial;
         self.verdict = RunVerdict::decide(self.slos.iter().map(|s| s.verdict), health);
         self.exit_code = self.verdict.exit_status().code();
     }

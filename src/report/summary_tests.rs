@@ -115,16 +115,20 @@ pub(crate) fn example() -> Summary {
             reverted_at_s: Some(40.0),
             time_to_first_error_s: Some(0.004),
             error_burst_s: Some(1.8),
-            bad_requests: 20,
+            bad_requests: Some(20),
+            recovery: RecoveryState::NotRecovered,
             recovery_s: None,
+            not_recovered_for_s: Some(35.0),
+            not_attributed: None,
             reintegration_s: Some(15.6),
         }],
         integrity: IntegritySummary {
             checked: true,
             acknowledged_writes: 4_800,
-            lost: 2,
-            duplicates: 0,
-            unkeyed_duplicates: 0,
+            lost: Some(2),
+            duplicates: Some(0),
+            unkeyed_duplicates: Some(0),
+            not_measured: None,
         },
         hostile_backend_requests: None,
         slos,
@@ -237,4 +241,48 @@ fn timestamps_are_rfc3339_utc() {
         rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
         "2024-02-29T23:59:59Z"
     );
+}
+
+/// Case 2 of issue 18: an interrupted run's numbers cover only part of it, so
+/// whatever its SLOs say the verdict is withheld, never a pass.
+#[test]
+fn summary_decide_never_yields_pass_for_a_partial_run() {
+    let mut summary = example();
+    for slo in &mut summary.slos {
+        slo.verdict = Verdict::Pass;
+    }
+    summary.decide(RunHealth::default());
+    assert_eq!((summary.verdict, summary.exit_code), (RunVerdict::Pass, 0));
+    summary.partial = true;
+    for health in [
+        RunHealth::default(),
+        RunHealth {
+            interrupted: true,
+            ..RunHealth::default()
+        },
+        RunHealth {
+            invalid: true,
+            ..RunHealth::default()
+        },
+    ] {
+        summary.decide(health);
+        assert_eq!(summary.verdict, RunVerdict::Interrupted, "{health:?}");
+        assert_eq!(summary.exit_code, 6, "{health:?}");
+    }
+    summary.decide(RunHealth {
+        broken: true,
+        ..RunHealth::default()
+    });
+    assert_eq!(
+        (summary.verdict, summary.exit_code),
+        (RunVerdict::Broken, 3)
+    );
+    summary.decide(RunHealth::default());
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
+    assert_eq!(
+        (json["verdict"].as_str(), json["partial"].as_bool()),
+        (Some("interrupted"), Some(true))
+    );
+    assert!(crate::report::markdown::render(&summary).contains("INTERRUPTED"));
+    assert!(crate::report::junit::render(&summary).contains("RunInterrupted"));
 }

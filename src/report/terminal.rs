@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::io::IsTerminal;
 
-use super::summary::Summary;
+use super::summary::{RecoveryState, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
 
 /// Whether to colour the output.
@@ -48,7 +48,7 @@ fn run_color(v: RunVerdict) -> &'static str {
     match v {
         RunVerdict::Pass => "1;32",
         RunVerdict::Fail | RunVerdict::Broken => "1;31",
-        RunVerdict::Inconclusive | RunVerdict::Invalid => "1;33",
+        RunVerdict::Inconclusive | RunVerdict::Invalid | RunVerdict::Interrupted => "1;33",
     }
 }
 
@@ -62,7 +62,11 @@ pub fn render(summary: &Summary, style: Style) -> String {
         style.paint(summary.verdict.label(), run_color(summary.verdict)),
         clean(&summary.scenario),
         summary.exit_code,
-        if summary.partial { ", partial run" } else { "" }
+        match (summary.partial, summary.verdict) {
+            (_, RunVerdict::Interrupted) => ", partial run: verdict withheld",
+            (true, _) => ", partial run",
+            _ => "",
+        }
     );
     if summary.time_scale != 1.0 {
         let _ = writeln!(
@@ -99,6 +103,35 @@ pub fn render(summary: &Summary, style: Style) -> String {
         if slo.verdict != Verdict::Pass {
             let _ = writeln!(out, "  {:label_width$}  {}", "", clean(&slo.detail));
         }
+    }
+    for f in &summary.faults {
+        let what = match (f.recovery, &f.not_attributed) {
+            (_, Some(why)) => why.clone(),
+            (RecoveryState::NotRecovered, _) => RecoveryState::describe(f),
+            _ => continue,
+        };
+        let _ = writeln!(
+            out,
+            "  fault {} ({} {} at {:.1}s): {}",
+            f.index,
+            clean(&f.action),
+            clean(&f.target),
+            f.at_s,
+            clean(&what)
+        );
+    }
+    let i = &summary.integrity;
+    if let Some(why) = i
+        .not_measured
+        .as_deref()
+        .filter(|_| i.acknowledged_writes > 0)
+    {
+        let _ = writeln!(
+            out,
+            "  integrity: {} acknowledged writes; lost and duplicated writes not measured: {}",
+            group_digits(i.acknowledged_writes),
+            clean(why)
+        );
     }
     let a = &summary.availability;
     if let (Some(ratio), Some(lower)) = (a.ratio, a.lower_bound) {

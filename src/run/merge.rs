@@ -300,6 +300,26 @@ mod tests {
         assert_eq!(merged.started_at, "2026-01-01T00:00:00Z");
     }
 
+    /// Case 2 of issue 18: one interrupted shard makes the whole run partial,
+    /// so the merged verdict is withheld too.
+    #[test]
+    fn a_merged_run_with_an_interrupted_shard_is_withheld() {
+        let mut b = folder("b", Some((1, 2)), 7);
+        b.results.partial = true;
+        let parts = check_complete(vec![folder("a", Some((0, 2)), 7), b]).unwrap();
+        let merged = merge(parts).unwrap();
+        assert!(merged.partial);
+        let text = "name = \"s\"\nduration = \"1s\"\n[gateway]\nurl = \"http://127.0.0.1:9\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{ path = \"/\" }]\n";
+        let s = crate::scenario::load::parse_str("s.toml", text, Path::new("."))
+            .unwrap()
+            .scenario;
+        let summary = crate::analysis::summarize::summarize(&s, &merged, 1.0, false);
+        assert_eq!(
+            (summary.verdict, summary.exit_code),
+            (crate::analysis::RunVerdict::Interrupted, 6)
+        );
+    }
+
     #[test]
     fn incomplete_or_mixed_sets_are_refused_with_the_reason() {
         let err = |parts| check_complete(parts).unwrap_err().to_string();

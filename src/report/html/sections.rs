@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::escape::escape as e;
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
-use crate::report::summary::{Percentiles, Summary};
+use crate::report::summary::{Percentiles, RecoveryState, Summary};
 use crate::run::runner::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::Unit;
@@ -48,7 +48,7 @@ fn run_class(v: RunVerdict) -> &'static str {
         RunVerdict::Pass => "pass",
         RunVerdict::Fail => "fail",
         RunVerdict::Inconclusive => "inconclusive",
-        RunVerdict::Invalid | RunVerdict::Broken => "invalid",
+        RunVerdict::Invalid | RunVerdict::Broken | RunVerdict::Interrupted => "invalid",
     }
 }
 
@@ -91,6 +91,10 @@ pub fn reason(s: &Summary) -> String {
             group_digits(s.requests.dropped)
         ),
         RunVerdict::Broken => "the run broke part-way; whatever was measured is partial".into(),
+        RunVerdict::Interrupted => {
+            "verdict withheld: the run was interrupted, so these numbers cover only part of it"
+                .into()
+        }
     }
 }
 
@@ -278,12 +282,17 @@ pub fn failover(html: &mut String, s: &Summary, r: &RunResults) {
                 opt(f.reverted_at_s, |t| format!("{t:.1} s")),
                 opt(f.time_to_first_error_s, secs),
                 opt(f.error_burst_s, secs),
-                group_digits(f.bad_requests),
-                opt(f.recovery_s, secs),
+                opt(f.bad_requests, group_digits),
+                e(&RecoveryState::describe(f)),
                 opt(f.reintegration_s, secs),
             );
         }
         html.push_str("</tbody></table>");
+        for f in &s.faults {
+            if let Some(why) = &f.not_attributed {
+                let _ = write!(html, "<p class=\"note\">F{}: {}.</p>", f.index + 1, e(why));
+            }
+        }
     }
     let failed: Vec<_> = r.faults.iter().filter(|f| f.error.is_some()).collect();
     if !failed.is_empty() {
@@ -323,7 +332,7 @@ pub fn integrity(html: &mut String, s: &Summary, r: &RunResults) {
     html.push_str("<section id=\"integrity\"><h2>Data integrity</h2>");
     let verdict = if !i.checked {
         "<span class=\"pill unmeasured\">NOT CHECKED</span>"
-    } else if i.lost == 0 && i.duplicates == 0 {
+    } else if i.lost.unwrap_or(0) == 0 && i.duplicates == Some(0) {
         "<span class=\"pill pass\">INTACT</span>"
     } else {
         "<span class=\"pill fail\">DAMAGED</span>"
@@ -333,9 +342,18 @@ pub fn integrity(html: &mut String, s: &Summary, r: &RunResults) {
         "<table class=\"kv\"><tbody><tr><th>store read back and compared</th><td>{} {verdict}</td></tr><tr><th>acknowledged writes</th><td class=\"num\">{}</td></tr><tr><th>lost (acknowledged, absent from the store)</th><td class=\"num\">{}</td></tr><tr><th>duplicates (one idempotency key applied twice)</th><td class=\"num\">{}</td></tr></tbody></table>",
         if i.checked { "yes" } else { "no" },
         group_digits(i.acknowledged_writes),
-        group_digits(i.lost),
-        group_digits(i.duplicates),
+        opt(i.lost, group_digits),
+        opt(i.duplicates, group_digits),
     );
+    if let Some(why) = &i.not_measured {
+        let _ = write!(
+            html,
+            "<p class=\"note\">Lost and duplicated writes: not measured: {}.</p>",
+            e(why)
+        );
+    } else if i.lost.is_none() {
+        html.push_str("<p class=\"note\">Lost writes: not measured: no write was acknowledged, so none could be lost.</p>");
+    }
     for store in &r.stores {
         if let Some(err) = &store.error {
             let _ = write!(
