@@ -256,3 +256,55 @@ fn closed_pipe_exits_quietly_with_141() {
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
     }
 }
+
+/// Case 2 for `attack`: SIGINT or SIGTERM stops it with what was measured and
+/// exit 6 (verdict withheld), never 0. The signal goes once the server has
+/// answered five requests; `--duration 60s` bounds a run that ignored it.
+#[test]
+fn an_interrupted_attack_exits_6_with_its_verdict_withheld() {
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let tx = std::sync::Mutex::new(tx);
+        let port = server(move |n| {
+            if n == 5 {
+                let _ = tx.lock().unwrap().try_send(());
+            }
+            (200, "{}")
+        });
+        let url = format!("http://127.0.0.1:{port}/items/1");
+        let child = Command::new(BIN)
+            .args([
+                "attack",
+                &url,
+                "--rate",
+                "50",
+                "-c",
+                "2",
+                "--duration",
+                "60s",
+                "--json",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the attack reached the server");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "{signal}: {}",
+            text(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(v["verdict"], "interrupted", "{signal}");
+        assert!(v["answered"].as_u64().unwrap() >= 5, "{signal}: {v}");
+    }
+}

@@ -20,7 +20,7 @@ use serde::Serialize;
 use statrs::function::erf::erfc;
 
 use crate::metrics::hist;
-use crate::report::summary::{FaultSummary, Summary};
+use crate::report::summary::{FaultSummary, RecoveryState, Summary};
 use crate::run::runner::RunResults;
 
 /// Significance level of every test. Strict, because a CI gate that cries
@@ -349,6 +349,26 @@ fn throttle_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, thres
     }
 }
 
+/// A fault's recovery as a number to compare: 0 when no error followed (nothing
+/// to recover from), the time it has been failing when it never recovered (a
+/// lower bound: recovery took at least that long), `None` when not measured.
+fn recovery_value(f: &FaultSummary) -> Option<f64> {
+    match f.recovery {
+        RecoveryState::Recovered => f.recovery_s,
+        RecoveryState::NoErrors => Some(0.0),
+        RecoveryState::NotRecovered => f.not_recovered_for_s,
+        RecoveryState::NoTraffic | RecoveryState::NoEffect => None,
+    }
+}
+
+/// Whether a fault's figures were measured and attributed to it at all.
+fn measured(f: &FaultSummary) -> bool {
+    !matches!(
+        f.recovery,
+        RecoveryState::NoTraffic | RecoveryState::NoEffect
+    )
+}
+
 fn failover_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, threshold: f64) {
     type Pick = fn(&FaultSummary) -> Option<f64>;
     let metrics: [(&str, Better, Pick); 4] = [
@@ -356,7 +376,7 @@ fn failover_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, thres
             f.time_to_first_error_s
         }),
         ("error burst", Better::Lower, |f| f.error_burst_s),
-        ("recovery", Better::Lower, |f| f.recovery_s),
+        ("recovery", Better::Lower, recovery_value),
         ("restarted instance serving after", Better::Lower, |f| {
             f.reintegration_s
         }),
@@ -365,9 +385,34 @@ fn failover_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, thres
         let Some(fnew) = new.summary.faults.iter().find(|f| f.index == fb.index) else {
             continue;
         };
+        let unmeasured = !measured(fb) || !measured(fnew);
+        let neither_recovered = fb.recovery == RecoveryState::NotRecovered
+            && fnew.recovery == RecoveryState::NotRecovered;
+        if unmeasured || neither_recovered {
+            // 0 or a lower bound against a lower bound would be a made-up comparison.
+            rows.push(Row {
+                group: "failover".into(),
+                metric: format!("F{} {} {}: recovery", fb.index + 1, fb.action, fb.target),
+                unit: "s".into(),
+                base: None,
+                new: None,
+                change: None,
+                better: Better::Lower,
+                test: if unmeasured {
+                    "not measured in one of the runs (no traffic after the fault, or none through its target)".into()
+                } else {
+                    "neither run recovered: no recovery time to compare".into()
+                },
+                p_value: None,
+                finding: Finding::Untested,
+            });
+            if unmeasured {
+                continue;
+            }
+        }
         for (name, better, pick) in metrics {
             let (b, n) = (pick(fb), pick(fnew));
-            if b.is_none() && n.is_none() {
+            if (b.is_none() && n.is_none()) || (name == "recovery" && neither_recovered) {
                 continue;
             }
             // No error after the fault in one run: the other's burst is all difference.

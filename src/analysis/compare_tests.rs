@@ -223,3 +223,56 @@ fn lost_availability_is_a_regression() {
     assert_eq!(row.finding, Finding::Regressed, "{row:#?}");
     assert!(row.p_value.unwrap() < 1e-6);
 }
+
+/// A fault summary with the given recovery, for the failover rows.
+fn fault(recovery: RecoveryState, recovery_s: Option<f64>, for_s: Option<f64>) -> FaultSummary {
+    FaultSummary {
+        index: 0,
+        action: "kill".into(),
+        target: "api-1".into(),
+        at_s: 10.0,
+        reverted_at_s: None,
+        time_to_first_error_s: Some(0.0),
+        error_burst_s: Some(2.0),
+        bad_requests: Some(50),
+        recovery,
+        recovery_s,
+        not_recovered_for_s: for_s,
+        not_attributed: None,
+        reintegration_s: None,
+    }
+}
+
+/// Issue 18, case 1 in `compare`: a fault that never recovered compared as 0 s,
+/// so "recovered in 3 s" → "never recovered" read as an improvement.
+#[test]
+fn compare_a_service_that_never_recovers_is_a_regression_not_0s() {
+    let (mut a, mut b) = (run(1, 5.0, 0), run(1, 5.0, 0));
+    a.0.faults = vec![fault(RecoveryState::Recovered, Some(3.0), None)];
+    b.0.faults = vec![fault(RecoveryState::NotRecovered, None, Some(20.0))];
+    let recovery = |c: &Comparison| {
+        c.rows
+            .iter()
+            .find(|r| r.metric.ends_with("recovery"))
+            .cloned()
+            .unwrap()
+    };
+    let worse = recovery(&compare(view(&a), view(&b), 0.1));
+    assert_eq!(worse.finding, Finding::Regressed, "{worse:#?}");
+    assert_eq!((worse.base, worse.new), (Some(3.0), Some(20.0)));
+    let better = recovery(&compare(view(&b), view(&a), 0.1));
+    assert_eq!(better.finding, Finding::Improved, "{better:#?}");
+    // Neither recovered, or one was not measured: no number is made up.
+    a.0.faults = vec![fault(RecoveryState::NotRecovered, None, Some(25.0))];
+    let neither = recovery(&compare(view(&a), view(&b), 0.1));
+    assert_eq!(
+        (neither.base, neither.new, neither.finding),
+        (None, None, Finding::Untested)
+    );
+    a.0.faults = vec![fault(RecoveryState::NoTraffic, None, None)];
+    let unmeasured = recovery(&compare(view(&a), view(&b), 0.1));
+    assert_eq!(
+        (unmeasured.base, unmeasured.new, unmeasured.finding),
+        (None, None, Finding::Untested)
+    );
+}

@@ -121,7 +121,8 @@ pub struct AttackSummary {
     /// False when the generator could not keep the schedule (exit 5).
     pub kept_schedule: bool,
     /// `pass` (0), `errors` (1: above --max-error-rate), `unreachable` (3: no
-    /// answer at all) or `invalid` (5: the generator fell behind).
+    /// answer at all), `interrupted` (6: stopped by SIGINT/SIGTERM, verdict
+    /// withheld) or `invalid` (5: the generator fell behind).
     pub verdict: &'static str,
     pub problems: Vec<String>,
 }
@@ -301,14 +302,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let shutdown = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let signals = {
+        let _runtime = runtime.enter();
+        super::signals::Signals::new()?
+    };
     let recording = runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        let signal = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let signal = tokio::spawn(signals.watch(shutdown.clone(), abort.clone()));
         let plan = TrafficPlan {
             phases: vec![phase],
             tenants: Vec::new(),
@@ -323,11 +324,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             examples: Some(std::sync::Arc::clone(&examples)),
             ..TrafficOptions::default()
         };
-        let result = run_traffic(plan, req.targets.clone(), options, shutdown).await;
+        let result = tokio::select! {
+            r = run_traffic(plan, req.targets.clone(), options, shutdown.clone()) => Some(r),
+            () = abort.cancelled() => None,
+        };
         signal.abort();
-        result
+        result.transpose()
     })?;
-    let summary = summarize(&args, &req, &recording, &examples, max_error_rate)?;
+    let Some(recording) = recording else {
+        return Ok(ExitStatus::Interrupted);
+    };
+    let interrupted = shutdown.is_cancelled();
+    let summary = summarize(
+        &args,
+        &req,
+        &recording,
+        &examples,
+        max_error_rate,
+        interrupted,
+    )?;
     if args.json {
         super::print_out(&(serde_json::to_string_pretty(&summary)? + "\n"))?;
     } else {
@@ -343,6 +358,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
     Ok(match summary.verdict {
         "unreachable" => ExitStatus::RunBroke,
+        "interrupted" => ExitStatus::Interrupted,
         "errors" => ExitStatus::SloFailed,
         "invalid" => ExitStatus::Invalid,
         _ => ExitStatus::Pass,
@@ -403,6 +419,7 @@ fn summarize(
     r: &Recording,
     examples: &ExampleBodies,
     max_error_rate: f64,
+    interrupted: bool,
 ) -> anyhow::Result<AttackSummary> {
     let outcomes = r.outcomes();
     let mut statuses = std::collections::BTreeMap::new();
@@ -443,6 +460,8 @@ fn summarize(
     // Precedence as for runs: broken (3), then failed (1), then invalid (5).
     let verdict = if answered == 0 {
         "unreachable"
+    } else if interrupted {
+        "interrupted"
     } else if error_rate.is_some_and(|e| e > max_error_rate) {
         "errors"
     } else if !kept_schedule {

@@ -18,6 +18,7 @@ pub mod init;
 pub mod merge;
 pub mod run;
 pub mod schema;
+mod signals;
 pub mod validate;
 
 /// An error that knows which exit code it deserves. Anything else that reaches

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ExitStatus;
 use crate::cli::CliError;
+use crate::cli::signals::Signals;
 use crate::run::plan::RunPlan;
 use crate::run::runner::{RunOptions, execute};
 use crate::scenario::load::{LoadError, load_file};
@@ -63,6 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Err(LoadError::Invalid(d)) => return Err(CliError::BadInput(d.to_string()).into()),
         Err(e) => return Err(CliError::BadInput(e.to_string()).into()),
     };
+    // As `validate` prints them: a valid file, but something in it cannot matter.
+    for w in &loaded.warnings.0 {
+        eprintln!("{w}");
+    }
     let shard = crate::traffic::shard::from_args(
         args.shard,
         args.shards,
@@ -177,41 +182,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Pass);
     }
     Ok(summary.verdict.exit_status())
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM (what CI runners and Kubernetes send to cancel
-/// a job): the first stops the traffic so the run tears down and writes what
-/// it measured with its verdict withheld; a second aborts at once.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Listen from now on (inside a runtime), so no signal is missed later.
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-        }
-    }
-
-    async fn watch(mut self, stop: CancellationToken, abort: CancellationToken) {
-        let first = self.next().await;
-        eprintln!(
-            "\nninefold: interrupted ({first}): stopping traffic, tearing down, writing what was measured; the verdict is withheld (exit 6). A second signal aborts at once."
-        );
-        stop.cancel();
-        let second = self.next().await;
-        eprintln!("ninefold: {second} again: aborting now, nothing more is written");
-        abort.cancel();
-    }
 }

@@ -55,6 +55,12 @@ pub(super) fn human(s: &AttackSummary) -> String {
         "unreachable" => {
             let _ = writeln!(out, "UNREACHABLE: no answer to any request");
         }
+        "interrupted" => {
+            let _ = writeln!(
+                out,
+                "INTERRUPTED: stopped by a signal; what was measured is above, the verdict is withheld"
+            );
+        }
         "errors" => {
             let _ = writeln!(
                 out,
