@@ -200,13 +200,13 @@ fn every_section_is_there_with_charts_and_fault_bands() {
         .expect("a fault legend")
         .text()
         .collect();
-    assert!(legend.contains("F1") && legend.contains("kill") && legend.contains("api-1"));
+    assert!(legend.contains("fault:0") && legend.contains("kill") && legend.contains("api-1"));
     assert!(legend.contains("R1"), "the replacement is marked: {legend}");
     let series = doc.select(&sel("section#timeseries svg")).next().unwrap();
     assert!(
         series
             .select(&sel("text"))
-            .any(|t| t.text().collect::<String>().trim() == "F1"),
+            .any(|t| t.text().collect::<String>().trim() == "fault:0"),
         "band label in the chart"
     );
     assert!(

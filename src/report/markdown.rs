@@ -242,11 +242,11 @@ fn faults_section(md: &mut String, s: &Summary) {
     if s.faults.is_empty() {
         return;
     }
-    md.push_str("### Faults\n\n| # | action | target | at | reverted | first error after | error burst | bad requests | recovery | reintegration |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("### Faults\n\n| fault | action | target | at | reverted | first error after | error burst | bad requests | recovery | reintegration |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for f in &s.faults {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| fault:{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             f.index,
             text(&f.action),
             text(&f.target),
@@ -314,7 +314,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 0 | kill | api\\[1\\] | 25.0s | 40.0s | 4.00ms | 1.80s |"),
+            md.contains("| fault:0 | kill | api\\[1\\] | 25.0s | 40.0s | 4.00ms | 1.80s |"),
             "{md}"
         );
         assert!(md.contains("2,995 requests without failure"), "{md}");

@@ -17,6 +17,8 @@
 //! `ninefold report` re-render a run folder exactly.
 
 pub mod charts;
+#[cfg(test)]
+mod charts_tests;
 pub mod escape;
 mod sections;
 mod series;
@@ -131,6 +133,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .meter div{height:100%;background:var(--fail)}
 figure{margin:12px 0 4px}
 figcaption{font-weight:600;margin-bottom:4px}
+.caption-note{display:block;font-weight:400}
 svg.chart{width:100%;height:auto;display:block;border:1px solid var(--line);border-radius:4px}
 .legend{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;color:var(--muted)}
 .swatch{display:inline-block;width:14px;height:4px;margin-right:6px;vertical-align:middle;border-radius:2px}

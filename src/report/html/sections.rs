@@ -270,8 +270,8 @@ pub fn failover(html: &mut String, s: &Summary, r: &RunResults) {
         for f in &s.faults {
             let _ = write!(
                 html,
-                "<tr><td>F{}</td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                f.index + 1,
+                "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                super::series::fault_label(f.index),
                 e(&f.action),
                 e(&f.target),
                 f.at_s,
@@ -291,8 +291,8 @@ pub fn failover(html: &mut String, s: &Summary, r: &RunResults) {
         for f in failed {
             let _ = write!(
                 html,
-                "<li>F{} {} at {:.1} s: <code>{}</code></li>",
-                f.fault + 1,
+                "<li><code>{}</code> {} at {:.1} s: <code>{}</code></li>",
+                super::series::fault_label(f.fault),
                 e(&f.action),
                 f.at_s,
                 e(f.error.as_deref().unwrap_or_default()),
