@@ -67,6 +67,7 @@ pub fn render(summary: &Summary) -> String {
     slo_section(&mut md, summary);
     availability_section(&mut md, summary);
     requests_and_latency(&mut md, summary);
+    breakdown_section(&mut md, summary);
     tenants_section(&mut md, summary);
     faults_section(&mut md, summary);
     integrity_section(&mut md, summary);
@@ -214,6 +215,40 @@ fn requests_and_latency(md: &mut String, s: &Summary) {
     };
     row(md, "latency (from intended send)", s.latency_ms);
     row(md, "service time (from actual send)", s.service_time_ms);
+    md.push('\n');
+}
+
+/// Outcomes by request class × status, with an example body of each status
+/// that was not `ok`.
+fn breakdown_section(md: &mut String, s: &Summary) {
+    if s.breakdown.is_empty() {
+        return;
+    }
+    md.push_str("### Requests by class\n\n| class | sent | bad | status | outcome | count | example body |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    for c in &s.breakdown {
+        for (i, r) in c.rows.iter().enumerate() {
+            let (class, sent, bad) = if i == 0 {
+                (
+                    text(&format!("{} {}", c.method, c.path)),
+                    group_digits(c.sent),
+                    group_digits(c.bad),
+                )
+            } else {
+                (String::new(), String::new(), String::new())
+            };
+            let _ = writeln!(
+                md,
+                "| {class} | {sent} | {bad} | {} | {} | {} | {} |",
+                text(&r.status_text()),
+                text(r.outcome.as_deref().unwrap_or("–")),
+                group_digits(r.count),
+                r.example_body.as_deref().map_or_else(
+                    || "–".to_string(),
+                    |b| text(&super::breakdown::one_line(b, r.example_truncated, 200))
+                ),
+            );
+        }
+    }
     md.push('\n');
 }
 
