@@ -6,8 +6,8 @@
 //! [`KeyStats::outcomes`]) and its examples ([`StatusExample`]): a status with
 //! no example was `ok` (every other answered outcome is noted with its
 //! status); requests without an answer (timeouts, connection and I/O errors,
-//! drops) get a row with no status. A class's classes from several phases or
-//! tenants add up under one method + path.
+//! drops) get a row with no status. The same method + path in several phases
+//! or for several tenants is one class: their counts add up.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +31,7 @@ pub struct ClassBreakdown {
     /// Requests not sent (dropped at the in-flight cap).
     pub dropped: u64,
     /// One row per status × outcome, and one per outcome without an answer;
-    /// the most frequent first.
+    /// bad ones first, then by count, the most frequent first.
     pub rows: Vec<BreakdownRow>,
 }
 
@@ -177,8 +177,9 @@ fn class(
         }
     }
     rows.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
+        b.is_bad()
+            .cmp(&a.is_bad())
+            .then_with(|| b.count.cmp(&a.count))
             .then_with(|| a.status.cmp(&b.status))
             .then_with(|| a.outcome.cmp(&b.outcome))
     });

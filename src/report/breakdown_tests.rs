@@ -291,9 +291,10 @@ fn example_bodies_are_bounded_and_tenants_add_up() {
     assert_eq!(
         rows,
         [
-            (Some(429), Some("rejected"), 10),
-            (Some(503), Some("server_error"), 2)
-        ]
+            (Some(503), Some("server_error"), 2),
+            (Some(429), Some("rejected"), 10)
+        ],
+        "bad rows first"
     );
 }
 
@@ -313,7 +314,7 @@ fn requests_without_an_answer_and_older_results_get_rows_too() {
         .collect();
     assert_eq!(
         rows,
-        [(Some(501), None, 88), (None, Some("timeout"), 1)],
+        [(None, Some("timeout"), 1), (Some(501), None, 88)],
         "a status whose outcome the results do not say is not called ok"
     );
 }
