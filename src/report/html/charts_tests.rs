@@ -264,7 +264,7 @@ fn charts_scale_a_partial_last_second_to_a_rate_or_leave_a_sliver_out_and_say_wh
     let mut html = String::new();
     super::timeline::time_series(&mut html, &r, &[]);
     assert!(
-        html.contains("The last 0.10 s (after 8 s) are left out"),
+        html.contains("The last 100 ms (after 8 s) is left out"),
         "the caption says the sliver is left out"
     );
 }

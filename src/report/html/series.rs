@@ -168,8 +168,18 @@ pub fn tail_note(r: &RunResults) -> String {
             "{each} The last second ({second} s) covers only {covered_s:.2} s: its counts are scaled to a per-second rate (count ÷ {covered_s:.2} s)."
         ),
         Tail::Dropped { second, covered_s } => format!(
-            "{each} The last {covered_s:.2} s (after {second} s) are left out: too short a span for a rate (their answers are in every total)."
+            "{each} The last {} (after {second} s) is left out: too short a span for a rate (its answers are in every total).",
+            short_span(covered_s)
         ),
+    }
+}
+
+/// A span under a second for a caption: `40 ms`, `0.35 s`.
+fn short_span(s: f64) -> String {
+    if s < 0.1 {
+        format!("{} ms", ((s * 1000.0).round() as u64).max(1))
+    } else {
+        format!("{s:.2} s")
     }
 }
 
