@@ -16,7 +16,8 @@ use super::bucket::{LimitHeaders, TenantModelStats, Verdict};
 use super::hist::{self, Hist};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
-    AckedWrite, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample, TenantSecond,
+    AckedWrite, BadLive, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample,
+    TenantSecond,
 };
 
 /// Names the recorder needs to label its results.
@@ -58,16 +59,6 @@ pub struct Sample<'a> {
     /// The answer's body, when the client kept it (writes, and answers ≥ 400):
     /// one per request class × status that was not `ok` is kept as an example.
     pub body: Option<&'a [u8]>,
-}
-
-/// Answers of one key with one status and outcome other than `ok`.
-#[derive(Debug)]
-struct BadLive {
-    status: u16,
-    outcome: Outcome,
-    count: u64,
-    /// The first example body and whether it was cut.
-    body: Option<(String, bool)>,
 }
 
 #[derive(Debug, Default)]
@@ -276,7 +267,7 @@ impl Recorder {
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
             if s.outcome != Outcome::Ok {
-                note_bad(&mut key.bad, status, s.outcome, s.body);
+                BadLive::note(&mut key.bad, status, s.outcome, s.body);
             }
         }
         let sec = self.second(s.done);
@@ -416,33 +407,6 @@ impl Recorder {
             ledger: self.ledger,
             examples,
         }
-    }
-}
-
-/// Count one answer that was not `ok`, keeping its body if its status has none yet.
-#[cold]
-fn note_bad(bad: &mut Vec<BadLive>, status: u16, outcome: Outcome, body: Option<&[u8]>) {
-    let i = match bad
-        .iter()
-        .position(|b| b.status == status && b.outcome == outcome)
-    {
-        Some(i) => i,
-        None => {
-            bad.push(BadLive {
-                status,
-                outcome,
-                count: 0,
-                body: None,
-            });
-            bad.len() - 1
-        }
-    };
-    let b = &mut bad[i];
-    b.count += 1;
-    if b.body.is_none()
-        && let (Some(text), cut) = StatusExample::body_of(body.unwrap_or_default())
-    {
-        b.body = Some((text, cut));
     }
 }
 

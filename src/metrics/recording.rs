@@ -205,6 +205,50 @@ pub struct AckedWrite {
     pub second: u32,
 }
 
+/// Answers of one key with one status and outcome other than `ok`.
+#[derive(Debug)]
+pub(crate) struct BadLive {
+    pub(crate) status: u16,
+    pub(crate) outcome: super::Outcome,
+    pub(crate) count: u64,
+    /// The first example body and whether it was cut.
+    pub(crate) body: Option<(String, bool)>,
+}
+
+impl BadLive {
+    /// Count one answer that was not `ok`, keeping its body if its status has none yet.
+    #[cold]
+    pub(crate) fn note(
+        bad: &mut Vec<BadLive>,
+        status: u16,
+        outcome: super::Outcome,
+        body: Option<&[u8]>,
+    ) {
+        let i = match bad
+            .iter()
+            .position(|b| b.status == status && b.outcome == outcome)
+        {
+            Some(i) => i,
+            None => {
+                bad.push(BadLive {
+                    status,
+                    outcome,
+                    count: 0,
+                    body: None,
+                });
+                bad.len() - 1
+            }
+        };
+        let b = &mut bad[i];
+        b.count += 1;
+        if b.body.is_none()
+            && let (Some(text), cut) = StatusExample::body_of(body.unwrap_or_default())
+        {
+            b.body = Some((text, cut));
+        }
+    }
+}
+
 /// Why two recordings do not merge.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
