@@ -202,7 +202,8 @@ fn dense(
 ) -> Vec<(f64, f64)> {
     let by_second: BTreeMap<u32, &crate::metrics::SecondStats> =
         r.recording.seconds.iter().map(|s| (s.second, s)).collect();
-    let drop_from = match tail(r) {
+    let tail = tail(r);
+    let drop_from = match tail {
         Tail::Dropped { second, .. } => second,
         _ => u32::MAX,
     };
@@ -212,7 +213,11 @@ fn dense(
             Some(stats) => f(stats),
             None => missing,
         };
-        let covered = covered(r, s);
+        // Only the last second can be partial; every other one is whole.
+        let covered = match tail {
+            Tail::Scaled { second, covered_s } if second == s => covered_s,
+            _ => 1.0,
+        };
         match v {
             Some(v) => {
                 let v = match kind {
