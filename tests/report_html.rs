@@ -156,6 +156,7 @@ fn every_section_is_there_with_charts_and_fault_bands() {
         "verdict",
         "slos",
         "availability",
+        "classes",
         "latency",
         "timeseries",
         "tenants",
@@ -200,13 +201,13 @@ fn every_section_is_there_with_charts_and_fault_bands() {
         .expect("a fault legend")
         .text()
         .collect();
-    assert!(legend.contains("F1") && legend.contains("kill") && legend.contains("api-1"));
+    assert!(legend.contains("fault:0") && legend.contains("kill") && legend.contains("api-1"));
     assert!(legend.contains("R1"), "the replacement is marked: {legend}");
     let series = doc.select(&sel("section#timeseries svg")).next().unwrap();
     assert!(
         series
             .select(&sel("text"))
-            .any(|t| t.text().collect::<String>().trim() == "F1"),
+            .any(|t| t.text().collect::<String>().trim() == "fault:0"),
         "band label in the chart"
     );
     assert!(
@@ -240,6 +241,19 @@ fn every_section_is_there_with_charts_and_fault_bands() {
         .text()
         .collect();
     assert!(meta.contains("seed") && meta.contains('5'));
+    // Where the requests went: the one class, with its statuses.
+    let classes: Vec<String> = doc
+        .select(&sel("section#classes tbody tr"))
+        .map(|r| r.text().collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(
+        classes[0].starts_with("GET /items/{rand:1..100}|"),
+        "{classes:?}"
+    );
+    assert!(
+        classes.iter().any(|r| r.contains("|200|ok|")),
+        "{classes:?}"
+    );
 }
 
 #[test]

@@ -106,6 +106,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             .iter()
             .map(|o| (o.name().to_owned(), outcomes.get(*o)))
             .collect(),
+        breakdown: crate::report::breakdown::breakdown(rec),
         latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
         service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
         availability: AvailabilitySummary::compute(

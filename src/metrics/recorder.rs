@@ -16,7 +16,8 @@ use super::bucket::{LimitHeaders, TenantModelStats, Verdict};
 use super::hist::{self, Hist};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
-    AckedWrite, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, TenantSecond,
+    AckedWrite, BadLive, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample,
+    TenantSecond,
 };
 
 /// Names the recorder needs to label its results.
@@ -55,6 +56,9 @@ pub struct Sample<'a> {
     pub instance: Option<&'a [u8]>,
     /// Client retries spent on it.
     pub retries: u32,
+    /// The answer's body, when the client kept it (writes, and answers ≥ 400):
+    /// one per request class × status that was not `ok` is kept as an example.
+    pub body: Option<&'a [u8]>,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +66,8 @@ struct KeyLive {
     outcomes: OutcomeCounts,
     /// Counts by status: a key sees one or a few, so a short list (a map at the end).
     statuses: Vec<(u16, u64)>,
+    /// Statuses that were not `ok`, with an example body each.
+    bad: Vec<BadLive>,
     latency: Hist,
     service: Hist,
     retries: u64,
@@ -209,6 +215,37 @@ impl Recorder {
         self.current.second
     }
 
+    /// The examples of every key, all tenants of a phase × class together.
+    fn examples(layout: &Layout, keys: &[Vec<Option<Box<KeyLive>>>]) -> Vec<StatusExample> {
+        let mut out = Vec::new();
+        for (p, per_phase) in keys.iter().enumerate() {
+            let phase = &layout.phases[p];
+            let classes = phase.classes.len().max(1);
+            let found = per_phase
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| Some((i % classes, k.as_ref()?)));
+            let mut mine = Vec::new();
+            for (class, live) in found {
+                let (method, path) = phase.classes[class].clone();
+                let examples = live.bad.iter().map(|b| StatusExample {
+                    phase: phase.name.clone(),
+                    class,
+                    method: method.clone(),
+                    path: path.clone(),
+                    status: b.status,
+                    outcome: b.outcome,
+                    count: b.count,
+                    body: b.body.as_ref().map(|(text, _)| text.clone()),
+                    body_truncated: b.body.as_ref().is_some_and(|(_, cut)| *cut),
+                });
+                StatusExample::merge_into(&mut mine, examples.collect());
+            }
+            out.extend(mine);
+        }
+        out
+    }
+
     /// Record one request's fate.
     pub fn record(&mut self, s: &Sample<'_>) {
         let latency = s.done.saturating_duration_since(s.intended).as_micros() as u64;
@@ -229,6 +266,9 @@ impl Recorder {
             }
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
+            if s.outcome != Outcome::Ok {
+                BadLive::note(&mut key.bad, status, s.outcome, s.body);
+            }
         }
         let sec = self.second(s.done);
         sec.outcomes.add(s.outcome);
@@ -307,6 +347,7 @@ impl Recorder {
         let end = self.current.ends;
         self.second(end).touched = false;
         let layout = Arc::clone(&self.layout);
+        let examples = Self::examples(&layout, &self.keys);
         let mut keys = Vec::new();
         for (p, per_phase) in self.keys.into_iter().enumerate() {
             let phase = &layout.phases[p];
@@ -364,6 +405,7 @@ impl Recorder {
             tenants,
             instances,
             ledger: self.ledger,
+            examples,
         }
     }
 }
@@ -404,6 +446,7 @@ mod tests {
                 done: at(ms + 3),
                 instance: Some(if i == 3 { &b"api-1"[..] } else { &b"api-0"[..] }),
                 retries: 0,
+                body: None,
             });
             let verdict = Verdict {
                 admitted: true,
@@ -474,6 +517,7 @@ mod second_tests {
             done: at,
             instance: Some(&b"api-0"[..]),
             retries: 0,
+            body: None,
         }
     }
 

@@ -38,6 +38,79 @@ pub struct Recording {
     /// Acknowledged writes (2xx to a request with an idempotency key, or to a
     /// POST without one: those carry an empty key).
     pub ledger: Vec<AckedWrite>,
+    /// Answers that were not `ok`, by phase × request class × status, each
+    /// with one example body (absent in results of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<StatusExample>,
+}
+
+/// Longest example body kept, bytes.
+pub const EXAMPLE_BODY_BYTES: usize = 512;
+
+/// The answers of one phase × request class with one status and one outcome
+/// other than `ok`, all tenants together, with the first body seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusExample {
+    pub phase: String,
+    /// Index of the class in the phase's `requests`.
+    pub class: usize,
+    pub method: String,
+    /// The path template as written.
+    pub path: String,
+    pub status: u16,
+    pub outcome: super::Outcome,
+    /// Answers with this status and outcome.
+    pub count: u64,
+    /// The first [`EXAMPLE_BODY_BYTES`] of one answer's body (lossy UTF-8);
+    /// `None` when no body was kept (empty, HEAD, or over the client's limit).
+    pub body: Option<String>,
+    /// The body was longer than what is kept.
+    #[serde(default)]
+    pub body_truncated: bool,
+}
+
+impl StatusExample {
+    /// An example body out of raw bytes: the first [`EXAMPLE_BODY_BYTES`], lossy
+    /// UTF-8, and whether there was more. An empty body is no example.
+    pub fn body_of(bytes: &[u8]) -> (Option<String>, bool) {
+        if bytes.is_empty() {
+            return (None, false);
+        }
+        let cut = &bytes[..bytes.len().min(EXAMPLE_BODY_BYTES)];
+        (
+            Some(String::from_utf8_lossy(cut).into_owned()),
+            bytes.len() > EXAMPLE_BODY_BYTES,
+        )
+    }
+
+    fn same(&self, o: &StatusExample) -> bool {
+        self.phase == o.phase
+            && self.class == o.class
+            && self.status == o.status
+            && self.outcome == o.outcome
+    }
+
+    /// Add `o` (the same phase, class, status and outcome) into `self`.
+    fn merge(&mut self, o: StatusExample) {
+        self.count += o.count;
+        if self.body.is_none() {
+            self.body = o.body;
+            self.body_truncated = o.body_truncated;
+        }
+    }
+
+    /// Merge lists of examples: same keys add up, the first body stays.
+    pub fn merge_into(into: &mut Vec<StatusExample>, from: Vec<StatusExample>) {
+        for e in from {
+            match into.iter_mut().find(|x| x.same(&e)) {
+                Some(mine) => mine.merge(e),
+                None => into.push(e),
+            }
+        }
+        into.sort_by(|a, b| {
+            (&a.phase, a.class, a.status, a.outcome).cmp(&(&b.phase, b.class, b.status, b.outcome))
+        });
+    }
 }
 
 /// Results of one phase × tenant × request class (a "route class").
@@ -132,6 +205,50 @@ pub struct AckedWrite {
     pub second: u32,
 }
 
+/// Answers of one key with one status and outcome other than `ok`.
+#[derive(Debug)]
+pub(crate) struct BadLive {
+    pub(crate) status: u16,
+    pub(crate) outcome: super::Outcome,
+    pub(crate) count: u64,
+    /// The first example body and whether it was cut.
+    pub(crate) body: Option<(String, bool)>,
+}
+
+impl BadLive {
+    /// Count one answer that was not `ok`, keeping its body if its status has none yet.
+    #[cold]
+    pub(crate) fn note(
+        bad: &mut Vec<BadLive>,
+        status: u16,
+        outcome: super::Outcome,
+        body: Option<&[u8]>,
+    ) {
+        let i = match bad
+            .iter()
+            .position(|b| b.status == status && b.outcome == outcome)
+        {
+            Some(i) => i,
+            None => {
+                bad.push(BadLive {
+                    status,
+                    outcome,
+                    count: 0,
+                    body: None,
+                });
+                bad.len() - 1
+            }
+        };
+        let b = &mut bad[i];
+        b.count += 1;
+        if b.body.is_none()
+            && let (Some(text), cut) = StatusExample::body_of(body.unwrap_or_default())
+        {
+            b.body = Some((text, cut));
+        }
+    }
+}
+
 /// Why two recordings do not merge.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -184,6 +301,7 @@ impl Recording {
             *self.instances.entry(name).or_default() += n;
         }
         self.ledger.extend(other.ledger);
+        StatusExample::merge_into(&mut self.examples, other.examples);
         Ok(())
     }
 

@@ -77,8 +77,9 @@ pub fn render(summary: &Summary) -> String {
         );
     }
     xml.push_str("    </properties>\n");
+    let where_bad = where_bad(summary);
     for slo in &summary.slos {
-        testcase(&mut xml, &suite, slo);
+        testcase(&mut xml, &suite, slo, &where_bad);
     }
     if let Some((kind, message, body)) = run_error {
         let _ = writeln!(
@@ -96,7 +97,42 @@ fn count(summary: &Summary, pred: impl Fn(Verdict) -> bool) -> usize {
     summary.slos.iter().filter(|s| pred(s.verdict)).count()
 }
 
-fn testcase(xml: &mut String, suite: &str, slo: &SloResult) {
+/// Longest example body in a failure message, characters.
+const BODY_CHARS: usize = 200;
+
+/// The bad requests by request class × status, one line each with an
+/// example body, for the text of a failure; empty when nothing was bad.
+fn where_bad(summary: &Summary) -> String {
+    let mut lines = Vec::new();
+    for c in &summary.breakdown {
+        for r in c.rows.iter().filter(|r| r.is_bad()) {
+            let mut line = format!(
+                "{} {} → {} {} × {}",
+                c.method,
+                c.path,
+                r.status_text(),
+                r.outcome.as_deref().unwrap_or("unknown"),
+                r.count
+            );
+            if let Some(body) = &r.example_body {
+                line.push_str("; example body: ");
+                line.push_str(&super::breakdown::one_line(
+                    body,
+                    r.example_truncated,
+                    BODY_CHARS,
+                ));
+            }
+            lines.push(line);
+        }
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n\nBad requests by request class:\n{}", lines.join("\n"))
+    }
+}
+
+fn testcase(xml: &mut String, suite: &str, slo: &SloResult, where_bad: &str) {
     let _ = write!(
         xml,
         "    <testcase name=\"{}\" classname=\"{suite}\" time=\"0\"",
@@ -111,7 +147,7 @@ fn testcase(xml: &mut String, suite: &str, slo: &SloResult) {
                 xml,
                 ">\n      <failure message=\"{}\" type=\"SloFailed\">{}</failure>\n    </testcase>",
                 escape(&versus),
-                escape(&slo.detail)
+                escape(&format!("{}{where_bad}", slo.detail))
             );
         }
         Verdict::Inconclusive | Verdict::NotMeasured => {
@@ -143,7 +179,11 @@ fn run_error(summary: &Summary) -> Option<(&'static str, String, String)> {
         ),
         _ => return None,
     };
-    Some((kind, message.to_string(), summary.warnings.join("\n")))
+    Some((
+        kind,
+        message.to_string(),
+        format!("{}{}", summary.warnings.join("\n"), where_bad(summary)),
+    ))
 }
 
 #[cfg(test)]
@@ -231,7 +271,13 @@ mod tests {
             .find(|n| n.has_tag_name("error"))
             .unwrap();
         assert_eq!(error.attribute("type"), Some("RunInvalid"));
-        assert_eq!(error.text(), Some("1,204 requests dropped <in-flight cap>"));
+        assert!(
+            error
+                .text()
+                .unwrap()
+                .starts_with("1,204 requests dropped <in-flight cap>"),
+            "{xml}"
+        );
     }
 
     #[test]

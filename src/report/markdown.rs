@@ -68,6 +68,7 @@ pub fn render(summary: &Summary) -> String {
     slo_section(&mut md, summary);
     availability_section(&mut md, summary);
     requests_and_latency(&mut md, summary);
+    breakdown_section(&mut md, summary);
     tenants_section(&mut md, summary);
     faults_section(&mut md, summary);
     integrity_section(&mut md, summary);
@@ -218,6 +219,40 @@ fn requests_and_latency(md: &mut String, s: &Summary) {
     md.push('\n');
 }
 
+/// Outcomes by request class × status, with an example body of each status
+/// that was not `ok`.
+fn breakdown_section(md: &mut String, s: &Summary) {
+    if s.breakdown.is_empty() {
+        return;
+    }
+    md.push_str("### Requests by class\n\n| class | sent | bad | status | outcome | count | example body |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    for c in &s.breakdown {
+        for (i, r) in c.rows.iter().enumerate() {
+            let (class, sent, bad) = if i == 0 {
+                (
+                    text(&format!("{} {}", c.method, c.path)),
+                    group_digits(c.sent),
+                    group_digits(c.bad),
+                )
+            } else {
+                (String::new(), String::new(), String::new())
+            };
+            let _ = writeln!(
+                md,
+                "| {class} | {sent} | {bad} | {} | {} | {} | {} |",
+                text(&r.status_text()),
+                text(r.outcome.as_deref().unwrap_or("–")),
+                group_digits(r.count),
+                r.example_body.as_deref().map_or_else(
+                    || "–".to_string(),
+                    |b| text(&super::breakdown::one_line(b, r.example_truncated, 200))
+                ),
+            );
+        }
+    }
+    md.push('\n');
+}
+
 fn tenants_section(md: &mut String, s: &Summary) {
     if s.tenants.is_empty() {
         return;
@@ -243,11 +278,11 @@ fn faults_section(md: &mut String, s: &Summary) {
     if s.faults.is_empty() {
         return;
     }
-    md.push_str("### Faults\n\n| # | action | target | at | reverted | first error after | error burst | bad requests | recovery | reintegration |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("### Faults\n\n| fault | action | target | at | reverted | first error after | error burst | bad requests | recovery | reintegration |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for f in &s.faults {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| fault:{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             f.index,
             text(&f.action),
             text(&f.target),
@@ -330,7 +365,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 0 | kill | api\\[1\\] | 25.0s | 40.0s | 4.00ms | 1.80s |"),
+            md.contains("| fault:0 | kill | api\\[1\\] | 25.0s | 40.0s | 4.00ms | 1.80s |"),
             "{md}"
         );
         assert!(md.contains("2,995 requests without failure"), "{md}");

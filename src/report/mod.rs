@@ -11,6 +11,7 @@
 //! `report.html` ([`html`]) also draws the per-second series of the results;
 //! it and `histograms.hlog` are written by `run::outputs::write_run_folder`.
 
+pub mod breakdown;
 pub mod compare;
 pub mod hlog;
 pub mod html;

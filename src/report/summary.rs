@@ -55,6 +55,11 @@ pub struct Summary {
     /// Count per outcome (`ok`, `rejected`, `unexpected_status`, `server_error`,
     /// `timeout`, `connect_error`, `io_error`, `dropped`).
     pub outcomes: BTreeMap<String, u64>,
+    /// Where the requests went: outcomes by request class (method + path
+    /// template) × status, each status that was not `ok` with an example body;
+    /// classes with the most bad requests first.
+    #[serde(default)]
+    pub breakdown: Vec<super::breakdown::ClassBreakdown>,
     /// Latency from the intended send instant (coordinated-omission free);
     /// `null` when no response was recorded.
     pub latency_ms: Option<Percentiles>,

@@ -19,6 +19,52 @@ fn slo(name: &str, objective: &str) -> Slo {
 }
 
 /// A failover run with one SLO of each verdict and text that needs escaping.
+/// The example's outcomes by request class: 23,000 ok, 980 rejected, 14
+/// server errors and 6 timeouts over two classes.
+fn example_breakdown() -> Vec<crate::report::breakdown::ClassBreakdown> {
+    use crate::report::breakdown::{BreakdownRow, ClassBreakdown};
+    let row = |status: Option<u16>, outcome: &str, count: u64, body: Option<&str>| BreakdownRow {
+        status,
+        outcome: Some(outcome.into()),
+        count,
+        example_body: body.map(str::to_owned),
+        example_truncated: false,
+    };
+    vec![
+        ClassBreakdown {
+            method: "GET".into(),
+            path: "/items/{rand:1..1000}".into(),
+            sent: 20_000,
+            bad: 20,
+            dropped: 0,
+            rows: vec![
+                row(Some(200), "ok", 19_000, None),
+                row(
+                    Some(429),
+                    "rejected",
+                    980,
+                    Some(r#"{"error":"rate limited"}"#),
+                ),
+                row(
+                    Some(503),
+                    "server_error",
+                    14,
+                    Some(r#"{"error":"no healthy upstream"}"#),
+                ),
+                row(None, "timeout", 6, None),
+            ],
+        },
+        ClassBreakdown {
+            method: "POST".into(),
+            path: "/orders".into(),
+            sent: 4_000,
+            bad: 0,
+            dropped: 0,
+            rows: vec![row(Some(201), "ok", 4_000, None)],
+        },
+    ]
+}
+
 pub(crate) fn example() -> Summary {
     let c95 = Confidence::new(0.95).unwrap();
     let counts = Counts::new(23_980, 24_000).unwrap();
@@ -67,6 +113,7 @@ pub(crate) fn example() -> Summary {
             dropped: 0,
         },
         outcomes,
+        breakdown: example_breakdown(),
         latency_ms: Some(Percentiles {
             count: 24_000,
             p50: 4.1,

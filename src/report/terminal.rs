@@ -7,6 +7,7 @@
 use std::fmt::Write;
 use std::io::IsTerminal;
 
+use super::breakdown::one_line;
 use super::summary::{RecoveryState, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
 
@@ -145,7 +146,76 @@ pub fn render(summary: &Summary, style: Style) -> String {
             a.confidence * 100.0
         );
     }
+    breakdown(&mut out, summary);
     out
+}
+
+/// Most request classes the terminal lists (`summary.json` has them all).
+const CLASSES_SHOWN: usize = 8;
+/// Most rows of one class the terminal lists.
+const ROWS_SHOWN: usize = 6;
+/// Longest example body on a terminal line, characters.
+const BODY_CHARS: usize = 100;
+
+/// Where the requests went: each class, and for one with anything but `ok`
+/// answers its statuses × outcomes with an example body.
+fn breakdown(out: &mut String, summary: &Summary) {
+    if summary.breakdown.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  by request class:");
+    for c in summary.breakdown.iter().take(CLASSES_SHOWN) {
+        let head = format!(
+            "    {} {}  {} sent, {} bad{}",
+            clean(&c.method),
+            clean(&c.path),
+            group_digits(c.sent),
+            group_digits(c.bad),
+            if c.dropped > 0 {
+                format!(", {} dropped", group_digits(c.dropped))
+            } else {
+                String::new()
+            }
+        );
+        let all_ok = c.rows.iter().all(|r| r.outcome.as_deref() == Some("ok"));
+        if all_ok {
+            let statuses: Vec<String> = c
+                .rows
+                .iter()
+                .map(|r| format!("{} ok ×{}", r.status_text(), group_digits(r.count)))
+                .collect();
+            let _ = writeln!(out, "{head}: {}", statuses.join(", "));
+            continue;
+        }
+        let _ = writeln!(out, "{head}");
+        for r in c.rows.iter().take(ROWS_SHOWN) {
+            let mut line = format!(
+                "      {:>9}  {:<17} {:>9}",
+                r.status_text(),
+                r.outcome.as_deref().unwrap_or("—"),
+                group_digits(r.count)
+            );
+            if let Some(body) = &r.example_body {
+                line.push_str("  body: ");
+                line.push_str(&one_line(body, r.example_truncated, BODY_CHARS));
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        if c.rows.len() > ROWS_SHOWN {
+            let _ = writeln!(
+                out,
+                "      … {} more in summary.json",
+                c.rows.len() - ROWS_SHOWN
+            );
+        }
+    }
+    if summary.breakdown.len() > CLASSES_SHOWN {
+        let _ = writeln!(
+            out,
+            "    … {} more request classes in summary.json",
+            summary.breakdown.len() - CLASSES_SHOWN
+        );
+    }
 }
 
 fn clean(text: &str) -> String {

@@ -400,7 +400,8 @@ impl Io<'_> {
         let head_bytes = self.read.split_to(head.len).freeze();
         let framing = head.framing_for(head_request);
         let mut decoder = BodyDecoder::new(framing);
-        // Error bodies are always kept: a breakdown shows one example per status.
+        // An error answer's body is kept too: the recorder keeps one per request class
+        // and status as an example of what went wrong.
         let mut body = (keep_body || head.status >= 400).then(BytesMut::new);
         loop {
             match decoder.decode(self.read).map_err(|_| ClientFailure::Io)? {

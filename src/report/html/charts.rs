@@ -5,12 +5,24 @@
 //! spectrum. No text that came from the run goes into an SVG: series are told
 //! apart by colour and named in an HTML legend beside the chart (where
 //! [`super::escape::escape`] applies), and fault bands carry our own labels
-//! (`F1`, `F2`, …) that the fault table explains.
+//! (`fault:0`, `fault:1`, …, as SLO filters name them) that the fault table explains.
 //!
 //! Log axes are drawn as linear axes over `log10(value)` with labels that
 //! print `10^v`: one code path for both scales, and ticks that fall on whole
 //! decades when the range spans whole decades.
+//!
+//! Ticks are chosen here, not by plotters: steps of 1, 2 or 5 × 10^k (whole
+//! numbers for counts, whole seconds on the time axis, whole decades on a log
+//! axis), printed with as many decimals as the step needs, so no two labels
+//! of an axis read the same.
+//!
+//! A point whose `y` is NaN breaks its line: the points on either side are not
+//! joined (a second without answers leaves a gap in a latency line).
 
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// Width of every chart, px (the page scales it down on narrow screens and paper).
@@ -23,6 +35,12 @@ const SPECTRUM_HEIGHT: u32 = 300;
 const FONT: &str = "sans-serif";
 /// Lowest value a log axis shows (values at or below are drawn here).
 const LOG_FLOOR: f64 = 1e-3;
+/// Margin around every chart, px.
+pub const MARGIN: u32 = 8;
+/// Right margin of a time series, px (room for the last x label).
+pub const MARGIN_RIGHT: u32 = 28;
+/// Width of the y label area, px.
+pub const Y_LABEL_AREA: u32 = 70;
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +85,7 @@ pub struct Line {
 pub struct Band {
     pub start_s: f64,
     pub end_s: f64,
-    /// Short label drawn at the top of the band (`F1`, `R1`); ours, never run text.
+    /// Short label drawn at the top of the band (`fault:0`, `R1`); ours, never run text.
     pub label: String,
     /// A replaced instance came back here (drawn as a line, not a band).
     pub restart: bool,
@@ -80,6 +98,17 @@ pub enum Scale {
     Log,
 }
 
+/// What the y values of a time series are, for their tick labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YUnit {
+    /// Requests (per second): ticks on whole numbers.
+    Count,
+    /// A percentage: ticks with the decimals their step needs, and a `%`.
+    Percent,
+    /// Milliseconds (on a log axis: whole decades).
+    Ms,
+}
+
 /// A time series chart over the run clock.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeChart<'a> {
@@ -90,8 +119,8 @@ pub struct TimeChart<'a> {
     pub lines: &'a [Line],
     pub bands: &'a [Band],
     pub scale: Scale,
-    /// Formats a y value (in its own unit) for the axis labels.
-    pub y_label: fn(f64) -> String,
+    /// What a y value is, for the axis labels.
+    pub y_unit: YUnit,
 }
 
 /// Draw a time series chart as SVG text.
@@ -100,48 +129,194 @@ pub fn time_series(c: &TimeChart<'_>) -> String {
         Scale::Linear => y,
         Scale::Log => y.max(LOG_FLOOR).log10(),
     };
-    let ys = c
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| map(p.1)));
-    let (y_min, y_max) = y_range(ys, c.scale);
+    let ys = c.lines.iter().flat_map(|l| {
+        l.points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|p| map(p.1))
+    });
+    let y = match c.scale {
+        Scale::Linear => linear_axis(ys, c.y_unit),
+        Scale::Log => log_axis(ys),
+    };
     let x_max = c.x_max.max(1.0);
     let mut svg = String::new();
-    let drawn = draw_time_series(&mut svg, c, x_max, (y_min, y_max), &map);
+    let drawn = draw_time_series(&mut svg, c, x_max, &y, &map);
     finish(svg, drawn, "time series")
+}
+
+/// An axis: its range and its labelled ticks.
+#[derive(Debug, Clone, PartialEq)]
+struct Axis {
+    min: f64,
+    max: f64,
+    ticks: Vec<f64>,
+    labels: Vec<String>,
+}
+
+impl Axis {
+    /// The label of the tick at `v` (plotters asks with the tick's own value).
+    fn label(&self, v: f64) -> String {
+        self.ticks
+            .iter()
+            .position(|t| (t - v).abs() <= 1e-9 * (1.0 + t.abs()))
+            .map_or_else(String::new, |i| self.labels[i].clone())
+    }
+}
+
+/// A linear f64 coordinate whose ticks (and grid lines) are the axis's own.
+#[derive(Clone)]
+struct Ticked {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(min: f64, max: f64, ticks: &[f64]) -> Self {
+        Ticked {
+            inner: (min..max).into(),
+            ticks: ticks.to_vec(),
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// Ticks `0, step, 2·step, …` up to the first at or above `hi`, with a step of
+/// 1, 2 or 5 × 10^k giving at most six intervals (at least 1 when `whole`), and
+/// the number of decimals that step needs to print.
+pub fn linear_ticks(hi: f64, whole: bool) -> (Vec<f64>, usize) {
+    let hi = if hi.is_finite() && hi > 0.0 { hi } else { 1.0 };
+    let raw = hi / 6.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let mut step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw * (1.0 - 1e-12))
+        .unwrap_or(10.0 * mag);
+    if whole {
+        step = step.max(1.0).round();
+    }
+    let n = ((hi / step) * (1.0 - 1e-12)).ceil().max(1.0) as usize;
+    let ticks = (0..=n).map(|i| i as f64 * step).collect();
+    let decimals = (0..12)
+        .find(|d| {
+            let scaled = step * 10f64.powi(*d);
+            (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
+        })
+        .unwrap_or(12) as usize;
+    (ticks, decimals)
+}
+
+/// A linear axis from 0 over `values`, with a little room above the highest.
+fn linear_axis(values: impl Iterator<Item = f64>, unit: YUnit) -> Axis {
+    let hi = values.fold(0f64, f64::max);
+    let (ticks, decimals) = linear_ticks(hi * 1.04, unit == YUnit::Count);
+    let suffix = if unit == YUnit::Percent { "%" } else { "" };
+    let labels = ticks
+        .iter()
+        .map(|t| format!("{t:.decimals$}{suffix}"))
+        .collect();
+    Axis {
+        min: 0.0,
+        max: *ticks.last().unwrap_or(&1.0),
+        ticks,
+        labels,
+    }
+}
+
+/// A log axis (values are `log10(ms)`) over whole decades, a tick on each
+/// decade (every other one past eight), labelled in ms or s.
+fn log_axis(values: impl Iterator<Item = f64>) -> Axis {
+    let (min, max) = y_range(values, Scale::Log);
+    let decades = (max - min).round().max(1.0) as i64;
+    let every = if decades > 8 { 2 } else { 1 };
+    let ticks: Vec<f64> = (0..=decades)
+        .step_by(every)
+        .map(|k| min + k as f64)
+        .collect();
+    let labels = ticks.iter().map(|t| ms_label(10f64.powf(*t))).collect();
+    Axis {
+        min,
+        max,
+        ticks,
+        labels,
+    }
+}
+
+/// Whole-second ticks over `0..=x_max`: every 1, 2, 5, 10, 15, 30 or 60 s
+/// (then whole minutes), at most twelve intervals.
+fn time_axis(x_max: f64) -> Axis {
+    let steps = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+    let step = steps
+        .iter()
+        .copied()
+        .find(|s| x_max / s <= 12.0)
+        .unwrap_or_else(|| (x_max / 12.0 / 600.0).ceil() * 600.0);
+    let n = (x_max / step + 1e-9).floor() as usize;
+    let ticks: Vec<f64> = (0..=n).map(|i| i as f64 * step).collect();
+    let labels = ticks.iter().map(|t| format!("{t:.0}s")).collect();
+    Axis {
+        min: 0.0,
+        max: x_max,
+        ticks,
+        labels,
+    }
+}
+
+/// The runs of finite points of a line, each drawn on its own.
+fn segments(points: &[(f64, f64)]) -> impl Iterator<Item = &[(f64, f64)]> {
+    points
+        .split(|p| !p.1.is_finite() || !p.0.is_finite())
+        .filter(|run| !run.is_empty())
 }
 
 fn draw_time_series(
     svg: &mut String,
     c: &TimeChart<'_>,
     x_max: f64,
-    (y_min, y_max): (f64, f64),
+    y: &Axis,
     map: &dyn Fn(f64) -> f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let (y_min, y_max) = (y.min, y.max);
+    let x = time_axis(x_max);
     let root = SVGBackend::with_string(svg, (WIDTH, SERIES_HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .margin(8)
+        .margin(MARGIN)
         // Room for the last x label, which plotters would clip.
-        .margin_right(28)
+        .margin_right(MARGIN_RIGHT)
         .x_label_area_size(34)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, y_min..y_max)?;
-    let unmap = |v: f64| match c.scale {
-        Scale::Linear => v,
-        Scale::Log => 10f64.powf(v),
-    };
-    let y_fmt = |v: &f64| (c.y_label)(unmap(*v));
-    let x_fmt = |v: &f64| format!("{v:.0}s");
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(
+            Ticked::new(0.0, x_max, &x.ticks),
+            Ticked::new(y_min, y_max, &y.ticks),
+        )?;
+    let y_fmt = |v: &f64| y.label(*v);
+    let x_fmt = |v: &f64| x.label(*v);
     chart
         .configure_mesh()
         .x_desc("seconds since the start of the run")
         .y_desc(c.y_desc)
-        .x_labels(12)
-        .y_labels(match c.scale {
-            Scale::Linear => 6,
-            Scale::Log => ((y_max - y_min).round() as usize + 1).clamp(2, 8),
-        })
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .light_line_style(RGBColor(242, 242, 242))
@@ -173,11 +348,13 @@ fn draw_time_series(
         )))?;
     }
     for line in c.lines {
-        let points: Vec<(f64, f64)> = line.points.iter().map(|&(x, y)| (x, map(y))).collect();
-        chart.draw_series(LineSeries::new(
-            points,
-            line.color.plotters().stroke_width(2),
-        ))?;
+        for run in segments(&line.points) {
+            let points: Vec<(f64, f64)> = run.iter().map(|&(x, y)| (x, map(y))).collect();
+            chart.draw_series(LineSeries::new(
+                points,
+                line.color.plotters().stroke_width(2),
+            ))?;
+        }
     }
     // Labels of close events go on rows below each other instead of overprinting.
     let mut placed: Vec<f64> = Vec::new();
@@ -208,36 +385,40 @@ fn draw_time_series(
 /// its complement (0%, 90%, 99%, … 99.999%), y the latency in ms on a log axis.
 /// Each line's points are `(nines, ms)` where `nines = −log10(1 − q)`.
 pub fn spectrum(lines: &[Line]) -> String {
-    let ys = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1.max(LOG_FLOOR).log10()));
-    let (y_min, y_max) = y_range(ys, Scale::Log);
+    let ys = lines.iter().flat_map(|l| {
+        l.points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|p| p.1.max(LOG_FLOOR).log10())
+    });
+    let y = log_axis(ys);
     let mut svg = String::new();
-    let drawn = draw_spectrum(&mut svg, lines, (y_min, y_max));
+    let drawn = draw_spectrum(&mut svg, lines, &y);
     finish(svg, drawn, "percentile spectrum")
 }
 
 fn draw_spectrum(
     svg: &mut String,
     lines: &[Line],
-    (y_min, y_max): (f64, f64),
+    y: &Axis,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(svg, (WIDTH, SPECTRUM_HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .margin(8)
+        .margin(MARGIN)
         .margin_right(40)
         .x_label_area_size(34)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..5f64, y_min..y_max)?;
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(
+            Ticked::new(0.0, 5.0, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+            Ticked::new(y.min, y.max, &y.ticks),
+        )?;
     let x_fmt = |v: &f64| percentile_label(*v);
-    let y_fmt = |v: &f64| ms_label(10f64.powf(*v));
+    let y_fmt = |v: &f64| y.label(*v);
     chart
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency")
-        .x_labels(6)
-        .y_labels(((y_max - y_min).round() as usize + 1).clamp(2, 8))
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .light_line_style(RGBColor(242, 242, 242))
@@ -246,15 +427,16 @@ fn draw_spectrum(
         .axis_desc_style((FONT, 13))
         .draw()?;
     for line in lines {
-        let points: Vec<(f64, f64)> = line
-            .points
-            .iter()
-            .map(|&(x, y)| (x, y.max(LOG_FLOOR).log10()))
-            .collect();
-        chart.draw_series(LineSeries::new(
-            points,
-            line.color.plotters().stroke_width(2),
-        ))?;
+        for run in segments(&line.points) {
+            let points: Vec<(f64, f64)> = run
+                .iter()
+                .map(|&(x, y)| (x, y.max(LOG_FLOOR).log10()))
+                .collect();
+            chart.draw_series(LineSeries::new(
+                points,
+                line.color.plotters().stroke_width(2),
+            ))?;
+        }
     }
     root.present()?;
     Ok(())
@@ -370,7 +552,7 @@ mod tests {
             lines: &lines,
             bands: &bands,
             scale: Scale::Linear,
-            y_label: |v| format!("{v:.0}"),
+            y_unit: YUnit::Count,
         };
         let svg = time_series(&chart);
         assert!(svg.starts_with("<svg class=\"chart\""), "{svg:.200}");

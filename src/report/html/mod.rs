@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  Summary + RunResults + scenario text ──► render() ──► one HTML string
-//!    sections.rs  verdict, SLOs, availability, latency table, failover, integrity, scenario, metadata
+//!    sections.rs  verdict, SLOs, availability, request classes, latency table, failover, integrity, scenario, metadata
 //!    timeline.rs  latency spectrum, time series with fault bands, tenants, instances
 //!    series.rs    per-second series and fault bands out of the recording
 //!    charts.rs    plotters → inline SVG (no run text inside an SVG)
@@ -17,6 +17,8 @@
 //! `ninefold report` re-render a run folder exactly.
 
 pub mod charts;
+#[cfg(test)]
+mod charts_tests;
 pub mod escape;
 mod sections;
 mod series;
@@ -32,10 +34,11 @@ pub use escape::escape;
 pub const REPORT_HTML: &str = "report.html";
 
 /// Sections in page order: `(id, title)`. Tests look for each id.
-pub const SECTIONS: [(&str, &str); 11] = [
+pub const SECTIONS: [(&str, &str); 12] = [
     ("verdict", "Verdict"),
     ("slos", "SLOs"),
     ("availability", "Availability"),
+    ("classes", "Requests by class"),
     ("latency", "Latency"),
     ("timeseries", "Over time"),
     ("tenants", "Tenants"),
@@ -82,6 +85,7 @@ pub fn render(
     sections::verdict(&mut html, summary);
     sections::slos(&mut html, summary);
     sections::availability(&mut html, summary);
+    sections::classes(&mut html, summary);
     timeline::latency(&mut html, summary, results);
     timeline::time_series(&mut html, results, &faults);
     timeline::tenants(&mut html, summary, results, &faults);
@@ -131,12 +135,14 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .meter div{height:100%;background:var(--fail)}
 figure{margin:12px 0 4px}
 figcaption{font-weight:600;margin-bottom:4px}
+.caption-note{display:block;font-weight:400}
 svg.chart{width:100%;height:auto;display:block;border:1px solid var(--line);border-radius:4px}
 .legend{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;color:var(--muted)}
 .swatch{display:inline-block;width:14px;height:4px;margin-right:6px;vertical-align:middle;border-radius:2px}
 .band{display:inline-block;background:rgba(214,39,40,.15);border-left:2px solid rgba(214,39,40,.6);color:#a01414;font-weight:700;padding:0 6px}
 .band.restart{background:rgba(44,160,44,.15);border-left-color:rgba(44,160,44,.8);color:#146414}
 .note{color:var(--muted);font-size:13px}
+code.body{white-space:pre-wrap;word-break:break-all}
 .error{color:var(--fail)}
 pre{background:#f6f8fa;border:1px solid var(--line);border-radius:4px;padding:10px;overflow:auto;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap}
 details summary{cursor:pointer;color:var(--muted);margin:8px 0}

@@ -233,6 +233,55 @@ pub fn availability(html: &mut String, s: &Summary) {
     html.push_str("</tbody></table></section>\n");
 }
 
+/// Where the requests went: outcomes by request class (method + path
+/// template) × status, with an example body of each status that was not `ok`.
+pub fn classes(html: &mut String, s: &Summary) {
+    html.push_str("<section id=\"classes\"><h2>Requests by class</h2>");
+    if s.breakdown.is_empty() {
+        html.push_str("<p>No request was recorded.</p></section>\n");
+        return;
+    }
+    html.push_str("<p class=\"note\">Outcomes by request class (method and path template as the scenario writes them) and status. One example body is kept per class and status that was not <code>ok</code> (its first 512 bytes).</p>");
+    html.push_str("<table class=\"classes\"><thead><tr><th>class</th><th>sent</th><th>bad</th><th>status</th><th>outcome</th><th>count</th><th>example body</th></tr></thead><tbody>");
+    for c in &s.breakdown {
+        let span = c.rows.len().max(1);
+        let _ = write!(
+            html,
+            "<tr><td rowspan=\"{span}\"><code>{} {}</code></td><td class=\"num\" rowspan=\"{span}\">{}</td><td class=\"num\" rowspan=\"{span}\">{}</td>",
+            e(&c.method),
+            e(&c.path),
+            group_digits(c.sent),
+            group_digits(c.bad),
+        );
+        if c.rows.is_empty() {
+            html.push_str("<td colspan=\"4\">–</td></tr>");
+        }
+        for (i, r) in c.rows.iter().enumerate() {
+            if i > 0 {
+                html.push_str("<tr>");
+            }
+            let body = r.example_body.as_deref().map_or_else(
+                || "–".to_string(),
+                |b| {
+                    format!(
+                        "<code class=\"body\">{}{}</code>",
+                        e(b),
+                        if r.example_truncated { "…" } else { "" }
+                    )
+                },
+            );
+            let _ = write!(
+                html,
+                "<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{body}</td></tr>",
+                e(&r.status_text()),
+                e(r.outcome.as_deref().unwrap_or("–")),
+                group_digits(r.count),
+            );
+        }
+    }
+    html.push_str("</tbody></table></section>\n");
+}
+
 /// Percentile table: intended-time latency beside service time.
 pub fn latency_table(html: &mut String, s: &Summary) {
     html.push_str("<table><thead><tr><th>percentile</th><th>latency from the intended send (ms)</th><th>service time from the actual send (ms)</th></tr></thead><tbody>");
@@ -274,8 +323,8 @@ pub fn failover(html: &mut String, s: &Summary, r: &RunResults) {
         for f in &s.faults {
             let _ = write!(
                 html,
-                "<tr><td>F{}</td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                f.index + 1,
+                "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                super::series::fault_label(f.index),
                 e(&f.action),
                 e(&f.target),
                 f.at_s,
@@ -300,8 +349,8 @@ pub fn failover(html: &mut String, s: &Summary, r: &RunResults) {
         for f in failed {
             let _ = write!(
                 html,
-                "<li>F{} {} at {:.1} s: <code>{}</code></li>",
-                f.fault + 1,
+                "<li><code>{}</code> {} at {:.1} s: <code>{}</code></li>",
+                super::series::fault_label(f.fault),
                 e(&f.action),
                 f.at_s,
                 e(f.error.as_deref().unwrap_or_default()),

@@ -3,6 +3,15 @@
 //! The recording keeps one entry per second that saw an event; here those
 //! become dense series over the whole run (a second without answers is a
 //! zero for counts and a gap for latencies).
+//!
+//! Each second `s` counts what completed in `[s, s+1)`, so it is drawn as a
+//! step over that whole interval, from `x = s` to `x = s+1`: an error that a
+//! fault at 10 s caused rises at 10 s, never before. The run's last second is
+//! usually partial (the run ends at, say, 8.37 s): when it covers at least
+//! half a second ([`MIN_TAIL_S`]) its counts are scaled to a rate over the
+//! span it covers; a shorter tail is left out of the charts (it is in every
+//! total), since a rate over a few milliseconds of draining answers means
+//! nothing. [`tail`] says which, for the captions.
 
 use std::collections::BTreeMap;
 
@@ -45,7 +54,16 @@ pub struct FaultBand {
     pub reverted_at_s: Option<f64>,
 }
 
-/// Every applied fault, in time order, labelled `F1`, `F2`, … by scenario position.
+/// The name of fault `index` (its position in `[[faults]]`) on the charts and in
+/// the tables: the SLO filter's window name, `fault:0`, `fault:1`, … (see
+/// [`crate::scenario::slo::Window`]), so a band and the SLO that judges it
+/// read the same.
+pub fn fault_label(index: usize) -> String {
+    crate::scenario::slo::Window::Fault(index).to_string()
+}
+
+/// Every applied fault, in time order, labelled `fault:0`, `fault:1`, … by
+/// scenario position (as SLO filters name them).
 pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
     let end = r.recording.duration_s;
     let mut out: Vec<FaultBand> = Vec::new();
@@ -60,7 +78,7 @@ pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
             band: Band {
                 start_s: e.at_s,
                 end_s: reverted.unwrap_or(e.at_s).min(end.max(e.at_s)),
-                label: format!("F{}", e.fault + 1),
+                label: fault_label(e.fault),
                 restart: false,
             },
             fault: e.fault,
@@ -98,25 +116,126 @@ fn seconds(r: &RunResults) -> u32 {
     last.max(r.recording.duration_s.ceil() as u32)
 }
 
-/// A dense series: `f` of each recorded second, `missing` for seconds without
-/// an entry (`None` leaves a gap: the points are split there).
+/// Shortest partial last second that is drawn (scaled to a rate), s.
+pub const MIN_TAIL_S: f64 = 0.5;
+
+/// How the run's last, partial second is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tail {
+    /// The run ends on a whole second (or nothing was recorded).
+    Whole,
+    /// Second `second` covers only `covered_s`: its counts are divided by it.
+    Scaled { second: u32, covered_s: f64 },
+    /// Second `second` covers only `covered_s` (< [`MIN_TAIL_S`]): not drawn.
+    Dropped { second: u32, covered_s: f64 },
+}
+
+/// How much of second `s` the run covers, s (1 for every whole second).
+fn covered(r: &RunResults, s: u32) -> f64 {
+    let left = r.recording.duration_s - f64::from(s);
+    // A second past the recorded duration (a shard that ran on) counts whole.
+    if left <= 0.0 { 1.0 } else { left.min(1.0) }
+}
+
+/// How the last second of `r` is drawn.
+pub fn tail(r: &RunResults) -> Tail {
+    let n = seconds(r);
+    let Some(last) = n.checked_sub(1) else {
+        return Tail::Whole;
+    };
+    let covered_s = covered(r, last);
+    if covered_s >= 1.0 - 1e-9 {
+        Tail::Whole
+    } else if covered_s >= MIN_TAIL_S {
+        Tail::Scaled {
+            second: last,
+            covered_s,
+        }
+    } else {
+        Tail::Dropped {
+            second: last,
+            covered_s,
+        }
+    }
+}
+
+/// One sentence on how the charts draw the seconds, for their captions.
+pub fn tail_note(r: &RunResults) -> String {
+    let each = "Each second is drawn as a step over its whole interval [s, s+1).";
+    match tail(r) {
+        Tail::Whole => each.to_string(),
+        Tail::Scaled { second, covered_s } => format!(
+            "{each} The last second ({second} s) covers only {covered_s:.2} s: its counts are scaled to a per-second rate (count ÷ {covered_s:.2} s)."
+        ),
+        Tail::Dropped { second, covered_s } => format!(
+            "{each} The last {} (after {second} s) is left out: too short a span for a rate (its answers are in every total).",
+            short_span(covered_s)
+        ),
+    }
+}
+
+/// A span under a second for a caption: `40 ms`, `0.35 s`.
+fn short_span(s: f64) -> String {
+    if s < 0.1 {
+        format!("{} ms", ((s * 1000.0).round() as u64).max(1))
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Whether a series counts events (scaled to a rate over a partial second)
+/// or reads a level (a percentile, a share, a maximum: drawn as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Count,
+    Level,
+}
+
+/// A dense step series: `f` of each recorded second, `missing` for seconds
+/// without an entry (`None` leaves a gap: a NaN point splits the line there).
+/// Second `s` is the two points `(s, v)` and `(s + covered, v)`.
 fn dense(
     r: &RunResults,
+    kind: Kind,
     f: impl Fn(&crate::metrics::SecondStats) -> Option<f64>,
     missing: Option<f64>,
 ) -> Vec<(f64, f64)> {
     let by_second: BTreeMap<u32, &crate::metrics::SecondStats> =
         r.recording.seconds.iter().map(|s| (s.second, s)).collect();
-    (0..seconds(r))
-        .filter_map(|s| {
-            let v = match by_second.get(&s) {
-                Some(stats) => f(stats),
-                None => missing,
-            };
-            // Points sit at the middle of their second.
-            v.map(|v| (f64::from(s) + 0.5, v))
-        })
-        .collect()
+    let tail = tail(r);
+    let drop_from = match tail {
+        Tail::Dropped { second, .. } => second,
+        _ => u32::MAX,
+    };
+    let mut out = Vec::new();
+    for s in (0..seconds(r)).take_while(|s| *s < drop_from) {
+        let v = match by_second.get(&s) {
+            Some(stats) => f(stats),
+            None => missing,
+        };
+        // Only the last second can be partial; every other one is whole.
+        let covered = match tail {
+            Tail::Scaled { second, covered_s } if second == s => covered_s,
+            _ => 1.0,
+        };
+        match v {
+            Some(v) => {
+                let v = match kind {
+                    Kind::Count => v / covered,
+                    Kind::Level => v,
+                };
+                let x = f64::from(s);
+                out.push((x, v));
+                out.push((x + covered, v));
+            }
+            None => {
+                if out.last().is_some_and(|p: &(f64, f64)| !p.1.is_nan()) {
+                    out.push((f64::from(s), f64::NAN));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Answers per second by outcome, for outcomes seen at least once.
@@ -129,7 +248,12 @@ pub fn throughput(r: &RunResults) -> Vec<Named> {
             name: o.name().to_owned(),
             line: Line {
                 color: outcome_color(o),
-                points: dense(r, |s| Some(s.outcomes.get(o) as f64), Some(0.0)),
+                points: dense(
+                    r,
+                    Kind::Count,
+                    |s| Some(s.outcomes.get(o) as f64),
+                    Some(0.0),
+                ),
             },
         })
         .collect()
@@ -145,7 +269,12 @@ pub fn latency(r: &RunResults) -> Vec<Named> {
         name: name.to_owned(),
         line: Line {
             color,
-            points: dense(r, |s| answered(s).map(|()| f(s) as f64 / 1000.0), None),
+            points: dense(
+                r,
+                Kind::Level,
+                |s| answered(s).map(|()| f(s) as f64 / 1000.0),
+                None,
+            ),
         },
     };
     vec![
@@ -163,6 +292,7 @@ pub fn error_rate(r: &RunResults) -> Vec<Named> {
             color: outcome_color(Outcome::ServerError),
             points: dense(
                 r,
+                Kind::Level,
                 |s| {
                     let sent = s.outcomes.sent();
                     Some(if sent == 0 {
@@ -183,7 +313,7 @@ pub fn in_flight(r: &RunResults) -> Vec<Named> {
         name: "in flight (max per second)".into(),
         line: Line {
             color: Rgb(148, 103, 189),
-            points: dense(r, |s| Some(s.in_flight_max as f64), Some(0.0)),
+            points: dense(r, Kind::Level, |s| Some(s.in_flight_max as f64), Some(0.0)),
         },
     }]
 }
@@ -202,6 +332,7 @@ pub fn tenant(r: &RunResults, id: &str) -> Vec<Named> {
             color,
             points: dense(
                 r,
+                Kind::Count,
                 |s| Some(s.tenants.get(id).map_or(0.0, |t| f(t) as f64)),
                 Some(0.0),
             ),
@@ -228,6 +359,7 @@ pub fn instances(r: &RunResults) -> Vec<Named> {
                 color: PALETTE[i % PALETTE.len()],
                 points: dense(
                     r,
+                    Kind::Count,
                     |s| Some(s.instances.get(name).copied().unwrap_or(0) as f64),
                     Some(0.0),
                 ),

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::charts::{self, Band, Line, Scale, TimeChart};
+use super::charts::{self, Band, Line, Scale, TimeChart, YUnit};
 use super::escape::escape as e;
 use super::sections::{latency_table, opt};
 use super::series::{self, FaultBand, Named};
@@ -18,7 +18,16 @@ const MAX_TENANT_CHARTS: usize = 8;
 
 /// One chart with its title and legend.
 fn figure(html: &mut String, title: &str, svg: &str, legend: &[Named]) {
-    let _ = write!(html, "<figure><figcaption>{}</figcaption>{svg}", e(title));
+    figure_noted(html, title, None, svg, legend);
+}
+
+/// One chart with its title, a note under the title, and its legend.
+fn figure_noted(html: &mut String, title: &str, note: Option<&str>, svg: &str, legend: &[Named]) {
+    let _ = write!(html, "<figure><figcaption>{}", e(title));
+    if let Some(note) = note {
+        let _ = write!(html, "<span class=\"note caption-note\">{}</span>", e(note));
+    }
+    let _ = write!(html, "</figcaption>{svg}");
     if !legend.is_empty() {
         html.push_str("<ul class=\"legend\">");
         for n in legend {
@@ -44,7 +53,7 @@ fn chart(
     x_max: f64,
     y_desc: &'static str,
     scale: Scale,
-    y_label: fn(f64) -> String,
+    y_unit: YUnit,
 ) -> String {
     charts::time_series(&TimeChart {
         y_desc,
@@ -52,12 +61,8 @@ fn chart(
         lines: &lines(named),
         bands,
         scale,
-        y_label,
+        y_unit,
     })
-}
-
-fn per_second(v: f64) -> String {
-    format!("{v:.0}")
 }
 
 /// Latency: percentile table and the HdrHistogram percentile spectrum.
@@ -124,56 +129,59 @@ fn fault_legend(html: &mut String, faults: &[FaultBand]) {
 pub fn time_series(html: &mut String, r: &RunResults, faults: &[FaultBand]) {
     let bands: Vec<Band> = faults.iter().map(|f| f.band.clone()).collect();
     let x_max = r.recording.duration_s;
+    let note = series::tail_note(r);
     html.push_str("<section id=\"timeseries\"><h2>Over time</h2>");
     fault_legend(html, faults);
     let throughput = series::throughput(r);
-    figure(
+    figure_noted(
         html,
         "Answers per second by outcome",
+        Some(&note),
         &chart(
             &throughput,
             &bands,
             x_max,
             "requests/s",
             Scale::Linear,
-            per_second,
+            YUnit::Count,
         ),
         &throughput,
     );
     let latency = series::latency(r);
-    figure(
+    figure_noted(
         html,
         "Latency per second (from the intended send), log axis",
-        &chart(
-            &latency,
-            &bands,
-            x_max,
-            "latency",
-            Scale::Log,
-            charts::ms_label,
-        ),
+        Some(&note),
+        &chart(&latency, &bands, x_max, "latency", Scale::Log, YUnit::Ms),
         &latency,
     );
     let errors = series::error_rate(r);
-    figure(
+    figure_noted(
         html,
         "Error rate per second",
-        &chart(&errors, &bands, x_max, "% bad", Scale::Linear, |v| {
-            format!("{v:.1}%")
-        }),
+        Some(&note),
+        &chart(
+            &errors,
+            &bands,
+            x_max,
+            "% bad",
+            Scale::Linear,
+            YUnit::Percent,
+        ),
         &errors,
     );
     let in_flight = series::in_flight(r);
-    figure(
+    figure_noted(
         html,
         "Requests in flight (waiting + sent), highest per second",
+        Some(&note),
         &chart(
             &in_flight,
             &bands,
             x_max,
             "requests",
             Scale::Linear,
-            per_second,
+            YUnit::Count,
         ),
         &in_flight,
     );
@@ -211,6 +219,7 @@ pub fn tenants(html: &mut String, s: &Summary, r: &RunResults, faults: &[FaultBa
         return;
     }
     let bands: Vec<Band> = faults.iter().map(|f| f.band.clone()).collect();
+    let note = series::tail_note(r);
     // One chart per tenant, for the busiest few: a page of fifty charts helps nobody.
     let mut busiest: Vec<_> = s.tenants.iter().collect();
     busiest.sort_by(|a, b| b.offered.cmp(&a.offered).then_with(|| a.id.cmp(&b.id)));
@@ -224,16 +233,17 @@ pub fn tenants(html: &mut String, s: &Summary, r: &RunResults, faults: &[FaultBa
     }
     for t in busiest {
         let named = series::tenant(r, &t.id);
-        figure(
+        figure_noted(
             html,
             &format!("Tenant {}: requests per second", t.id),
+            Some(&note),
             &chart(
                 &named,
                 &bands,
                 r.recording.duration_s,
                 "requests/s",
                 Scale::Linear,
-                per_second,
+                YUnit::Count,
             ),
             &named,
         );
@@ -264,16 +274,18 @@ pub fn instances(html: &mut String, s: &Summary, r: &RunResults, faults: &[Fault
         html.push_str("<p class=\"note\">No answer carried an <code>X-Backend-Instance</code> header, so traffic per instance over time is unknown.</p>");
     } else {
         let bands: Vec<Band> = faults.iter().map(|f| f.band.clone()).collect();
-        figure(
+        let note = series::tail_note(r);
+        figure_noted(
             html,
             "Answers per second by serving instance (X-Backend-Instance)",
+            Some(&note),
             &chart(
                 &named,
                 &bands,
                 r.recording.duration_s,
                 "requests/s",
                 Scale::Linear,
-                per_second,
+                YUnit::Count,
             ),
             &named,
         );

@@ -47,6 +47,7 @@ impl Worker {
             done: attempt.done,
             instance,
             retries,
+            body: answer.and_then(|a| a.body.as_deref()),
         });
         if let (Some(t), Some(v), Some(a)) = (job.tenant, &attempt.verdict, answer) {
             rec.throttle(t, v, status == Some(429), limit_headers(a));
