@@ -125,10 +125,17 @@ fn attack_at_100_percent_errors_exits_1_with_a_breakdown_and_an_example_body() {
     assert_eq!(v["error_rate"], 1.0);
     assert_eq!(v["verdict"], "errors");
     assert!(v["latency_ms"]["p50"].is_number(), "answers were measured");
-    let rows = v["breakdown"].as_array().unwrap();
+    // The breakdown has the shape of a run's summary.json: classes, then rows.
+    let classes = v["breakdown"].as_array().unwrap();
+    assert_eq!(classes.len(), 1, "{classes:?}");
+    assert_eq!(classes[0]["method"], "GET");
+    assert_eq!(classes[0]["path"], "/orders/7");
+    assert_eq!(
+        (classes[0]["sent"].as_u64(), classes[0]["bad"].as_u64()),
+        (Some(30), Some(30))
+    );
+    let rows = classes[0]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["method"], "GET");
-    assert_eq!(rows[0]["path"], "/orders/7");
     assert_eq!(rows[0]["status"], 500);
     assert_eq!(rows[0]["outcome"], "server_error");
     assert_eq!(rows[0]["count"], 30);
@@ -184,7 +191,7 @@ fn attack_max_error_rate_gates_on_the_share_of_bad_outcomes() {
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["error_rate"], 0.5);
     assert_eq!(v["max_error_rate"], 0.6);
-    let statuses: Vec<_> = v["breakdown"]
+    let statuses: Vec<_> = v["breakdown"][0]["rows"]
         .as_array()
         .unwrap()
         .iter()
@@ -199,8 +206,8 @@ fn attack_max_error_rate_gates_on_the_share_of_bad_outcomes() {
     assert_eq!(
         statuses,
         [
-            (Some(200), Some(20), serde_json::Value::Null),
             (Some(503), Some(20), "busy".into()),
+            (Some(200), Some(20), serde_json::Value::Null),
         ]
     );
     assert_eq!(run("0.4").0, Some(1));

@@ -15,11 +15,11 @@ mod text;
 
 use super::CliError;
 use crate::ExitStatus;
-use crate::metrics::{Outcome, OutcomeCounts, Percentiles, Recording, classify};
+use crate::metrics::{OutcomeCounts, Percentiles, Recording};
+use crate::report::breakdown::ClassBreakdown;
 use crate::scenario::human::parse_duration;
 use crate::scenario::template::Template;
 use crate::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
-use crate::traffic::request::ExampleBodies;
 use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
 
 /// Arguments of `ninefold attack`.
@@ -103,8 +103,9 @@ pub struct AttackSummary {
     pub rps: f64,
     pub outcomes: OutcomeCounts,
     pub statuses: std::collections::BTreeMap<u16, u64>,
-    /// Outcomes by status, with an example body of each error status.
-    pub breakdown: Vec<BreakdownRow>,
+    /// Outcomes by status, with an example body of each error status (the
+    /// same shape as `breakdown` in a run's summary.json).
+    pub breakdown: Vec<ClassBreakdown>,
     /// Share of the requests sent whose outcome is bad (`null` when none was sent).
     pub error_rate: Option<f64>,
     /// `--max-error-rate`, as a fraction.
@@ -125,20 +126,6 @@ pub struct AttackSummary {
     /// withheld) or `invalid` (5: the generator fell behind).
     pub verdict: &'static str,
     pub problems: Vec<String>,
-}
-
-/// One line of the breakdown: the requests of the class (attack has one) that
-/// ended with `outcome` and, when they were answered, `status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BreakdownRow {
-    pub method: String,
-    pub path: String,
-    /// `null` for outcomes without an answer (timeout, connect_error, io_error, dropped).
-    pub status: Option<u16>,
-    pub outcome: &'static str,
-    pub count: u64,
-    /// The first body seen with this status (errors only, at most 512 bytes).
-    pub example_body: Option<String>,
 }
 
 /// `--duration` when neither it nor `--requests` is given.
@@ -298,7 +285,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let phase = phase(&args, &req)?;
     let max_error_rate = super::parse_fraction("--max-error-rate", &args.max_error_rate, Some(1.0))
         .map_err(CliError::BadInput)?;
-    let examples = std::sync::Arc::new(ExampleBodies::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -321,7 +307,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             workers: args.workers,
             progress: !args.json,
             max_requests: args.requests,
-            examples: Some(std::sync::Arc::clone(&examples)),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
@@ -335,14 +320,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Interrupted);
     };
     let interrupted = shutdown.is_cancelled();
-    let summary = summarize(
-        &args,
-        &req,
-        &recording,
-        &examples,
-        max_error_rate,
-        interrupted,
-    )?;
+    let summary = summarize(&args, &req, &recording, max_error_rate, interrupted)?;
     if args.json {
         super::print_out(&(serde_json::to_string_pretty(&summary)? + "\n"))?;
     } else {
@@ -365,59 +343,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     })
 }
 
-/// The breakdown of the one class: answered statuses (with the outcome each maps
-/// to and an example body of each error), then the outcomes without an answer.
-fn breakdown(req: &Request, r: &Recording, examples: &ExampleBodies) -> Vec<BreakdownRow> {
-    let method = req.method.to_string();
-    let path = req
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let row = |status, outcome: Outcome, count, example_body| BreakdownRow {
-        method: method.clone(),
-        path: path.clone(),
-        status,
-        outcome: outcome.name(),
-        count,
-        example_body,
-    };
-    let mut rows = Vec::new();
-    let mut statuses = std::collections::BTreeMap::new();
-    for key in &r.keys {
-        for (s, n) in &key.statuses {
-            *statuses.entry(*s).or_insert(0) += n;
-        }
-    }
-    for (&status, &count) in &statuses {
-        let outcome = classify(Ok(status), &[]);
-        rows.push(row(
-            Some(status),
-            outcome,
-            count,
-            examples.get(0, 0, status),
-        ));
-    }
-    let outcomes = r.outcomes();
-    for o in [
-        Outcome::Timeout,
-        Outcome::ConnectError,
-        Outcome::IoError,
-        Outcome::Dropped,
-    ] {
-        if outcomes.get(o) > 0 {
-            rows.push(row(None, o, outcomes.get(o), None));
-        }
-    }
-    rows
-}
-
 /// Judge and summarize a finished attack.
 fn summarize(
     args: &Args,
     req: &Request,
     r: &Recording,
-    examples: &ExampleBodies,
     max_error_rate: f64,
     interrupted: bool,
 ) -> anyhow::Result<AttackSummary> {
@@ -483,7 +413,7 @@ fn summarize(
         answered,
         duration_s,
         rps,
-        breakdown: breakdown(req, r, examples),
+        breakdown: crate::report::breakdown::breakdown(r),
         outcomes,
         statuses,
         error_rate,

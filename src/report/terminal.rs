@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::io::IsTerminal;
 
-use super::breakdown::one_line;
+use super::breakdown::{ClassBreakdown, one_line};
 use super::summary::{RecoveryState, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
 
@@ -146,7 +146,7 @@ pub fn render(summary: &Summary, style: Style) -> String {
             a.confidence * 100.0
         );
     }
-    breakdown(&mut out, summary);
+    breakdown(&mut out, &summary.breakdown);
     out
 }
 
@@ -158,13 +158,13 @@ const ROWS_SHOWN: usize = 6;
 const BODY_CHARS: usize = 100;
 
 /// Where the requests went: each class, and for one with anything but `ok`
-/// answers its statuses × outcomes with an example body.
-fn breakdown(out: &mut String, summary: &Summary) {
-    if summary.breakdown.is_empty() {
+/// answers its statuses × outcomes with an example body (`run` and `attack`).
+pub fn breakdown(out: &mut String, classes: &[ClassBreakdown]) {
+    if classes.is_empty() {
         return;
     }
     let _ = writeln!(out, "  by request class:");
-    for c in summary.breakdown.iter().take(CLASSES_SHOWN) {
+    for c in classes.iter().take(CLASSES_SHOWN) {
         let head = format!(
             "    {} {}  {} sent, {} bad{}",
             clean(&c.method),
@@ -209,11 +209,11 @@ fn breakdown(out: &mut String, summary: &Summary) {
             );
         }
     }
-    if summary.breakdown.len() > CLASSES_SHOWN {
+    if classes.len() > CLASSES_SHOWN {
         let _ = writeln!(
             out,
             "    … {} more request classes in summary.json",
-            summary.breakdown.len() - CLASSES_SHOWN
+            classes.len() - CLASSES_SHOWN
         );
     }
 }

@@ -10,7 +10,7 @@ use crate::scenario::{Arrivals, Auth, Executor, Scenario, Stage, Tenant, Traffic
 
 use super::TrafficError;
 use super::client::Target;
-use super::request::{ExampleBodies, PreparedClass, Stream, request_rng};
+use super::request::{PreparedClass, Stream, request_rng};
 use super::schedule::{RateProfile, max_vus, pick};
 use super::shard::Shard;
 use super::tokens::Minter;
@@ -65,8 +65,6 @@ pub struct TrafficOptions {
     pub max_requests: Option<NonZeroU64>,
     /// This process's share of the load (default: the whole run).
     pub shard: Shard,
-    /// Where to keep one example body per class × error status (default: none kept).
-    pub examples: Option<Arc<ExampleBodies>>,
 }
 
 impl Default for TrafficOptions {
@@ -77,7 +75,6 @@ impl Default for TrafficOptions {
             throttle_tolerance: Duration::from_millis(10),
             max_requests: None,
             shard: Shard::default(),
-            examples: None,
         }
     }
 }
@@ -159,8 +156,6 @@ pub(crate) struct Shared {
     pub drain_deadline: Instant,
     /// Requests per phase after which it stops (`u64::MAX`: no limit).
     pub max_requests: u64,
-    /// Example bodies of error answers, when the caller wants them.
-    pub examples: Option<Arc<ExampleBodies>>,
 }
 
 impl Shared {
@@ -261,7 +256,6 @@ impl Shared {
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
             max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
-            examples: options.examples.clone(),
         })
     }
 }

@@ -61,46 +61,6 @@ pub fn idempotency_key(seed: u64, phase: usize, seq: u64) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("invalid"))
 }
 
-/// The longest example body kept, in bytes (a longer one is cut, marked with `…`).
-pub const MAX_EXAMPLE_BODY: usize = 512;
-
-/// One example answer body per (phase, class, status) of the statuses that are
-/// errors (400 and above), collected while the run goes so that a breakdown can say
-/// what the errors were (`ninefold attack`). The first one seen is kept.
-#[derive(Debug, Default)]
-pub struct ExampleBodies {
-    bodies: std::sync::Mutex<std::collections::BTreeMap<(usize, usize, u16), String>>,
-}
-
-impl ExampleBodies {
-    /// Keep `body` as the example of `status` for class `class` of phase `phase`,
-    /// unless there is one already.
-    pub fn offer(&self, phase: usize, class: usize, status: u16, body: &[u8]) {
-        let mut bodies = self
-            .bodies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        bodies.entry((phase, class, status)).or_insert_with(|| {
-            let cut = body.len() > MAX_EXAMPLE_BODY;
-            let mut text =
-                String::from_utf8_lossy(&body[..body.len().min(MAX_EXAMPLE_BODY)]).into_owned();
-            if cut {
-                text.push('…');
-            }
-            text
-        });
-    }
-
-    /// The example of `status` for class `class` of phase `phase`, if one was seen.
-    pub fn get(&self, phase: usize, class: usize, status: u16) -> Option<String> {
-        self.bodies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&(phase, class, status))
-            .cloned()
-    }
-}
-
 /// Why a rendered request is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

@@ -47,7 +47,7 @@ pub(super) fn human(s: &AttackSummary) -> String {
         );
     }
     percentiles(&mut out, s);
-    breakdown(&mut out, s);
+    crate::report::terminal::breakdown(&mut out, &s.breakdown);
     for problem in &s.problems {
         let _ = writeln!(out, "INVALID: {problem}");
     }
@@ -91,26 +91,6 @@ fn percentiles(out: &mut String, s: &AttackSummary) {
                     "{name:<9} p50 —  p90 —  p99 —  p99.9 —  max —  (not measured: no answer)"
                 );
             }
-        }
-    }
-}
-
-/// One line per status (or outcome without an answer), with an example error body.
-fn breakdown(out: &mut String, s: &AttackSummary) {
-    if !s.breakdown.is_empty() {
-        let _ = writeln!(out, "breakdown {} {}", s.method, s.breakdown[0].path);
-        for row in &s.breakdown {
-            let status = row.status.map_or("—".to_owned(), |st| st.to_string());
-            let _ = write!(out, "  {status:>3}  {:<17} {:>9}", row.outcome, row.count);
-            if let Some(body) = &row.example_body {
-                let one_line: String = body
-                    .chars()
-                    .map(|c| if c.is_control() { ' ' } else { c })
-                    .take(120)
-                    .collect();
-                let _ = write!(out, "  e.g. {one_line}");
-            }
-            out.push('\n');
         }
     }
 }

@@ -412,16 +412,6 @@ impl Worker {
                 retries += 1;
                 continue;
             }
-            if let (Some(examples), Ok(answer)) = (&self.shared.examples, &attempt.result)
-                && answer.status >= 400
-            {
-                examples.offer(
-                    p,
-                    job.class,
-                    answer.status,
-                    answer.body.as_deref().unwrap_or_default(),
-                );
-            }
             self.record(p, &job, &attempt, outcome, retries, key);
             return;
         }
