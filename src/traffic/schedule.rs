@@ -8,8 +8,10 @@
 //! non-homogeneous Poisson process is built.
 //!
 //! Workers share a phase by striding: worker w of n takes arrivals w, w+n, …
-//! (uniform), or a Poisson process of 1/n the rate (their superposition is
-//! the phase's Poisson process).
+//! of the phase's one schedule, uniform or Poisson. Every worker draws the
+//! phase's whole Poisson process from the same seeded generator and keeps its
+//! own share, so arrival k is at the same instant whatever the worker or shard
+//! count (same seed, same requests, at the same times).
 
 use std::time::Duration;
 
@@ -165,10 +167,12 @@ impl RateProfile {
 pub enum ArrivalGen {
     /// Λ = w, w+n, w+2n, …
     Uniform { next: u64, stride: u64 },
-    /// Λ grows by Exp(1)·n per arrival.
+    /// Λ grows by Exp(1) per arrival of the phase; this worker keeps arrivals
+    /// `offset`, `offset + stride`, …
     Poisson {
         lambda: f64,
-        stride: f64,
+        offset: u64,
+        stride: u64,
         seq: u64,
         rng: SmallRng,
     },
@@ -183,12 +187,14 @@ impl ArrivalGen {
         }
     }
 
-    /// Poisson arrivals at 1/`workers` of the rate, from a seeded RNG.
+    /// Worker `worker` of `workers`'s share of the phase's Poisson arrivals;
+    /// `rng` must be the phase's generator, the same for every worker.
     pub fn poisson(worker: u64, workers: u64, rng: SmallRng) -> Self {
         ArrivalGen::Poisson {
             lambda: 0.0,
-            stride: workers.max(1) as f64,
-            seq: worker,
+            offset: worker,
+            stride: workers.max(1),
+            seq: 0,
             rng,
         }
     }
@@ -205,17 +211,22 @@ impl ArrivalGen {
             }
             ArrivalGen::Poisson {
                 lambda,
+                offset,
                 stride,
                 seq,
                 rng,
-            } => {
+            } => loop {
+                // The other workers' arrivals are drawn and skipped (a few ns
+                // each), so that this worker's fall where the phase's do.
                 let gap: f64 = Exp1.sample(rng);
-                *lambda += gap * *stride;
-                let t = profile.instant_of(*lambda)?;
+                *lambda += gap;
                 let i = *seq;
-                *seq += *stride as u64;
-                Some((i, Duration::from_secs_f64(t)))
-            }
+                *seq += 1;
+                if i % *stride == *offset {
+                    let t = profile.instant_of(*lambda)?;
+                    return Some((i, Duration::from_secs_f64(t)));
+                }
+            },
         }
     }
 }
@@ -353,10 +364,7 @@ mod tests {
         let p = RateProfile::constant(rate, Duration::from_secs(20));
         let mut counts = Vec::new();
         for worker in 0..2 {
-            let arrivals = all(
-                &p,
-                ArrivalGen::poisson(worker, 2, rng_for(7, 0, worker as usize, 1)),
-            );
+            let arrivals = all(&p, ArrivalGen::poisson(worker, 2, rng_for(7, 0, 0, 1)));
             for w in arrivals.windows(2) {
                 assert!(w[0].1 <= w[1].1);
             }
@@ -376,6 +384,22 @@ mod tests {
         let cv = var.sqrt() / mean;
         assert!((cv - 1.0).abs() < 0.05, "cv {cv}");
         assert!((mean - 0.001).abs() < 0.00005, "mean gap {mean}");
+    }
+
+    /// Issue 18, case 5, for arrival instants: Poisson arrival k of a phase is
+    /// at the same instant whether one, two or five workers (or shards) share it.
+    #[test]
+    fn same_seed_same_poisson_instants_across_worker_counts() {
+        let p = RateProfile::ramp(50.0, &[stage(2.0, 400.0)], Duration::from_secs(3));
+        let single = all(&p, ArrivalGen::poisson(0, 1, rng_for(7, 0, 0, 1)));
+        assert!(single.len() > 500, "{}", single.len());
+        for n in [2, 5] {
+            let mut merged: Vec<_> = (0..n)
+                .flat_map(|w| all(&p, ArrivalGen::poisson(w, n, rng_for(7, 0, 0, 1))))
+                .collect();
+            merged.sort();
+            assert_eq!(merged, single, "{n} workers");
+        }
     }
 
     #[test]

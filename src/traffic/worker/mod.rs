@@ -188,7 +188,8 @@ async fn run(
         match &phase.load {
             Load::Open { poisson, .. } => {
                 let generator = if *poisson {
-                    let rng = rng_for(worker.shared.seed, p, phase.global_worker(index), 1);
+                    // The phase's one generator: every worker draws the same process.
+                    let rng = rng_for(worker.shared.seed, p, 0, 1);
                     ArrivalGen::poisson(
                         phase.global_worker(index) as u64,
                         phase.stride() as u64,
