@@ -5,9 +5,8 @@
 //! code 141, what a shell reports for a tool killed by SIGPIPE (128 + 13), like
 //! `yes | head` under `set -o pipefail`: not 0, because output that was cut short
 //! may have carried a failing verdict, and not a panic. Rust ignores SIGPIPE, so
-//! the write fails with `BrokenPipe` instead: commands that write through
-//! [`ninefold::cli::print_out`] return that error, and any `println!` left panics
-//! with it, which the panic hook below turns into the same quiet exit.
+//! the write fails with `BrokenPipe` instead: every command writes its stdout
+//! through [`ninefold::cli::print_out`], which returns that error to here.
 
 use std::process::ExitCode;
 
@@ -21,7 +20,6 @@ use ninefold::cli::{CLOSED_PIPE_EXIT, Cli, is_closed_pipe};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match ninefold::cli::dispatch(cli) {
         Ok(status) => status.into(),
@@ -35,25 +33,4 @@ fn main() -> ExitCode {
             status.into()
         }
     }
-}
-
-/// `println!` panics when stdout is a closed pipe: exit quietly instead (any other
-/// panic still reports as usual).
-fn quiet_on_closed_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        // EPIPE's text may be translated (strerror); its number is 32 on Linux and macOS.
-        let closed_pipe = message.contains("Broken pipe") || message.contains("(os error 32)");
-        if message.starts_with("failed printing to stdout") && closed_pipe {
-            #[allow(clippy::disallowed_methods)] // main maps outcomes to exit codes
-            std::process::exit(i32::from(CLOSED_PIPE_EXIT));
-        }
-        default(info);
-    }));
 }

@@ -91,6 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .into());
     }
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {}; next: ninefold validate {0}", out.display());
+    super::print_out(&format!(
+        "wrote {}; next: ninefold validate {0}\n",
+        out.display()
+    ))?;
     Ok(ExitStatus::Pass)
 }

@@ -28,11 +28,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         &folder.results,
         folder.broken,
     )?;
-    println!(
-        "{} {}: re-rendered {}",
+    super::print_out(&format!(
+        "{} {}: re-rendered {}\n",
         summary.verdict.label(),
         summary.scenario,
         args.dir.join(crate::report::html::REPORT_HTML).display()
-    );
+    ))?;
     Ok(ExitStatus::Pass)
 }

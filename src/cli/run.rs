@@ -85,11 +85,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let plan = RunPlan::new(scenario, args.seed, args.out);
     if args.dry_run {
         if scaled {
-            println!(
-                "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)"
-            );
+            super::print_out(&format!(
+                "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)\n"
+            ))?;
         }
-        print!("{plan}");
+        super::print_out(&plan.to_string())?;
         return Ok(ExitStatus::Pass);
     }
     eprintln!(
@@ -166,7 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         &results,
         false,
     )?;
-    crate::report::terminal::print(&summary);
+    crate::report::terminal::print(&summary)?;
     eprintln!("ninefold: results in {}", dir.display());
     if !shard.is_whole() {
         // A shard saw 1/N of the load: its verdict is not the run's. It

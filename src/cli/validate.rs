@@ -31,15 +31,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 }
                 if !args.quiet {
                     let s = &loaded.scenario;
-                    println!(
-                        "{}: ok ({}, {}, {} phase(s), {} fault(s), {} SLO(s))",
+                    super::print_out(&format!(
+                        "{}: ok ({}, {}, {} phase(s), {} fault(s), {} SLO(s))\n",
                         file.display(),
                         s.name,
                         crate::scenario::human::format_duration(s.duration),
                         s.traffic.len(),
                         s.faults.len(),
                         s.slos.len()
-                    );
+                    ))?;
                 }
             }
             Err(LoadError::Invalid(diags)) => {

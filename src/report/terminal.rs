@@ -224,9 +224,10 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Print the summary to stdout, coloured if stdout is a terminal.
-pub fn print(summary: &Summary) {
-    print!("{}", render(summary, Style::detect()));
+/// Print the summary to stdout, coloured if stdout is a terminal; a closed
+/// stdout is an error for the caller (`main` exits quietly), not a panic.
+pub fn print(summary: &Summary) -> std::io::Result<()> {
+    crate::cli::print_out(&render(summary, Style::detect()))
 }
 
 #[cfg(test)]
