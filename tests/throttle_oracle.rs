@@ -200,10 +200,38 @@ fn throttle_oracle_catches_a_limiter_that_over_admits_by_5_percent() {
         drop(server);
         // 5% of 50/s over 4 s: about 10 admissions beyond any exact placement.
         let over = count(&t, "over_admitted");
+        eprintln!("round {round}: over-admitted {over} (about 10 expected)");
         assert!(
             (1..=20).contains(&over),
             "round {round}: over-admitted {over}: {t}"
         );
         assert_eq!(count(&t, "wrongful_throttles"), 0, "round {round}: {t}");
     }
+}
+
+/// Case 4 of issue 18: once the quota is used up the reference gateway rightly
+/// answers `RateLimit-Remaining: 0`; that is the truth (min(bucket, quota)), not a lie.
+#[test]
+fn ratelimit_remaining_is_truthful_after_the_quota_runs_out() {
+    let d = dir("quota");
+    let text = scenario(
+        "instances = 1\n\n[[gateway.routes]]\npath = \"/items\"\nupstream = \"api\"\n\n[upstreams.api]\ninstances = 1",
+        3,
+    )
+    .replace(
+        "plan = { rate = 50, burst = 10 }",
+        "plan = { rate = 200, burst = 200, quota = { limit = 100, period = \"1m\" } }",
+    );
+    assert!(text.contains("limit = 100"), "{text}");
+    let t = run(&d, &text);
+    // 100 req/s for 3 s against a quota of 100 a minute: about 200 refusals.
+    assert_eq!(count(&t, "admitted"), 100, "{t}");
+    let remaining = &t["ratelimit_remaining"];
+    assert_eq!(count(remaining, "checked"), count(&t, "offered"), "{t}");
+    assert_eq!(count(remaining, "off_by_more_than_one"), 0, "{t}");
+    assert_eq!(t["retry_after"]["off_by_more_than_one"], 0, "{t}");
+    assert_eq!(
+        count(&t, "wrongful_throttles") + count(&t, "over_admitted"),
+        0
+    );
 }
