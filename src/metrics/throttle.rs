@@ -12,13 +12,16 @@
 //!   *surely* fell in the window are those sent at or after τ and answered by t.
 //!   Any excess over the bound in a set of disjoint windows needs at least that
 //!   many admissions removed; the largest such total is the count. A quota adds
-//!   the same test per quota period (`admitted in the period ≤ limit`).
+//!   the same test per quota period (`admitted in the period ≤ limit`), with the
+//!   periods on the run clock (the one place where the gateway's period phase is
+//!   assumed, as the independent model assumes it).
 //! - **wrongful**: a 429 is wrongful only when even the least generous reading
 //!   leaves a whole token at every instant of its interval: refill only up to
 //!   `s_k`, and every request that *may* have taken a token before `a_k` (every
 //!   admission, every unanswered attempt, every 429 that may have been a quota
-//!   refusal) counted as taken. A 429 while the quota may have been used up is
-//!   never wrongful.
+//!   refusal) counted as taken. A 429 while the quota may have been used up (by
+//!   the admissions that may fall in the last period before it, whatever the
+//!   phase of the gateway's periods) is never wrongful.
 //! - **headers**: `RateLimit-Remaining` must lie within one of the range of
 //!   `min(bucket, quota)` and `bucket` remaining over the same uncertainty;
 //!   `Retry-After` within one second of the range of possible waits.
@@ -184,38 +187,16 @@ impl Index {
         (early + self.rate * (sp.a - sp.s) + in_flight as f64).min(self.burst)
     }
 
-    /// Quota periods `[p0, p1)` that overlap the span (at most a few).
-    fn periods(&self, sp: &Span) -> Vec<(f64, f64)> {
-        let Some((_, len)) = self.quota else {
-            return Vec::new();
-        };
-        let first = (sp.s / len).floor();
-        let last = (sp.a.min(sp.s + 4.0 * len) / len).floor();
-        let mut out = Vec::new();
-        let mut p = first;
-        while p <= last {
-            out.push((p * len, (p + 1.0) * len));
-            p += 1.0;
-        }
-        out
-    }
-
-    /// (lowest, highest) quota left before the span's request, over its periods.
-    fn quota_left(&self, sp: &Span, own_uses: bool) -> Option<(f64, f64)> {
-        let (limit, _) = self.quota?;
-        let limit = limit as f64;
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for (p0, p1) in self.periods(sp) {
-            let may = count_le(&self.quota_s, sp.a.min(p1)) as f64
-                - count_lt(&self.adm_a, p0) as f64
-                - f64::from(u8::from(own_uses));
-            let surely = (count_le(&self.adm_a, sp.s.max(p0)) as f64
-                - count_lt(&self.adm_s, p0) as f64)
-                .max(0.0);
-            lo = lo.min(limit - may);
-            hi = hi.max(limit - surely);
-        }
-        Some((lo, hi))
+    /// The least quota that may have been left before the span's request, whatever
+    /// the phase of the gateway's quota periods: its current period began at most one
+    /// period before the decision, so only admissions that may fall in
+    /// `(s − period, a]` can have used it.
+    fn quota_low(&self, sp: &Span, own_uses: bool) -> Option<f64> {
+        let (limit, len) = self.quota?;
+        let may = count_le(&self.quota_s, sp.a) as f64
+            - count_lt(&self.adm_a, sp.s - len) as f64
+            - f64::from(u8::from(own_uses));
+        Some(limit as f64 - may)
     }
 }
 
@@ -260,8 +241,7 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
     let quota_refusal: Vec<bool> = spans
         .iter()
         .map(|sp| {
-            sp.gate == Gate::Throttled
-                && index.quota_left(sp, false).is_some_and(|(lo, _)| lo <= EPS)
+            sp.gate == Gate::Throttled && index.quota_low(sp, false).is_some_and(|lo| lo <= EPS)
         })
         .collect();
     let takes = |i: usize| spans[i].gate != Gate::Throttled || quota_refusal[i];
@@ -310,14 +290,14 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
         let admitted = sp.gate == Gate::Admitted;
         let low = index.tokens_low(sp, takes(i));
         let high = index.tokens_high(sp);
-        let quota = index.quota_left(sp, admitted);
+        let quota = index.quota_low(sp, admitted);
         if !admitted && !quota_refusal[i] && low >= 1.0 + EPS {
             out.wrongful += 1;
         }
         if let Some(r) = ev.remaining {
             // Admitted: what is left after its own token (and its own quota unit).
             let taken = f64::from(u8::from(admitted));
-            let q_low = quota.map_or(f64::INFINITY, |(lo, _)| lo - taken);
+            let q_low = quota.map_or(f64::INFINITY, |lo| lo - taken);
             let lo = (low - taken).min(q_low).max(0.0);
             let hi = (high - taken).max(0.0);
             out.remaining_checked += 1;
@@ -325,20 +305,13 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
             out.remaining_off += u64::from(r < lo - 1.0 || r > hi + 1.0);
         }
         if let (Some(retry), false) = (ev.retry_after_s, admitted) {
-            let mut w_lo = (1.0 - high.min(1.0)).max(0.0) / rate;
+            let w_lo = (1.0 - high.min(1.0)).max(0.0) / rate;
             let mut w_hi = (1.0 - low.clamp(0.0, 1.0)) / rate;
-            if let Some((q_lo, q_hi)) = quota {
-                let periods = index.periods(sp);
-                if q_lo <= EPS
-                    && let Some((_, p1)) = periods.last()
-                {
-                    w_hi = w_hi.max(p1 - sp.s);
-                }
-                if q_hi <= EPS
-                    && let [(_, p1)] = periods[..]
-                {
-                    w_lo = w_lo.max(p1 - sp.a);
-                }
+            // A quota refusal waits for the end of the gateway's period: at most one period.
+            if let (Some(lo), Some((_, len))) = (quota, index.quota)
+                && lo <= EPS
+            {
+                w_hi = w_hi.max(len);
             }
             out.retry_after_checked += 1;
             out.retry_after_off += u64::from(retry < w_lo - 1.0 || retry > w_hi + 1.0);
