@@ -97,13 +97,25 @@ fn simulate(
     flip_every: Option<usize>,
     exact: (f64, f64),
 ) -> Sim {
+    simulate_with(seed, sends, gateway, flip_every, exact, 0.004)
+}
+
+/// [`simulate`] with the delay to the gateway up to `max_delay` s (plus 2% spikes of 50 ms).
+fn simulate_with(
+    seed: u64,
+    sends: &[f64],
+    gateway: &mut Bucket,
+    flip_every: Option<usize>,
+    exact: (f64, f64),
+    max_delay: f64,
+) -> Sim {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut seen: Vec<(f64, f64, usize)> = sends
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let spike = rng.random_bool(0.02);
-            let d1 = rng.random_range(0.0..0.004) + if spike { 0.05 } else { 0.0 };
+            let d1 = rng.random_range(0.0..max_delay) + if spike { 0.05 } else { 0.0 };
             let d2 = rng.random_range(0.0005..0.006);
             (s + d1, s + d1 + d2, i)
         })
@@ -336,4 +348,46 @@ fn small_cases_worked_by_hand() {
     // A bucket of 2 and one: exactly one token is all that is sure; the benefit of the
     // doubt (float rounding at the boundary) goes to the gateway.
     assert_eq!(judge(&one, &p).wrongful, 0);
+}
+
+mod prop {
+    use proptest::prelude::*;
+    use rand::Rng;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any plan, any overload, any jitter up to 30 ms: an exact gateway is never
+        /// blamed, and the over-admissions of a 1.05x one never exceed the truth.
+        #[test]
+        fn an_exact_gateway_scores_zero_and_a_loose_one_never_more_than_its_excess(
+            seed in 0u64..1_000_000,
+            rate in 2.0f64..200.0,
+            burst in 1u32..100,
+            load in 0.5f64..4.0,
+            max_delay in 0.0001f64..0.03,
+        ) {
+            let burst = f64::from(burst);
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let mut sends = Vec::new();
+            let mut t = 0.0_f64;
+            while t < 8.0 && sends.len() < 4000 {
+                t += -(1.0 - rng.random::<f64>()).ln() / (rate * load);
+                sends.push(t);
+            }
+            let mut gw = Bucket::new(rate, burst, None);
+            let sim = simulate_with(seed, &sends, &mut gw, None, (rate, burst), max_delay);
+            let j = judge(&sim.events, &plan(rate, burst, None));
+            prop_assert_eq!((j.wrongful, j.over_admitted), (0, 0));
+            prop_assert_eq!(j.remaining_off, 0);
+            prop_assert_eq!(j.retry_after_off, 0);
+            let mut loose = Bucket::new(rate * 1.05, burst, None);
+            let sim = simulate_with(seed, &sends, &mut loose, None, (rate, burst), max_delay);
+            let j = judge(&sim.events, &plan(rate, burst, None));
+            prop_assert!(j.over_admitted as i64 <= sim.excess.max(0));
+            prop_assert_eq!(j.wrongful, 0);
+        }
+    }
 }
