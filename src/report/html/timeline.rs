@@ -196,7 +196,7 @@ pub fn tenants(html: &mut String, s: &Summary, r: &RunResults, faults: &[FaultBa
         html.push_str("<p>No tenant traffic was sent.</p></section>\n");
         return;
     }
-    html.push_str("<p class=\"note\">The model runs each tenant's plan (token bucket and quota) over the actual send times: it admits what a perfect gateway would.</p>");
+    html.push_str("<p class=\"note\">The model runs each tenant's plan (token bucket and quota) over the actual send times: it admits what a perfect gateway would. Wrongful 429s, over-admissions and header checks hold for every instant the gateway may have seen each request (between its send and its answer): they count only what no exact limiter could have done.</p>");
     html.push_str("<table><thead><tr><th>tenant</th><th>offered</th><th>admitted</th><th>model admitted</th><th>accuracy error</th><th>wrongful 429s</th><th>over-admitted</th><th>Retry-After off by &gt; 1 s</th><th>RateLimit-Remaining off by &gt; 1</th></tr></thead><tbody>");
     for t in &s.tenants {
         let _ = write!(
