@@ -10,8 +10,8 @@ use super::integrity::integrity;
 use super::slo::{Measured, RunHealth, evaluate};
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording};
 use crate::report::summary::{
-    AvailabilitySummary, FaultSummary, InstanceSummary, IntegritySummary, Percentiles, Requests,
-    SloResult, Summary, TenantSummary,
+    AvailabilitySummary, FaultSummary, HeaderCheck, InstanceSummary, IntegritySummary, Percentiles,
+    Requests, SloResult, Summary, TenantSummary,
 };
 use crate::run::runner::RunResults;
 use crate::scenario::model::Scenario;
@@ -126,10 +126,8 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
                 accuracy_error: accuracy_error(t.admitted, t.model_admitted),
                 wrongful_throttles: t.wrongful_throttles,
                 over_admitted: t.over_admissions,
-                retry_after_truthful: (t.retry_after_present > 0)
-                    .then_some(t.retry_after_honest == t.retry_after_present),
-                ratelimit_remaining_truthful: (t.remaining_present > 0)
-                    .then_some(t.remaining_honest == t.remaining_present),
+                retry_after: HeaderCheck::of(t.retry_after_checked, t.retry_after_off),
+                ratelimit_remaining: HeaderCheck::of(t.remaining_checked, t.remaining_off),
             })
             .collect(),
         instances: instances(s, rec),

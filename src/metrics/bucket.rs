@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::throttle::{self, Gate, JudgedPlan, ThrottleEvent};
 use crate::scenario::Plan;
 
 /// Tokens below this are treated as zero (float refill arithmetic).
@@ -41,8 +42,10 @@ pub struct Verdict {
     pub wait_s: f64,
     /// Tokens left after this request (what `RateLimit-Remaining` should say).
     pub remaining: f64,
-    /// The plan's refill rate, tokens/s (to turn a time tolerance into tokens).
+    /// The plan's refill rate, tokens/s (a shard's share under `--shard`).
     pub rate: f64,
+    /// The tenant's whole plan (what the gateway enforces for every shard together).
+    pub plan: Plan,
 }
 
 impl BucketModel {
@@ -104,6 +107,7 @@ impl BucketModel {
             },
             remaining: self.tokens.max(0.0),
             rate: self.rate,
+            plan: self.plan,
         }
     }
 
@@ -120,29 +124,40 @@ impl BucketModel {
     }
 }
 
-/// Per-tenant tallies of the model against what the gateway did.
+/// Per-tenant tallies: the independent model's aggregate, and the judgement of
+/// each answer over the uncertainty of when the gateway saw it ([`super::throttle`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TenantModelStats {
     /// Requests with a valid token that got an HTTP answer.
     pub offered: u64,
     /// Of those, the ones the gateway admitted (anything but 429).
     pub admitted: u64,
-    /// The ones a perfect gateway would have admitted.
+    /// The ones the independent model (the plan replayed over our send order) admitted.
     pub model_admitted: u64,
-    /// 429 while the model had a token to spare beyond the timing tolerance.
+    /// 429s that left a whole token under every placement of the requests in
+    /// their send-to-answer intervals (and the quota was surely not used up).
     pub wrongful_throttles: u64,
-    /// Admitted while the model was short of a token beyond the tolerance.
+    /// Admissions beyond `burst + rate × window` (or the quota) under every placement.
     pub over_admissions: u64,
-    /// Disagreements small enough to be explained by timing (not counted above).
-    pub within_tolerance: u64,
-    /// 429s that carried `Retry-After`.
-    pub retry_after_present: u64,
-    /// Of those, the ones whose value matched the model's wait (±1 s granularity).
-    pub retry_after_honest: u64,
-    /// Answers that carried `RateLimit-Remaining`.
-    pub remaining_present: u64,
-    /// Of those, the ones within one token of the model.
-    pub remaining_honest: u64,
+    /// Answers that differ from the independent model's decision (timing and order
+    /// explain these unless they are counted above).
+    #[serde(alias = "within_tolerance")]
+    pub model_disagreements: u64,
+    /// 429s that carried a numeric `Retry-After`.
+    pub retry_after_checked: u64,
+    /// Of those, the ones more than one second outside every possible wait.
+    pub retry_after_off: u64,
+    /// Answers that carried a numeric `RateLimit-Remaining`.
+    pub remaining_checked: u64,
+    /// Of those, the ones more than one outside every possible remaining count.
+    pub remaining_off: u64,
+    /// The plan the attempts are judged against (whole plan, not a shard's share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<JudgedPlan>,
+    /// Every attempt with a valid token: `[sent_us, done_us, gate, remaining, retry_after]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ThrottleEvent>,
 }
 
 /// The rate-limit headers of one answer.
@@ -155,55 +170,87 @@ pub struct LimitHeaders {
 }
 
 impl TenantModelStats {
-    /// Judge one answered request against the model's verdict.
-    ///
-    /// `tolerance_s` absorbs the gap between our send instant and the
-    /// gateway's own clock (network, scheduling): it becomes `rate × tolerance` tokens.
+    /// Keep one attempt (sent and done in µs on the run clock; `answer` is whether
+    /// it was a 429 and its headers, `None` when no answer came). `counted`: the
+    /// request's final attempt, which the aggregate tallies count; earlier
+    /// (retried) attempts only enter the judgement.
     pub fn observe(
         &mut self,
         verdict: &Verdict,
-        throttled: bool,
-        headers: LimitHeaders,
-        tolerance_s: f64,
+        sent_us: u64,
+        done_us: u64,
+        answer: Option<(bool, LimitHeaders)>,
+        counted: bool,
+        slack_s: f64,
     ) {
-        self.offered += 1;
-        self.admitted += u64::from(!throttled);
-        self.model_admitted += u64::from(verdict.admitted);
-        let slack = verdict.rate * tolerance_s;
-        match (throttled, verdict.admitted) {
-            (true, true) if verdict.tokens - slack >= 1.0 => self.wrongful_throttles += 1,
-            (false, false) if verdict.tokens + slack < 1.0 || verdict.wait_s > tolerance_s => {
-                self.over_admissions += 1
-            }
-            (true, true) | (false, false) => self.within_tolerance += 1,
-            _ => {}
+        if self.plan.is_none() {
+            self.plan = Some(JudgedPlan {
+                rate: verdict.plan.rate,
+                burst: f64::from(verdict.plan.burst.get()),
+                quota_limit: verdict.plan.quota.map(|q| q.limit.get()),
+                quota_period_s: verdict
+                    .plan
+                    .quota
+                    .map_or(0.0, |q| q.period.length().as_secs_f64()),
+                slack_s,
+            });
         }
-        if throttled && let Some(retry) = headers.retry_after_s {
-            self.retry_after_present += 1;
-            // Retry-After has whole-second granularity: it may round up, not down.
-            let honest =
-                retry + 1.0 + tolerance_s >= verdict.wait_s && retry <= verdict.wait_s.ceil() + 1.0;
-            self.retry_after_honest += u64::from(honest);
-        }
-        if let Some(remaining) = headers.remaining {
-            self.remaining_present += 1;
-            let honest = (remaining - verdict.remaining.floor()).abs() <= 1.0 + slack;
-            self.remaining_honest += u64::from(honest);
+        let (gate, headers) = match answer {
+            Some((true, h)) => (Gate::Throttled, h),
+            Some((false, h)) => (Gate::Admitted, h),
+            None => (Gate::Unknown, LimitHeaders::default()),
+        };
+        self.events.push(ThrottleEvent {
+            sent_us,
+            done_us,
+            gate,
+            remaining: headers.remaining,
+            retry_after_s: headers.retry_after_s.filter(|_| gate == Gate::Throttled),
+        });
+        if let (Some((throttled, _)), true) = (answer, counted) {
+            self.offered += 1;
+            self.admitted += u64::from(!throttled);
+            self.model_admitted += u64::from(verdict.admitted);
+            self.model_disagreements += u64::from(throttled == verdict.admitted);
         }
     }
 
-    /// Add another worker's tallies.
+    /// Judge the attempts kept so far (replaces the judged counts).
+    pub fn judge(&mut self) {
+        let Some(plan) = self.plan else { return };
+        if self.events.is_empty() {
+            return;
+        }
+        self.events
+            .sort_by_key(|e| (e.sent_us, e.done_us, e.gate as u8));
+        let j = throttle::judge(&self.events, &plan);
+        self.wrongful_throttles = j.wrongful;
+        self.over_admissions = j.over_admitted;
+        self.retry_after_checked = j.retry_after_checked;
+        self.retry_after_off = j.retry_after_off;
+        self.remaining_checked = j.remaining_checked;
+        self.remaining_off = j.remaining_off;
+    }
+
+    /// Add another worker's (or shard's) tallies, and judge the attempts of both together.
     pub fn merge(&mut self, o: &TenantModelStats) {
         self.offered += o.offered;
         self.admitted += o.admitted;
         self.model_admitted += o.model_admitted;
-        self.wrongful_throttles += o.wrongful_throttles;
-        self.over_admissions += o.over_admissions;
-        self.within_tolerance += o.within_tolerance;
-        self.retry_after_present += o.retry_after_present;
-        self.retry_after_honest += o.retry_after_honest;
-        self.remaining_present += o.remaining_present;
-        self.remaining_honest += o.remaining_honest;
+        self.model_disagreements += o.model_disagreements;
+        self.plan = self.plan.or(o.plan);
+        if self.events.is_empty() && o.events.is_empty() {
+            // Results without attempts (an older ninefold): the counts are all there is.
+            self.wrongful_throttles += o.wrongful_throttles;
+            self.over_admissions += o.over_admissions;
+            self.retry_after_checked += o.retry_after_checked;
+            self.retry_after_off += o.retry_after_off;
+            self.remaining_checked += o.remaining_checked;
+            self.remaining_off += o.remaining_off;
+            return;
+        }
+        self.events.extend_from_slice(&o.events);
+        self.judge();
     }
 }
 
@@ -262,51 +309,6 @@ mod tests {
                 assert!((v.wait_s - 8.5).abs() < 1e-9, "quota wait {}", v.wait_s);
             }
         }
-    }
-
-    #[test]
-    fn tallies_judge_the_gateway() {
-        let mut model = BucketModel::new(plan(10.0, 2, None));
-        let mut stats = TenantModelStats::default();
-        let no_headers = LimitHeaders::default();
-        let admit = model.offer(0.0); // 2 tokens
-        stats.observe(&admit, true, no_headers, 0.005); // 429 with tokens to spare: wrongful
-        let _ = model.offer(0.0); // the last token goes
-        let deny = model.offer(0.001); // 0.01 tokens
-        stats.observe(&deny, false, no_headers, 0.005); // admitted with none: over-admission
-        let edge = model.offer(0.0995); // 0.995 tokens: admitting here is within tolerance
-        stats.observe(
-            &edge,
-            false,
-            LimitHeaders {
-                retry_after_s: None,
-                remaining: Some(0.0),
-            },
-            0.005,
-        );
-        let _ = model.offer(0.1); // exactly one token: admitted by the model
-        let late = model.offer(0.12); // 0.2 tokens: 0.08 s to wait
-        stats.observe(
-            &late,
-            true,
-            LimitHeaders {
-                retry_after_s: Some(1.0),
-                remaining: None,
-            },
-            0.005,
-        );
-        assert_eq!(stats.wrongful_throttles, 1);
-        assert_eq!(stats.over_admissions, 1);
-        assert_eq!(stats.within_tolerance, 1);
-        assert_eq!(
-            (stats.offered, stats.admitted, stats.model_admitted),
-            (4, 2, 1)
-        );
-        assert_eq!(
-            (stats.retry_after_present, stats.retry_after_honest),
-            (1, 1)
-        );
-        assert_eq!((stats.remaining_present, stats.remaining_honest), (1, 1));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - [`outcome`]: every request ends in an [`Outcome`], decided by one table.
 //! - [`hist`]: µs HDR histograms with shared bounds, V2+deflate on the wire.
 //! - [`bucket`]: the tenant's plan replayed over actual send times (throttle accuracy).
+//! - [`throttle`]: each tenant answer judged over when the gateway may have seen it.
 //! - [`recorder`]: the per-worker, lock-free hot-path recorder.
 //! - [`recording`]: the merged, serializable result the analysis stage reads.
 
@@ -11,6 +12,7 @@ pub mod hist;
 pub mod outcome;
 pub mod recorder;
 pub mod recording;
+pub mod throttle;
 
 pub use bucket::{BucketModel, LimitHeaders, TenantModelStats, Verdict};
 pub use hist::{Hist, Percentiles};

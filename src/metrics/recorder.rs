@@ -108,7 +108,8 @@ pub struct Recorder {
     seconds: Vec<SecondStats>,
     tenants: Vec<TenantModelStats>,
     ledger: Vec<AckedWrite>,
-    /// Timing tolerance of the throttle model, seconds.
+    /// Clock slack of the throttle judgement, seconds (each send-to-answer
+    /// interval is widened by it on both sides).
     tolerance_s: f64,
 }
 
@@ -316,15 +317,26 @@ impl Recorder {
         sec.in_flight_max = sec.in_flight_max.max(n);
     }
 
-    /// Judge a tenant's answer against the throttle model.
+    /// Keep a tenant attempt for the throttle judgement (see [`TenantModelStats::observe`]).
     ///
     /// Called right after [`Recorder::record`] for the same answer, so the
     /// live second is the answer's completion second: the per-second tallies
     /// land where the answer's outcome did.
-    pub fn throttle(&mut self, tenant: usize, verdict: &Verdict, throttled: bool, h: LimitHeaders) {
-        let tolerance = self.tolerance_s;
-        self.tenants[tenant].observe(verdict, throttled, h, tolerance);
-        if let Some(t) = self.current.tenants.get_mut(tenant) {
+    pub fn throttle(
+        &mut self,
+        tenant: usize,
+        verdict: &Verdict,
+        (sent, done): (Instant, Instant),
+        answer: Option<(bool, LimitHeaders)>,
+        counted: bool,
+    ) {
+        let us = |at: Instant| at.saturating_duration_since(self.run_start).as_micros() as u64;
+        let (sent_us, done_us) = (us(sent), us(done));
+        let slack = self.tolerance_s;
+        self.tenants[tenant].observe(verdict, sent_us, done_us, answer, counted, slack);
+        if let (Some((throttled, _)), true) = (answer, counted)
+            && let Some(t) = self.current.tenants.get_mut(tenant)
+        {
             t.offered += 1;
             t.admitted += u64::from(!throttled);
             t.model_admitted += u64::from(verdict.admitted);
@@ -393,7 +405,11 @@ impl Recorder {
             .iter()
             .cloned()
             .zip(self.tenants)
-            .filter(|(_, s)| s.offered > 0)
+            .filter(|(_, s)| !s.events.is_empty())
+            .map(|(id, mut s)| {
+                s.judge();
+                (id, s)
+            })
             .collect();
         Recording {
             format: FORMAT,
@@ -454,8 +470,14 @@ mod tests {
                 wait_s: 0.0,
                 remaining: 4.0,
                 rate: 10.0,
+                plan: crate::scenario::Plan {
+                    rate: 10.0,
+                    burst: std::num::NonZeroU32::new(5).unwrap(),
+                    quota: None,
+                },
             };
-            rec.throttle(i % 2, &verdict, i == 2, LimitHeaders::default());
+            let answer = Some((i == 2, LimitHeaders::default()));
+            rec.throttle(i % 2, &verdict, (at(ms + 1), at(ms + 3)), answer, true);
         }
         rec.dropped(0, None, 0, at(3300));
         let r = rec.finish(4.0);

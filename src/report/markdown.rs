@@ -257,18 +257,27 @@ fn tenants_section(md: &mut String, s: &Summary) {
     if s.tenants.is_empty() {
         return;
     }
-    md.push_str("### Throttling\n\n| tenant | offered | admitted | model admitted | accuracy error | wrongful 429s | over-admitted |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("### Throttling\n\n| tenant | offered | admitted | model admitted | accuracy error | wrongful 429s | over-admitted | Retry-After off by > 1 s | RateLimit-Remaining off by > 1 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let header_check = |c: crate::report::summary::HeaderCheck| {
+        format!(
+            "{} of {}",
+            group_digits(c.off_by_more_than_one),
+            group_digits(c.checked)
+        )
+    };
     for t in &s.tenants {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             text(&t.id),
             group_digits(t.offered),
             group_digits(t.admitted),
             group_digits(t.model_admitted),
             opt(t.accuracy_error, |e| format!("{:+.2}%", e * 100.0)),
             group_digits(t.wrongful_throttles),
-            group_digits(t.over_admitted)
+            group_digits(t.over_admitted),
+            opt(t.retry_after, header_check),
+            opt(t.ratelimit_remaining, header_check)
         );
     }
     md.push('\n');

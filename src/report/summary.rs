@@ -204,14 +204,37 @@ pub struct TenantSummary {
     /// `(admitted − model_admitted) / model_admitted`, signed; `null` if the
     /// model admitted nothing.
     pub accuracy_error: Option<f64>,
-    /// 429s while the model still had tokens (beyond the timing tolerance).
+    /// 429s that left a whole token however the gateway saw the requests within
+    /// their send-to-answer intervals (and while the quota was surely not used up).
     pub wrongful_throttles: u64,
-    /// Admissions beyond what the model allowed.
+    /// Admissions beyond `burst + rate × window` (or the quota) however the
+    /// gateway saw the requests within their send-to-answer intervals.
     pub over_admitted: u64,
-    /// Whether `Retry-After` never under-stated the wait; `null` if never sent.
-    pub retry_after_truthful: Option<bool>,
-    /// Whether `RateLimit-Remaining` matched the model; `null` if never sent.
-    pub ratelimit_remaining_truthful: Option<bool>,
+    /// `Retry-After` of the 429s against the possible waits; `null` if never sent.
+    pub retry_after: Option<HeaderCheck>,
+    /// `RateLimit-Remaining` against the possible remaining counts (the bucket's,
+    /// or the lower of bucket and quota); `null` if never sent.
+    pub ratelimit_remaining: Option<HeaderCheck>,
+}
+
+/// How many answers carried a header, and how many of them were off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeaderCheck {
+    /// Answers that carried the header (numeric).
+    pub checked: u64,
+    /// Of those, the ones more than one (token or second) outside every value
+    /// the plan allows over the timing uncertainty.
+    pub off_by_more_than_one: u64,
+}
+
+impl HeaderCheck {
+    /// `None` when no header was seen: nothing was measured.
+    pub fn of(checked: u64, off: u64) -> Option<Self> {
+        (checked > 0).then_some(HeaderCheck {
+            checked,
+            off_by_more_than_one: off,
+        })
+    }
 }
 
 /// Requests one instance served (from `X-Backend-Instance`).

@@ -139,8 +139,11 @@ pub(crate) fn example() -> Summary {
             accuracy_error: Some(0.0025),
             wrongful_throttles: 1,
             over_admitted: 30,
-            retry_after_truthful: Some(true),
-            ratelimit_remaining_truthful: None,
+            retry_after: Some(HeaderCheck {
+                checked: 30,
+                off_by_more_than_one: 0,
+            }),
+            ratelimit_remaining: None,
         }],
         instances: vec![
             InstanceSummary {

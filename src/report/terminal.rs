@@ -146,6 +146,7 @@ pub fn render(summary: &Summary, style: Style) -> String {
             a.confidence * 100.0
         );
     }
+    tenants(&mut out, summary);
     breakdown(&mut out, &summary.breakdown);
     out
 }
@@ -218,6 +219,32 @@ pub fn breakdown(out: &mut String, classes: &[ClassBreakdown]) {
     }
 }
 
+/// One line per tenant: what the plan let through, and what was judged wrong.
+fn tenants(out: &mut String, summary: &Summary) {
+    let header = |c: Option<crate::report::summary::HeaderCheck>| match c {
+        Some(c) => format!(
+            "{} of {} off by > 1",
+            group_digits(c.off_by_more_than_one),
+            group_digits(c.checked)
+        ),
+        None => "not sent".to_owned(),
+    };
+    for t in &summary.tenants {
+        let _ = writeln!(
+            out,
+            "  tenant {}: {} of {} admitted (model {}), {} wrongful 429s, {} over-admitted; RateLimit-Remaining {}, Retry-After {}",
+            clean(&t.id),
+            group_digits(t.admitted),
+            group_digits(t.offered),
+            group_digits(t.model_admitted),
+            group_digits(t.wrongful_throttles),
+            group_digits(t.over_admitted),
+            header(t.ratelimit_remaining),
+            header(t.retry_after),
+        );
+    }
+}
+
 fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
@@ -278,5 +305,20 @@ mod tests {
             text.lines().nth(1).unwrap().contains("time scale 0.1"),
             "{text}"
         );
+    }
+
+    /// Case 4 of issue 18: header checks are counts ("N of M off by more than one")
+    /// everywhere, and "not sent" / "—" when no header was seen, never a bare yes/no.
+    #[test]
+    fn ratelimit_headers_are_counted_not_a_bare_yes_or_no() {
+        let summary = example();
+        let text = render(&summary, Style::Plain);
+        assert!(
+            text.contains("RateLimit-Remaining not sent, Retry-After 0 of 30 off by > 1"),
+            "{text}"
+        );
+        let md = crate::report::markdown::render(&summary);
+        assert!(md.contains("| Retry-After off by > 1 s | RateLimit-Remaining off by > 1 |"));
+        assert!(md.contains("| 0 of 30 | – |"), "{md}");
     }
 }

@@ -410,6 +410,7 @@ impl Worker {
                 Outcome::ConnectError | Outcome::IoError | Outcome::Timeout | Outcome::ServerError
             );
             if retryable && retries < phase.retries {
+                self.record_retried_attempt(&job, &attempt);
                 retries += 1;
                 continue;
             }

@@ -49,8 +49,9 @@ impl Worker {
             retries,
             body: answer.and_then(|a| a.body.as_deref()),
         });
-        if let (Some(t), Some(v), Some(a)) = (job.tenant, &attempt.verdict, answer) {
-            rec.throttle(t, v, status == Some(429), limit_headers(a));
+        if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
+            let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
+            rec.throttle(t, v, (attempt.sent, attempt.done), judged, true);
         }
         // An unkeyed POST is a write too: ledgered with an empty key, so that
         // the integrity check can tell which stored orders nobody acknowledged.
@@ -84,6 +85,19 @@ impl Worker {
             self.live
                 .p99_us
                 .store(rec.current_p99_us(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl Worker {
+    /// An attempt that is retried: the gateway may have let it through (or taken a
+    /// token for it), so the throttle judgement keeps it; the tallies do not count it.
+    pub(super) fn record_retried_attempt(&self, job: &Job, attempt: &Attempt) {
+        if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
+            let answer = attempt.result.as_ref().ok();
+            let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
+            let mut rec = self.recorder.borrow_mut();
+            rec.throttle(t, v, (attempt.sent, attempt.done), judged, false);
         }
     }
 }
