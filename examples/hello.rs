@@ -7,6 +7,9 @@
 //! `{"event":"ready","role":"backend","instance":NAME,"addr":ADDR}` on stdout,
 //! and answers with `X-Backend-Instance: NAME` so balancing is visible.
 
+// println! is right here: an example that prints where it listens.
+#![allow(clippy::disallowed_macros)]
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
