@@ -24,12 +24,19 @@ use ninefold::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// An `ok` server on 127.0.0.1:0; it stops when the token is dropped.
-async fn spawn_server() -> (SocketAddr, tokio_util::sync::DropGuard) {
+/// An `ok` server on 127.0.0.1:0; it stops when the token is dropped. The
+/// `Notify` gets a permit at the first request it answers.
+async fn spawn_server() -> (
+    SocketAddr,
+    tokio_util::sync::DropGuard,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let s = stop.clone();
+    let answered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let first = std::sync::Arc::clone(&answered);
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -40,9 +47,13 @@ async fn spawn_server() -> (SocketAddr, tokio_util::sync::DropGuard) {
                 },
             };
             let s = s.clone();
+            let first = std::sync::Arc::clone(&first);
             tokio::spawn(async move {
-                let service = service_fn(|_req| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                let service = service_fn(move |_req| {
+                    first.notify_one();
+                    async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
                 });
                 let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 tokio::select! {
@@ -52,7 +63,7 @@ async fn spawn_server() -> (SocketAddr, tokio_util::sync::DropGuard) {
             });
         }
     });
-    (addr, stop.drop_guard())
+    (addr, stop.drop_guard(), answered)
 }
 
 fn absurd_phase(duration: Duration) -> TrafficPhase {
@@ -112,7 +123,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_at_an_absurd_rate_stops_at_its_phase_end() {
-    let (addr, _server) = spawn_server().await;
+    let (addr, _server, _) = spawn_server().await;
     let (recording, took) = run(Duration::from_millis(500), addr, CancellationToken::new()).await;
     // Phase 0.5 s + drain (client timeout 1 s): before the fix it never returned.
     assert!(took < Duration::from_secs(15), "took {took:?}");
@@ -127,12 +138,13 @@ async fn a_producer_at_an_absurd_rate_stops_at_its_phase_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_at_an_absurd_rate_stops_on_cancel() {
-    let (addr, _server) = spawn_server().await;
+    let (addr, _server, answered) = spawn_server().await;
     let shutdown = CancellationToken::new();
     let cancel = shutdown.clone();
-    // A one-hour phase, cancelled (as SIGINT does) 300 ms in.
+    // A one-hour phase, cancelled (as SIGINT does) once requests flow: the
+    // producer is behind its schedule from its first arrival on.
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        answered.notified().await;
         cancel.cancel();
     });
     let (_, took) = run(Duration::from_secs(3600), addr, shutdown).await;
