@@ -4,8 +4,9 @@
 //! way; neither builds more than it needs of a response.
 //!
 //! Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; chunked when it
-//! is the final transfer coding; `Content-Length` (differing values refused); otherwise
-//! the body runs to the end of the connection.
+//! is the final transfer coding; `Content-Length` (`1*DIGIT` only; differing values
+//! refused); otherwise the body runs to the end of the connection. An answer with both
+//! `Transfer-Encoding` and `Content-Length` is refused, not framed by either.
 
 use std::ops::Range;
 
@@ -171,6 +172,11 @@ where
         }
         on_header(name, h.value);
     }
+    // Both framings at once (RFC 9112 §6.3 ¶3: "ought to be handled as an error"): the
+    // answer is refused, so its connection is closed and never reused.
+    if transfer_encoding && length.is_some() {
+        return Err(H1Error::Head("both transfer-encoding and content-length"));
+    }
     let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::Empty
     } else if transfer_encoding {
@@ -195,21 +201,25 @@ where
     }))
 }
 
-/// A `Content-Length` value: what `str::parse::<u64>` accepts after trimming, read
-/// digit by digit when it is plain digits (nearly always), by `parse` otherwise.
+/// A `Content-Length` value: `1*DIGIT` (RFC 9110 §8.6) between optional blanks, and
+/// nothing else. No sign (`+5` is what hyper refused as CVE-2021-32715), no list, no
+/// junk before or after the digits, nothing past `u64::MAX`: a length two parsers could
+/// read differently is a framing attack, not an answer.
 fn content_length(value: &[u8]) -> Result<u64, H1Error> {
-    let invalid = H1Error::Head("invalid content-length");
-    let digits = value.trim_ascii();
-    if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
-        // Nineteen digits cannot overflow a u64.
-        return Ok(digits
-            .iter()
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+    const INVALID: H1Error = H1Error::Head("invalid content-length");
+    // OWS is spaces and tabs only (RFC 9110 §5.6.3).
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    let digits = &value[start..end];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(INVALID);
     }
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or(invalid)
+    digits.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or(INVALID)
+    })
 }
 
 /// What [`BodyDecoder::decode`] found at the start of the buffer.

@@ -22,12 +22,9 @@ fn framing_follows_rfc_9112() {
         framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
         Framing::Chunked
     );
-    // Transfer-Encoding wins over Content-Length; a final coding other than chunked
-    // leaves only the end of the connection.
-    assert_eq!(
-        framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
-        Framing::Chunked
-    );
+    // A final coding other than chunked leaves only the end of the connection (an
+    // answer with Content-Length too is refused: see
+    // `an_answer_with_both_transfer_encoding_and_content_length_is_refused`).
     assert_eq!(
         framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
         Framing::Eof
@@ -241,27 +238,100 @@ fn parse_head_with_sees_the_headers_parse_head_lists() {
         assert_eq!(parse_head_with(&text[..cut], |_, _| calls += 1), Ok(None));
         assert_eq!(calls, 0, "cut at {cut}");
     }
-    // Content-Length: plain digits read directly, anything else as `str::parse` reads it.
-    let length = |v: &str| {
-        parse_head_with(
-            format!("HTTP/1.1 200 OK\r\ncontent-length: {v}\r\n\r\n").as_bytes(),
-            |_, _| {},
-        )
-        .map(|h| h.unwrap().framing)
-    };
+}
+
+/// The framing `parse_head_with` reads of an answer with `Content-Length: {v}`.
+fn length(v: &str) -> Result<Framing, H1Error> {
+    parse_head_with(
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {v}\r\n\r\n").as_bytes(),
+        |_, _| {},
+    )
+    .map(|h| h.unwrap().framing)
+}
+
+#[test]
+fn content_length_is_1_digit_or_more_and_nothing_else() {
     assert_eq!(length("007"), Ok(Framing::Length(7)));
-    assert_eq!(length("+5"), Ok(Framing::Length(5)));
+    assert_eq!(length("5\t "), Ok(Framing::Length(5)), "trailing OWS");
     assert_eq!(
         length("9999999999999999999"),
         Ok(Framing::Length(9_999_999_999_999_999_999))
     );
+    // u64::MAX (2^64 - 1) is the largest length; one more overflows and is refused.
     assert_eq!(
         length("18446744073709551615"),
         Ok(Framing::Length(u64::MAX))
     );
-    assert!(length("18446744073709551616").is_err());
-    assert!(length("5 5").is_err());
-    assert!(length("-1").is_err());
+    for bad in [
+        "18446744073709551616",
+        "99999999999999999999999",
+        "5 5",
+        "5,5",
+        "5, 5",
+        "-1",
+        "-0",
+        "0x5",
+        "5x",
+        "x5",
+        "5.0",
+        "1e3",
+        "٥",
+        "",
+    ] {
+        assert_eq!(
+            length(bad),
+            Err(H1Error::Head("invalid content-length")),
+            "{bad:?}"
+        );
+    }
+}
+
+/// CVE-2021-32715: hyper read `Content-Length: +5` as 5 (Rust's `u64::from_str` takes a
+/// sign) where other parsers refuse it, a request/response smuggling vector. RFC 9110
+/// §8.6: `Content-Length = 1*DIGIT`.
+#[test]
+fn content_length_plus_5_is_refused_cve_2021_32715() {
+    assert_eq!(length("+5"), Err(H1Error::Head("invalid content-length")));
+    assert_eq!(length("+0"), Err(H1Error::Head("invalid content-length")));
+    // The load engine's reader (`parse_head_with`) and the gateway's (`parse_head`) alike.
+    assert!(matches!(
+        parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"),
+        Err(H1Error::Head(_))
+    ));
+}
+
+#[test]
+fn differing_duplicate_content_lengths_are_refused_equal_ones_read_once() {
+    let two = |a: &str, b: &str| {
+        parse_head(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {a}\r\nContent-Length: {b}\r\n\r\n")
+                .as_bytes(),
+        )
+        .map(|h| h.unwrap().framing)
+    };
+    assert_eq!(
+        two("5", "6"),
+        Err(H1Error::Head("conflicting content-length"))
+    );
+    assert_eq!(two("5", "+5"), Err(H1Error::Head("invalid content-length")));
+    // RFC 9110 §8.6 lets a recipient accept repeated identical values.
+    assert_eq!(two("5", "05"), Ok(Framing::Length(5)));
+}
+
+#[test]
+fn an_answer_with_both_transfer_encoding_and_content_length_is_refused() {
+    for text in [
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        assert_eq!(
+            parse_head(text.as_bytes()).map(|h| h.map(|h| h.framing)),
+            Err(H1Error::Head("both transfer-encoding and content-length")),
+            "{text:?}"
+        );
+        assert!(parse_head_with(text.as_bytes(), |_, _| {}).is_err());
+    }
 }
 
 #[test]

@@ -238,6 +238,31 @@ async fn broken_answers_are_io_errors() {
     }
 }
 
+/// CVE-2021-32715's `Content-Length: +5`, and an answer framed both ways: the load
+/// engine counts each as an io error (not an ok answer of status 200), and the
+/// connection is not reused although the server keeps it open.
+#[tokio::test]
+async fn a_content_length_of_plus_5_or_both_framings_is_an_io_error_not_ok() {
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let (addr, server) = scripted_then_silent(vec![vec![answer]]).await;
+        let mut conn = connect(addr).await;
+        let r = send(&mut conn, "GET", false).await;
+        assert!(
+            matches!(r, Err(ClientFailure::Io)),
+            "{}: {r:?}",
+            String::from_utf8_lossy(answer)
+        );
+        assert!(!conn.is_usable(), "{}", String::from_utf8_lossy(answer));
+        drop(conn);
+        server.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn an_endless_head_is_refused() {
     static LONG: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {

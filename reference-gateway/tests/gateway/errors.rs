@@ -202,3 +202,118 @@ async fn plans_throttle_and_exhaust_quota_with_honest_headers() {
     assert!(m.contains("gateway_throttled_total 1\n"), "{m}");
     assert!(m.contains("gateway_quota_exhausted_total 1\n"), "{m}");
 }
+
+/// An upstream written byte by byte: the first request it reads (on any connection) gets
+/// `first`, every later one `200` with body `ok`, keep-alive. It never closes a
+/// connection itself; it counts the connections it accepted and those the gateway closed.
+struct Scripted {
+    addr: std::net::SocketAddr,
+    accepted: tokio::sync::watch::Receiver<usize>,
+    closed: tokio::sync::watch::Receiver<usize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn spawn_scripted(first: &'static [u8]) -> Scripted {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted_tx, accepted) = tokio::sync::watch::channel(0);
+    let (closed_tx, closed) = tokio::sync::watch::channel(0);
+    let closed_tx = std::sync::Arc::new(closed_tx);
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = tokio::spawn(async move {
+        // Dropped with the task: every connection's task ends with it.
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            accepted_tx.send_modify(|n| *n += 1);
+            let (closed_tx, requests) = (closed_tx.clone(), requests.clone());
+            conns.spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..i + 4);
+                        let answer: &[u8] =
+                            match requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                                0 => first,
+                                _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                            };
+                        if s.write_all(answer).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                closed_tx.send_modify(|n| *n += 1);
+            });
+        }
+    });
+    Scripted {
+        addr,
+        accepted,
+        closed,
+        task,
+    }
+}
+
+/// The gateway's answer to a bad upstream answer `first`: 502, the upstream connection
+/// closed by the gateway (the upstream keeps it open), and the next request on a new
+/// connection, answered 200.
+async fn a_bad_upstream_answer_is_502_on_a_connection_never_reused(first: &'static [u8]) {
+    let mut up = spawn_scripted(first).await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let c = client();
+    let r = c.get(format!("{}/items/1", gw.url)).send().await.unwrap();
+    assert_eq!(r.status(), 502, "{}", String::from_utf8_lossy(first));
+    let body = json_of(r).await;
+    assert_eq!(body["error"], "bad_gateway", "{body}");
+    // The gateway closed the connection that carried it.
+    tokio::time::timeout(Duration::from_secs(10), up.closed.wait_for(|n| *n >= 1))
+        .await
+        .expect("the gateway never closed the upstream connection")
+        .unwrap();
+    let r = c.get(format!("{}/items/2", gw.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    assert_eq!(
+        *up.accepted.borrow(),
+        2,
+        "the next request opened a new upstream connection"
+    );
+}
+
+/// CVE-2021-32715 (hyper read `Content-Length: +5` as 5): the gateway refuses it.
+#[tokio::test]
+async fn an_upstream_content_length_of_plus_5_is_502_and_the_connection_is_not_reused() {
+    a_bad_upstream_answer_is_502_on_a_connection_never_reused(
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_upstream_answer_with_both_transfer_encoding_and_content_length_is_502_and_the_connection_is_not_reused()
+ {
+    a_bad_upstream_answer_is_502_on_a_connection_never_reused(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn differing_upstream_content_lengths_are_502_and_the_connection_is_not_reused() {
+    a_bad_upstream_answer_is_502_on_a_connection_never_reused(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    )
+    .await;
+}
