@@ -3,8 +3,11 @@
 //!
 //! The algorithm is pinned per key: a token whose header names another algorithm is
 //! refused before any signature check, which stops `alg: none` and the HS/RS confusion
-//! (an HS256 token "signed" with the RSA public key). `exp` and `nbf` are both checked with
-//! the configured leeway, and `iss`/`aud` are required when configured.
+//! (an HS256 token "signed" with the RSA public key). `exp`, `nbf` and `iat` (not in the
+//! future) are checked with the configured leeway, and `iss`/`aud` are required when
+//! configured. Refused too, although validly signed: a `crit` header (RFC 7515 §4.1.11:
+//! no extension is understood here), an `iss` or `sub` that is not a string, and a claim
+//! name that appears twice.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -129,6 +132,72 @@ fn validation(cfg: &AuthConfig, alg: Algorithm) -> Validation {
     }
     v.set_required_spec_claims(&required);
     v
+}
+
+/// A claims set in which no name appears twice. RFC 7519 §4 lets a parser keep the last
+/// of duplicate names, but two readers of one token (this gateway, the upstream) could
+/// then see different tenants or issuers, so a duplicate refuses the token (RFC 8725
+/// §3.1's advice, and what jsonwebtoken already did for `exp`, `nbf`, `sub`, `iss` and
+/// `aud`, which it reads into a struct).
+struct UniqueClaims(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Claims;
+        impl<'de> serde::de::Visitor<'de> for Claims {
+            type Value = Map<String, Value>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut claims = Map::new();
+                // Names are compared unescaped: `"tenant\u005fid"` is `"tenant_id"`.
+                while let Some(name) = a.next_key::<String>()? {
+                    let value: Value = a.next_value()?;
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate claim {name:?}"
+                        )));
+                    }
+                    claims.insert(name, value);
+                }
+                Ok(claims)
+            }
+        }
+        d.deserialize_map(Claims).map(UniqueClaims)
+    }
+}
+
+/// What jsonwebtoken leaves unchecked of the registered claims (RFC 7519 §4.1): `iss`
+/// and `sub` are strings (jsonwebtoken takes an array of issuers, and any `sub` when
+/// none is configured), and `iat` is a NumericDate not later than now plus the leeway.
+fn check_registered(claims: &Map<String, Value>, leeway: u64) -> Result<(), String> {
+    for name in ["iss", "sub"] {
+        if claims.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(format!("claim {name:?} is not a string"));
+        }
+    }
+    match claims.get("iat") {
+        None => Ok(()),
+        Some(Value::Number(iat)) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            // A float NumericDate compares as one (precision past 2^53 s is moot).
+            let iat = iat.as_f64().unwrap_or(f64::INFINITY);
+            if iat > (now + leeway) as f64 {
+                Err(format!("issued in the future (iat {iat}, now {now})"))
+            } else {
+                Ok(())
+            }
+        }
+        Some(_) => Err("claim \"iat\" is not a NumericDate".into()),
+    }
 }
 
 fn key_error(path: &str, e: impl std::fmt::Display) -> Error {
@@ -263,19 +332,26 @@ impl Verifier {
                 }
             }
         };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &key.validation)
+        let data = jsonwebtoken::decode::<UniqueClaims>(token, &key.key, &key.validation)
             .map_err(|e| e.to_string())?;
-        let tenant = match data.claims.get(&self.tenant_claim) {
+        // RFC 7515 §4.1.11: a recipient refuses a token naming in `crit` an extension it
+        // does not understand; this verifier understands none.
+        if let Some(crit) = &data.header.crit {
+            return Err(format!("crit header parameters {crit:?} not understood"));
+        }
+        let claims = data.claims.0;
+        check_registered(&claims, self.leeway)?;
+        let tenant = match claims.get(&self.tenant_claim) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(format!("missing tenant claim {:?}", self.tenant_claim)),
         };
-        let num = |k: &str| data.claims.get(k).and_then(|v| v.as_u64());
+        let num = |k: &str| claims.get(k).and_then(|v| v.as_u64());
         Ok(Verified {
             tenant,
             exp: num("exp"),
             nbf: num("nbf"),
-            claims: data.claims,
+            claims,
         })
     }
 

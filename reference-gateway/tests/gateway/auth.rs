@@ -350,3 +350,188 @@ async fn jwks_selects_by_kid_and_reload_rotates_keys() {
     assert_eq!(up.calls(), 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A claims object serialized entry by entry as given, a name twice if it is given twice
+/// (serde_json writes a map's entries as they come; a `Value` could not hold both).
+struct RawClaims(Vec<(&'static str, Value)>);
+
+impl serde::Serialize for RawClaims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A validly signed HS256 token (the test secret) with this header and these claims.
+fn hs256_with(header: &Header, claims: &impl serde::Serialize) -> String {
+    jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(SECRET)).unwrap()
+}
+
+/// A gateway checking HS256 tokens (leeway 5 s) with issuer `ISS`, over a counting upstream.
+async fn hs256_gateway() -> (Upstream, Gw) {
+    let up = spawn_upstream("a").await;
+    let mut cfg = config(&[up.addr]);
+    cfg.auth = Some(AuthConfig {
+        issuer: Some(ISS.into()),
+        ..AuthConfig::hmac(Algorithm::HS256, SECRET)
+    });
+    cfg.rate_limit.unknown_tenant = UnknownTenant::Unlimited;
+    (up, spawn_gateway(cfg).await)
+}
+
+async fn status_with(gw: &Gw, token: &str) -> u16 {
+    client()
+        .get(format!("{}/items/1", gw.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn hs_claims() -> Vec<(&'static str, Value)> {
+    vec![
+        ("tenant_id", json!("acme")),
+        ("iss", json!(ISS)),
+        ("exp", json!(now() + 300)),
+    ]
+}
+
+#[tokio::test]
+async fn a_crit_header_the_gateway_does_not_understand_is_401() {
+    let (up, gw) = hs256_gateway().await;
+    let claims = RawClaims(hs_claims());
+    let plain = Header::new(Algorithm::HS256);
+    assert_eq!(status_with(&gw, &hs256_with(&plain, &claims)).await, 200);
+    // RFC 7515 §4.1.11: an extension named in `crit` that the recipient does not
+    // understand makes the token invalid, however well signed.
+    for crit in [vec!["exp"], vec!["http://example.invalid/ext"], vec!["b64"]] {
+        let mut header = plain.clone();
+        header.crit = Some(crit.iter().map(|s| s.to_string()).collect());
+        header.extras.insert(crit[0].to_string(), json!(false));
+        assert_eq!(
+            status_with(&gw, &hs256_with(&header, &claims)).await,
+            401,
+            "{crit:?}"
+        );
+    }
+    assert_eq!(
+        up.calls(),
+        1,
+        "only the token without crit reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn an_iss_given_as_an_array_is_401() {
+    let (up, gw) = hs256_gateway().await;
+    let with_iss = |iss: Value| {
+        let mut claims = hs_claims();
+        claims[1].1 = iss;
+        hs256_with(&Header::new(Algorithm::HS256), &RawClaims(claims))
+    };
+    assert_eq!(status_with(&gw, &with_iss(json!(ISS))).await, 200);
+    // RFC 7519 §4.1.1: `iss` is a StringOrURI, one string; an array holding the
+    // configured issuer is not that issuer.
+    for iss in [
+        json!([ISS]),
+        json!([ISS, "https://evil"]),
+        json!({ "iss": ISS }),
+    ] {
+        assert_eq!(status_with(&gw, &with_iss(iss.clone())).await, 401, "{iss}");
+    }
+    // `sub` likewise (RFC 7519 §4.1.2).
+    let mut claims = hs_claims();
+    claims.push(("sub", json!(["alice"])));
+    let token = hs256_with(&Header::new(Algorithm::HS256), &RawClaims(claims));
+    assert_eq!(status_with(&gw, &token).await, 401, "sub as an array");
+    assert_eq!(up.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicated_tenant_claim_is_401() {
+    let (up, gw) = hs256_gateway().await;
+    let header = Header::new(Algorithm::HS256);
+    // Which tenant would it be? The first for one JSON reader, the last for another.
+    let mut claims = hs_claims();
+    claims.push(("tenant_id", json!("evil")));
+    let token = hs256_with(&header, &RawClaims(claims));
+    let payload = token.split('.').nth(1).unwrap();
+    let text = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
+    assert_eq!(text.matches("\"tenant_id\"").count(), 2, "{text}");
+    assert_eq!(status_with(&gw, &token).await, 401);
+    // The same name spelt with an escape is the same name.
+    let escaped = format!(
+        r#"{{"tenant_id":"acme","iss":"{ISS}","exp":{},"tenant\u005fid":"evil"}}"#,
+        now() + 300
+    );
+    let signed = format!(
+        "{}.{}",
+        B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        B64.encode(escaped)
+    );
+    let sig = jsonwebtoken::crypto::sign(
+        signed.as_bytes(),
+        &EncodingKey::from_secret(SECRET),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    let token = format!("{signed}.{sig}");
+    assert_eq!(status_with(&gw, &token).await, 401, "escaped");
+    assert_eq!(up.calls(), 0);
+}
+
+#[tokio::test]
+async fn duplicated_iss_sub_nbf_iat_claims_are_401() {
+    let (up, gw) = hs256_gateway().await;
+    let header = Header::new(Algorithm::HS256);
+    let t = now();
+    for (name, first, second) in [
+        ("iss", json!(ISS), json!("https://evil")),
+        ("iss", json!(ISS), json!(ISS)),
+        ("sub", json!("alice"), json!("bob")),
+        ("nbf", json!(t - 10), json!(t + 3600)),
+        ("iat", json!(t - 10), json!(t - 20)),
+        ("exp", json!(t + 300), json!(t + 600)),
+        ("scope", json!("items:read"), json!("items:write")),
+    ] {
+        let mut claims: Vec<_> = hs_claims()
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect();
+        claims.push((name, first));
+        claims.push((name, second));
+        let token = hs256_with(&header, &RawClaims(claims));
+        assert_eq!(status_with(&gw, &token).await, 401, "{name} twice");
+    }
+    assert_eq!(up.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_iat_in_the_future_beyond_the_leeway_is_401() {
+    let (up, gw) = hs256_gateway().await;
+    let with_iat = |iat: Value| {
+        let mut claims = hs_claims();
+        claims.push(("iat", iat));
+        hs256_with(&Header::new(Algorithm::HS256), &RawClaims(claims))
+    };
+    let t = now();
+    // In the past, and within the 5 s leeway ahead (a clock a little fast).
+    assert_eq!(status_with(&gw, &with_iat(json!(t - 60))).await, 200);
+    assert_eq!(status_with(&gw, &with_iat(json!(t + 1))).await, 200);
+    // RFC 7519 §4.1.6: `iat` is when the token was issued; RFC 8725 §3.10 / JWT BCP:
+    // one issued an hour from now is not believed.
+    for iat in [
+        json!(t + 3600),
+        json!((t + 3600) as f64 + 0.5),
+        json!("yesterday"),
+    ] {
+        assert_eq!(status_with(&gw, &with_iat(iat.clone())).await, 401, "{iat}");
+    }
+    assert_eq!(up.calls(), 2);
+}
