@@ -249,3 +249,24 @@ async fn broken_answers_and_dead_instances_are_errors() {
     let err = pool(dead).send(&get("/")).await.unwrap_err();
     assert!(err.is_connect(), "{err}");
 }
+
+/// `Content-Length: +5` (CVE-2021-32715) and an answer framed both by
+/// `Transfer-Encoding` and `Content-Length`: a send error, and the connection that
+/// carried it is dropped (the instance would answer on it again), not pooled.
+#[tokio::test]
+async fn an_ambiguously_framed_answer_is_an_error_and_its_connection_is_not_reused() {
+    for bad in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: +5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec();
+        let (addr, mut seen) = instance(vec![vec![bad.to_vec(), ok.clone()], vec![ok]]).await;
+        let pool = pool(addr);
+        let err = pool.send(&get("/1")).await.unwrap_err();
+        assert!(matches!(err, ClientError::Send(_)), "{err}");
+        assert!(pool.idle.lock().unwrap().is_empty(), "nothing pooled");
+        assert_eq!(body_of(pool.send(&get("/2")).await.unwrap()).await, b"ok");
+        let conns: Vec<usize> = drain(&mut seen).iter().map(|s| s.conn).collect();
+        assert_eq!(conns, [0, 1], "{}", String::from_utf8_lossy(bad));
+    }
+}
