@@ -135,7 +135,8 @@ async fn read_head(s: &mut TcpStream) -> bool {
     true
 }
 
-async fn spawn_closing() -> Closing {
+/// With `read_next`, the raced close above; without, it closes right after answering.
+async fn spawn_closing_with(read_next: bool) -> Closing {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
@@ -152,7 +153,7 @@ async fn spawn_closing() -> Closing {
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;
-                if read_head(&mut s).await {
+                if read_next && read_head(&mut s).await {
                     seen.fetch_add(1, Ordering::SeqCst);
                 }
                 // Dropped: closed with the second request unanswered.
@@ -160,6 +161,10 @@ async fn spawn_closing() -> Closing {
         }
     });
     Closing { addr, seen, task }
+}
+
+async fn spawn_closing() -> Closing {
+    spawn_closing_with(true).await
 }
 
 #[tokio::test]
@@ -210,4 +215,17 @@ async fn post_without_key_on_a_closed_pooled_connection_is_not_resent() {
         .unwrap();
     assert_eq!(keyed.status(), 200);
     assert_eq!(up.seen.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn gets_after_the_upstream_closes_each_kept_alive_connection_are_200() {
+    // It closes each connection right after its answer (keep-alive was not refused):
+    // whether the close shows before the reuse or races it, every GET is answered.
+    let up = spawn_closing_with(false).await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let c = client();
+    for i in 0..50 {
+        let r = c.get(format!("{}/items/{i}", gw.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {i}: {:?}", r.text().await);
+    }
 }
