@@ -482,20 +482,22 @@ pub struct HeaderOps {
     pub set: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Retry budget: retries ≤ `ratio` × requests + `min_retries` (a reserve for quiet times).
+/// Retry budget: retries ≤ `ratio` × requests, plus `min_retries_per_sec` in every second
+/// (a floor, so a quiet gateway can still retry). Failover of attempts that never reached
+/// an upstream is not charged to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryBudgetConfig {
     /// Retries allowed per request (default 0.2).
     pub ratio: f64,
-    /// Retries always allowed on top (default 10).
-    pub min_retries: u32,
+    /// Retries always allowed in each second, whatever the traffic (default 10).
+    pub min_retries_per_sec: u32,
 }
 
 impl Default for RetryBudgetConfig {
     fn default() -> Self {
         Self {
             ratio: 0.2,
-            min_retries: 10,
+            min_retries_per_sec: 10,
         }
     }
 }

@@ -47,6 +47,13 @@ pub struct Metrics {
     pub retry_budget_exhausted: AtomicU64,
     /// Outlier ejections.
     pub ejections: AtomicU64,
+    /// Ejections of an instance whose connect failed (refused, unreachable, timed out).
+    pub connect_ejections: AtomicU64,
+    /// Retries of attempts that never reached an upstream (not charged to the budget).
+    pub unsent_retries: AtomicU64,
+    /// Requests re-sent on a fresh connection because the upstream closed the pooled one
+    /// (shared with the upstream client, which counts them).
+    pub stale_resends: Arc<AtomicU64>,
     /// Cache hits.
     pub cache_hits: AtomicU64,
     /// Cache misses.
@@ -70,6 +77,9 @@ impl Default for Metrics {
             retries: AtomicU64::new(0),
             retry_budget_exhausted: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
+            connect_ejections: AtomicU64::new(0),
+            unsent_retries: AtomicU64::new(0),
+            stale_resends: Arc::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             shed: AtomicU64::new(0),
@@ -187,7 +197,7 @@ impl Metrics {
             ),
             (
                 "gateway_retries_total",
-                "Retries sent upstream.",
+                "Retries sent upstream after an attempt that reached an instance (charged to the retry budget).",
                 &self.retries,
             ),
             (
@@ -199,6 +209,21 @@ impl Metrics {
                 "gateway_ejections_total",
                 "Instances ejected by outlier detection.",
                 &self.ejections,
+            ),
+            (
+                "gateway_connect_ejections_total",
+                "Instances ejected at once because a connect to them failed.",
+                &self.connect_ejections,
+            ),
+            (
+                "gateway_unsent_retries_total",
+                "Attempts that never reached an upstream, retried on another instance outside the retry budget.",
+                &self.unsent_retries,
+            ),
+            (
+                "gateway_stale_resends_total",
+                "Requests re-sent on a fresh connection because the upstream had closed the pooled one.",
+                &*self.stale_resends,
             ),
             (
                 "gateway_cache_hits_total",

@@ -150,7 +150,11 @@ impl Shared {
         shutdown: CancellationToken,
         limiter: Limiter,
     ) -> Result<Arc<Self>, Error> {
-        let client = client::build(config.upstream_connect_timeout);
+        let metrics = Metrics::default();
+        let client = client::build(
+            config.upstream_connect_timeout,
+            metrics.stale_resends.clone(),
+        );
         let config = Arc::new(config);
         let snap = Snapshot::build(config.clone(), None, &client, &shutdown)?;
         Ok(Arc::new(Self {
@@ -158,7 +162,7 @@ impl Shared {
             limiter,
             cache: ResponseCache::new(&config.cache),
             budget: RetryBudget::new(&config.retry_budget),
-            metrics: Metrics::default(),
+            metrics,
             client,
             shutdown,
             draining: AtomicBool::new(false),

@@ -1,7 +1,9 @@
 //! Innermost service: picks an instance of the route's pool from the healthy set
 //! (published by the health checker, minus ejected and already-tried instances), sends
 //! the request over the pooled keep-alive client with the per-try timeout, and feeds the
-//! outcome to passive outlier detection. No available instance → 503 at once.
+//! outcome to passive ejection: a connect that failed (the request never reached the
+//! instance) ejects the instance at once; other failures feed outlier detection. No
+//! available instance → 503 at once.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -141,6 +143,9 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: &Request) -> Result<Re
             Ok(resp)
         }
         Err(e) => {
+            if e.is_connect() {
+                pool.eject_unreachable(i, &shared.metrics);
+            }
             pool.record(i, false, &shared.metrics);
             Err(fail(GatewayError::Upstream {
                 instance: inst.addr,

@@ -1,16 +1,26 @@
-//! Safe retries: only idempotent methods (or requests with an `Idempotency-Key`) are
-//! retried on connect errors, resets, per-try timeouts and 502/503/504, each time on an
-//! instance not tried yet; a non-idempotent request is retried only when the connection
-//! failed before anything was sent. A retry budget (finagle style: each request deposits
-//! `ratio` of a retry, each retry withdraws one) keeps a failing pool from multiplying load.
+//! Safe retries, in two kinds:
+//! - **failover**: an attempt that never reached an upstream (connect refused, unreachable
+//!   or timed out, reset before a byte was written) goes to another instance, any method
+//!   and any route (nothing was sent), up to the pool's instance count, while an instance
+//!   not tried yet is available. It adds no load upstream, so it is not charged to the
+//!   budget (nginx's `proxy_next_upstream error`).
+//! - **retries** (with the route's `retry`): idempotent methods (or requests with an
+//!   `Idempotency-Key`) after resets, per-try timeouts and 502/503/504, each time on an
+//!   instance not tried yet, within `attempts` and the retry budget.
+//!
+//! The budget (finagle style) keeps a failing pool from multiplying load: each request
+//! deposits `ratio` of a retry, each retry withdraws one; besides, `min_retries_per_sec`
+//! retries are allowed in every second whatever the traffic (finagle's minimum retries per
+//! second), so a quiet gateway can still retry.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use http::{HeaderName, Method};
+use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
@@ -21,26 +31,34 @@ use crate::layers::{ctx_of, take};
 use crate::state::Shared;
 
 const MILLI: i64 = 1000;
-/// Unused budget saved beyond `min_retries` (so a long quiet spell cannot fund a storm).
+/// Most deposited retries saved (so a long busy spell cannot fund a storm).
 const SAVINGS_CAP: i64 = 100;
 
 /// `idempotency-key`.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// Lock-free retry budget, in thousandths of a retry.
+/// Lock-free retry budget: deposits in thousandths of a retry, plus a floor per second.
 pub struct RetryBudget {
     balance: AtomicI64,
     deposit: AtomicI64,
     cap: AtomicI64,
+    /// Floor: retries allowed in each second (`min_retries_per_sec`).
+    floor: AtomicI64,
+    /// The second (since `epoch`) and the floor retries used in it, packed `second << 32 | used`.
+    floor_used: AtomicU64,
+    epoch: Instant,
 }
 
 impl RetryBudget {
-    /// Starts with `min_retries` retries available.
+    /// Starts with nothing deposited; the floor is available at once.
     pub fn new(cfg: &RetryBudgetConfig) -> Self {
         let b = Self {
-            balance: AtomicI64::new(i64::from(cfg.min_retries) * MILLI),
+            balance: AtomicI64::new(0),
             deposit: AtomicI64::new(0),
-            cap: AtomicI64::new(0),
+            cap: AtomicI64::new(SAVINGS_CAP * MILLI),
+            floor: AtomicI64::new(0),
+            floor_used: AtomicU64::new(0),
+            epoch: Instant::now(),
         };
         b.reconfigure(cfg);
         b
@@ -50,10 +68,8 @@ impl RetryBudget {
     pub fn reconfigure(&self, cfg: &RetryBudgetConfig) {
         self.deposit
             .store((cfg.ratio * MILLI as f64).round() as i64, Ordering::Relaxed);
-        self.cap.store(
-            (i64::from(cfg.min_retries) + SAVINGS_CAP) * MILLI,
-            Ordering::Relaxed,
-        );
+        self.floor
+            .store(i64::from(cfg.min_retries_per_sec), Ordering::Relaxed);
     }
 
     /// One request's deposit.
@@ -67,11 +83,32 @@ impl RetryBudget {
             });
     }
 
-    /// Takes one retry if the budget allows it.
+    /// Takes one retry if the budget allows it: from this second's floor first (it
+    /// expires anyway), else from the deposits.
     pub fn try_withdraw(&self) -> bool {
-        self.balance
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                (b >= MILLI).then_some(b - MILLI)
+        self.try_floor()
+            || self
+                .balance
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b >= MILLI).then_some(b - MILLI)
+                })
+                .is_ok()
+    }
+
+    fn try_floor(&self) -> bool {
+        let floor = self.floor.load(Ordering::Relaxed).clamp(0, u32::MAX.into()) as u64;
+        if floor == 0 {
+            return false;
+        }
+        let second = self.epoch.elapsed().as_secs() & u64::from(u32::MAX);
+        self.floor_used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
+                let used = if packed >> 32 == second {
+                    packed & u64::from(u32::MAX)
+                } else {
+                    0
+                };
+                (used < floor).then_some(second << 32 | (used + 1))
             })
             .is_ok()
     }
@@ -98,11 +135,27 @@ pub struct Retry<S> {
     shared: Arc<Shared>,
 }
 
-fn idempotent(req: &Request) -> bool {
+/// Whether a request may be sent twice: an idempotent method, or an `Idempotency-Key`.
+pub fn may_repeat(method: &Method, headers: &http::HeaderMap) -> bool {
     matches!(
-        *req.method(),
+        *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
-    ) || req.headers().contains_key(&IDEMPOTENCY_KEY)
+    ) || headers.contains_key(&IDEMPOTENCY_KEY)
+}
+
+fn idempotent(req: &Request) -> bool {
+    may_repeat(req.method(), req.headers())
+}
+
+/// Whether the attempt failed before the request reached an upstream.
+fn never_reached(result: &Result<Response, BoxError>) -> bool {
+    matches!(
+        result
+            .as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<GatewayError>()),
+        Some(GatewayError::Upstream { connect: true, .. })
+    )
 }
 
 fn copy(req: &Request) -> Request {
@@ -117,7 +170,7 @@ fn copy(req: &Request) -> Request {
     r
 }
 
-/// Whether this outcome may be retried for a request of this kind.
+/// Whether this outcome may be retried (charged to the budget) for a request of this kind.
 fn should_retry(result: &Result<Response, BoxError>, idempotent: bool) -> bool {
     match result {
         Ok(r) => idempotent && matches!(r.status().as_u16(), 502..=504),
@@ -178,26 +231,42 @@ where
     }
 }
 
-/// Sends `req` through `via`, again on retryable failures as the route allows and the
-/// budget funds.
+/// Sends `req` through `via`: on another instance while attempts never reached one
+/// (free), and again on retryable failures as the route allows and the budget funds.
 pub(crate) async fn with_retries<A: Attempt>(
     shared: &Shared,
     ctx: &Ctx,
     req: &Request,
     mut via: A,
 ) -> Result<Response, BoxError> {
-    let attempts = ctx
-        .resolved_route()
-        .and_then(|i| ctx.snap.router.routes[i].config.retry)
+    let route = ctx.resolved_route().map(|i| &ctx.snap.router.routes[i]);
+    let attempts = route
+        .and_then(|r| r.config.retry)
         .map_or(1, |r| r.attempts.get());
     shared.budget.deposit();
-    if attempts <= 1 {
+    let Some(pool) = route.map(|r| &r.pool) else {
+        return via.send(req).await;
+    };
+    if attempts <= 1 && pool.instances.len() <= 1 {
         return via.send(req).await;
     }
     let idem = idempotent(req);
     let mut attempt = 1;
+    let mut unsent = 0;
     loop {
         let result = via.send(req).await;
+        // Never sent: another instance, free, while one not tried yet is available.
+        if never_reached(&result)
+            && unsent + 1 < pool.instances.len()
+            && pool.available_mask() & !ctx.tried() != 0
+        {
+            unsent += 1;
+            shared
+                .metrics
+                .unsent_retries
+                .fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if attempt >= attempts || !should_retry(&result, idem) {
             return result;
         }
@@ -215,21 +284,172 @@ pub(crate) async fn with_retries<A: Attempt>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::num::NonZeroU32;
+    use std::time::Duration;
 
-    #[test]
-    fn budget_allows_min_plus_ratio_of_requests() {
-        let b = RetryBudget::new(&RetryBudgetConfig {
-            ratio: 0.2,
-            min_retries: 3,
-        });
-        for _ in 0..100 {
-            b.deposit();
-        }
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::body::Body;
+    use crate::config::{Config, RetryConfig, RouteConfig, UpstreamConfig};
+    use crate::layers::fail;
+
+    fn budget(ratio: f64, per_sec: u32) -> RetryBudget {
+        RetryBudget::new(&RetryBudgetConfig {
+            ratio,
+            min_retries_per_sec: per_sec,
+        })
+    }
+
+    fn drain(b: &RetryBudget) -> usize {
         let mut n = 0;
         while b.try_withdraw() {
             n += 1;
         }
-        assert_eq!(n, 3 + 20);
+        n
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_allows_the_floor_each_second_plus_ratio_of_requests() {
+        let b = budget(0.2, 3);
+        for _ in 0..100 {
+            b.deposit();
+        }
+        assert_eq!(drain(&b), 3 + 20);
+        // No traffic, no deposits: the floor alone, renewed each second.
+        assert_eq!(drain(&b), 0);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(drain(&b), 3);
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(drain(&b), 0, "still the same second");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(drain(&b), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_floor_limits_a_storm_without_traffic_to_fund_it() {
+        // Ratio 0: only the floor. Over 10 s of retries, 10 × 10 are allowed, not more.
+        let b = budget(0.0, 10);
+        let mut allowed = 0;
+        for _ in 0..10 {
+            for _ in 0..1000 {
+                allowed += usize::from(b.try_withdraw());
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(allowed, 100);
+    }
+
+    /// A gateway over three instances (nothing listens there: the attempts are scripted).
+    fn shared(retry: Option<u32>) -> (Arc<Shared>, Ctx) {
+        let targets: Vec<SocketAddr> = (0..3)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 9 + i)))
+            .collect();
+        let mut route = RouteConfig::new("/items", "api");
+        route.retry = retry.map(|n| RetryConfig {
+            attempts: NonZeroU32::new(n).unwrap(),
+            per_try_timeout: Duration::from_secs(1),
+        });
+        let mut cfg = Config::new(
+            BTreeMap::from([("api".to_string(), UpstreamConfig::new(targets))]),
+            vec![route],
+        );
+        cfg.access_log = false;
+        // Nothing to spend: any retry the budget paid for would be refused.
+        cfg.retry_budget = RetryBudgetConfig {
+            ratio: 0.0,
+            min_retries_per_sec: 0,
+        };
+        let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
+        let ctx = Ctx::new(
+            shared.current.load_full(),
+            http::HeaderValue::from_static("t"),
+        );
+        ctx.route(&Method::GET, "/items/1").unwrap();
+        (shared, ctx)
+    }
+
+    /// Scripted attempts: each picks an instance as the balancer does and fails as told
+    /// (`Some(connect)`), or answers 200 (`None`).
+    struct Script<'c> {
+        ctx: &'c Ctx,
+        outcomes: Vec<Option<bool>>,
+    }
+
+    impl Attempt for Script<'_> {
+        fn send<'a>(
+            &'a mut self,
+            _req: &'a Request,
+        ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+            let pool = &self.ctx.snap.pools["api"];
+            let i = pool.pick(self.ctx.tried(), None).unwrap();
+            self.ctx.set_upstream(i, pool.instances[i].addr);
+            let outcome = self.outcomes.remove(0);
+            async move {
+                match outcome {
+                    None => Ok(Response::new(Body::full("ok"))),
+                    Some(connect) => Err(fail(GatewayError::Upstream {
+                        instance: pool.instances[i].addr,
+                        message: "scripted".into(),
+                        connect,
+                    })),
+                }
+            }
+        }
+    }
+
+    fn get() -> Request {
+        http::Request::get("/items/1")
+            .body(bytes::Bytes::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn never_reached_attempts_fail_over_without_spending_budget() {
+        // No `retry` on the route, an empty budget: refused twice, served by the third.
+        let (shared, ctx) = shared(None);
+        let script = Script {
+            ctx: &ctx,
+            outcomes: vec![Some(true), Some(true), None],
+        };
+        let r = with_retries(&shared, &ctx, &get(), script).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(ctx.tried(), 0b111, "each attempt on another instance");
+        let m = &shared.metrics;
+        assert_eq!(m.unsent_retries.load(Ordering::Relaxed), 2);
+        assert_eq!(m.retries.load(Ordering::Relaxed), 0);
+        assert_eq!(m.retry_budget_exhausted.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn never_reached_failover_stops_at_the_instance_count() {
+        let (shared, ctx) = shared(None);
+        let script = Script {
+            ctx: &ctx,
+            outcomes: vec![Some(true), Some(true), Some(true), None],
+        };
+        let r = with_retries(&shared, &ctx, &get(), script).await;
+        assert!(
+            r.is_err(),
+            "three instances, three refusals: the last one answers"
+        );
+        assert_eq!(ctx.attempts(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_reached_failure_is_retried_only_as_the_budget_funds() {
+        let (shared, ctx) = shared(Some(3));
+        let script = Script {
+            ctx: &ctx,
+            outcomes: vec![Some(false), None],
+        };
+        let r = with_retries(&shared, &ctx, &get(), script).await;
+        assert!(r.is_err(), "an empty budget refuses the retry");
+        assert_eq!(ctx.attempts(), 1);
+        let m = &shared.metrics;
+        assert_eq!(m.retry_budget_exhausted.load(Ordering::Relaxed), 1);
+        assert_eq!(m.unsent_retries.load(Ordering::Relaxed), 0);
     }
 }

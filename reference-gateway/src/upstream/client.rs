@@ -14,11 +14,15 @@
 //! replaces, was a third of the gateway's instructions per request.
 //!
 //! A pooled connection the instance closed while idle shows as readable; it is dropped
-//! when taken, before anything is sent on it.
+//! when taken, before anything is sent on it. When the close races the reuse (the
+//! instance's keep-alive timeout fires as the request goes out), the request is sent
+//! again once on a fresh connection if nothing of it was written, or if it is idempotent
+//! and not one byte of an answer came back; counted in `gateway_stale_resends_total`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -53,12 +57,19 @@ pub enum ClientError {
     /// The connection failed while the request was sent or the answer read.
     #[error("{0}")]
     Send(std::io::Error),
+    /// The connection failed before any byte of the request was written.
+    #[error("connection failed before the request was written: {0}")]
+    Unsent(std::io::Error),
+    /// The request was written, then the connection closed (or was reset) before any
+    /// byte of an answer.
+    #[error("{0}")]
+    NoAnswer(std::io::Error),
 }
 
 impl ClientError {
-    /// Whether the connection failed before the request could be sent.
+    /// Whether the request never reached the instance (no connection, or nothing written).
     pub fn is_connect(&self) -> bool {
-        matches!(self, ClientError::Connect { .. })
+        matches!(self, ClientError::Connect { .. } | ClientError::Unsent(_))
     }
 
     /// The error with its cause, for logs and error bodies.
@@ -72,13 +83,16 @@ impl ClientError {
 pub struct UpstreamClient {
     hosts: Arc<Mutex<HashMap<SocketAddr, Arc<HostPool>>>>,
     connect_timeout: Duration,
+    stale_resends: Arc<AtomicU64>,
 }
 
-/// Builds the client: no Nagle delay, bounded connect time, idle connections kept 90 s.
-pub fn build(connect_timeout: Duration) -> UpstreamClient {
+/// Builds the client: no Nagle delay, bounded connect time, idle connections kept 90 s;
+/// requests re-sent because a pooled connection was closed count in `stale_resends`.
+pub fn build(connect_timeout: Duration, stale_resends: Arc<AtomicU64>) -> UpstreamClient {
     UpstreamClient {
         hosts: Arc::default(),
         connect_timeout,
+        stale_resends,
     }
 }
 
@@ -95,6 +109,7 @@ impl UpstreamClient {
                         .expect("a socket address is a valid Host"),
                     idle: Mutex::new(VecDeque::new()),
                     connect_timeout: self.connect_timeout,
+                    stale_resends: self.stale_resends.clone(),
                 })
             })
             .clone()
@@ -107,6 +122,7 @@ pub struct HostPool {
     host: HeaderValue,
     idle: Mutex<VecDeque<(Conn, Instant)>>,
     connect_timeout: Duration,
+    stale_resends: Arc<AtomicU64>,
 }
 
 /// One connection: the socket, what was read and not consumed, the request being written.
@@ -156,30 +172,66 @@ impl HostPool {
         self: &Arc<Self>,
         req: &http::Request<Bytes>,
     ) -> Result<http::Response<UpstreamBody>, ClientError> {
-        let mut conn = match self.checkout() {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
+        if let Some(conn) = self.checkout() {
+            match self.exchange(conn, req).await {
+                // The instance closed the pooled connection as it was reused: nothing of
+                // the request was written (any method), or an idempotent one got no byte
+                // back. Once more, on a fresh connection.
+                Err(ClientError::Unsent(_)) => {}
+                Err(ClientError::NoAnswer(_))
+                    if crate::layers::retry::may_repeat(req.method(), req.headers()) => {}
+                other => return other,
+            }
+            self.stale_resends.fetch_add(1, Ordering::Relaxed);
+        }
+        let conn = self.connect().await?;
+        self.exchange(conn, req).await
+    }
+
+    /// One request on `conn`; the answer's body streams from it.
+    async fn exchange(
+        self: &Arc<Self>,
+        mut conn: Conn,
+        req: &http::Request<Bytes>,
+    ) -> Result<http::Response<UpstreamBody>, ClientError> {
         encode(req, &self.host, &mut conn.write);
         let body = req.body();
+        // The first `write` tells whether anything reached the connection at all.
+        let written = match conn.stream.try_write(&conn.write) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(ClientError::Unsent(e)),
+        };
         // No bound of its own: the request's timeouts (per try, overall) bound the wait.
         let sent = async {
-            h1::send(&conn.stream, &conn.write, None).await?;
+            h1::send(&conn.stream, &conn.write[written..], None).await?;
             if body.len() > COALESCE_BODY {
                 h1::send(&conn.stream, body, None).await?;
             }
             Ok(())
         };
-        sent.await.map_err(ClientError::Send)?;
+        sent.await.map_err(|e| match written {
+            0 => ClientError::Unsent(e),
+            _ => ClientError::Send(e),
+        })?;
+        // Whether a byte of an answer (an interim one included) has come back.
+        let mut answered = false;
         let head = loop {
             match h1::parse_head(&conn.read) {
                 Ok(Some(head)) if head.is_interim() => {
                     let _ = conn.read.split_to(head.len);
+                    answered = true;
                 }
                 Ok(Some(head)) => break head,
                 Ok(None) => match conn.fill().await {
+                    Ok(0) if !answered && conn.read.is_empty() => {
+                        return Err(ClientError::NoAnswer(broken(H1Error::Truncated)));
+                    }
                     Ok(0) => return Err(ClientError::Send(broken(H1Error::Truncated))),
                     Ok(_) => {}
+                    Err(e) if !answered && conn.read.is_empty() => {
+                        return Err(ClientError::NoAnswer(e));
+                    }
                     Err(e) => return Err(ClientError::Send(e)),
                 },
                 Err(e) => return Err(ClientError::Send(broken(e))),

@@ -61,7 +61,7 @@ async fn instance(scripts: Vec<Vec<Vec<u8>>>) -> (SocketAddr, mpsc::Receiver<See
 }
 
 fn pool(addr: SocketAddr) -> Arc<HostPool> {
-    build(Duration::from_secs(5)).host(addr)
+    build(Duration::from_secs(5), Default::default()).host(addr)
 }
 
 fn get(path: &str) -> http::Request<Bytes> {

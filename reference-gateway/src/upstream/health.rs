@@ -2,13 +2,15 @@
 //! `interval` and publishes the healthy set (a bitmask) through a `watch` channel.
 //! An instance flips only after `unhealthy_after` consecutive failures or
 //! `healthy_after` consecutive passes (pingora's rule), so one lost probe moves nothing.
+//! Every passing probe is also reported to the pool (`readmit`): an instance ejected
+//! passively as unreachable before that probe began is readmitted at once.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::watch;
-use tokio::time::{MissedTickBehavior, interval, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HealthConfig;
@@ -75,12 +77,14 @@ async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) ->
     matches!(timeout(cfg.timeout, fut).await, Ok(Some(true)))
 }
 
-/// The checker loop; ends on cancellation.
+/// The checker loop; ends on cancellation. `readmit(i, started)` is told of each pass of
+/// instance `i` by a probe round that began at `started`.
 pub async fn run(
     addrs: Vec<SocketAddr>,
     cfg: HealthConfig,
     client: UpstreamClient,
     tx: watch::Sender<u64>,
+    readmit: impl Fn(usize, Instant) + Send + 'static,
     token: CancellationToken,
 ) {
     let mut states = vec![Threshold::new(); addrs.len()];
@@ -91,12 +95,16 @@ pub async fn run(
             _ = token.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let started = Instant::now();
         let results = tokio::select! {
             _ = token.cancelled() => return,
             r = futures::future::join_all(addrs.iter().map(|a| probe(&client, *a, &cfg))) => r,
         };
         let mut mask = 0u64;
         for (i, (state, pass)) in states.iter_mut().zip(results).enumerate() {
+            if pass {
+                readmit(i, started);
+            }
             if state.observe(pass, cfg.unhealthy_after.get(), cfg.healthy_after.get()) {
                 mask |= 1 << i;
             }

@@ -3,6 +3,16 @@
 //!
 //! Instances are at most 64 so that a set of instances is one `u64`: the healthy set, the
 //! instances already tried by a request, the ejected ones. Picking allocates nothing.
+//!
+//! Two kinds of passive ejection share one published set (`ejected`, read by every pick
+//! beside the checker's healthy set):
+//! - **unreachable** (always on, like nginx's `max_fails=1`): a connect that failed (refused,
+//!   unreachable, timed out, reset before a byte of the request was written) proves the
+//!   instance is not serving, so it is ejected at once for [`UNREACHABLE_EJECTION`],
+//!   doubled for each further ejection before it answers again (up to 32×). A probe of the
+//!   health checker that passes after the ejection readmits it early. The last available
+//!   instance is never ejected this way: its refusal is then the truthful answer.
+//! - **outlier** (with `outlier`): `consecutive_failures` failed attempts in a row.
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -20,6 +30,11 @@ use crate::metrics::Metrics;
 use crate::upstream::client::{HostPool, UpstreamClient};
 use crate::upstream::health;
 
+/// First ejection of an instance whose connect failed; doubles per repeat, up to 32×.
+pub const UNREACHABLE_EJECTION: std::time::Duration = std::time::Duration::from_secs(1);
+/// Largest doubling of an ejection (2^5 = 32×).
+const MAX_DOUBLINGS: u32 = 5;
+
 /// One instance and its live counters.
 pub struct Instance {
     /// Address.
@@ -34,6 +49,10 @@ pub struct Instance {
     failures: AtomicU32,
     ejected_until: AtomicU64,
     ejections: AtomicU32,
+    /// When the current unreachable ejection began (pool nanos; 0 = not ejected as unreachable).
+    unreachable_since: AtomicU64,
+    /// Unreachable ejections since the instance last answered (the doubling exponent).
+    unreachable_streak: AtomicU32,
 }
 
 /// Decrements the instance's in-flight count when the attempt ends.
@@ -54,6 +73,9 @@ pub struct Pool {
     /// Instances, in `targets` order.
     pub instances: Vec<Instance>,
     healthy: watch::Receiver<u64>,
+    /// Instances with a passive ejection set (bit i = instance i); an expired one's bit is
+    /// cleared by the next read. Zero, the common case, costs one load per pick.
+    ejected: AtomicU64,
     rr: AtomicUsize,
     epoch: Instant,
     // Cancels the health checker when the last snapshot using this pool is gone.
@@ -95,30 +117,48 @@ impl Pool {
                 failures: AtomicU32::new(0),
                 ejected_until: AtomicU64::new(0),
                 ejections: AtomicU32::new(0),
+                unreachable_since: AtomicU64::new(0),
+                unreachable_streak: AtomicU32::new(0),
             })
             .collect();
         // Instances start healthy: a fresh gateway serves at once, and the checker
         // takes them out within `interval × unhealthy_after` if they are not.
         let (tx, rx) = watch::channel(full_mask(instances.len()));
         let token = shutdown.child_token();
-        if let Some(h) = &config.health {
-            let addrs = config.targets.clone();
-            tokio::spawn(health::run(addrs, h.clone(), client, tx, token.clone()));
-        }
-        Arc::new(Self {
-            name: Arc::from(name),
-            config: config.clone(),
-            instances,
-            healthy: rx,
-            rr: AtomicUsize::new(0),
-            epoch: Instant::now(),
-            token,
-            hasher: Default::default(),
+        Arc::new_cyclic(|me: &std::sync::Weak<Pool>| {
+            if let Some(h) = &config.health {
+                let addrs = config.targets.clone();
+                // A probe that passed readmits an instance ejected as unreachable before it.
+                let me = me.clone();
+                let readmit = move |i: usize, probed_at: Instant| {
+                    if let Some(pool) = me.upgrade() {
+                        pool.readmit(i, probed_at);
+                    }
+                };
+                let checker = health::run(addrs, h.clone(), client, tx, readmit, token.clone());
+                tokio::spawn(checker);
+            }
+            Self {
+                name: Arc::from(name),
+                config: config.clone(),
+                instances,
+                healthy: rx,
+                ejected: AtomicU64::new(0),
+                rr: AtomicUsize::new(0),
+                epoch: Instant::now(),
+                token,
+                hasher: Default::default(),
+            }
         })
     }
 
     fn now_nanos(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        self.nanos_at(Instant::now())
+    }
+
+    /// `t` in pool nanos, at least 1 (0 means "never").
+    fn nanos_at(&self, t: Instant) -> u64 {
+        (t.saturating_duration_since(self.epoch).as_nanos() as u64).max(1)
     }
 
     /// The healthy set published by the checker (bit i = instance i).
@@ -131,19 +171,81 @@ impl Pool {
         self.healthy.clone()
     }
 
-    /// Instances currently ejected by outlier detection.
+    /// Instances currently ejected (unreachable or outlier).
     pub fn ejected_mask(&self) -> u64 {
-        if self.config.outlier.is_none() {
+        let marked = self.ejected.load(Ordering::Relaxed);
+        if marked == 0 {
             return 0;
         }
         let now = self.now_nanos();
         let mut m = 0;
-        for (i, inst) in self.instances.iter().enumerate() {
-            if inst.ejected_until.load(Ordering::Relaxed) > now {
+        let mut rest = marked;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if self.instances[i].ejected_until.load(Ordering::Relaxed) > now {
                 m |= 1 << i;
             }
         }
+        if m != marked {
+            // Expired: readmitted. Clear their bits, then look again: an ejection set
+            // meanwhile (deadline stored before its bit) must not be lost.
+            let expired = marked & !m;
+            self.ejected.fetch_and(!expired, Ordering::SeqCst);
+            let mut rest = expired;
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let inst = &self.instances[i];
+                if inst.ejected_until.load(Ordering::SeqCst) > now {
+                    self.ejected.fetch_or(1 << i, Ordering::SeqCst);
+                } else {
+                    inst.unreachable_since.store(0, Ordering::Relaxed);
+                }
+            }
+        }
         m
+    }
+
+    fn eject_for(&self, i: usize, length: std::time::Duration, now: u64) {
+        let until = now.saturating_add(length.as_nanos() as u64);
+        self.instances[i]
+            .ejected_until
+            .store(until, Ordering::SeqCst);
+        self.ejected.fetch_or(1 << i, Ordering::SeqCst);
+    }
+
+    /// A connect to instance `i` failed before anything was sent (refused, unreachable,
+    /// timed out, reset before the request was written): eject it at once, unless it is
+    /// already ejected or the last available instance. Returns true when it was ejected.
+    pub fn eject_unreachable(&self, i: usize, metrics: &Metrics) -> bool {
+        let avail = self.available_mask();
+        if avail & (1 << i) == 0 || avail & !(1 << i) == 0 {
+            return false;
+        }
+        let inst = &self.instances[i];
+        let k = inst
+            .unreachable_streak
+            .fetch_add(1, Ordering::Relaxed)
+            .min(MAX_DOUBLINGS);
+        let now = self.now_nanos();
+        inst.unreachable_since.store(now, Ordering::Relaxed);
+        self.eject_for(i, UNREACHABLE_EJECTION * (1 << k), now);
+        metrics.connect_ejections.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(upstream = %self.name, instance = %inst.addr, ejection = k + 1, "instance unreachable: ejected");
+        true
+    }
+
+    /// The health checker's probe of instance `i`, started at `probed_at`, passed: an
+    /// instance ejected as unreachable before that probe began serves again.
+    pub fn readmit(&self, i: usize, probed_at: Instant) {
+        let inst = &self.instances[i];
+        let since = inst.unreachable_since.load(Ordering::Relaxed);
+        if since != 0 && since < self.nanos_at(probed_at) {
+            inst.unreachable_since.store(0, Ordering::Relaxed);
+            inst.ejected_until.store(0, Ordering::Relaxed);
+            tracing::info!(upstream = %self.name, instance = %inst.addr, "instance probed healthy: readmitted");
+        }
     }
 
     /// Instances that may take traffic: healthy and not ejected.
@@ -205,16 +307,19 @@ impl Pool {
     /// Feeds passive outlier detection; returns true when this failure ejected `i`.
     pub fn record(&self, i: usize, success: bool, metrics: &Metrics) -> bool {
         let inst = &self.instances[i];
-        let Some(o) = &self.config.outlier else {
-            return false;
-        };
         if success {
             // Only write when needed: a shared cache line written per request is slow.
+            if inst.unreachable_streak.load(Ordering::Relaxed) != 0 {
+                inst.unreachable_streak.store(0, Ordering::Relaxed);
+            }
             if inst.failures.load(Ordering::Relaxed) != 0 {
                 inst.failures.store(0, Ordering::Relaxed);
             }
             return false;
         }
+        let Some(o) = &self.config.outlier else {
+            return false;
+        };
         let f = inst.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if f < o.consecutive_failures.get() {
             return false;
@@ -227,9 +332,11 @@ impl Pool {
         if ejected.count_ones() + 1 > allowed {
             return false;
         }
-        let k = inst.ejections.fetch_add(1, Ordering::Relaxed).min(5);
-        let until = self.now_nanos() + (o.ejection.as_nanos() as u64).saturating_mul(1 << k);
-        inst.ejected_until.store(until, Ordering::Relaxed);
+        let k = inst
+            .ejections
+            .fetch_add(1, Ordering::Relaxed)
+            .min(MAX_DOUBLINGS);
+        self.eject_for(i, o.ejection.saturating_mul(1 << k), self.now_nanos());
         inst.failures.store(0, Ordering::Relaxed);
         metrics.ejections.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(upstream = %self.name, instance = %inst.addr, ejection = k + 1, "instance ejected");
@@ -246,7 +353,82 @@ fn nth_set_bit(mut m: u64, n: u32) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::upstream::client;
+
+    fn pool(n: u16) -> Arc<Pool> {
+        let targets = (0..n)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 9 + i)))
+            .collect();
+        Pool::new(
+            "api",
+            &UpstreamConfig::new(targets),
+            client::build(Duration::from_secs(1), Default::default()),
+            &CancellationToken::new(),
+        )
+    }
+
+    async fn advance(ms: u64) {
+        tokio::time::advance(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_connect_ejects_at_once_for_a_growing_time() {
+        let (p, m) = (pool(2), Metrics::default());
+        assert!(p.eject_unreachable(1, &m));
+        assert_eq!(
+            p.available_mask(),
+            0b01,
+            "out at once, no outlier config needed"
+        );
+        assert!(!p.eject_unreachable(1, &m), "already out");
+        assert!(
+            !p.eject_unreachable(0, &m),
+            "the last available instance stays"
+        );
+        assert_eq!(p.available_mask(), 0b01);
+        // First ejection: 1 s.
+        advance(999).await;
+        assert_eq!(p.available_mask(), 0b01);
+        advance(2).await;
+        assert_eq!(p.available_mask(), 0b11, "readmitted after 1 s");
+        // Refused again before it answered: 2 s.
+        assert!(p.eject_unreachable(1, &m));
+        advance(1999).await;
+        assert_eq!(p.available_mask(), 0b01);
+        advance(2).await;
+        assert_eq!(p.available_mask(), 0b11);
+        // It answered: the next ejection is 1 s again.
+        p.record(1, true, &m);
+        assert!(p.eject_unreachable(1, &m));
+        advance(1001).await;
+        assert_eq!(p.available_mask(), 0b11);
+        assert_eq!(m.connect_ejections.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            m.ejections.load(Ordering::Relaxed),
+            0,
+            "not an outlier ejection"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_passed_after_the_ejection_readmits() {
+        let (p, m) = (pool(3), Metrics::default());
+        let earlier = Instant::now();
+        advance(10).await;
+        assert!(p.eject_unreachable(2, &m));
+        p.readmit(2, earlier);
+        assert_eq!(
+            p.available_mask(),
+            0b011,
+            "that probe began before the refusal"
+        );
+        advance(10).await;
+        p.readmit(2, Instant::now());
+        assert_eq!(p.available_mask(), 0b111);
+    }
 
     #[test]
     fn nth_bit() {

@@ -6,4 +6,5 @@ mod auth;
 mod balancing;
 mod connection;
 mod errors;
+mod failover;
 mod features;
