@@ -190,6 +190,43 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_normalized_by_rfc_3986_5_2_4() {
+        let n = |p: &str| normalize_path(p).map(|o| o.unwrap_or_else(|| p.to_string()));
+        // RFC 3986 §5.2.4's own examples, absolute.
+        assert_eq!(n("/a/b/c/./../../g").unwrap(), "/a/g");
+        assert_eq!(n("/mid/content=5/../6").unwrap(), "/mid/6");
+        for (path, want) in [
+            ("/items/../admin/secret", "/admin/secret"),
+            ("/items/%2e%2e/admin", "/admin"),
+            ("/items/%2E%2E/admin", "/admin"),
+            ("/items/.%2E/admin", "/admin"),
+            ("/items/%2e/7", "/items/7"),
+            ("/items/.", "/items/"),
+            ("/items/..", "/"),
+            ("/.", "/"),
+            ("/a//b", "/a//b"),
+            ("/a/.b/..c/...", "/a/.b/..c/..."),
+            ("/a/%41%2e", "/a/%41."),
+            ("/é/../x", "/x"),
+        ] {
+            assert_eq!(n(path).unwrap(), want, "{path}");
+        }
+        // Already normal: nothing allocated.
+        assert_eq!(normalize_path("/items/7").unwrap(), None);
+        assert_eq!(normalize_path("/.well-known/x").unwrap(), None);
+        for bad in [
+            "/a/%2fb",
+            "/a/%2F",
+            "/a/%5c..",
+            "/..",
+            "/a/../..",
+            "/%2e%2e/x",
+        ] {
+            assert!(normalize_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn rewrites() {
         let mut r = RouteConfig::new("/items", "api");
         assert_eq!(rewrite_path(&r, "/items/7"), None);
