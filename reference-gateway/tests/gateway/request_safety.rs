@@ -114,6 +114,56 @@ async fn client_cannot_strip_the_gateways_own_headers() {
     assert_eq!(seen.headers["x-tenant-id"], "acme");
 }
 
+/// The cross-tenant read of issue 20 with the bundled mock backend, whose orders are
+/// visible to the tenant that made them or to a caller naming no tenant: globex, naming
+/// `X-Tenant-Id` in `Connection`, must not read acme's order.
+#[tokio::test]
+async fn tenant_globex_cannot_read_acmes_order_by_naming_the_tenant_header_hop_by_hop() {
+    let dir = std::env::temp_dir().join(format!("nf-gw-tenant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = mock_backends::StoreSpec::Sqlite(dir.join("store.db"));
+    let backend = mock_backends::Backend::open(mock_backends::Config::new("m1", store))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend_addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    tokio::spawn(backend.serve(listener, None, stop));
+    let mut cfg = config(&[backend_addr]);
+    cfg.routes = vec![RouteConfig::new("/orders", "api")];
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.rate_limit.unknown_tenant = reference_gateway::UnknownTenant::Unlimited;
+    let gw = spawn_gateway(cfg).await;
+    let c = client();
+    let made = c
+        .post(format!("{}/orders", gw.url))
+        .bearer_auth(tenant_token("acme"))
+        .header("idempotency-key", "k1")
+        .body(r#"{"sku":"secret"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made: serde_json::Value = made.json().await.unwrap();
+    assert_eq!(made["tenant"], "acme");
+    let id = made["id"].as_str().unwrap();
+    let path = format!("/orders/{id}");
+    let globex = format!("Authorization: Bearer {}\r\n", tenant_token("globex"));
+    let (status, _) = exchange(&gw, &get(&path, &globex)).await;
+    assert_eq!(status, 404, "globex reads acme's order the plain way");
+    for trick in [
+        "Connection: keep-alive, X-Tenant-Id\r\n",
+        "Connection: X-Tenant-Id\r\nX_Tenant_Id: acme\r\n",
+    ] {
+        let (status, body) = exchange(&gw, &get(&path, &format!("{globex}{trick}"))).await;
+        assert_eq!(status, 404, "{trick:?}: globex read {body}");
+    }
+    let acme = format!("Authorization: Bearer {}\r\n", tenant_token("acme"));
+    assert_eq!(exchange(&gw, &get(&path, &acme)).await.0, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// One upstream, `/items` open to `items:read` and `/admin` requiring `admin`.
 async fn scoped_gateway(up: &Upstream) -> Gw {
     let mut cfg = config(&[up.addr]);
