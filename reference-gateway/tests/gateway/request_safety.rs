@@ -326,3 +326,37 @@ async fn a_client_that_stalls_its_body_gets_408_not_504() {
     assert!(body.contains("\"source\":\"client\""), "{body}");
     assert_eq!(up.calls(), 0);
 }
+
+/// The same guarantee for a request that reaches the stack without the HTTP/1 server
+/// (the gateway as a tower service): the transform step drops the client's hop-by-hop
+/// fields before it sets the gateway's.
+#[tokio::test]
+async fn client_cannot_strip_the_gateways_own_headers_through_the_service_either() {
+    use tower::ServiceExt;
+    let up = spawn_upstream("a").await;
+    let mut cfg = config(&[up.addr]);
+    cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
+    cfg.rate_limit.unknown_tenant = reference_gateway::UnknownTenant::Unlimited;
+    let gw = spawn_gateway(cfg).await;
+    let req = http::Request::builder()
+        .uri("/items/1")
+        .header("host", "gw")
+        .header("authorization", format!("Bearer {}", tenant_token("acme")))
+        .header(
+            "connection",
+            "keep-alive, X-Tenant-Id, X-Request-Id, Host, X-Named",
+        )
+        .header("x-named", "1")
+        .header("keep-alive", "timeout=5")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = gw.gateway.service().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = up.last();
+    assert_eq!(seen.headers["x-tenant-id"], "acme", "{seen:?}");
+    assert!(seen.headers.contains_key("x-request-id"), "{seen:?}");
+    assert_eq!(seen.headers["host"], "gw");
+    for name in ["x-named", "keep-alive", "connection"] {
+        assert!(!seen.headers.contains_key(name), "{name}: {seen:?}");
+    }
+}
