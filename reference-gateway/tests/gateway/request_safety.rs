@@ -360,3 +360,22 @@ async fn client_cannot_strip_the_gateways_own_headers_through_the_service_either
         assert!(!seen.headers.contains_key(name), "{name}: {seen:?}");
     }
 }
+
+/// Through the tower service (no HTTP/1 server to normalize it), a path that is not
+/// normal is never forwarded.
+#[tokio::test]
+async fn paths_are_normalized_before_routing_or_refused_through_the_service() {
+    use tower::ServiceExt;
+    let up = spawn_upstream("a").await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    for target in ["/items/../admin", "/items/%2e%2e/admin", "/items/a%2fb"] {
+        let req = http::Request::builder()
+            .uri(target)
+            .header("host", "gw")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = gw.gateway.service().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 404, "{target}");
+    }
+    assert_eq!(up.calls(), 0);
+}
