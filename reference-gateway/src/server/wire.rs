@@ -128,6 +128,63 @@ pub fn parse_request(
         .map_err(|_| WireError::Malformed("invalid method"))?;
     let target = span(req.path.unwrap_or_default().as_bytes());
     let version = req.version.unwrap_or(1);
+    let Fields {
+        framing,
+        keep_alive,
+        expect_continue,
+    } = read_fields(req.headers, base, version, scratch)?;
+    let head: Bytes = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target))
+        .map_err(|_| WireError::Malformed("invalid request target"))?;
+    let (uri, authority) = origin_form(uri)?;
+    // Room for what the stack adds (request id, tenant, configured headers) without the
+    // map growing and rehashing per request.
+    let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
+    for (name, value) in scratch.headers.drain(..) {
+        if authority.is_some() && name == http::header::HOST {
+            continue;
+        }
+        let value = HeaderValue::from_maybe_shared(head.slice(value))
+            .map_err(|_| WireError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2).
+    if let Some(authority) = authority {
+        headers.insert(http::header::HOST, authority);
+    }
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = if version == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    *request.headers_mut() = headers;
+    Ok(Some(Parsed {
+        request,
+        expect_continue: expect_continue && framing != Framing::Empty,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// What the header fields say about a request's framing and connection.
+struct Fields {
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// Reads the fields of a head that starts at address `base` into `scratch.headers`
+/// (names, and where their values lie), without the fields the client may not send on,
+/// and checks those framing depends on.
+fn read_fields(
+    fields: &[httparse::Header<'_>],
+    base: usize,
+    version: u8,
+    scratch: &mut Scratch,
+) -> Result<Fields, WireError> {
     let mut length: Option<u64> = None;
     // Transfer-Encoding field lines, and whether the one there is is exactly `chunked`.
     let mut codings = 0usize;
@@ -137,7 +194,7 @@ pub fn parse_request(
     let mut expect_continue = false;
     scratch.headers.clear();
     scratch.named.clear();
-    for h in req.headers.iter() {
+    for h in fields {
         // Underscored names are dropped, as nginx does by default: CGI-style backends
         // read `X_Tenant_Id` as `X-Tenant-Id`, a header only the gateway may set.
         if h.name.as_bytes().contains(&b'_') {
@@ -188,7 +245,8 @@ pub fn parse_request(
         if crate::h1::is_hop_by_hop(&name) {
             continue;
         }
-        scratch.headers.push((name, span(h.value)));
+        let start = h.value.as_ptr() as usize - base;
+        scratch.headers.push((name, start..start + h.value.len()));
     }
     if hosts == 0 && version == 1 {
         return Err(WireError::Malformed("no host header"));
@@ -216,40 +274,11 @@ pub fn parse_request(
         (None, Some(0) | None) => Framing::Empty,
         (None, Some(n)) => Framing::Length(n),
     };
-    let head: Bytes = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target))
-        .map_err(|_| WireError::Malformed("invalid request target"))?;
-    let (uri, authority) = origin_form(uri)?;
-    // Room for what the stack adds (request id, tenant, configured headers) without the
-    // map growing and rehashing per request.
-    let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
-    for (name, value) in scratch.headers.drain(..) {
-        if authority.is_some() && name == http::header::HOST {
-            continue;
-        }
-        let value = HeaderValue::from_maybe_shared(head.slice(value))
-            .map_err(|_| WireError::Malformed("invalid header value"))?;
-        headers.append(name, value);
-    }
-    // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2).
-    if let Some(authority) = authority {
-        headers.insert(http::header::HOST, authority);
-    }
-    let mut request = http::Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = if version == 0 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    *request.headers_mut() = headers;
-    Ok(Some(Parsed {
-        request,
-        expect_continue: expect_continue && framing != Framing::Empty,
+    Ok(Fields {
         framing,
         keep_alive,
-    }))
+        expect_continue,
+    })
 }
 
 /// The request target in origin form with its path normalized
