@@ -260,7 +260,22 @@ fn read_fields(
         });
     }
     let transfer_coding = (codings > 0).then_some(codings == 1 && chunked);
-    let framing = match (transfer_coding, length) {
+    let framing = framing_of(transfer_coding, length, version)?;
+    Ok(Fields {
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// The body's framing from `Transfer-Encoding` (`Some(true)`: exactly `chunked`) and
+/// `Content-Length` (RFC 9112 §6.3).
+fn framing_of(
+    transfer_coding: Option<bool>,
+    length: Option<u64>,
+    version: u8,
+) -> Result<Framing, WireError> {
+    Ok(match (transfer_coding, length) {
         (Some(_), Some(_)) => {
             return Err(WireError::Malformed(
                 "both transfer-encoding and content-length",
@@ -273,11 +288,6 @@ fn read_fields(
         (Some(false), None) => return Err(WireError::UnsupportedCoding),
         (None, Some(0) | None) => Framing::Empty,
         (None, Some(n)) => Framing::Length(n),
-    };
-    Ok(Fields {
-        framing,
-        keep_alive,
-        expect_continue,
     })
 }
 
