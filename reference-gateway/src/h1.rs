@@ -28,6 +28,10 @@ pub enum H1Error {
     Chunk,
     #[error("connection closed before the answer was complete")]
     Truncated,
+    /// The chunks announced (and trailers sent) so far exceed the decoder's limit
+    /// ([`BodyDecoder::with_limit`]).
+    #[error("chunked body larger than {0} bytes")]
+    BodyTooLarge(u64),
 }
 
 /// How an answer's body ends.
@@ -237,6 +241,10 @@ pub enum Decoded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyDecoder {
     state: State,
+    /// Most bytes of chunk data and trailers accepted, when limited.
+    limit: Option<u64>,
+    /// Chunk data announced and trailer bytes seen so far.
+    counted: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +267,28 @@ impl BodyDecoder {
             Framing::Chunked => State::ChunkSize,
             Framing::Eof => State::Eof,
         };
-        BodyDecoder { state }
+        BodyDecoder {
+            state,
+            limit: None,
+            counted: 0,
+        }
+    }
+
+    /// Refuses a chunked body once the chunk sizes it announces plus its trailers add up
+    /// to more than `limit` bytes: as soon as such a chunk's size line is read, before its
+    /// data ([`H1Error::BodyTooLarge`]).
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Counts `n` more bytes against the limit.
+    fn count(&mut self, n: u64) -> Result<(), H1Error> {
+        self.counted = self.counted.saturating_add(n);
+        match self.limit {
+            Some(limit) if self.counted > limit => Err(H1Error::BodyTooLarge(limit)),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the whole body has been decoded.
@@ -305,6 +334,7 @@ impl BodyDecoder {
                 }
                 State::ChunkSize => match httparse::parse_chunk_size(buf) {
                     Ok(httparse::Status::Complete((used, size))) => {
+                        self.count(size)?;
                         buf.advance(used);
                         self.state = if size == 0 {
                             State::Trailers
@@ -333,7 +363,16 @@ impl BodyDecoder {
                         buf.advance(2);
                         self.state = State::Done;
                     }
-                    Some(end) => buf.advance(end + 2),
+                    Some(end) => {
+                        self.count(end as u64 + 2)?;
+                        buf.advance(end + 2);
+                    }
+                    None if self
+                        .limit
+                        .is_some_and(|l| self.counted + buf.len() as u64 > l) =>
+                    {
+                        return Err(H1Error::BodyTooLarge(self.limit.unwrap_or_default()));
+                    }
                     None if buf.len() <= MAX_HEAD => return Ok(Decoded::NeedMore),
                     None => return Err(H1Error::Chunk),
                 },

@@ -387,3 +387,32 @@ fn a_recycled_header_map_comes_back_empty_with_room_and_the_spares_stay_bounded(
     }
     assert_eq!(SPARE_MAPS_HERE.with(|s| s.borrow().len()), SPARE_MAPS);
 }
+
+#[test]
+fn a_limited_decoder_refuses_a_chunk_on_its_size_line_and_counts_trailers() {
+    let mut d = BodyDecoder::new(Framing::Chunked).with_limit(10);
+    let mut buf = BytesMut::from(&b"b\r\n"[..]);
+    assert_eq!(d.decode(&mut buf), Err(H1Error::BodyTooLarge(10)));
+    // Two chunks of 6: the second's size line crosses the limit.
+    let mut d = BodyDecoder::new(Framing::Chunked).with_limit(10);
+    let mut buf = BytesMut::from(&b"6\r\nabcdef\r\n6\r\n"[..]);
+    assert_eq!(d.decode(&mut buf), Ok(Decoded::Data(6)));
+    let _ = buf.split_to(6);
+    assert_eq!(d.decode(&mut buf), Err(H1Error::BodyTooLarge(10)));
+    // 4 bytes of data and a 9-byte trailer line (with its CRLF): 13 > 10.
+    let mut d = BodyDecoder::new(Framing::Chunked).with_limit(10);
+    let mut buf = BytesMut::from(&b"4\r\nabcd\r\n0\r\nx-t: 1234\r\n\r\n"[..]);
+    assert_eq!(d.decode(&mut buf), Ok(Decoded::Data(4)));
+    let _ = buf.split_to(4);
+    assert_eq!(d.decode(&mut buf), Err(H1Error::BodyTooLarge(10)));
+    // An unterminated trailer past the limit is refused without waiting for its end.
+    let mut d = BodyDecoder::new(Framing::Chunked).with_limit(10);
+    let mut buf = BytesMut::from(&b"0\r\nx-very-long-trailer"[..]);
+    assert_eq!(d.decode(&mut buf), Err(H1Error::BodyTooLarge(10)));
+    // Within the limit: decoded as without one.
+    let mut d = BodyDecoder::new(Framing::Chunked).with_limit(10);
+    let mut buf = BytesMut::from(&b"4\r\nabcd\r\n0\r\nx: 1\r\n\r\n"[..]);
+    assert_eq!(d.decode(&mut buf), Ok(Decoded::Data(4)));
+    let _ = buf.split_to(4);
+    assert_eq!(d.decode(&mut buf), Ok(Decoded::Done));
+}

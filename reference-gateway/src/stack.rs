@@ -216,13 +216,21 @@ impl Pipeline {
                 rescue::gateway_error_response(&GatewayError::Overloaded)
             }
             Some(_in_flight) => {
-                let inner = std::pin::pin!(self.inner(ctx, req));
+                let body_read = std::sync::atomic::AtomicBool::new(false);
+                let inner = std::pin::pin!(self.inner(ctx, req, &body_read));
                 match within(timer, ctx.start + limit, inner).await {
                     Some(Ok((resp, info))) => {
                         admitted = info;
                         resp
                     }
                     Some(Err(e)) => rescue::error_response(&e, shared),
+                    // Still waiting for the client's body: the client's delay, not ours.
+                    None if !body_read.load(Ordering::Relaxed) => rescue::json(
+                        http::StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "request body not received in time",
+                        "client",
+                    ),
                     None => rescue::gateway_error_response(&GatewayError::Timeout(limit)),
                 }
             }
@@ -237,6 +245,17 @@ impl Pipeline {
         }
     }
 
+    /// The current `max_body_bytes`, for the connection's chunked-body decoder.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.shared
+            .current
+            .load()
+            .config
+            .server
+            .max_body_bytes
+            .get() as u64
+    }
+
     /// Load shedding: a slot under the in-flight limit, or `None` (503 at once).
     fn enter(&self) -> Option<InFlight<'_>> {
         let n = self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -249,6 +268,7 @@ impl Pipeline {
         &self,
         ctx: &Ctx,
         req: http::Request<B>,
+        body_read: &std::sync::atomic::AtomicBool,
     ) -> Result<(Response, Option<LimitInfo>), BoxError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -258,6 +278,7 @@ impl Pipeline {
         // The request stays here, in this future, from now on: the steps borrow it (a
         // request moved through each step's future was copied at every step).
         let mut req = limits::buffer(ctx, req).await?;
+        body_read.store(true, Ordering::Relaxed);
         auth::authenticate(ctx, &req)?;
         let admitted = ratelimit::admit(shared, ctx, &req).await?;
         let lookup = cache::lookup(shared, ctx, &req).await;

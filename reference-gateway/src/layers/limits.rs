@@ -96,11 +96,20 @@ where
     } else {
         match Limited::new(body, max).collect().await {
             Ok(c) => c.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => {
+            Err(e) if e.is::<LengthLimitError>() || announced_too_large(&*e) => {
                 return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
             }
             Err(e) => return Err(fail(GatewayError::BadBody(e.to_string()))),
         }
     };
     Ok(http::Request::from_parts(parts, bytes))
+}
+
+/// Whether the body failed because its chunks announced more than the limit (the
+/// connection's decoder refuses such a chunk on its size line, before its data).
+fn announced_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<crate::h1::H1Error>())
+        .is_some_and(|h| matches!(h, crate::h1::H1Error::BodyTooLarge(_)))
 }

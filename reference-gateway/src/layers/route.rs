@@ -56,6 +56,13 @@ where
 /// Resolves the route (404 / 405) and rewrites the path.
 pub(crate) fn route(ctx: &Ctx, req: &mut Request) -> Result<(), BoxError> {
     let path = req.uri().path();
+    // The HTTP/1 server normalizes the path before anything routes on it
+    // ([`crate::server::wire`]). A request that came another way with a path that is not
+    // normal (dot segments, `%2e`, `%2f`) is not forwarded: no request is routed on one
+    // path and forwarded on another.
+    if !matches!(crate::routing::normalize_path(path), Ok(None)) {
+        return Err(fail(GatewayError::NoRoute { path: path.into() }));
+    }
     let i = match ctx.route(req.method(), path) {
         Ok(i) => i,
         Err(RouteMiss::NotFound) => {

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use http::HeaderMap;
 use http::HeaderValue;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CONNECTION};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
@@ -82,6 +82,12 @@ where
 pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
     let t = &ctx.snap.config.transform;
     let h = req.headers_mut();
+    // The client's hop-by-hop fields go before the gateway sets its own, so that naming
+    // one of those in `Connection` cannot remove it. The HTTP/1 server already left them
+    // out ([`crate::server::wire`]); this covers requests that came another way.
+    if h.contains_key(CONNECTION) {
+        strip_client_hop_by_hop(h);
+    }
     if !t.keep_authorization {
         h.remove(AUTHORIZATION);
     }
@@ -103,6 +109,23 @@ pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
     }
     h.insert(&REQUEST_ID, ctx.request_id.clone());
     apply(&t.request, h);
+}
+
+/// Removes the client's `Connection` field, what it names and the other hop-by-hop fields.
+fn strip_client_hop_by_hop(h: &mut HeaderMap) {
+    for name in crate::h1::connection_named(h) {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            h.remove(name);
+        }
+    }
+    let hop: Vec<_> = h
+        .keys()
+        .filter(|n| crate::h1::is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        h.remove(name);
+    }
 }
 
 /// The response's side: configured ops.

@@ -247,6 +247,10 @@ pub async fn serve(
         let head_request = request.method() == Method::HEAD;
         let http10 = request.version() == Version::HTTP_10;
         io.body = BodyDecoder::new(framing);
+        if framing == Framing::Chunked {
+            // A chunk announced past the body limit is refused (413) on its size line.
+            io.body = io.body.with_limit(pipeline.max_body_bytes());
+        }
         io.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
         let answer = pipeline
             .call_on(request.map(|()| ReqBody(&mut io)), &timer)

@@ -2,9 +2,13 @@
 //! `http::Request` whose URI and header values share the received bytes, and a response
 //! head rendered into the connection's write buffer.
 //!
-//! Request framing follows RFC 9112 §6: `Transfer-Encoding` must end in `chunked`, and a
-//! request carrying both it and `Content-Length`, or two different lengths, is refused
-//! (request smuggling); without either there is no body.
+//! Request framing follows RFC 9112 §6: `Transfer-Encoding` must be exactly `chunked` (any
+//! other coding, list or second field line is 501), and a request carrying both it and
+//! `Content-Length`, or two different lengths, is refused (request smuggling); without
+//! either there is no body. An HTTP/1.1 request needs exactly one `Host`; an absolute-form
+//! target's authority replaces it. The path is normalized before anything routes on it
+//! ([`super::path`]). Hop-by-hop fields, those the client's `Connection` names and names
+//! with an underscore never enter the request's header map.
 
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -73,6 +77,8 @@ pub struct Parsed {
 pub struct Scratch {
     headers: Vec<(HeaderName, Range<usize>)>,
     names: crate::h1::NameCache,
+    /// The fields the client's `Connection` header names (rarely any).
+    named: Vec<HeaderName>,
 }
 
 /// Parses the request head at the start of `buf` and takes it off the buffer: `None`
@@ -122,69 +128,29 @@ pub fn parse_request(
         .map_err(|_| WireError::Malformed("invalid method"))?;
     let target = span(req.path.unwrap_or_default().as_bytes());
     let version = req.version.unwrap_or(1);
-    let mut length: Option<u64> = None;
-    let mut transfer_coding: Option<bool> = None;
-    let mut keep_alive = version == 1;
-    let mut expect_continue = false;
-    scratch.headers.clear();
-    for h in req.headers.iter() {
-        let name = scratch
-            .names
-            .get(h.name.as_bytes())
-            .map_err(|_| WireError::Malformed("invalid header name"))?;
-        if name == http::header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(WireError::Malformed("invalid content-length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(WireError::Malformed("conflicting content-length"));
-            }
-            length = Some(n);
-        } else if name == http::header::TRANSFER_ENCODING {
-            // Chunked counts only as the final coding of the last field line.
-            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
-            transfer_coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == http::header::CONNECTION {
-            for token in h.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                    keep_alive = true;
-                }
-            }
-        } else if name == http::header::EXPECT {
-            if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
-                return Err(WireError::Expectation);
-            }
-            expect_continue = version == 1;
-        }
-        scratch.headers.push((name, span(h.value)));
-    }
-    let framing = match (transfer_coding, length) {
-        (Some(_), Some(_)) => {
-            return Err(WireError::Malformed(
-                "both transfer-encoding and content-length",
-            ));
-        }
-        (Some(true), None) if version == 1 => Framing::Chunked,
-        (Some(true), None) => return Err(WireError::Malformed("transfer-encoding in HTTP/1.0")),
-        (Some(false), None) => return Err(WireError::UnsupportedCoding),
-        (None, Some(0) | None) => Framing::Empty,
-        (None, Some(n)) => Framing::Length(n),
-    };
+    let Fields {
+        framing,
+        keep_alive,
+        expect_continue,
+    } = read_fields(req.headers, base, version, scratch)?;
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target))
         .map_err(|_| WireError::Malformed("invalid request target"))?;
+    let (uri, authority) = origin_form(uri)?;
     // Room for what the stack adds (request id, tenant, configured headers) without the
     // map growing and rehashing per request.
     let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
     for (name, value) in scratch.headers.drain(..) {
+        if authority.is_some() && name == http::header::HOST {
+            continue;
+        }
         let value = HeaderValue::from_maybe_shared(head.slice(value))
             .map_err(|_| WireError::Malformed("invalid header value"))?;
         headers.append(name, value);
+    }
+    // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2).
+    if let Some(authority) = authority {
+        headers.insert(http::header::HOST, authority);
     }
     let mut request = http::Request::new(());
     *request.method_mut() = method;
@@ -201,6 +167,164 @@ pub fn parse_request(
         framing,
         keep_alive,
     }))
+}
+
+/// What the header fields say about a request's framing and connection.
+struct Fields {
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// Reads the fields of a head that starts at address `base` into `scratch.headers`
+/// (names, and where their values lie), without the fields the client may not send on,
+/// and checks those framing depends on.
+fn read_fields(
+    fields: &[httparse::Header<'_>],
+    base: usize,
+    version: u8,
+    scratch: &mut Scratch,
+) -> Result<Fields, WireError> {
+    let mut length: Option<u64> = None;
+    // Transfer-Encoding field lines, and whether the one there is is exactly `chunked`.
+    let mut codings = 0usize;
+    let mut chunked = false;
+    let mut hosts = 0usize;
+    let mut keep_alive = version == 1;
+    let mut expect_continue = false;
+    scratch.headers.clear();
+    scratch.named.clear();
+    for h in fields {
+        // Underscored names are dropped, as nginx does by default: CGI-style backends
+        // read `X_Tenant_Id` as `X-Tenant-Id`, a header only the gateway may set.
+        if h.name.as_bytes().contains(&b'_') {
+            continue;
+        }
+        let name = scratch
+            .names
+            .get(h.name.as_bytes())
+            .map_err(|_| WireError::Malformed("invalid header name"))?;
+        if name == http::header::CONTENT_LENGTH {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(WireError::Malformed("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(WireError::Malformed("conflicting content-length"));
+            }
+            length = Some(n);
+        } else if name == http::header::HOST {
+            hosts += 1;
+            if hosts > 1 {
+                return Err(WireError::Malformed("more than one host header"));
+            }
+        } else if name == http::header::TRANSFER_ENCODING {
+            // Only exactly `chunked`, on one field line, is served (docs/gateway.md).
+            codings += 1;
+            chunked = h.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        } else if name == http::header::CONNECTION {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive |= version == 0;
+                } else if let Ok(named) = HeaderName::from_bytes(token) {
+                    scratch.named.push(named);
+                }
+            }
+        } else if name == http::header::EXPECT {
+            if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                return Err(WireError::Expectation);
+            }
+            expect_continue = version == 1;
+        }
+        // Hop-by-hop fields are this connection's: they leave the client's headers here,
+        // before any step of the gateway adds its own.
+        if crate::h1::is_hop_by_hop(&name) {
+            continue;
+        }
+        let start = h.value.as_ptr() as usize - base;
+        scratch.headers.push((name, start..start + h.value.len()));
+    }
+    if hosts == 0 && version == 1 {
+        return Err(WireError::Malformed("no host header"));
+    }
+    if !scratch.named.is_empty() {
+        // What the client's `Connection` names is hop-by-hop too, except the fields that
+        // frame and address the request.
+        let named = &scratch.named;
+        scratch.headers.retain(|(n, _)| {
+            n == http::header::HOST || n == http::header::CONTENT_LENGTH || !named.contains(n)
+        });
+    }
+    let transfer_coding = (codings > 0).then_some(codings == 1 && chunked);
+    let framing = framing_of(transfer_coding, length, version)?;
+    Ok(Fields {
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// The body's framing from `Transfer-Encoding` (`Some(true)`: exactly `chunked`) and
+/// `Content-Length` (RFC 9112 §6.3).
+fn framing_of(
+    transfer_coding: Option<bool>,
+    length: Option<u64>,
+    version: u8,
+) -> Result<Framing, WireError> {
+    Ok(match (transfer_coding, length) {
+        (Some(_), Some(_)) => {
+            return Err(WireError::Malformed(
+                "both transfer-encoding and content-length",
+            ));
+        }
+        (Some(_), None) if version == 0 => {
+            return Err(WireError::Malformed("transfer-encoding in HTTP/1.0"));
+        }
+        (Some(true), None) => Framing::Chunked,
+        (Some(false), None) => return Err(WireError::UnsupportedCoding),
+        (None, Some(0) | None) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+    })
+}
+
+/// The request target in origin form with its path normalized
+/// ([`crate::routing::normalize_path`]), and the authority of an absolute-form target as a
+/// `Host` value. `*` (for `OPTIONS`) stays as it is.
+fn origin_form(uri: Uri) -> Result<(Uri, Option<HeaderValue>), WireError> {
+    let authority = match uri.authority() {
+        Some(a) => {
+            let host = match a.port() {
+                Some(port) => format!("{}:{port}", a.host()),
+                None => a.host().to_owned(),
+            };
+            Some(
+                HeaderValue::try_from(host)
+                    .map_err(|_| WireError::Malformed("invalid request target"))?,
+            )
+        }
+        None => None,
+    };
+    if uri.path() == "*" && authority.is_none() {
+        return Ok((uri, None));
+    }
+    if !uri.path().starts_with('/') {
+        return Err(WireError::Malformed("invalid request target"));
+    }
+    let normalized = crate::routing::normalize_path(uri.path()).map_err(WireError::Malformed)?;
+    if normalized.is_none() && authority.is_none() {
+        return Ok((uri, None));
+    }
+    let path = normalized.as_deref().unwrap_or(uri.path());
+    let target = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let uri = Uri::try_from(target).map_err(|_| WireError::Malformed("invalid request target"))?;
+    Ok((uri, authority))
 }
 
 /// How a response body goes out.

@@ -54,45 +54,78 @@ fn an_incomplete_head_waits_and_consumes_nothing() {
 #[test]
 fn framing_follows_rfc_9112() {
     assert_eq!(
-        ok(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").framing,
+        ok(b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\n").framing,
         Framing::Length(5)
     );
     assert_eq!(
-        ok(b"POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n").framing,
+        ok(b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n")
+            .framing,
         Framing::Length(5)
     );
     assert_eq!(
-        ok(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").framing,
+        ok(b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n").framing,
         Framing::Empty
     );
     assert_eq!(
-        ok(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").framing,
+        ok(b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: Chunked \r\n\r\n").framing,
         Framing::Chunked
     );
     for (wire, want) in [
         (
-            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
+            &b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
             WireError::Malformed("conflicting content-length"),
         ),
         (
-            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
             WireError::Malformed("both transfer-encoding and content-length"),
         ),
         (
-            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: +5\r\n\r\n",
             WireError::Malformed("invalid content-length"),
         ),
         (
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             WireError::Malformed("invalid content-length"),
         ),
         (
-            b"POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 1, 1\r\n\r\n",
             WireError::Malformed("invalid content-length"),
         ),
         (
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
             WireError::UnsupportedCoding,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            WireError::UnsupportedCoding,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+            WireError::UnsupportedCoding,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            WireError::UnsupportedCoding,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",
+            WireError::Malformed("more than one host header"),
+        ),
+        (
+            b"GET / HTTP/1.1\r\n\r\n",
+            WireError::Malformed("no host header"),
+        ),
+        (
+            b"GET /a/%2fb HTTP/1.1\r\nHost: gw\r\n\r\n",
+            WireError::Malformed("encoded slash in the path"),
+        ),
+        (
+            b"GET /../a HTTP/1.1\r\nHost: gw\r\n\r\n",
+            WireError::Malformed("path climbs above the root"),
+        ),
+        (
+            b"GET a/b HTTP/1.1\r\nHost: gw\r\n\r\n",
+            WireError::Malformed("invalid request target"),
         ),
         (
             b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -106,25 +139,28 @@ fn framing_follows_rfc_9112() {
 
 #[test]
 fn keep_alive_and_expect_continue() {
-    assert!(!ok(b"GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n").keep_alive);
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, close\r\n\r\n").keep_alive);
     assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
     assert!(ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
-    let p = ok(b"PUT / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n");
+    let p = ok(b"PUT / HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n");
     assert!(p.expect_continue);
     // Nothing to continue without a body.
-    assert!(!ok(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").expect_continue);
-    let e = err(b"GET / HTTP/1.1\r\nExpect: teapot\r\n\r\n");
+    assert!(!ok(b"GET / HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+    let e = err(b"GET / HTTP/1.1\r\nHost: gw\r\nExpect: teapot\r\n\r\n");
     assert_eq!(e.status(), 417);
 }
 
 #[test]
 fn hostile_heads_are_refused_with_their_status() {
-    let long = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(9000));
+    let long = format!(
+        "GET / HTTP/1.1\r\nHost: gw\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
     assert_eq!(err(long.as_bytes()).status(), 431);
     // Past the limit before the head is even complete: refused, not buffered on.
-    let endless = format!("GET / HTTP/1.1\r\nX-Big: {}", "a".repeat(9000));
+    let endless = format!("GET / HTTP/1.1\r\nHost: gw\r\nX-Big: {}", "a".repeat(9000));
     assert_eq!(err(endless.as_bytes()).status(), 431);
-    let mut many = String::from("GET / HTTP/1.1\r\n");
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: gw\r\n");
     for i in 0..101 {
         many.push_str(&format!("x-h{i}: v\r\n"));
     }
@@ -133,11 +169,11 @@ fn hostile_heads_are_refused_with_their_status() {
     for wire in [
         &b"GARBAGE\r\n\r\n"[..],
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        b"GET / HTTP/1.1\r\nX-Bad: a\x01b\r\n\r\n",
-        b"GET / HTTP/1.1\r\nBad Name: v\r\n\r\n",
-        b"GET  / HTTP/1.1\r\n\r\n",
-        b"G\xc3\xa9T / HTTP/1.1\r\n\r\n",
-        b"GET http://[::1 HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: gw\r\nX-Bad: a\x01b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: gw\r\nBad Name: v\r\n\r\n",
+        b"GET  / HTTP/1.1\r\nHost: gw\r\n\r\n",
+        b"G\xc3\xa9T / HTTP/1.1\r\nHost: gw\r\n\r\n",
+        b"GET http://[::1 HTTP/1.1\r\nHost: gw\r\n\r\n",
     ] {
         assert_eq!(err(wire).status(), 400, "{}", String::from_utf8_lossy(wire));
     }
@@ -145,7 +181,7 @@ fn hostile_heads_are_refused_with_their_status() {
 
 #[test]
 fn more_headers_than_the_stack_array_are_read_when_configured() {
-    let mut wire = String::from("GET / HTTP/1.1\r\n");
+    let mut wire = String::from("GET / HTTP/1.1\r\nHost: gw\r\n");
     for i in 0..300 {
         wire.push_str(&format!("x-h{i}: v\r\n"));
     }
@@ -158,7 +194,7 @@ fn more_headers_than_the_stack_array_are_read_when_configured() {
     let p = parse_request(&mut buf, limits, &mut Scratch::default())
         .unwrap()
         .unwrap();
-    assert_eq!(p.request.headers().len(), 300);
+    assert_eq!(p.request.headers().len(), 301, "300 and Host");
 }
 
 fn parts(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
@@ -308,4 +344,26 @@ proptest! {
         prop_assert_eq!(p.request.headers().len(), 3);
         prop_assert_eq!(&buf[..], b"abc");
     }
+}
+
+#[test]
+fn the_clients_hop_by_hop_and_underscored_fields_never_enter_the_request() {
+    let p = ok(b"GET /a/./b/../c?q=./.. HTTP/1.1\r\nHost: gw\r\n\
+        Connection: keep-alive, X-Tenant-Id, Host, X-Named\r\nX-Named: 1\r\n\
+        X-Tenant-Id: globex\r\nX_Tenant_Id: globex\r\nKeep-Alive: 5\r\nTE: trailers\r\n\
+        Upgrade: h2c\r\nX-Kept: 1\r\n\r\n");
+    let names: Vec<_> = p.request.headers().keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["host", "x-kept"]);
+    assert!(p.keep_alive);
+    assert_eq!(p.request.uri().path(), "/a/c");
+    assert_eq!(p.request.uri().query(), Some("q=./.."));
+    // Absolute form: origin form towards the stack, its authority as Host.
+    let p = ok(b"GET http://user@real:81/x/%2E%2e/y HTTP/1.1\r\nHost: spoofed\r\n\r\n");
+    assert_eq!(p.request.uri().to_string(), "/y");
+    let hosts: Vec<_> = p.request.headers().get_all("host").iter().collect();
+    assert_eq!(hosts, ["real:81"]);
+    assert_eq!(
+        ok(b"OPTIONS * HTTP/1.1\r\nHost: gw\r\n\r\n").request.uri(),
+        "*"
+    );
 }

@@ -322,7 +322,7 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// Render the request head (and a small body) into `out`: origin-form target, no
-/// hop-by-hop fields (nor those `Connection` names). The body is buffered, so its length
+/// hop-by-hop fields. The body is buffered, so its length
 /// is known: `Content-Length` is always the body's own.
 fn encode(req: &http::Request<Bytes>, host: &HeaderValue, out: &mut Vec<u8>) {
     let headers = req.headers();
@@ -336,15 +336,17 @@ fn encode(req: &http::Request<Bytes>, host: &HeaderValue, out: &mut Vec<u8>) {
     if !headers.contains_key(HOST) {
         put_header(out, b"host", host.as_bytes());
     }
-    // Fields a `Connection` header names are hop-by-hop too.
-    let named = h1::connection_named(headers);
+    // The client's hop-by-hop fields, and those its `Connection` named, were removed
+    // from its headers before any step added the gateway's ([`crate::server::wire`],
+    // [`crate::layers::transform`]): what is left here is what the gateway forwards, and
+    // nothing in it may be dropped on a client's word.
     let mut had_length = false;
     for (name, value) in headers {
         if name == CONTENT_LENGTH {
             had_length = true;
             continue;
         }
-        if h1::is_hop_by_hop(name) || named.contains(name) {
+        if h1::is_hop_by_hop(name) {
             continue;
         }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());

@@ -268,11 +268,11 @@ async fn broken_heads_get_their_status_and_a_close() {
         (b"GARBAGE\r\n\r\n", 400),
         (b"GET /items/1 HTTP/1.1\r\nX-Bad: a\x01b\r\n\r\n", 400),
         (
-            b"POST /items HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST /items HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
             400,
         ),
         (
-            b"POST /items HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST /items HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip\r\n\r\n",
             501,
         ),
         (huge.as_bytes(), 431),

@@ -8,3 +8,4 @@ mod connection;
 mod errors;
 mod failover;
 mod features;
+mod request_safety;
