@@ -22,6 +22,7 @@ pub mod error;
 pub mod h1;
 pub mod jwt;
 pub mod layers;
+pub mod logging;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routing;

@@ -5,9 +5,11 @@
 //!   rescue       every error → one status + JSON body
 //!   timeout      overall deadline → 504
 //!   load shed    in-flight limit reached → 503 at once (never queue)
-//!   limits       431 / 413, body buffered for replay
+//!   limits       431 / 413 by `Content-Length`, on the head
 //!   auth         JWT → tenant in the context once; scopes → 403
 //!   rate limit   usage plan (bucket + quota) → 429 at once
+//!   route check  404 / 405, on the head
+//!   body         read and buffered for replay only now (413 past the limit)
 //!   cache        GET responses per route, X-Cache
 //!   transform    tenant header, Authorization stripped, header ops
 //!   route        404 / 405, path rewrite
@@ -257,9 +259,15 @@ impl Pipeline {
         let shared = &*self.shared;
         // The request stays here, in this future, from now on: the steps borrow it (a
         // request moved through each step's future was copied at every step).
-        let mut req = limits::buffer(ctx, req).await?;
+        // Everything that can refuse the request on its head runs before its body is read:
+        // a refused request (431, 413 by `Content-Length`, 401, 403, 429, 404, 405) is
+        // answered at once and its body never buffered (the connection then closes).
+        limits::check_head(ctx, &req)?;
         auth::authenticate(ctx, &req)?;
-        let admitted = ratelimit::admit(shared, ctx, &req).await?;
+        let admitted = ratelimit::admit(shared, ctx, req.method(), req.uri().path()).await?;
+        route::resolve(ctx, &req)?;
+        let mut held = limits::Held::new(&shared.metrics.body_buffered);
+        let mut req = limits::read_body(ctx, req, &mut held).await?;
         let lookup = cache::lookup(shared, ctx, &req).await;
         let resp = if let cache::Lookup::Hit(resp) = lookup {
             resp

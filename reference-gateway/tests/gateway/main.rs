@@ -7,3 +7,4 @@ mod balancing;
 mod connection;
 mod errors;
 mod features;
+mod slow_clients;
