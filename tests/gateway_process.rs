@@ -98,10 +98,7 @@ impl Gateway {
     async fn metrics(&self) -> String {
         let admin = self.ready.admin.expect("admin address");
         let mut c = Conn::connect(admin).await;
-        let (status, body) = c
-            .get("/metrics", None)
-            .await
-            .expect("a /metrics answer");
+        let (status, body) = c.get("/metrics", None).await.expect("a /metrics answer");
         assert_eq!(status, 200);
         String::from_utf8(body).unwrap()
     }
@@ -278,7 +275,9 @@ async fn stalled_unauthenticated_uploads_keep_the_gateways_memory_near_idle() {
     let addr = gw.ready.addr;
     let mut warm = Conn::connect(addr).await;
     assert_eq!(
-        warm.get("/items/1", Some(&token("acme"))).await.map(|a| a.0),
+        warm.get("/items/1", Some(&token("acme")))
+            .await
+            .map(|a| a.0),
         Some(200)
     );
     let idle = gw.rss();
