@@ -29,11 +29,11 @@ impl Drop for TempFile {
     }
 }
 
-/// A gateway child process, killed on drop. `_stderr` keeps the read end of its stderr
-/// pipe open (and unread) for as long as the child lives.
+/// A gateway child process, killed on drop. `stderr` keeps the read end of its stderr
+/// pipe open (and unread, unless a test reads it) for as long as the child lives.
 struct Gateway {
     child: Child,
-    _stderr: Option<ChildStderr>,
+    stderr: Option<ChildStderr>,
     ready: ReadyLine,
     _config: TempFile,
 }
@@ -88,7 +88,7 @@ impl Gateway {
         .expect("no ready line within 60s");
         Gateway {
             child,
-            _stderr: stderr,
+            stderr,
             ready,
             _config: config,
         }
@@ -316,5 +316,63 @@ async fn stalled_unauthenticated_uploads_keep_the_gateways_memory_near_idle() {
         grew < 50 * MIB,
         "RSS grew by {} MiB with {CLIENTS} stalled unauthenticated 1 MiB uploads",
         grew / MIB
+    );
+}
+
+#[tokio::test]
+async fn an_access_log_file_gets_the_access_lines_and_stderr_none() {
+    let up = upstream().await;
+    let log = TempFile(std::env::temp_dir().join(format!(
+        "nf-gateway-process-{}-{}.log",
+        std::process::id(),
+        up.addr.port()
+    )));
+    let dest = log.0.to_str().unwrap().to_string();
+    let mut gw = Gateway::start(up.addr, true, &["--access-log", &dest]).await;
+    let mut c = Conn::connect(gw.ready.addr).await;
+    let token = token("acme");
+    for i in 0..3 {
+        let path = format!("/items/{i}");
+        assert_eq!(c.get(&path, Some(&token)).await.map(|a| a.0), Some(200));
+    }
+    assert_eq!(
+        c.get("/nowhere", Some(&token)).await.map(|a| a.0),
+        Some(404)
+    );
+    // SIGTERM drains and flushes the log writers before the process exits.
+    let pid = gw.child.id().expect("running") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(60), gw.child.wait())
+        .await
+        .expect("the gateway did not exit within 60 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+    let mut stderr = String::new();
+    gw.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log.0)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let statuses: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            assert_eq!(l["target"], "access", "{l}");
+            l["fields"]["status"].as_u64().expect("a status")
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 404]);
+    assert!(
+        !stderr.contains("\"access\""),
+        "access lines on stderr: {stderr}"
     );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use jsonwebtoken::Algorithm;
 use reference_gateway::h1;
-use reference_gateway::{AuthConfig, Plan, TenantConfig};
+use reference_gateway::{AuthConfig, Plan, RouteConfig, TenantConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -67,6 +67,9 @@ fn upload(path: &str, token: Option<&str>) -> String {
 
 fn gateway_config(up: std::net::SocketAddr) -> reference_gateway::Config {
     let mut cfg = config(&[up]);
+    let mut reads = RouteConfig::new("/reads", "api");
+    reads.methods = vec![http::Method::GET];
+    cfg.routes.push(reads);
     cfg.auth = Some(AuthConfig::hmac(Algorithm::HS256, SECRET));
     cfg.tenants = ["acme", "slow"]
         .into_iter()
@@ -97,6 +100,7 @@ async fn bodies_are_not_buffered_before_the_token_is_checked() {
 
     let acme = tenant_token("acme");
     let slow = tenant_token("slow");
+    let ghost = tenant_token("ghost");
     let over = format!(
         "POST /items/1 HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {acme}\r\nContent-Length: {}\r\n\r\n",
         BODY + 1
@@ -109,7 +113,13 @@ async fn bodies_are_not_buffered_before_the_token_is_checked() {
             upload("/items/1", Some(&slow)),
             429,
         ),
+        ("an unknown tenant", upload("/items/1", Some(&ghost)), 403),
         ("no route", upload("/nowhere", Some(&acme)), 404),
+        (
+            "a method the route refuses",
+            upload("/reads/1", Some(&acme)),
+            405,
+        ),
         ("a declared length over the limit", over, 413),
     ] {
         let (got, connection, closed) = refused_on_the_head(&gw, head).await;
