@@ -149,7 +149,9 @@ where
         return Ok(http::Request::from_parts(parts, Bytes::new()));
     }
     let mut body = std::pin::pin!(body);
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // Most bodies arrive as one frame: kept as is, without a copy (or an allocation here).
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| fail(GatewayError::BadBody(e.into().to_string())))?;
@@ -162,14 +164,19 @@ where
         }
         total += data.len();
         held.add(data.len());
-        chunks.push(data);
+        if first.is_none() {
+            first = Some(data);
+        } else {
+            rest.push(data);
+        }
     }
-    let bytes = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
+    let bytes = match first {
+        None => Bytes::new(),
+        Some(b) if rest.is_empty() => b,
+        Some(b) => {
             let mut all = BytesMut::with_capacity(total);
-            for c in &chunks {
+            all.extend_from_slice(&b);
+            for c in &rest {
                 all.extend_from_slice(c);
             }
             all.freeze()
