@@ -1,6 +1,6 @@
 //! Where the gateway's logs go, written so that no request waits for them. Every line
 //! (the JSON access log, tracing target `access`, and warnings) goes through a bounded
-//! queue to a writer thread ([`tracing_appender::non_blocking`], lossy): a worker thread
+//! queue to a writer thread ([`tracing_appender::non_blocking()`], lossy): a worker thread
 //! only pushes the formatted line. When the reader of the log (a pipe to a busy
 //! collector, a full disk) falls behind and the queue is full, the line is dropped and
 //! counted (`gateway_log_lines_dropped_total` in `/metrics`), and the request goes on.
