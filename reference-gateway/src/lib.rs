@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  client ──► [data listener] server::conn ──► trace ► rescue ► timeout ► load shed
-//!               (conn permits, header         ► concurrency ► limits ► auth ► rate limit
-//!                read timeout, drain)         ► cache ► transform ► route ► retry ► balance ──► instances
+//!               (conn permits, header         ► concurrency ► head limits ► auth ► rate limit ► route check
+//!                read timeout, drain)         ► body ► cache ► transform ► route ► retry ► balance ──► instances
 //!                                                                                ▲   (pooled keep-alive)
 //!                                       health checker (per pool) ── watch ──────┘
 //!  ops ────► [admin listener] axum: /metrics /healthz /readyz
@@ -12,7 +12,9 @@
 //!
 //! The configuration is the validated [`Config`] (this crate parses no files). A
 //! [`Gateway`] owns the state; its [`ConfigHandle`] swaps a new configuration in
-//! atomically (SIGHUP) while requests in flight finish under the old one.
+//! atomically (SIGHUP) while requests in flight finish under the old one. A refused
+//! request is refused on its head: its body is read only after the route check. Logs go
+//! through [`logging`]'s bounded non-blocking writers.
 
 pub mod admin;
 pub mod body;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod h1;
 pub mod jwt;
 pub mod layers;
+pub mod logging;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routing;

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub shed: AtomicU64,
     /// Limiter checks the shared store could not answer (fail open or closed).
     pub limiter_unavailable: AtomicU64,
+    /// Request body bytes held in memory now (read for replay, not yet answered).
+    pub body_buffered: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,7 @@ impl Default for Metrics {
             cache_misses: AtomicU64::new(0),
             shed: AtomicU64::new(0),
             limiter_unavailable: AtomicU64::new(0),
+            body_buffered: AtomicU64::new(0),
         }
     }
 }
@@ -244,6 +247,25 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gateway_request_body_buffered_bytes Request body bytes held in memory now."
+        );
+        let _ = writeln!(out, "# TYPE gateway_request_body_buffered_bytes gauge");
+        let _ = writeln!(
+            out,
+            "gateway_request_body_buffered_bytes {}",
+            self.body_buffered.load(Ordering::Relaxed)
+        );
+        // Absent when this process installed no log writer: nothing was counted.
+        if let Some(n) = crate::logging::dropped_lines() {
+            let _ = writeln!(
+                out,
+                "# HELP gateway_log_lines_dropped_total Log lines dropped because the log's reader fell behind."
+            );
+            let _ = writeln!(out, "# TYPE gateway_log_lines_dropped_total counter");
+            let _ = writeln!(out, "gateway_log_lines_dropped_total {n}");
         }
         let _ = writeln!(
             out,

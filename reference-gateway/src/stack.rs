@@ -5,9 +5,11 @@
 //!   rescue       every error → one status + JSON body
 //!   timeout      overall deadline → 504
 //!   load shed    in-flight limit reached → 503 at once (never queue)
-//!   limits       431 / 413, body buffered for replay
+//!   limits       431 / 413 by `Content-Length`, on the head
 //!   auth         JWT → tenant in the context once; scopes → 403
 //!   rate limit   usage plan (bucket + quota) → 429 at once
+//!   route check  404 / 405, on the head
+//!   body         read and buffered for replay only now (413 past the limit)
 //!   cache        GET responses per route, X-Cache
 //!   transform    tenant header, Authorization stripped, header ops
 //!   route        404 / 405, path rewrite
@@ -216,16 +218,17 @@ impl Pipeline {
                 rescue::gateway_error_response(&GatewayError::Overloaded)
             }
             Some(_in_flight) => {
-                let body_read = std::sync::atomic::AtomicBool::new(false);
-                let inner = std::pin::pin!(self.inner(ctx, req, &body_read));
+                let reading_body = std::sync::atomic::AtomicBool::new(false);
+                let inner = std::pin::pin!(self.inner(ctx, req, &reading_body));
                 match within(timer, ctx.start + limit, inner).await {
                     Some(Ok((resp, info))) => {
                         admitted = info;
                         resp
                     }
                     Some(Err(e)) => rescue::error_response(&e, shared),
-                    // Still waiting for the client's body: the client's delay, not ours.
-                    None if !body_read.load(Ordering::Relaxed) => rescue::json(
+                    // Still waiting for the client's body: the client's delay, not ours
+                    // (a slow step before or after the body is the gateway's: 504).
+                    None if reading_body.load(Ordering::Relaxed) => rescue::json(
                         http::StatusCode::REQUEST_TIMEOUT,
                         "request_timeout",
                         "request body not received in time",
@@ -268,7 +271,7 @@ impl Pipeline {
         &self,
         ctx: &Ctx,
         req: http::Request<B>,
-        body_read: &std::sync::atomic::AtomicBool,
+        reading_body: &std::sync::atomic::AtomicBool,
     ) -> Result<(Response, Option<LimitInfo>), BoxError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -277,10 +280,17 @@ impl Pipeline {
         let shared = &*self.shared;
         // The request stays here, in this future, from now on: the steps borrow it (a
         // request moved through each step's future was copied at every step).
-        let mut req = limits::buffer(ctx, req).await?;
-        body_read.store(true, Ordering::Relaxed);
+        // Everything that can refuse the request on its head runs before its body is read:
+        // a refused request (431, 413 by `Content-Length`, 401, 403, 429, 404, 405) is
+        // answered at once and its body never buffered (the connection then closes).
+        limits::check_head(ctx, &req)?;
         auth::authenticate(ctx, &req)?;
-        let admitted = ratelimit::admit(shared, ctx, &req).await?;
+        let admitted = ratelimit::admit(shared, ctx, req.method(), req.uri().path()).await?;
+        route::resolve(ctx, &req)?;
+        let mut held = limits::Held::new(&shared.metrics.body_buffered);
+        reading_body.store(true, Ordering::Relaxed);
+        let mut req = limits::read_body(ctx, req, &mut held).await?;
+        reading_body.store(false, Ordering::Relaxed);
         let lookup = cache::lookup(shared, ctx, &req).await;
         let resp = if let cache::Lookup::Hit(resp) = lookup {
             resp

@@ -38,6 +38,11 @@ pub struct Args {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the JSON access log goes: `off`, `stderr`, or a file (appended to). Lines go
+    /// through a bounded queue to a writer thread; when the reader falls behind, lines are
+    /// dropped and counted in /metrics (`gateway_log_lines_dropped_total`), never waited for.
+    #[arg(long, value_name = "off|stderr|FILE", default_value = "stderr")]
+    pub access_log: gw::logging::AccessLog,
 }
 
 /// Map a validated gateway file onto the gateway's configuration.
@@ -206,15 +211,12 @@ pub fn load(path: &Path) -> Result<gw::Config, String> {
 
 /// Run the gateway until SIGTERM/SIGINT.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    let config = load(&args.config).map_err(CliError::BadInput)?;
-    // JSON access log (tracing target `access`) and errors, on stderr.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let mut config = load(&args.config).map_err(CliError::BadInput)?;
+    config.access_log = args.access_log.enabled();
+    // JSON access log (tracing target `access`) and warnings, through bounded non-blocking
+    // writers: a stalled stderr reader drops lines, it never blocks a request.
+    let _logs = gw::logging::init(&args.access_log, "info")
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         builder.worker_threads(n.max(1));
@@ -251,9 +253,13 @@ async fn serve(args: Args, config: gw::Config) -> anyhow::Result<ExitStatus> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match load(&args.config).and_then(|c| handle.reload(c).map_err(|e| e.to_string())) {
-                Ok(()) => eprintln!("ninefold gateway: reloaded {}", args.config.display()),
-                Err(e) => eprintln!("ninefold gateway: reload refused, the previous configuration keeps serving:\n{e}"),
+            _ = hup.recv() => match load(&args.config).and_then(|mut c| {
+                c.access_log = args.access_log.enabled();
+                handle.reload(c).map_err(|e| e.to_string())
+            }) {
+                // Through the log writer: a stalled stderr must not block a worker here either.
+                Ok(()) => tracing::info!("ninefold gateway: reloaded {}", args.config.display()),
+                Err(e) => tracing::warn!("ninefold gateway: reload refused, the previous configuration keeps serving:\n{e}"),
             },
         }
     }

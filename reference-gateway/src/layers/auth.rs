@@ -96,8 +96,9 @@ where
 }
 
 /// Verifies the bearer token (when auth is configured), puts the tenant into the context
-/// and checks the route's scopes.
-pub(crate) fn authenticate(ctx: &Ctx, req: &Request) -> Result<(), BoxError> {
+/// and checks the route's scopes. It reads only the head: the pipeline calls it before the
+/// body is read, so a refused request's body is never buffered.
+pub(crate) fn authenticate<B>(ctx: &Ctx, req: &http::Request<B>) -> Result<(), BoxError> {
     let Some(verifier) = &ctx.snap.verifier else {
         return Ok(());
     };

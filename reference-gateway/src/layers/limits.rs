@@ -1,12 +1,16 @@
 //! Request hardening: header count and size (431), body size (413, checked against
-//! `Content-Length` first, then while reading), and buffering of the body so that
-//! retries can replay it. From here inward the stack sees `Request<Bytes>`.
+//! `Content-Length` on the head, then while reading), and buffering of the body so that
+//! retries can replay it. The pipeline checks the head first and reads the body only
+//! after auth, the usage plan and routing admitted the head. From here inward the stack
+//! sees `Request<Bytes>`.
 
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
@@ -62,6 +66,14 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    check_head(ctx, &req)?;
+    let unmetered = AtomicU64::new(0);
+    read_body(ctx, req, &mut Held::new(&unmetered)).await
+}
+
+/// The head's limits: header count and size (431), a declared `Content-Length` above the
+/// body limit (413). Reads nothing of the body.
+pub(crate) fn check_head<B>(ctx: &Ctx, req: &http::Request<B>) -> Result<(), BoxError> {
     let limits = &ctx.snap.config.server;
     let headers = req.headers();
     if headers.len() > limits.max_headers.get() {
@@ -90,16 +102,92 @@ where
     if declared.is_some_and(|n| n > max as u64) {
         return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
     }
+    Ok(())
+}
+
+/// Request body bytes held in memory, counted in a gauge (`gateway_request_body_buffered_bytes`)
+/// until this drops.
+pub(crate) struct Held<'a> {
+    gauge: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl<'a> Held<'a> {
+    pub(crate) fn new(gauge: &'a AtomicU64) -> Self {
+        Self { gauge, bytes: 0 }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.bytes += n as u64;
+        self.gauge.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.gauge.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Buffers the body so that retries can replay it (413 past the limit), counting what it
+/// holds in `held`. Called only once the head was admitted (authenticated, within its
+/// plan, routed): a refused request's body is never read.
+pub(crate) async fn read_body<B>(
+    ctx: &Ctx,
+    req: http::Request<B>,
+    held: &mut Held<'_>,
+) -> Result<Request, BoxError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let max = ctx.snap.config.server.max_body_bytes.get();
     let (parts, body) = req.into_parts();
-    let bytes = if body.is_end_stream() {
-        Bytes::new()
-    } else {
-        match Limited::new(body, max).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() || announced_too_large(&*e) => {
-                return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
+    if body.is_end_stream() {
+        return Ok(http::Request::from_parts(parts, Bytes::new()));
+    }
+    let mut body = std::pin::pin!(body);
+    // Most bodies arrive as one frame: kept as is, without a copy (or an allocation here).
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let e: BoxError = e.into();
+            // A chunk announced past the body limit (or trailers beyond it) is 413.
+            if announced_too_large(&*e) {
+                fail(GatewayError::PayloadTooLarge { limit: max })
+            } else {
+                fail(GatewayError::BadBody(e.to_string()))
             }
-            Err(e) => return Err(fail(GatewayError::BadBody(e.to_string()))),
+        })?;
+        // Trailers are not forwarded.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.len() > max - total {
+            return Err(fail(GatewayError::PayloadTooLarge { limit: max }));
+        }
+        total += data.len();
+        held.add(data.len());
+        if first.is_none() {
+            first = Some(data);
+        } else {
+            rest.push(data);
+        }
+    }
+    let bytes = match first {
+        None => Bytes::new(),
+        Some(b) if rest.is_empty() => b,
+        Some(b) => {
+            let mut all = BytesMut::with_capacity(total);
+            all.extend_from_slice(&b);
+            for c in &rest {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
         }
     };
     Ok(http::Request::from_parts(parts, bytes))

@@ -60,7 +60,7 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let ctx = ctx_of(&req)?;
-            let admitted = admit(&shared, &ctx, &req).await?;
+            let admitted = admit(&shared, &ctx, req.method(), req.uri().path()).await?;
             let mut resp = inner.oneshot(req).await?;
             if let Some(info) = admitted {
                 add_limit_headers(&mut resp, &info);
@@ -72,21 +72,20 @@ where
 
 /// Takes one request from the tenant's bucket and quota (or refuses it with 429, or 403
 /// for an unknown tenant when those are rejected). `Some(info)`: a plan admitted it, and
-/// its response gets the `RateLimit-*` headers; `None`: no plan applies.
+/// its response gets the `RateLimit-*` headers; `None`: no plan applies. Only the head's
+/// method and path are read: the pipeline calls it before the body is read.
 pub(crate) async fn admit(
     shared: &Shared,
     ctx: &Ctx,
-    req: &Request,
+    method: &http::Method,
+    path: &str,
 ) -> Result<Option<LimitInfo>, BoxError> {
     // Without a tenant (no auth configured) there is no usage key to count.
     let Some(tenant) = ctx.tenant.get() else {
         return Ok(None);
     };
     let snap = &ctx.snap;
-    let route = ctx
-        .route(req.method(), req.uri().path())
-        .ok()
-        .map(|i| &snap.router.routes[i]);
+    let route = ctx.route(method, path).ok().map(|i| &snap.router.routes[i]);
     let override_key;
     let (key, plan): (&str, &Plan) =
         match route.and_then(|r| r.config.plan.as_ref().map(|p| (r, p))) {

@@ -1,6 +1,7 @@
 //! Outermost layer: creates the request context (snapshot, request id), and when the
 //! response is ready records metrics and writes one JSON access-log line (tracing target
-//! `access`; the subscriber formats it as JSON).
+//! `access`; the subscriber formats it as JSON and [`crate::logging`] hands it to a
+//! writer thread through a bounded queue, so a stalled log reader never blocks a request).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +16,9 @@ use crate::body::Response;
 use crate::context::{CacheOutcome, Ctx, LimitOutcome};
 use crate::layers::rescue::ErrorCode;
 use crate::state::Shared;
+
+/// The tracing target of access-log lines ([`crate::logging`] may send them elsewhere).
+pub const ACCESS_TARGET: &str = "access";
 
 /// `x-request-id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -158,7 +162,7 @@ pub(crate) fn finish(shared: &Shared, started: Started, resp: Response) -> Respo
     m.record(route, status, tenant, latency);
     if let Some((method, uri)) = &started.logged {
         tracing::info!(
-            target: "access",
+            target: ACCESS_TARGET,
             request_id = ctx.request_id.to_str().unwrap_or("-"),
             tenant = &**tenant,
             route = &**route,

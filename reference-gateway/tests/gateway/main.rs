@@ -9,3 +9,4 @@ mod errors;
 mod failover;
 mod features;
 mod request_safety;
+mod slow_clients;
