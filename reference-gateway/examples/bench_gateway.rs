@@ -55,16 +55,23 @@ struct Args {
     /// Worker threads (1 = current-thread runtime, like one nginx worker).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Write one JSON access-log line per request to stdout.
+    /// Write one JSON access-log line per request to stderr (the gateway's own
+    /// non-blocking writer, as `ninefold gateway --access-log stderr`).
     #[arg(long)]
     access_log: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.access_log {
-        tracing_subscriber::fmt().json().with_target(true).init();
-    }
+    // The same non-blocking, lossy writer as `ninefold gateway`, so "logs on" measures it.
+    let _log = if args.access_log {
+        Some(reference_gateway::logging::init(
+            &reference_gateway::logging::AccessLog::Stderr,
+            "info",
+        )?)
+    } else {
+        None
+    };
     let rt = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
