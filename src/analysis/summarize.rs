@@ -51,6 +51,11 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
                 .into(),
         );
     }
+    if let Some(client) = &rec.http_client {
+        warnings.push(format!(
+            "the load was sent with the {client} HTTP client (--client {client}), not ninefold's own: a cross-check (its service time includes connects; it costs more CPU per request)"
+        ));
+    }
     for e in &r.lifecycle {
         if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {
             warnings.push(format!(

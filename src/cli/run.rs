@@ -55,6 +55,11 @@ pub struct Args {
     /// for a ten-times-faster CI smoke run; rates are not scaled. 0 < F ≤ 100.
     #[arg(long, value_name = "F", default_value_t = 1.0)]
     pub time_scale: f64,
+    /// The HTTP client that sends the load: `ninefold` (its own, fast HTTP/1.1
+    /// client) or `hyper` (hyper-util's pooled client, an independent HTTP stack
+    /// to cross-check figures with; more CPU per request).
+    #[arg(long, value_enum, default_value_t = crate::traffic::ClientKind::Ninefold)]
+    pub client: crate::traffic::ClientKind,
 }
 
 /// Run the scenario.
@@ -112,7 +117,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         progress: true,
         workers: args.workers,
         shard,
+        client: args.client,
     };
+    if args.client != crate::traffic::ClientKind::Ninefold {
+        eprintln!(
+            "ninefold: sending with the {} HTTP client (--client {}), not ninefold's own: a cross-check",
+            args.client.name(),
+            args.client.name()
+        );
+    }
     if !shard.is_whole() {
         eprintln!(
             "ninefold: shard {shard}: 1/{} of the load{}",

@@ -422,6 +422,7 @@ impl Recorder {
             instances,
             ledger: self.ledger,
             examples,
+            http_client: None,
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct Recording {
     /// with one example body (absent in results of older versions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<StatusExample>,
+    /// The HTTP client that sent the load when it was not ninefold's own
+    /// (`hyper`: `--client hyper`, a cross-check); absent for the own client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_client: Option<String>,
 }
 
 /// Longest example body kept, bytes.
@@ -270,6 +274,9 @@ impl Recording {
             });
         }
         self.workers += other.workers;
+        if self.http_client.is_none() {
+            self.http_client = other.http_client;
+        }
         self.duration_s = self.duration_s.max(other.duration_s);
         for key in other.keys {
             match self

@@ -64,6 +64,8 @@ pub struct RunOptions {
     /// This process's share of the load (`--shard I/N`); only shard 0 plays
     /// the fault timeline.
     pub shard: Shard,
+    /// Which HTTP client sends the load (`--client`).
+    pub client: crate::traffic::ClientKind,
 }
 
 /// A store read back after the run, for the integrity check.
@@ -347,6 +349,7 @@ async fn run_inner(
         workers: options.workers,
         progress: options.progress,
         shard: options.shard,
+        client: options.client,
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();

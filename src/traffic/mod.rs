@@ -12,6 +12,7 @@
 //! [`Recording`] out.
 
 pub mod client;
+mod hyper_client;
 mod plan;
 mod progress;
 pub mod request;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{MergeError, Recording};
 
 pub use client::Target;
+pub use hyper_client::ClientKind;
 pub use plan::{TrafficOptions, TrafficPlan};
 pub use shard::{Shard, ShardError};
 pub use tokens::TokenError;
@@ -112,6 +114,9 @@ pub async fn run_traffic(
     progress_stop.cancel();
     if let Some(task) = progress {
         let _ = task.await;
+    }
+    if options.client != ClientKind::Ninefold {
+        merged.http_client = Some(options.client.name().to_owned());
     }
     match failure {
         Some(e) => Err(e),

@@ -10,6 +10,7 @@ use crate::scenario::{Arrivals, Auth, Executor, Scenario, Stage, Tenant, Traffic
 
 use super::TrafficError;
 use super::client::Target;
+use super::hyper_client::ClientKind;
 use super::request::{PreparedClass, Stream, request_rng};
 use super::schedule::{RateProfile, max_vus, pick};
 use super::shard::Shard;
@@ -65,6 +66,8 @@ pub struct TrafficOptions {
     pub max_requests: Option<NonZeroU64>,
     /// This process's share of the load (default: the whole run).
     pub shard: Shard,
+    /// Which HTTP client sends the load (`--client`; default: ninefold's own).
+    pub client: ClientKind,
 }
 
 impl Default for TrafficOptions {
@@ -75,6 +78,7 @@ impl Default for TrafficOptions {
             throttle_tolerance: Duration::from_millis(10),
             max_requests: None,
             shard: Shard::default(),
+            client: ClientKind::default(),
         }
     }
 }
@@ -156,6 +160,8 @@ pub(crate) struct Shared {
     pub drain_deadline: Instant,
     /// Requests per phase after which it stops (`u64::MAX`: no limit).
     pub max_requests: u64,
+    /// Which HTTP client sends the load.
+    pub client: ClientKind,
 }
 
 impl Shared {
@@ -256,6 +262,7 @@ impl Shared {
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
             max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
+            client: options.client,
         })
     }
 }

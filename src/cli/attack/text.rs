@@ -26,6 +26,13 @@ pub(super) fn human(s: &AttackSummary) -> String {
         "{} {}  {} loop, {} connections",
         s.method, s.url, s.mode, s.connections
     );
+    if s.client != "ninefold" {
+        let _ = writeln!(
+            out,
+            "client    {} (--client {}): a cross-check through another HTTP stack",
+            s.client, s.client
+        );
+    }
     let _ = writeln!(
         out,
         "requests {}  answered {}  in {:.2}s  = {:.0} req/s{}",

@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{ClientFailure, Outcome, Recorder, Recording, Verdict, classify};
 use crate::scenario::TokenKind;
 
-use super::client::{Answer, Conn, Targets};
+use super::client::{Answer, Targets};
+use super::hyper_client::{ClientKind, HyperPools, Link};
 use super::plan::{Load, PhasePlan, Shared};
 use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
@@ -99,6 +100,8 @@ struct Worker {
     live: Arc<LiveCounters>,
     in_flight: Cell<u64>,
     current_second: Cell<u64>,
+    /// `--client hyper`: the phases' hyper pools (`None`: the own client).
+    hyper: Option<HyperPools>,
 }
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
@@ -147,6 +150,13 @@ async fn run(
         live,
         in_flight: Cell::new(0),
         current_second: Cell::new(0),
+        hyper: (shared.client == ClientKind::Hyper).then(|| {
+            let phases = shared.phases.iter().map(|phase| {
+                let conns = phase.share(index, phase.connections);
+                (conns > 0).then_some((conns, phase.timeout))
+            });
+            HyperPools::new(phases, &shared.targets, index)
+        }),
         shared,
     });
     let local_stop = stop.child_token();
@@ -356,14 +366,17 @@ impl Worker {
         self.live.in_flight.store(n, Ordering::Relaxed);
     }
 
+    /// What a connection task (or a user sending itself) of phase `p` sends with.
+    fn link(&self, p: usize) -> Link {
+        self.hyper.as_ref().map_or(Link::Own(None), |h| h.link(p))
+    }
+
     async fn connection_task(&self, p: usize, queue: &Queue, stop: &CancellationToken) {
-        let mut conn: Option<Conn> = None;
+        let mut conn = self.link(p);
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
         loop {
-            if let Some(c) = conn.as_mut() {
-                c.idle();
-            }
+            conn.idle();
             let job = tokio::select! {
                 biased;
                 () = &mut cancelled => return,
@@ -388,7 +401,7 @@ impl Worker {
     /// One logical request: attempts (client retries keep the idempotency key), then the record.
     /// `clock`: a reading the caller took with nothing awaited since, which the first
     /// attempt may take as its send instant instead of reading the clock again.
-    async fn execute(&self, p: usize, conn: &mut Option<Conn>, job: Job, clock: Option<Instant>) {
+    async fn execute(&self, p: usize, conn: &mut Link, job: Job, clock: Option<Instant>) {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
         // Keys of different requests differ by their 122 random bits (shards own
@@ -423,19 +436,16 @@ impl Worker {
         &self,
         p: usize,
         class: &PreparedClass,
-        conn: &mut Option<Conn>,
+        conn: &mut Link,
         job: &Job,
         key: Option<&HeaderValue>,
         clock: Option<Instant>,
     ) -> Attempt {
         let phase = self.phase(p);
-        let usable = conn.as_mut().is_some_and(Conn::is_usable);
-        if !usable {
-            *conn = self.targets.connect(phase.timeout).await.ok();
-        }
+        let usable = conn.ready(&self.targets, phase.timeout).await;
         // The caller's reading is the send instant only when no connect came between.
         let now = match clock {
-            Some(t) if usable => t,
+            Some(t) if usable == Some(true) => t,
             _ => Instant::now(),
         };
         let failed = |result| Attempt {
@@ -444,9 +454,9 @@ impl Worker {
             result: Err(result),
             verdict: None,
         };
-        let Some(c) = conn.as_mut() else {
+        if usable.is_none() {
             return failed(ClientFailure::Connect);
-        };
+        }
         let auth = self
             .tokens
             .borrow_mut()
@@ -462,7 +472,9 @@ impl Worker {
             let mut buf = self.buf.borrow_mut();
             // Fresh for every attempt: a retry sends the request it repeats.
             let mut rng = request_rng(self.shared.seed, p, job.seq, Stream::Render);
-            let (out, host) = c.request_buf();
+            let Some((out, host)) = conn.request_buf() else {
+                return failed(ClientFailure::Connect);
+            };
             class.build(
                 out,
                 &mut buf,
@@ -493,13 +505,10 @@ impl Worker {
         // Writes keep the body: the order id in it goes into the integrity ledger.
         // (The client keeps error bodies, 400 and above, whatever this says.)
         let keep_body = class.idempotency_key || class.method == Method::POST;
-        let result = c
+        // A failed own connection is dropped: it cannot carry another request.
+        let result = conn
             .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
             .await;
-        if result.is_err() {
-            // A timed-out or broken HTTP/1 connection cannot carry another request.
-            *conn = None;
-        }
         Attempt {
             sent: now,
             done: Instant::now(),

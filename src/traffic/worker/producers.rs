@@ -94,7 +94,7 @@ impl Worker {
             return;
         }
         let done = Rc::new(Notify::new());
-        let mut conn: Option<Conn> = None;
+        let mut conn = self.link(p);
         // One cancellation waiter for the whole loop, not one registered and removed
         // per request. A user sending itself does not wait on it: the worker aborts
         // this task when the token is cancelled (see `run`).
@@ -136,9 +136,7 @@ impl Worker {
                 *think
             };
             if !pause.is_zero() {
-                if let Some(c) = conn.as_mut() {
-                    c.idle();
-                }
+                conn.idle();
                 tokio::select! {
                     biased;
                     () = &mut cancelled => break,
