@@ -318,7 +318,8 @@ mod tests {
 
     #[test]
     fn a_rendered_request_reads_back_whole() {
-        let raw = b"POST /orders?x=1 HTTP/1.1\r\nhost: a:1\r\ncontent-length: 2\r\nx-seq: 7\r\n\r\n{}";
+        let raw =
+            b"POST /orders?x=1 HTTP/1.1\r\nhost: a:1\r\ncontent-length: 2\r\nx-seq: 7\r\n\r\n{}";
         let p = parse_request(raw).unwrap();
         let target = Target::with_host(
             "127.0.0.1:9".parse().unwrap(),
