@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 /// Requests per run.
 const N: u64 = 100;
 /// The request timeout: what the hanging answers run into.
-const TIMEOUT: Duration = Duration::from_millis(250);
+const TIMEOUT: Duration = Duration::from_millis(500);
 const NOT_FOUND_BODY: &str = "no such item";
 const SERVER_ERROR_BODY: &str = "boom!";
 
@@ -100,46 +100,75 @@ async fn raw_server() -> RawServer {
     RawServer { addr, paths, stop }
 }
 
-/// Answer the requests of one connection (bodiless GETs) by their fate.
+/// Read one request (head, and a `Content-Length` body): its target and body.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        if let Ok(httparse::Status::Complete(n)) = req.parse(buf) {
+            let length: usize = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= n + length {
+                let path = req.path.unwrap_or_default().to_owned();
+                let body = buf[n..n + length].to_vec();
+                buf.drain(..n + length);
+                return Some((path, body));
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+}
+
+/// Answer the requests of one connection: a write (`/orders/SEQ`) with its order id,
+/// anything else by its fate.
 async fn serve(mut stream: TcpStream, paths: Arc<Mutex<Vec<String>>>) {
     let mut buf = Vec::new();
     loop {
-        let (path, len) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut req = httparse::Request::new(&mut headers);
-            if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
-                break (req.path.unwrap_or_default().to_owned(), n);
-            }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            }
+        let Some((path, body)) = read_request(&mut stream, &mut buf).await else {
+            return;
         };
-        buf.drain(..len);
-        paths.lock().unwrap().push(path.clone());
+        paths
+            .lock()
+            .unwrap()
+            .push(format!("{path} {}", String::from_utf8_lossy(&body)));
         let seq: u64 = path
             .split('/')
             .nth(2)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let answer = match fate(seq) {
-            Fate::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned(),
-            Fate::NotFound => format!(
-                "HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\r\n{NOT_FOUND_BODY}",
-                NOT_FOUND_BODY.len()
-            ),
-            // Chunked: the framing is each client's own to read.
-            Fate::ServerError => format!(
-                "HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{SERVER_ERROR_BODY}\r\n0\r\n\r\n",
-                SERVER_ERROR_BODY.len()
-            ),
-            // The request was read; the connection ends without an answer.
-            Fate::Close => return,
-            // No answer until the client gives up and closes.
-            Fate::Hang => {
-                let _ = stream.read(&mut [0u8; 1]).await;
-                return;
+        let answer = if path.starts_with("/orders/") {
+            let id = format!(r#"{{"id": "o-{seq}"}}"#);
+            format!(
+                "HTTP/1.1 201 Created\r\ncontent-length: {}\r\n\r\n{id}",
+                id.len()
+            )
+        } else {
+            match fate(seq) {
+                Fate::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned(),
+                Fate::NotFound => format!(
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\r\n{NOT_FOUND_BODY}",
+                    NOT_FOUND_BODY.len()
+                ),
+                // Chunked: the framing is each client's own to read.
+                Fate::ServerError => format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{SERVER_ERROR_BODY}\r\n0\r\n\r\n",
+                    SERVER_ERROR_BODY.len()
+                ),
+                // The request was read; the connection ends without an answer.
+                Fate::Close => return,
+                // No answer until the client gives up and closes.
+                Fate::Hang => {
+                    let _ = stream.read(&mut [0u8; 1]).await;
+                    return;
+                }
             }
         };
         if stream.write_all(answer.as_bytes()).await.is_err() {
@@ -148,7 +177,7 @@ async fn serve(mut stream: TcpStream, paths: Arc<Mutex<Vec<String>>>) {
     }
 }
 
-fn phase() -> TrafficPhase {
+fn phase(request: RequestTemplate) -> TrafficPhase {
     TrafficPhase {
         name: "p".into(),
         start: Duration::ZERO,
@@ -158,17 +187,7 @@ fn phase() -> TrafficPhase {
             arrivals: Arrivals::Uniform,
         },
         tenants: Vec::new(),
-        requests: vec![RequestTemplate {
-            method: Method::GET,
-            // The random segment makes the seed matter: same seed, same paths.
-            path: Template::parse("/r/{seq}/{rand:1..1000000}").unwrap(),
-            headers: Vec::new(),
-            body: None,
-            idempotency_key: false,
-            weight: NonZeroU32::MIN,
-            expect: Vec::new(),
-            token: TokenKind::Valid,
-        }],
+        requests: vec![request],
         expect: Vec::new(),
         timeout: TIMEOUT,
         connections: NonZeroU32::new(8).unwrap(),
@@ -177,9 +196,27 @@ fn phase() -> TrafficPhase {
     }
 }
 
-async fn run_with(client: ClientKind, addr: SocketAddr) -> Recording {
+fn request(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
+    RequestTemplate {
+        method,
+        path: Template::parse(path).unwrap(),
+        headers: Vec::new(),
+        body: body.map(|b| Template::parse(b).unwrap()),
+        idempotency_key: false,
+        weight: NonZeroU32::MIN,
+        expect: Vec::new(),
+        token: TokenKind::Valid,
+    }
+}
+
+/// The random segment makes the seed matter: same seed, same paths.
+fn read() -> RequestTemplate {
+    request(Method::GET, "/r/{seq}/{rand:1..1000000}", None)
+}
+
+async fn run_with(client: ClientKind, addr: SocketAddr, request: RequestTemplate) -> Recording {
     let plan = TrafficPlan {
-        phases: vec![phase()],
+        phases: vec![phase(request)],
         tenants: Vec::new(),
         auth: None,
         seed: 11,
@@ -227,7 +264,7 @@ async fn hyper_and_own_client_count_the_same_outcomes_on_the_same_requests() {
     let mut seen = Vec::new();
     for client in [ClientKind::Ninefold, ClientKind::Hyper] {
         let server = raw_server().await;
-        let r = run_with(client, server.addr).await;
+        let r = run_with(client, server.addr, read()).await;
         assert_eq!(counts(&r), expected, "{client:?}");
         assert_eq!(r.outcomes().total(), N, "{client:?}");
         // Every answered request has a latency and a service time.
@@ -256,6 +293,30 @@ async fn hyper_and_own_client_count_the_same_outcomes_on_the_same_requests() {
     assert_eq!(seen[0], seen[1], "the same seed sends the same requests");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_client_keeps_write_answers_for_the_integrity_ledger() {
+    let write = request(
+        Method::POST,
+        "/orders/{seq}",
+        Some(r#"{"sku": {rand:1..50}}"#),
+    );
+    let mut seen = Vec::new();
+    for client in [ClientKind::Ninefold, ClientKind::Hyper] {
+        let server = raw_server().await;
+        let r = run_with(client, server.addr, write.clone()).await;
+        assert_eq!(r.outcomes().get(Outcome::Ok), N, "{client:?}");
+        let mut ids: Vec<_> = r.ledger.iter().map(|w| w.order_id.clone()).collect();
+        ids.sort();
+        let mut expected: Vec<_> = (0..N).map(|s| Some(format!("o-{s}"))).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "{client:?}");
+        let mut bodies = server.paths.lock().unwrap().clone();
+        bodies.sort();
+        seen.push(bodies);
+    }
+    assert_eq!(seen[0], seen[1], "the same seed sends the same bodies");
+}
+
 #[test]
 fn attack_with_client_hyper_counts_as_the_own_client_does() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -267,7 +328,7 @@ fn attack_with_client_hyper_counts_as_the_own_client_does() {
         let out = std::process::Command::new(bin)
             .args(["attack", &url, "--json", "--client", client])
             .args(["-n", "50", "--rate", "200", "-c", "8", "--workers", "1"])
-            .args(["--timeout", "250ms"])
+            .args(["--timeout", "500ms"])
             .output()
             .unwrap();
         // Half the requests fail by the server's rule: above --max-error-rate 0, exit 1.
