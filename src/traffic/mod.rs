@@ -4,6 +4,8 @@
 //! - [`request`]: request classes with static parts pre-rendered.
 //! - [`tokens`]: JWTs minted with the gateway's key, and the hostile kinds.
 //! - [`client`]: worker-owned HTTP/1.1 connections, round-robin over targets.
+//! - `hyper_client`: `--client hyper`, the same requests through hyper-util's pooled
+//!   client (a cross-check), behind the `Link` the worker's connection tasks send with.
 //! - `worker`: one thread and one current-thread runtime per worker; the loop.
 //! - `progress`: the live line on stderr.
 //! - [`shard`]: this process's share of the load when a run is split over several.
