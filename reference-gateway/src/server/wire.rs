@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
-use crate::h1::{Framing, decimal};
 use crate::stack::Added;
+use ninefold_http1::{Framing, decimal};
 
 /// Why a request head cannot be served. Each has its status; the connection then closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ pub struct Parsed {
 #[derive(Default)]
 pub struct Scratch {
     headers: Vec<(HeaderName, Range<usize>)>,
-    names: crate::h1::NameCache,
+    names: ninefold_http1::NameCache,
     /// The fields the client's `Connection` header names (rarely any).
     named: Vec<HeaderName>,
 }
@@ -139,7 +139,7 @@ pub fn parse_request(
     let (uri, authority) = origin_form(uri)?;
     // Room for what the stack adds (request id, tenant, configured headers) without the
     // map growing and rehashing per request.
-    let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
+    let mut headers = ninefold_http1::header_map(scratch.headers.len() + 6);
     for (name, value) in scratch.headers.drain(..) {
         if authority.is_some() && name == http::header::HOST {
             continue;
@@ -242,7 +242,7 @@ fn read_fields(
         }
         // Hop-by-hop fields are this connection's: they leave the client's headers here,
         // before any step of the gateway adds its own.
-        if crate::h1::is_hop_by_hop(&name) {
+        if ninefold_http1::is_hop_by_hop(&name) {
             continue;
         }
         let start = h.value.as_ptr() as usize - base;
@@ -343,7 +343,7 @@ pub enum BodyOut {
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and the framing fields this server writes itself.
 fn is_connection_field(name: &HeaderName) -> bool {
     use http::header::{CONTENT_LENGTH, PROXY_AUTHENTICATE, TRAILER};
-    crate::h1::is_hop_by_hop(name)
+    ninefold_http1::is_hop_by_hop(name)
         || name == TRAILER
         || name == PROXY_AUTHENTICATE
         || name == CONTENT_LENGTH

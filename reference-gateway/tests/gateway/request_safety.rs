@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use jsonwebtoken::Algorithm;
-use reference_gateway::h1::{self, BodyDecoder, Decoded};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded};
 use reference_gateway::{AuthConfig, RouteConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -555,5 +555,5 @@ pub fn connection_named(headers: &http::HeaderMap) -> Vec<http::HeaderName> {
 }
 
 #[cfg(test)]
-#[path = "h1_tests.rs"]
+#[path = "lib_tests.rs"]
 mod tests;
