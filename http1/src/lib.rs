@@ -12,6 +12,9 @@ use std::ops::Range;
 
 use bytes::{Buf, BytesMut};
 
+mod request;
+pub use request::{RequestError, RequestHead, RequestLimits, parse_request_head};
+
 /// The largest response head accepted: a longer one is an error, not a buffer that grows.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Headers per answer (hyper's default).
@@ -210,19 +213,20 @@ where
 /// junk before or after the digits, nothing past `u64::MAX`: a length two parsers could
 /// read differently is a framing attack, not an answer.
 fn content_length(value: &[u8]) -> Result<u64, H1Error> {
-    const INVALID: H1Error = H1Error::Head("invalid content-length");
-    // OWS is spaces and tabs only (RFC 9110 §5.6.3).
+    length_digits(value).ok_or(H1Error::Head("invalid content-length"))
+}
+
+/// `1*DIGIT` between optional blanks (spaces and tabs, RFC 9110 §5.6.3), as a `u64`.
+fn length_digits(value: &[u8]) -> Option<u64> {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
     let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
     let digits = &value[start..end];
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(INVALID);
+        return None;
     }
     digits.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(INVALID)
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
 }
 
