@@ -138,6 +138,10 @@ where
         return Err(H1Error::HeadTooLong);
     }
     let status = response.code.ok_or(H1Error::Head("no status"))?;
+    // RFC 9110 §15: "All valid status codes are within the range of 100 to 599".
+    if !(100..=599).contains(&status) {
+        return Err(H1Error::Head("status code outside 100..=599"));
+    }
     let version = response.version.unwrap_or(1);
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -178,6 +182,11 @@ where
             _ => {}
         }
         on_header(name, h.value);
+    }
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (hyper
+    // refuses it too).
+    if transfer_encoding && version == 0 {
+        return Err(H1Error::Head("transfer-encoding in HTTP/1.0"));
     }
     // Both framings at once (RFC 9112 §6.3 ¶3: "ought to be handled as an error"): the
     // answer is refused, so its connection is closed and never reused.
@@ -337,6 +346,13 @@ impl BodyDecoder {
                     });
                 }
                 State::ChunkSize => match httparse::parse_chunk_size(buf) {
+                    // A bare LF inside the size line's extension: `httparse` skips
+                    // it, a reader that ends lines at LF would not (hyper refuses it).
+                    Ok(httparse::Status::Complete((used, _)))
+                        if buf[..used - 2].contains(&b'\n') =>
+                    {
+                        return Err(H1Error::Chunk);
+                    }
                     Ok(httparse::Status::Complete((used, size))) => {
                         self.count(size)?;
                         buf.advance(used);
@@ -369,6 +385,9 @@ impl BodyDecoder {
                     }
                     Some(end) => {
                         self.count(end as u64 + 2)?;
+                        if !is_field_line(&buf[..end]) {
+                            return Err(H1Error::Chunk);
+                        }
                         buf.advance(end + 2);
                     }
                     None if self
@@ -394,6 +413,21 @@ impl BodyDecoder {
             _ => Err(H1Error::Truncated),
         }
     }
+}
+
+/// A trailer field line (RFC 9112 §7.1.2, RFC 9110 §5.5): a token, a colon, a value of
+/// visible characters, blanks and obs-text; no control byte (so no bare LF, no obs-fold).
+fn is_field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    !name.is_empty()
+        && name.iter().all(tchar)
+        && value
+            .iter()
+            .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
 }
 
 /// Header names one connection has received, kept as they came (in their case), so that
