@@ -55,14 +55,14 @@ pub struct RequestHead {
 /// `on_field(name, value)` sees every field line of a complete head in order (slices of
 /// `buf`), after the framing fields among them were checked; its error ends the parse.
 /// On an error it may already have seen some fields: discard what it kept.
-pub fn parse_request_head<E, F>(
-    buf: &[u8],
+pub fn parse_request_head<'b, E, F>(
+    buf: &'b [u8],
     limits: RequestLimits,
     mut on_field: F,
 ) -> Result<Option<RequestHead>, E>
 where
     E: From<RequestError>,
-    F: FnMut(&[u8], &[u8]) -> Result<(), E>,
+    F: FnMut(&'b [u8], &'b [u8]) -> Result<(), E>,
 {
     // Twice the default limit fits on the stack (8 KiB of slots, uninitialised): only a
     // configured limit above that needs the heap, per request.
@@ -115,14 +115,14 @@ where
 }
 
 /// Checks the fields framing and addressing depend on, handing each to `on_field`.
-fn read_fields<E, F>(
-    fields: &[httparse::Header<'_>],
+fn read_fields<'b, E, F>(
+    fields: &[httparse::Header<'b>],
     version: u8,
     on_field: &mut F,
 ) -> Result<(Framing, bool), E>
 where
     E: From<RequestError>,
-    F: FnMut(&[u8], &[u8]) -> Result<(), E>,
+    F: FnMut(&'b [u8], &'b [u8]) -> Result<(), E>,
 {
     let mut length: Option<u64> = None;
     // Transfer-Encoding field lines, and whether the one there is is exactly `chunked`.
@@ -200,3 +200,7 @@ fn request_framing(
         (None, Some(n)) => Framing::Length(n),
     })
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
