@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use crate::{Framing, length_digits};
+use crate::Framing;
+use crate::response::length_digits;
 
 /// Why a request head is refused. Each maps to one status (the server's to choose:
 /// 400, 431, 501); the connection then closes.
