@@ -56,7 +56,8 @@
 //! - `Transfer-Encoding` with `Content-Length`: hyper lets the coding win;
 //! - requests: `Host` other than exactly one; a transfer coding other than exactly
 //!   `chunked` on one line (hyper decodes `gzip, chunked` or split lines as chunked);
-//! - answers: framing fields on a 204 or 304 are still checked (hyper ignores them);
+//! - answers: framing fields on an answer without a body (to HEAD, 204, 304) are still
+//!   checked (hyper ignores them);
 //!   a status of 600 to 999;
 //! - chunk sizes of more than 16 hex digits (leading zeros); a bare LF inside a trailer
 //!   section (hyper reads it as a line end).

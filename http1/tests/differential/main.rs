@@ -78,7 +78,7 @@ fn announced(framing: Framing) -> Option<u64> {
     }
 }
 
-fn ours_response(wire: &[u8]) -> Outcome {
+fn ours_response(wire: &[u8], head_request: bool) -> Outcome {
     let head = match ninefold_http1::parse_head(wire) {
         Ok(Some(head)) => head,
         Ok(None) => return Outcome::Refused("incomplete".into()),
@@ -92,12 +92,12 @@ fn ours_response(wire: &[u8]) -> Outcome {
         start: head.status.to_string(),
         version: head.version,
         fields: sorted_fields(fields),
-        length: announced(head.framing),
-        body: our_body(head.framing, &wire[head.len..]),
+        length: announced(head.framing_for(head_request)),
+        body: our_body(head.framing_for(head_request), &wire[head.len..]),
     })
 }
 
-fn ours_request(wire: &[u8]) -> Outcome {
+fn ours_request(wire: &[u8], _: bool) -> Outcome {
     let limits = RequestLimits {
         max_bytes: 64 * 1024,
         max_headers: 100,
@@ -139,9 +139,9 @@ fn version_of(v: http::Version) -> u8 {
     if v == http::Version::HTTP_10 { 0 } else { 1 }
 }
 
-/// hyper's client sends `GET /` and reads `wire` as the answer, then the end of the
-/// connection.
-fn hyper_response(wire: &[u8]) -> Outcome {
+/// hyper's client sends `GET /` (or `HEAD /`) and reads `wire` as the answer, then the
+/// end of the connection.
+fn hyper_response(wire: &[u8], head_request: bool) -> Outcome {
     let wire = wire.to_vec();
     runtime().block_on(async move {
         let (client, mut server) = tokio::io::duplex(1 << 16);
@@ -163,7 +163,14 @@ fn hyper_response(wire: &[u8]) -> Outcome {
             // Hold the stream until the client is done.
             let _ = server.read_to_end(&mut request).await;
         });
-        let request = http::Request::get("/")
+        let method = if head_request {
+            http::Method::HEAD
+        } else {
+            http::Method::GET
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri("/")
             .header("host", "t")
             .body(Empty::new())
             .expect("a request");
@@ -195,7 +202,7 @@ fn hyper_response(wire: &[u8]) -> Outcome {
 
 /// hyper's server reads `wire` as a request (then the end of the connection); its
 /// service reads the body to its end.
-fn hyper_request(wire: &[u8]) -> Outcome {
+fn hyper_request(wire: &[u8], _: bool) -> Outcome {
     let wire = wire.to_vec();
     runtime().block_on(async move {
         let (mut client, server) = tokio::io::duplex(1 << 16);
@@ -343,8 +350,8 @@ struct Tally {
 fn run<S: Strategy<Value = Message>>(
     strategy: S,
     is_request: bool,
-    read_ours: fn(&[u8]) -> Outcome,
-    read_theirs: fn(&[u8]) -> Outcome,
+    read_ours: fn(&[u8], bool) -> Outcome,
+    read_theirs: fn(&[u8], bool) -> Outcome,
 ) {
     let config = ProptestConfig {
         cases: 1024,
@@ -357,7 +364,11 @@ fn run<S: Strategy<Value = Message>>(
     let tally = std::cell::RefCell::new(Tally::default());
     let result = runner.run(&strategy, |message| {
         let wire = message.render();
-        let (ours, theirs) = (read_ours(&wire), read_theirs(&wire));
+        let head_request = message.head_request;
+        let (ours, theirs) = (
+            read_ours(&wire, head_request),
+            read_theirs(&wire, head_request),
+        );
         compare(
             &message,
             &wire,
