@@ -70,6 +70,7 @@ mod fields;
 mod io;
 mod request;
 mod response;
+mod write;
 
 pub use body::{BodyDecoder, Decoded};
 pub use fields::{
@@ -80,6 +81,7 @@ use fields::{SPARE_MAP_FIELDS, SPARE_MAPS, SPARE_MAPS_HERE};
 pub use io::{READ_CHUNK, poll_fill, send};
 pub use request::{RequestError, RequestHead, RequestLimits, parse_request_head};
 pub use response::{Head, HeadFacts, parse_head, parse_head_with};
+pub use write::{DateCache, put_field};
 
 /// The largest response head accepted: a longer one is an error, not a buffer that grows.
 pub const MAX_HEAD: usize = 64 * 1024;

@@ -30,10 +30,10 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, BodyOut, DateCache, HeadLimits, Parsed, Scratch, WireError};
+use super::wire::{self, BodyOut, HeadLimits, Parsed, Scratch, WireError};
 use crate::body::Response;
 use crate::stack::{Added, ConnTimer, Pipeline};
-use ninefold_http1::{BodyDecoder, Decoded, Framing};
+use ninefold_http1::{BodyDecoder, DateCache, Decoded, Framing};
 
 /// An idle keep-alive connection closes after this long (nginx's `keepalive_timeout`).
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);

@@ -10,14 +10,12 @@
 //! ([`super::path`]). Hop-by-hop fields, those the client's `Connection` names and names
 //! with an underscore never enter the request's header map.
 
-use std::ops::Range;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use std::ops::Range;
 
 use crate::stack::Added;
-use ninefold_http1::{Framing, RequestError, RequestHead, decimal};
+use ninefold_http1::{DateCache, Framing, RequestError, RequestHead, decimal, put_field};
 
 /// Why a request head cannot be served. Each has its status; the connection then closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -304,50 +302,23 @@ pub fn encode_head(
             continue;
         }
         has_date |= name == http::header::DATE;
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(added) = added {
-        added.render(|name, value| put_header(out, name, value));
+        added.render(|name, value| put_field(out, name, value));
     }
     if !has_date {
-        put_header(out, b"date", date.now());
+        put_field(out, b"date", date.now());
     }
     match body {
-        BodyOut::Length(n) => put_header(out, b"content-length", decimal(n, &mut [0; 20])),
-        BodyOut::Chunked => put_header(out, b"transfer-encoding", b"chunked"),
+        BodyOut::Length(n) => put_field(out, b"content-length", decimal(n, &mut [0; 20])),
+        BodyOut::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
         BodyOut::None | BodyOut::UntilClose => {}
     }
     if close {
-        put_header(out, b"connection", b"close");
+        put_field(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The `Date` header's value, formatted once per second.
-#[derive(Default)]
-pub struct DateCache {
-    second: u64,
-    value: Vec<u8>,
-}
-
-impl DateCache {
-    /// The current time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
-    pub fn now(&mut self) -> &[u8] {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second || self.value.is_empty() {
-            self.second = second;
-            self.value = httpdate::fmt_http_date(now).into_bytes();
-        }
-        &self.value
-    }
 }
 
 #[cfg(test)]
