@@ -485,3 +485,18 @@ fn a_trailer_that_is_not_a_field_line_is_refused() {
     let body = b"1\r\na\r\n0\r\nX-T: 1\r\nx-u:\r\nX-V: caf\xc3\xa9\r\n\r\n";
     assert_eq!(decode_in_pieces(Framing::Chunked, body, 1).unwrap().0, b"a");
 }
+
+/// The one leniency kept (crate docs, "Leniencies kept"): RFC 9112 §2.2 lets a recipient
+/// take a bare LF as a line's end; `httparse` does, with no switch to refuse it, and so
+/// does hyper. Chunked framing lines still need CRLF.
+#[test]
+fn a_bare_lf_ends_a_head_line_as_rfc_9112_2_2_allows() {
+    let wire = "HTTP/1.1 200 OK\ncontent-length: 2\n\nok";
+    let h = head(wire);
+    assert_eq!((h.status, h.framing), (200, Framing::Length(2)));
+    assert_eq!(&wire[h.len..], "ok", "the head ends at the empty line");
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"2\nok\r\n0\r\n\r\n", 64).unwrap_err(),
+        H1Error::Chunk
+    );
+}

@@ -172,3 +172,12 @@ fn the_callbacks_error_ends_the_parse() {
     );
     assert_eq!(r, Err(Mine::Refused));
 }
+
+/// The one leniency kept (crate docs, "Leniencies kept"): a bare LF ends a line.
+#[test]
+fn a_bare_lf_ends_a_request_line_as_rfc_9112_2_2_allows() {
+    let wire = b"POST / HTTP/1.1\nHost: gw\nContent-Length: 3\n\nabc";
+    let (head, _) = parse(wire).unwrap().unwrap();
+    assert_eq!(head.framing, Framing::Length(3));
+    assert_eq!(&wire[head.len..], b"abc");
+}
