@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ninefold::topology::ready::ReadyLine;
-use reference_gateway::h1::{self, BodyDecoder, Decoded};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStderr, Command};

@@ -21,7 +21,6 @@ pub mod body;
 pub mod config;
 pub mod context;
 pub mod error;
-pub mod h1;
 pub mod jwt;
 pub mod layers;
 pub mod logging;

@@ -90,7 +90,7 @@ pub async fn serve(
 async fn turn_away(mut stream: TcpStream) {
     let resp = crate::layers::rescue::gateway_error_response(&GatewayError::Overloaded);
     let mut out = Vec::with_capacity(512);
-    let mut date = wire::DateCache::default();
+    let mut date = ninefold_http1::DateCache::default();
     let _ = conn::write_response(&mut stream, resp, None, false, true, &mut date, &mut out).await;
     conn::linger(stream).await;
 }

@@ -40,13 +40,13 @@ use tower::Service;
 use crate::body::Response;
 use crate::context::Ctx;
 use crate::error::{BoxError, GatewayError, LimitInfo};
-use crate::h1::decimal;
 use crate::layers::rescue::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 use crate::layers::trace::REQUEST_ID;
 use crate::layers::{
     auth, balance, cache, limits, ratelimit, rescue, retry, route, trace, transform,
 };
 use crate::state::Shared;
+use ninefold_http1::decimal;
 
 /// The whole request path for one gateway.
 pub struct Pipeline {
@@ -305,7 +305,7 @@ impl Pipeline {
                 _ => resp,
             }
         };
-        crate::h1::recycle(std::mem::take(req.headers_mut()));
+        ninefold_http1::recycle(std::mem::take(req.headers_mut()));
         Ok((resp, admitted))
     }
 }

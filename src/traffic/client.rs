@@ -8,7 +8,7 @@
 //! hyper's client was ~6× wrk's instructions per request: a task and two channels per
 //! connection, a `HeaderMap` built and dropped per answer. The worker reads three or
 //! four headers of an answer; here they are found in the received bytes.
-//! Heads and bodies are read by `reference_gateway::h1`, which the gateway's upstream
+//! Heads and bodies are read by `ninefold_http1`, which the gateway's upstream
 //! client reads answers with too (RFC 9112 framing).
 
 use std::future::Future;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderValue;
-use reference_gateway::h1::{self, BodyDecoder, Decoded};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};

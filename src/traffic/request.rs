@@ -251,10 +251,7 @@ impl PreparedClass {
         };
         if !body.is_empty() || self.length_always {
             out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(reference_gateway::h1::decimal(
-                body.len() as u64,
-                &mut [0; 20],
-            ));
+            out.extend_from_slice(ninefold_http1::decimal(body.len() as u64, &mut [0; 20]));
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");

@@ -40,11 +40,11 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // One pass over the (few) names is cheaper than six hashed lookups, and requests
     // rarely carry any of them.
-    if !h.keys().any(crate::h1::is_hop_by_hop) {
+    if !h.keys().any(ninefold_http1::is_hop_by_hop) {
         return;
     }
     if h.contains_key(CONNECTION) {
-        for n in crate::h1::connection_named(h) {
+        for n in ninefold_http1::connection_named(h) {
             h.remove(n);
         }
         h.remove(CONNECTION);

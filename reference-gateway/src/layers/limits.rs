@@ -198,6 +198,6 @@ where
 fn announced_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<std::io::Error>()
         .and_then(|io| io.get_ref())
-        .and_then(|inner| inner.downcast_ref::<crate::h1::H1Error>())
-        .is_some_and(|h| matches!(h, crate::h1::H1Error::BodyTooLarge(_)))
+        .and_then(|inner| inner.downcast_ref::<ninefold_http1::H1Error>())
+        .is_some_and(|h| matches!(h, ninefold_http1::H1Error::BodyTooLarge(_)))
 }

@@ -16,8 +16,8 @@ use tower::{Layer, Service};
 
 use crate::body::{Body, Response};
 use crate::error::{BoxError, ErrorSource, GatewayError, LimitInfo};
-use crate::h1::header_value_u64;
 use crate::state::Shared;
+use ninefold_http1::header_value_u64;
 
 /// Response extension naming the error code, for the access log.
 #[derive(Clone, Copy)]

@@ -113,14 +113,14 @@ pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
 
 /// Removes the client's `Connection` field, what it names and the other hop-by-hop fields.
 fn strip_client_hop_by_hop(h: &mut HeaderMap) {
-    for name in crate::h1::connection_named(h) {
+    for name in ninefold_http1::connection_named(h) {
         if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
             h.remove(name);
         }
     }
     let hop: Vec<_> = h
         .keys()
-        .filter(|n| crate::h1::is_hop_by_hop(n))
+        .filter(|n| ninefold_http1::is_hop_by_hop(n))
         .cloned()
         .collect();
     for name in hop {

@@ -30,10 +30,10 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, BodyOut, DateCache, HeadLimits, Parsed, Scratch, WireError};
+use super::wire::{self, BodyOut, HeadLimits, Parsed, Scratch, WireError};
 use crate::body::Response;
-use crate::h1::{BodyDecoder, Decoded, Framing};
 use crate::stack::{Added, ConnTimer, Pipeline};
+use ninefold_http1::{BodyDecoder, DateCache, Decoded, Framing};
 
 /// An idle keep-alive connection closes after this long (nginx's `keepalive_timeout`).
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
@@ -69,7 +69,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 impl Io {
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        crate::h1::poll_fill(&mut self.stream, &mut self.read, cx)
+        ninefold_http1::poll_fill(&mut self.stream, &mut self.read, cx)
     }
 }
 
@@ -198,7 +198,7 @@ pub async fn serve(
     let accepted = Instant::now();
     let mut io = Io {
         stream,
-        read: BytesMut::with_capacity(crate::h1::READ_CHUNK),
+        read: BytesMut::with_capacity(ninefold_http1::READ_CHUNK),
         body: BodyDecoder::new(Framing::Empty),
         continue_left: 0,
     };
@@ -364,7 +364,7 @@ pub(crate) async fn write_response(
     close |= plan == BodyOut::UntilClose;
     out.clear();
     wire::encode_head(&parts, added, plan, close, date, out);
-    crate::h1::recycle(parts.headers);
+    ninefold_http1::recycle(parts.headers);
     if plan == BodyOut::None {
         drop(body);
         send(stream, out).await?;
@@ -426,7 +426,7 @@ pub(crate) async fn write_response(
 
 /// Writes all of `buf`, waiting at most [`SEND_TIMEOUT`] each time the socket is full.
 async fn send(stream: &TcpStream, buf: &[u8]) -> std::io::Result<()> {
-    crate::h1::send(stream, buf, Some(SEND_TIMEOUT)).await
+    ninefold_http1::send(stream, buf, Some(SEND_TIMEOUT)).await
 }
 
 /// Closes after reading and discarding what the client still sends (bounded in time and

@@ -10,14 +10,12 @@
 //! ([`super::path`]). Hop-by-hop fields, those the client's `Connection` names and names
 //! with an underscore never enter the request's header map.
 
-use std::ops::Range;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use std::ops::Range;
 
-use crate::h1::{Framing, decimal};
 use crate::stack::Added;
+use ninefold_http1::{DateCache, Framing, RequestError, RequestHead, decimal, put_field};
 
 /// Why a request head cannot be served. Each has its status; the connection then closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +34,16 @@ pub enum WireError {
     Expectation,
 }
 
+impl From<RequestError> for WireError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Malformed(why) => WireError::Malformed(why),
+            RequestError::TooLarge(why) => WireError::TooLarge(why),
+            RequestError::UnsupportedCoding => WireError::UnsupportedCoding,
+        }
+    }
+}
+
 impl WireError {
     /// The status that answers it.
     pub fn status(&self) -> StatusCode {
@@ -49,13 +57,7 @@ impl WireError {
 }
 
 /// Limits on a request head, above the stack's own (which answer with a JSON body).
-#[derive(Debug, Clone, Copy)]
-pub struct HeadLimits {
-    /// Bytes through the empty line.
-    pub max_bytes: usize,
-    /// Header lines.
-    pub max_headers: usize,
-}
+pub type HeadLimits = ninefold_http1::RequestLimits;
 
 /// A parsed request head.
 #[derive(Debug)]
@@ -76,9 +78,11 @@ pub struct Parsed {
 #[derive(Default)]
 pub struct Scratch {
     headers: Vec<(HeaderName, Range<usize>)>,
-    names: crate::h1::NameCache,
+    names: ninefold_http1::NameCache,
     /// The fields the client's `Connection` header names (rarely any).
     named: Vec<HeaderName>,
+    /// The head has `Expect: 100-continue`.
+    expect_continue: bool,
 }
 
 /// Parses the request head at the start of `buf` and takes it off the buffer: `None`
@@ -88,58 +92,26 @@ pub fn parse_request(
     limits: HeadLimits,
     scratch: &mut Scratch,
 ) -> Result<Option<Parsed>, WireError> {
-    // Twice the default limit fits on the stack (8 KiB of slots, uninitialised): only a
-    // configured limit above that needs the heap, per request.
-    const STACK_HEADERS: usize = 256;
-    let mut stack =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut heap = Vec::new();
-    let slots = if limits.max_headers <= STACK_HEADERS {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap.resize_with(limits.max_headers, std::mem::MaybeUninit::uninit);
-        &mut heap[..]
-    };
-    let mut req = httparse::Request::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .allow_multiple_spaces_in_request_line_delimiters(false)
-        .parse_request_with_uninit_headers(&mut req, buf, slots);
-    let len = match parsed {
-        Ok(httparse::Status::Complete(len)) if len > limits.max_bytes => {
-            return Err(WireError::TooLarge("head longer than the limit"));
-        }
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > limits.max_bytes => {
-            return Err(WireError::TooLarge("head longer than the limit"));
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(WireError::TooLarge("too many headers"));
-        }
-        Err(httparse::Error::Version) => return Err(WireError::Malformed("not HTTP/1")),
-        Err(_) => return Err(WireError::Malformed("invalid request head")),
-    };
-    let base = buf.as_ptr() as usize;
-    let span = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        start..start + s.len()
-    };
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-        .map_err(|_| WireError::Malformed("invalid method"))?;
-    let target = span(req.path.unwrap_or_default().as_bytes());
-    let version = req.version.unwrap_or(1);
-    let Fields {
+    let Some(RequestHead {
+        len,
+        method,
+        target,
+        version,
         framing,
         keep_alive,
-        expect_continue,
-    } = read_fields(req.headers, base, version, scratch)?;
+    }) = read_head(buf, limits, scratch)?
+    else {
+        return Ok(None);
+    };
+    let method =
+        Method::from_bytes(&buf[method]).map_err(|_| WireError::Malformed("invalid method"))?;
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target))
         .map_err(|_| WireError::Malformed("invalid request target"))?;
     let (uri, authority) = origin_form(uri)?;
     // Room for what the stack adds (request id, tenant, configured headers) without the
     // map growing and rehashing per request.
-    let mut headers = crate::h1::header_map(scratch.headers.len() + 6);
+    let mut headers = ninefold_http1::header_map(scratch.headers.len() + 6);
     for (name, value) in scratch.headers.drain(..) {
         if authority.is_some() && name == http::header::HOST {
             continue;
@@ -163,94 +135,31 @@ pub fn parse_request(
     *request.headers_mut() = headers;
     Ok(Some(Parsed {
         request,
-        expect_continue: expect_continue && framing != Framing::Empty,
+        expect_continue: scratch.expect_continue && framing != Framing::Empty,
         framing,
         keep_alive,
     }))
 }
 
-/// What the header fields say about a request's framing and connection.
-struct Fields {
-    framing: Framing,
-    keep_alive: bool,
-    expect_continue: bool,
-}
-
-/// Reads the fields of a head that starts at address `base` into `scratch.headers`
-/// (names, and where their values lie), without the fields the client may not send on,
-/// and checks those framing depends on.
-fn read_fields(
-    fields: &[httparse::Header<'_>],
-    base: usize,
-    version: u8,
+/// Parses the head at the start of `buf` ([`ninefold_http1::parse_request_head`]) and
+/// reads its fields into `scratch.headers` (names, and where their values lie), without
+/// the fields the client may not send on. `scratch.expect_continue`: `Expect:
+/// 100-continue` on HTTP/1.1.
+fn read_head(
+    buf: &[u8],
+    limits: HeadLimits,
     scratch: &mut Scratch,
-) -> Result<Fields, WireError> {
-    let mut length: Option<u64> = None;
-    // Transfer-Encoding field lines, and whether the one there is is exactly `chunked`.
-    let mut codings = 0usize;
-    let mut chunked = false;
-    let mut hosts = 0usize;
-    let mut keep_alive = version == 1;
-    let mut expect_continue = false;
+) -> Result<Option<RequestHead>, WireError> {
+    let base = buf.as_ptr() as usize;
     scratch.headers.clear();
     scratch.named.clear();
-    for h in fields {
-        // Underscored names are dropped, as nginx does by default: CGI-style backends
-        // read `X_Tenant_Id` as `X-Tenant-Id`, a header only the gateway may set.
-        if h.name.as_bytes().contains(&b'_') {
-            continue;
-        }
-        let name = scratch
-            .names
-            .get(h.name.as_bytes())
-            .map_err(|_| WireError::Malformed("invalid header name"))?;
-        if name == http::header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(WireError::Malformed("invalid content-length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(WireError::Malformed("conflicting content-length"));
-            }
-            length = Some(n);
-        } else if name == http::header::HOST {
-            hosts += 1;
-            if hosts > 1 {
-                return Err(WireError::Malformed("more than one host header"));
-            }
-        } else if name == http::header::TRANSFER_ENCODING {
-            // Only exactly `chunked`, on one field line, is served (docs/gateway.md).
-            codings += 1;
-            chunked = h.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-        } else if name == http::header::CONNECTION {
-            for token in h.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive |= version == 0;
-                } else if let Ok(named) = HeaderName::from_bytes(token) {
-                    scratch.named.push(named);
-                }
-            }
-        } else if name == http::header::EXPECT {
-            if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
-                return Err(WireError::Expectation);
-            }
-            expect_continue = version == 1;
-        }
-        // Hop-by-hop fields are this connection's: they leave the client's headers here,
-        // before any step of the gateway adds its own.
-        if crate::h1::is_hop_by_hop(&name) {
-            continue;
-        }
-        let start = h.value.as_ptr() as usize - base;
-        scratch.headers.push((name, start..start + h.value.len()));
-    }
-    if hosts == 0 && version == 1 {
-        return Err(WireError::Malformed("no host header"));
-    }
+    scratch.expect_continue = false;
+    let Some(head) = ninefold_http1::parse_request_head(buf, limits, |name, value| {
+        read_field(name, value, base, scratch)
+    })?
+    else {
+        return Ok(None);
+    };
     if !scratch.named.is_empty() {
         // What the client's `Connection` names is hop-by-hop too, except the fields that
         // frame and address the request.
@@ -259,36 +168,51 @@ fn read_fields(
             n == http::header::HOST || n == http::header::CONTENT_LENGTH || !named.contains(n)
         });
     }
-    let transfer_coding = (codings > 0).then_some(codings == 1 && chunked);
-    let framing = framing_of(transfer_coding, length, version)?;
-    Ok(Fields {
-        framing,
-        keep_alive,
-        expect_continue,
-    })
+    scratch.expect_continue &= head.version == 1;
+    Ok(Some(head))
 }
 
-/// The body's framing from `Transfer-Encoding` (`Some(true)`: exactly `chunked`) and
-/// `Content-Length` (RFC 9112 §6.3).
-fn framing_of(
-    transfer_coding: Option<bool>,
-    length: Option<u64>,
-    version: u8,
-) -> Result<Framing, WireError> {
-    Ok(match (transfer_coding, length) {
-        (Some(_), Some(_)) => {
-            return Err(WireError::Malformed(
-                "both transfer-encoding and content-length",
-            ));
+/// One field of a request head (its framing already checked by the parser): kept in
+/// `scratch.headers` unless the client may not send it on.
+fn read_field(
+    raw: &[u8],
+    value: &[u8],
+    base: usize,
+    scratch: &mut Scratch,
+) -> Result<(), WireError> {
+    // Underscored names are dropped, as nginx does by default: CGI-style backends
+    // read `X_Tenant_Id` as `X-Tenant-Id`, a header only the gateway may set.
+    if raw.contains(&b'_') {
+        return Ok(());
+    }
+    let name = scratch
+        .names
+        .get(raw)
+        .map_err(|_| WireError::Malformed("invalid header name"))?;
+    if name == http::header::CONNECTION {
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
+                continue;
+            }
+            if let Ok(named) = HeaderName::from_bytes(token) {
+                scratch.named.push(named);
+            }
         }
-        (Some(_), None) if version == 0 => {
-            return Err(WireError::Malformed("transfer-encoding in HTTP/1.0"));
+    } else if name == http::header::EXPECT {
+        if !value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+            return Err(WireError::Expectation);
         }
-        (Some(true), None) => Framing::Chunked,
-        (Some(false), None) => return Err(WireError::UnsupportedCoding),
-        (None, Some(0) | None) => Framing::Empty,
-        (None, Some(n)) => Framing::Length(n),
-    })
+        scratch.expect_continue = true;
+    }
+    // Hop-by-hop fields are this connection's: they leave the client's headers here,
+    // before any step of the gateway adds its own.
+    if ninefold_http1::is_hop_by_hop(&name) {
+        return Ok(());
+    }
+    let start = value.as_ptr() as usize - base;
+    scratch.headers.push((name, start..start + value.len()));
+    Ok(())
 }
 
 /// The request target in origin form with its path normalized
@@ -343,7 +267,7 @@ pub enum BodyOut {
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and the framing fields this server writes itself.
 fn is_connection_field(name: &HeaderName) -> bool {
     use http::header::{CONTENT_LENGTH, PROXY_AUTHENTICATE, TRAILER};
-    crate::h1::is_hop_by_hop(name)
+    ninefold_http1::is_hop_by_hop(name)
         || name == TRAILER
         || name == PROXY_AUTHENTICATE
         || name == CONTENT_LENGTH
@@ -378,50 +302,23 @@ pub fn encode_head(
             continue;
         }
         has_date |= name == http::header::DATE;
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if let Some(added) = added {
-        added.render(|name, value| put_header(out, name, value));
+        added.render(|name, value| put_field(out, name, value));
     }
     if !has_date {
-        put_header(out, b"date", date.now());
+        put_field(out, b"date", date.now());
     }
     match body {
-        BodyOut::Length(n) => put_header(out, b"content-length", decimal(n, &mut [0; 20])),
-        BodyOut::Chunked => put_header(out, b"transfer-encoding", b"chunked"),
+        BodyOut::Length(n) => put_field(out, b"content-length", decimal(n, &mut [0; 20])),
+        BodyOut::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
         BodyOut::None | BodyOut::UntilClose => {}
     }
     if close {
-        put_header(out, b"connection", b"close");
+        put_field(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The `Date` header's value, formatted once per second.
-#[derive(Default)]
-pub struct DateCache {
-    second: u64,
-    value: Vec<u8>,
-}
-
-impl DateCache {
-    /// The current time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
-    pub fn now(&mut self) -> &[u8] {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second || self.value.is_empty() {
-            self.second = second;
-            self.value = httpdate::fmt_http_date(now).into_bytes();
-        }
-        &self.value
-    }
 }
 
 #[cfg(test)]

@@ -307,18 +307,6 @@ fn added_fields_replace_the_upstreams_and_match_what_the_map_would_hold() {
     }
 }
 
-#[test]
-fn the_date_is_an_http_date() {
-    let mut d = DateCache::default();
-    let v = String::from_utf8(d.now().to_vec()).unwrap();
-    assert!(httpdate::parse_http_date(&v).is_ok(), "{v}");
-    assert_eq!(
-        d.now(),
-        v.as_bytes(),
-        "the same second gives the cached value"
-    );
-}
-
 proptest! {
     /// However the head arrives, it parses to the same request once complete.
     #[test]

@@ -34,7 +34,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::h1::{self, BodyDecoder, Decoded, Framing, H1Error, decimal};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded, Framing, H1Error, decimal};
 
 /// Idle connections are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);

@@ -258,6 +258,9 @@ async fn an_ambiguously_framed_answer_is_an_error_and_its_connection_is_not_reus
     for bad in [
         &b"HTTP/1.1 200 OK\r\ncontent-length: +5\r\n\r\nhello"[..],
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        // Found by ninefold-http1's differential test against hyper (which refuses both).
+        b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 099 OK\r\ncontent-length: 5\r\n\r\nhello",
     ] {
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec();
         let (addr, mut seen) = instance(vec![vec![bad.to_vec(), ok.clone()], vec![ok]]).await;

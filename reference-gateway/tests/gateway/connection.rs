@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use reference_gateway::h1::{self, BodyDecoder, Decoded};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

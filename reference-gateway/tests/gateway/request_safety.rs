@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use jsonwebtoken::Algorithm;
-use reference_gateway::h1::{self, BodyDecoder, Decoded};
+use ninefold_http1::{self as h1, BodyDecoder, Decoded};
 use reference_gateway::{AuthConfig, RouteConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -376,6 +376,24 @@ async fn paths_are_normalized_before_routing_or_refused_through_the_service() {
             .unwrap();
         let resp = gw.gateway.service().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 404, "{target}");
+    }
+    assert_eq!(up.calls(), 0);
+}
+
+/// Found by ninefold-http1's differential test against hyper: a bare LF inside a chunk
+/// extension, or a trailer line that is not a field line, was read as if valid.
+#[tokio::test]
+async fn a_chunk_extension_with_a_bare_lf_or_a_trailer_that_is_no_field_gets_400() {
+    let up = spawn_upstream("a").await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let head = "POST /items HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for body in [
+        "3;a\nb\r\nabc\r\n0\r\n\r\n",
+        "3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n",
+        "3\r\nabc\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+    ] {
+        let (status, answer) = exchange(&gw, format!("{head}{body}").as_bytes()).await;
+        assert_eq!(status, 400, "{body:?}: {answer}");
     }
     assert_eq!(up.calls(), 0);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use jsonwebtoken::Algorithm;
-use reference_gateway::h1;
+use ninefold_http1 as h1;
 use reference_gateway::{AuthConfig, Plan, RouteConfig, TenantConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -416,3 +416,87 @@ fn a_limited_decoder_refuses_a_chunk_on_its_size_line_and_counts_trailers() {
     let _ = buf.split_to(4);
     assert_eq!(d.decode(&mut buf), Ok(Decoded::Done));
 }
+
+// Found by the differential test against hyper (tests/differential): each was accepted
+// here and refused by hyper.
+
+#[test]
+fn an_http_1_0_answer_with_transfer_encoding_is_refused() {
+    // RFC 9112 §6.1: faulty framing, whatever the coding.
+    for te in ["chunked", "gzip"] {
+        let text = format!("HTTP/1.0 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n");
+        assert_eq!(
+            parse_head(text.as_bytes()).unwrap_err(),
+            H1Error::Head("transfer-encoding in HTTP/1.0"),
+            "{te}"
+        );
+    }
+    assert_eq!(
+        head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").framing,
+        Framing::Chunked
+    );
+}
+
+#[test]
+fn a_status_outside_100_to_599_is_refused() {
+    for status in ["099", "000", "600", "999"] {
+        let text = format!("HTTP/1.1 {status} X\r\n\r\n");
+        assert!(parse_head(text.as_bytes()).is_err(), "{status}");
+    }
+    assert_eq!(head("HTTP/1.1 100 Continue\r\n\r\n").status, 100);
+    assert_eq!(head("HTTP/1.1 599 X\r\n\r\n").status, 599);
+}
+
+#[test]
+fn a_bare_lf_in_a_chunk_extension_is_refused() {
+    // `httparse::parse_chunk_size` skips any byte of an extension up to CRLF; a reader
+    // that ends the line at the LF would read "b" as the chunk's data.
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"3;a\nb\r\nabc\r\n0\r\n\r\n", 64).unwrap_err(),
+        H1Error::Chunk
+    );
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"3;a=\"q r\"\r\nabc\r\n0\r\n\r\n", 1)
+            .unwrap()
+            .0,
+        b"abc"
+    );
+}
+
+#[test]
+fn a_trailer_that_is_not_a_field_line_is_refused() {
+    for trailer in [
+        &b"Bad Trailer"[..],
+        b"X-T: a\x01b",
+        b"X-T: 1\nX-U: 2",
+        b" folded",
+        b": v",
+    ] {
+        let mut body = b"1\r\na\r\n0\r\n".to_vec();
+        body.extend_from_slice(trailer);
+        body.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            decode_in_pieces(Framing::Chunked, &body, 64).unwrap_err(),
+            H1Error::Chunk,
+            "{}",
+            String::from_utf8_lossy(trailer)
+        );
+    }
+    let body = b"1\r\na\r\n0\r\nX-T: 1\r\nx-u:\r\nX-V: caf\xc3\xa9\r\n\r\n";
+    assert_eq!(decode_in_pieces(Framing::Chunked, body, 1).unwrap().0, b"a");
+}
+
+/// The one leniency kept (crate docs, "Leniencies kept"): RFC 9112 §2.2 lets a recipient
+/// take a bare LF as a line's end; `httparse` does, with no switch to refuse it, and so
+/// does hyper. Chunked framing lines still need CRLF.
+#[test]
+fn a_bare_lf_ends_a_head_line_as_rfc_9112_2_2_allows() {
+    let wire = "HTTP/1.1 200 OK\ncontent-length: 2\n\nok";
+    let h = head(wire);
+    assert_eq!((h.status, h.framing), (200, Framing::Length(2)));
+    assert_eq!(&wire[h.len..], "ok", "the head ends at the empty line");
+    assert_eq!(
+        decode_in_pieces(Framing::Chunked, b"2\nok\r\n0\r\n\r\n", 64).unwrap_err(),
+        H1Error::Chunk
+    );
+}
