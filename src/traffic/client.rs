@@ -78,9 +78,15 @@ impl Targets {
     /// Open a connection to the next target, moving on past connect errors;
     /// `ConnectError` only when every target refused (or timed out).
     pub async fn connect(&self, timeout: Duration) -> Result<Conn, ClientFailure> {
-        for _ in 0..self.list.len() {
-            let i = self.next.get();
-            self.next.set((i + 1) % self.list.len());
+        // The shared cursor moves once per connect (round robin over connections), and
+        // this connect tries every target once from where it started: re-reading the
+        // cursor after each failure let two concurrent connects both land on the same
+        // dead target twice and give up with a live one untried.
+        let n = self.list.len();
+        let start = self.next.get();
+        self.next.set((start + 1) % n.max(1));
+        for k in 0..n {
+            let i = (start + k) % n;
             let target = &self.list[i];
             match tokio::time::timeout(timeout, open(target.addr)).await {
                 Ok(Ok(stream)) => return Ok(Conn::new(stream, target.host.clone(), timeout)),
