@@ -114,7 +114,9 @@ async fn proxy_errors_of_the_table() {
         (201, proxy_json("off", "127.0.0.1:0", "a:1", false, ""))
     );
 
-    // PATCH onto a port in use: 500, proxy left disabled with the new listen stored.
+    // PATCH onto a port in use: 500, and the proxy is left as it was
+    // (listening on its old address, enabled), so a later /reset works.
+    let before = api.fp.proxy("t").await.unwrap();
     let r = http(
         a,
         "PATCH",
@@ -124,7 +126,9 @@ async fn proxy_errors_of_the_table() {
     .await;
     assert_eq!(r.status, 500);
     let t = api.fp.proxy("t").await.unwrap();
-    assert_eq!((t.enabled, t.listen), (false, format!("127.0.0.1:{port}")));
+    assert_eq!(t, before);
+    let r = http(a, "POST", "/reset", None).await;
+    assert_eq!(r.status, 204);
     let r = http(a, "PATCH", "/proxies/nope", Some("{}")).await;
     assert_eq!((r.status, r.body), (404, err("proxy not found", 404)));
     let r = http(a, "POST", "/proxies/off", Some("")).await;
