@@ -258,7 +258,9 @@ impl Proxy {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| listen_error(&named, &e))?;
-        let bound = listener.local_addr().map_err(|e| listen_error(&named, &e))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| listen_error(&named, &e))?;
         st.listen = bound.to_string();
         st.enabled = true;
         let stop = CancellationToken::new();
