@@ -364,3 +364,15 @@ async fn proxy_name_with_a_slash_is_refused() {
     );
     assert!(api.fp.proxies().await.is_empty());
 }
+
+/// Deliberate difference (docs/faults.md): where Go's decoder lets the last
+/// of two equal keys win, we refuse the body.
+#[tokio::test]
+async fn duplicate_keys_are_refused() {
+    let api = spawn_api(1).await;
+    let body = r#"{"name":"a","name":"b","listen":"127.0.0.1:0","upstream":"127.0.0.1:9"}"#;
+    let r = http(api.addr, "POST", "/proxies", Some(body)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("duplicate field"), "{}", r.body);
+    assert!(api.fp.proxies().await.is_empty());
+}

@@ -442,11 +442,7 @@ async fn test_bandwidth_toxic() {
     let took = start.elapsed();
     assert!(got == payload, "server did not read the same bytes");
     let expected = Duration::from_secs_f64(payload.len() as f64 / (rate as f64 * 1000.0));
-    let off = if took > expected {
-        took - expected
-    } else {
-        expected - took
-    };
+    let off = took.abs_diff(expected);
     assert!(
         off <= Duration::from_millis(10),
         "bandwidth: took {took:?}, expected {expected:?} ± 10ms"
@@ -726,19 +722,21 @@ async fn test_limit_data_toxic_nil_should_close_pipe() {
 #[tokio::test(start_paused = true)]
 async fn test_limit_data_toxic_chunk_smaller_than_limit() {
     let buf = buffer(50, 3);
-    limit_check(100, &[buf.clone()], &[buf]).await;
+    let one = [buf];
+    limit_check(100, &one, &one).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn test_limit_data_toxic_chunk_length_matches_limit() {
     let buf = buffer(100, 4);
-    limit_check(100, &[buf.clone()], &[buf]).await;
+    let one = [buf];
+    limit_check(100, &one, &one).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn test_limit_data_toxic_chunk_bigger_than_limit() {
     let buf = buffer(150, 5);
-    limit_check(100, &[buf.clone()], &[buf[..100].to_vec()]).await;
+    limit_check(100, std::slice::from_ref(&buf), &[buf[..100].to_vec()]).await;
 }
 
 #[tokio::test(start_paused = true)]

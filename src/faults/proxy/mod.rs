@@ -343,10 +343,8 @@ impl Proxy {
                     let (listen, upstream, was_enabled) = before;
                     st.listen = listen;
                     st.upstream = upstream;
-                    if was_enabled {
-                        if let Err(again) = self.start_locked(&mut st).await {
-                            tracing::warn!(proxy = %self.name, error = %again, "could not reopen the old listener");
-                        }
+                    if was_enabled && let Err(again) = self.start_locked(&mut st).await {
+                        tracing::warn!(proxy = %self.name, error = %again, "could not reopen the old listener");
                     }
                     return Err(e);
                 }
