@@ -376,3 +376,35 @@ async fn duplicate_keys_are_refused() {
     assert!(r.body.contains("duplicate field"), "{}", r.body);
     assert!(api.fp.proxies().await.is_empty());
 }
+
+/// Issue 19: keys match case-insensitively, as Go's encoding/json does:
+/// `{"Enabled": false}` disables (it used to be a 200 that changed nothing).
+#[tokio::test]
+async fn json_keys_match_case_insensitively() {
+    let api = spawn_api(1).await;
+    let a = api.addr;
+    let body = r#"{"Name":"p","LISTEN":"127.0.0.1:0","Upstream":"127.0.0.1:9"}"#;
+    let r = http(a, "POST", "/proxies", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = http(a, "PATCH", "/proxies/p", Some(r#"{"Enabled": false}"#)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!api.fp.proxy("p").await.unwrap().enabled);
+    let toxic = r#"{"Type":"latency","Stream":"upstream","Attributes":{"Latency":100,"JITTER":7}}"#;
+    let r = http(a, "POST", "/proxies/p/toxics", Some(toxic)).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            200,
+            r#"{"attributes":{"latency":100,"jitter":7},"name":"latency_upstream","type":"latency","stream":"upstream","toxicity":1}"#
+        )
+    );
+    // Equal but for case: a duplicate, refused (Go would keep the last).
+    let r = http(
+        a,
+        "PATCH",
+        "/proxies/p",
+        Some(r#"{"enabled":true,"Enabled":false}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
