@@ -8,9 +8,13 @@
 //! → handlers. Handlers check in the reference's order (proxy, body, stream,
 //! type, name, attributes) so that the first error reported is the same.
 //!
-//! Deliberate differences: error bodies are sent as `application/json` (the
-//! reference sends them as `text/plain` through `http.Error`; clients only
-//! read the body), and there is no `/metrics` route (404, as the reference
+//! Error answers are the reference's: `text/plain; charset=utf-8` with
+//! `X-Content-Type-Options: nosniff` (Go's `http.Error` overrides the JSON
+//! content type the reference sets first), the body Toxiproxy's JSON object.
+//!
+//! Deliberate differences (all listed in docs/faults.md): a body over
+//! [`BODY_LIMIT`] is a 413 (the reference has no limit), a proxy name with a
+//! `/` is refused, and there is no `/metrics` route (404, as the reference
 //! without `-proxy-metrics`).
 
 use std::sync::OnceLock;
@@ -18,7 +22,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +36,10 @@ use crate::faults::server::{FaultProxy, ProxySpec};
 use crate::faults::wire::{
     self, Attributes, ErrorBody, PopulateBody, ProxyInput, ProxyPatch, ToxicInput, ToxicUpdateInput,
 };
+
+/// The largest request body the API reads (a larger one is a 413 JSON error,
+/// refused on its `Content-Length` before the body is read when it has one).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The header every response carries.
 pub const REQUEST_ID_HEADER: &str = "x-toxiproxy-request-id";
@@ -61,6 +70,7 @@ pub fn app(proxy: FaultProxy) -> Router {
                 .delete(toxic_delete),
         )
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(guard))
         .with_state(proxy)
 }
@@ -76,12 +86,37 @@ impl IntoResponse for FaultProxyError {
         })
         .unwrap_or_default();
         body.push(b'\n'); // Go's http.Error uses Fprintln.
-        raw(
+        let mut resp = raw(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            "application/json",
+            "text/plain; charset=utf-8",
             body,
-        )
+        );
+        resp.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        resp
     }
+}
+
+/// The body, or 413 when it is over [`BODY_LIMIT`] (400 if it broke off).
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, FaultProxyError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            FaultProxyError::BodyTooLarge
+        } else {
+            bad_body(e.body_text())
+        }
+    })
+}
+
+/// Whether the head announces a body over [`BODY_LIMIT`].
+fn announced_too_large(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > BODY_LIMIT as u64)
 }
 
 fn raw(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
@@ -141,6 +176,8 @@ async fn guard(req: Request, next: Next) -> Response {
         .is_some_and(|ua| ua.as_bytes().starts_with(b"Mozilla/"));
     let mut resp = if browser {
         plain_error(StatusCode::FORBIDDEN, "User agent not allowed")
+    } else if announced_too_large(&req) {
+        FaultProxyError::BodyTooLarge.into_response()
     } else if req.method() == Method::HEAD {
         if known_path(req.uri().path()) {
             StatusCode::METHOD_NOT_ALLOWED.into_response()
@@ -210,13 +247,17 @@ fn spec_from(input: ProxyInput) -> ProxySpec {
     }
 }
 
-async fn proxy_create(State(fp): State<FaultProxy>, body: Bytes) -> ApiResult {
+async fn proxy_create(
+    State(fp): State<FaultProxy>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = read_body(body)?;
     let input: ProxyInput = wire::decode_body(&body).map_err(bad_body)?;
     let proxy = fp.create_proxy(spec_from(input)).await?;
     Ok(json(StatusCode::CREATED, &proxy))
 }
 
-async fn populate(State(fp): State<FaultProxy>, body: Bytes) -> Response {
+async fn populate(State(fp): State<FaultProxy>, body: Result<Bytes, BytesRejection>) -> Response {
     // Every answer here is the `{error?, status?, proxies}` object, errors included.
     let failed = |error: FaultProxyError, created: Vec<wire::WireProxy>| {
         let status = error.status();
@@ -228,6 +269,10 @@ async fn populate(State(fp): State<FaultProxy>, body: Bytes) -> Response {
                 proxies: (!created.is_empty()).then_some(created),
             },
         )
+    };
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(e) => return failed(e, Vec::new()),
     };
     let inputs: Vec<ProxyInput> = match wire::decode_body(&body) {
         Ok(v) => v,
@@ -256,9 +301,10 @@ async fn proxy_show(State(fp): State<FaultProxy>, Path(name): Path<String>) -> A
 async fn proxy_update(
     State(fp): State<FaultProxy>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     fp.proxy_handle(&name).await?;
+    let body = read_body(body)?;
     let patch: ProxyPatch = wire::decode_body(&body).map_err(bad_body)?;
     let proxy = fp
         .update_proxy(&name, patch.listen, patch.upstream, patch.enabled)
@@ -278,9 +324,10 @@ async fn toxic_index(State(fp): State<FaultProxy>, Path(name): Path<String>) -> 
 async fn toxic_create(
     State(fp): State<FaultProxy>,
     Path(proxy): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     fp.proxy_handle(&proxy).await?;
+    let body = read_body(body)?;
     let input: ToxicInput = wire::decode_body(&body).map_err(bad_body)?;
     let new = new_toxic(input)?;
     // 200, not 201: the reference answers a toxic creation with OK.
@@ -320,9 +367,10 @@ async fn toxic_show(
 async fn toxic_update(
     State(fp): State<FaultProxy>,
     Path((proxy, toxic)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let handle = fp.proxy_handle(&proxy).await?;
+    let body = read_body(body)?;
     let updated = handle
         .update_toxic(&toxic, |attrs, toxicity| {
             let input: ToxicUpdateInput = wire::decode_body(&body).map_err(bad_body)?;

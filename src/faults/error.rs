@@ -29,6 +29,14 @@ pub enum FaultProxyError {
     /// 404.
     #[error("toxic not found")]
     ToxicNotFound,
+    /// 400: a proxy name with a `/` (it could never be addressed by a path;
+    /// the reference accepts it: a deliberate difference).
+    #[error("invalid proxy name: must not contain '/'")]
+    InvalidProxyName,
+    /// 413: the request body is over the API's size limit (the reference has
+    /// no limit: a deliberate difference).
+    #[error("request body too large")]
+    BodyTooLarge,
     /// 500: the listener could not be opened, e.g.
     /// `listen tcp 127.0.0.1:3310: bind: address already in use`.
     #[error("{0}")]
@@ -42,7 +50,9 @@ impl FaultProxyError {
             FaultProxyError::BadRequestBody(_)
             | FaultProxyError::MissingField(_)
             | FaultProxyError::InvalidStream
-            | FaultProxyError::InvalidToxicType => 400,
+            | FaultProxyError::InvalidToxicType
+            | FaultProxyError::InvalidProxyName => 400,
+            FaultProxyError::BodyTooLarge => 413,
             FaultProxyError::ProxyNotFound | FaultProxyError::ToxicNotFound => 404,
             FaultProxyError::ProxyAlreadyExists | FaultProxyError::ToxicAlreadyExists => 409,
             FaultProxyError::Listen(_) => 500,

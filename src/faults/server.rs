@@ -209,6 +209,9 @@ impl FaultProxy {
         if spec.upstream.is_empty() {
             return Err(FaultProxyError::MissingField(format!("upstream{suffix}")));
         }
+        if spec.name.contains('/') {
+            return Err(FaultProxyError::InvalidProxyName);
+        }
         Ok(())
     }
 
@@ -245,7 +248,10 @@ impl FaultProxy {
         let mut created = Vec::with_capacity(specs.len());
         for spec in specs {
             if let Some(existing) = proxies.get(&spec.name) {
-                if existing.addresses().await == (spec.listen.clone(), spec.upstream.clone()) {
+                // Compared as the reference's `Differs` does: the new listen
+                // resolved (`localhost:7070` → `127.0.0.1:7070`) against the
+                // current one, so an unchanged proxy keeps its toxics.
+                if !existing.differs(&spec.listen, &spec.upstream).await {
                     created.push(existing.wire().await);
                     continue;
                 }
@@ -288,6 +294,8 @@ impl FaultProxy {
 
     /// Partial update (`None` keeps the value): a new listen or upstream
     /// restarts the proxy and closes its connections; `enabled` opens or closes it.
+    /// If the new listener cannot be opened, the proxy is left as it was
+    /// (same address, same state) and the error is returned.
     pub async fn update_proxy(
         &self,
         name: &str,

@@ -3,6 +3,8 @@
 //! every byte of the answer for byte-for-byte checks.
 #![allow(dead_code)]
 
+pub mod toxiproxy_api;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

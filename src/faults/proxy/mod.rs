@@ -248,12 +248,19 @@ impl Proxy {
             return Ok(());
         }
         let addr = resolve(&st.listen).await?;
+        // The error names the resolved address, as the reference's does
+        // (`listen tcp 127.0.0.1:3310: …` for `localhost:3310`).
+        let named = if st.listen.starts_with(':') {
+            st.listen.clone()
+        } else {
+            addr.to_string()
+        };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| listen_error(&bind_target(&st.listen), &e))?;
+            .map_err(|e| listen_error(&named, &e))?;
         let bound = listener
             .local_addr()
-            .map_err(|e| listen_error(&bind_target(&st.listen), &e))?;
+            .map_err(|e| listen_error(&named, &e))?;
         st.listen = bound.to_string();
         st.enabled = true;
         let stop = CancellationToken::new();
@@ -299,10 +306,13 @@ impl Proxy {
         }
     }
 
-    /// The configured listen and upstream (for `/populate`'s "unchanged" test).
-    pub(crate) async fn addresses(&self) -> (String, String) {
+    /// The reference's `Differs`: whether `listen` (resolved, as
+    /// `net.ResolveTCPAddr` does) or `upstream` differ from the current ones.
+    /// A listen that does not resolve differs.
+    pub(crate) async fn differs(&self, listen: &str, upstream: &str) -> bool {
+        let resolved = resolve(listen).await.map(|a| a.to_string());
         let st = self.state.lock().await;
-        (st.listen.clone(), st.upstream.clone())
+        resolved.as_deref() != Ok(st.listen.as_str()) || upstream != st.upstream
     }
 
     /// Apply a partial update with the reference's semantics: a new listen or
@@ -319,6 +329,7 @@ impl Proxy {
         let new_upstream = upstream.unwrap_or_else(|| st.upstream.clone());
         let enabled = enabled.unwrap_or(st.enabled);
         let resolved = resolve(&new_listen).await?;
+        let before = (st.listen.clone(), st.upstream.clone(), st.enabled);
         if resolved.to_string() != st.listen || new_upstream != st.upstream {
             Self::stop_locked(&mut st).await;
             st.listen = new_listen;
@@ -326,7 +337,17 @@ impl Proxy {
         }
         if enabled != st.enabled {
             if enabled {
-                self.start_locked(&mut st).await?;
+                if let Err(e) = self.start_locked(&mut st).await {
+                    // Leave the proxy as it was: old addresses, old state
+                    // (the reference leaves it disabled on the bad address).
+                    let (listen, upstream, was_enabled) = before;
+                    st.listen = listen;
+                    st.upstream = upstream;
+                    if was_enabled && let Err(again) = self.start_locked(&mut st).await {
+                        tracing::warn!(proxy = %self.name, error = %again, "could not reopen the old listener");
+                    }
+                    return Err(e);
+                }
             } else {
                 Self::stop_locked(&mut st).await;
             }
