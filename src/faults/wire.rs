@@ -5,9 +5,10 @@
 //! ([`Toxic`], [`Duration`]) at the boundary by the `From` impls below.
 //!
 //! Compatibility choices (see `shared/TOXIPROXY-API.md`): unknown attribute
-//! keys are ignored and missing ones are 0, like Go's decoder; nothing is
-//! range-checked (a negative latency is stored and echoed as given, and acts
-//! as 0, which is what Go's `time.Sleep` does with it).
+//! keys are ignored and missing ones are 0, like Go's decoder; a negative
+//! latency is stored and echoed as given, and acts as 0 (what Go's
+//! `time.Sleep` does with it). Every attribute is range-checked against
+//! [`ATTRIBUTE_RANGES`] (the reference overflows or panics past them).
 
 use std::time::Duration;
 
@@ -347,7 +348,66 @@ impl Attributes {
             Attributes::LimitData(a) => Attributes::LimitData(into(a, patch)?),
             Attributes::Loss(a) => Attributes::Loss(into(a, patch)?),
             Attributes::Noop(a) => Attributes::Noop(into(a, patch)?),
-        })
+        }
+        .validated()?)
+    }
+
+    /// These attributes if every value is within its range ([`ATTRIBUTE_RANGES`]),
+    /// else a decoder error naming the toxic type and the attribute.
+    fn validated(self) -> Result<Attributes, serde_json::Error> {
+        let value = serde_json::to_value(self)?;
+        for &(kind, name, min, max, unit) in ATTRIBUTE_RANGES {
+            if kind != self.kind() {
+                continue;
+            }
+            let v = value.get(name).and_then(serde_json::Value::as_f64);
+            if let Some(v) = v.filter(|v| !(min..=max).contains(v)) {
+                let shown = value.get(name).map_or_else(|| v.to_string(), ToString::to_string);
+                return Err(serde::de::Error::custom(format!(
+                    "{kind} attribute {name:?} out of range: {shown} \
+                     (allowed {} to {} {unit})",
+                    Range(min),
+                    Range(max)
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// One day in milliseconds: the bound of every millisecond attribute.
+const DAY_MS: f64 = 86_400_000.0;
+
+/// The validated range of every toxic attribute: `(type, attribute, min, max, unit)`.
+/// Negative times and rates are accepted as Toxiproxy accepts them (they act
+/// as 0, or as unlimited for `rate`); the bounds are where the reference's
+/// arithmetic overflows or panics (`jitter` ≥ 2^62 ms) and far past any fault
+/// worth injecting. Out of range → 400 `bad request body: …` naming it.
+pub const ATTRIBUTE_RANGES: &[(&str, &str, f64, f64, &str)] = &[
+    ("latency", "latency", -DAY_MS, DAY_MS, "ms"),
+    ("latency", "jitter", -DAY_MS, DAY_MS, "ms"),
+    ("bandwidth", "rate", -1e8, 1e8, "KB/s"),
+    ("slow_close", "delay", -DAY_MS, DAY_MS, "ms"),
+    ("timeout", "timeout", -DAY_MS, DAY_MS, "ms"),
+    ("reset_peer", "timeout", -DAY_MS, DAY_MS, "ms"),
+    ("slicer", "average_size", -1_073_741_824.0, 1_073_741_824.0, "bytes"),
+    ("slicer", "size_variation", -1_073_741_824.0, 1_073_741_824.0, "bytes"),
+    ("slicer", "delay", -DAY_MS * 1000.0, DAY_MS * 1000.0, "µs"),
+    ("limit_data", "bytes", -9_007_199_254_740_992.0, 9_007_199_254_740_992.0, "bytes"),
+    ("packet_loss", "loss_rate", 0.0, 1.0, "(probability)"),
+    ("packet_loss", "correlation", 0.0, 1.0, "(probability)"),
+];
+
+/// A range bound printed as an integer when it is one.
+struct Range(f64);
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.fract() == 0.0 && self.0.abs() < 1e16 {
+            write!(f, "{:.0}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
     }
 }
 

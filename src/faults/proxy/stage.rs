@@ -6,12 +6,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How early [`StageIo::sleep_until_precise`] asks the timer to wake it: the
+/// timer rounds a deadline up to its next millisecond tick and then parks for
+/// whole milliseconds (up to ~2 ms late in all), which must land before the deadline.
+pub const SPIN_MARGIN: Duration = Duration::from_millis(2);
+
+/// `at + after`, or a year from `at` when that is past what an `Instant` holds.
+pub fn deadline(at: Instant, after: Duration) -> Instant {
+    at.checked_add(after)
+        .or_else(|| at.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(at)
+}
 
 /// A piece of the byte stream (about one socket read) and when it arrived.
 /// Latency toxics advance `received_at` so stacked latencies add up.
@@ -106,6 +119,39 @@ impl StageIo {
             () = self.interrupt.cancelled() => false,
             () = tokio::time::sleep_until(deadline) => true,
         }
+    }
+
+    /// Sleep until `deadline` *exactly*: `false` if interrupted first.
+    ///
+    /// Tokio's timer works in whole milliseconds and rounds every deadline up
+    /// (a 100 ms sleep takes ~101.4 ms), so a toxic that must add the number
+    /// the user typed cannot use it alone: the timer is asked to wake us
+    /// [`SPIN_MARGIN`] early and the rest (at most about a millisecond) is
+    /// finished by yielding in a loop on the clock. Below the margin there is
+    /// no timer at all. On paused time (tests) the clock cannot move while we
+    /// yield, so the last stretch is an ordinary (exact, virtual) sleep.
+    pub async fn sleep_until_precise(&self, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if deadline <= now {
+            return !self.interrupt.is_cancelled();
+        }
+        if deadline - now > SPIN_MARGIN && !self.sleep_until(deadline - SPIN_MARGIN).await {
+            return false;
+        }
+        let mut last = Instant::now();
+        while last < deadline {
+            if self.interrupt.is_cancelled() {
+                return false;
+            }
+            tokio::task::yield_now().await;
+            let now = Instant::now();
+            if now == last {
+                // The clock did not move across a yield: paused time.
+                return self.sleep_until(deadline).await;
+            }
+            last = now;
+        }
+        true
     }
 
     /// Forward `chunk` (if any) and report an interruption: what an

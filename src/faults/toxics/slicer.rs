@@ -1,14 +1,17 @@
 //! `slicer`: cut each chunk into pieces of about `average_size` bytes by
 //! recursive bisection (midpoint ± a random `size_variation`), with `delay`
 //! between pieces. Unlike the reference, a midpoint is kept strictly inside
-//! the range, so sizes of 0 or 1 cannot recurse forever.
+//! the range, so sizes of 0 or 1 cannot recurse forever. With `delay = 0`
+//! there is no timer at all (a zero sleep still costs a timer tick, ~1 ms per
+//! piece); otherwise piece k of a chunk is due k × `delay` after the first,
+//! met precisely as the latency toxic meets its deadlines.
 
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::faults::proxy::stage::{Chunk, PipeEnd, Recv, StageCtx, StageIo};
+use crate::faults::proxy::stage::{self, Chunk, PipeEnd, Recv, StageCtx, StageIo};
 
 /// Slicer attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,21 +57,27 @@ impl Slicer {
                 Recv::Chunk(c) => c,
             };
             let cuts = self.cuts(chunk.data.len(), &mut ctx.rng);
-            for pair in cuts.windows(2) {
+            // Piece k is due `k × delay` after the first: a schedule, so the
+            // timer's rounding is not added once per piece.
+            let first = Instant::now();
+            for (k, pair) in cuts.windows(2).enumerate() {
+                if k > 0 && !self.delay.is_zero() {
+                    let steps = u32::try_from(k).unwrap_or(u32::MAX);
+                    let due = stage::deadline(first, self.delay.saturating_mul(steps));
+                    if !io.sleep_until_precise(due).await {
+                        let rest = Chunk {
+                            data: chunk.data.slice(pair[0]..),
+                            received_at: chunk.received_at,
+                        };
+                        return io.flush_interrupted(Some(rest)).await;
+                    }
+                }
                 let piece = Chunk {
                     data: chunk.data.slice(pair[0]..pair[1]),
                     received_at: chunk.received_at,
                 };
                 if !io.send(piece).await {
                     return PipeEnd::Closed;
-                }
-                if pair[1] < chunk.data.len() && !io.sleep_until(Instant::now() + self.delay).await
-                {
-                    let rest = Chunk {
-                        data: chunk.data.slice(pair[1]..),
-                        received_at: chunk.received_at,
-                    };
-                    return io.flush_interrupted(Some(rest)).await;
                 }
             }
         }
