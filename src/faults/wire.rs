@@ -360,9 +360,17 @@ impl Attributes {
             if kind != self.kind() {
                 continue;
             }
-            let v = value.get(name).and_then(serde_json::Value::as_f64);
-            if let Some(v) = v.filter(|v| !(min..=max).contains(v)) {
-                let shown = value.get(name).map_or_else(|| v.to_string(), ToString::to_string);
+            let Some(v) = value.get(name) else { continue };
+            // Integers compared as integers: 2^53 + 1 is not 2^53.
+            let out = match (v.as_i64(), v.as_f64()) {
+                (Some(i), _) => {
+                    i128::from(i) < min as i128 || i128::from(i) > max as i128
+                }
+                (None, Some(f)) => !(min..=max).contains(&f),
+                _ => false,
+            };
+            if out {
+                let shown = v.to_string();
                 return Err(serde::de::Error::custom(format!(
                     "{kind} attribute {name:?} out of range: {shown} \
                      (allowed {} to {} {unit})",
@@ -635,6 +643,71 @@ mod tests {
                 latency: Duration::ZERO,
                 jitter: Duration::ZERO
             })
+        );
+    }
+
+    /// Each attribute's documented bounds (docs/faults.md), written out here
+    /// rather than read from the table under test.
+    const BOUNDS: &[(&str, &str, i64, i64)] = &[
+        ("latency", "latency", -86_400_000, 86_400_000),
+        ("latency", "jitter", -86_400_000, 86_400_000),
+        ("bandwidth", "rate", -100_000_000, 100_000_000),
+        ("slow_close", "delay", -86_400_000, 86_400_000),
+        ("timeout", "timeout", -86_400_000, 86_400_000),
+        ("reset_peer", "timeout", -86_400_000, 86_400_000),
+        ("slicer", "average_size", -(1 << 30), 1 << 30),
+        ("slicer", "size_variation", -(1 << 30), 1 << 30),
+        ("slicer", "delay", -86_400_000_000, 86_400_000_000),
+        ("limit_data", "bytes", -(1 << 53), 1 << 53),
+    ];
+
+    fn check(kind: &str, attrs: serde_json::Value) -> Result<Attributes, String> {
+        let created = Attributes::decode(kind, Some(&attrs))
+            .unwrap()
+            .map_err(|e| e.to_string());
+        // An update (merge into the defaults) is checked the same way.
+        let merged = Attributes::default_for(kind)
+            .unwrap()
+            .merge(&attrs)
+            .map_err(|e| e.to_string());
+        assert_eq!(created, merged, "{kind} {attrs}");
+        created
+    }
+
+    #[test]
+    fn every_toxic_attribute_has_a_validated_range() {
+        for &(kind, name, min, max) in BOUNDS {
+            for ok in [min, max, 0] {
+                let r = check(kind, serde_json::json!({ name: ok }));
+                assert!(r.is_ok(), "{kind}.{name} = {ok}: {r:?}");
+            }
+            for bad in [min - 1, max + 1, i64::MIN, i64::MAX] {
+                let err = check(kind, serde_json::json!({ name: bad })).unwrap_err();
+                assert!(
+                    err.contains(&format!("{kind} attribute \"{name}\" out of range: {bad}")),
+                    "{err}"
+                );
+            }
+        }
+        for name in ["loss_rate", "correlation"] {
+            for ok in [0.0, 0.5, 1.0] {
+                assert!(check("packet_loss", serde_json::json!({ name: ok })).is_ok());
+            }
+            for bad in [-0.01, 1.01, 1e300] {
+                let err = check("packet_loss", serde_json::json!({ name: bad })).unwrap_err();
+                assert!(err.contains(&format!("\"{name}\" out of range")), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_of_2_pow_62_is_refused_naming_it() {
+        let err = check("latency", serde_json::json!({"latency": 10, "jitter": 1i64 << 62}))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "latency attribute \"jitter\" out of range: 4611686018427387904 \
+             (allowed -86400000 to 86400000 ms)"
         );
     }
 }

@@ -26,6 +26,20 @@ pub fn deadline(at: Instant, after: Duration) -> Instant {
         .unwrap_or(at)
 }
 
+/// The end of [`StageIo::sleep_until_precise`] on paused time: move the
+/// paused clock to the deadline itself (a sleep would land on the timer's
+/// next millisecond tick, as on the real clock). Only unit tests pause
+/// time with the ability to move it; elsewhere this is a plain sleep.
+#[cfg(test)]
+async fn finish_paused(deadline: Instant) {
+    tokio::time::advance(deadline.saturating_duration_since(Instant::now())).await;
+}
+
+#[cfg(not(test))]
+async fn finish_paused(deadline: Instant) {
+    tokio::time::sleep_until(deadline).await;
+}
+
 /// A piece of the byte stream (about one socket read) and when it arrived.
 /// Latency toxics advance `received_at` so stacked latencies add up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,10 +140,10 @@ impl StageIo {
     /// Tokio's timer works in whole milliseconds and rounds every deadline up
     /// (a 100 ms sleep takes ~101.4 ms), so a toxic that must add the number
     /// the user typed cannot use it alone: the timer is asked to wake us
-    /// [`SPIN_MARGIN`] early and the rest (at most about a millisecond) is
-    /// finished by yielding in a loop on the clock. Below the margin there is
-    /// no timer at all. On paused time (tests) the clock cannot move while we
-    /// yield, so the last stretch is an ordinary (exact, virtual) sleep.
+    /// [`SPIN_MARGIN`] early and the rest (under [`SPIN_MARGIN`]) is finished
+    /// by yielding in a loop on the clock. Below the margin there is no timer
+    /// at all. On paused time (tests) the clock cannot move while we yield, so
+    /// the last stretch is [`finish_paused`].
     pub async fn sleep_until_precise(&self, deadline: Instant) -> bool {
         let now = Instant::now();
         if deadline <= now {
@@ -144,10 +158,17 @@ impl StageIo {
                 return false;
             }
             tokio::task::yield_now().await;
+            let real = std::time::Instant::now();
             let now = Instant::now();
             if now == last {
-                // The clock did not move across a yield: paused time.
-                return self.sleep_until(deadline).await;
+                // The clock did not move across a yield. On the real clock a
+                // read in between equals it too; if it does not, time is paused.
+                if real != last.into_std() {
+                    finish_paused(deadline).await;
+                } else if !self.sleep_until(deadline).await {
+                    return false;
+                }
+                return !self.interrupt.is_cancelled();
             }
             last = now;
         }

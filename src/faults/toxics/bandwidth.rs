@@ -177,4 +177,46 @@ mod tests {
         assert_eq!(h.rx.recv().await.unwrap().data.len(), 100_000);
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
+
+    /// Receive `total` bytes; the time it took.
+    async fn drain(rx: &mut tokio::sync::mpsc::Receiver<Chunk>, total: usize) -> Duration {
+        let start = Instant::now();
+        let mut got = 0;
+        while got < total {
+            got += rx.recv().await.unwrap().data.len();
+        }
+        start.elapsed()
+    }
+
+    /// 1500-byte chunks at 1000 KB/s are due every 1.5 ms, between timer
+    /// ticks: each sleep wakes late, and the lateness must be carried.
+    #[tokio::test(start_paused = true)]
+    async fn bandwidth_holds_the_set_rate_when_timers_wake_late() {
+        let mut h = testing::run(Toxic::Bandwidth(Bandwidth { rate_kb_per_s: 1000 }), 1);
+        let tx = h.tx.clone().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..320 {
+                tx.send(Chunk::now(vec![0u8; 1500])).await.unwrap();
+            }
+        });
+        // 480 000 bytes / 1 000 000 bytes/s = 480 ms (+ less than one tick).
+        let took = drain(&mut h.rx, 480_000).await;
+        assert!(
+            took >= Duration::from_millis(480) && took <= Duration::from_millis(482),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_time_is_not_credit() {
+        let mut h = testing::run(Toxic::Bandwidth(Bandwidth { rate_kb_per_s: 10 }), 1);
+        h.push(&[1u8; 1000]).await;
+        // 1000 bytes at 10 000 bytes/s: 100 ms.
+        assert_eq!(drain(&mut h.rx, 1000).await, Duration::from_millis(100));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        h.push(&[2u8; 1000]).await;
+        h.push(&[3u8; 1000]).await;
+        // The 5 s idle bought nothing: 2000 bytes still take 200 ms.
+        assert_eq!(drain(&mut h.rx, 2000).await, Duration::from_millis(200));
+    }
 }

@@ -148,4 +148,43 @@ mod tests {
         assert_eq!(n, 4);
         assert_eq!(start.elapsed(), Duration::from_millis(15));
     }
+
+    async fn slice_time(delay: Duration, len: usize) -> (usize, Duration) {
+        let toxic = Toxic::Slicer(Slicer {
+            average_size: 1024,
+            size_variation: 0,
+            delay,
+        });
+        let mut h = testing::run(toxic, 3);
+        // Off the timer's millisecond grid, where a sleep of any length rounds up.
+        tokio::time::advance(Duration::from_micros(300)).await;
+        let start = Instant::now();
+        h.tx.as_ref()
+            .unwrap()
+            .send(Chunk::now(vec![1u8; len]))
+            .await
+            .unwrap();
+        let (mut n, mut got) = (0, 0);
+        while got < len {
+            got += h.rx.recv().await.unwrap().data.len();
+            n += 1;
+        }
+        (n, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slicer_with_zero_delay_does_not_sleep() {
+        // 64 KiB in 1 KiB pieces: 64 pieces, no time at all.
+        let (n, took) = slice_time(Duration::ZERO, 65_536).await;
+        assert_eq!(n, 64);
+        assert_eq!(took, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slicer_delay_is_a_schedule_not_a_sum_of_rounded_sleeps() {
+        // 64 pieces, 63 gaps of 300 µs: 18.9 ms, not 63 timer ticks.
+        let (n, took) = slice_time(Duration::from_micros(300), 65_536).await;
+        assert_eq!(n, 64);
+        assert_eq!(took, Duration::from_micros(63 * 300));
+    }
 }
