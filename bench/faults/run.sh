@@ -6,7 +6,8 @@
 # is on PATH (or given as TOXIPROXY=/path/to/toxiproxy-server).
 # Bounded: BUDGET s per latency setting (default 10), DUR s of data per rate
 # (default 2): about 1.5 minutes per server.
-# Needs: python3. Throughput vs a direct connection is bench/faults/throughput.sh.
+# Arguments are passed to timing.py (--only latency|bandwidth, --latencies,
+# --rates). Needs: python3, curl. Throughput vs a direct connection is bench/faults/throughput.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +20,7 @@ fi
 [ -n "$BIN" ] || { echo "build ninefold first (cargo build --bin ninefold), or set BIN"; exit 2; }
 TOXIPROXY=${TOXIPROXY:-$(command -v toxiproxy-server || true)}
 BUDGET=${BUDGET:-10}
+ARGS=("$@")   # passed to timing.py, e.g. --only latency --latencies 10,100
 DUR=${DUR:-2}
 
 WORK=$(mktemp -d)
@@ -41,7 +43,7 @@ wait_api() {
 
 run_one() { # label, port
   python3 "$ROOT/bench/faults/timing.py" --api "http://127.0.0.1:$2" --label "$1" \
-    --budget "$BUDGET" --dur "$DUR" | tee -a "$WORK/results.jsonl"
+    --budget "$BUDGET" --dur "$DUR" "${ARGS[@]}" | tee -a "$WORK/results.jsonl"
 }
 
 echo "== ours: $BIN"

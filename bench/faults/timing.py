@@ -2,13 +2,14 @@
 """Wall-clock accuracy of a Toxiproxy-compatible server's timing toxics.
 
 Drives a running server through its HTTP API (ours or a real toxiproxy-server):
-  latency   error of a downstream latency toxic (p50, p99 over round trips of
-            one byte; the link's own round trip without the toxic is subtracted)
+  latency   error of a downstream latency toxic (p50, p99 over one-byte trips
+            from the upstream end to the client end, both in this process; the
+            link's own one-way time without the toxic is subtracted)
   bandwidth delivered / set rate of an upstream bandwidth toxic
   slicer    time to pass 3 MB through a slicer (1024 ± 512 bytes) with delay 0
             and with delay 100 µs
 
-Every run is bounded: latency uses min(1000, BUDGET / latency) round trips per
+Every run is bounded: latency uses min(1000, BUDGET / latency) trips per
 setting, bandwidth sends about DUR seconds' worth of bytes per rate.
 Prints one JSON object per line; run.sh turns them into a table.
 """
@@ -17,8 +18,6 @@ import argparse
 import json
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -41,68 +40,70 @@ def free_port():
     return port
 
 
-def echo_main():
-    """Echo server in its own process (so the GIL never sits between the two ends)."""
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    print(ls.getsockname()[1], flush=True)
-
-    def serve(c):
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return
-            c.sendall(d)
-
-    while True:
-        c, _ = ls.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
-
-
 def pct(xs, p):
     xs = sorted(xs)
     k = min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))
     return xs[k]
 
 
-def trips(sock, n):
+def one_way(up, down, n, expect=0.0):
+    """`n` one-byte trips upstream socket -> proxy -> client socket, in seconds.
+    The reader busy-polls: a process blocked in recv for the whole latency is
+    woken late by the kernel (0.1-0.3 ms on a VM); that is the client's delay.
+    It sleeps (precisely: clock_nanosleep) until 3 ms before `expect` first,
+    so that it leaves the CPU to the proxy for most of the wait."""
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        sock.sendall(b"x")
-        if sock.recv(16) != b"x":
-            raise RuntimeError("echo broke")
+        up.sendall(b"x")
+        if expect > 0.003:
+            time.sleep(expect - 0.003)
+        while True:
+            try:
+                d = down.recv(16, socket.MSG_DONTWAIT)
+                break
+            except BlockingIOError:
+                pass
         out.append(time.perf_counter() - t)
+        if d != b"x":
+            raise RuntimeError("link broke")
     return out
 
 
-def latency_bench(base, echo_port, settings, budget, label):
+def latency_bench(base, settings, budget, label):
+    """Downstream latency toxic: one byte written by the upstream end (this
+    process) and read at the client end; the link's own one-way time, in
+    the same hot loop without the toxic, is subtracted."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
     port = free_port()
     api(base, "POST", "/proxies", {"name": "bench_lat", "listen": f"127.0.0.1:{port}",
-                                    "upstream": f"127.0.0.1:{echo_port}"})
+                                    "upstream": f"127.0.0.1:{ls.getsockname()[1]}"})
     try:
         for ms in settings:
             n = int(min(1000, max(10, budget * 1000 / ms)))
-            s = socket.create_connection(("127.0.0.1", port))
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            trips(s, 20)
-            base_rtt = statistics.median(trips(s, min(n, 200)))
+            down = socket.create_connection(("127.0.0.1", port))
+            up, _ = ls.accept()
+            for sk in (up, down):
+                sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            one_way(up, down, 50)
+            base_ms = statistics.median(one_way(up, down, 200)) * 1000
             api(base, "POST", "/proxies/bench_lat/toxics",
                 {"name": "lat", "type": "latency", "stream": "downstream",
                  "attributes": {"latency": ms, "jitter": 0}})
-            got = trips(s, n)
+            got = one_way(up, down, n, ms / 1000)
             api(base, "DELETE", "/proxies/bench_lat/toxics/lat")
-            s.close()
-            err = [(t - base_rtt) * 1000 - ms for t in got]
+            up.close()
+            down.close()
+            err = [t * 1000 - base_ms - ms for t in got]
             print(json.dumps({"server": label, "kind": "latency", "set_ms": ms, "trips": n,
-                              "base_rtt_ms": round(base_rtt * 1000, 3),
+                              "base_one_way_ms": round(base_ms, 3),
                               "err_p50_ms": round(pct(err, 50), 3),
                               "err_p99_ms": round(pct(err, 99), 3)}), flush=True)
     finally:
         api(base, "DELETE", "/proxies/bench_lat")
+        ls.close()
 
 
 def bandwidth_bench(base, settings, dur, label, slicer):
@@ -177,7 +178,6 @@ def bandwidth_bench(base, settings, dur, label, slicer):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--echo", action="store_true", help="run the echo server (internal)")
     ap.add_argument("--api", help="http://127.0.0.1:PORT of the server under test")
     ap.add_argument("--label", default="ours")
     ap.add_argument("--latencies", default="1,10,100,1000")
@@ -185,21 +185,13 @@ def main():
     ap.add_argument("--budget", type=float, default=10.0, help="s per latency setting")
     ap.add_argument("--dur", type=float, default=2.0, help="s of data per rate")
     ap.add_argument("--no-slicer", action="store_true")
+    ap.add_argument("--only", choices=["latency", "bandwidth"])
     a = ap.parse_args()
-    if a.echo:
-        echo_main()
-        return
-    echo = subprocess.Popen([sys.executable, __file__, "--echo"], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        echo_port = int(echo.stdout.readline())
-        latency_bench(a.api, echo_port, [int(x) for x in a.latencies.split(",")], a.budget,
-                      a.label)
+    if a.only != "bandwidth":
+        latency_bench(a.api, [int(x) for x in a.latencies.split(",")], a.budget, a.label)
+    if a.only != "latency":
         bandwidth_bench(a.api, [float(x) for x in a.rates.split(",")], a.dur, a.label,
                         not a.no_slicer)
-    finally:
-        echo.kill()
-        echo.wait()
 
 
 if __name__ == "__main__":
