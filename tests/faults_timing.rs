@@ -22,7 +22,10 @@ async fn toxiproxy_bandwidth_toxic_480kb_at_1000kbps_in_480ms() {
         r#"{{"name":"test","listen":"127.0.0.1:0","upstream":"{}"}}"#,
         upstream.local_addr().unwrap()
     );
-    assert_eq!(http(api.addr, "POST", "/proxies", Some(&body)).await.status, 201);
+    assert_eq!(
+        http(api.addr, "POST", "/proxies", Some(&body)).await.status,
+        201
+    );
     let listen = api.fp.listen_addr("test").await.unwrap();
     let mut client = tokio::time::timeout(WAIT, TcpStream::connect(listen))
         .await
@@ -74,9 +77,13 @@ fn error_text(body: &str) -> String {
 async fn out_of_range_attribute_is_refused_naming_it() {
     let api = spawn_api(1).await;
     let body = r#"{"name":"p","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"}"#;
-    assert_eq!(http(api.addr, "POST", "/proxies", Some(body)).await.status, 201);
+    assert_eq!(
+        http(api.addr, "POST", "/proxies", Some(body)).await.status,
+        201
+    );
 
-    let huge = r#"{"name":"j","type":"latency","attributes":{"latency":1,"jitter":4611686018427387904}}"#;
+    let huge =
+        r#"{"name":"j","type":"latency","attributes":{"latency":1,"jitter":4611686018427387904}}"#;
     let r = http(api.addr, "POST", "/proxies/p/toxics", Some(huge)).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(
@@ -85,14 +92,28 @@ async fn out_of_range_attribute_is_refused_naming_it() {
          (allowed -86400000 to 86400000 ms)"
     );
     // Nothing was created.
-    assert_eq!(http(api.addr, "GET", "/proxies/p/toxics/j", None).await.status, 404);
+    assert_eq!(
+        http(api.addr, "GET", "/proxies/p/toxics/j", None)
+            .await
+            .status,
+        404
+    );
 
     let ok = r#"{"name":"j","type":"latency","attributes":{"latency":1,"jitter":86400000}}"#;
-    assert_eq!(http(api.addr, "POST", "/proxies/p/toxics", Some(ok)).await.status, 200);
+    assert_eq!(
+        http(api.addr, "POST", "/proxies/p/toxics", Some(ok))
+            .await
+            .status,
+        200
+    );
     let patch = r#"{"attributes":{"jitter":86400001}}"#;
     let r = http(api.addr, "PATCH", "/proxies/p/toxics/j", Some(patch)).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(error_text(&r.body).contains("\"jitter\" out of range: 86400001"), "{}", r.body);
+    assert!(
+        error_text(&r.body).contains("\"jitter\" out of range: 86400001"),
+        "{}",
+        r.body
+    );
     // The toxic is as it was.
     let r = http(api.addr, "GET", "/proxies/p/toxics/j", None).await;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -110,7 +131,9 @@ async fn out_of_range_attribute_is_refused_naming_it() {
         assert_eq!(r.status, 400, "{kind}: {}", r.body);
         let text = error_text(&r.body);
         assert!(
-            text.starts_with(&format!("bad request body: {kind} attribute \"{name}\" out of range")),
+            text.starts_with(&format!(
+                "bad request body: {kind} attribute \"{name}\" out of range"
+            )),
             "{text}"
         );
     }

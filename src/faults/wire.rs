@@ -338,7 +338,7 @@ impl Attributes {
             }
             serde_json::from_value(merged)
         }
-        Ok(match self {
+        let merged = match self {
             Attributes::Latency(a) => Attributes::Latency(into(a, patch)?),
             Attributes::Bandwidth(a) => Attributes::Bandwidth(into(a, patch)?),
             Attributes::SlowClose(a) => Attributes::SlowClose(into(a, patch)?),
@@ -348,8 +348,8 @@ impl Attributes {
             Attributes::LimitData(a) => Attributes::LimitData(into(a, patch)?),
             Attributes::Loss(a) => Attributes::Loss(into(a, patch)?),
             Attributes::Noop(a) => Attributes::Noop(into(a, patch)?),
-        }
-        .validated()?)
+        };
+        merged.validated()
     }
 
     /// These attributes if every value is within its range ([`ATTRIBUTE_RANGES`]),
@@ -363,9 +363,7 @@ impl Attributes {
             let Some(v) = value.get(name) else { continue };
             // Integers compared as integers: 2^53 + 1 is not 2^53.
             let out = match (v.as_i64(), v.as_f64()) {
-                (Some(i), _) => {
-                    i128::from(i) < min as i128 || i128::from(i) > max as i128
-                }
+                (Some(i), _) => i128::from(i) < min as i128 || i128::from(i) > max as i128,
                 (None, Some(f)) => !(min..=max).contains(&f),
                 _ => false,
             };
@@ -398,10 +396,28 @@ pub const ATTRIBUTE_RANGES: &[(&str, &str, f64, f64, &str)] = &[
     ("slow_close", "delay", -DAY_MS, DAY_MS, "ms"),
     ("timeout", "timeout", -DAY_MS, DAY_MS, "ms"),
     ("reset_peer", "timeout", -DAY_MS, DAY_MS, "ms"),
-    ("slicer", "average_size", -1_073_741_824.0, 1_073_741_824.0, "bytes"),
-    ("slicer", "size_variation", -1_073_741_824.0, 1_073_741_824.0, "bytes"),
+    (
+        "slicer",
+        "average_size",
+        -1_073_741_824.0,
+        1_073_741_824.0,
+        "bytes",
+    ),
+    (
+        "slicer",
+        "size_variation",
+        -1_073_741_824.0,
+        1_073_741_824.0,
+        "bytes",
+    ),
     ("slicer", "delay", -DAY_MS * 1000.0, DAY_MS * 1000.0, "µs"),
-    ("limit_data", "bytes", -9_007_199_254_740_992.0, 9_007_199_254_740_992.0, "bytes"),
+    (
+        "limit_data",
+        "bytes",
+        -9_007_199_254_740_992.0,
+        9_007_199_254_740_992.0,
+        "bytes",
+    ),
     ("packet_loss", "loss_rate", 0.0, 1.0, "(probability)"),
     ("packet_loss", "correlation", 0.0, 1.0, "(probability)"),
 ];
@@ -702,8 +718,11 @@ mod tests {
 
     #[test]
     fn jitter_of_2_pow_62_is_refused_naming_it() {
-        let err = check("latency", serde_json::json!({"latency": 10, "jitter": 1i64 << 62}))
-            .unwrap_err();
+        let err = check(
+            "latency",
+            serde_json::json!({"latency": 10, "jitter": 1i64 << 62}),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             "latency attribute \"jitter\" out of range: 4611686018427387904 \

@@ -14,10 +14,26 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How early [`StageIo::sleep_until_precise`] asks the timer to wake it: the
-/// timer rounds a deadline up to its next millisecond tick and then parks for
-/// whole milliseconds (up to ~2 ms late in all), which must land before the deadline.
-pub const SPIN_MARGIN: Duration = Duration::from_millis(2);
+use crate::faults::toxics::timer;
+
+/// How early the timer thread wakes [`StageIo::sleep_until_precise`]; the
+/// rest is spun. Covers the thread's own lateness (the kernel's 50 µs timer
+/// slack) and the time a woken task takes to be polled.
+pub const SPIN_MARGIN: Duration = Duration::from_micros(1000);
+
+/// On paused time, how early the tokio sleep ends before [`finish_paused`]
+/// moves the clock: more than the timer's rounding (under 2 ms).
+const PAUSED_MARGIN: Duration = Duration::from_millis(2);
+
+/// Whether tokio's clock is paused (a test): it did not move across a yield
+/// while the real clock did. On the real clock, two equal readings would make
+/// a reading in between equal too, so this is never true outside a test.
+async fn clock_is_paused() -> bool {
+    let before = Instant::now();
+    tokio::task::yield_now().await;
+    let real = std::time::Instant::now();
+    Instant::now() == before && real != before.into_std()
+}
 
 /// `at + after`, or a year from `at` when that is past what an `Instant` holds.
 pub fn deadline(at: Instant, after: Duration) -> Instant {
@@ -139,38 +155,44 @@ impl StageIo {
     ///
     /// Tokio's timer works in whole milliseconds and rounds every deadline up
     /// (a 100 ms sleep takes ~101.4 ms), so a toxic that must add the number
-    /// the user typed cannot use it alone: the timer is asked to wake us
-    /// [`SPIN_MARGIN`] early and the rest (under [`SPIN_MARGIN`]) is finished
-    /// by yielding in a loop on the clock. Below the margin there is no timer
-    /// at all. On paused time (tests) the clock cannot move while we yield, so
-    /// the last stretch is [`finish_paused`].
+    /// the user typed cannot use it: the wait goes to the toxics' own timer
+    /// thread ([`timer`]), asked to wake us [`SPIN_MARGIN`] early, and that
+    /// last stretch is finished by yielding in a loop on the clock (a
+    /// woken task takes tens of microseconds to run again). On paused time
+    /// (tests) a tokio sleep stands in for the timer thread and the last
+    /// stretch is [`finish_paused`].
+    ///
+    /// [`timer`]: crate::faults::toxics::timer
     pub async fn sleep_until_precise(&self, deadline: Instant) -> bool {
-        let now = Instant::now();
-        if deadline <= now {
+        if deadline <= Instant::now() {
             return !self.interrupt.is_cancelled();
         }
-        if deadline - now > SPIN_MARGIN && !self.sleep_until(deadline - SPIN_MARGIN).await {
-            return false;
+        if clock_is_paused().await {
+            let early = deadline - PAUSED_MARGIN;
+            if early > Instant::now() && !self.sleep_until(early).await {
+                return false;
+            }
+            tokio::select! {
+                biased;
+                () = self.interrupt.cancelled() => return false,
+                () = finish_paused(deadline) => {}
+            }
+            return !self.interrupt.is_cancelled();
         }
-        let mut last = Instant::now();
-        while last < deadline {
+        if let Some(early) = deadline.checked_sub(SPIN_MARGIN)
+            && early > Instant::now()
+        {
+            tokio::select! {
+                biased;
+                () = self.interrupt.cancelled() => return false,
+                () = timer::sleep_until(early.into_std()) => {}
+            }
+        }
+        while Instant::now() < deadline {
             if self.interrupt.is_cancelled() {
                 return false;
             }
             tokio::task::yield_now().await;
-            let real = std::time::Instant::now();
-            let now = Instant::now();
-            if now == last {
-                // The clock did not move across a yield. On the real clock a
-                // read in between equals it too; if it does not, time is paused.
-                if real != last.into_std() {
-                    finish_paused(deadline).await;
-                } else if !self.sleep_until(deadline).await {
-                    return false;
-                }
-                return !self.interrupt.is_cancelled();
-            }
-            last = now;
         }
         true
     }

@@ -192,7 +192,12 @@ mod tests {
     /// ticks: each sleep wakes late, and the lateness must be carried.
     #[tokio::test(start_paused = true)]
     async fn bandwidth_holds_the_set_rate_when_timers_wake_late() {
-        let mut h = testing::run(Toxic::Bandwidth(Bandwidth { rate_kb_per_s: 1000 }), 1);
+        let mut h = testing::run(
+            Toxic::Bandwidth(Bandwidth {
+                rate_kb_per_s: 1000,
+            }),
+            1,
+        );
         let tx = h.tx.clone().unwrap();
         tokio::spawn(async move {
             for _ in 0..320 {
