@@ -50,14 +50,16 @@ def one_way(up, down, n, expect=0.0):
     """`n` one-byte trips upstream socket -> proxy -> client socket, in seconds.
     The reader busy-polls: a process blocked in recv for the whole latency is
     woken late by the kernel (0.1-0.3 ms on a VM); that is the client's delay.
-    It sleeps (precisely: clock_nanosleep) until 3 ms before `expect` first,
-    so that it leaves the CPU to the proxy for most of the wait."""
+    It sleeps until max(5 ms, 5 %) before `expect` first, so that it leaves
+    the CPU to the proxy for most of the wait (and a late wake-up of its own,
+    up to several ms on a loaded VM, is not counted either)."""
     out = []
     for _ in range(n):
         t = time.perf_counter()
         up.sendall(b"x")
-        if expect > 0.003:
-            time.sleep(expect - 0.003)
+        early = max(0.005, expect * 0.05)
+        if expect > early:
+            time.sleep(expect - early)
         while True:
             try:
                 d = down.recv(16, socket.MSG_DONTWAIT)

@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::toxics::timer;
 
 /// How early the timer thread wakes [`StageIo::sleep_until_precise`]; the
-/// rest is spun. Covers the thread's own lateness (the kernel's 50 µs timer
-/// slack) and the time a woken task takes to be polled.
+/// rest is spun (so at most this long per due chunk). Covers the thread's own
+/// lateness (the kernel's 50 µs timer slack, a VM's vCPU waking from idle) and
+/// the time a woken task takes to be polled.
 pub const SPIN_MARGIN: Duration = Duration::from_micros(1000);
 
 /// On paused time, how early the tokio sleep ends before [`finish_paused`]
@@ -168,33 +169,50 @@ impl StageIo {
             return !self.interrupt.is_cancelled();
         }
         if clock_is_paused().await {
-            let early = deadline - PAUSED_MARGIN;
-            if early > Instant::now() && !self.sleep_until(early).await {
+            if let Some(early) = deadline.checked_sub(PAUSED_MARGIN)
+                && early > Instant::now()
+                && !self.sleep_until(early).await
+            {
                 return false;
             }
-            tokio::select! {
-                biased;
-                () = self.interrupt.cancelled() => return false,
-                () = finish_paused(deadline) => {}
-            }
-            return !self.interrupt.is_cancelled();
+            return self.finish_paused_or_interrupted(deadline).await;
         }
         if let Some(early) = deadline.checked_sub(SPIN_MARGIN)
             && early > Instant::now()
         {
+            // As a duration from now, so the wait stays bounded by the toxic's
+            // own time whatever the clock is.
+            let at = std::time::Instant::now() + early.saturating_duration_since(Instant::now());
             tokio::select! {
                 biased;
                 () = self.interrupt.cancelled() => return false,
-                () = timer::sleep_until(early.into_std()) => {}
+                () = timer::sleep_until(at) => {}
             }
         }
-        while Instant::now() < deadline {
+        let mut last = Instant::now();
+        while last < deadline {
             if self.interrupt.is_cancelled() {
                 return false;
             }
             tokio::task::yield_now().await;
+            let real = std::time::Instant::now();
+            let now = Instant::now();
+            if now == last && real != last.into_std() {
+                // Paused after all (the clock had moved across the first yield).
+                return self.finish_paused_or_interrupted(deadline).await;
+            }
+            last = now;
         }
         true
+    }
+
+    async fn finish_paused_or_interrupted(&self, deadline: Instant) -> bool {
+        tokio::select! {
+            biased;
+            () = self.interrupt.cancelled() => return false,
+            () = finish_paused(deadline) => {}
+        }
+        !self.interrupt.is_cancelled()
     }
 
     /// Forward `chunk` (if any) and report an interruption: what an
