@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Fault proxy benchmark (run by hand, never in CI):
-#  1. throughput of a link with no toxics vs a direct connection (wrk → nginx "ok");
-#  2. what a 100 ms downstream latency toxic adds at p50 (target: 100 ms ± 1 ms).
-# wrk is pinned to core 0, nginx and the proxy to core 1. Medians of $RUNS runs.
-# Needs: wrk, nginx (apt-get install -y wrk nginx-light), curl, python3.
-# A real Toxiproxy is not packaged in Debian, so it is not compared here.
+# Timing accuracy of the fault proxy's toxics (run by hand, never in CI):
+#   latency error (p50, p99) for 1/10/100/1000 ms, delivered/set bandwidth for
+#   0.1/1/5/20/100 MB/s, and the slicer's time for 3 MB with delay 0.
+# Ours (`ninefold toxiproxy`), and a real `toxiproxy-server` next to it when one
+# is on PATH (or given as TOXIPROXY=/path/to/toxiproxy-server).
+# Bounded: BUDGET s per latency setting (default 10), DUR s of data per rate
+# (default 2): about 1.5 minutes per server.
+# Arguments are passed to timing.py (--only latency|bandwidth, --latencies,
+# --rates). Needs: python3, curl. Throughput vs a direct connection is bench/faults/throughput.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/target/release/ninefold}
-RUNS=${RUNS:-3}
-DUR=${DUR:-10s}
-CONNS=${CONNS:-50}
-LAT_CONNS=${LAT_CONNS:-10}
-
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --bin ninefold)
+BIN=${BIN:-}
+if [ -z "$BIN" ]; then
+  for b in "${CARGO_TARGET_DIR:-$ROOT/target}/release/ninefold" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/ninefold"; do
+    [ -x "$b" ] && { BIN=$b; break; }
+  done
+fi
+[ -n "$BIN" ] || { echo "build ninefold first (cargo build --bin ninefold), or set BIN"; exit 2; }
+TOXIPROXY=${TOXIPROXY:-$(command -v toxiproxy-server || true)}
+BUDGET=${BUDGET:-10}
+ARGS=("$@")   # passed to timing.py, e.g. --only latency --latencies 10,100
+DUR=${DUR:-2}
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -26,62 +33,66 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-NGINX_PORT=$(free_port); API_PORT=$(free_port); PROXY_PORT=$(free_port)
-
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:$NGINX_PORT; location / { return 200 "ok"; } }
+wait_api() {
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$1/version" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "server on port $1 did not start"; return 3
 }
-CONF
-taskset -c 1 nginx -c "$WORK/nginx.conf" -p "$WORK" &
-PIDS+=($!)
-taskset -c 1 "$BIN" toxiproxy --port "$API_PORT" --seed 1 > "$WORK/toxiproxy.out" 2> "$WORK/toxiproxy.err" &
-PIDS+=($!)
 
-# Wait for the ready line (bounded), never a fixed sleep.
-for _ in $(seq 1 100); do
-  grep -q '"event":"ready"' "$WORK/toxiproxy.out" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q '"event":"ready"' "$WORK/toxiproxy.out" || { echo "toxiproxy did not start"; cat "$WORK/toxiproxy.err"; exit 3; }
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null && break; sleep 0.1; done
-
-API="http://127.0.0.1:$API_PORT"
-curl -sf -XPOST "$API/proxies" \
-  -d "{\"name\":\"hello\",\"listen\":\"127.0.0.1:$PROXY_PORT\",\"upstream\":\"127.0.0.1:$NGINX_PORT\"}" >/dev/null
-
-rps() { taskset -c 0 wrk -t1 -c"$CONNS" -d"$DUR" "$1" | awk '/Requests\/sec/ {print $2}'; }
-p50_ms() {
-  taskset -c 0 wrk -t1 -c"$LAT_CONNS" -d"$DUR" --latency "$1" | awk '
-    $1=="50%" { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 } print v }'
+run_one() { # label, port
+  python3 "$ROOT/bench/faults/timing.py" --api "http://127.0.0.1:$2" --label "$1" \
+    --budget "$BUDGET" --dur "$DUR" "${ARGS[@]}" | tee -a "$WORK/results.jsonl"
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "== throughput: wrk -t1 -c$CONNS -d$DUR, $RUNS runs (direct and proxied interleaved)"
-: > "$WORK/direct"; : > "$WORK/proxied"; : > "$WORK/ratio"
-for i in $(seq 1 "$RUNS"); do
-  d=$(rps "http://127.0.0.1:$NGINX_PORT/"); p=$(rps "http://127.0.0.1:$PROXY_PORT/")
-  r=$(awk -v p="$p" -v d="$d" 'BEGIN {printf "%.3f", p/d}')
-  echo "run $i: direct $d req/s, through the proxy $p req/s, ratio $r"
-  echo "$d" >> "$WORK/direct"; echo "$p" >> "$WORK/proxied"; echo "$r" >> "$WORK/ratio"
-done
-echo "median: direct $(median < "$WORK/direct") req/s, proxied $(median < "$WORK/proxied") req/s, ratio $(median < "$WORK/ratio")"
+echo "== ours: $BIN"
+PORT=$(free_port)
+"$BIN" toxiproxy --port "$PORT" --seed 1 > "$WORK/ours.out" 2> "$WORK/ours.err" &
+PIDS+=($!)
+wait_api "$PORT"
+run_one ours "$PORT"
 
-echo "== latency toxic: wrk -t1 -c$LAT_CONNS -d$DUR --latency, p50 with and without latency=100ms downstream"
-: > "$WORK/added"
-for i in $(seq 1 "$RUNS"); do
-  base=$(p50_ms "http://127.0.0.1:$PROXY_PORT/")
-  curl -sf -XPOST "$API/proxies/hello/toxics" -d '{"type":"latency","attributes":{"latency":100}}' >/dev/null
-  tox=$(p50_ms "http://127.0.0.1:$PROXY_PORT/")
-  curl -sf -XDELETE "$API/proxies/hello/toxics/latency_downstream" >/dev/null
-  added=$(awk -v a="$tox" -v b="$base" 'BEGIN {printf "%.3f", a-b}')
-  echo "run $i: p50 without $base ms, with $tox ms, added $added ms"
-  echo "$added" >> "$WORK/added"
-done
-echo "median added at p50: $(median < "$WORK/added") ms (target 100 ± 1)"
+if [ -n "$TOXIPROXY" ]; then
+  echo "== toxiproxy: $TOXIPROXY ($("$TOXIPROXY" -version 2>&1 | head -1))"
+  TPORT=$(free_port)
+  "$TOXIPROXY" -host 127.0.0.1 -port "$TPORT" > "$WORK/tp.out" 2>&1 &
+  PIDS+=($!)
+  wait_api "$TPORT"
+  run_one toxiproxy "$TPORT"
+else
+  echo "== no toxiproxy-server on PATH: ours alone"
+fi
+
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+python3 - "$WORK/results.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+servers = sorted({r["server"] for r in rows}, key=lambda s: s != "ours")
+def get(kind, key, val, field, srv):
+    for r in rows:
+        if r["server"] == srv and r["kind"] == kind and (key is None or r[key] == val):
+            return r[field]
+    return None
+fmt = lambda v, f: "—" if v is None else f.format(v)
+print("| latency set | " + " | ".join(f"{s} error p50 / p99 (ms)" for s in servers) + " |")
+print("|---|" + "---|" * len(servers))
+for ms in sorted({r["set_ms"] for r in rows if r["kind"] == "latency"}):
+    cells = [f'{fmt(get("latency","set_ms",ms,"err_p50_ms",s),"{:+.3f}")} / {fmt(get("latency","set_ms",ms,"err_p99_ms",s),"{:+.3f}")}' for s in servers]
+    print(f"| {ms} ms | " + " | ".join(cells) + " |")
+print()
+print("| bandwidth set | " + " | ".join(f"{s} delivered / set" for s in servers) + " |")
+print("|---|" + "---|" * len(servers))
+for mb in sorted({r["set_mb_per_s"] for r in rows if r["kind"] == "bandwidth"}):
+    cells = [fmt(get("bandwidth","set_mb_per_s",mb,"ratio",s), "{:.1%}") for s in servers]
+    print(f"| {mb:g} MB/s | " + " | ".join(cells) + " |")
+print("| no toxic | " + " | ".join(fmt(get("plain",None,None,"mb_per_s",s),"{} MB/s") for s in servers) + " |")
+print()
+print("| slicer 1024±512 B | " + " | ".join(servers) + " |")
+print("|---|" + "---|" * len(servers))
+for d in (0, 100):
+    b = get("slicer","delay_us",d,"bytes","ours")
+    cells = [fmt(get("slicer","delay_us",d,"seconds",s), "{:.3f} s") for s in servers]
+    print(f"| delay {d} µs, {fmt(b and b/1e6,'{:g}')} MB | " + " | ".join(cells) + " |")
+PY

@@ -5,14 +5,19 @@
 //! ([`Toxic`], [`Duration`]) at the boundary by the `From` impls below.
 //!
 //! Compatibility choices (see `shared/TOXIPROXY-API.md`): unknown attribute
-//! keys are ignored and missing ones are 0, like Go's decoder; nothing is
-//! range-checked (a negative latency is stored and echoed as given, and acts
-//! as 0, which is what Go's `time.Sleep` does with it).
+//! keys are ignored and missing ones are 0, like Go's decoder; a negative
+//! latency is stored and echoed as given, and acts as 0 (what Go's
+//! `time.Sleep` does with it). Every attribute is range-checked against
+//! [`ATTRIBUTE_RANGES`] (the reference overflows or panics past them).
 
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
+
+#[path = "wire_ranges.rs"]
+mod ranges;
+pub use ranges::ATTRIBUTE_RANGES;
 
 use crate::faults::toxics::{
     Bandwidth, Latency, LimitData, Loss, ResetPeer, Slicer, SlowClose, Timeout, Toxic,
@@ -337,7 +342,7 @@ impl Attributes {
             }
             serde_json::from_value(merged)
         }
-        Ok(match self {
+        let merged = match self {
             Attributes::Latency(a) => Attributes::Latency(into(a, patch)?),
             Attributes::Bandwidth(a) => Attributes::Bandwidth(into(a, patch)?),
             Attributes::SlowClose(a) => Attributes::SlowClose(into(a, patch)?),
@@ -347,7 +352,8 @@ impl Attributes {
             Attributes::LimitData(a) => Attributes::LimitData(into(a, patch)?),
             Attributes::Loss(a) => Attributes::Loss(into(a, patch)?),
             Attributes::Noop(a) => Attributes::Noop(into(a, patch)?),
-        })
+        };
+        ranges::validated(merged)
     }
 }
 

@@ -6,12 +6,56 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::faults::toxics::timer;
+
+/// How early the timer thread wakes [`StageIo::sleep_until_precise`]; the
+/// rest is spun (so at most this long per due chunk). Covers the thread's own
+/// lateness (the kernel's 50 µs timer slack, a VM's vCPU waking from idle) and
+/// the time a woken task takes to be polled.
+pub const SPIN_MARGIN: Duration = Duration::from_micros(1000);
+
+/// On paused time, how early the tokio sleep ends before [`finish_paused`]
+/// moves the clock: more than the timer's rounding (under 2 ms).
+const PAUSED_MARGIN: Duration = Duration::from_millis(2);
+
+/// Whether tokio's clock is paused (a test): it did not move across a yield
+/// while the real clock did. On the real clock, two equal readings would make
+/// a reading in between equal too, so this is never true outside a test.
+async fn clock_is_paused() -> bool {
+    let before = Instant::now();
+    tokio::task::yield_now().await;
+    let real = std::time::Instant::now();
+    Instant::now() == before && real != before.into_std()
+}
+
+/// `at + after`, or a year from `at` when that is past what an `Instant` holds.
+pub fn deadline(at: Instant, after: Duration) -> Instant {
+    at.checked_add(after)
+        .or_else(|| at.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(at)
+}
+
+/// The end of [`StageIo::sleep_until_precise`] on paused time: move the
+/// paused clock to the deadline itself (a sleep would land on the timer's
+/// next millisecond tick, as on the real clock). Only unit tests pause
+/// time with the ability to move it; elsewhere this is a plain sleep.
+#[cfg(test)]
+async fn finish_paused(deadline: Instant) {
+    tokio::time::advance(deadline.saturating_duration_since(Instant::now())).await;
+}
+
+#[cfg(not(test))]
+async fn finish_paused(deadline: Instant) {
+    tokio::time::sleep_until(deadline).await;
+}
 
 /// A piece of the byte stream (about one socket read) and when it arrived.
 /// Latency toxics advance `received_at` so stacked latencies add up.
@@ -106,6 +150,69 @@ impl StageIo {
             () = self.interrupt.cancelled() => false,
             () = tokio::time::sleep_until(deadline) => true,
         }
+    }
+
+    /// Sleep until `deadline` *exactly*: `false` if interrupted first.
+    ///
+    /// Tokio's timer works in whole milliseconds and rounds every deadline up
+    /// (a 100 ms sleep takes ~101.4 ms), so a toxic that must add the number
+    /// the user typed cannot use it: the wait goes to the toxics' own timer
+    /// thread ([`timer`]), asked to wake us [`SPIN_MARGIN`] early, and that
+    /// last stretch is finished by yielding in a loop on the clock (a
+    /// woken task takes tens of microseconds to run again). On paused time
+    /// (tests) a tokio sleep stands in for the timer thread and the last
+    /// stretch is [`finish_paused`].
+    ///
+    /// [`timer`]: crate::faults::toxics::timer
+    pub async fn sleep_until_precise(&self, deadline: Instant) -> bool {
+        if deadline <= Instant::now() {
+            return !self.interrupt.is_cancelled();
+        }
+        if clock_is_paused().await {
+            if let Some(early) = deadline.checked_sub(PAUSED_MARGIN)
+                && early > Instant::now()
+                && !self.sleep_until(early).await
+            {
+                return false;
+            }
+            return self.finish_paused_or_interrupted(deadline).await;
+        }
+        if let Some(early) = deadline.checked_sub(SPIN_MARGIN)
+            && early > Instant::now()
+        {
+            // As a duration from now, so the wait stays bounded by the toxic's
+            // own time whatever the clock is.
+            let at = std::time::Instant::now() + early.saturating_duration_since(Instant::now());
+            tokio::select! {
+                biased;
+                () = self.interrupt.cancelled() => return false,
+                () = timer::sleep_until(at) => {}
+            }
+        }
+        let mut last = Instant::now();
+        while last < deadline {
+            if self.interrupt.is_cancelled() {
+                return false;
+            }
+            tokio::task::yield_now().await;
+            let real = std::time::Instant::now();
+            let now = Instant::now();
+            if now == last && real != last.into_std() {
+                // Paused after all (the clock had moved across the first yield).
+                return self.finish_paused_or_interrupted(deadline).await;
+            }
+            last = now;
+        }
+        true
+    }
+
+    async fn finish_paused_or_interrupted(&self, deadline: Instant) -> bool {
+        tokio::select! {
+            biased;
+            () = self.interrupt.cancelled() => return false,
+            () = finish_paused(deadline) => {}
+        }
+        !self.interrupt.is_cancelled()
     }
 
     /// Forward `chunk` (if any) and report an interruption: what an

@@ -2,13 +2,17 @@
 //! The delay is measured from the chunk's timestamp (time spent queued counts)
 //! and the timestamp is moved to the release time, so stacked latency toxics
 //! add up. Jitter is uniform in whole milliseconds over [−jitter, +jitter), as
-//! the reference draws it, but from the stage's seeded stream.
+//! the reference draws it, but from the stage's seeded stream. The release
+//! time is a deadline met to the microsecond ([`StageIo::sleep_until_precise`]),
+//! not a timer sleep rounded up to the next millisecond.
+//!
+//! [`StageIo::sleep_until_precise`]: crate::faults::proxy::stage::StageIo::sleep_until_precise
 
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::faults::proxy::stage::{PipeEnd, Recv, StageCtx, StageIo};
+use crate::faults::proxy::stage::{self, PipeEnd, Recv, StageCtx, StageIo};
 
 /// Latency attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,16 +24,19 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// The delay for the next chunk (never negative).
+    /// The delay for the next chunk (never negative). Jitter is validated at
+    /// the API (at most a day); the arithmetic saturates anyway.
     fn delay(&self, rng: &mut impl Rng) -> Duration {
-        let jitter_ms = i64::try_from(self.jitter.as_millis()).unwrap_or(i64::MAX / 2);
+        let jitter_ms = i64::try_from(self.jitter.as_millis())
+            .unwrap_or(i64::MAX)
+            .min(i64::MAX / 2);
         if jitter_ms <= 0 {
             return self.latency;
         }
         let offset = rng.random_range(0..2 * jitter_ms) - jitter_ms;
         let offset_abs = Duration::from_millis(offset.unsigned_abs());
         if offset >= 0 {
-            self.latency + offset_abs
+            self.latency.saturating_add(offset_abs)
         } else {
             self.latency.saturating_sub(offset_abs)
         }
@@ -42,8 +49,10 @@ impl Latency {
                 Recv::Eof => return PipeEnd::Closed,
                 Recv::Chunk(c) => c,
             };
-            let release = chunk.received_at + self.delay(&mut ctx.rng);
-            if !io.sleep_until(release).await {
+            // Due at arrival + delay: a deadline, finished precisely (the
+            // timer alone would add its rounding, ~1.4 ms, to every chunk).
+            let release = stage::deadline(chunk.received_at, self.delay(&mut ctx.rng));
+            if !io.sleep_until_precise(release).await {
                 // Exit fast without the latency, but keep the data.
                 return io.flush_interrupted(Some(chunk)).await;
             }
@@ -148,5 +157,37 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         let end = h.task.await.unwrap();
         assert_eq!(end, PipeEnd::Interrupted);
+    }
+
+    /// The timer rounds a sleep up to its next millisecond tick, and paused
+    /// time rounds the same way: chunks arriving between ticks show it.
+    #[tokio::test(start_paused = true)]
+    async fn latency_toxic_adds_what_was_asked() {
+        for (ms, offset_us) in [(1, 300), (10, 730), (100, 300), (1000, 999), (2, 1)] {
+            let toxic = Toxic::Latency(Latency {
+                latency: Duration::from_millis(ms),
+                jitter: Duration::ZERO,
+            });
+            let mut h = testing::run(toxic, 1);
+            tokio::time::advance(Duration::from_micros(offset_us)).await;
+            let sent = Instant::now();
+            h.push(b"x").await;
+            let c = h.rx.recv().await.unwrap();
+            assert_eq!(sent.elapsed(), Duration::from_millis(ms), "{ms} ms");
+            assert_eq!(c.received_at, sent + Duration::from_millis(ms));
+        }
+    }
+
+    #[test]
+    fn huge_jitter_does_not_panic() {
+        // Refused at the API (wire.rs); the domain type must not panic either.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        for jitter_ms in [1u64 << 62, (1 << 62) + 1, u64::MAX / 1000] {
+            let l = Latency {
+                latency: Duration::from_millis(u64::MAX / 1000),
+                jitter: Duration::from_millis(jitter_ms),
+            };
+            let _ = l.delay(&mut rng);
+        }
     }
 }

@@ -15,6 +15,7 @@ mod reset_peer;
 mod slicer;
 mod slow_close;
 mod timeout;
+pub(crate) mod timer;
 
 pub use bandwidth::Bandwidth;
 pub use latency::Latency;

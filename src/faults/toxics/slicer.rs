@@ -1,14 +1,17 @@
 //! `slicer`: cut each chunk into pieces of about `average_size` bytes by
 //! recursive bisection (midpoint ± a random `size_variation`), with `delay`
 //! between pieces. Unlike the reference, a midpoint is kept strictly inside
-//! the range, so sizes of 0 or 1 cannot recurse forever.
+//! the range, so sizes of 0 or 1 cannot recurse forever. With `delay = 0`
+//! there is no timer at all (a zero sleep still costs a timer tick, ~1 ms per
+//! piece); otherwise piece k of a chunk is due k × `delay` after the first,
+//! met precisely as the latency toxic meets its deadlines.
 
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::faults::proxy::stage::{Chunk, PipeEnd, Recv, StageCtx, StageIo};
+use crate::faults::proxy::stage::{self, Chunk, PipeEnd, Recv, StageCtx, StageIo};
 
 /// Slicer attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,21 +57,27 @@ impl Slicer {
                 Recv::Chunk(c) => c,
             };
             let cuts = self.cuts(chunk.data.len(), &mut ctx.rng);
-            for pair in cuts.windows(2) {
+            // Piece k is due `k × delay` after the first: a schedule, so the
+            // timer's rounding is not added once per piece.
+            let first = Instant::now();
+            for (k, pair) in cuts.windows(2).enumerate() {
+                if k > 0 && !self.delay.is_zero() {
+                    let steps = u32::try_from(k).unwrap_or(u32::MAX);
+                    let due = stage::deadline(first, self.delay.saturating_mul(steps));
+                    if !io.sleep_until_precise(due).await {
+                        let rest = Chunk {
+                            data: chunk.data.slice(pair[0]..),
+                            received_at: chunk.received_at,
+                        };
+                        return io.flush_interrupted(Some(rest)).await;
+                    }
+                }
                 let piece = Chunk {
                     data: chunk.data.slice(pair[0]..pair[1]),
                     received_at: chunk.received_at,
                 };
                 if !io.send(piece).await {
                     return PipeEnd::Closed;
-                }
-                if pair[1] < chunk.data.len() && !io.sleep_until(Instant::now() + self.delay).await
-                {
-                    let rest = Chunk {
-                        data: chunk.data.slice(pair[1]..),
-                        received_at: chunk.received_at,
-                    };
-                    return io.flush_interrupted(Some(rest)).await;
                 }
             }
         }
@@ -138,5 +147,44 @@ mod tests {
         }
         assert_eq!(n, 4);
         assert_eq!(start.elapsed(), Duration::from_millis(15));
+    }
+
+    async fn slice_time(delay: Duration, len: usize) -> (usize, Duration) {
+        let toxic = Toxic::Slicer(Slicer {
+            average_size: 1024,
+            size_variation: 0,
+            delay,
+        });
+        let mut h = testing::run(toxic, 3);
+        // Off the timer's millisecond grid, where a sleep of any length rounds up.
+        tokio::time::advance(Duration::from_micros(300)).await;
+        let start = Instant::now();
+        h.tx.as_ref()
+            .unwrap()
+            .send(Chunk::now(vec![1u8; len]))
+            .await
+            .unwrap();
+        let (mut n, mut got) = (0, 0);
+        while got < len {
+            got += h.rx.recv().await.unwrap().data.len();
+            n += 1;
+        }
+        (n, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slicer_with_zero_delay_does_not_sleep() {
+        // 64 KiB in 1 KiB pieces: 64 pieces, no time at all.
+        let (n, took) = slice_time(Duration::ZERO, 65_536).await;
+        assert_eq!(n, 64);
+        assert_eq!(took, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slicer_delay_is_a_schedule_not_a_sum_of_rounded_sleeps() {
+        // 64 pieces, 63 gaps of 300 µs: 18.9 ms, not 63 timer ticks.
+        let (n, took) = slice_time(Duration::from_micros(300), 65_536).await;
+        assert_eq!(n, 64);
+        assert_eq!(took, Duration::from_micros(63 * 300));
     }
 }
