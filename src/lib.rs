@@ -1,7 +1,7 @@
 //! ninefold: does this API setup really keep its availability and latency
 //! promises when things break?
 //!
-//! The library holds every stage of a run (see `../shared/DESIGN.md`):
+//! The library holds every stage of a run (the scenario format is docs/scenario-reference.md):
 //! `scenario` (model, parsing, validation) → `topology` (child processes) →
 //! `traffic` (load engine) + `faults` (timeline, fault proxy) → `metrics`
 //! (recorder) → `analysis` (SLO verdicts) → `report` (files people and CI read).

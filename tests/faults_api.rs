@@ -1,5 +1,5 @@
 //! The Toxiproxy HTTP API, checked byte for byte against the transcripts and
-//! the error table of `shared/TOXIPROXY-API.md`, over real sockets.
+//! the error table of Toxiproxy 2.12.0 (docs/faults.md), over real sockets.
 
 mod faults_common;
 

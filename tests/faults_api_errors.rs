@@ -1,4 +1,4 @@
-//! The error table of `shared/TOXIPROXY-API.md`, row by row: routing errors, proxy
+//! The error table of Toxiproxy 2.12.0 (docs/faults.md), row by row: routing errors, proxy
 //! errors and toxic errors, each with its status and exact body, over real sockets.
 
 mod faults_common;

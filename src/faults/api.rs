@@ -1,5 +1,5 @@
 //! The Toxiproxy 2.12 HTTP API over a [`FaultProxy`], with axum: every
-//! endpoint, status, error text and field order of `shared/TOXIPROXY-API.md`,
+//! endpoint, status, error text and field order of Toxiproxy 2.12.0 (docs/faults.md),
 //! so existing Toxiproxy clients work unchanged.
 //!
 //! Layer list (outermost first): `guard` (request id on every response,

@@ -4,7 +4,7 @@
 //! texts its clients see. Everything here is turned into domain types
 //! ([`Toxic`], [`Duration`]) at the boundary by the `From` impls below.
 //!
-//! Compatibility choices (see `shared/TOXIPROXY-API.md`): unknown attribute
+//! Compatibility choices (see Toxiproxy 2.12.0 (docs/faults.md)): unknown attribute
 //! keys are ignored and missing ones are 0, like Go's decoder; a negative
 //! latency is stored and echoed as given, and acts as 0 (what Go's
 //! `time.Sleep` does with it). Every attribute is range-checked against
