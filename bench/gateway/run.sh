@@ -9,6 +9,9 @@
 # round; ROUNDS rounds; medians reported.
 # Usage: bench/gateway/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=50]
 #   ONLY=ab or ONLY=c runs only the flat-out part or only the fixed-rate part.
+#   Like for like by default: one worker each, access logs off in both. LOGS=on turns
+#   them on in both: nginx to a file, the gateway through its non-blocking JSON writer
+#   (stderr to a file).
 # Needs: apt-get install -y wrk nginx; a release build (done here).
 set -euo pipefail
 ROUNDS=${1:-3}
@@ -51,13 +54,22 @@ B2=$(ready "$WORK/b2.out" addr)
 
 NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/nginx/logs"
+LOGS=${LOGS:-off}
+if [[ $LOGS == on ]]; then
+  NGINX_ACCESS_LOG="access_log $WORK/nginx/logs/access.log;"
+  GW_LOG=(--access-log)
+else
+  NGINX_ACCESS_LOG="access_log off;"
+  GW_LOG=()
+fi
+echo "access logs: $LOGS in both"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
 error_log $WORK/nginx/logs/error.log warn;
 pid $WORK/nginx/nginx.pid;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  $NGINX_ACCESS_LOG
   upstream backends { server $B1; server $B2; keepalive 64; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -72,11 +84,11 @@ CONF
 taskset -c 1 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & PIDS+=($!)
 NGINX_MASTER=$!
 
-taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" >"$WORK/gw.out" & PIDS+=($!)
+taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" "${GW_LOG[@]}" >"$WORK/gw.out" 2>"$WORK/gw.log" & PIDS+=($!)
 GW_PID=$!
 GW=$(ready "$WORK/gw.out" addr)
 taskset -c 1 "$BIN/bench_gateway" --upstream "$B1" --upstream "$B2" --balance least-request \
-  --jwt-secret bench-secret --plan-rate 1000000000 --plan-burst 1000000 >"$WORK/gwj.out" & PIDS+=($!)
+  --jwt-secret bench-secret --plan-rate 1000000000 --plan-burst 1000000 "${GW_LOG[@]}" >"$WORK/gwj.out" 2>"$WORK/gwj.log" & PIDS+=($!)
 GWJ_PID=$!
 GWJ=$(ready "$WORK/gwj.out" addr)
 TOKEN=$(grep '"event":"token"' "$WORK/gwj.out" | sed -E 's/.*"token":"([^"]+)".*/\1/')
