@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reference gateway vs nginx, same machine, same run, same load generator, same two
-# backends. wrk on core 0; proxy and both backends on core 1 (as in shared/BASELINES.md).
+# backends. wrk on core 0; proxy and both backends on core 1.
 #   (a) gateway as a plain proxy (round-robin)           vs nginx proxy_pass + keepalive
 #   (b) gateway with HS256 JWT + usage plan + least-request vs the same nginx
 #   (c) latency at a fixed rate (RATE, default 10000 req/s), open loop, measured from each
