@@ -387,12 +387,7 @@ async fn test_create_proxy_port_conflict() {
 #[tokio::test]
 async fn test_create_proxy_name_conflict() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let other = localhost();
     let r = create(&api, "mysql_master", &other, &localhost()).await;
     assert_eq!(api_err(&r), (409, "proxy already exists".into()));
@@ -413,12 +408,7 @@ async fn test_create_proxy_name_conflict() {
 #[tokio::test]
 async fn test_reset_state() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let attrs = json!({"latency": 100, "jitter": 10});
     let r = add_toxic(
         &api,

@@ -12,24 +12,14 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn test_listing_toxics() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     toxic_absent(&toxics(&api, "mysql_master").await, "latency", "");
 }
 
 #[tokio::test]
 async fn test_add_toxic() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let attrs = json!({"latency": 100, "jitter": 10});
     let r = add_toxic(
         &api,
@@ -52,12 +42,7 @@ async fn test_add_toxic() {
 #[tokio::test]
 async fn test_add_multiple_toxics() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     for name in ["latency1", "latency2"] {
         let r = add_toxic(
             &api,
@@ -84,12 +69,7 @@ async fn test_add_multiple_toxics() {
 #[tokio::test]
 async fn test_add_conflicting_toxic() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let r = add_toxic(
         &api,
         "mysql_master",
@@ -121,12 +101,7 @@ async fn test_add_conflicting_toxic() {
 #[tokio::test]
 async fn test_add_conflicting_toxics_multistream() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let r = add_toxic(
         &api,
         "mysql_master",
@@ -158,12 +133,7 @@ async fn test_add_conflicting_toxics_multistream() {
 #[tokio::test]
 async fn test_add_conflicting_toxics_multistream_defaults() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     for stream in ["upstream", "downstream"] {
         let r = add_toxic(
             &api,
@@ -193,12 +163,7 @@ async fn test_add_conflicting_toxics_multistream_defaults() {
 #[tokio::test]
 async fn test_add_toxic_with_toxicity() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let attrs = json!({"latency": 100, "jitter": 10});
     let r = add_toxic(
         &api,
@@ -222,12 +187,7 @@ async fn test_add_toxic_with_toxicity() {
 #[tokio::test]
 async fn test_add_noop() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let r = add_toxic(
         &api,
         "mysql_master",
@@ -256,12 +216,7 @@ async fn test_add_noop() {
 #[tokio::test]
 async fn test_update_toxics() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let attrs = json!({"latency": 100, "jitter": 10});
     let r = add_toxic(
         &api,
@@ -302,12 +257,7 @@ async fn test_update_toxics() {
 #[tokio::test]
 async fn test_remove_toxic() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let r = add_toxic(
         &api,
         "mysql_master",
@@ -345,12 +295,7 @@ async fn test_version_endpoint_returns_version() {
 #[tokio::test]
 async fn test_invalid_stream() {
     let api = spawn_api(1).await;
-    assert_eq!(
-        create(&api, "mysql_master", &localhost(), &localhost())
-            .await
-            .status,
-        201
-    );
+    create_mysql_master(&api).await;
     let r = add_toxic(
         &api,
         "mysql_master",

@@ -39,6 +39,13 @@ pub async fn create(api: &Api, name: &str, listen: &str, upstream: &str) -> Raw 
 }
 
 /// The Go client's `AddToxic(name, type, stream, toxicity, attrs)`.
+/// The proxy most of Toxiproxy's cases start from: `mysql_master` on free
+/// localhost addresses, created (201).
+pub async fn create_mysql_master(api: &Api) {
+    let r = create(api, "mysql_master", &localhost(), &localhost()).await;
+    assert_eq!(r.status, 201, "creating mysql_master: {:?}", r.body);
+}
+
 pub async fn add_toxic(
     api: &Api,
     proxy: &str,
