@@ -10,10 +10,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::state::Shared;
+use crate::state::GatewayState;
 
 /// The admin router.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -21,7 +21,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(s): State<Arc<GatewayState>>) -> impl IntoResponse {
     let snap = s.current.load();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -29,7 +29,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+async fn readyz(State(s): State<Arc<GatewayState>>) -> impl IntoResponse {
     if s.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string());
     }

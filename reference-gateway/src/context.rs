@@ -1,6 +1,6 @@
-//! Per-request context: created once by the trace layer and shared with every inner layer
-//! through request extensions (`Arc<Ctx>`), so that the access log and metrics see what
-//! each layer decided even when the request ends in an error.
+//! Per-request context: created once by the trace step and lent to every later step of
+//! the pipeline ([`crate::pipeline`]), so that the access log and metrics see what each
+//! step decided even when the request ends in an error.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -38,8 +38,8 @@ pub enum LimitOutcome {
     QuotaExhausted = 3,
 }
 
-/// The request's shared context.
-pub struct Ctx {
+/// What the gateway knows and decided about one request.
+pub struct RequestContext {
     /// The configuration snapshot this request runs under (stable across a reload).
     pub snap: Arc<Snapshot>,
     /// `X-Request-Id`, propagated or generated.
@@ -59,7 +59,7 @@ pub struct Ctx {
     limit: AtomicU8,
 }
 
-impl Ctx {
+impl RequestContext {
     pub(crate) fn new(snap: Arc<Snapshot>, request_id: HeaderValue) -> Self {
         Self {
             snap,
@@ -77,7 +77,7 @@ impl Ctx {
     }
 
     /// The matched route (index into `snap.routes`), resolved once on first use: auth
-    /// needs its scopes, the limiter its plan, the cache its flag, before the route layer.
+    /// needs its scopes, the limiter its plan, the cache its flag, before the route step.
     pub fn route(&self, method: &http::Method, path: &str) -> Result<usize, RouteMiss> {
         *self
             .route
@@ -147,9 +147,4 @@ impl Ctx {
             _ => LimitOutcome::None,
         }
     }
-}
-
-/// The context of a request inside the stack (inserted by the trace layer).
-pub(crate) fn ctx<B>(req: &http::Request<B>) -> Option<&Arc<Ctx>> {
-    req.extensions().get::<Arc<Ctx>>()
 }

@@ -1,20 +1,24 @@
-//! The reference API gateway: a list of tower layers behind its own HTTP/1.1
-//! connection handling ([`server`]), one file per concern.
+//! The reference API gateway: one request path of plain async steps ([`pipeline`]) behind
+//! its own HTTP/1.1 connection handling ([`server`]), one file per concern.
 //!
 //! ```text
-//!  client ──► [data listener] server::conn ──► trace ► rescue ► timeout ► load shed
-//!               (conn permits, header         ► concurrency ► head limits ► auth ► rate limit ► route check
-//!                read timeout, drain)         ► body ► cache ► transform ► route ► retry ► balance ──► instances
-//!                                                                                ▲   (pooled keep-alive)
-//!                                       health checker (per pool) ── watch ──────┘
+//!  client ──► [data listener] server::conn ──► pipeline::Pipeline: trace ► load shed ► timeout
+//!               (conn permits, header          ► head limits ► auth ► rate limit ► route check
+//!                read timeout, drain)          ► body ► cache ► transform ► route ► retry
+//!                                              ► balance ──► instances (pooled keep-alive)
+//!                                                   ▲        errors ► rescue (status + JSON)
+//!                                       health checker (per pool) ── watch
 //!  ops ────► [admin listener] axum: /metrics /healthz /readyz
 //! ```
 //!
 //! The configuration is the validated [`Config`] (this crate parses no files). A
-//! [`Gateway`] owns the state; its [`ConfigHandle`] swaps a new configuration in
-//! atomically (SIGHUP) while requests in flight finish under the old one. A refused
-//! request is refused on its head: its body is read only after the route check. Logs go
-//! through [`logging`]'s bounded non-blocking writers.
+//! [`Gateway`] owns the [`state::GatewayState`]: the configuration [`state::Snapshot`],
+//! and what outlives a reload (the limiter stores of [`ratelimit`], the
+//! [`response_cache`], the [`retry_budget`], [`metrics`], the upstream client). Its
+//! [`ConfigHandle`] swaps a new configuration in atomically (SIGHUP) while requests in
+//! flight finish under the old one. A refused request is refused on its head: its body is
+//! read only after the route check. Logs go through [`logging`]'s bounded non-blocking
+//! writers.
 
 pub mod admin;
 pub mod body;
@@ -22,13 +26,14 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod jwt;
-pub mod layers;
 pub mod logging;
 pub mod metrics;
+pub mod pipeline;
 pub mod ratelimit;
+pub mod response_cache;
+pub mod retry_budget;
 pub mod routing;
 pub mod server;
-pub mod stack;
 pub mod state;
 pub mod upstream;
 
@@ -47,22 +52,22 @@ pub use body::{Body, Response};
 pub use config::*;
 pub use error::{BoxError, Error, ErrorSource, GatewayError};
 
-use state::Shared;
+use state::GatewayState;
 
-/// The stack as one boxed, cloneable service (for `tower::ServiceExt::oneshot` in tests).
+/// The request path as one boxed, cloneable service (for `tower::ServiceExt::oneshot` in tests).
 pub type App<B> = BoxCloneService<http::Request<B>, Response, Infallible>;
 
 /// A running gateway's state: configuration, pools and their health checkers, limiter,
 /// cache, metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
 }
 
 /// Swaps the configuration of a running gateway (SIGHUP). Cheap to clone.
 #[derive(Clone)]
 pub struct ConfigHandle {
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
 }
 
 impl ConfigHandle {
@@ -84,7 +89,7 @@ impl Gateway {
     /// `shutdown`). Must be called inside a tokio runtime.
     pub fn new(config: Config, shutdown: CancellationToken) -> Result<Self, Error> {
         Ok(Self {
-            shared: Shared::new(config, shutdown)?,
+            shared: GatewayState::new(config, shutdown)?,
         })
     }
 
@@ -105,7 +110,7 @@ impl Gateway {
             }
         };
         Ok(Self {
-            shared: Shared::with_limiter(config, shutdown, limiter)?,
+            shared: GatewayState::with_limiter(config, shutdown, limiter)?,
         })
     }
 
@@ -116,13 +121,13 @@ impl Gateway {
         }
     }
 
-    /// The whole layer stack as a service, for any request body type.
+    /// The request path ([`pipeline::Pipeline`]) as a service, for any request body type.
     pub fn service<B>(&self) -> App<B>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        BoxCloneService::new(stack::build(&self.shared))
+        BoxCloneService::new(pipeline::build(&self.shared))
     }
 
     /// The admin router (`/metrics`, `/healthz`, `/readyz`).
@@ -203,7 +208,7 @@ impl Gateway {
     }
 }
 
-/// The stack for in-process use (`oneshot` in tests) plus its reload handle. Health
+/// The request path for in-process use (`oneshot` in tests) plus its reload handle. Health
 /// checkers stop with `shutdown`.
 pub fn app<B>(
     config: Arc<Config>,

@@ -19,7 +19,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 use crate::error::Error;
-use crate::layers::trace::ACCESS_TARGET;
+use crate::pipeline::trace::ACCESS_TARGET;
 
 /// Lines a log's queue holds before new ones are dropped (about 5 MiB of access-log lines;
 /// at 100,000 requests a second, 160 ms of a stalled reader).

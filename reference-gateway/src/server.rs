@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, GatewayError};
-use crate::state::Shared;
+use crate::state::GatewayState;
 
 /// Most connections being turned away at the same time; beyond it a refused client's
 /// connection is closed without an answer.
@@ -27,7 +27,7 @@ const MAX_SHEDDING: usize = 256;
 /// Serves the data plane until `shutdown`, then drains.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let cfg = shared.current.load().config.server.clone();
@@ -40,7 +40,7 @@ pub async fn serve(
         },
         header_read_timeout: cfg.header_read_timeout,
     };
-    let pipeline = Arc::new(crate::stack::Pipeline::new(shared.clone()));
+    let pipeline = Arc::new(crate::pipeline::Pipeline::new(shared.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));
     let shedding = Arc::new(Semaphore::new(MAX_SHEDDING));
     let tracker = TaskTracker::new();
@@ -88,7 +88,7 @@ pub async fn serve(
 
 /// 503 to a client over the connection limit, then a lingering close.
 async fn turn_away(mut stream: TcpStream) {
-    let resp = crate::layers::rescue::gateway_error_response(&GatewayError::Overloaded);
+    let resp = crate::pipeline::rescue::gateway_error_response(&GatewayError::Overloaded);
     let mut out = Vec::with_capacity(512);
     let mut date = ninefold_http1::DateCache::default();
     let _ = conn::write_response(&mut stream, resp, None, false, true, &mut date, &mut out).await;

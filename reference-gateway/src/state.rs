@@ -1,8 +1,8 @@
 //! Gateway state: the immutable [`Snapshot`] built from one [`Config`] (compiled routes,
-//! loaded keys, pools), swapped atomically on reload, and [`Shared`], the state that
+//! loaded keys, pools), swapped atomically on reload, and [`GatewayState`], the state that
 //! outlives reloads (limiter, cache, retry budget, metrics, upstream client).
 //!
-//! A request loads the snapshot once (in the trace layer) and keeps it to the end, so a
+//! A request loads the snapshot once (in the trace step) and keeps it to the end, so a
 //! reload never changes the rules under a request in flight, and old pools (with their
 //! health checkers) live exactly as long as requests still use them.
 
@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Plan, RateLimitStoreConfig};
 use crate::error::Error;
 use crate::jwt::Verifier;
-use crate::layers::cache::ResponseCache;
-use crate::layers::retry::RetryBudget;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, LocalStore};
+use crate::response_cache::ResponseCache;
+use crate::retry_budget::RetryBudget;
 use crate::routing::{Route, Router};
 use crate::upstream::client::{self, UpstreamClient};
 use crate::upstream::pool::Pool;
@@ -110,8 +110,8 @@ impl Snapshot {
     }
 }
 
-/// State that outlives reloads.
-pub struct Shared {
+/// A gateway's state that outlives reloads.
+pub struct GatewayState {
     /// The current snapshot.
     pub current: ArcSwap<Snapshot>,
     /// Usage-plan state.
@@ -132,9 +132,9 @@ pub struct Shared {
     reload: Mutex<()>,
 }
 
-impl Shared {
+impl GatewayState {
     /// Builds everything from `config` with the local limiter; must run inside a tokio
-    /// runtime. A Redis store needs [`Shared::with_limiter`] (it connects asynchronously).
+    /// runtime. A Redis store needs [`GatewayState::with_limiter`] (it connects asynchronously).
     pub fn new(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>, Error> {
         if let RateLimitStoreConfig::Redis { url } = &config.rate_limit.store {
             return Err(Error::Unsupported(format!(

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, BodyOut, HeadLimits, Parsed, Scratch, WireError};
 use crate::body::Response;
-use crate::stack::{Added, ConnTimer, Pipeline};
+use crate::pipeline::{Added, ConnTimer, Pipeline};
 use ninefold_http1::{BodyDecoder, DateCache, Decoded, Framing};
 
 /// An idle keep-alive connection closes after this long (nginx's `keepalive_timeout`).
@@ -330,7 +330,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
         StatusCode::EXPECTATION_FAILED => "expectation_failed",
         _ => "bad_request",
     };
-    crate::layers::rescue::json(status, code, message, "client")
+    crate::pipeline::rescue::json(status, code, message, "client")
 }
 
 /// Writes `resp` with the `added` fields; `Ok(true)` when the connection can carry another

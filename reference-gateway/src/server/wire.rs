@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use std::ops::Range;
 
-use crate::stack::Added;
+use crate::pipeline::Added;
 use ninefold_http1::{DateCache, Framing, RequestError, RequestHead, decimal, put_field};
 
 /// Why a request head cannot be served. Each has its status; the connection then closes.

@@ -179,7 +179,7 @@ impl HostPool {
                 // back. Once more, on a fresh connection.
                 Err(ClientError::Unsent(_)) => {}
                 Err(ClientError::NoAnswer(_))
-                    if crate::layers::retry::may_repeat(req.method(), req.headers()) => {}
+                    if crate::pipeline::retry::may_repeat(req.method(), req.headers()) => {}
                 other => return other,
             }
             self.stale_resends.fetch_add(1, Ordering::Relaxed);
@@ -338,7 +338,7 @@ fn encode(req: &http::Request<Bytes>, host: &HeaderValue, out: &mut Vec<u8>) {
     }
     // The client's hop-by-hop fields, and those its `Connection` named, were removed
     // from its headers before any step added the gateway's ([`crate::server::wire`],
-    // [`crate::layers::transform`]): what is left here is what the gateway forwards, and
+    // [`crate::pipeline::transform`]): what is left here is what the gateway forwards, and
     // nothing in it may be dropped on a client's word.
     let mut had_length = false;
     for (name, value) in headers {

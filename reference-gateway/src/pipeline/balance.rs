@@ -1,37 +1,23 @@
-//! Innermost service: picks an instance of the route's pool from the healthy set
+//! The innermost step: picks an instance of the route's pool from the healthy set
 //! (published by the health checker, minus ejected and already-tried instances), sends
 //! the request over the pooled keep-alive client with the per-try timeout, and feeds the
 //! outcome to passive ejection: a connect that failed (the request never reached the
 //! instance) ejects the instance at once; other failures feed outlier detection. No
 //! available instance → 503 at once.
 
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::sync::atomic::Ordering;
 
-use futures::future::BoxFuture;
 use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
-use tower::Service;
 
 use crate::body::{Body, Request, Response};
 use crate::config::Balance as BalanceKind;
-use crate::context::Ctx;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError};
-use crate::layers::{ctx_of, fail};
-use crate::state::Shared;
-
-/// The innermost service.
-#[derive(Clone)]
-pub struct Balance {
-    shared: Arc<Shared>,
-}
-
-impl Balance {
-    /// Sends through `shared`'s client.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
-    }
-}
+use crate::pipeline::fail;
+use crate::state::GatewayState;
+use crate::upstream::pool::Pool;
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -62,45 +48,42 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-impl Service<Request> for Balance {
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            send(&shared, &ctx, &req).await
-        })
-    }
-}
-
-/// Attempts straight to the route's pool (the pipeline's path).
-pub(crate) struct Direct<'s> {
-    /// The gateway.
-    pub shared: &'s Shared,
-    /// The request's context.
-    pub ctx: &'s Ctx,
-}
-
-impl crate::layers::retry::Attempt for Direct<'_> {
+/// The innermost step: one attempt of a request at an upstream, which [`crate::pipeline::retry`]
+/// repeats as it allows. A trait rather than a closure: the future of a closure over a
+/// borrowed argument is not provably `Send`. Production sends to the route's pool
+/// ([`ToPool`]); the pipeline's tests answer in-process.
+pub trait Forward: Sync {
+    /// Sends `req` once.
     fn send<'a>(
-        &'a mut self,
+        &'a self,
+        state: &'a GatewayState,
+        ctx: &'a RequestContext,
         req: &'a Request,
-    ) -> impl std::future::Future<Output = Result<Response, BoxError>> + Send + 'a {
-        send(self.shared, self.ctx, req)
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a;
+}
+
+/// Attempts at an instance of the route's pool (what the gateway runs).
+pub struct ToPool;
+
+impl Forward for ToPool {
+    fn send<'a>(
+        &'a self,
+        state: &'a GatewayState,
+        ctx: &'a RequestContext,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        send(state, ctx, req)
     }
 }
 
 /// Picks an instance for this attempt and sends the request to it. The request is
 /// borrowed: the client renders it onto the wire (origin form, no hop-by-hop fields), so
 /// an attempt neither copies nor moves it.
-pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: &Request) -> Result<Response, BoxError> {
+async fn send(
+    shared: &GatewayState,
+    ctx: &RequestContext,
+    req: &Request,
+) -> Result<Response, BoxError> {
     let Some(ri) = ctx.resolved_route() else {
         return Err(fail(GatewayError::NoRoute {
             path: req.uri().path().into(),
@@ -125,7 +108,7 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: &Request) -> Result<Re
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r,
             Err(_) => {
-                pool.record(i, false, &shared.metrics);
+                record(shared, pool, i, false);
                 return Err(fail(GatewayError::PerTryTimeout {
                     instance: inst.addr,
                     timeout: t,
@@ -137,21 +120,31 @@ pub(crate) async fn send(shared: &Shared, ctx: &Ctx, req: &Request) -> Result<Re
     match result {
         Ok(resp) => {
             let ok = !matches!(resp.status().as_u16(), 502..=504);
-            pool.record(i, ok, &shared.metrics);
+            record(shared, pool, i, ok);
             let mut resp = resp.map(Body::Upstream);
             strip_hop_by_hop(resp.headers_mut());
             Ok(resp)
         }
         Err(e) => {
-            if e.is_connect() {
-                pool.eject_unreachable(i, &shared.metrics);
+            if e.is_connect() && pool.eject_unreachable(i) {
+                shared
+                    .metrics
+                    .connect_ejections
+                    .fetch_add(1, Ordering::Relaxed);
             }
-            pool.record(i, false, &shared.metrics);
+            record(shared, pool, i, false);
             Err(fail(GatewayError::Upstream {
                 instance: inst.addr,
                 message: e.describe(),
                 connect: e.is_connect(),
             }))
         }
+    }
+}
+
+/// Feeds the attempt's outcome to outlier detection, counting an ejection.
+fn record(shared: &GatewayState, pool: &Pool, i: usize, success: bool) {
+    if pool.record(i, success) {
+        shared.metrics.ejections.fetch_add(1, Ordering::Relaxed);
     }
 }

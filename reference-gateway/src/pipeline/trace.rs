@@ -1,48 +1,23 @@
-//! Outermost layer: creates the request context (snapshot, request id), and when the
+//! The first and last step: creates the request context (snapshot, request id), and when the
 //! response is ready records metrics and writes one JSON access-log line (tracing target
 //! `access`; the subscriber formats it as JSON and [`crate::logging`] hands it to a
 //! writer thread through a bounded queue, so a stalled log reader never blocks a request).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
-use tower::{Layer, Service};
 
 use crate::body::Response;
-use crate::context::{CacheOutcome, Ctx, LimitOutcome};
-use crate::layers::rescue::ErrorCode;
-use crate::state::Shared;
+use crate::context::{CacheOutcome, LimitOutcome, RequestContext};
+use crate::pipeline::rescue::ErrorCode;
+use crate::state::GatewayState;
 
 /// The tracing target of access-log lines ([`crate::logging`] may send them elsewhere).
 pub const ACCESS_TARGET: &str = "access";
 
 /// `x-request-id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Adds [`Trace`].
-#[derive(Clone)]
-pub struct TraceLayer(pub Arc<Shared>);
-
-impl<S> Layer<S> for TraceLayer {
-    type Service = Trace<S>;
-    fn layer(&self, inner: S) -> Trace<S> {
-        Trace {
-            inner,
-            shared: self.0.clone(),
-        }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct Trace<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -92,44 +67,16 @@ fn limit_str(l: LimitOutcome) -> &'static str {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for Trace<S>
-where
-    S: Service<http::Request<B>, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let started = start(&self.shared, &req);
-        req.extensions_mut().insert(started.ctx.clone());
-        let fut = self.inner.call(req);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let Ok(resp) = fut.await;
-            let request_id = started.ctx.request_id.clone();
-            let mut resp = finish(&shared, started, resp);
-            resp.headers_mut().insert(&REQUEST_ID, request_id);
-            Ok(resp)
-        })
-    }
-}
-
 /// A request as the trace step saw it arrive.
 pub(crate) struct Started {
-    /// Its context, shared with every later step.
-    pub ctx: Arc<Ctx>,
+    /// Its context, lent to every later step.
+    pub ctx: Arc<RequestContext>,
     /// Method and URI as received, kept only for the access log.
     logged: Option<(http::Method, http::Uri)>,
 }
 
 /// Creates the request context (snapshot, request id).
-pub(crate) fn start<B>(shared: &Shared, req: &http::Request<B>) -> Started {
+pub(crate) fn start<B>(shared: &GatewayState, req: &http::Request<B>) -> Started {
     let snap = shared.current.load_full();
     let request_id = req
         .headers()
@@ -142,14 +89,14 @@ pub(crate) fn start<B>(shared: &Shared, req: &http::Request<B>) -> Started {
         .access_log
         .then(|| (req.method().clone(), req.uri().clone()));
     Started {
-        ctx: Arc::new(Ctx::new(snap, request_id)),
+        ctx: Arc::new(RequestContext::new(snap, request_id)),
         logged,
     }
 }
 
 /// Records metrics and writes the access-log line. `X-Request-Id` is the caller's to add
-/// (see [`crate::stack::Added`]).
-pub(crate) fn finish(shared: &Shared, started: Started, resp: Response) -> Response {
+/// (see [`crate::pipeline::Added`]).
+pub(crate) fn finish(shared: &GatewayState, started: Started, resp: Response) -> Response {
     let ctx = &started.ctx;
     let latency = ctx.start.elapsed();
     let m = &shared.metrics;

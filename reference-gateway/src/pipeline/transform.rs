@@ -2,37 +2,14 @@
 //! `Authorization` stripped unless kept, `X-Request-Id` forwarded, configured request
 //! header operations before the upstream and response operations after it.
 
-use std::task::{Context, Poll};
-
-use futures::future::BoxFuture;
 use http::HeaderMap;
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, CONNECTION};
-use tower::{Layer, Service, ServiceExt};
 
 use crate::body::{Request, Response};
 use crate::config::HeaderOps;
-use crate::context::Ctx;
-use crate::error::BoxError;
-use crate::layers::trace::REQUEST_ID;
-use crate::layers::{ctx_of, take};
-
-/// Adds [`Transform`].
-#[derive(Clone, Default)]
-pub struct TransformLayer;
-
-impl<S> Layer<S> for TransformLayer {
-    type Service = Transform<S>;
-    fn layer(&self, inner: S) -> Transform<S> {
-        Transform { inner }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct Transform<S> {
-    inner: S,
-}
+use crate::context::RequestContext;
+use crate::pipeline::trace::REQUEST_ID;
 
 /// Applies remove → rename → set.
 pub fn apply(ops: &HeaderOps, h: &mut HeaderMap) {
@@ -53,33 +30,8 @@ pub fn apply(ops: &HeaderOps, h: &mut HeaderMap) {
     }
 }
 
-impl<S> Service<Request> for Transform<S>
-where
-    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let inner = take(&mut self.inner);
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            request(&ctx, &mut req);
-            let mut resp = inner.oneshot(req).await?;
-            response(&ctx, &mut resp);
-            Ok(resp)
-        })
-    }
-}
-
 /// The request's side: tenant header, `Authorization`, `X-Request-Id`, configured ops.
-pub(crate) fn request(ctx: &Ctx, req: &mut Request) {
+pub(crate) fn request(ctx: &RequestContext, req: &mut Request) {
     let t = &ctx.snap.config.transform;
     let h = req.headers_mut();
     // The client's hop-by-hop fields go before the gateway sets its own, so that naming
@@ -129,6 +81,6 @@ fn strip_client_hop_by_hop(h: &mut HeaderMap) {
 }
 
 /// The response's side: configured ops.
-pub(crate) fn response(ctx: &Ctx, resp: &mut Response) {
+pub(crate) fn response(ctx: &RequestContext, resp: &mut Response) {
     apply(&ctx.snap.config.transform.response, resp.headers_mut());
 }

@@ -1,79 +1,22 @@
 //! Request hardening: header count and size (431), body size (413, checked against
 //! `Content-Length` on the head, then while reading), and buffering of the body so that
 //! retries can replay it. The pipeline checks the head first and reads the body only
-//! after auth, the usage plan and routing admitted the head. From here inward the stack
-//! sees `Request<Bytes>`.
-
-use std::task::{Context, Poll};
+//! after auth, the usage plan and routing admitted the head. From the body on, the
+//! steps see `Request<Bytes>`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use futures::future::BoxFuture;
 use http_body_util::BodyExt;
-use tower::{Layer, Service, ServiceExt};
 
-use crate::body::{Request, Response};
-use crate::context::Ctx;
+use crate::body::Request;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError};
-use crate::layers::{ctx_of, fail, take};
-
-/// Adds [`Limits`].
-#[derive(Clone, Default)]
-pub struct LimitsLayer;
-
-impl<S> Layer<S> for LimitsLayer {
-    type Service = Limits<S>;
-    fn layer(&self, inner: S) -> Limits<S> {
-        Limits { inner }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct Limits<S> {
-    inner: S,
-}
-
-impl<S, B> Service<http::Request<B>> for Limits<S>
-where
-    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let inner = take(&mut self.inner);
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            let req = buffer(&ctx, req).await?;
-            inner.oneshot(req).await
-        })
-    }
-}
-
-/// Checks the head against the limits and buffers the body (413 past the limit).
-pub(crate) async fn buffer<B>(ctx: &Ctx, req: http::Request<B>) -> Result<Request, BoxError>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    check_head(ctx, &req)?;
-    let unmetered = AtomicU64::new(0);
-    read_body(ctx, req, &mut Held::new(&unmetered)).await
-}
+use crate::pipeline::fail;
 
 /// The head's limits: header count and size (431), a declared `Content-Length` above the
 /// body limit (413). Reads nothing of the body.
-pub(crate) fn check_head<B>(ctx: &Ctx, req: &http::Request<B>) -> Result<(), BoxError> {
+pub(crate) fn check_head<B>(ctx: &RequestContext, req: &http::Request<B>) -> Result<(), BoxError> {
     let limits = &ctx.snap.config.server;
     let headers = req.headers();
     if headers.len() > limits.max_headers.get() {
@@ -135,7 +78,7 @@ impl Drop for Held<'_> {
 /// holds in `held`. Called only once the head was admitted (authenticated, within its
 /// plan, routed): a refused request's body is never read.
 pub(crate) async fn read_body<B>(
-    ctx: &Ctx,
+    ctx: &RequestContext,
     req: http::Request<B>,
     held: &mut Held<'_>,
 ) -> Result<Request, BoxError>

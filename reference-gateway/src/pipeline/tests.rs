@@ -1,7 +1,9 @@
-//! Layer tests on paused tokio time with an in-process inner service (no sockets, so the
-//! paused clock moves only when the test advances it).
+//! Tests of the request path as production runs it ([`Pipeline`]), on paused tokio time,
+//! with an in-process upstream in place of the pools (no sockets, so the paused clock
+//! moves only when the test advances it).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,18 +13,14 @@ use bytes::Bytes;
 use http_body_util::Full;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-use super::auth::AuthLayer;
-use super::cache::CacheLayer;
-use super::limits::LimitsLayer;
-use super::ratelimit::RateLimitLayer;
-use super::rescue::RescueLayer;
-use super::trace::TraceLayer;
+use super::Pipeline;
+use super::balance::Forward;
 use crate::body::{Body, Request, Response};
 use crate::config::*;
+use crate::context::RequestContext;
 use crate::error::BoxError;
-use crate::state::Shared;
+use crate::state::GatewayState;
 
 const SECRET: &[u8] = b"layer-test-secret";
 
@@ -53,17 +51,18 @@ fn base_config() -> Config {
     c
 }
 
-fn counting() -> (
-    Arc<AtomicUsize>,
-    impl tower::Service<Request, Response = Response, Error = BoxError, Future: Send>
-    + Clone
-    + Send
-    + 'static,
-) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let svc = service_fn(move |_req: Request| {
-        c.fetch_add(1, Ordering::SeqCst);
+/// The upstream: answers `ok` (with its `Content-Length`, so the cache may store it) and
+/// counts the calls.
+struct Counting(Arc<AtomicUsize>);
+
+impl Forward for Counting {
+    fn send<'a>(
+        &'a self,
+        _state: &'a GatewayState,
+        _ctx: &'a RequestContext,
+        _req: &'a Request,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'a {
+        self.0.fetch_add(1, Ordering::SeqCst);
         async move {
             let mut r = Response::new(Body::full("ok"));
             r.headers_mut().insert(
@@ -72,8 +71,14 @@ fn counting() -> (
             );
             Ok::<_, BoxError>(r)
         }
-    });
-    (calls, svc)
+    }
+}
+
+/// The gateway's request path over `shared`, with a counting upstream.
+fn counting(shared: &Arc<GatewayState>) -> (Arc<AtomicUsize>, Pipeline<Counting>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pipeline = Pipeline::with_forward(shared.clone(), Counting(calls.clone()));
+    (calls, pipeline)
 }
 
 /// HS256 auth and one tenant `id` with a generous bucket (1000/s, burst 1000) and `quota`.
@@ -89,31 +94,6 @@ fn with_tenant(id: &str, quota: Option<Quota>) -> Config {
         },
     });
     cfg
-}
-
-/// Trace, rescue, limits, auth and the usage plan in front of `inner`.
-fn limited<S>(
-    shared: &Arc<Shared>,
-    inner: S,
-) -> impl tower::Service<
-    http::Request<Full<Bytes>>,
-    Response = Response,
-    Error = std::convert::Infallible,
-    Future: Send,
-> + Clone
-where
-    S: tower::Service<Request, Response = Response, Error = BoxError, Future: Send>
-        + Clone
-        + Send
-        + 'static,
-{
-    ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(LimitsLayer)
-        .layer(AuthLayer)
-        .layer(RateLimitLayer(shared.clone()))
-        .service(inner)
 }
 
 fn get(path: &str, bearer: Option<&str>) -> http::Request<Full<Bytes>> {
@@ -139,30 +119,21 @@ async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_
             plan: plan.clone(),
         });
     }
-    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, inner) = counting();
-    let svc = limited(&shared, inner);
+    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&shared);
     let (flood, calm) = (token("flood"), token("calm"));
     // Flood at 5× the rate (100/s) for T = 10 s, instants 0, 10 ms, …, 10 s inclusive;
     // the compliant tenant sends at its rate (every 50 ms) alongside.
     let (mut admitted, mut calm_throttled, mut last_429) = (0u64, 0, None);
     for tick in 0..=1000u32 {
-        let r = svc
-            .clone()
-            .oneshot(get("/items/1", Some(&flood)))
-            .await
-            .unwrap();
+        let r = svc.call(get("/items/1", Some(&flood))).await;
         match r.status().as_u16() {
             200 => admitted += 1,
             429 => last_429 = Some(r),
             s => panic!("unexpected status {s}"),
         }
         if tick % 5 == 0 {
-            let r = svc
-                .clone()
-                .oneshot(get("/items/1", Some(&calm)))
-                .await
-                .unwrap();
+            let r = svc.call(get("/items/1", Some(&calm))).await;
             if r.status() != 200 {
                 calm_throttled += 1;
             }
@@ -187,29 +158,17 @@ async fn quota_boundary_is_exact_through_the_layer() {
             period: QuotaPeriod::Every(Duration::from_secs(10)),
         }),
     );
-    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
-    let (_, inner) = counting();
-    let svc = limited(&shared, inner);
+    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (_, svc) = counting(&shared);
     let t = token("q");
     let mut statuses = Vec::new();
     for _ in 0..51 {
-        statuses.push(
-            svc.clone()
-                .oneshot(get("/items/1", Some(&t)))
-                .await
-                .unwrap()
-                .status()
-                .as_u16(),
-        );
+        statuses.push(svc.call(get("/items/1", Some(&t))).await.status().as_u16());
     }
     assert!(statuses[..50].iter().all(|s| *s == 200));
     assert_eq!(statuses[50], 429, "limit + 1 is refused");
     tokio::time::advance(Duration::from_secs(10)).await;
-    let r = svc
-        .clone()
-        .oneshot(get("/items/1", Some(&t)))
-        .await
-        .unwrap();
+    let r = svc.call(get("/items/1", Some(&t))).await;
     assert_eq!(r.status(), 200, "a new period restores the quota");
 }
 
@@ -218,29 +177,14 @@ async fn cache_entries_expire_after_ttl() {
     let mut cfg = base_config();
     cfg.routes[0].cache = true;
     cfg.cache.ttl = Duration::from_secs(5);
-    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, inner) = counting();
-    let svc = ServiceBuilder::new()
-        .layer(TraceLayer(shared.clone()))
-        .layer(RescueLayer(shared.clone()))
-        .layer(LimitsLayer)
-        .layer(CacheLayer(shared.clone()))
-        .service(inner);
+    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&shared);
     let x = |r: &Response| r.headers()["x-cache"].to_str().unwrap().to_string();
-    assert_eq!(
-        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
-        "MISS"
-    );
+    assert_eq!(x(&svc.call(get("/items/1", None)).await), "MISS");
     tokio::time::advance(Duration::from_millis(4999)).await;
-    assert_eq!(
-        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
-        "HIT"
-    );
+    assert_eq!(x(&svc.call(get("/items/1", None)).await), "HIT");
     tokio::time::advance(Duration::from_millis(2)).await;
-    assert_eq!(
-        x(&svc.clone().oneshot(get("/items/1", None)).await.unwrap()),
-        "MISS"
-    );
+    assert_eq!(x(&svc.call(get("/items/1", None)).await), "MISS");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -251,9 +195,8 @@ async fn cache_entries_expire_after_ttl() {
 #[tokio::test]
 async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
     let cfg = with_tenant("acme", None);
-    let shared = Shared::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, inner) = counting();
-    let svc = limited(&shared, inner);
+    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&shared);
     let good = token("acme");
     let send = |value: Vec<u8>| {
         let mut req = get("/items/1", None);
@@ -261,7 +204,7 @@ async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
             http::header::AUTHORIZATION,
             http::HeaderValue::from_bytes(&value).unwrap(),
         );
-        svc.clone().oneshot(req)
+        svc.call(req)
     };
     let refused: [Vec<u8>; 6] = [
         [b"Bearer ", good.as_bytes(), b"\xff".as_slice()].concat(),
@@ -279,15 +222,13 @@ async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
     ];
     for value in refused {
         for _ in 0..2 {
-            let r = send(value.clone()).await.unwrap();
+            let r = send(value.clone()).await;
             assert_eq!(r.status(), 401, "{}", String::from_utf8_lossy(&value));
         }
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     for _ in 0..2 {
-        let r = send([b"bEaReR   ", good.as_bytes(), b"  "].concat())
-            .await
-            .unwrap();
+        let r = send([b"bEaReR   ", good.as_bytes(), b"  "].concat()).await;
         assert_eq!(r.status(), 200);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);

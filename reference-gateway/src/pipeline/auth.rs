@@ -5,35 +5,14 @@
 //! scopes are checked here too (403). The upstream is never called for a refused token.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use tower::{Layer, Service, ServiceExt};
 
-use crate::body::{Request, Response};
-use crate::context::Ctx;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError};
 use crate::jwt::MAX_TOKEN_BYTES;
-use crate::layers::{ctx_of, fail, take};
-
-/// Adds [`Auth`].
-#[derive(Clone, Default)]
-pub struct AuthLayer;
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-    fn layer(&self, inner: S) -> Auth<S> {
-        Auth { inner }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct Auth<S> {
-    inner: S,
-}
+use crate::pipeline::fail;
 
 fn unauthorized(reason: impl Into<String>) -> BoxError {
     fail(GatewayError::Unauthorized {
@@ -72,33 +51,13 @@ pub fn bearer(headers: &HeaderMap) -> Result<&[u8], BoxError> {
     Ok(token)
 }
 
-impl<S> Service<Request> for Auth<S>
-where
-    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let inner = take(&mut self.inner);
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            authenticate(&ctx, &req)?;
-            inner.oneshot(req).await
-        })
-    }
-}
-
 /// Verifies the bearer token (when auth is configured), puts the tenant into the context
 /// and checks the route's scopes. It reads only the head: the pipeline calls it before the
 /// body is read, so a refused request's body is never buffered.
-pub(crate) fn authenticate<B>(ctx: &Ctx, req: &http::Request<B>) -> Result<(), BoxError> {
+pub(crate) fn authenticate<B>(
+    ctx: &RequestContext,
+    req: &http::Request<B>,
+) -> Result<(), BoxError> {
     let Some(verifier) = &ctx.snap.verifier else {
         return Ok(());
     };

@@ -4,79 +4,23 @@
 //! the tenant was throttled or ran out of quota, and honest `Retry-After`/`RateLimit-*`.
 //! When a shared store cannot answer, `rate_limit.fail_open` decides: admit unmetered, or 502.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
-use tower::{Layer, Service, ServiceExt};
-
-use crate::body::{Request, Response};
 use crate::config::{Plan, UnknownTenant};
-use crate::context::Ctx;
 use crate::context::LimitOutcome;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError, LimitInfo};
-use crate::layers::rescue::add_limit_headers;
-use crate::layers::{ctx_of, fail, take};
+use crate::pipeline::fail;
 use crate::ratelimit::Decision;
-use crate::state::Shared;
-
-/// Adds [`RateLimit`].
-#[derive(Clone)]
-pub struct RateLimitLayer(pub Arc<Shared>);
-
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit {
-            inner,
-            shared: self.0.clone(),
-        }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S> Service<Request> for RateLimit<S>
-where
-    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let inner = take(&mut self.inner);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            let admitted = admit(&shared, &ctx, req.method(), req.uri().path()).await?;
-            let mut resp = inner.oneshot(req).await?;
-            if let Some(info) = admitted {
-                add_limit_headers(&mut resp, &info);
-            }
-            Ok(resp)
-        })
-    }
-}
+use crate::state::GatewayState;
 
 /// Takes one request from the tenant's bucket and quota (or refuses it with 429, or 403
 /// for an unknown tenant when those are rejected). `Some(info)`: a plan admitted it, and
 /// its response gets the `RateLimit-*` headers; `None`: no plan applies. Only the head's
 /// method and path are read: the pipeline calls it before the body is read.
 pub(crate) async fn admit(
-    shared: &Shared,
-    ctx: &Ctx,
+    shared: &GatewayState,
+    ctx: &RequestContext,
     method: &http::Method,
     path: &str,
 ) -> Result<Option<LimitInfo>, BoxError> {

@@ -1,10 +1,9 @@
 //! The request path, outermost step first. Read it as the list it is:
 //!
 //! ```text
-//!   trace        request id, context, metrics, JSON access log
-//!   rescue       every error → one status + JSON body
-//!   timeout      overall deadline → 504
+//!   trace        request id, context; at the end metrics, JSON access log
 //!   load shed    in-flight limit reached → 503 at once (never queue)
+//!   timeout      overall deadline → 504 (408 while the body is still arriving)
 //!   limits       431 / 413 by `Content-Length`, on the head
 //!   auth         JWT → tenant in the context once; scopes → 403
 //!   rate limit   usage plan (bucket + quota) → 429 at once
@@ -12,101 +11,68 @@
 //!   body         read and buffered for replay only now (413 past the limit)
 //!   cache        GET responses per route, X-Cache
 //!   transform    tenant header, Authorization stripped, header ops
-//!   route        404 / 405, path rewrite
+//!   route        path rewrite
 //!   retry        safe retries on other instances, within the budget
 //!   balance      healthy set from the checker, outlier ejection, pooled client
+//!   rescue       every error → one status + JSON body
 //! ```
 //!
-//! Each step is a module of functions in [`crate::layers`] (one concern per file), and
+//! Each step is a module of plain functions here (one concern per file), and
 //! [`Pipeline::call`] calls them in this order as one async function: one future per
-//! request. The same modules also expose each step as a tower layer (`AuthLayer`, …) for
-//! composing in tests. As a stack of thirteen tower services the request path boxed a
-//! future and cloned a service per layer and request, about a fifth of the gateway's
-//! instructions per request.
+//! request. This is the only request path: the HTTP/1 server ([`crate::server`]) and
+//! [`crate::Gateway::service`] both run it, and the tests drive it (`tests.rs`, with an
+//! in-process [`balance::Forward`] in place of the pools). As a stack of thirteen tower
+//! services the request path boxed a future and cloned a service per layer and request,
+//! about a fifth of the gateway's instructions per request.
+
+pub mod auth;
+pub mod balance;
+pub mod cache;
+pub mod limits;
+pub mod ratelimit;
+pub mod rescue;
+pub mod retry;
+pub mod route;
+pub mod timeout;
+pub mod trace;
+pub mod transform;
+
+#[cfg(test)]
+mod tests;
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::time::{Instant, Sleep};
 use tower::Service;
 
 use crate::body::Response;
-use crate::context::Ctx;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError, LimitInfo};
-use crate::layers::rescue::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
-use crate::layers::trace::REQUEST_ID;
-use crate::layers::{
-    auth, balance, cache, limits, ratelimit, rescue, retry, route, trace, transform,
-};
-use crate::state::Shared;
+use crate::state::GatewayState;
+use balance::{Forward, ToPool};
 use ninefold_http1::decimal;
+use rescue::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+pub use timeout::ConnTimer;
+use timeout::within;
+use trace::REQUEST_ID;
 
-/// The whole request path for one gateway.
-pub struct Pipeline {
-    shared: Arc<Shared>,
+/// The whole request path for one gateway; `F` is its innermost step (the route's pool in
+/// production).
+pub struct Pipeline<F = ToPool> {
+    shared: Arc<GatewayState>,
+    forward: F,
     in_flight: AtomicUsize,
     max_in_flight: usize,
 }
 
-/// The overall deadline's timer of one client connection. An HTTP/1 connection's
-/// requests are served one after another, so each request borrows the connection's timer
-/// and gives it back; the timer is re-armed only when it fires before the current request's
-/// deadline (about once per `request_timeout`), where `tokio::time::timeout` would register
-/// and remove a timer entry for every request.
-#[derive(Default)]
-pub struct ConnTimer(Mutex<Option<Pin<Box<Sleep>>>>);
-
-impl ConnTimer {
-    fn take(&self) -> Option<Pin<Box<Sleep>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    fn put(&self, sleep: Pin<Box<Sleep>>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(sleep);
-    }
-}
-
-/// Runs `fut` until `deadline` on `timer` (`None` when the deadline passed first). The
-/// future is borrowed pinned, not moved in: the request path's future is large, and moving
-/// it cost more instructions than the timer saved.
-async fn within<F: Future>(
-    timer: &ConnTimer,
-    deadline: Instant,
-    mut fut: Pin<&mut F>,
-) -> Option<F::Output> {
-    let mut sleep = match timer.take() {
-        // A reload may have shortened the timeout: never fire later than this deadline.
-        Some(mut s) if s.deadline() > deadline => {
-            s.as_mut().reset(deadline);
-            s
-        }
-        Some(s) => s,
-        None => Box::pin(tokio::time::sleep_until(deadline)),
-    };
-    let out = std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        // The timer is armed at or before this deadline: when it fires early (an earlier
-        // request's deadline), move it on; when it fires at this one, time is up.
-        while sleep.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= deadline {
-                return Poll::Ready(None);
-            }
-            sleep.as_mut().reset(deadline);
-        }
-        Poll::Pending
-    })
-    .await;
-    timer.put(sleep);
-    out
+/// Boxes a gateway error for the request path's error type.
+pub(crate) fn fail(e: GatewayError) -> BoxError {
+    Box::new(e)
 }
 
 /// The fields the gateway adds to every answer last: `X-Request-Id`, and the `RateLimit-*`
@@ -178,12 +144,20 @@ impl Drop for InFlight<'_> {
 }
 
 impl Pipeline {
-    /// The path over `shared`. The in-flight limit is read from the configuration now (a
-    /// reload does not resize it).
-    pub fn new(shared: Arc<Shared>) -> Self {
+    /// The path over `shared`, sending to its pools. The in-flight limit is read from the
+    /// configuration now (a reload does not resize it).
+    pub fn new(shared: Arc<GatewayState>) -> Self {
+        Self::with_forward(shared, ToPool)
+    }
+}
+
+impl<F: Forward> Pipeline<F> {
+    /// The path over `shared` with `forward` as its innermost step.
+    pub(crate) fn with_forward(shared: Arc<GatewayState>, forward: F) -> Self {
         let max_in_flight = shared.current.load().config.server.max_in_flight.get();
         Self {
             shared,
+            forward,
             in_flight: AtomicUsize::new(0),
             max_in_flight,
         }
@@ -218,14 +192,14 @@ impl Pipeline {
                 rescue::gateway_error_response(&GatewayError::Overloaded)
             }
             Some(_in_flight) => {
-                let reading_body = std::sync::atomic::AtomicBool::new(false);
+                let reading_body = AtomicBool::new(false);
                 let inner = std::pin::pin!(self.inner(ctx, req, &reading_body));
                 match within(timer, ctx.start + limit, inner).await {
                     Some(Ok((resp, info))) => {
                         admitted = info;
                         resp
                     }
-                    Some(Err(e)) => rescue::error_response(&e, shared),
+                    Some(Err(e)) => rescue::error_response(&e),
                     // Still waiting for the client's body: the client's delay, not ours
                     // (a slow step before or after the body is the gateway's: 504).
                     None if reading_body.load(Ordering::Relaxed) => rescue::json(
@@ -269,9 +243,9 @@ impl Pipeline {
     /// The response, and what the usage plan said when it admitted the request.
     async fn inner<B>(
         &self,
-        ctx: &Ctx,
+        ctx: &RequestContext,
         req: http::Request<B>,
-        reading_body: &std::sync::atomic::AtomicBool,
+        reading_body: &AtomicBool,
     ) -> Result<(Response, Option<LimitInfo>), BoxError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -297,8 +271,7 @@ impl Pipeline {
         } else {
             transform::request(ctx, &mut req);
             route::route(ctx, &mut req)?;
-            let direct = balance::Direct { shared, ctx };
-            let mut resp = retry::with_retries(shared, ctx, &req, direct).await?;
+            let mut resp = retry::with_retries(shared, ctx, &req, &self.forward).await?;
             transform::response(ctx, &mut resp);
             match lookup {
                 cache::Lookup::Miss(key) => cache::store(shared, ctx, key, resp).await?,
@@ -335,41 +308,6 @@ where
 }
 
 /// Builds the request path as a service (for any request body type).
-pub fn build(shared: &Arc<Shared>) -> PipelineService {
+pub fn build(shared: &Arc<GatewayState>) -> PipelineService {
     PipelineService(Arc::new(Pipeline::new(shared.clone())))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::future::pending;
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_connection_timer_fires_at_each_requests_own_deadline() {
-        let timer = ConnTimer::default();
-        let s = Duration::from_secs;
-        let t0 = Instant::now();
-        assert_eq!(
-            within(&timer, t0 + s(10), std::pin::pin!(async { 1 })).await,
-            Some(1)
-        );
-        tokio::time::advance(s(5)).await;
-        // The timer armed for the first request's deadline (t0 + 10 s) moves on to this one's.
-        assert_eq!(
-            within(&timer, t0 + s(15), std::pin::pin!(pending::<()>())).await,
-            None
-        );
-        assert_eq!(Instant::now(), t0 + s(15));
-        // A deadline earlier than the armed timer (a reload shortened the timeout) still holds.
-        let t1 = Instant::now();
-        let slow = std::pin::pin!(tokio::time::sleep(s(2)));
-        assert_eq!(within(&timer, t1 + s(30), slow).await, Some(()));
-        assert_eq!(
-            within(&timer, t1 + s(3), std::pin::pin!(pending::<()>())).await,
-            None
-        );
-        assert_eq!(Instant::now(), t1 + s(3));
-    }
 }

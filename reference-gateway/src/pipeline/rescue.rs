@@ -1,96 +1,19 @@
-//! The one place where errors become statuses: every [`GatewayError`] (and tower's
-//! load-shed `Overloaded`) is answered with its status, a JSON body
+//! The one place where errors become statuses: every [`GatewayError`] is answered with its status, a JSON body
 //! `{"error": code, "message": …, "source": …}` and the headers the status calls for
 //! (`WWW-Authenticate`, `Allow`, `Retry-After`, `RateLimit-*`).
 
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue};
-use tower::{Layer, Service};
 
 use crate::body::{Body, Response};
 use crate::error::{BoxError, ErrorSource, GatewayError, LimitInfo};
-use crate::state::Shared;
 use ninefold_http1::header_value_u64;
 
 /// Response extension naming the error code, for the access log.
 #[derive(Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
-
-/// Adds [`Rescue`].
-#[derive(Clone)]
-pub struct RescueLayer(pub Arc<Shared>);
-
-impl<S> Layer<S> for RescueLayer {
-    type Service = Rescue<S>;
-    fn layer(&self, inner: S) -> Rescue<S> {
-        Rescue {
-            inner,
-            shared: self.0.clone(),
-            ready_error: None,
-        }
-    }
-}
-
-/// See the module doc.
-pub struct Rescue<S> {
-    inner: S,
-    shared: Arc<Shared>,
-    ready_error: Option<BoxError>,
-}
-
-impl<S: Clone> Clone for Rescue<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: self.shared.clone(),
-            ready_error: None,
-        }
-    }
-}
-
-impl<S, B> Service<http::Request<B>> for Rescue<S>
-where
-    S: Service<http::Request<B>, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // A readiness error is answered by the next call rather than failing the connection.
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Err(e)) => {
-                self.ready_error = Some(e.into());
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let shared = self.shared.clone();
-        if let Some(e) = self.ready_error.take() {
-            return Box::pin(async move { Ok(error_response(&e, &shared)) });
-        }
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            match fut.await {
-                Ok(r) => Ok(r),
-                Err(e) => Ok(error_response(&e.into(), &shared)),
-            }
-        })
-    }
-}
 
 fn secs_ceil(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
@@ -149,11 +72,6 @@ pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-
 /// `RateLimit-Reset`.
 pub static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Adds the `RateLimit-*` headers of an admitted request.
-pub fn add_limit_headers(resp: &mut Response, info: &LimitInfo) {
-    limit_headers(resp, info, false);
-}
-
 fn source_str(s: ErrorSource) -> &'static str {
     match s {
         ErrorSource::Client => "client",
@@ -163,12 +81,8 @@ fn source_str(s: ErrorSource) -> &'static str {
     }
 }
 
-/// The response for any error of the stack.
-pub fn error_response(e: &BoxError, shared: &Shared) -> Response {
-    if e.is::<tower::load_shed::error::Overloaded>() {
-        shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
-        return gateway_error_response(&GatewayError::Overloaded);
-    }
+/// The response for any error of the request path.
+pub fn error_response(e: &BoxError) -> Response {
     match e.downcast_ref::<GatewayError>() {
         Some(g) => gateway_error_response(g),
         None => {

@@ -1,60 +1,16 @@
 //! Routing: the matched route (longest prefix, then method; 404 or 405 otherwise) and its
 //! path rewrite (strip or replace the prefix, query kept).
 
-use std::task::{Context, Poll};
-
-use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
-use tower::{Layer, Service, ServiceExt};
 
-use crate::body::{Request, Response};
-use crate::context::Ctx;
+use crate::body::Request;
+use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError};
-use crate::layers::{ctx_of, fail, take};
+use crate::pipeline::fail;
 use crate::routing::{RouteMiss, rewrite_path};
 
-/// Adds [`Route`].
-#[derive(Clone, Default)]
-pub struct RouteLayer;
-
-impl<S> Layer<S> for RouteLayer {
-    type Service = Route<S>;
-    fn layer(&self, inner: S) -> Route<S> {
-        Route { inner }
-    }
-}
-
-/// See the module doc.
-#[derive(Clone)]
-pub struct Route<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for Route<S>
-where
-    S: Service<Request, Response = Response, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let inner = take(&mut self.inner);
-        Box::pin(async move {
-            let ctx = ctx_of(&req)?;
-            route(&ctx, &mut req)?;
-            inner.oneshot(req).await
-        })
-    }
-}
-
 /// Resolves the route (404 / 405) and rewrites the path.
-pub(crate) fn route(ctx: &Ctx, req: &mut Request) -> Result<(), BoxError> {
+pub(crate) fn route(ctx: &RequestContext, req: &mut Request) -> Result<(), BoxError> {
     let i = resolve(ctx, req)?;
     let path = req.uri().path();
     let route = &ctx.snap.router.routes[i];
@@ -76,7 +32,7 @@ pub(crate) fn route(ctx: &Ctx, req: &mut Request) -> Result<(), BoxError> {
 
 /// The route of the request's head (404 / 405 otherwise); the pipeline asks before the
 /// body is read.
-pub(crate) fn resolve<B>(ctx: &Ctx, req: &http::Request<B>) -> Result<usize, BoxError> {
+pub(crate) fn resolve<B>(ctx: &RequestContext, req: &http::Request<B>) -> Result<usize, BoxError> {
     let path = req.uri().path();
     // The HTTP/1 server normalizes the path before anything routes on it
     // ([`crate::server::wire`]). A request that came another way with a path that is not
