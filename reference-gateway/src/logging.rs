@@ -19,7 +19,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 use crate::error::Error;
-use crate::pipeline::trace::ACCESS_TARGET;
+
+/// The tracing target of access-log lines (the trace step writes them; [`init`] may send
+/// them elsewhere than the other lines).
+pub const ACCESS_TARGET: &str = "access";
 
 /// Lines a log's queue holds before new ones are dropped (about 5 MiB of access-log lines;
 /// at 100,000 requests a second, 160 ms of a stalled reader).

@@ -12,24 +12,12 @@
 
 use std::sync::atomic::Ordering;
 
-use http::{HeaderName, Method};
-
 use crate::body::{Request, Response};
 use crate::context::RequestContext;
 use crate::error::{BoxError, GatewayError};
 use crate::pipeline::balance::Forward;
 use crate::state::GatewayState;
-
-/// `idempotency-key`.
-pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-
-/// Whether a request may be sent twice: an idempotent method, or an `Idempotency-Key`.
-pub fn may_repeat(method: &Method, headers: &http::HeaderMap) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
-    ) || headers.contains_key(&IDEMPOTENCY_KEY)
-}
+use crate::upstream::client::may_repeat;
 
 fn idempotent(req: &Request) -> bool {
     may_repeat(req.method(), req.headers())
@@ -118,6 +106,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use http::Method;
     use tokio_util::sync::CancellationToken;
 
     use super::*;

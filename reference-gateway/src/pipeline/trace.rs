@@ -10,11 +10,9 @@ use http::{HeaderName, HeaderValue};
 
 use crate::body::Response;
 use crate::context::{CacheOutcome, LimitOutcome, RequestContext};
+use crate::logging::ACCESS_TARGET;
 use crate::pipeline::rescue::ErrorCode;
 use crate::state::GatewayState;
-
-/// The tracing target of access-log lines ([`crate::logging`] may send them elsewhere).
-pub const ACCESS_TARGET: &str = "access";
 
 /// `x-request-id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

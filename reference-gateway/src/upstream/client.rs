@@ -29,12 +29,23 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderValue, Method, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use ninefold_http1::{self as h1, BodyDecoder, Decoded, Framing, H1Error, decimal};
+
+/// `idempotency-key`.
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Whether a request may be sent twice: an idempotent method, or an `Idempotency-Key`.
+pub fn may_repeat(method: &Method, headers: &http::HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    ) || headers.contains_key(&IDEMPOTENCY_KEY)
+}
 
 /// Idle connections are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -178,8 +189,7 @@ impl HostPool {
                 // the request was written (any method), or an idempotent one got no byte
                 // back. Once more, on a fresh connection.
                 Err(ClientError::Unsent(_)) => {}
-                Err(ClientError::NoAnswer(_))
-                    if crate::pipeline::retry::may_repeat(req.method(), req.headers()) => {}
+                Err(ClientError::NoAnswer(_)) if may_repeat(req.method(), req.headers()) => {}
                 other => return other,
             }
             self.stale_resends.fetch_add(1, Ordering::Relaxed);
