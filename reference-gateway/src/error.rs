@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-/// The boxed error that flows between tower layers.
+/// The boxed error that flows between the steps of the request path ([`crate::pipeline`]).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Who caused an error.
