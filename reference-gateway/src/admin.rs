@@ -13,12 +13,12 @@ use axum::routing::get;
 use crate::state::GatewayState;
 
 /// The admin router.
-pub fn router(shared: Arc<GatewayState>) -> Router {
+pub fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(shared)
+        .with_state(state)
 }
 
 async fn metrics(State(s): State<Arc<GatewayState>>) -> impl IntoResponse {

@@ -61,13 +61,13 @@ pub type App<B> = BoxCloneService<http::Request<B>, Response, Infallible>;
 /// cache, metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<GatewayState>,
+    state: Arc<GatewayState>,
 }
 
 /// Swaps the configuration of a running gateway (SIGHUP). Cheap to clone.
 #[derive(Clone)]
 pub struct ConfigHandle {
-    shared: Arc<GatewayState>,
+    state: Arc<GatewayState>,
 }
 
 impl ConfigHandle {
@@ -75,12 +75,12 @@ impl ConfigHandle {
     /// configuration keeps serving and the error names every problem with its path.
     /// Listener-level limits (`server`) and the cache bound apply from the next start.
     pub fn reload(&self, config: Config) -> Result<(), Error> {
-        self.shared.reload(config)
+        self.state.reload(config)
     }
 
     /// The configuration now in force.
     pub fn current(&self) -> Arc<Config> {
-        self.shared.current.load().config.clone()
+        self.state.current.load().config.clone()
     }
 }
 
@@ -89,7 +89,7 @@ impl Gateway {
     /// `shutdown`). Must be called inside a tokio runtime.
     pub fn new(config: Config, shutdown: CancellationToken) -> Result<Self, Error> {
         Ok(Self {
-            shared: GatewayState::new(config, shutdown)?,
+            state: GatewayState::new(config, shutdown)?,
         })
     }
 
@@ -110,14 +110,14 @@ impl Gateway {
             }
         };
         Ok(Self {
-            shared: GatewayState::with_limiter(config, shutdown, limiter)?,
+            state: GatewayState::with_limiter(config, shutdown, limiter)?,
         })
     }
 
     /// The reload handle.
     pub fn handle(&self) -> ConfigHandle {
         ConfigHandle {
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 
@@ -127,24 +127,22 @@ impl Gateway {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        BoxCloneService::new(pipeline::build(&self.shared))
+        BoxCloneService::new(pipeline::build(&self.state))
     }
 
     /// The admin router (`/metrics`, `/healthz`, `/readyz`).
     pub fn admin_router(&self) -> axum::Router {
-        admin::router(self.shared.clone())
+        admin::router(self.state.clone())
     }
 
     /// The Prometheus text `/metrics` serves.
     pub fn metrics_text(&self) -> String {
-        self.shared
-            .metrics
-            .render(&self.shared.current.load().pools)
+        self.state.metrics.render(&self.state.current.load().pools)
     }
 
     /// The healthy set of an upstream (bit i = `targets[i]`), as the checker publishes it.
     pub fn watch_health(&self, upstream: &str) -> Option<watch::Receiver<u64>> {
-        self.shared
+        self.state
             .current
             .load()
             .pools
@@ -154,7 +152,7 @@ impl Gateway {
 
     /// Instances of `upstream` that take traffic now (healthy and not ejected).
     pub fn available(&self, upstream: &str) -> Option<Vec<SocketAddr>> {
-        let snap = self.shared.current.load();
+        let snap = self.state.current.load();
         let pool = snap.pools.get(upstream)?;
         let m = pool.available_mask();
         Some(
@@ -170,14 +168,14 @@ impl Gateway {
     /// Serves the data plane on `listener` and the admin API on `admin` until the
     /// shutdown token given to [`Gateway::new`] is cancelled, then drains.
     pub async fn serve(self, listener: TcpListener, admin: TcpListener) -> Result<(), Error> {
-        let shutdown = self.shared.shutdown.clone();
-        let shared = self.shared.clone();
+        let shutdown = self.state.shutdown.clone();
+        let state = self.state.clone();
         let drain_flag = tokio::spawn({
             let shutdown = shutdown.clone();
-            let shared = shared.clone();
+            let state = state.clone();
             async move {
                 shutdown.cancelled().await;
-                shared.draining.store(true, Ordering::Relaxed);
+                state.draining.store(true, Ordering::Relaxed);
             }
         });
         let admin_app = self.admin_router();
@@ -189,7 +187,7 @@ impl Gateway {
                     .await
             }
         });
-        let data = server::serve(listener, shared, shutdown.clone()).await;
+        let data = server::serve(listener, state, shutdown.clone()).await;
         shutdown.cancel();
         let _ = drain_flag.await;
         let admin = admin_task.await;

@@ -27,10 +27,10 @@ const MAX_SHEDDING: usize = 256;
 /// Serves the data plane until `shutdown`, then drains.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<GatewayState>,
+    state: Arc<GatewayState>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let cfg = shared.current.load().config.server.clone();
+    let cfg = state.current.load().config.server.clone();
     let conn_cfg = conn::ConnConfig {
         // The stack answers 431 with a JSON body and an access-log line up to its limits;
         // the connection's own are a backstop above them, for heads it cannot take at all.
@@ -40,7 +40,7 @@ pub async fn serve(
         },
         header_read_timeout: cfg.header_read_timeout,
     };
-    let pipeline = Arc::new(crate::pipeline::Pipeline::new(shared.clone()));
+    let pipeline = Arc::new(crate::pipeline::Pipeline::new(state.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));
     let shedding = Arc::new(Semaphore::new(MAX_SHEDDING));
     let tracker = TaskTracker::new();
@@ -59,7 +59,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
+            state.metrics.shed.fetch_add(1, Ordering::Relaxed);
             if let Ok(slot) = shedding.clone().try_acquire_owned() {
                 tracker.spawn(async move {
                     let _slot = slot;

@@ -80,7 +80,7 @@ impl Forward for ToPool {
 /// borrowed: the client renders it onto the wire (origin form, no hop-by-hop fields), so
 /// an attempt neither copies nor moves it.
 async fn send(
-    shared: &GatewayState,
+    state: &GatewayState,
     ctx: &RequestContext,
     req: &Request,
 ) -> Result<Response, BoxError> {
@@ -108,7 +108,7 @@ async fn send(
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r,
             Err(_) => {
-                record(shared, pool, i, false);
+                record(state, pool, i, false);
                 return Err(fail(GatewayError::PerTryTimeout {
                     instance: inst.addr,
                     timeout: t,
@@ -120,19 +120,19 @@ async fn send(
     match result {
         Ok(resp) => {
             let ok = !matches!(resp.status().as_u16(), 502..=504);
-            record(shared, pool, i, ok);
+            record(state, pool, i, ok);
             let mut resp = resp.map(Body::Upstream);
             strip_hop_by_hop(resp.headers_mut());
             Ok(resp)
         }
         Err(e) => {
             if e.is_connect() && pool.eject_unreachable(i) {
-                shared
+                state
                     .metrics
                     .connect_ejections
                     .fetch_add(1, Ordering::Relaxed);
             }
-            record(shared, pool, i, false);
+            record(state, pool, i, false);
             Err(fail(GatewayError::Upstream {
                 instance: inst.addr,
                 message: e.describe(),
@@ -143,8 +143,8 @@ async fn send(
 }
 
 /// Feeds the attempt's outcome to outlier detection, counting an ejection.
-fn record(shared: &GatewayState, pool: &Pool, i: usize, success: bool) {
+fn record(state: &GatewayState, pool: &Pool, i: usize, success: bool) {
     if pool.record(i, success) {
-        shared.metrics.ejections.fetch_add(1, Ordering::Relaxed);
+        state.metrics.ejections.fetch_add(1, Ordering::Relaxed);
     }
 }

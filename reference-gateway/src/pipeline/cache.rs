@@ -44,7 +44,7 @@ pub(crate) enum Lookup {
 }
 
 /// Looks `req` up: only GETs on cache routes without `no-store` are candidates.
-pub(crate) async fn lookup(shared: &GatewayState, ctx: &RequestContext, req: &Request) -> Lookup {
+pub(crate) async fn lookup(state: &GatewayState, ctx: &RequestContext, req: &Request) -> Lookup {
     let cacheable_route = req.method() == Method::GET
         && ctx
             .route(req.method(), req.uri().path())
@@ -66,8 +66,8 @@ pub(crate) async fn lookup(shared: &GatewayState, ctx: &RequestContext, req: &Re
                 .unwrap_or(""),
         );
     }
-    let m = &shared.metrics;
-    if let Some(c) = shared.cache.fresh(&key).await {
+    let m = &state.metrics;
+    if let Some(c) = state.cache.fresh(&key).await {
         ctx.set_cache(CacheOutcome::Hit);
         m.cache_hits.fetch_add(1, Ordering::Relaxed);
         let mut resp = Response::new(Body::full(c.body.clone()));
@@ -83,7 +83,7 @@ pub(crate) async fn lookup(shared: &GatewayState, ctx: &RequestContext, req: &Re
 /// Stores the answer to a missed request when it may be stored (200, small enough, no
 /// `no-store` or `private`), and marks it `MISS`.
 pub(crate) async fn store(
-    shared: &GatewayState,
+    state: &GatewayState,
     ctx: &RequestContext,
     key: String,
     resp: Response,
@@ -103,7 +103,7 @@ pub(crate) async fn store(
     }
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await?.to_bytes();
-    shared
+    state
         .cache
         .insert(
             key,

@@ -64,7 +64,7 @@ use trace::REQUEST_ID;
 /// The whole request path for one gateway; `F` is its innermost step (the route's pool in
 /// production).
 pub struct Pipeline<F = ToPool> {
-    shared: Arc<GatewayState>,
+    state: Arc<GatewayState>,
     forward: F,
     in_flight: AtomicUsize,
     max_in_flight: usize,
@@ -144,19 +144,19 @@ impl Drop for InFlight<'_> {
 }
 
 impl Pipeline {
-    /// The path over `shared`, sending to its pools. The in-flight limit is read from the
+    /// The path over `state`, sending to its pools. The in-flight limit is read from the
     /// configuration now (a reload does not resize it).
-    pub fn new(shared: Arc<GatewayState>) -> Self {
-        Self::with_forward(shared, ToPool)
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        Self::with_forward(state, ToPool)
     }
 }
 
 impl<F: Forward> Pipeline<F> {
-    /// The path over `shared` with `forward` as its innermost step.
-    pub(crate) fn with_forward(shared: Arc<GatewayState>, forward: F) -> Self {
-        let max_in_flight = shared.current.load().config.server.max_in_flight.get();
+    /// The path over `state` with `forward` as its innermost step.
+    pub(crate) fn with_forward(state: Arc<GatewayState>, forward: F) -> Self {
+        let max_in_flight = state.current.load().config.server.max_in_flight.get();
         Self {
-            shared,
+            state,
             forward,
             in_flight: AtomicUsize::new(0),
             max_in_flight,
@@ -181,14 +181,14 @@ impl<F: Forward> Pipeline<F> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let shared = &*self.shared;
-        let started = trace::start(shared, &req);
+        let state = &*self.state;
+        let started = trace::start(state, &req);
         let ctx = &started.ctx;
         let limit = ctx.deadline_limit(req.method(), req.uri().path());
         let mut admitted = None;
         let resp = match self.enter() {
             None => {
-                shared.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                state.metrics.shed.fetch_add(1, Ordering::Relaxed);
                 rescue::gateway_error_response(&GatewayError::Overloaded)
             }
             Some(_in_flight) => {
@@ -217,20 +217,14 @@ impl<F: Forward> Pipeline<F> {
             limit: admitted,
         };
         Answer {
-            response: trace::finish(shared, started, resp),
+            response: trace::finish(state, started, resp),
             added,
         }
     }
 
     /// The current `max_body_bytes`, for the connection's chunked-body decoder.
     pub fn max_body_bytes(&self) -> u64 {
-        self.shared
-            .current
-            .load()
-            .config
-            .server
-            .max_body_bytes
-            .get() as u64
+        self.state.current.load().config.server.max_body_bytes.get() as u64
     }
 
     /// Load shedding: a slot under the in-flight limit, or `None` (503 at once).
@@ -251,7 +245,7 @@ impl<F: Forward> Pipeline<F> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let shared = &*self.shared;
+        let state = &*self.state;
         // The request stays here, in this future, from now on: the steps borrow it (a
         // request moved through each step's future was copied at every step).
         // Everything that can refuse the request on its head runs before its body is read:
@@ -259,22 +253,22 @@ impl<F: Forward> Pipeline<F> {
         // answered at once and its body never buffered (the connection then closes).
         limits::check_head(ctx, &req)?;
         auth::authenticate(ctx, &req)?;
-        let admitted = ratelimit::admit(shared, ctx, req.method(), req.uri().path()).await?;
+        let admitted = ratelimit::admit(state, ctx, req.method(), req.uri().path()).await?;
         route::resolve(ctx, &req)?;
-        let mut held = limits::Held::new(&shared.metrics.body_buffered);
+        let mut held = limits::Held::new(&state.metrics.body_buffered);
         reading_body.store(true, Ordering::Relaxed);
         let mut req = limits::read_body(ctx, req, &mut held).await?;
         reading_body.store(false, Ordering::Relaxed);
-        let lookup = cache::lookup(shared, ctx, &req).await;
+        let lookup = cache::lookup(state, ctx, &req).await;
         let resp = if let cache::Lookup::Hit(resp) = lookup {
             resp
         } else {
             transform::request(ctx, &mut req);
             route::route(ctx, &mut req)?;
-            let mut resp = retry::with_retries(shared, ctx, &req, &self.forward).await?;
+            let mut resp = retry::with_retries(state, ctx, &req, &self.forward).await?;
             transform::response(ctx, &mut resp);
             match lookup {
-                cache::Lookup::Miss(key) => cache::store(shared, ctx, key, resp).await?,
+                cache::Lookup::Miss(key) => cache::store(state, ctx, key, resp).await?,
                 _ => resp,
             }
         };
@@ -308,6 +302,6 @@ where
 }
 
 /// Builds the request path as a service (for any request body type).
-pub fn build(shared: &Arc<GatewayState>) -> PipelineService {
-    PipelineService(Arc::new(Pipeline::new(shared.clone())))
+pub fn build(state: &Arc<GatewayState>) -> PipelineService {
+    PipelineService(Arc::new(Pipeline::new(state.clone())))
 }

@@ -19,7 +19,7 @@ use crate::state::GatewayState;
 /// its response gets the `RateLimit-*` headers; `None`: no plan applies. Only the head's
 /// method and path are read: the pipeline calls it before the body is read.
 pub(crate) async fn admit(
-    shared: &GatewayState,
+    state: &GatewayState,
     ctx: &RequestContext,
     method: &http::Method,
     path: &str,
@@ -50,10 +50,10 @@ pub(crate) async fn admit(
                 },
             },
         };
-    let decision = match shared.limiter.check(key, plan).await {
+    let decision = match state.limiter.check(key, plan).await {
         Ok(d) => d,
         Err(e @ GatewayError::Store(_)) => {
-            shared
+            state
                 .metrics
                 .limiter_unavailable
                 .fetch_add(1, Ordering::Relaxed);
@@ -73,12 +73,12 @@ pub(crate) async fn admit(
         }
         Decision::Throttled(info) => {
             ctx.set_limit(LimitOutcome::Throttled);
-            shared.metrics.throttled.fetch_add(1, Ordering::Relaxed);
+            state.metrics.throttled.fetch_add(1, Ordering::Relaxed);
             Err(fail(GatewayError::Throttled(info)))
         }
         Decision::QuotaExhausted(info) => {
             ctx.set_limit(LimitOutcome::QuotaExhausted);
-            shared
+            state
                 .metrics
                 .quota_exhausted
                 .fetch_add(1, Ordering::Relaxed);

@@ -49,7 +49,7 @@ fn should_retry(result: &Result<Response, BoxError>, idempotent: bool) -> bool {
 /// Sends `req` through `via`: on another instance while attempts never reached one
 /// (free), and again on retryable failures as the route allows and the budget funds.
 pub(crate) async fn with_retries<F: Forward>(
-    shared: &GatewayState,
+    state: &GatewayState,
     ctx: &RequestContext,
     req: &Request,
     via: &F,
@@ -58,41 +58,38 @@ pub(crate) async fn with_retries<F: Forward>(
     let attempts = route
         .and_then(|r| r.config.retry)
         .map_or(1, |r| r.attempts.get());
-    shared.budget.deposit();
+    state.budget.deposit();
     let Some(pool) = route.map(|r| &r.pool) else {
-        return via.send(shared, ctx, req).await;
+        return via.send(state, ctx, req).await;
     };
     if attempts <= 1 && pool.instances.len() <= 1 {
-        return via.send(shared, ctx, req).await;
+        return via.send(state, ctx, req).await;
     }
     let idem = idempotent(req);
     let mut attempt = 1;
     let mut unsent = 0;
     loop {
-        let result = via.send(shared, ctx, req).await;
+        let result = via.send(state, ctx, req).await;
         // Never sent: another instance, free, while one not tried yet is available.
         if never_reached(&result)
             && unsent + 1 < pool.instances.len()
             && pool.available_mask() & !ctx.tried() != 0
         {
             unsent += 1;
-            shared
-                .metrics
-                .unsent_retries
-                .fetch_add(1, Ordering::Relaxed);
+            state.metrics.unsent_retries.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         if attempt >= attempts || !should_retry(&result, idem) {
             return result;
         }
-        if !shared.budget.try_withdraw() {
-            shared
+        if !state.budget.try_withdraw() {
+            state
                 .metrics
                 .retry_budget_exhausted
                 .fetch_add(1, Ordering::Relaxed);
             return result;
         }
-        shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+        state.metrics.retries.fetch_add(1, Ordering::Relaxed);
         attempt += 1;
     }
 }
@@ -115,7 +112,7 @@ mod tests {
     use crate::pipeline::fail;
 
     /// A gateway over three instances (nothing listens there: the attempts are scripted).
-    fn shared(retry: Option<u32>) -> (Arc<GatewayState>, RequestContext) {
+    fn state(retry: Option<u32>) -> (Arc<GatewayState>, RequestContext) {
         let targets: Vec<SocketAddr> = (0..3)
             .map(|i| SocketAddr::from(([127, 0, 0, 1], 9 + i)))
             .collect();
@@ -134,13 +131,13 @@ mod tests {
             ratio: 0.0,
             min_retries_per_sec: 0,
         };
-        let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+        let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();
         let ctx = RequestContext::new(
-            shared.current.load_full(),
+            state.current.load_full(),
             http::HeaderValue::from_static("t"),
         );
         ctx.route(&Method::GET, "/items/1").unwrap();
-        (shared, ctx)
+        (state, ctx)
     }
 
     /// Scripted attempts: each picks an instance as the balancer does and fails as told
@@ -188,12 +185,12 @@ mod tests {
     #[tokio::test]
     async fn never_reached_attempts_fail_over_without_spending_budget() {
         // No `retry` on the route, an empty budget: refused twice, served by the third.
-        let (shared, ctx) = shared(None);
+        let (state, ctx) = state(None);
         let script = script(vec![Some(true), Some(true), None]);
-        let r = with_retries(&shared, &ctx, &get(), &script).await.unwrap();
+        let r = with_retries(&state, &ctx, &get(), &script).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(ctx.tried(), 0b111, "each attempt on another instance");
-        let m = &shared.metrics;
+        let m = &state.metrics;
         assert_eq!(m.unsent_retries.load(Ordering::Relaxed), 2);
         assert_eq!(m.retries.load(Ordering::Relaxed), 0);
         assert_eq!(m.retry_budget_exhausted.load(Ordering::Relaxed), 0);
@@ -201,9 +198,9 @@ mod tests {
 
     #[tokio::test]
     async fn never_reached_failover_stops_at_the_instance_count() {
-        let (shared, ctx) = shared(None);
+        let (state, ctx) = state(None);
         let script = script(vec![Some(true), Some(true), Some(true), None]);
-        let r = with_retries(&shared, &ctx, &get(), &script).await;
+        let r = with_retries(&state, &ctx, &get(), &script).await;
         assert!(
             r.is_err(),
             "three instances, three refusals: the last one answers"
@@ -213,12 +210,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_reached_failure_is_retried_only_as_the_budget_funds() {
-        let (shared, ctx) = shared(Some(3));
+        let (state, ctx) = state(Some(3));
         let script = script(vec![Some(false), None]);
-        let r = with_retries(&shared, &ctx, &get(), &script).await;
+        let r = with_retries(&state, &ctx, &get(), &script).await;
         assert!(r.is_err(), "an empty budget refuses the retry");
         assert_eq!(ctx.attempts(), 1);
-        let m = &shared.metrics;
+        let m = &state.metrics;
         assert_eq!(m.retry_budget_exhausted.load(Ordering::Relaxed), 1);
         assert_eq!(m.unsent_retries.load(Ordering::Relaxed), 0);
     }

@@ -74,10 +74,10 @@ impl Forward for Counting {
     }
 }
 
-/// The gateway's request path over `shared`, with a counting upstream.
-fn counting(shared: &Arc<GatewayState>) -> (Arc<AtomicUsize>, Pipeline<Counting>) {
+/// The gateway's request path over `state`, with a counting upstream.
+fn counting(state: &Arc<GatewayState>) -> (Arc<AtomicUsize>, Pipeline<Counting>) {
     let calls = Arc::new(AtomicUsize::new(0));
-    let pipeline = Pipeline::with_forward(shared.clone(), Counting(calls.clone()));
+    let pipeline = Pipeline::with_forward(state.clone(), Counting(calls.clone()));
     (calls, pipeline)
 }
 
@@ -119,8 +119,8 @@ async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_
             plan: plan.clone(),
         });
     }
-    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, svc) = counting(&shared);
+    let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&state);
     let (flood, calm) = (token("flood"), token("calm"));
     // Flood at 5× the rate (100/s) for T = 10 s, instants 0, 10 ms, …, 10 s inclusive;
     // the compliant tenant sends at its rate (every 50 ms) alongside.
@@ -158,8 +158,8 @@ async fn quota_boundary_is_exact_through_the_layer() {
             period: QuotaPeriod::Every(Duration::from_secs(10)),
         }),
     );
-    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
-    let (_, svc) = counting(&shared);
+    let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (_, svc) = counting(&state);
     let t = token("q");
     let mut statuses = Vec::new();
     for _ in 0..51 {
@@ -177,8 +177,8 @@ async fn cache_entries_expire_after_ttl() {
     let mut cfg = base_config();
     cfg.routes[0].cache = true;
     cfg.cache.ttl = Duration::from_secs(5);
-    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, svc) = counting(&shared);
+    let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&state);
     let x = |r: &Response| r.headers()["x-cache"].to_str().unwrap().to_string();
     assert_eq!(x(&svc.call(get("/items/1", None)).await), "MISS");
     tokio::time::advance(Duration::from_millis(4999)).await;
@@ -195,8 +195,8 @@ async fn cache_entries_expire_after_ttl() {
 #[tokio::test]
 async fn the_verifier_refuses_what_the_bearer_split_lets_through() {
     let cfg = with_tenant("acme", None);
-    let shared = GatewayState::new(cfg, CancellationToken::new()).unwrap();
-    let (calls, svc) = counting(&shared);
+    let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();
+    let (calls, svc) = counting(&state);
     let good = token("acme");
     let send = |value: Vec<u8>| {
         let mut req = get("/items/1", None);

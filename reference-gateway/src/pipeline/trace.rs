@@ -74,8 +74,8 @@ pub(crate) struct Started {
 }
 
 /// Creates the request context (snapshot, request id).
-pub(crate) fn start<B>(shared: &GatewayState, req: &http::Request<B>) -> Started {
-    let snap = shared.current.load_full();
+pub(crate) fn start<B>(state: &GatewayState, req: &http::Request<B>) -> Started {
+    let snap = state.current.load_full();
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
@@ -94,10 +94,10 @@ pub(crate) fn start<B>(shared: &GatewayState, req: &http::Request<B>) -> Started
 
 /// Records metrics and writes the access-log line. `X-Request-Id` is the caller's to add
 /// (see [`crate::pipeline::Added`]).
-pub(crate) fn finish(shared: &GatewayState, started: Started, resp: Response) -> Response {
+pub(crate) fn finish(state: &GatewayState, started: Started, resp: Response) -> Response {
     let ctx = &started.ctx;
     let latency = ctx.start.elapsed();
-    let m = &shared.metrics;
+    let m = &state.metrics;
     let route = ctx
         .resolved_route()
         .map(|i| &ctx.snap.router.routes[i].name)
