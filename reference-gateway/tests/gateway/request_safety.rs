@@ -327,7 +327,7 @@ async fn a_client_that_stalls_its_body_gets_408_not_504() {
     assert_eq!(up.calls(), 0);
 }
 
-/// The same guarantee for a request that reaches the stack without the HTTP/1 server
+/// The same guarantee for a request that reaches the request path without the HTTP/1 server
 /// (the gateway as a tower service): the transform step drops the client's hop-by-hop
 /// fields before it sets the gateway's.
 #[tokio::test]
