@@ -35,7 +35,7 @@ use crate::scenario::TokenKind;
 
 use super::client::{Answer, Targets};
 use super::hyper_client::{ClientKind, HyperPools, Link};
-use super::plan::{Load, PhasePlan, Shared};
+use super::plan::{Load, LoadPlan, PhasePlan};
 use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
@@ -92,7 +92,7 @@ struct Attempt {
 
 /// One worker's state; lives on its thread only.
 struct Worker {
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     recorder: RefCell<Recorder>,
     tokens: RefCell<TokenCache>,
     targets: Targets,
@@ -106,7 +106,7 @@ struct Worker {
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     index: usize,
     live: Arc<LiveCounters>,
     stop: CancellationToken,
@@ -126,44 +126,44 @@ pub(crate) fn spawn(
                 }
             };
             let local = tokio::task::LocalSet::new();
-            let recording = local.block_on(&rt, run(shared, index, live, stop));
+            let recording = local.block_on(&rt, run(plan, index, live, stop));
             let _ = tx.send(recording);
         })?;
     Ok(rx)
 }
 
 async fn run(
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     index: usize,
     live: Arc<LiveCounters>,
     stop: CancellationToken,
 ) -> Recording {
     let worker = Rc::new(Worker {
         recorder: RefCell::new(Recorder::new(
-            Arc::clone(&shared.layout),
-            shared.run_start,
-            shared.tolerance_s,
+            Arc::clone(&plan.layout),
+            plan.run_start,
+            plan.tolerance_s,
         )),
-        tokens: RefCell::new(TokenCache::new(shared.minter.clone(), &shared.tenants)),
-        targets: Targets::new(shared.targets.clone(), index),
+        tokens: RefCell::new(TokenCache::new(plan.minter.clone(), &plan.tenants)),
+        targets: Targets::new(plan.targets.clone(), index),
         buf: RefCell::new(String::with_capacity(256)),
         live,
         in_flight: Cell::new(0),
         current_second: Cell::new(0),
-        hyper: (shared.client == ClientKind::Hyper).then(|| {
-            let phases = shared.phases.iter().map(|phase| {
+        hyper: (plan.client == ClientKind::Hyper).then(|| {
+            let phases = plan.phases.iter().map(|phase| {
                 let conns = phase.share(index, phase.connections);
                 (conns > 0).then_some((conns, phase.timeout))
             });
-            HyperPools::new(phases, &shared.targets, index)
+            HyperPools::new(phases, &plan.targets, index)
         }),
-        shared,
+        plan,
     });
     let local_stop = stop.child_token();
     let mut producers = Vec::new();
     let mut connections = Vec::new();
     let mut queues = Vec::new();
-    for (p, phase) in worker.shared.phases.iter().enumerate() {
+    for (p, phase) in worker.plan.phases.iter().enumerate() {
         let conns = phase.share(index, phase.connections);
         if conns == 0 {
             continue;
@@ -199,7 +199,7 @@ async fn run(
             Load::Open { poisson, .. } => {
                 let generator = if *poisson {
                     // The phase's one generator: every worker draws the same process.
-                    let rng = rng_for(worker.shared.seed, p, 0, 1);
+                    let rng = rng_for(worker.plan.seed, p, 0, 1);
                     ArrivalGen::poisson(
                         phase.global_worker(index) as u64,
                         phase.stride() as u64,
@@ -248,7 +248,7 @@ async fn run(
         queue.notify.notify_waiters();
     }
     // Answers still outstanding get until the drain deadline (timeouts × retries).
-    let drain = tokio::time::Instant::from_std(worker.shared.drain_deadline);
+    let drain = tokio::time::Instant::from_std(worker.plan.drain_deadline);
     let mut all = futures::future::join_all(connections);
     if tokio::time::timeout_at(drain, &mut all).await.is_err() {
         local_stop.cancel();
@@ -265,19 +265,15 @@ async fn run(
                 .dropped(*p, job.tenant, job.class, now);
         }
     }
-    let duration = now.saturating_duration_since(worker.shared.run_start);
+    let duration = now.saturating_duration_since(worker.plan.run_start);
     // Tasks are done, but the runtime may still hold their (finished) futures:
     // take the recorder out rather than unwrapping the Rc.
-    let recorder = worker.recorder.replace(empty_recorder(&worker.shared));
+    let recorder = worker.recorder.replace(empty_recorder(&worker.plan));
     recorder.finish(duration.as_secs_f64())
 }
 
-fn empty_recorder(shared: &Shared) -> Recorder {
-    Recorder::new(
-        Arc::clone(&shared.layout),
-        shared.run_start,
-        shared.tolerance_s,
-    )
+fn empty_recorder(plan: &LoadPlan) -> Recorder {
+    Recorder::new(Arc::clone(&plan.layout), plan.run_start, plan.tolerance_s)
 }
 
 /// Sleep until `deadline` (yielding through the last millisecond); false if stopped.
@@ -304,7 +300,7 @@ async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
 
 impl Worker {
     fn phase(&self, p: usize) -> &PhasePlan {
-        &self.shared.phases[p]
+        &self.plan.phases[p]
     }
 
     /// Hand one request to the connections, or drop it at the cap.
@@ -335,7 +331,7 @@ impl Worker {
         now: Instant,
         done: Option<Rc<Notify>>,
     ) -> Option<Job> {
-        let (class, tenant) = self.shared.pick(p, seq);
+        let (class, tenant) = self.plan.pick(p, seq);
         let mut rec = self.recorder.borrow_mut();
         rec.scheduled(p);
         if queue.in_flight.get() >= queue.cap {
@@ -408,7 +404,7 @@ impl Worker {
         // disjoint sequence numbers, so their keys differ the same way).
         let key = class
             .idempotency_key
-            .then(|| idempotency_key(self.shared.seed, p, job.seq));
+            .then(|| idempotency_key(self.plan.seed, p, job.seq));
         // Minting a key takes time of its own: then the clock is read again.
         let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
@@ -465,13 +461,11 @@ impl Worker {
                 tracing::warn!(error = %e, "cannot mint a token; sending none");
                 None
             });
-        let tenant = job
-            .tenant
-            .map_or("", |t| self.shared.tenants[t].id.as_str());
+        let tenant = job.tenant.map_or("", |t| self.plan.tenants[t].id.as_str());
         let built = {
             let mut buf = self.buf.borrow_mut();
             // Fresh for every attempt: a retry sends the request it repeats.
-            let mut rng = request_rng(self.shared.seed, p, job.seq, Stream::Render);
+            let mut rng = request_rng(self.plan.seed, p, job.seq, Stream::Render);
             let Some((out, host)) = conn.request_buf() else {
                 return failed(ClientFailure::Connect);
             };
@@ -493,9 +487,9 @@ impl Worker {
         let verdict = match (job.tenant, class.token) {
             (Some(t), TokenKind::Valid) => {
                 let t_s = now
-                    .saturating_duration_since(self.shared.run_start)
+                    .saturating_duration_since(self.plan.run_start)
                     .as_secs_f64();
-                let mut model = self.shared.models[t]
+                let mut model = self.plan.models[t]
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 Some(model.offer(t_s))

@@ -23,14 +23,14 @@ impl Worker {
         let Load::Open { profile, .. } = &phase.load else {
             return;
         };
-        let start = self.shared.run_start + phase.start;
+        let start = self.plan.run_start + phase.start;
         let end = start + phase.duration;
         // Arrivals dispatched back to back because the schedule is behind.
         let mut behind = 0u32;
         while let Some((seq, offset)) = generator.next(profile) {
             // Sequence numbers are global (workers stride), so this stops the
             // phase after exactly `max_requests` over all workers.
-            if seq >= self.shared.max_requests {
+            if seq >= self.plan.max_requests {
                 break;
             }
             let intended = start + offset;
@@ -88,7 +88,7 @@ impl Worker {
         else {
             return;
         };
-        let start = self.shared.run_start + phase.start;
+        let start = self.plan.run_start + phase.start;
         let end = start + phase.duration;
         if !wait_until(start, stop).await {
             return;
@@ -115,7 +115,7 @@ impl Worker {
                 VU_IDLE_POLL
             } else {
                 let seq = queue.next_seq.get();
-                if seq >= self.shared.max_requests {
+                if seq >= self.plan.max_requests {
                     break;
                 }
                 queue.next_seq.set(seq + phase.stride() as u64);
