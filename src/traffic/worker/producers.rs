@@ -65,7 +65,9 @@ impl Worker {
             let now = Instant::now();
             let lag = now.saturating_duration_since(intended).as_micros() as u64;
             self.recorder.borrow_mut().dispatch_lag(p, lag);
-            self.dispatch(p, queue, intended, seq, now, None);
+            if let Some(job) = self.admit(p, queue, intended, seq, now, None) {
+                self.enqueue(queue, job);
+            }
         }
     }
 
@@ -126,7 +128,10 @@ impl Worker {
                         self.execute(p, &mut conn, job, Some(now)).await;
                         self.release(queue);
                     }
-                } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
+                } else if let Some(job) =
+                    self.admit(p, queue, now, seq, now, Some(Rc::clone(&done)))
+                {
+                    self.enqueue(queue, job);
                     tokio::select! {
                         biased;
                         () = &mut cancelled => break,
