@@ -118,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         workers: args.workers,
         shard,
         client: args.client,
+        program: None,
     };
     if args.client != crate::traffic::ClientKind::Ninefold {
         eprintln!(

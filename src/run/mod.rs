@@ -1,5 +1,6 @@
 //! `ninefold run`: plan, bring up, drive traffic and faults, tear down, write results.
 
+pub(crate) mod bringup;
 pub mod driver;
 pub mod links;
 pub mod merge;
