@@ -10,7 +10,7 @@ use crate::cli::CliError;
 use crate::cli::signals::Signals;
 use crate::run::plan::RunPlan;
 use crate::run::runner::RunOptions;
-use crate::run::{NoOutcome, Options, scale};
+use crate::run::{NoOutcome, Options, RunOutcome, scale};
 use crate::scenario::load::{LoadError, load_file};
 use crate::scenario::scale::check_time_scale;
 
@@ -84,13 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
     if args.dry_run {
         let plan = RunPlan::new(scale(loaded.scenario, time_scale), args.seed, args.out);
-        if time_scale != 1.0 {
-            super::print_out(&format!(
-                "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)\n"
-            ))?;
-        }
-        super::print_out(&plan.to_string())?;
-        return Ok(ExitStatus::Pass);
+        return dry_run(&plan, time_scale);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,6 +126,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Err(NoOutcome::Output(e)) => return Err(e),
         Err(e @ NoOutcome::TimeScale(_)) => return Err(CliError::BadInput(e.to_string()).into()),
     };
+    report(&outcome, shard)
+}
+
+/// `--dry-run`: print the plan (and the time scale it is under).
+fn dry_run(plan: &RunPlan, time_scale: f64) -> anyhow::Result<ExitStatus> {
+    if time_scale != 1.0 {
+        super::print_out(&format!(
+            "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)\n"
+        ))?;
+    }
+    super::print_out(&plan.to_string())?;
+    Ok(ExitStatus::Pass)
+}
+
+/// After the run: the terminal summary, where the results are, and the exit status.
+fn report(outcome: &RunOutcome, shard: crate::traffic::Shard) -> anyhow::Result<ExitStatus> {
     let summary = match &outcome.summary {
         Ok(s) => s,
         Err(e) => {

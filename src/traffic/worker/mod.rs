@@ -437,6 +437,21 @@ impl Worker {
         }
     }
 
+    /// What the throttle model says of an attempt sent at `now` with a valid
+    /// token of a tenant (fed in send order); `None` for anything else.
+    fn throttle_verdict(&self, job: &Job, class: &PreparedClass, now: Instant) -> Option<Verdict> {
+        let (Some(t), TokenKind::Valid) = (job.tenant, class.token) else {
+            return None;
+        };
+        let t_s = now
+            .saturating_duration_since(self.plan.run_start)
+            .as_secs_f64();
+        let mut model = self.plan.models[t]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(model.offer(t_s))
+    }
+
     async fn attempt(
         &self,
         p: usize,
@@ -493,18 +508,7 @@ impl Worker {
             tracing::warn!(error = %e, "cannot build a request");
             return failed(ClientFailure::Io);
         }
-        let verdict = match (job.tenant, class.token) {
-            (Some(t), TokenKind::Valid) => {
-                let t_s = now
-                    .saturating_duration_since(self.plan.run_start)
-                    .as_secs_f64();
-                let mut model = self.plan.models[t]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                Some(model.offer(t_s))
-            }
-            _ => None,
-        };
+        let verdict = self.throttle_verdict(job, class, now);
         // Writes keep the body: the order id in it goes into the integrity ledger.
         // (The client keeps error bodies, 400 and above, whatever this says.)
         let keep_body = class.idempotency_key || class.method == Method::POST;
