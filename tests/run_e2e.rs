@@ -1,4 +1,5 @@
-//! `ninefold run` end to end with real child processes: a kill and a
+//! `ninefold run` end to end with real child processes (the first test in
+//! process, through the library's `run::run`): a kill and a
 //! replacement seen in the recording, the fault on time, the result files
 //! valid, a missed SLO gating with exit 1, and no orphan when the harness is
 //! SIGKILLed. Short runs on loopback, bounded in time.
@@ -62,26 +63,39 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     let d = dir("kill");
     let scenario = write(&d, "kill.toml", KILL_AND_REPLACE);
     let out = d.join("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
+    // In process, through the library's `run` (its children are the built
+    // binary): the exit code is the outcome's status.
+    let loaded = ninefold::scenario::load::load_file(&scenario).unwrap();
+    let options = ninefold::run::Options {
+        out: Some(out.clone()),
+        runner: ninefold::run::runner::RunOptions {
+            program: Some(env!("CARGO_BIN_EXE_ninefold").into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcome = runtime
+        .block_on(ninefold::run::run(loaded, options))
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(outcome.dir, out);
+    let summary = outcome
+        .summary
+        .as_ref()
+        .unwrap_or_else(|e| panic!("the run broke: {e}"));
     assert_eq!(
-        output.status.code(),
-        Some(1),
-        "a missed SLO exits 1\n{stdout}\n{stderr}"
+        outcome.status,
+        ninefold::ExitStatus::SloFailed,
+        "a missed SLO exits 1"
     );
-    assert!(
-        stdout.contains("latency.p99"),
-        "the failed SLO is named: {stdout}"
-    );
+    assert_eq!(outcome.status.code(), 1);
+    let failed: Vec<&str> = summary
+        .slos
+        .iter()
+        .filter(|s| serde_json::to_value(s.verdict).unwrap() == "fail")
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(failed, ["latency.p99"], "the failed SLO is named");
 
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();

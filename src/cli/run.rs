@@ -9,7 +9,8 @@ use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::cli::signals::Signals;
 use crate::run::plan::RunPlan;
-use crate::run::runner::{RunOptions, execute};
+use crate::run::runner::RunOptions;
+use crate::run::{NoOutcome, Options, RunOutcome, scale};
 use crate::scenario::load::{LoadError, load_file};
 use crate::scenario::scale::check_time_scale;
 
@@ -81,118 +82,80 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     .map_err(|e| CliError::BadInput(e.to_string()))?;
     let time_scale =
         check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let scaled = time_scale != 1.0;
-    let scenario = if scaled {
-        loaded.scenario.scaled(time_scale)
-    } else {
-        loaded.scenario
-    };
-    let plan = RunPlan::new(scenario, args.seed, args.out);
     if args.dry_run {
-        if scaled {
-            super::print_out(&format!(
-                "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)\n"
-            ))?;
-        }
-        super::print_out(&plan.to_string())?;
-        return Ok(ExitStatus::Pass);
+        let plan = RunPlan::new(scale(loaded.scenario, time_scale), args.seed, args.out);
+        return dry_run(&plan, time_scale);
     }
-    eprintln!(
-        "ninefold: running {} for {}{} (seed {}), results in {}",
-        plan.scenario.name,
-        crate::scenario::human::format_duration(plan.scenario.duration),
-        if scaled {
-            format!(" (time scale {time_scale})")
-        } else {
-            String::new()
-        },
-        plan.seed,
-        plan.out_dir.display()
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let options = RunOptions {
-        progress: true,
-        workers: args.workers,
-        shard,
-        client: args.client,
-    };
-    if args.client != crate::traffic::ClientKind::Ninefold {
-        eprintln!(
-            "ninefold: sending with the {} HTTP client (--client {}), not ninefold's own: a cross-check",
-            args.client.name(),
-            args.client.name()
-        );
-    }
-    if !shard.is_whole() {
-        eprintln!(
-            "ninefold: shard {shard}: 1/{} of the load{}",
-            shard.count,
-            if shard.drives_faults() {
-                ", and the fault timeline"
-            } else {
-                "; shard 0 plays the faults"
-            }
-        );
-    }
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
+    let options = Options {
+        seed: args.seed,
+        out: args.out,
+        time_scale,
+        runner: RunOptions {
+            progress: true,
+            workers: args.workers,
+            shard,
+            client: args.client,
+            program: None,
+        },
+        stop: stop.clone(),
+    };
     let signals = {
         let _runtime = runtime.enter();
         Signals::new().context("listening for SIGINT and SIGTERM")?
     };
-    let results = runtime.block_on(async {
-        tokio::spawn(signals.watch(stop.clone(), abort.clone()));
+    let outcome = runtime.block_on(async {
+        tokio::spawn(signals.watch(stop, abort.clone()));
         tokio::select! {
-            r = execute(&plan, &options, stop) => Some(r),
+            r = crate::run::run(loaded, options) => Some(r),
             () = abort.cancelled() => None,
         }
     });
-    let Some(results) = results else {
+    let Some(outcome) = outcome else {
         // Children die with their handles (kill_on_drop) and with us (PDEATHSIG).
         runtime.shutdown_background();
         return Ok(ExitStatus::Interrupted);
     };
-    let mut results = match results {
-        Ok(r) => r,
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(NoOutcome::Output(e)) => return Err(e),
+        Err(e @ NoOutcome::TimeScale(_)) => return Err(CliError::BadInput(e.to_string()).into()),
+    };
+    report(&outcome, shard)
+}
+
+/// `--dry-run`: print the plan (and the time scale it is under).
+fn dry_run(plan: &RunPlan, time_scale: f64) -> anyhow::Result<ExitStatus> {
+    if time_scale != 1.0 {
+        super::print_out(&format!(
+            "time scale {time_scale}: every time below is the scenario's × {time_scale} (rates unchanged)\n"
+        ))?;
+    }
+    super::print_out(&plan.to_string())?;
+    Ok(ExitStatus::Pass)
+}
+
+/// After the run: the terminal summary, where the results are, and the exit status.
+fn report(outcome: &RunOutcome, shard: crate::traffic::Shard) -> anyhow::Result<ExitStatus> {
+    let summary = match &outcome.summary {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("ninefold: the run broke: {e}");
             return Ok(ExitStatus::RunBroke);
         }
     };
-    results.time_scale = time_scale;
-    let dir = &plan.out_dir;
-    // The folder keeps the scenario as run: scaled, it is no longer the file as written.
-    let mut raw = if scaled {
-        crate::scenario::unparse::to_raw(&plan.scenario)
-    } else {
-        loaded.raw
-    };
-    crate::scenario::unparse::redact(&mut raw);
-    let scenario_toml = toml::to_string(&raw).context("writing the scenario back as TOML")?;
-    let summary = crate::run::outputs::write_run_folder(
-        dir,
-        &plan.scenario,
-        &scenario_toml,
-        &results,
-        false,
-    )?;
-    crate::report::terminal::print(&summary)?;
-    eprintln!("ninefold: results in {}", dir.display());
+    crate::report::terminal::print(summary)?;
+    eprintln!("ninefold: results in {}", outcome.dir.display());
     if !shard.is_whole() {
-        // A shard saw 1/N of the load: its verdict is not the run's. It
-        // succeeds once its results are written (so a Kubernetes Job does not
-        // retry it); `ninefold merge` judges the whole and exits with the verdict.
         eprintln!(
             "ninefold: shard {shard} written; judge the run with `ninefold merge` over all {} shard folders",
             shard.count
         );
-        if summary.verdict == crate::analysis::slo::RunVerdict::Interrupted {
-            return Ok(ExitStatus::Interrupted);
-        }
-        return Ok(ExitStatus::Pass);
     }
-    Ok(summary.verdict.exit_status())
+    Ok(outcome.status)
 }

@@ -27,26 +27,9 @@ pub enum Links {
 impl Links {
     /// Create link `name` → `upstream` on an OS-picked loopback port; its address.
     pub async fn create(&self, name: &str, upstream: &str) -> Result<SocketAddr, String> {
-        let spec = ProxySpec::new(name, "127.0.0.1:0", upstream);
-        let listen = match self {
-            Links::Embedded(p) => {
-                p.create_proxy(spec)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .listen
-            }
-            Links::External { client, created } => {
-                let wire = client
-                    .create_proxy(&spec)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                created
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(name.to_owned());
-                wire.listen
-            }
-        };
+        let listen = self
+            .create_proxy(ProxySpec::new(name, "127.0.0.1:0", upstream))
+            .await?;
         listen
             .parse()
             .map_err(|_| format!("link {name} listens on {listen:?}, not an IP:port"))
@@ -59,24 +42,35 @@ impl Links {
         listen: SocketAddr,
         upstream: &str,
     ) -> Result<SocketAddr, String> {
-        let spec = ProxySpec::new(name, listen.to_string(), upstream);
-        let wire = match self {
-            Links::Embedded(p) => p.create_proxy(spec).await.map_err(|e| e.to_string())?,
+        let listen = self
+            .create_proxy(ProxySpec::new(name, listen.to_string(), upstream))
+            .await?;
+        listen
+            .parse()
+            .map_err(|_| format!("link {name} listens on {listen:?}"))
+    }
+
+    /// Create the proxy of `spec` (remembered for deletion on an external
+    /// server); the address it listens on, as the proxy reports it.
+    async fn create_proxy(&self, spec: ProxySpec) -> Result<String, String> {
+        match self {
+            Links::Embedded(p) => Ok(p
+                .create_proxy(spec)
+                .await
+                .map_err(|e| e.to_string())?
+                .listen),
             Links::External { client, created } => {
-                let w = client
+                let wire = client
                     .create_proxy(&spec)
                     .await
                     .map_err(|e| e.to_string())?;
                 created
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(name.to_owned());
-                w
+                    .push(spec.name.clone());
+                Ok(wire.listen)
             }
-        };
-        wire.listen
-            .parse()
-            .map_err(|_| format!("link {name} listens on {:?}", wire.listen))
+        }
     }
 
     /// Open or close a link (closed: connection refused).

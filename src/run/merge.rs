@@ -130,38 +130,7 @@ pub fn check_complete(mut parts: Vec<ShardFolder>) -> Result<Vec<ShardFolder>, M
                 shard: *s,
             });
         }
-        let differ = |what: &'static str, a: String, b: String| MergeProblem::Different {
-            first: first.dir.clone(),
-            dir: p.dir.clone(),
-            what,
-            a,
-            b,
-        };
-        let (a, b) = (&first.results, &p.results);
-        if a.scenario != b.scenario {
-            return Err(differ(
-                "scenario names",
-                a.scenario.clone(),
-                b.scenario.clone(),
-            ));
-        }
-        if a.seed != b.seed {
-            return Err(differ("seeds", a.seed.to_string(), b.seed.to_string()));
-        }
-        if a.time_scale != b.time_scale {
-            return Err(differ(
-                "time scales",
-                a.time_scale.to_string(),
-                b.time_scale.to_string(),
-            ));
-        }
-        if first.scenario_toml != p.scenario_toml {
-            return Err(differ(
-                "scenario files",
-                "scenario.toml".into(),
-                "another scenario.toml".into(),
-            ));
-        }
+        same_run(first, p)?;
     }
     let mut seen: BTreeMap<u32, PathBuf> = BTreeMap::new();
     for (p, s) in parts.iter().zip(&shards) {
@@ -191,6 +160,44 @@ pub fn check_complete(mut parts: Vec<ShardFolder>) -> Result<Vec<ShardFolder>, M
     }
     parts.sort_by_key(|p| p.results.shard.map_or(0, |s| s.index));
     Ok(parts)
+}
+
+/// Shard folder `p` comes from the same run as `first`: the same scenario name,
+/// file, seed and time scale.
+fn same_run(first: &ShardFolder, p: &ShardFolder) -> Result<(), MergeProblem> {
+    let differ = |what: &'static str, a: String, b: String| MergeProblem::Different {
+        first: first.dir.clone(),
+        dir: p.dir.clone(),
+        what,
+        a,
+        b,
+    };
+    let (a, b) = (&first.results, &p.results);
+    if a.scenario != b.scenario {
+        return Err(differ(
+            "scenario names",
+            a.scenario.clone(),
+            b.scenario.clone(),
+        ));
+    }
+    if a.seed != b.seed {
+        return Err(differ("seeds", a.seed.to_string(), b.seed.to_string()));
+    }
+    if a.time_scale != b.time_scale {
+        return Err(differ(
+            "time scales",
+            a.time_scale.to_string(),
+            b.time_scale.to_string(),
+        ));
+    }
+    if first.scenario_toml != p.scenario_toml {
+        return Err(differ(
+            "scenario files",
+            "scenario.toml".into(),
+            "another scenario.toml".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Merge complete, ordered shards (from [`check_complete`]) into the results

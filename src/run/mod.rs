@@ -1,6 +1,11 @@
 //! `ninefold run`: plan, bring up, drive traffic and faults, tear down, write results.
+//!
+//! [`run`] is the whole run as one call (what `ninefold run` and in-process
+//! tests use); the modules are its stages.
 
+pub(crate) mod bringup;
 pub mod driver;
+pub mod experiment;
 pub mod links;
 pub mod merge;
 pub mod outputs;
@@ -8,3 +13,5 @@ pub mod plan;
 pub mod redis;
 pub mod runner;
 pub(crate) mod scrape;
+
+pub use experiment::{NoOutcome, Options, RunOutcome, run, scale};

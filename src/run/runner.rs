@@ -4,7 +4,6 @@
 //! that shares state through `store = "redis"` gets a managed Redis first.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,23 +12,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::bringup::{self, Bringup, Gateways};
 use super::driver::Driver;
 use super::links::Links;
 use super::plan::RunPlan;
-use crate::faults::timeline::{self, FaultEvent, Instance};
+use crate::faults::timeline::{self, FaultEvent};
 use crate::faults::{FaultProxy, FaultProxyConfig, ToxiproxyClient};
 use crate::metrics::Recording;
-use crate::scenario::model::{
-    FaultProxy as FaultProxyChoice, GatewayTarget, LatencyModel, Scenario, StoreSpec, Upstream,
-};
+use crate::scenario::model::{FaultProxy as FaultProxyChoice, Scenario};
 use crate::scenario::raw::RawGatewayFile;
 use crate::scenario::unparse;
-use crate::topology::child::ReadySignal;
-use crate::topology::supervisor::{LifecycleEvent, SlotSpec, Supervisor};
-use crate::traffic::{Shard, Target, TrafficOptions, TrafficPlan, run_traffic};
-
-/// How long a child may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::topology::supervisor::{LifecycleEvent, Supervisor};
+use crate::traffic::{Shard, TrafficOptions, TrafficPlan, run_traffic};
 
 /// Why a run broke (exit 3), as opposed to an SLO failing.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +60,9 @@ pub struct RunOptions {
     pub shard: Shard,
     /// Which HTTP client sends the load (`--client`).
     pub client: crate::traffic::ClientKind,
+    /// The `ninefold` binary the backends and gateways run (`None`: this
+    /// executable; a test that runs in process names the built binary).
+    pub program: Option<PathBuf>,
 }
 
 /// A store read back after the run, for the integrity check.
@@ -123,11 +120,7 @@ pub async fn execute(
     stop: CancellationToken,
 ) -> Result<RunResults, RunError> {
     let dir = &plan.out_dir;
-    let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|source| RunError::Folder {
-        path: logs.clone(),
-        source,
-    })?;
+    create_dir(dir.join("logs"))?;
     let s = &plan.scenario;
     let links = Arc::new(match &s.fault_proxy {
         FaultProxyChoice::Embedded => Links::Embedded(FaultProxy::new(FaultProxyConfig {
@@ -188,6 +181,7 @@ struct Inner {
     hostile_backend_requests: Option<u64>,
 }
 
+/// Bring the topology up, then drive traffic and faults on one clock.
 async fn run_inner(
     plan: &RunPlan,
     options: &RunOptions,
@@ -196,152 +190,37 @@ async fn run_inner(
     supervisor: &Supervisor,
     admin: &Mutex<HashMap<String, SocketAddr>>,
 ) -> Result<Inner, RunError> {
-    let s = &plan.scenario;
-    let dir = &plan.out_dir;
-    let config_dir = dir.join("config");
-    std::fs::create_dir_all(&config_dir).map_err(|source| RunError::Folder {
-        path: config_dir.clone(),
-        source,
-    })?;
-
-    // Links follow replaced instances to their new ports.
-    let follow = Arc::clone(links);
-    supervisor.on_replaced(Arc::new(move |name, ready| {
-        let upstream = ready.addr.to_string();
-        let links = Arc::clone(&follow);
-        tokio::spawn(async move {
-            let _ = links.set_upstream(&name, &upstream).await;
-        });
-    }));
-
+    let config_dir = plan.out_dir.join("config");
+    create_dir(config_dir.clone())?;
+    bringup::follow_replacements(supervisor, links);
     // 0. Redis, when the scenario shares limits or a store through one it did not name.
-    let redis_url = if super::redis::needed(s) {
-        let url = super::redis::start(supervisor, &dir.join("logs"), READY_TIMEOUT).await?;
-        let pid = supervisor.child(super::redis::REDIS).map_or(0, |c| c.pid);
-        eprintln!("ninefold: redis ready on {url} (pid {pid})");
-        Some(url)
-    } else {
-        None
+    let redis_url = bringup::start_redis(plan, supervisor).await?;
+    let up = Bringup {
+        plan,
+        options,
+        supervisor,
+        links,
+        admin,
+        config_dir,
+        redis_url,
     };
-
     // 1. Backends, all at once; each behind its link.
-    let mut link_addrs: HashMap<String, SocketAddr> = HashMap::new();
-    let mut starts = Vec::new();
-    for p in &plan.processes {
-        if let Instance::Backend { pool, index } = &p.instance {
-            let u = &s.upstreams[pool];
-            let behaviour = write_behaviour(&config_dir, u)?;
-            let store = store_arg(u, dir, redis_url.as_deref());
-            let name = p.instance.name();
-            let seed = plan.seed
-                ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(*index as u64 + 1))
-                ^ fxhash(pool);
-            let args: Vec<OsString> = vec![
-                "backend".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--admin-listen".into(),
-                "127.0.0.1:0".into(),
-                "--instance".into(),
-                name.clone().into(),
-                "--store".into(),
-                store.into(),
-                "--config".into(),
-                behaviour.into_os_string(),
-                "--seed".into(),
-                seed.to_string().into(),
-            ];
-            starts.push(supervisor.start(SlotSpec {
-                name: name.clone(),
-                args: Arc::new(move || args.clone()),
-                program: None,
-                log: dir.join("logs").join(format!("{name}.log")),
-                ready_timeout: READY_TIMEOUT,
-                replace_after: u.restart_after,
-                ready: ReadySignal::Line,
-            }));
-        }
-    }
-    for ready in futures::future::join_all(starts).await {
-        let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
-        let name = ready.instance.clone().unwrap_or_default();
-        announce(supervisor, &name, ready.addr);
-        if let Some(a) = ready.admin {
-            admin
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(name.clone(), a);
-        }
-        let addr = links
-            .create(&name, &ready.addr.to_string())
-            .await
-            .map_err(RunError::Links)?;
-        link_addrs.insert(name, addr);
-    }
-    for (instance, target) in &plan.external_targets {
-        let addr = links
-            .create(&instance.name(), target)
-            .await
-            .map_err(RunError::Links)?;
-        link_addrs.insert(instance.name(), addr);
-    }
-    for l in &s.links {
-        links
-            .create_at(&l.name, l.listen, &l.upstream)
-            .await
-            .map_err(RunError::Links)?;
-    }
-
+    let backends = up.start_backends().await?;
     // 2. Gateways, configured with the backends' links as targets.
-    let mut targets = Vec::new();
-    let mut gateway_admins = Vec::new();
-    match &s.gateway.target {
-        GatewayTarget::Bundled { .. } => {
-            let config = write_gateway_config(&config_dir, s, &link_addrs, redis_url.as_deref())?;
-            let mut starts = Vec::new();
-            let mut names = Vec::new();
-            for p in &plan.processes {
-                if let Instance::Gateway { .. } = p.instance {
-                    let name = p.instance.name();
-                    let args: Vec<OsString> = vec![
-                        "gateway".into(),
-                        "--config".into(),
-                        config.clone().into_os_string(),
-                        "--listen".into(),
-                        "127.0.0.1:0".into(),
-                        "--admin-listen".into(),
-                        "127.0.0.1:0".into(),
-                    ];
-                    names.push(name.clone());
-                    starts.push(supervisor.start(SlotSpec {
-                        name: name.clone(),
-                        args: Arc::new(move || args.clone()),
-                        program: None,
-                        log: dir.join("logs").join(format!("{name}.log")),
-                        ready_timeout: READY_TIMEOUT,
-                        replace_after: None,
-                        ready: ReadySignal::Line,
-                    }));
-                }
-            }
-            for (name, ready) in names
-                .into_iter()
-                .zip(futures::future::join_all(starts).await)
-            {
-                let ready = ready.map_err(|e| RunError::Start(e.to_string()))?;
-                announce(supervisor, &name, ready.addr);
-                gateway_admins.extend(ready.admin);
-                let addr = links
-                    .create(&name, &ready.addr.to_string())
-                    .await
-                    .map_err(RunError::Links)?;
-                targets.push(Target::new(addr));
-            }
-        }
-        GatewayTarget::External { url } => targets.push(external_target(url).await?),
-    }
-
+    let gateways = up.start_gateways(&backends).await?;
     // 3. Traffic and faults on one clock.
+    drive(&up, stop, gateways).await
+}
+
+/// Traffic and the fault timeline on one clock; then the counters only the
+/// gateways and backends know.
+async fn drive(
+    up: &Bringup<'_>,
+    stop: CancellationToken,
+    gateways: Gateways,
+) -> Result<Inner, RunError> {
+    let (plan, options, supervisor) = (up.plan, up.options, up.supervisor);
+    let s = &plan.scenario;
     let run_start = tokio::time::Instant::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
@@ -353,7 +232,7 @@ async fn run_inner(
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();
-    let driver = Driver::new(s, supervisor, links, admin);
+    let driver = Driver::new(s, supervisor, up.links, up.admin);
     // A fault is one event in the system under test: shard 0 plays the
     // timeline, the other shards only send their share of the load.
     let steps: &[timeline::Step] = if options.shard.drives_faults() {
@@ -363,80 +242,37 @@ async fn run_inner(
     };
     let faults = timeline::play(steps, &driver, run_start, &faults_cancel);
     let traffic = async {
-        let r = run_traffic(traffic_plan, targets, traffic_options, stop.clone()).await;
+        let r = run_traffic(
+            traffic_plan,
+            gateways.targets,
+            traffic_options,
+            stop.clone(),
+        )
+        .await;
         faults_cancel.cancel();
         r
     };
     let (recording, events) = tokio::join!(traffic, faults);
-    let counters = super::scrape::scrape_counters(&driver.http, &gateway_admins).await;
+    let counters = super::scrape::scrape_counters(&driver.http, &gateways.admins).await;
     let hostile_backend_requests =
-        super::scrape::hostile_backend_requests(&driver.http, admin, supervisor).await;
+        super::scrape::hostile_backend_requests(&driver.http, up.admin, supervisor).await;
     Ok(Inner {
         recording: recording?,
         faults: events,
         partial: stop.is_cancelled(),
         gateway_counters: counters,
-        redis_url,
+        redis_url: up.redis_url.clone(),
         hostile_backend_requests,
     })
 }
 
-/// The backend's behaviour file for its pool.
-fn write_behaviour(dir: &Path, u: &Upstream) -> Result<PathBuf, RunError> {
-    use mock_backends::{Behaviour, ErrorModel, LatencyModel as M};
-    let latency = match &u.latency {
-        LatencyModel::None => M::fixed(Duration::ZERO),
-        LatencyModel::Fixed(d) => M::fixed(*d),
-        LatencyModel::Uniform { min, max } => M::uniform(*min, *max),
-        LatencyModel::LogNormal { median, p99 } => M::lognormal(*median, *p99),
-    };
-    let behaviour = Behaviour {
-        latency,
-        errors: ErrorModel::status(u.errors.rate, u.errors.status),
-        payload_bytes: u.payload_bytes as usize,
-        serverless: u
-            .serverless
-            .as_ref()
-            .map(|sl| mock_backends::config::Serverless {
-                cold_start: M::fixed(sl.cold_start),
-                keep_warm: mock_backends::Dur(sl.idle_after),
-                concurrency: sl.concurrency.get() as usize,
-                over_limit_status: sl.over_limit_status,
-            }),
-        ..Behaviour::default()
-    };
-    let path = dir.join(format!("backend-{}.toml", u.name));
-    let text = toml::to_string(&behaviour).unwrap_or_default();
-    std::fs::write(&path, text).map_err(|source| RunError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
-}
-
-/// The `--store` argument of a pool (`redis` is the managed Redis, if any).
-fn store_arg(u: &Upstream, dir: &Path, redis: Option<&str>) -> String {
-    match &u.store {
-        StoreSpec::Sqlite(Some(p)) => p.display().to_string(),
-        StoreSpec::Sqlite(None) => dir
-            .join(format!("store-{}.sqlite", u.name))
-            .display()
-            .to_string(),
-        StoreSpec::Redis(Some(url)) => url.clone(),
-        // The Redis ninefold started (`redis::needed` made sure of one).
-        StoreSpec::Redis(None) => redis.map_or_else(
-            || {
-                dir.join(format!("store-{}.sqlite", u.name))
-                    .display()
-                    .to_string()
-            },
-            str::to_owned,
-        ),
-    }
+/// Create a folder of the run.
+fn create_dir(path: PathBuf) -> Result<(), RunError> {
+    std::fs::create_dir_all(&path).map_err(|source| RunError::Folder { path, source })
 }
 
 /// The gateway's configuration file: the scenario's sections, pools as targets (the links).
-fn write_gateway_config(
+pub(super) fn write_gateway_config(
     dir: &Path,
     s: &Scenario,
     links: &HashMap<String, SocketAddr>,
@@ -490,32 +326,6 @@ fn write_gateway_config(
     Ok(path)
 }
 
-async fn external_target(url: &str) -> Result<Target, RunError> {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let with_port = if authority.contains(':') {
-        authority.to_owned()
-    } else if url.starts_with("https://") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = tokio::net::lookup_host(&with_port)
-        .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            RunError::Start(format!("cannot resolve the gateway address {with_port}"))
-        })?;
-    let host = http::HeaderValue::from_str(authority)
-        .map_err(|_| RunError::Start(format!("bad host in {url}")))?;
-    Ok(Target::with_host(addr, host))
-}
-
 /// Read every managed pool's store back.
 async fn read_back(s: &Scenario, dir: &Path, redis: Option<&str>) -> Vec<StoreReadback> {
     let mut out = Vec::new();
@@ -523,7 +333,7 @@ async fn read_back(s: &Scenario, dir: &Path, redis: Option<&str>) -> Vec<StoreRe
         if !matches!(u.instances, crate::scenario::model::Instances::Managed(_)) {
             continue;
         }
-        let spec = mock_backends::StoreSpec::parse(&store_arg(u, dir, redis));
+        let spec = mock_backends::StoreSpec::parse(&bringup::store_arg(u, dir, redis));
         let (orders, error) = match mock_backends::export_orders(&spec).await {
             Ok(o) => (Some(o), None),
             Err(e) => (None, Some(e.to_string())),
@@ -535,16 +345,4 @@ async fn read_back(s: &Scenario, dir: &Path, redis: Option<&str>) -> Vec<StoreRe
         });
     }
     out
-}
-
-/// One stderr line per started process, so a person (or a test) can find it.
-fn announce(supervisor: &Supervisor, name: &str, addr: SocketAddr) {
-    let pid = supervisor.child(name).map_or(0, |c| c.pid);
-    eprintln!("ninefold: {name} ready on {addr} (pid {pid})");
-}
-
-fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }

@@ -70,16 +70,16 @@ pub async fn run_traffic(
     shutdown: CancellationToken,
 ) -> Result<Recording, TrafficError> {
     let total = plan.end();
-    let shared = Arc::new(plan::Shared::new(plan, targets, &options)?);
+    let load_plan = Arc::new(plan::LoadPlan::new(plan, targets, &options)?);
     let stop = shutdown.child_token();
     // If the caller drops this future, the worker threads stop too.
     let _stop_on_drop = stop.clone().drop_guard();
-    let mut live = Vec::with_capacity(shared.workers);
-    let mut results = Vec::with_capacity(shared.workers);
-    for index in 0..shared.workers {
+    let mut live = Vec::with_capacity(load_plan.workers);
+    let mut results = Vec::with_capacity(load_plan.workers);
+    for index in 0..load_plan.workers {
         let counters = Arc::new(worker::LiveCounters::default());
         match worker::spawn(
-            Arc::clone(&shared),
+            Arc::clone(&load_plan),
             index,
             Arc::clone(&counters),
             stop.clone(),
@@ -95,7 +95,7 @@ pub async fn run_traffic(
     let progress_stop = CancellationToken::new();
     let progress = options.progress.then(|| {
         tokio::spawn(progress::report(
-            Arc::clone(&shared),
+            Arc::clone(&load_plan),
             live,
             total,
             progress_stop.clone(),

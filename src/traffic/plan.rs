@@ -1,5 +1,5 @@
 //! The load plan: the scenario's traffic resolved into what workers execute,
-//! shared read-only by every worker thread.
+//! shared read-only by every worker thread ([`LoadPlan`]).
 
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::{Arc, Mutex};
@@ -140,9 +140,10 @@ impl PhasePlan {
     }
 }
 
-/// Everything workers share.
+/// The resolved load plan: everything the workers share (phases, tenants, the
+/// throttle models, the targets, the engine options).
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct LoadPlan {
     pub run_start: Instant,
     pub seed: u64,
     pub phases: Vec<PhasePlan>,
@@ -164,7 +165,7 @@ pub(crate) struct Shared {
     pub client: ClientKind,
 }
 
-impl Shared {
+impl LoadPlan {
     /// The class and tenant of request `seq` of phase `p`: a pure function of
     /// (seed, p, seq), whichever worker or shard draws it and whenever.
     pub fn pick(&self, p: usize, seq: u64) -> (usize, Option<usize>) {
@@ -190,7 +191,7 @@ fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
         .collect()
 }
 
-impl Shared {
+impl LoadPlan {
     pub fn new(
         plan: TrafficPlan,
         targets: Vec<Target>,
@@ -238,7 +239,7 @@ impl Shared {
                 .collect(),
             tenants: plan.tenants.iter().map(|t| t.id.clone()).collect(),
         });
-        Ok(Shared {
+        Ok(LoadPlan {
             run_start: plan.run_start,
             seed: plan.seed,
             models: plan
@@ -402,7 +403,7 @@ mod tests {
         }
     }
 
-    fn shared(seed: u64, workers: usize, shard: Shard) -> Shared {
+    fn load_plan(seed: u64, workers: usize, shard: Shard) -> LoadPlan {
         let tenant = |id: &str| Tenant {
             id: id.into(),
             plan: Plan {
@@ -425,11 +426,11 @@ mod tests {
             ..TrafficOptions::default()
         };
         let target = Target::new(SocketAddr::from(([127, 0, 0, 1], 9)));
-        Shared::new(plan, vec![target], &options).unwrap()
+        LoadPlan::new(plan, vec![target], &options).unwrap()
     }
 
     /// Request `seq` of phase `p`, rendered whole, as a worker renders it.
-    fn render(s: &Shared, p: usize, seq: u64) -> Vec<u8> {
+    fn render(s: &LoadPlan, p: usize, seq: u64) -> Vec<u8> {
         let (c, tenant) = s.pick(p, seq);
         let class = &s.phases[p].classes[c];
         let key = class
@@ -454,14 +455,14 @@ mod tests {
 
     #[test]
     fn request_k_renders_as_a_pure_function_of_seed_phase_and_k() {
-        let whole = shared(18, 1, Shard::default());
+        let whole = load_plan(18, 1, Shard::default());
         let expected: Vec<Vec<Vec<u8>>> = (0..2)
             .map(|p| (0..300).map(|k| render(&whole, p, k)).collect())
             .collect();
         // Other worker counts and shards, drawing in reverse and repeatedly (a
         // retry): the same bytes for every (phase, k).
         for (workers, shard) in [(4, Shard::default()), (3, Shard::new(1, 3).unwrap())] {
-            let other = shared(18, workers, shard);
+            let other = load_plan(18, workers, shard);
             for p in (0..2).rev() {
                 for k in (0..300).rev() {
                     assert_eq!(render(&other, p, k), expected[p][k as usize], "{p}/{k}");
@@ -474,8 +475,8 @@ mod tests {
         assert_eq!(distinct(&expected[0]), 300);
         let classes: std::collections::HashSet<_> = (0..300).map(|k| whole.pick(0, k)).collect();
         assert_eq!(classes.len(), 6, "every class × tenant pair occurs");
-        let reseeded = shared(19, 1, Shard::default());
-        let differ = |a: &Shared, pa: usize, b: &Shared, pb: usize| {
+        let reseeded = load_plan(19, 1, Shard::default());
+        let differ = |a: &LoadPlan, pa: usize, b: &LoadPlan, pb: usize| {
             (0..300)
                 .filter(|&k| render(a, pa, k) != render(b, pb, k))
                 .count()

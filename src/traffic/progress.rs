@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{Load, Shared};
+use super::plan::{Load, LoadPlan};
 use super::worker::LiveCounters;
 
 /// Report until `stop` fires.
 pub(crate) async fn report(
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     live: Vec<Arc<LiveCounters>>,
     total: Duration,
     stop: CancellationToken,
@@ -46,12 +46,12 @@ pub(crate) async fn report(
         let answered = sum(|l| l.answered.load(Ordering::Relaxed));
         let rate = (answered - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
         last = (now, answered);
-        let elapsed = now.saturating_duration_since(shared.run_start);
+        let elapsed = now.saturating_duration_since(plan.run_start);
         let line = format!(
             "{:>5.1}s/{:.0}s  target {:>7.0}/s  achieved {:>7.0}/s  in-flight {:>5}  p99(1s) {:>8.2}ms  errors {}  drops {}",
             elapsed.as_secs_f64(),
             total.as_secs_f64(),
-            target_rate(&shared, elapsed),
+            target_rate(&plan, elapsed),
             rate,
             sum(|l| l.in_flight.load(Ordering::Relaxed)),
             live.iter()
@@ -77,10 +77,10 @@ pub(crate) async fn report(
 
 /// The open-loop rate the schedule asks of this process at `elapsed` (its
 /// shard's share).
-fn target_rate(shared: &Shared, elapsed: Duration) -> f64 {
-    let share = 1.0 / f64::from(shared.shard.count.max(1));
+fn target_rate(plan: &LoadPlan, elapsed: Duration) -> f64 {
+    let share = 1.0 / f64::from(plan.shard.count.max(1));
     share
-        * shared
+        * plan
             .phases
             .iter()
             .filter_map(|p| match &p.load {

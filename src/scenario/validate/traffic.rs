@@ -113,7 +113,59 @@ fn phase(
 }
 
 fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
-    let arrivals = match p.arrivals.as_deref() {
+    let arrivals = arrivals(cx, path, p);
+    let Some(allowed) = executor_keys(cx, path, p) else {
+        return Executor::ConstantArrivalRate {
+            rate: 1.0,
+            arrivals,
+        };
+    };
+    misplaced_keys(cx, path, p, allowed);
+    let think = cx.duration(
+        &path.key("think_time"),
+        p.think_time.as_deref(),
+        Duration::ZERO,
+        true,
+    );
+    match p.executor.as_str() {
+        "constant-arrival-rate" => match p.rate {
+            Some(r) => Executor::ConstantArrivalRate {
+                rate: cx.positive(&path.key("rate"), r),
+                arrivals,
+            },
+            None => {
+                cx.err(
+                    path,
+                    "missing required key `rate` (requests per second) for constant-arrival-rate",
+                );
+                Executor::ConstantArrivalRate {
+                    rate: 1.0,
+                    arrivals,
+                }
+            }
+        },
+        "ramping-arrival-rate" => ramping_arrival_rate(cx, path, p, duration, arrivals),
+        "constant-vus" => Executor::ConstantVus {
+            vus: match p.vus {
+                Some(v) => cx.nonzero(&path.key("vus"), Some(v), 1),
+                None => {
+                    cx.err(path, "missing required key `vus` for constant-vus");
+                    std::num::NonZeroU32::MIN
+                }
+            },
+            think_time: think,
+        },
+        _ => Executor::RampingVus {
+            start_vus: p.start_vus.unwrap_or(0),
+            stages: stages(cx, path, p, duration),
+            think_time: think,
+        },
+    }
+}
+
+/// `arrivals`: how an open-loop phase spaces its requests.
+fn arrivals(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Arrivals {
+    match p.arrivals.as_deref() {
         None | Some("uniform") => Arrivals::Uniform,
         Some("poisson") => Arrivals::Poisson,
         Some(other) => {
@@ -123,18 +175,12 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
             );
             Arrivals::Uniform
         }
-    };
-    // Keys that belong to other executors are mistakes worth naming.
-    let given: [(&str, bool); 7] = [
-        ("rate", p.rate.is_some()),
-        ("start_rate", p.start_rate.is_some()),
-        ("vus", p.vus.is_some()),
-        ("start_vus", p.start_vus.is_some()),
-        ("stages", p.stages.is_some()),
-        ("arrivals", p.arrivals.is_some()),
-        ("think_time", p.think_time.is_some()),
-    ];
-    let allowed: &[&str] = match p.executor.as_str() {
+    }
+}
+
+/// The keys the phase's executor takes; `None` (and an error) for an unknown executor.
+fn executor_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Option<&'static [&'static str]> {
+    Some(match p.executor.as_str() {
         "constant-arrival-rate" => &["rate", "arrivals"],
         "ramping-arrival-rate" => &["start_rate", "stages", "arrivals"],
         "constant-vus" => &["vus", "think_time"],
@@ -148,12 +194,22 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
                     EXECUTORS.join(", ")
                 ),
             );
-            return Executor::ConstantArrivalRate {
-                rate: 1.0,
-                arrivals,
-            };
+            return None;
         }
-    };
+    })
+}
+
+/// Keys that belong to other executors are mistakes worth naming.
+fn misplaced_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, allowed: &[&str]) {
+    let given: [(&str, bool); 7] = [
+        ("rate", p.rate.is_some()),
+        ("start_rate", p.start_rate.is_some()),
+        ("vus", p.vus.is_some()),
+        ("start_vus", p.start_vus.is_some()),
+        ("stages", p.stages.is_some()),
+        ("arrivals", p.arrivals.is_some()),
+        ("think_time", p.think_time.is_some()),
+    ];
     for (key, present) in given {
         if present && !allowed.contains(&key) {
             cx.err_key(
@@ -166,106 +222,77 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
             );
         }
     }
-    let think = cx.duration(
-        &path.key("think_time"),
-        p.think_time.as_deref(),
-        Duration::ZERO,
-        true,
-    );
-    let stages = |cx: &mut Ctx<'_>| -> Vec<Stage> {
-        let sp = path.key("stages");
-        let raw = p.stages.as_deref().unwrap_or_default();
-        if raw.is_empty() {
-            cx.err(
-                &sp,
-                "a ramping executor needs `stages = [{ duration = \"10s\", target = 100 }, …]`",
-            );
-        }
-        let out: Vec<Stage> = raw
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let target = if s.target.is_finite() && s.target >= 0.0 {
-                    s.target
-                } else {
-                    cx.err(
-                        &sp.index(i).key("target"),
-                        format!("must be ≥ 0, got {}", s.target),
-                    );
-                    0.0
-                };
-                Stage {
-                    duration: cx.required_duration(&sp.index(i).key("duration"), &s.duration),
-                    target,
-                }
-            })
-            .collect();
-        let total: Duration = out.iter().map(|s| s.duration).sum();
-        if total > duration {
-            cx.err(
-                &sp,
-                format!(
-                    "stages last {} but the phase lasts {}",
-                    crate::scenario::human::format_duration(total),
-                    crate::scenario::human::format_duration(duration)
-                ),
-            );
-        }
-        out
-    };
-    match p.executor.as_str() {
-        "constant-arrival-rate" => {
-            match p.rate {
-                Some(r) => Executor::ConstantArrivalRate {
-                    rate: cx.positive(&path.key("rate"), r),
-                    arrivals,
-                },
-                None => {
-                    cx.err(path, "missing required key `rate` (requests per second) for constant-arrival-rate");
-                    Executor::ConstantArrivalRate {
-                        rate: 1.0,
-                        arrivals,
-                    }
-                }
-            }
-        }
-        "ramping-arrival-rate" => {
-            let start_rate = p.start_rate.unwrap_or(0.0);
-            if !(start_rate.is_finite() && start_rate >= 0.0) {
-                cx.err(
-                    &path.key("start_rate"),
-                    format!("must be ≥ 0, got {start_rate}"),
-                );
-            }
-            let stages = stages(cx);
-            if start_rate == 0.0 && stages.iter().all(|s| s.target == 0.0) {
-                cx.err(
-                    &path.key("stages"),
-                    "every stage targets 0 req/s: the phase would send nothing",
-                );
-            }
-            Executor::RampingArrivalRate {
-                start_rate,
-                stages,
-                arrivals,
-            }
-        }
-        "constant-vus" => Executor::ConstantVus {
-            vus: match p.vus {
-                Some(v) => cx.nonzero(&path.key("vus"), Some(v), 1),
-                None => {
-                    cx.err(path, "missing required key `vus` for constant-vus");
-                    std::num::NonZeroU32::MIN
-                }
-            },
-            think_time: think,
-        },
-        _ => Executor::RampingVus {
-            start_vus: p.start_vus.unwrap_or(0),
-            stages: stages(cx),
-            think_time: think,
-        },
+}
+
+fn ramping_arrival_rate(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    p: &RawPhase,
+    duration: Duration,
+    arrivals: Arrivals,
+) -> Executor {
+    let start_rate = p.start_rate.unwrap_or(0.0);
+    if !(start_rate.is_finite() && start_rate >= 0.0) {
+        cx.err(
+            &path.key("start_rate"),
+            format!("must be ≥ 0, got {start_rate}"),
+        );
     }
+    let stages = stages(cx, path, p, duration);
+    if start_rate == 0.0 && stages.iter().all(|s| s.target == 0.0) {
+        cx.err(
+            &path.key("stages"),
+            "every stage targets 0 req/s: the phase would send nothing",
+        );
+    }
+    Executor::RampingArrivalRate {
+        start_rate,
+        stages,
+        arrivals,
+    }
+}
+
+/// A ramping executor's `stages`, which must fit in the phase.
+fn stages(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Vec<Stage> {
+    let sp = path.key("stages");
+    let raw = p.stages.as_deref().unwrap_or_default();
+    if raw.is_empty() {
+        cx.err(
+            &sp,
+            "a ramping executor needs `stages = [{ duration = \"10s\", target = 100 }, …]`",
+        );
+    }
+    let out: Vec<Stage> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let target = if s.target.is_finite() && s.target >= 0.0 {
+                s.target
+            } else {
+                cx.err(
+                    &sp.index(i).key("target"),
+                    format!("must be ≥ 0, got {}", s.target),
+                );
+                0.0
+            };
+            Stage {
+                duration: cx.required_duration(&sp.index(i).key("duration"), &s.duration),
+                target,
+            }
+        })
+        .collect();
+    let total: Duration = out.iter().map(|s| s.duration).sum();
+    if total > duration {
+        cx.err(
+            &sp,
+            format!(
+                "stages last {} but the phase lasts {}",
+                crate::scenario::human::format_duration(total),
+                crate::scenario::human::format_duration(duration)
+            ),
+        );
+    }
+    out
 }
 
 fn mix(
@@ -324,14 +351,7 @@ fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
 }
 
 fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> RequestTemplate {
-    let method_text = r.method.as_deref().unwrap_or("GET");
-    let method = match Method::from_bytes(method_text.as_bytes()) {
-        Ok(m) if method_text.chars().all(|c| c.is_ascii_uppercase()) => m,
-        _ => {
-            cx.err(&path.key("method"), format!("`{method_text}` is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)"));
-            Method::GET
-        }
-    };
+    let method = method(cx, path, r);
     if !r.path.starts_with('/') {
         cx.err(
             &path.key("path"),
@@ -339,8 +359,37 @@ fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> 
         );
     }
     let path_t = template(cx, &path.key("path"), &r.path);
-    let headers = r
-        .headers
+    let headers = headers(cx, path, r);
+    let body = r
+        .body
+        .as_deref()
+        .map(|b| template(cx, &path.key("body"), b));
+    let token = token(cx, path, r, gateway);
+    RequestTemplate {
+        method,
+        path: path_t,
+        headers,
+        body,
+        idempotency_key: r.idempotency_key.unwrap_or(false),
+        weight: cx.nonzero(&path.key("weight"), r.weight, 1),
+        expect: statuses(cx, &path.key("expect"), r.expect.as_deref()),
+        token,
+    }
+}
+
+fn method(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Method {
+    let method_text = r.method.as_deref().unwrap_or("GET");
+    match Method::from_bytes(method_text.as_bytes()) {
+        Ok(m) if method_text.chars().all(|c| c.is_ascii_uppercase()) => m,
+        _ => {
+            cx.err(&path.key("method"), format!("`{method_text}` is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)"));
+            Method::GET
+        }
+    }
+}
+
+fn headers(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderName, Template)> {
+    r.headers
         .iter()
         .flatten()
         .filter_map(|(k, v)| match http::HeaderName::from_bytes(k.as_bytes()) {
@@ -353,11 +402,11 @@ fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> 
                 None
             }
         })
-        .collect();
-    let body = r
-        .body
-        .as_deref()
-        .map(|b| template(cx, &path.key("body"), b));
+        .collect()
+}
+
+/// The request's `token` kind, and whether the gateway can tell it from a valid one.
+fn token(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> TokenKind {
     let token = match r.token.as_deref() {
         None | Some("valid") => TokenKind::Valid,
         Some("expired") => TokenKind::Expired,
@@ -406,14 +455,5 @@ fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> 
              checks no audience and accepts them",
         );
     }
-    RequestTemplate {
-        method,
-        path: path_t,
-        headers,
-        body,
-        idempotency_key: r.idempotency_key.unwrap_or(false),
-        weight: cx.nonzero(&path.key("weight"), r.weight, 1),
-        expect: statuses(cx, &path.key("expect"), r.expect.as_deref()),
-        token,
-    }
+    token
 }

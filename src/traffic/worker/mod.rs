@@ -35,7 +35,7 @@ use crate::scenario::TokenKind;
 
 use super::client::{Answer, Targets};
 use super::hyper_client::{ClientKind, HyperPools, Link};
-use super::plan::{Load, PhasePlan, Shared};
+use super::plan::{Load, LoadPlan, PhasePlan};
 use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
@@ -92,7 +92,7 @@ struct Attempt {
 
 /// One worker's state; lives on its thread only.
 struct Worker {
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     recorder: RefCell<Recorder>,
     tokens: RefCell<TokenCache>,
     targets: Targets,
@@ -106,7 +106,7 @@ struct Worker {
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     index: usize,
     live: Arc<LiveCounters>,
     stop: CancellationToken,
@@ -126,158 +126,137 @@ pub(crate) fn spawn(
                 }
             };
             let local = tokio::task::LocalSet::new();
-            let recording = local.block_on(&rt, run(shared, index, live, stop));
+            let recording = local.block_on(&rt, run(plan, index, live, stop));
             let _ = tx.send(recording);
         })?;
     Ok(rx)
 }
 
+/// A worker's tasks: the producers and connection tasks of its phases, and
+/// the phases' queues between them.
+#[derive(Default)]
+struct Tasks {
+    producers: Vec<tokio::task::JoinHandle<()>>,
+    connections: Vec<tokio::task::JoinHandle<()>>,
+    queues: Vec<(usize, Rc<Queue>)>,
+}
+
 async fn run(
-    shared: Arc<Shared>,
+    plan: Arc<LoadPlan>,
     index: usize,
     live: Arc<LiveCounters>,
     stop: CancellationToken,
 ) -> Recording {
-    let worker = Rc::new(Worker {
-        recorder: RefCell::new(Recorder::new(
-            Arc::clone(&shared.layout),
-            shared.run_start,
-            shared.tolerance_s,
-        )),
-        tokens: RefCell::new(TokenCache::new(shared.minter.clone(), &shared.tenants)),
-        targets: Targets::new(shared.targets.clone(), index),
-        buf: RefCell::new(String::with_capacity(256)),
-        live,
-        in_flight: Cell::new(0),
-        current_second: Cell::new(0),
-        hyper: (shared.client == ClientKind::Hyper).then(|| {
-            let phases = shared.phases.iter().map(|phase| {
-                let conns = phase.share(index, phase.connections);
-                (conns > 0).then_some((conns, phase.timeout))
-            });
-            HyperPools::new(phases, &shared.targets, index)
-        }),
-        shared,
-    });
+    let worker = Rc::new(Worker::new(plan, index, live));
     let local_stop = stop.child_token();
-    let mut producers = Vec::new();
-    let mut connections = Vec::new();
-    let mut queues = Vec::new();
-    for (p, phase) in worker.shared.phases.iter().enumerate() {
-        let conns = phase.share(index, phase.connections);
-        if conns == 0 {
-            continue;
-        }
-        let queue = Rc::new(Queue {
-            jobs: RefCell::new(VecDeque::new()),
-            notify: Notify::new(),
-            in_flight: Cell::new(0),
-            cap: phase.share(index, phase.max_in_flight).max(1),
-            closed: Cell::new(false),
-            next_seq: Cell::new(phase.global_worker(index) as u64),
-        });
-        // Closed loop with a connection per user: users send themselves.
-        let direct = match &phase.load {
-            Load::Closed {
-                start_vus, stages, ..
-            } => {
-                let most = super::schedule::max_vus(*start_vus, stages) as usize;
-                (phase.global_worker(index)..most)
-                    .step_by(phase.stride())
-                    .count()
-                    <= conns
-            }
-            Load::Open { .. } => false,
-        };
-        for _ in 0..if direct { 0 } else { conns } {
-            let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
-            connections.push(tokio::task::spawn_local(async move {
-                w.connection_task(p, &q, &s).await
-            }));
-        }
-        match &phase.load {
-            Load::Open { poisson, .. } => {
-                let generator = if *poisson {
-                    // The phase's one generator: every worker draws the same process.
-                    let rng = rng_for(worker.shared.seed, p, 0, 1);
-                    ArrivalGen::poisson(
-                        phase.global_worker(index) as u64,
-                        phase.stride() as u64,
-                        rng,
-                    )
-                } else {
-                    ArrivalGen::uniform(phase.global_worker(index) as u64, phase.stride() as u64)
-                };
-                let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
-                producers.push(tokio::task::spawn_local(async move {
-                    w.open_producer(p, &q, generator, &s).await
-                }));
-            }
-            Load::Closed {
-                start_vus, stages, ..
-            } => {
-                let most = super::schedule::max_vus(*start_vus, stages) as usize;
-                for vu in (phase.global_worker(index)..most).step_by(phase.stride()) {
-                    let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
-                    producers.push(tokio::task::spawn_local(async move {
-                        w.virtual_user(p, &q, vu as u32, direct, &s).await
-                    }));
-                }
-            }
-        }
-        queues.push((p, queue));
+    let mut tasks = Tasks::default();
+    for p in 0..worker.plan.phases.len() {
+        start_phase(&worker, p, index, &local_stop, &mut tasks);
     }
-    // Cancellation ends the producers and connection tasks by aborting them (dropping
-    // what they were doing, as a `select!` on the token in each would), so that their
-    // loops need not poll the token on every request.
-    let abort: Vec<_> = producers
-        .iter()
-        .chain(&connections)
-        .map(tokio::task::JoinHandle::abort_handle)
-        .collect();
-    let watcher = {
-        let s = local_stop.clone();
-        tokio::task::spawn_local(async move {
-            s.cancelled().await;
-            abort.iter().for_each(tokio::task::AbortHandle::abort);
-        })
-    };
-    futures::future::join_all(producers).await;
-    for (_, queue) in &queues {
+    let watcher = abort_on_stop(&tasks, &local_stop);
+    futures::future::join_all(tasks.producers).await;
+    for (_, queue) in &tasks.queues {
         queue.closed.set(true);
         queue.notify.notify_waiters();
     }
     // Answers still outstanding get until the drain deadline (timeouts × retries).
-    let drain = tokio::time::Instant::from_std(worker.shared.drain_deadline);
-    let mut all = futures::future::join_all(connections);
+    let drain = tokio::time::Instant::from_std(worker.plan.drain_deadline);
+    let mut all = futures::future::join_all(tasks.connections);
     if tokio::time::timeout_at(drain, &mut all).await.is_err() {
         local_stop.cancel();
         all.await;
     }
     watcher.abort();
-    let now = Instant::now();
-    for (p, queue) in &queues {
-        // Never sent before the run ended: dropped, and counted as such.
-        for job in queue.jobs.borrow_mut().drain(..) {
-            worker
-                .recorder
-                .borrow_mut()
-                .dropped(*p, job.tenant, job.class, now);
-        }
-    }
-    let duration = now.saturating_duration_since(worker.shared.run_start);
-    // Tasks are done, but the runtime may still hold their (finished) futures:
-    // take the recorder out rather than unwrapping the Rc.
-    let recorder = worker.recorder.replace(empty_recorder(&worker.shared));
-    recorder.finish(duration.as_secs_f64())
+    worker.finish(&tasks.queues)
 }
 
-fn empty_recorder(shared: &Shared) -> Recorder {
-    Recorder::new(
-        Arc::clone(&shared.layout),
-        shared.run_start,
-        shared.tolerance_s,
-    )
+/// Start phase `p`'s queue, connection tasks and producers on worker `index`
+/// (nothing when the worker has no connection of the phase).
+fn start_phase(
+    worker: &Rc<Worker>,
+    p: usize,
+    index: usize,
+    stop: &CancellationToken,
+    tasks: &mut Tasks,
+) {
+    let phase = worker.phase(p);
+    let conns = phase.share(index, phase.connections);
+    if conns == 0 {
+        return;
+    }
+    let queue = Rc::new(Queue {
+        jobs: RefCell::new(VecDeque::new()),
+        notify: Notify::new(),
+        in_flight: Cell::new(0),
+        cap: phase.share(index, phase.max_in_flight).max(1),
+        closed: Cell::new(false),
+        next_seq: Cell::new(phase.global_worker(index) as u64),
+    });
+    // Closed loop with a connection per user: users send themselves.
+    let direct =
+        matches!(phase.load, Load::Closed { .. }) && user_ids(phase, index).count() <= conns;
+    for _ in 0..if direct { 0 } else { conns } {
+        let (w, q, s) = (Rc::clone(worker), Rc::clone(&queue), stop.clone());
+        tasks.connections.push(tokio::task::spawn_local(async move {
+            w.connection_task(p, &q, &s).await
+        }));
+    }
+    match &phase.load {
+        Load::Open { poisson, .. } => {
+            let (first, stride) = (phase.global_worker(index) as u64, phase.stride() as u64);
+            let generator = if *poisson {
+                // The phase's one generator: every worker draws the same process.
+                ArrivalGen::poisson(first, stride, rng_for(worker.plan.seed, p, 0, 1))
+            } else {
+                ArrivalGen::uniform(first, stride)
+            };
+            let (w, q, s) = (Rc::clone(worker), Rc::clone(&queue), stop.clone());
+            tasks.producers.push(tokio::task::spawn_local(async move {
+                w.open_producer(p, &q, generator, &s).await
+            }));
+        }
+        Load::Closed { .. } => {
+            for vu in user_ids(phase, index) {
+                let (w, q, s) = (Rc::clone(worker), Rc::clone(&queue), stop.clone());
+                tasks.producers.push(tokio::task::spawn_local(async move {
+                    w.virtual_user(p, &q, vu as u32, direct, &s).await
+                }));
+            }
+        }
+    }
+    tasks.queues.push((p, queue));
+}
+
+/// The virtual users worker `index` runs in a closed-loop phase (none in an open one).
+fn user_ids(phase: &PhasePlan, index: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+    let most = match &phase.load {
+        Load::Closed {
+            start_vus, stages, ..
+        } => super::schedule::max_vus(*start_vus, stages) as usize,
+        Load::Open { .. } => 0,
+    };
+    (phase.global_worker(index)..most).step_by(phase.stride())
+}
+
+/// Cancellation ends the producers and connection tasks by aborting them (dropping
+/// what they were doing, as a `select!` on the token in each would), so that their
+/// loops need not poll the token on every request.
+fn abort_on_stop(tasks: &Tasks, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let abort: Vec<_> = tasks
+        .producers
+        .iter()
+        .chain(&tasks.connections)
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
+    let s = stop.clone();
+    tokio::task::spawn_local(async move {
+        s.cancelled().await;
+        abort.iter().for_each(tokio::task::AbortHandle::abort);
+    })
+}
+
+fn new_recorder(plan: &LoadPlan) -> Recorder {
+    Recorder::new(Arc::clone(&plan.layout), plan.run_start, plan.tolerance_s)
 }
 
 /// Sleep until `deadline` (yielding through the last millisecond); false if stopped.
@@ -303,26 +282,52 @@ async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
 }
 
 impl Worker {
-    fn phase(&self, p: usize) -> &PhasePlan {
-        &self.shared.phases[p]
+    fn new(plan: Arc<LoadPlan>, index: usize, live: Arc<LiveCounters>) -> Self {
+        Worker {
+            recorder: RefCell::new(new_recorder(&plan)),
+            tokens: RefCell::new(TokenCache::new(plan.minter.clone(), &plan.tenants)),
+            targets: Targets::new(plan.targets.clone(), index),
+            buf: RefCell::new(String::with_capacity(256)),
+            live,
+            in_flight: Cell::new(0),
+            current_second: Cell::new(0),
+            hyper: (plan.client == ClientKind::Hyper).then(|| {
+                let phases = plan.phases.iter().map(|phase| {
+                    let conns = phase.share(index, phase.connections);
+                    (conns > 0).then_some((conns, phase.timeout))
+                });
+                HyperPools::new(phases, &plan.targets, index)
+            }),
+            plan,
+        }
     }
 
-    /// Hand one request to the connections, or drop it at the cap.
-    fn dispatch(
-        &self,
-        p: usize,
-        queue: &Queue,
-        intended: Instant,
-        seq: u64,
-        now: Instant,
-        done: Option<Rc<Notify>>,
-    ) -> bool {
-        let Some(job) = self.admit(p, queue, intended, seq, now, done) else {
-            return false;
-        };
+    /// The recording, with every job never sent before the run ended counted
+    /// as dropped.
+    fn finish(&self, queues: &[(usize, Rc<Queue>)]) -> Recording {
+        let now = Instant::now();
+        for (p, queue) in queues {
+            for job in queue.jobs.borrow_mut().drain(..) {
+                self.recorder
+                    .borrow_mut()
+                    .dropped(*p, job.tenant, job.class, now);
+            }
+        }
+        let duration = now.saturating_duration_since(self.plan.run_start);
+        // Tasks are done, but the runtime may still hold their (finished) futures:
+        // take the recorder out rather than unwrapping the Rc.
+        let recorder = self.recorder.replace(new_recorder(&self.plan));
+        recorder.finish(duration.as_secs_f64())
+    }
+
+    fn phase(&self, p: usize) -> &PhasePlan {
+        &self.plan.phases[p]
+    }
+
+    /// Hand an admitted request to the phase's connections.
+    fn enqueue(&self, queue: &Queue, job: Job) {
         queue.jobs.borrow_mut().push_back(job);
         queue.notify.notify_one();
-        true
     }
 
     /// Draw a request's class and tenant and count it in flight, or drop it at the cap.
@@ -335,7 +340,7 @@ impl Worker {
         now: Instant,
         done: Option<Rc<Notify>>,
     ) -> Option<Job> {
-        let (class, tenant) = self.shared.pick(p, seq);
+        let (class, tenant) = self.plan.pick(p, seq);
         let mut rec = self.recorder.borrow_mut();
         rec.scheduled(p);
         if queue.in_flight.get() >= queue.cap {
@@ -408,7 +413,7 @@ impl Worker {
         // disjoint sequence numbers, so their keys differ the same way).
         let key = class
             .idempotency_key
-            .then(|| idempotency_key(self.shared.seed, p, job.seq));
+            .then(|| idempotency_key(self.plan.seed, p, job.seq));
         // Minting a key takes time of its own: then the clock is read again.
         let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
@@ -430,6 +435,21 @@ impl Worker {
             self.record(p, &job, &attempt, outcome, retries, key);
             return;
         }
+    }
+
+    /// What the throttle model says of an attempt sent at `now` with a valid
+    /// token of a tenant (fed in send order); `None` for anything else.
+    fn throttle_verdict(&self, job: &Job, class: &PreparedClass, now: Instant) -> Option<Verdict> {
+        let (Some(t), TokenKind::Valid) = (job.tenant, class.token) else {
+            return None;
+        };
+        let t_s = now
+            .saturating_duration_since(self.plan.run_start)
+            .as_secs_f64();
+        let mut model = self.plan.models[t]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(model.offer(t_s))
     }
 
     async fn attempt(
@@ -465,13 +485,11 @@ impl Worker {
                 tracing::warn!(error = %e, "cannot mint a token; sending none");
                 None
             });
-        let tenant = job
-            .tenant
-            .map_or("", |t| self.shared.tenants[t].id.as_str());
+        let tenant = job.tenant.map_or("", |t| self.plan.tenants[t].id.as_str());
         let built = {
             let mut buf = self.buf.borrow_mut();
             // Fresh for every attempt: a retry sends the request it repeats.
-            let mut rng = request_rng(self.shared.seed, p, job.seq, Stream::Render);
+            let mut rng = request_rng(self.plan.seed, p, job.seq, Stream::Render);
             let Some((out, host)) = conn.request_buf() else {
                 return failed(ClientFailure::Connect);
             };
@@ -490,18 +508,7 @@ impl Worker {
             tracing::warn!(error = %e, "cannot build a request");
             return failed(ClientFailure::Io);
         }
-        let verdict = match (job.tenant, class.token) {
-            (Some(t), TokenKind::Valid) => {
-                let t_s = now
-                    .saturating_duration_since(self.shared.run_start)
-                    .as_secs_f64();
-                let mut model = self.shared.models[t]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                Some(model.offer(t_s))
-            }
-            _ => None,
-        };
+        let verdict = self.throttle_verdict(job, class, now);
         // Writes keep the body: the order id in it goes into the integrity ledger.
         // (The client keeps error bodies, 400 and above, whatever this says.)
         let keep_body = class.idempotency_key || class.method == Method::POST;

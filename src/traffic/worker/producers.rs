@@ -23,14 +23,14 @@ impl Worker {
         let Load::Open { profile, .. } = &phase.load else {
             return;
         };
-        let start = self.shared.run_start + phase.start;
+        let start = self.plan.run_start + phase.start;
         let end = start + phase.duration;
         // Arrivals dispatched back to back because the schedule is behind.
         let mut behind = 0u32;
         while let Some((seq, offset)) = generator.next(profile) {
             // Sequence numbers are global (workers stride), so this stops the
             // phase after exactly `max_requests` over all workers.
-            if seq >= self.shared.max_requests {
+            if seq >= self.plan.max_requests {
                 break;
             }
             let intended = start + offset;
@@ -65,7 +65,9 @@ impl Worker {
             let now = Instant::now();
             let lag = now.saturating_duration_since(intended).as_micros() as u64;
             self.recorder.borrow_mut().dispatch_lag(p, lag);
-            self.dispatch(p, queue, intended, seq, now, None);
+            if let Some(job) = self.admit(p, queue, intended, seq, now, None) {
+                self.enqueue(queue, job);
+            }
         }
     }
 
@@ -88,7 +90,7 @@ impl Worker {
         else {
             return;
         };
-        let start = self.shared.run_start + phase.start;
+        let start = self.plan.run_start + phase.start;
         let end = start + phase.duration;
         if !wait_until(start, stop).await {
             return;
@@ -115,7 +117,7 @@ impl Worker {
                 VU_IDLE_POLL
             } else {
                 let seq = queue.next_seq.get();
-                if seq >= self.shared.max_requests {
+                if seq >= self.plan.max_requests {
                     break;
                 }
                 queue.next_seq.set(seq + phase.stride() as u64);
@@ -126,7 +128,10 @@ impl Worker {
                         self.execute(p, &mut conn, job, Some(now)).await;
                         self.release(queue);
                     }
-                } else if self.dispatch(p, queue, now, seq, now, Some(Rc::clone(&done))) {
+                } else if let Some(job) =
+                    self.admit(p, queue, now, seq, now, Some(Rc::clone(&done)))
+                {
+                    self.enqueue(queue, job);
                     tokio::select! {
                         biased;
                         () = &mut cancelled => break,

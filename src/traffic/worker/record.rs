@@ -68,7 +68,7 @@ impl Worker {
                 order_id: order_id(a),
                 status: a.status,
                 phase: self.phase(p).name.clone(),
-                tenant: job.tenant.map(|t| self.shared.tenants[t].id.clone()),
+                tenant: job.tenant.map(|t| self.plan.tenants[t].id.clone()),
                 second,
             });
         }

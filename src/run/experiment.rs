@@ -1,0 +1,175 @@
+//! A whole run as a library call: a loaded scenario in, a judged run folder
+//! out. `ninefold run` calls [`run`] and adds only its flags, the signals and
+//! the terminal summary; a test can call it in process.
+//!
+//! ```text
+//!  Loaded ─► scale ─► RunPlan ─► runner::execute ─► outputs::write_run_folder ─► RunOutcome
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::outputs::write_run_folder;
+use super::plan::RunPlan;
+use super::runner::{RunError, RunOptions, execute};
+use crate::ExitStatus;
+use crate::analysis::slo::RunVerdict;
+use crate::report::Summary;
+use crate::scenario::load::Loaded;
+use crate::scenario::model::Scenario;
+use crate::scenario::scale::{TimeScaleError, check_time_scale};
+use crate::traffic::Shard;
+
+/// How to run a scenario: what `ninefold run` takes besides the file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seed for every random choice (overrides the scenario's; else a random one).
+    pub seed: Option<u64>,
+    /// The results folder (default `reports/<name>-<UTC timestamp>/`).
+    pub out: Option<PathBuf>,
+    /// `--time-scale`: every time in the scenario is multiplied by it (1.0: as written).
+    pub time_scale: f64,
+    /// The load engine's and the children's options.
+    pub runner: RunOptions,
+    /// Cancelled: the traffic stops early, what was measured is written,
+    /// marked partial, and the verdict withheld. Dropping the future of
+    /// [`run`] instead aborts at once.
+    pub stop: CancellationToken,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seed: None,
+            out: None,
+            time_scale: 1.0,
+            runner: RunOptions::default(),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// What a run gives its caller.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The results folder.
+    pub dir: PathBuf,
+    /// The seed the run used.
+    pub seed: u64,
+    /// The judged summary (also in the folder), or why the run broke before
+    /// anything was measured (then nothing was written).
+    pub summary: Result<Summary, RunError>,
+    /// The exit status `ninefold run` ends with.
+    pub status: ExitStatus,
+}
+
+/// Why [`run`] has no outcome to give.
+#[derive(Debug, thiserror::Error)]
+pub enum NoOutcome {
+    #[error(transparent)]
+    TimeScale(#[from] TimeScaleError),
+    /// The run folder could not be written.
+    #[error(transparent)]
+    Output(#[from] anyhow::Error),
+}
+
+/// `scenario` with every time multiplied by `time_scale` (as it is at 1.0).
+pub fn scale(scenario: Scenario, time_scale: f64) -> Scenario {
+    if time_scale == 1.0 {
+        scenario
+    } else {
+        scenario.scaled(time_scale)
+    }
+}
+
+/// Run `scenario`: bring the topology up, drive traffic while the faults
+/// happen, tear down, write the run folder and judge the SLOs.
+pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOutcome> {
+    let time_scale = check_time_scale(options.time_scale)?;
+    let Loaded { raw, scenario, .. } = scenario;
+    let plan = RunPlan::new(scale(scenario, time_scale), options.seed, options.out);
+    say_what_runs(&plan, time_scale, &options.runner);
+    let mut results = match execute(&plan, &options.runner, options.stop).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(RunOutcome {
+                dir: plan.out_dir,
+                seed: plan.seed,
+                summary: Err(e),
+                status: ExitStatus::RunBroke,
+            });
+        }
+    };
+    results.time_scale = time_scale;
+    // The folder keeps the scenario as run: scaled, it is no longer the file as written.
+    let mut raw = if time_scale == 1.0 {
+        raw
+    } else {
+        crate::scenario::unparse::to_raw(&plan.scenario)
+    };
+    crate::scenario::unparse::redact(&mut raw);
+    let scenario_toml = toml::to_string(&raw).context("writing the scenario back as TOML")?;
+    let summary = write_run_folder(
+        &plan.out_dir,
+        &plan.scenario,
+        &scenario_toml,
+        &results,
+        false,
+    )?;
+    Ok(RunOutcome {
+        status: status(&summary, options.runner.shard),
+        dir: plan.out_dir,
+        seed: plan.seed,
+        summary: Ok(summary),
+    })
+}
+
+/// A shard saw 1/N of the load: its verdict is not the run's. It succeeds once
+/// its results are written (so a Kubernetes Job does not retry it);
+/// `ninefold merge` judges the whole and exits with the verdict.
+fn status(summary: &Summary, shard: Shard) -> ExitStatus {
+    if shard.is_whole() {
+        summary.verdict.exit_status()
+    } else if summary.verdict == RunVerdict::Interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::Pass
+    }
+}
+
+/// The stderr lines before a run: what runs, for how long, where its results go.
+fn say_what_runs(plan: &RunPlan, time_scale: f64, options: &RunOptions) {
+    eprintln!(
+        "ninefold: running {} for {}{} (seed {}), results in {}",
+        plan.scenario.name,
+        crate::scenario::human::format_duration(plan.scenario.duration),
+        if time_scale == 1.0 {
+            String::new()
+        } else {
+            format!(" (time scale {time_scale})")
+        },
+        plan.seed,
+        plan.out_dir.display()
+    );
+    if options.client != crate::traffic::ClientKind::Ninefold {
+        eprintln!(
+            "ninefold: sending with the {} HTTP client (--client {}), not ninefold's own: a cross-check",
+            options.client.name(),
+            options.client.name()
+        );
+    }
+    let shard = options.shard;
+    if !shard.is_whole() {
+        eprintln!(
+            "ninefold: shard {shard}: 1/{} of the load{}",
+            shard.count,
+            if shard.drives_faults() {
+                ", and the fault timeline"
+            } else {
+                "; shard 0 plays the faults"
+            }
+        );
+    }
+}
