@@ -17,7 +17,7 @@ use super::driver::Driver;
 use super::links::Links;
 use super::plan::RunPlan;
 use crate::faults::timeline::{self, FaultEvent, Instance};
-use crate::faults::{FaultProxy, FaultProxyConfig, ToxiproxyClient};
+use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
 use crate::scenario::model::{
     FaultProxy as FaultProxyChoice, GatewayTarget, LatencyModel, Scenario, StoreSpec, Upstream,
@@ -130,7 +130,7 @@ pub async fn execute(
     })?;
     let s = &plan.scenario;
     let links = Arc::new(match &s.fault_proxy {
-        FaultProxyChoice::Embedded => Links::Embedded(FaultProxy::new(FaultProxyConfig {
+        FaultProxyChoice::Embedded => Links::Embedded(FaultProxyHandle::new(FaultProxyConfig {
             seed: plan.seed,
             ..Default::default()
         })),
