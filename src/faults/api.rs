@@ -332,7 +332,7 @@ async fn proxy_update(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    fp.proxy_handle(&name).await?;
+    fp.get(&name).await?;
     let body = read_body(body)?;
     let patch: ProxyPatch = wire::decode_body(&body).map_err(bad_body)?;
     let proxy = fp
@@ -355,7 +355,7 @@ async fn toxic_create(
     Path(proxy): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    fp.proxy_handle(&proxy).await?;
+    fp.get(&proxy).await?;
     let body = read_body(body)?;
     let input: ToxicInput = wire::decode_body(&body).map_err(bad_body)?;
     let new = new_toxic(input)?;
@@ -398,9 +398,9 @@ async fn toxic_update(
     Path((proxy, toxic)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let handle = fp.proxy_handle(&proxy).await?;
+    let target = fp.get(&proxy).await?;
     let body = read_body(body)?;
-    let updated = handle
+    let updated = target
         .update_toxic(&toxic, |attrs, toxicity| {
             let input: ToxicUpdateInput = wire::decode_body(&body).map_err(bad_body)?;
             let attributes = match &input.attributes {

@@ -177,6 +177,7 @@ impl FaultProxyHandle {
         self.inner.config.seed
     }
 
+    /// The proxy `name` (`proxy not found` if there is none).
     pub(crate) async fn get(&self, name: &str) -> Result<Arc<Proxy>, FaultProxyError> {
         self.inner
             .proxies
@@ -384,10 +385,6 @@ impl FaultProxyHandle {
                 Ok((attributes, patch.toxicity.unwrap_or(toxicity)))
             })
             .await
-    }
-
-    pub(crate) async fn proxy_handle(&self, proxy: &str) -> Result<Arc<Proxy>, FaultProxyError> {
-        self.get(proxy).await
     }
 
     /// Remove a toxic (data it holds is passed on; a `timeout` toxic's
