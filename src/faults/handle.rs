@@ -66,7 +66,8 @@ pub struct ToxicSpec {
     pub name: Option<String>,
     /// Direction it acts on.
     pub stream: Stream,
-    /// Fraction of toxic chains (one per connection and direction) it applies to, rolled per chain.
+    /// Fraction of toxic chains (one per connection and direction) it
+    /// applies to, rolled per chain.
     pub toxicity: f32,
     /// What it does.
     pub toxic: Toxic,

@@ -1,11 +1,10 @@
-//! A toxic chain (Toxiproxy's `ToxicLink`): one direction of one
-//! connection, a chain of stages joined by bounded
-//! channels, starting with a hidden no-op stage, and the live edits the API
-//! makes to it. Every edit interrupts only the stages it must rewire; an
-//! interrupted stage forwards what it holds, and the chunks queued in a
-//! removed stage's input are passed on in order, so no byte is dropped
-//! (except when a `timeout` toxic is removed: that closes the connection, as
-//! in the reference).
+//! A toxic chain (Toxiproxy's `ToxicLink`): one direction of one connection,
+//! stages joined by bounded channels, starting with a hidden no-op stage, and
+//! the live edits the API makes to it. Every edit interrupts only the stages
+//! it must rewire; an interrupted stage forwards what it holds, and the
+//! chunks queued in a removed stage's input are passed on in order, so no
+//! byte is dropped (except when a `timeout` toxic is removed: that closes the
+//! connection, as in the reference).
 //!
 //! ```text
 //!  reader ─► c0 ─► [0: noop] ─► c1 ─► [1: toxic] ─► c2 ─► … ─► cN ─► writer

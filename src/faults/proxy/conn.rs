@@ -1,8 +1,8 @@
 //! One proxied connection: dial the upstream, split both sockets, run the two
-//! toxic chains (upstream = client→server, downstream = server→client) with a reader
-//! and a writer each, and close like the reference: when a chain's writer sees
-//! its input end, it closes its socket and the whole connection winds down
-//! (no half-close is propagated). A `reset_peer` toxic that fired makes both
+//! toxic chains (upstream = client→server, downstream = server→client) with a
+//! reader and a writer each, and close like the reference: when a chain's
+//! writer sees its input end, it closes its socket and the whole connection
+//! winds down (no half-close is propagated). A `reset_peer` toxic that fired makes both
 //! sockets close with `SO_LINGER = 0`, i.e. with an RST.
 
 use std::sync::Arc;

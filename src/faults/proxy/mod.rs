@@ -1,9 +1,10 @@
-//! The TCP side of the fault proxy, mirroring Toxiproxy: a [`Proxy`] is a
-//! listener plus an upstream address; each accepted connection dials the
-//! upstream and runs two toxic chains, one per direction (see [`conn`] and
-//! [`chain`]), whose stages are edited live when toxics are added, updated or removed.
-//! Disabling a proxy closes its listener (new connections are refused) and
-//! every connection it carries.
+//! The TCP side of the fault proxy, mirroring Toxiproxy: a [`Proxy`] (one
+//! link) is a listener, an upstream address and the toxics installed on it
+//! (their JSON objects are built in [`crate::faults::wire`]). Each accepted
+//! connection dials the upstream and runs two toxic chains, one per
+//! direction (see [`conn`] and [`chain`]), whose stages are edited live when
+//! toxics are added, updated or removed. Disabling a proxy closes its
+//! listener (new connections are refused) and every connection it carries.
 
 pub(crate) mod chain;
 pub(crate) mod conn;
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -33,8 +33,7 @@ use conn::{ChainEnds, ConnEntry, ConnShared};
 const CHAIN_EDIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which direction of a connection a toxic acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     /// Client → server bytes.
     Upstream,
