@@ -394,22 +394,9 @@ async fn post_order(
         (Ok(k), Ok(t)) => (k.map(str::to_owned), t.map(str::to_owned)),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let order: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v @ serde_json::Value::Object(_)) => v,
-        Ok(_) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "an order must be a JSON object",
-            );
-        }
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                format!("body is not JSON: {e}"),
-            );
-        }
+    let order = match order_object(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let gate = match s.gate().await {
         Ok(g) => g,
@@ -438,7 +425,38 @@ async fn post_order(
         instance: s.instance.clone(),
         created_ms,
     };
-    match s.store.create_order(new).await {
+    let outcome = s.store.create_order(new).await;
+    created(gate, outcome, &order_id, response)
+}
+
+/// The body of `POST /orders` as a JSON object, else the 400 to send.
+// A handler step's natural error is the response to send; it exists only on the error path.
+#[allow(clippy::result_large_err)]
+fn order_object(body: &[u8]) -> Result<serde_json::Value, Response> {
+    match serde_json::from_slice(body) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "an order must be a JSON object",
+        )),
+        Err(e) => Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("body is not JSON: {e}"),
+        )),
+    }
+}
+
+/// The answer to `POST /orders` once the store has decided; `response` is the
+/// body of a new order.
+fn created(
+    gate: Gate,
+    outcome: Result<OrderOutcome, StoreError>,
+    order_id: &str,
+    response: Bytes,
+) -> Response {
+    match outcome {
         Ok(OrderOutcome::Created) => {
             let mut resp = gate.finish(StatusCode::CREATED, response);
             if let Ok(loc) = HeaderValue::from_str(&format!("/orders/{order_id}")) {
