@@ -209,15 +209,16 @@ async fn resolve(listen: &str) -> Result<SocketAddr, FaultProxyError> {
 }
 
 impl Proxy {
-    /// A stopped proxy. `server_seed` feeds its deterministic random streams.
+    /// A stopped proxy. `root_seed` (the fault proxy's) feeds its
+    /// deterministic random streams.
     pub(crate) fn new(
         name: String,
         listen: String,
         upstream: String,
-        server_seed: u64,
+        root_seed: u64,
         options: ProxyOptions,
     ) -> Arc<Proxy> {
-        let seed = seed::proxy_seed(server_seed, &name);
+        let seed = seed::proxy_seed(root_seed, &name);
         Arc::new(Proxy {
             name,
             seed,
