@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ninefold::faults::server::{self, FaultProxy, FaultProxyConfig};
+use ninefold::faults::{FaultProxyConfig, FaultProxyHandle, api};
 use tokio_util::sync::CancellationToken;
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
@@ -32,8 +32,8 @@ impl Background {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                let fp = FaultProxy::new(FaultProxyConfig::default());
-                server::run(listener, fp, stop).await.unwrap();
+                let fp = FaultProxyHandle::new(FaultProxyConfig::default());
+                api::serve(listener, fp, stop).await.unwrap();
             });
         });
         let addr = rx.recv_timeout(WAIT).expect("server up");

@@ -18,12 +18,12 @@ use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 
-use crate::api::{Shared, method_not_allowed, not_found};
+use crate::api::{InstanceState, method_not_allowed, not_found};
 use crate::config::Behaviour;
 use crate::reply;
 
 /// The admin router of one instance.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(state: Arc<InstanceState>) -> Router {
     Router::new()
         .route("/admin/behaviour", get(get_behaviour).put(put_behaviour))
         .route("/admin/orders", get(orders))
@@ -31,7 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/stats", get(stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(shared)
+        .with_state(state)
 }
 
 fn to_json(value: &impl serde::Serialize) -> Response {
@@ -54,7 +54,7 @@ pub struct Stats {
     pub hostile_requests: u64,
 }
 
-async fn stats(State(s): State<Arc<Shared>>) -> Response {
+async fn stats(State(s): State<Arc<InstanceState>>) -> Response {
     to_json(&Stats {
         instance: s.instance.clone(),
         hostile_requests: s
@@ -63,12 +63,12 @@ async fn stats(State(s): State<Arc<Shared>>) -> Response {
     })
 }
 
-async fn get_behaviour(State(s): State<Arc<Shared>>) -> Response {
+async fn get_behaviour(State(s): State<Arc<InstanceState>>) -> Response {
     to_json(&s.behaviour().source)
 }
 
 async fn put_behaviour(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -100,7 +100,7 @@ async fn put_behaviour(
     }
 }
 
-async fn orders(State(s): State<Arc<Shared>>) -> Response {
+async fn orders(State(s): State<Arc<InstanceState>>) -> Response {
     match s.store.export_orders().await {
         Ok(orders) => to_json(&serde_json::json!({ "instance": s.instance, "orders": orders })),
         Err(e) => reply::error(
@@ -111,7 +111,7 @@ async fn orders(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn items(State(s): State<Arc<Shared>>) -> Response {
+async fn items(State(s): State<Arc<InstanceState>>) -> Response {
     match s.store.export_items().await {
         Ok(items) => to_json(&serde_json::json!({ "instance": s.instance, "items": items })),
         Err(e) => reply::error(

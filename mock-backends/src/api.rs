@@ -10,7 +10,7 @@
 //! | `GET /health` | liveness; 503 while `health_failing` |
 //! | `GET /ready` | 200 when the store answers and the instance is not draining |
 //!
-//! API routes (items, orders) pass through [`Shared::gate`] first: serverless
+//! API routes (items, orders) pass through [`InstanceState::gate`] first: serverless
 //! admission, the latency draw and error injection, in that order.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,7 +37,7 @@ use crate::view::ItemView;
 const MAX_ID_LEN: usize = 256;
 
 /// State shared by every request of one instance.
-pub struct Shared {
+pub struct InstanceState {
     /// The instance name.
     pub instance: String,
     /// Its header value, built once.
@@ -56,7 +56,7 @@ pub struct Shared {
     pub hostile_requests: Arc<AtomicU64>,
 }
 
-impl Shared {
+impl InstanceState {
     /// Assemble the state of one instance around an open store.
     pub fn new(
         config: &Config,
@@ -167,7 +167,7 @@ impl Gate {
 }
 
 /// The API router of one instance (no admin routes).
-pub fn router(shared: Arc<Shared>, max_body_bytes: usize) -> Router {
+pub fn router(state: Arc<InstanceState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route(
             "/items/{id}",
@@ -180,7 +180,7 @@ pub fn router(shared: Arc<Shared>, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(shared)
+        .with_state(state)
 }
 
 /// Unknown route: 404 JSON.
@@ -267,7 +267,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 async fn get_item(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = match check_id(id) {
@@ -300,7 +300,7 @@ async fn get_item(
     }
 }
 
-async fn write_item(s: &Shared, id: String, body: Option<Bytes>) -> Result<(), StoreError> {
+async fn write_item(s: &InstanceState, id: String, body: Option<Bytes>) -> Result<(), StoreError> {
     let seq = s.store.write_item(&id, body.clone()).await?;
     if let Some(view) = &s.view {
         view.apply(crate::store::ItemChange { id, body, seq });
@@ -309,7 +309,7 @@ async fn write_item(s: &Shared, id: String, body: Option<Bytes>) -> Result<(), S
 }
 
 async fn put_item(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -338,7 +338,7 @@ async fn put_item(
 }
 
 async fn delete_item(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = match check_id(id) {
@@ -379,7 +379,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 }
 
 async fn post_order(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -394,22 +394,9 @@ async fn post_order(
         (Ok(k), Ok(t)) => (k.map(str::to_owned), t.map(str::to_owned)),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let order: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v @ serde_json::Value::Object(_)) => v,
-        Ok(_) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "an order must be a JSON object",
-            );
-        }
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                format!("body is not JSON: {e}"),
-            );
-        }
+    let order = match order_object(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let gate = match s.gate().await {
         Ok(g) => g,
@@ -438,7 +425,38 @@ async fn post_order(
         instance: s.instance.clone(),
         created_ms,
     };
-    match s.store.create_order(new).await {
+    let outcome = s.store.create_order(new).await;
+    created(gate, outcome, &order_id, response)
+}
+
+/// The body of `POST /orders` as a JSON object, else the 400 to send.
+// A handler step's natural error is the response to send; it exists only on the error path.
+#[allow(clippy::result_large_err)]
+fn order_object(body: &[u8]) -> Result<serde_json::Value, Response> {
+    match serde_json::from_slice(body) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "an order must be a JSON object",
+        )),
+        Err(e) => Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("body is not JSON: {e}"),
+        )),
+    }
+}
+
+/// The answer to `POST /orders` once the store has decided; `response` is the
+/// body of a new order.
+fn created(
+    gate: Gate,
+    outcome: Result<OrderOutcome, StoreError>,
+    order_id: &str,
+    response: Bytes,
+) -> Response {
+    match outcome {
         Ok(OrderOutcome::Created) => {
             let mut resp = gate.finish(StatusCode::CREATED, response);
             if let Ok(loc) = HeaderValue::from_str(&format!("/orders/{order_id}")) {
@@ -465,7 +483,7 @@ async fn post_order(
 }
 
 async fn get_order(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<InstanceState>>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
@@ -494,7 +512,7 @@ async fn get_order(
     }
 }
 
-async fn health(State(s): State<Arc<Shared>>) -> Response {
+async fn health(State(s): State<Arc<InstanceState>>) -> Response {
     if s.behaviour().source.health_failing {
         reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -506,7 +524,7 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn ready(State(s): State<Arc<Shared>>) -> Response {
+async fn ready(State(s): State<Arc<InstanceState>>) -> Response {
     if s.draining.load(Ordering::Acquire) {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -49,7 +49,7 @@ pub use duration::Dur;
 pub use latency::{LatencyModel, PercentilePoint};
 pub use store::{ExportedItem, ExportedOrder, Store, StoreError, export_orders};
 
-use crate::api::Shared;
+use crate::api::InstanceState;
 use crate::headers::InstanceHeadersLayer;
 use crate::view::ItemView;
 
@@ -70,7 +70,7 @@ pub enum Error {
 /// An instance whose store is open, ready to serve.
 #[derive(Clone)]
 pub struct Backend {
-    shared: Arc<Shared>,
+    state: Arc<InstanceState>,
     config: Config,
 }
 
@@ -98,38 +98,38 @@ impl Backend {
             }
             ItemReads::Store => None,
         };
-        let shared = Arc::new(Shared::new(&config, compiled, store, view));
-        Ok(Self { shared, config })
+        let state = Arc::new(InstanceState::new(&config, compiled, store, view));
+        Ok(Self { state, config })
     }
 
     /// The API router (with the instance headers), testable with `oneshot`.
     pub fn app(&self) -> Router {
-        api::router(Arc::clone(&self.shared), self.config.max_body_bytes).layer(
-            InstanceHeadersLayer::new(self.shared.instance_header.clone())
-                .counting_hostile(Arc::clone(&self.shared.hostile_requests)),
+        api::router(Arc::clone(&self.state), self.config.max_body_bytes).layer(
+            InstanceHeadersLayer::new(self.state.instance_header.clone())
+                .counting_hostile(Arc::clone(&self.state.hostile_requests)),
         )
     }
 
     /// The admin router (with the instance headers).
     pub fn admin_app(&self) -> Router {
-        admin::router(Arc::clone(&self.shared)).layer(InstanceHeadersLayer::new(
-            self.shared.instance_header.clone(),
+        admin::router(Arc::clone(&self.state)).layer(InstanceHeadersLayer::new(
+            self.state.instance_header.clone(),
         ))
     }
 
     /// The open store.
     pub fn store(&self) -> &Store {
-        &self.shared.store
+        &self.state.store
     }
 
     /// The behaviour in force.
     pub fn behaviour(&self) -> Behaviour {
-        self.shared.behaviour().source.clone()
+        self.state.behaviour().source.clone()
     }
 
     /// Switch behaviour, as `PUT /admin/behaviour` does.
     pub fn set_behaviour(&self, behaviour: &Behaviour) -> Result<(), BehaviourError> {
-        self.shared.set_behaviour(behaviour.compile()?);
+        self.state.set_behaviour(behaviour.compile()?);
         Ok(())
     }
 
@@ -142,10 +142,10 @@ impl Backend {
         shutdown: CancellationToken,
     ) {
         let tasks = shutdown.child_token();
-        let refresher = match (&self.shared.view, self.config.item_reads) {
+        let refresher = match (&self.state.view, self.config.item_reads) {
             (Some(view), ItemReads::View { refresh }) => Some(tokio::spawn(view::refresh_loop(
                 Arc::clone(view),
-                self.shared.store.clone(),
+                self.state.store.clone(),
                 refresh,
                 tasks.clone(),
             ))),
@@ -167,7 +167,7 @@ impl Backend {
         };
         let drain = async {
             shutdown.cancelled().await;
-            self.shared.start_draining();
+            self.state.start_draining();
         };
         tokio::join!(api, admin, drain);
         tasks.cancel();

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::faults::proxy::ProxyOptions;
-use crate::faults::server::{self, FaultProxy, FaultProxyConfig, ProxySpec};
 use crate::faults::wire::{self, ProxyInput, ToxicInput};
+use crate::faults::{FaultProxyConfig, FaultProxyHandle, ProxySpec, api};
 use crate::topology::ready::ReadyLine;
 
 /// Flags of `ninefold toxiproxy`.
@@ -84,7 +84,7 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Config> {
 
 /// Create the proxies and toxics of `--config`. As the reference, problems
 /// are reported and the server still starts.
-async fn apply_config(proxy: &FaultProxy, config: Config) {
+async fn apply_config(proxy: &FaultProxyHandle, config: Config) {
     let (specs, toxics): (Vec<ProxySpec>, Vec<Vec<ToxicInput>>) = config.into_iter().unzip();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     match proxy.populate(specs).await {
@@ -117,7 +117,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<ExitStatus> {
         .await
         .map_err(|e| CliError::BadInput(format!("cannot listen on {addr}: {e}")))?;
     let bound: SocketAddr = listener.local_addr()?;
-    let proxy = FaultProxy::new(FaultProxyConfig {
+    let proxy = FaultProxyHandle::new(FaultProxyConfig {
         seed,
         options: ProxyOptions {
             refuse_when_upstream_down: args.refuse_when_upstream_down,
@@ -130,7 +130,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<ExitStatus> {
     ReadyLine::new("toxiproxy", bound).announce()?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
-    let result = server::run(listener, proxy, shutdown.clone()).await;
+    let result = api::serve(listener, proxy, shutdown.clone()).await;
     shutdown.cancel();
     signals.abort();
     result.context("serving the toxiproxy API")?;

@@ -1,4 +1,4 @@
-//! The Toxiproxy 2.12 HTTP API over a [`FaultProxy`], with axum: every
+//! The Toxiproxy 2.12 HTTP API over a [`FaultProxyHandle`], with axum: every
 //! endpoint, status, error text and field order of Toxiproxy 2.12.0 (docs/faults.md),
 //! so existing Toxiproxy clients work unchanged.
 //!
@@ -19,6 +19,7 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -29,10 +30,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::faults::error::FaultProxyError;
+use crate::faults::handle::{FaultProxyHandle, ProxySpec};
 use crate::faults::proxy::{NewToxic, Stream};
-use crate::faults::server::{FaultProxy, ProxySpec};
 use crate::faults::wire::{
     self, Attributes, ErrorBody, PopulateBody, ProxyInput, ProxyPatch, ToxicInput, ToxicUpdateInput,
 };
@@ -44,8 +47,31 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// The header every response carries.
 pub const REQUEST_ID_HEADER: &str = "x-toxiproxy-request-id";
 
+/// How long in-flight API requests get to finish after shutdown is asked.
+const API_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serve the Toxiproxy HTTP API for `proxy` on an already bound `listener`
+/// until `shutdown` fires; then stop accepting, give in-flight requests a
+/// moment, and stop every proxy.
+pub async fn serve(
+    listener: TcpListener,
+    proxy: FaultProxyHandle,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let serve = axum::serve(listener, app(proxy.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve = std::future::IntoFuture::into_future(serve);
+    tokio::pin!(serve);
+    let result = tokio::select! {
+        r = &mut serve => r,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(API_DRAIN).await } => Ok(()),
+    };
+    proxy.shutdown().await;
+    result
+}
+
 /// The API router (testable without a socket with `tower::ServiceExt::oneshot`).
-pub fn app(proxy: FaultProxy) -> Router {
+pub fn app(proxy: FaultProxyHandle) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/reset", post(reset))
@@ -229,12 +255,12 @@ async fn version() -> Response {
     )
 }
 
-async fn reset(State(fp): State<FaultProxy>) -> ApiResult {
+async fn reset(State(fp): State<FaultProxyHandle>) -> ApiResult {
     fp.reset().await?;
     Ok(no_content())
 }
 
-async fn proxy_index(State(fp): State<FaultProxy>) -> Response {
+async fn proxy_index(State(fp): State<FaultProxyHandle>) -> Response {
     json(StatusCode::OK, &fp.proxies().await)
 }
 
@@ -248,7 +274,7 @@ fn spec_from(input: ProxyInput) -> ProxySpec {
 }
 
 async fn proxy_create(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let body = read_body(body)?;
@@ -257,7 +283,10 @@ async fn proxy_create(
     Ok(json(StatusCode::CREATED, &proxy))
 }
 
-async fn populate(State(fp): State<FaultProxy>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn populate(
+    State(fp): State<FaultProxyHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     // Every answer here is the `{error?, status?, proxies}` object, errors included.
     let failed = |error: FaultProxyError, created: Vec<wire::WireProxy>| {
         let status = error.status();
@@ -294,16 +323,16 @@ async fn populate(State(fp): State<FaultProxy>, body: Result<Bytes, BytesRejecti
     }
 }
 
-async fn proxy_show(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult {
+async fn proxy_show(State(fp): State<FaultProxyHandle>, Path(name): Path<String>) -> ApiResult {
     Ok(json(StatusCode::OK, &fp.proxy(&name).await?))
 }
 
 async fn proxy_update(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    fp.proxy_handle(&name).await?;
+    fp.get(&name).await?;
     let body = read_body(body)?;
     let patch: ProxyPatch = wire::decode_body(&body).map_err(bad_body)?;
     let proxy = fp
@@ -312,21 +341,21 @@ async fn proxy_update(
     Ok(json(StatusCode::OK, &proxy))
 }
 
-async fn proxy_delete(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult {
+async fn proxy_delete(State(fp): State<FaultProxyHandle>, Path(name): Path<String>) -> ApiResult {
     fp.delete_proxy(&name).await?;
     Ok(no_content())
 }
 
-async fn toxic_index(State(fp): State<FaultProxy>, Path(name): Path<String>) -> ApiResult {
+async fn toxic_index(State(fp): State<FaultProxyHandle>, Path(name): Path<String>) -> ApiResult {
     Ok(json(StatusCode::OK, &fp.toxics(&name).await?))
 }
 
 async fn toxic_create(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     Path(proxy): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    fp.proxy_handle(&proxy).await?;
+    fp.get(&proxy).await?;
     let body = read_body(body)?;
     let input: ToxicInput = wire::decode_body(&body).map_err(bad_body)?;
     let new = new_toxic(input)?;
@@ -358,20 +387,20 @@ pub(crate) fn new_toxic(input: ToxicInput) -> Result<NewToxic, FaultProxyError> 
 }
 
 async fn toxic_show(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     Path((proxy, toxic)): Path<(String, String)>,
 ) -> ApiResult {
     Ok(json(StatusCode::OK, &fp.toxic(&proxy, &toxic).await?))
 }
 
 async fn toxic_update(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     Path((proxy, toxic)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let handle = fp.proxy_handle(&proxy).await?;
+    let target = fp.get(&proxy).await?;
     let body = read_body(body)?;
-    let updated = handle
+    let updated = target
         .update_toxic(&toxic, |attrs, toxicity| {
             let input: ToxicUpdateInput = wire::decode_body(&body).map_err(bad_body)?;
             let attributes = match &input.attributes {
@@ -385,7 +414,7 @@ async fn toxic_update(
 }
 
 async fn toxic_delete(
-    State(fp): State<FaultProxy>,
+    State(fp): State<FaultProxyHandle>,
     Path((proxy, toxic)): Path<(String, String)>,
 ) -> ApiResult {
     fp.remove_toxic(&proxy, &toxic).await?;

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::faults::server::{ProxySpec, ToxicPatch, ToxicSpec};
+use crate::faults::handle::{ProxySpec, ToxicPatch, ToxicSpec};
 use crate::faults::wire::{
     Attributes, ErrorBody, PopulateBody, ProxyInput, ProxyPatch, WireProxy, WireToxic,
 };

@@ -4,16 +4,21 @@
 //! Toxiproxy server.
 //!
 //! ```text
-//!            ┌────────────────────── FaultProxy (server.rs) ──────────────────────┐
+//!            ┌──────────────────── FaultProxyHandle (handle.rs) ──────────────────┐
 //!  HTTP API  │  proxies by name ──► Proxy (proxy/mod.rs): listener + upstream      │
 //!  (api.rs) ─┤                        │ per accepted connection (proxy/conn.rs):    │
 //!  client.rs │                        ▼                                             │
 //!            │  client ─read─► [noop]─►[toxic]─►…─► write ─► upstream server        │
-//!            │          upstream link: stages joined by bounded mpsc of Chunk        │
+//!            │          upstream chain: stages joined by bounded mpsc of Chunk      │
 //!            │  client ◄write─ …◄─[toxic]◄─[noop] ◄─read─ upstream server           │
-//!            │          downstream link (proxy/link.rs, proxy/stage.rs)              │
+//!            │          downstream chain (proxy/chain.rs, proxy/stage.rs)           │
 //!            └──────────────────────────────────────────────────────────────────────┘
 //! ```
+//!
+//! Words: a *link* is what the scenario and the harness call one fault-proxy
+//! entry (listen address → upstream; Toxiproxy's *proxy*, [`proxy::Proxy`]);
+//! a *toxic chain* is the chain of toxic stages of one direction of one
+//! connection through it (Toxiproxy's `ToxicLink`).
 //!
 //! Toxiproxy's wire JSON (milliseconds, KB/s, field order) lives in [`wire`]
 //! only; everything else works with [`std::time::Duration`] and the closed
@@ -22,14 +27,14 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod handle;
 pub mod proxy;
-pub mod server;
 pub mod timeline;
 pub mod toxics;
 pub mod wire;
 
 pub use client::{ClientError, ToxiproxyClient};
 pub use error::FaultProxyError;
+pub use handle::{FaultProxyConfig, FaultProxyHandle, ProxySpec, ToxicPatch, ToxicSpec};
 pub use proxy::Stream;
-pub use server::{FaultProxy, FaultProxyConfig, ProxySpec, ToxicPatch, ToxicSpec};
 pub use toxics::Toxic;

@@ -9,6 +9,10 @@
 //! latency is stored and echoed as given, and acts as 0 (what Go's
 //! `time.Sleep` does with it). Every attribute is range-checked against
 //! [`ATTRIBUTE_RANGES`] (the reference overflows or panics past them).
+//!
+//! The shapes are here; the Go-compatible body decoding is in `wire_decode.rs`,
+//! the attribute ranges in `wire_ranges.rs`, and the objects built from a
+//! proxy's state in `wire_render.rs`.
 
 use std::time::Duration;
 
@@ -22,6 +26,9 @@ pub use ranges::ATTRIBUTE_RANGES;
 #[path = "wire_decode.rs"]
 mod decode;
 pub use decode::decode_body;
+
+#[path = "wire_render.rs"]
+mod render;
 
 use crate::faults::toxics::{
     Bandwidth, Latency, LimitData, Loss, ResetPeer, Slicer, SlowClose, Timeout, Toxic,
@@ -65,7 +72,7 @@ pub struct WireToxic {
     pub kind: String,
     /// `upstream` or `downstream`, spelled as the creator sent it.
     pub stream: String,
-    /// Fraction of links (per connection and direction) the toxic applies to.
+    /// Fraction of toxic chains (one per connection and direction) the toxic applies to.
     #[serde(serialize_with = "go_float32")]
     pub toxicity: f32,
 }
@@ -212,7 +219,7 @@ attrs! {
         average_size: i64, /// bytes.
         size_variation: i64, /// µs.
         delay: i64 }
-    /// `limit_data`: `bytes` forwarded before the link is closed.
+    /// `limit_data`: `bytes` forwarded before the connection is closed.
     LimitDataAttrs { /// bytes.
         bytes: i64 }
     /// `noop`: no attributes.

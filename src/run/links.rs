@@ -10,13 +10,13 @@ use crate::faults::toxics::{
 };
 use crate::faults::wire::ProxyPatch;
 use crate::faults::{
-    FaultProxy, ProxySpec, Stream as ProxyStream, Toxic, ToxicSpec, ToxiproxyClient,
+    FaultProxyHandle, ProxySpec, Stream as ProxyStream, Toxic, ToxicSpec, ToxiproxyClient,
 };
 use crate::scenario::model::{FaultAction, Stream};
 
 /// Where links live.
 pub enum Links {
-    Embedded(FaultProxy),
+    Embedded(FaultProxyHandle),
     /// A Toxiproxy server; the proxies ninefold created are deleted at the end.
     External {
         client: ToxiproxyClient,

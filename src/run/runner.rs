@@ -17,7 +17,7 @@ use super::driver::Driver;
 use super::links::Links;
 use super::plan::RunPlan;
 use crate::faults::timeline::{self, FaultEvent};
-use crate::faults::{FaultProxy, FaultProxyConfig, ToxiproxyClient};
+use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
 use crate::scenario::model::{FaultProxy as FaultProxyChoice, Scenario};
 use crate::scenario::raw::RawGatewayFile;
@@ -123,7 +123,7 @@ pub async fn execute(
     create_dir(dir.join("logs"))?;
     let s = &plan.scenario;
     let links = Arc::new(match &s.fault_proxy {
-        FaultProxyChoice::Embedded => Links::Embedded(FaultProxy::new(FaultProxyConfig {
+        FaultProxyChoice::Embedded => Links::Embedded(FaultProxyHandle::new(FaultProxyConfig {
             seed: plan.seed,
             ..Default::default()
         })),

@@ -8,7 +8,7 @@ pub mod toxiproxy_api;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ninefold::faults::server::{self, FaultProxy, FaultProxyConfig};
+use ninefold::faults::{FaultProxyConfig, FaultProxyHandle, api};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// The API server on an ephemeral port; stops on drop.
 pub struct Api {
     pub addr: SocketAddr,
-    pub fp: FaultProxy,
+    pub fp: FaultProxyHandle,
     shutdown: CancellationToken,
 }
 
@@ -32,12 +32,12 @@ impl Drop for Api {
 pub async fn spawn_api(seed: u64) -> Api {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let fp = FaultProxy::new(FaultProxyConfig {
+    let fp = FaultProxyHandle::new(FaultProxyConfig {
         seed,
         ..FaultProxyConfig::default()
     });
     let shutdown = CancellationToken::new();
-    tokio::spawn(server::run(listener, fp.clone(), shutdown.clone()));
+    tokio::spawn(api::serve(listener, fp.clone(), shutdown.clone()));
     Api { addr, fp, shutdown }
 }
 

@@ -1,8 +1,8 @@
 //! One proxied connection: dial the upstream, split both sockets, run the two
-//! links (upstream = client→server, downstream = server→client) with a reader
-//! and a writer each, and close like the reference: when a link's writer sees
-//! its input end, it closes its socket and the whole connection winds down
-//! (no half-close is propagated). A `reset_peer` toxic that fired makes both
+//! toxic chains (upstream = client→server, downstream = server→client) with a
+//! reader and a writer each, and close like the reference: when a chain's
+//! writer sees its input end, it closes its socket and the whole connection
+//! winds down (no half-close is propagated). A `reset_peer` toxic that fired makes both
 //! sockets close with `SO_LINGER = 0`, i.e. with an RST.
 
 use std::sync::Arc;
@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::link::Link;
-use super::seed::link_seed;
+use super::chain::ToxicChain;
+use super::seed::chain_seed;
 use super::stage::Chunk;
 use super::{Proxy, Stream};
 
@@ -40,16 +40,16 @@ pub(crate) struct ConnShared {
     pub reset: AtomicBool,
 }
 
-/// The registry entry of a live connection: its two editable links.
+/// The registry entry of a live connection: its two editable chains.
 pub(crate) struct ConnEntry {
     pub shared: Arc<ConnShared>,
-    pub upstream: Link,
-    pub downstream: Link,
+    pub upstream: ToxicChain,
+    pub downstream: ToxicChain,
 }
 
 impl ConnEntry {
-    /// The link carrying `stream`.
-    pub(crate) fn link(&mut self, stream: Stream) -> &mut Link {
+    /// The chain carrying `stream`.
+    pub(crate) fn chain(&mut self, stream: Stream) -> &mut ToxicChain {
         match stream {
             Stream::Upstream => &mut self.upstream,
             Stream::Downstream => &mut self.downstream,
@@ -108,7 +108,7 @@ pub(crate) async fn serve(
             all.await;
         }
     }
-    // Stages still waiting (e.g. a timeout toxic on an idle link) end now.
+    // Stages still waiting (e.g. a timeout toxic on an idle chain) end now.
     shared.kill.cancel();
     proxy.deregister(id).await;
 }
@@ -122,22 +122,22 @@ fn refuse(client: TcpStream, proxy: &Proxy) {
     drop(client);
 }
 
-/// The seeds and channels of both links of connection `id`.
-pub(crate) fn start_links(
+/// The seeds and channels of both chains of connection `id`.
+pub(crate) fn start_chains(
     proxy_seed: u64,
     id: u64,
     shared: &Arc<ConnShared>,
     up_toxics: &[Arc<super::ToxicRecord>],
     down_toxics: &[Arc<super::ToxicRecord>],
-) -> (ConnEntry, LinkEnds, LinkEnds) {
-    let (upstream, up_tx, up_rx) = Link::start(
+) -> (ConnEntry, ChainEnds, ChainEnds) {
+    let (upstream, up_tx, up_rx) = ToxicChain::start(
         up_toxics,
-        link_seed(proxy_seed, id, Stream::Upstream),
+        chain_seed(proxy_seed, id, Stream::Upstream),
         Arc::clone(shared),
     );
-    let (downstream, down_tx, down_rx) = Link::start(
+    let (downstream, down_tx, down_rx) = ToxicChain::start(
         down_toxics,
-        link_seed(proxy_seed, id, Stream::Downstream),
+        chain_seed(proxy_seed, id, Stream::Downstream),
         Arc::clone(shared),
     );
     let entry = ConnEntry {
@@ -148,8 +148,8 @@ pub(crate) fn start_links(
     (entry, (up_tx, up_rx), (down_tx, down_rx))
 }
 
-/// The reader's sender and the writer's receiver of one link.
-pub(crate) type LinkEnds = (mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>);
+/// The reader's sender and the writer's receiver of one chain.
+pub(crate) type ChainEnds = (mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>);
 
 async fn read_loop(mut src: OwnedReadHalf, tx: mpsc::Sender<Chunk>, shared: &ConnShared) {
     let mut buf = BytesMut::with_capacity(READ_SIZE);

@@ -1,12 +1,13 @@
-//! The TCP side of the fault proxy, mirroring Toxiproxy: a [`Proxy`] is a
-//! listener plus an upstream address; each accepted connection dials the
-//! upstream and runs two links (see [`conn`] and [`link`]) whose chains of
-//! toxic stages are edited live when toxics are added, updated or removed.
-//! Disabling a proxy closes its listener (new connections are refused) and
-//! every connection it carries.
+//! The TCP side of the fault proxy, mirroring Toxiproxy: a [`Proxy`] (one
+//! link) is a listener, an upstream address and the toxics installed on it
+//! (their JSON objects are built in [`crate::faults::wire`]). Each accepted
+//! connection dials the upstream and runs two toxic chains, one per
+//! direction (see [`conn`] and [`chain`]), whose stages are edited live when
+//! toxics are added, updated or removed. Disabling a proxy closes its
+//! listener (new connections are refused) and every connection it carries.
 
+pub(crate) mod chain;
 pub(crate) mod conn;
-pub(crate) mod link;
 pub(crate) mod seed;
 pub mod stage;
 
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -24,17 +24,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::faults::error::{FaultProxyError, listen_error};
 use crate::faults::toxics::Toxic;
-use crate::faults::wire::{Attributes, EmptyObject, WireProxy, WireToxic};
-use conn::{ConnEntry, ConnShared, LinkEnds};
-use link::Link;
+use crate::faults::wire::{Attributes, WireProxy, WireToxic};
+use chain::ToxicChain;
+use conn::{ChainEnds, ConnEntry, ConnShared};
 
-/// A chain edit on one link that takes longer than this (its downstream is
+/// An edit of one chain that takes longer than this (its downstream is
 /// stuck) kills that connection rather than stalling the API.
-const LINK_EDIT_TIMEOUT: Duration = Duration::from_secs(5);
+const CHAIN_EDIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which direction of a connection a toxic acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     /// Client → server bytes.
     Upstream,
@@ -77,13 +76,12 @@ pub(crate) struct ToxicRecord {
 
 impl ToxicRecord {
     fn wire(&self) -> WireToxic {
-        WireToxic {
-            attributes: self.attributes,
-            name: self.name.clone(),
-            kind: self.attributes.kind().to_owned(),
-            stream: self.stream_label.clone(),
-            toxicity: self.toxicity,
-        }
+        WireToxic::render(
+            &self.name,
+            &self.stream_label,
+            self.toxicity,
+            self.attributes,
+        )
     }
 }
 
@@ -153,7 +151,7 @@ impl State {
     }
 }
 
-enum LinkEdit {
+enum ChainEdit {
     Add(Arc<ToxicRecord>),
     Update(usize, Arc<ToxicRecord>),
     Remove(usize),
@@ -211,15 +209,16 @@ async fn resolve(listen: &str) -> Result<SocketAddr, FaultProxyError> {
 }
 
 impl Proxy {
-    /// A stopped proxy. `server_seed` feeds its deterministic random streams.
+    /// A stopped proxy. `root_seed` (the fault proxy's) feeds its
+    /// deterministic random streams.
     pub(crate) fn new(
         name: String,
         listen: String,
         upstream: String,
-        server_seed: u64,
+        root_seed: u64,
         options: ProxyOptions,
     ) -> Arc<Proxy> {
-        let seed = seed::proxy_seed(server_seed, &name);
+        let seed = seed::proxy_seed(root_seed, &name);
         Arc::new(Proxy {
             name,
             seed,
@@ -296,14 +295,13 @@ impl Proxy {
     /// The proxy as the API shows it.
     pub async fn wire(&self) -> WireProxy {
         let st = self.state.lock().await;
-        WireProxy {
-            name: self.name.clone(),
-            listen: st.listen.clone(),
-            upstream: st.upstream.clone(),
-            enabled: st.enabled,
-            logger: EmptyObject {},
-            toxics: st.all_toxics().map(|t| t.wire()).collect(),
-        }
+        WireProxy::render(
+            &self.name,
+            &st.listen,
+            &st.upstream,
+            st.enabled,
+            st.all_toxics().map(|t| t.wire()),
+        )
     }
 
     /// The reference's `Differs`: whether `listen` (resolved, as
@@ -391,12 +389,12 @@ impl Proxy {
         });
         st.toxics_mut(record.stream).push(Arc::clone(&record));
         let wire = record.wire();
-        Self::edit_links(&mut st, record.stream, LinkEdit::Add(record)).await;
+        Self::edit_chains(&mut st, record.stream, ChainEdit::Add(record)).await;
         Ok(wire)
     }
 
     /// Change a toxic's attributes and/or toxicity; `change` gets the current
-    /// record and returns the new values. Restarts it on every link (re-roll).
+    /// record and returns the new values. Restarts it on every chain (re-roll).
     pub(crate) async fn update_toxic(
         &self,
         name: &str,
@@ -416,16 +414,16 @@ impl Proxy {
         });
         st.toxics_mut(stream)[index] = Arc::clone(&record);
         let wire = record.wire();
-        Self::edit_links(&mut st, stream, LinkEdit::Update(index + 1, record)).await;
+        Self::edit_chains(&mut st, stream, ChainEdit::Update(index + 1, record)).await;
         Ok(wire)
     }
 
-    /// Remove a toxic from every link (buffered data is passed on).
+    /// Remove a toxic from every chain (buffered data is passed on).
     pub(crate) async fn remove_toxic(&self, name: &str) -> Result<(), FaultProxyError> {
         let mut st = self.state.lock().await;
         let (stream, index) = st.find(name).ok_or(FaultProxyError::ToxicNotFound)?;
         st.toxics_mut(stream).remove(index);
-        Self::edit_links(&mut st, stream, LinkEdit::Remove(index + 1)).await;
+        Self::edit_chains(&mut st, stream, ChainEdit::Remove(index + 1)).await;
         Ok(())
     }
 
@@ -435,30 +433,30 @@ impl Proxy {
         for stream in [Stream::Upstream, Stream::Downstream] {
             while !st.toxics(stream).is_empty() {
                 st.toxics_mut(stream).remove(0);
-                Self::edit_links(&mut st, stream, LinkEdit::Remove(1)).await;
+                Self::edit_chains(&mut st, stream, ChainEdit::Remove(1)).await;
             }
         }
     }
 
-    async fn edit_links(st: &mut State, stream: Stream, edit: LinkEdit) {
+    async fn edit_chains(st: &mut State, stream: Stream, edit: ChainEdit) {
         let edits = st.conns.values_mut().map(|entry| {
             let edit = &edit;
             async move {
                 let ConnEntry { shared, .. } = &*entry;
                 let kill = shared.kill.clone();
-                let link: &mut Link = entry.link(stream);
-                if link.is_dead() {
+                let chain: &mut ToxicChain = entry.chain(stream);
+                if chain.is_dead() {
                     return;
                 }
                 let run = async {
                     match edit {
-                        LinkEdit::Add(r) => link.add(Arc::clone(r)).await,
-                        LinkEdit::Update(i, r) => link.update(*i, Arc::clone(r)).await,
-                        LinkEdit::Remove(i) => link.remove(*i).await,
+                        ChainEdit::Add(r) => chain.add(Arc::clone(r)).await,
+                        ChainEdit::Update(i, r) => chain.update(*i, Arc::clone(r)).await,
+                        ChainEdit::Remove(i) => chain.remove(*i).await,
                     }
                 };
-                if tokio::time::timeout(LINK_EDIT_TIMEOUT, run).await.is_err() {
-                    link.mark_dead();
+                if tokio::time::timeout(CHAIN_EDIT_TIMEOUT, run).await.is_err() {
+                    chain.mark_dead();
                     kill.cancel();
                 }
             }
@@ -466,18 +464,18 @@ impl Proxy {
         futures::future::join_all(edits).await;
     }
 
-    /// Register a new connection: start its links from the current toxics.
+    /// Register a new connection: start its chains from the current toxics.
     /// `None` if the proxy was stopped meanwhile.
     pub(crate) async fn register(
         &self,
         id: u64,
         shared: &Arc<ConnShared>,
-    ) -> Option<(LinkEnds, LinkEnds)> {
+    ) -> Option<(ChainEnds, ChainEnds)> {
         let mut st = self.state.lock().await;
         if shared.kill.is_cancelled() {
             return None;
         }
-        let (entry, up, down) = conn::start_links(
+        let (entry, up, down) = conn::start_chains(
             self.seed,
             id,
             shared,

@@ -1,7 +1,7 @@
-//! Deterministic random streams: server seed → per proxy (by name) → per
-//! connection (by accept order) → per link (by direction). Two runs with the
-//! same seed and the same connection order make the same toxicity rolls and
-//! the same jitter, whatever the timing. (The reference's `-seed` flag has no
+//! Deterministic random streams: the fault proxy's seed → per proxy (by name)
+//! → per connection (by accept order) → per chain (by direction). Two runs
+//! with the same seed and the same connection order make the same toxicity
+//! rolls and the same jitter, whatever the timing. (The reference's `-seed` flag has no
 //! effect; this one does.)
 
 use super::Stream;
@@ -21,13 +21,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The seed of proxy `name` under server seed `server`.
-pub(crate) fn proxy_seed(server: u64, name: &str) -> u64 {
-    mix(server ^ mix(fnv1a(name.as_bytes())))
+/// The seed of proxy `name` under the fault proxy's seed `root`.
+pub(crate) fn proxy_seed(root: u64, name: &str) -> u64 {
+    mix(root ^ mix(fnv1a(name.as_bytes())))
 }
 
-/// The seed of one link: connection `conn` (0-based accept order) of a proxy.
-pub(crate) fn link_seed(proxy: u64, conn: u64, stream: Stream) -> u64 {
+/// The seed of one chain: connection `conn` (0-based accept order) of a proxy.
+pub(crate) fn chain_seed(proxy: u64, conn: u64, stream: Stream) -> u64 {
     let dir = match stream {
         Stream::Upstream => 1,
         Stream::Downstream => 2,
@@ -45,9 +45,9 @@ mod tests {
         assert_eq!(p, proxy_seed(7, "api_be1"));
         assert_ne!(p, proxy_seed(8, "api_be1"));
         assert_ne!(p, proxy_seed(7, "api_be2"));
-        let up = link_seed(p, 0, Stream::Upstream);
-        assert_ne!(up, link_seed(p, 0, Stream::Downstream));
-        assert_ne!(up, link_seed(p, 1, Stream::Upstream));
-        assert_eq!(up, link_seed(p, 0, Stream::Upstream));
+        let up = chain_seed(p, 0, Stream::Upstream);
+        assert_ne!(up, chain_seed(p, 0, Stream::Downstream));
+        assert_ne!(up, chain_seed(p, 1, Stream::Upstream));
+        assert_eq!(up, chain_seed(p, 0, Stream::Upstream));
     }
 }

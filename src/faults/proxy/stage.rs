@@ -1,6 +1,6 @@
-//! One stage of a link: what a toxic sees. A stage reads [`Chunk`]s from its
+//! One stage of a chain: what a toxic sees. A stage reads [`Chunk`]s from its
 //! input channel and writes them to its output channel, both bounded, until
-//! its input ends, it decides to close the link, or the link's controller
+//! its input ends, it decides to close the chain, or the chain's controller
 //! interrupts it to rewire the chain (it then forwards what it holds first:
 //! an interrupted stage never drops data).
 
@@ -93,7 +93,7 @@ pub struct StageIo {
 pub enum Recv {
     /// The next chunk.
     Chunk(Chunk),
-    /// The input ended: the source closed or an earlier stage closed the link.
+    /// The input ended: the source closed or an earlier stage closed the chain.
     Eof,
     /// The controller asked the stage to stop.
     Interrupted,
@@ -104,26 +104,26 @@ pub enum Recv {
 pub enum PipeEnd {
     /// Interrupted: the channels are handed back to the controller, nothing held.
     Interrupted,
-    /// The link is closed from here on (input EOF passed on, or the toxic closed it).
+    /// The chain is closed from here on (input EOF passed on, or the toxic closed it).
     Closed,
     /// As `Closed`, and both sockets of the connection are reset (RST).
     Reset,
 }
 
-/// Per-stage state that survives restarts of the same toxic on a link
+/// Per-stage state that survives restarts of the same toxic on a chain
 /// (`limit_data` counts bytes across updates, as the reference does).
 #[derive(Debug, Default)]
 pub struct StageState {
-    /// Bytes this toxic has let through on this link.
+    /// Bytes this toxic has let through on this chain.
     pub bytes_sent: AtomicU64,
 }
 
 /// Everything a toxic needs besides its channels.
 #[derive(Debug)]
 pub struct StageCtx {
-    /// This stage's own random stream, derived from the link's seeded stream.
+    /// This stage's own random stream, derived from the chain's seeded stream.
     pub rng: StdRng,
-    /// State kept across restarts of this toxic on this link.
+    /// State kept across restarts of this toxic on this chain.
     pub state: Arc<StageState>,
 }
 
@@ -137,7 +137,7 @@ impl StageIo {
         }
     }
 
-    /// Pass a chunk on. `false` means the rest of the link is gone.
+    /// Pass a chunk on. `false` means the rest of the chain is gone.
     /// Deliberately not interruptible: a chunk in hand is always delivered.
     pub async fn send(&self, chunk: Chunk) -> bool {
         self.output.send(chunk).await.is_ok()
@@ -258,7 +258,7 @@ pub(crate) mod testing {
             state: Arc::default(),
         };
         let task = tokio::spawn(async move {
-            // Dropping `io` here closes the output, as the link does.
+            // Dropping `io` here closes the output, as the chain does.
             toxic.pipe(&mut io, &mut ctx).await
         });
         Harness {

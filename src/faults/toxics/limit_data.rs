@@ -1,4 +1,4 @@
-//! `limit_data`: forward at most `bytes` bytes on this link, then close it.
+//! `limit_data`: forward at most `bytes` bytes on this chain, then close it.
 //! The count lives in the stage state, so it survives updates of the toxic
 //! (as the reference's stateful toxic does).
 
@@ -9,7 +9,7 @@ use crate::faults::proxy::stage::{PipeEnd, Recv, StageCtx, StageIo};
 /// Limit-data attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LimitData {
-    /// Bytes let through before the link closes.
+    /// Bytes let through before the chain closes.
     pub bytes: u64,
 }
 

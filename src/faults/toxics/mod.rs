@@ -1,5 +1,5 @@
 //! The toxics: a closed enum, one file per toxic with its behaviour on one
-//! link stage and its tests on paused time. Attributes here are domain types
+//! chain stage and its tests on paused time. Attributes here are domain types
 //! (`Duration`, bytes); Toxiproxy's JSON units live in [`crate::faults::wire`].
 //!
 //! Every toxic follows the same contract (see [`StageIo`]): on interrupt it
@@ -43,7 +43,7 @@ pub enum Toxic {
     ResetPeer(ResetPeer),
     /// Cut chunks into small pieces with a delay between them.
     Slicer(Slicer),
-    /// Close the link after `bytes` bytes.
+    /// Close the chain after `bytes` bytes.
     LimitData(LimitData),
     /// Drop whole chunks at random (extension, after Toxiproxy PR #739).
     Loss(Loss),

@@ -1,5 +1,5 @@
-//! `noop`: pass everything through. Also the hidden head of every link and
-//! what a toxic runs as when its toxicity roll says "not this link".
+//! `noop`: pass everything through. Also the hidden head of every chain and
+//! what a toxic runs as when its toxicity roll says "not this chain".
 
 use crate::faults::proxy::stage::{PipeEnd, Recv, StageIo};
 

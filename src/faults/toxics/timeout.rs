@@ -1,4 +1,4 @@
-//! `timeout`: swallow all data; close the link once `timeout` has passed
+//! `timeout`: swallow all data; close the chain once `timeout` has passed
 //! without data (the reference re-arms its timer on each chunk), or hold it
 //! open forever when there is no timeout. Removing the toxic closes the
 //! connection (see [`super::Toxic::closes_on_removal`]).

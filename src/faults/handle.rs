@@ -1,32 +1,27 @@
-//! The fault proxy server: [`FaultProxy`], the embeddable handle the harness
-//! drives in-process (proxies and toxics created directly, no HTTP), and
-//! [`run`], which serves the Toxiproxy HTTP API over the same handle.
+//! [`FaultProxyHandle`]: the in-process handle on a fault proxy, which the
+//! harness drives directly (proxies and toxics created by method calls, no
+//! HTTP) and [`crate::faults::api`] serves over HTTP. It holds the proxies by
+//! name; each [`Proxy`] owns its listener, connections and toxics.
 //!
 //! ```text
-//!  harness ──► FaultProxy (this file) ◄── api.rs (axum) ◄── HTTP clients
+//!  harness ──► FaultProxyHandle (this file) ◄── api.rs (axum) ◄── HTTP clients
 //!                 │ name → Arc<Proxy>
 //!                 ▼
-//!              proxy/ (listeners, connections, links, toxics)
+//!              proxy/ (listeners, connections, toxic chains, toxics)
 //! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::faults::error::FaultProxyError;
 use crate::faults::proxy::{NewToxic, Proxy, ProxyOptions, Stream};
 use crate::faults::toxics::Toxic;
 use crate::faults::wire::{Attributes, WireProxy, WireToxic};
 
-/// How long in-flight API requests get to finish after shutdown is asked.
-const API_DRAIN: Duration = Duration::from_secs(5);
-
-/// Server-wide settings.
+/// Settings of one fault proxy, applied to every proxy it holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultProxyConfig {
     /// Root of every random stream (toxicity rolls, jitter, slicer, loss).
@@ -71,7 +66,8 @@ pub struct ToxicSpec {
     pub name: Option<String>,
     /// Direction it acts on.
     pub stream: Stream,
-    /// Fraction of links it applies to (rolled per connection and direction).
+    /// Fraction of toxic chains (one per connection and direction) it
+    /// applies to, rolled per chain.
     pub toxicity: f32,
     /// What it does.
     pub toxic: Toxic,
@@ -144,7 +140,7 @@ struct Inner {
 /// How the harness uses it for one instance's link (text, not a doc-test):
 ///
 /// ```text
-/// let fp = FaultProxy::new(FaultProxyConfig { seed, ..Default::default() });
+/// let fp = FaultProxyHandle::new(FaultProxyConfig { seed, ..Default::default() });
 /// fp.create_proxy(ProxySpec::new("api-0", "127.0.0.1:0", backend_addr.to_string())).await?;
 /// let link_addr = fp.listen_addr("api-0").await?;          // give this to the gateway
 /// let lag = Toxic::Latency(Latency { latency: ms(150), jitter: ms(20) });
@@ -154,20 +150,20 @@ struct Inner {
 /// fp.set_enabled("api-0", true).await?;                    // revert: same port again
 /// ```
 #[derive(Clone)]
-pub struct FaultProxy {
+pub struct FaultProxyHandle {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for FaultProxy {
+impl std::fmt::Debug for FaultProxyHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultProxy")
+        f.debug_struct("FaultProxyHandle")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
 }
 
-impl FaultProxy {
-    /// An empty server (no proxies).
+impl FaultProxyHandle {
+    /// An empty fault proxy (no proxies).
     pub fn new(config: FaultProxyConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -182,6 +178,7 @@ impl FaultProxy {
         self.inner.config.seed
     }
 
+    /// The proxy `name` (`proxy not found` if there is none).
     pub(crate) async fn get(&self, name: &str) -> Result<Arc<Proxy>, FaultProxyError> {
         self.inner
             .proxies
@@ -391,10 +388,6 @@ impl FaultProxy {
             .await
     }
 
-    pub(crate) async fn proxy_handle(&self, proxy: &str) -> Result<Arc<Proxy>, FaultProxyError> {
-        self.get(proxy).await
-    }
-
     /// Remove a toxic (data it holds is passed on; a `timeout` toxic's
     /// connections are closed).
     pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), FaultProxyError> {
@@ -418,25 +411,4 @@ impl FaultProxy {
             proxy.stop().await;
         }
     }
-}
-
-/// Serve the Toxiproxy HTTP API for `proxy` on an already bound `listener`
-/// until `shutdown` fires; then stop accepting, give in-flight requests a
-/// moment, and stop every proxy.
-pub async fn run(
-    listener: TcpListener,
-    proxy: FaultProxy,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let app = crate::faults::api::app(proxy.clone());
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let serve = std::future::IntoFuture::into_future(serve);
-    tokio::pin!(serve);
-    let result = tokio::select! {
-        r = &mut serve => r,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(API_DRAIN).await } => Ok(()),
-    };
-    proxy.shutdown().await;
-    result
 }

@@ -1,10 +1,10 @@
-//! One direction of one connection: a chain of stages joined by bounded
-//! channels, starting with a hidden no-op stage, and the live edits the API
-//! makes to it. Every edit interrupts only the stages it must rewire; an
-//! interrupted stage forwards what it holds, and the chunks queued in a
-//! removed stage's input are passed on in order, so no byte is dropped
-//! (except when a `timeout` toxic is removed: that closes the connection, as
-//! in the reference).
+//! A toxic chain (Toxiproxy's `ToxicLink`): one direction of one connection,
+//! stages joined by bounded channels, starting with a hidden no-op stage, and
+//! the live edits the API makes to it. Every edit interrupts only the stages
+//! it must rewire; an interrupted stage forwards what it holds, and the
+//! chunks queued in a removed stage's input are passed on in order, so no
+//! byte is dropped (except when a `timeout` toxic is removed: that closes the
+//! connection, as in the reference).
 //!
 //! ```text
 //!  reader ─► c0 ─► [0: noop] ─► c1 ─► [1: toxic] ─► c2 ─► … ─► cN ─► writer
@@ -46,23 +46,24 @@ struct Slot {
     join: JoinHandle<StageExit>,
 }
 
-/// The chain of one link and the seeded random stream its stages draw from.
-pub(crate) struct Link {
+/// The toxic stages of one direction of one connection (Toxiproxy's
+/// `ToxicLink`) and the seeded random stream they draw from.
+pub(crate) struct ToxicChain {
     slots: Vec<Slot>,
     rng: StdRng,
     conn: Arc<ConnShared>,
     dead: bool,
 }
 
-impl Link {
-    /// Build and start the chain for `toxics`; returns the link, the sender the
+impl ToxicChain {
+    /// Build and start the chain for `toxics`; returns the chain, the sender the
     /// socket reader feeds and the receiver the socket writer drains.
     pub(crate) fn start(
         toxics: &[Arc<ToxicRecord>],
         seed: u64,
         conn: Arc<ConnShared>,
-    ) -> (Link, mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>) {
-        let mut link = Link {
+    ) -> (ToxicChain, mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>) {
+        let mut chain = ToxicChain {
             slots: Vec::with_capacity(toxics.len() + 1),
             rng: StdRng::seed_from_u64(seed),
             conn,
@@ -80,14 +81,14 @@ impl Link {
                 .and_then(Option::as_ref)
                 .map_or(HEAD_BUFFER, |r| r.toxic.buffer_size());
             let (tx, rx) = mpsc::channel(cap);
-            let slot = link.spawn(record.clone(), Arc::default(), input, tx);
-            link.slots.push(slot);
+            let slot = chain.spawn(record.clone(), Arc::default(), input, tx);
+            chain.slots.push(slot);
             input = rx;
         }
-        (link, head_tx, input)
+        (chain, head_tx, input)
     }
 
-    /// Start one stage, rolling its toxicity on the link's stream.
+    /// Start one stage, rolling its toxicity on the chain's stream.
     fn spawn(
         &mut self,
         record: Option<Arc<ToxicRecord>>,
@@ -141,7 +142,7 @@ impl Link {
         self.dead
     }
 
-    /// Mark the link dead (an edit timed out; the connection is being killed).
+    /// Mark the chain dead (an edit timed out; the connection is being killed).
     pub(crate) fn mark_dead(&mut self) {
         self.dead = true;
     }
@@ -205,7 +206,7 @@ impl Link {
             return;
         };
         if closes {
-            // Dropping its channels closes the link; the connection follows.
+            // Dropping its channels closes the chain; the connection follows.
             drop(removed);
             self.dead = true;
             return;
@@ -292,7 +293,7 @@ mod tests {
     async fn removing_a_toxic_drops_no_buffered_data_and_keeps_order() {
         let conn = Arc::new(ConnShared::default());
         let slow = record("slow", latency(1000), 1.0);
-        let (mut link, tx, mut rx) = Link::start(&[Arc::clone(&slow)], 1, conn);
+        let (mut chain, tx, mut rx) = ToxicChain::start(&[Arc::clone(&slow)], 1, conn);
         // 100 chunks queue up behind the 1 s latency.
         for i in 0..100u8 {
             tx.send(Chunk::now(vec![i])).await.unwrap();
@@ -301,8 +302,8 @@ mod tests {
         // The writer keeps draining while the chain is edited, as the socket writer does.
         let reader = tokio::spawn(async move { collect(&mut rx, 256).await });
         let start = Instant::now();
-        link.remove(1).await;
-        assert!(!link.is_dead());
+        chain.remove(1).await;
+        assert!(!chain.is_dead());
         for i in 100..=255u8 {
             tx.send(Chunk::now(vec![i])).await.unwrap();
         }
@@ -317,21 +318,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn add_and_update_apply_to_the_live_chain() {
         let conn = Arc::new(ConnShared::default());
-        let (mut link, tx, mut rx) = Link::start(&[], 1, conn);
+        let (mut chain, tx, mut rx) = ToxicChain::start(&[], 1, conn);
         tx.send(Chunk::now(&b"a"[..])).await.unwrap();
         assert_eq!(collect(&mut rx, 1).await, b"a");
-        link.add(record("l", latency(100), 1.0)).await;
+        chain.add(record("l", latency(100), 1.0)).await;
         let t = Instant::now();
         tx.send(Chunk::now(&b"b"[..])).await.unwrap();
         assert_eq!(collect(&mut rx, 1).await, b"b");
         assert_eq!(t.elapsed(), Duration::from_millis(100));
-        link.update(1, record("l", latency(300), 1.0)).await;
+        chain.update(1, record("l", latency(300), 1.0)).await;
         let t = Instant::now();
         tx.send(Chunk::now(&b"c"[..])).await.unwrap();
         assert_eq!(collect(&mut rx, 1).await, b"c");
         assert_eq!(t.elapsed(), Duration::from_millis(300));
         // Toxicity 0: on the chain but never applied.
-        link.update(1, record("l", latency(300), 0.0)).await;
+        chain.update(1, record("l", latency(300), 0.0)).await;
         let t = Instant::now();
         tx.send(Chunk::now(&b"d"[..])).await.unwrap();
         assert_eq!(collect(&mut rx, 1).await, b"d");
@@ -342,22 +343,22 @@ mod tests {
     async fn removing_timeout_closes_the_link() {
         let conn = Arc::new(ConnShared::default());
         let hold = record("t", Toxic::Timeout(Timeout { timeout: None }), 1.0);
-        let (mut link, tx, mut rx) = Link::start(&[hold], 1, conn);
+        let (mut chain, tx, mut rx) = ToxicChain::start(&[hold], 1, conn);
         tx.send(Chunk::now(&b"swallowed"[..])).await.unwrap();
-        link.remove(1).await;
-        assert!(link.is_dead());
+        chain.remove(1).await;
+        assert!(chain.is_dead());
         assert!(rx.recv().await.is_none(), "closed");
     }
 
     #[tokio::test(start_paused = true)]
     async fn seeded_toxicity_is_deterministic_per_link() {
-        // Which of 64 links (seeds 0..64) get a toxicity-0.5 toxic.
+        // Which of 64 chains (seeds 0..64) get a toxicity-0.5 toxic.
         async fn pattern(base: u64) -> Vec<bool> {
             let mut out = Vec::new();
             for i in 0..64 {
                 let conn = Arc::new(ConnShared::default());
                 let r = record("l", latency(50), 0.5);
-                let (_link, tx, mut rx) = Link::start(&[r], base.wrapping_add(i), conn);
+                let (_chain, tx, mut rx) = ToxicChain::start(&[r], base.wrapping_add(i), conn);
                 let t = Instant::now();
                 tx.send(Chunk::now(&b"x"[..])).await.unwrap();
                 rx.recv().await.unwrap();
