@@ -13,6 +13,7 @@ pub mod exit;
 pub mod faults;
 pub mod metrics;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod topology;

@@ -21,7 +21,7 @@ use statrs::function::erf::erfc;
 
 use crate::metrics::hist;
 use crate::report::summary::{FaultSummary, RecoveryState, Summary};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 /// Significance level of every test. Strict, because a CI gate that cries
 /// wolf is switched off; a dozen rows are tested at once.

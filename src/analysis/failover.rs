@@ -16,7 +16,7 @@
 use crate::faults::timeline::{FaultEvent, Phase};
 use crate::metrics::Recording;
 use crate::report::summary::{FaultSummary, RecoveryState};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::{FaultAction, GatewayTarget, Scenario};
 use crate::topology::supervisor::Lifecycle;
 

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::report::summary::IntegritySummary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 
 /// Why the store cannot be compared with the acknowledged writes, if it cannot.

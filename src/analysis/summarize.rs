@@ -13,7 +13,7 @@ use crate::report::summary::{
     AvailabilitySummary, FaultSummary, HeaderCheck, InstanceSummary, IntegritySummary, Percentiles,
     Requests, SloResult, Summary, TenantSummary,
 };
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Filters, Metric, Slo, Window};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::metrics::{Layout, PhaseLayout, Recorder, Sample};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 const SCENARIO: &str = r#"
 name = "breakdown"

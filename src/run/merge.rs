@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::metrics::{MergeError, Recording};
 use crate::run::outputs::{RESULTS_JSON, SCENARIO_TOML};
-use crate::run::runner::{RunResults, StoreReadback};
+use crate::results::{RunResults, StoreReadback};
 use crate::traffic::Shard;
 
 /// One shard's folder, read.

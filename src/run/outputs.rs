@@ -17,7 +17,7 @@ use anyhow::Context;
 
 use crate::analysis::slo::RunVerdict;
 use crate::report::Summary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 
 /// `results.json`: the serialized [`RunResults`].

@@ -25,7 +25,7 @@ mod series;
 mod timeline;
 
 use crate::report::Summary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 
 pub use escape::escape;

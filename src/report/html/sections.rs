@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::escape::escape as e;
 use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
 use crate::report::summary::{Percentiles, RecoveryState, Summary};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::Unit;
 

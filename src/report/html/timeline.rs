@@ -11,7 +11,7 @@ use super::sections::{latency_table, opt};
 use super::series::{self, FaultBand, Named};
 use crate::analysis::slo::group_digits;
 use crate::report::summary::Summary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 /// Most tenant charts on one page.
 const MAX_TENANT_CHARTS: usize = 8;
