@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod cli;
 pub mod exit;
 pub mod faults;
+pub mod format;
 pub mod metrics;
 pub mod report;
 pub mod results;

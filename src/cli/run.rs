@@ -179,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         &results,
         false,
     )?;
-    crate::report::terminal::print(&summary)?;
+    super::print_summary(&summary)?;
     eprintln!("ninefold: results in {}", dir.display());
     if !shard.is_whole() {
         // A shard saw 1/N of the load: its verdict is not the run's. It

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::markdown::text;
 use crate::analysis::compare::{Comparison, Finding, Row};
-use crate::analysis::slo::format_percent;
+use crate::format::format_percent;
 
 /// Render the comparison.
 pub fn markdown(c: &Comparison) -> String {

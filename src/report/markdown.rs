@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use super::summary::{Percentiles, RecoveryState, Summary};
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
+use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::format::{format_percent, format_value, group_digits, human_span};
 use crate::scenario::slo::Unit;
 
 /// Escape run-supplied text for a Markdown paragraph or table cell.
@@ -177,19 +178,6 @@ fn availability_section(md: &mut String, s: &Summary) {
         opt(a.downtime_per_year_s, human_span),
         opt(a.downtime_per_year_upper_s, human_span),
     );
-}
-
-/// Seconds as the largest sensible unit: `8.8 h`, `52.6 min`, `31.6 s`.
-fn human_span(s: f64) -> String {
-    if s >= 86_400.0 {
-        format!("{:.1} d", s / 86_400.0)
-    } else if s >= 3_600.0 {
-        format!("{:.1} h", s / 3_600.0)
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{s:.1} s")
-    }
 }
 
 fn requests_and_latency(md: &mut String, s: &Summary) {

@@ -17,7 +17,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::availability::{self, Confidence, Counts, Estimate};
-use crate::analysis::slo::{Evaluation, RunHealth, RunVerdict, Verdict, format_value};
+use crate::analysis::slo::{Evaluation, RunHealth, RunVerdict, Verdict};
+use crate::format::format_value;
 use crate::scenario::slo::{Slo, Unit};
 
 /// Version of this format; bumped when a field changes meaning or goes away.

@@ -9,7 +9,8 @@ use std::io::IsTerminal;
 
 use super::breakdown::{ClassBreakdown, one_line};
 use super::summary::{RecoveryState, Summary};
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
+use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::format::{format_percent, group_digits};
 
 /// Whether to colour the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,12 +250,6 @@ fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
-}
-
-/// Print the summary to stdout, coloured if stdout is a terminal; a closed
-/// stdout is an error for the caller (`main` exits quietly), not a panic.
-pub fn print(summary: &Summary) -> std::io::Result<()> {
-    crate::cli::print_out(&render(summary, Style::detect()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::charts::{self, Band, Line, Scale, TimeChart, YUnit};
 use super::escape::escape as e;
 use super::sections::{latency_table, opt};
 use super::series::{self, FaultBand, Named};
-use crate::analysis::slo::group_digits;
+use crate::format::group_digits;
 use crate::report::summary::Summary;
 use crate::results::RunResults;
 
