@@ -81,6 +81,36 @@ pub fn human_span(s: f64) -> String {
     }
 }
 
+/// An example body on one line for text outputs: whitespace runs become one
+/// space, control characters U+FFFD, and past `max` characters it is cut with
+/// `…` (also when the kept body was itself cut).
+pub fn one_line(body: &str, truncated: bool, max: usize) -> String {
+    let mut out = String::with_capacity(body.len().min(max + 4));
+    let mut count = 0;
+    let mut space = false;
+    for c in body.trim().chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space {
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        if count >= max {
+            out.push('…');
+            return out;
+        }
+        out.push(if c.is_control() { '\u{FFFD}' } else { c });
+        count += 1;
+    }
+    if truncated {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +128,15 @@ mod tests {
         assert_eq!(format_value(Unit::Number, 1.25), "1.25");
         assert_eq!(group_digits(0), "0");
         assert_eq!(group_digits(1_000), "1,000");
+    }
+
+    #[test]
+    fn one_line_bodies_are_flat_and_cut() {
+        assert_eq!(
+            one_line("  a\n\tb  c \u{1b}[2J", false, 100),
+            "a b c \u{FFFD}[2J"
+        );
+        assert_eq!(one_line("abcdef", false, 3), "abc…");
+        assert_eq!(one_line("abc", true, 10), "abc…");
     }
 }

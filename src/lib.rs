@@ -17,6 +17,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod summary;
 pub mod topology;
 pub mod traffic;
 

@@ -54,7 +54,7 @@ pub fn print_out(text: &str) -> std::io::Result<()> {
 
 /// Print the summary to stdout, coloured if stdout is a terminal; a closed
 /// stdout is an error for the caller (`main` exits quietly), not a panic.
-pub fn print_summary(summary: &crate::report::Summary) -> std::io::Result<()> {
+pub fn print_summary(summary: &crate::summary::Summary) -> std::io::Result<()> {
     use crate::report::terminal::{Style, render};
     print_out(&render(summary, Style::detect()))
 }

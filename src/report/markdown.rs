@@ -9,10 +9,10 @@
 
 use std::fmt::Write;
 
-use super::summary::{Percentiles, RecoveryState, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict};
 use crate::format::{format_percent, format_value, group_digits, human_span};
 use crate::scenario::slo::Unit;
+use crate::summary::{Percentiles, RecoveryState, Summary};
 
 /// Escape run-supplied text for a Markdown paragraph or table cell.
 pub fn text(raw: &str) -> String {
@@ -233,7 +233,7 @@ fn breakdown_section(md: &mut String, s: &Summary) {
                 group_digits(r.count),
                 r.example_body.as_deref().map_or_else(
                     || "–".to_string(),
-                    |b| text(&super::breakdown::one_line(b, r.example_truncated, 200))
+                    |b| text(&crate::format::one_line(b, r.example_truncated, 200))
                 ),
             );
         }
@@ -246,7 +246,7 @@ fn tenants_section(md: &mut String, s: &Summary) {
         return;
     }
     md.push_str("### Throttling\n\n| tenant | offered | admitted | model admitted | accuracy error | wrongful 429s | over-admitted | Retry-After off by > 1 s | RateLimit-Remaining off by > 1 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
-    let header_check = |c: crate::report::summary::HeaderCheck| {
+    let header_check = |c: crate::summary::HeaderCheck| {
         format!(
             "{} of {}",
             group_digits(c.off_by_more_than_one),
@@ -337,7 +337,7 @@ fn integrity_section(md: &mut String, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::tests::example;
+    use crate::summary::tests::example;
 
     #[test]
     fn verdict_first_then_the_tables() {

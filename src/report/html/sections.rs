@@ -8,10 +8,10 @@ use std::fmt::Write;
 use super::escape::escape as e;
 use crate::analysis::slo::{RunVerdict, Verdict};
 use crate::format::{format_percent, format_value, group_digits, human_span};
-use crate::report::summary::{Percentiles, RecoveryState, Summary};
 use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::Unit;
+use crate::summary::{Percentiles, RecoveryState, Summary};
 
 /// `–` for a missing value, else `show(value)`.
 pub fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {

@@ -193,36 +193,6 @@ fn class(
     }
 }
 
-/// An example body on one line for text outputs: whitespace runs become one
-/// space, control characters U+FFFD, and past `max` characters it is cut with
-/// `…` (also when the kept body was itself cut).
-pub fn one_line(body: &str, truncated: bool, max: usize) -> String {
-    let mut out = String::with_capacity(body.len().min(max + 4));
-    let mut count = 0;
-    let mut space = false;
-    for c in body.trim().chars() {
-        if c.is_whitespace() {
-            space = true;
-            continue;
-        }
-        if space {
-            out.push(' ');
-            count += 1;
-            space = false;
-        }
-        if count >= max {
-            out.push('…');
-            return out;
-        }
-        out.push(if c.is_control() { '\u{FFFD}' } else { c });
-        count += 1;
-    }
-    if truncated {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 #[path = "breakdown_tests.rs"]
 mod tests;

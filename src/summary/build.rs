@@ -4,18 +4,18 @@
 
 use std::collections::HashSet;
 
-use super::availability::{Confidence, Counts};
 use super::failover;
 use super::integrity::integrity;
-use super::slo::{Measured, RunHealth, evaluate};
+use crate::analysis::availability::{Confidence, Counts};
+use crate::analysis::slo::{Measured, RunHealth, evaluate};
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording};
-use crate::report::summary::{
-    AvailabilitySummary, FaultSummary, HeaderCheck, InstanceSummary, IntegritySummary, Percentiles,
-    Requests, SloResult, Summary, TenantSummary,
-};
 use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Filters, Metric, Slo, Window};
+use crate::summary::{
+    AvailabilitySummary, FaultSummary, HeaderCheck, InstanceSummary, IntegritySummary, Percentiles,
+    Requests, SloResult, Summary, TenantSummary,
+};
 
 /// Share of scheduled requests a run may fail to send before its numbers are not trusted.
 const MAX_DROP_SHARE: f64 = 0.0;
@@ -86,7 +86,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         .map(|slo| SloResult::new(slo, &evaluate(&slo.objective, ctx.measure(slo), confidence)))
         .collect();
     let mut summary = Summary {
-        schema_version: crate::report::summary::SCHEMA_VERSION,
+        schema_version: crate::summary::SCHEMA_VERSION,
         ninefold_version: env!("CARGO_PKG_VERSION").into(),
         scenario: s.name.clone(),
         seed: r.seed,
@@ -96,7 +96,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         host_cores: r
             .host_cores
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32)),
-        verdict: super::slo::RunVerdict::Pass,
+        verdict: crate::analysis::slo::RunVerdict::Pass,
         exit_code: 0,
         partial: r.partial,
         warnings,
@@ -111,7 +111,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             .iter()
             .map(|o| (o.name().to_owned(), outcomes.get(*o)))
             .collect(),
-        breakdown: crate::report::breakdown::breakdown(rec),
+        breakdown: crate::summary::breakdown::breakdown(rec),
         latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
         service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
         availability: AvailabilitySummary::compute(
@@ -222,7 +222,7 @@ impl Ctx<'_> {
     /// them, a recovery that never came as "at least", and the true reason
     /// when there is nothing to judge.
     fn failover(&self, slo: &Slo) -> Measured {
-        use crate::report::summary::RecoveryState;
+        use crate::summary::RecoveryState;
         let selected: Vec<&FaultSummary> = self
             .faults
             .iter()
@@ -417,7 +417,7 @@ impl Ctx<'_> {
                 let target = availability(f)
                     .or_else(|| availability(&Filters::default()))
                     .map_or(slo.objective.target, |o| o.objective.target);
-                super::availability::time_based(&secs, target)
+                crate::analysis::availability::time_based(&secs, target)
                     .map_or(Measured::Nothing, Measured::Value)
             }
             Metric::Throughput => {
@@ -571,5 +571,5 @@ impl Ctx<'_> {
 }
 
 #[cfg(test)]
-#[path = "summarize_tests.rs"]
+#[path = "build_tests.rs"]
 mod tests;
