@@ -28,6 +28,7 @@ pub mod build;
 pub mod compare;
 pub mod failover;
 pub mod integrity;
+mod measure;
 
 pub use build::summarize;
 
