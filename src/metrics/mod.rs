@@ -14,7 +14,7 @@ pub mod recorder;
 pub mod recording;
 pub mod throttle;
 
-pub use bucket::{BucketModel, LimitHeaders, TenantModelStats, Verdict};
+pub use bucket::{Admission, BucketModel, LimitHeaders, TenantModelStats};
 pub use hist::{Hist, Percentiles};
 pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
 pub use recorder::{Layout, PhaseLayout, Recorder, Sample};
