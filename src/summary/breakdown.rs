@@ -118,43 +118,8 @@ fn class(
             *statuses.entry(*s).or_default() += n;
         }
     }
-    // Non-ok answers by status × outcome, with the first example body.
-    let mut noted: BTreeMap<(u16, Outcome), BreakdownRow> = BTreeMap::new();
-    for e in examples {
-        let row = noted
-            .entry((e.status, e.outcome))
-            .or_insert_with(|| BreakdownRow {
-                status: Some(e.status),
-                outcome: Some(e.outcome.name().to_owned()),
-                count: 0,
-                example_body: None,
-                example_truncated: false,
-            });
-        row.count += e.count;
-        if row.example_body.is_none() {
-            row.example_body = e.body.clone();
-            row.example_truncated = e.body_truncated;
-        }
-    }
-    // What the examples do not account for was `ok`, if the counts agree.
-    let mut rest: Vec<BreakdownRow> = statuses
-        .iter()
-        .filter_map(|(s, n)| {
-            let bad: u64 = noted
-                .iter()
-                .filter(|((st, _), _)| st == s)
-                .map(|(_, r)| r.count)
-                .sum();
-            let left = n.saturating_sub(bad);
-            (left > 0).then(|| BreakdownRow {
-                status: Some(*s),
-                outcome: Some("ok".into()),
-                count: left,
-                example_body: None,
-                example_truncated: false,
-            })
-        })
-        .collect();
+    let noted = noted_rows(examples);
+    let mut rest = ok_rows(&statuses, &noted);
     let rest_total: u64 = rest.iter().map(|r| r.count).sum();
     if rest_total != outcomes.get(Outcome::Ok) {
         // Older results: non-ok answers carry no example, so the outcome of a
@@ -191,6 +156,53 @@ fn class(
         dropped: outcomes.get(Outcome::Dropped),
         rows,
     }
+}
+
+/// Non-ok answers by status × outcome, with the first example body.
+fn noted_rows(examples: &[&StatusExample]) -> BTreeMap<(u16, Outcome), BreakdownRow> {
+    let mut noted: BTreeMap<(u16, Outcome), BreakdownRow> = BTreeMap::new();
+    for e in examples {
+        let row = noted
+            .entry((e.status, e.outcome))
+            .or_insert_with(|| BreakdownRow {
+                status: Some(e.status),
+                outcome: Some(e.outcome.name().to_owned()),
+                count: 0,
+                example_body: None,
+                example_truncated: false,
+            });
+        row.count += e.count;
+        if row.example_body.is_none() {
+            row.example_body = e.body.clone();
+            row.example_truncated = e.body_truncated;
+        }
+    }
+    noted
+}
+
+/// What the examples do not account for was `ok`, if the counts agree.
+fn ok_rows(
+    statuses: &BTreeMap<u16, u64>,
+    noted: &BTreeMap<(u16, Outcome), BreakdownRow>,
+) -> Vec<BreakdownRow> {
+    statuses
+        .iter()
+        .filter_map(|(s, n)| {
+            let bad: u64 = noted
+                .iter()
+                .filter(|((st, _), _)| st == s)
+                .map(|(_, r)| r.count)
+                .sum();
+            let left = n.saturating_sub(bad);
+            (left > 0).then(|| BreakdownRow {
+                status: Some(*s),
+                outcome: Some("ok".into()),
+                count: left,
+                example_body: None,
+                example_truncated: false,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
