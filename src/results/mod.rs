@@ -23,7 +23,7 @@ pub struct StoreReadback {
     pub error: Option<String>,
 }
 
-/// Everything a run measured: the input to analysis and reports.
+/// Everything a run measured: the input to the summary and the reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
     pub scenario: String,
