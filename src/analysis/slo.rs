@@ -14,7 +14,8 @@
 //! [`RunVerdict::decide`] applies the precedence of DESIGN.md's exit codes.
 
 use crate::ExitStatus;
-use crate::scenario::slo::{Objective, Op, Unit};
+use crate::format::{format_percent, format_value, group_digits};
+use crate::scenario::slo::{Objective, Op};
 
 use super::availability::{self, Confidence, Counts, Estimate, Interval, Judgement};
 
@@ -434,71 +435,9 @@ impl Verdict {
     }
 }
 
-/// A value in an objective's unit, for people: durations in ms or s, ratios as
-/// percentages with enough digits to show their nines, counts as integers.
-pub fn format_value(unit: Unit, value: f64) -> String {
-    match unit {
-        Unit::Duration => format_seconds(value),
-        Unit::Ratio => format_percent(value),
-        Unit::Count if value.fract() == 0.0 && value.abs() < 1e15 => {
-            group_digits(value.abs() as u64)
-        }
-        Unit::Count | Unit::Number => {
-            let text = format!("{value:.3}");
-            text.trim_end_matches('0').trim_end_matches('.').to_string()
-        }
-    }
-}
-
-fn format_seconds(s: f64) -> String {
-    let ms = s * 1e3;
-    if s >= 10.0 {
-        format!("{s:.1}s")
-    } else if s >= 1.0 {
-        format!("{s:.2}s")
-    } else if ms >= 100.0 {
-        format!("{ms:.0}ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{ms:.2}ms")
-    }
-}
-
-/// A fraction as a percentage with two significant digits of its complement,
-/// so 0.99997 reads `99.9970%` and never rounds up to `100%` unless it is 1.
-pub fn format_percent(r: f64) -> String {
-    if !r.is_finite() {
-        return "n/a".to_string();
-    }
-    let complement = (1.0 - r) * 100.0;
-    let decimals = if complement <= 0.0 {
-        0
-    } else {
-        (1 - complement.log10().floor() as i64).clamp(2, 12) as usize
-    };
-    if decimals == 0 {
-        return format!("{:.0}%", r * 100.0);
-    }
-    format!("{:.*}%", decimals, r * 100.0)
-}
-
 fn percent(c: Confidence) -> String {
     let text = format!("{:.4}", c.get() * 100.0);
     format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
-/// 1234567 → `1,234,567`.
-pub fn group_digits(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -159,21 +159,6 @@ fn run_verdict_precedence() {
 }
 
 #[test]
-fn values_read_well() {
-    assert_eq!(format_percent(0.999), "99.90%");
-    assert_eq!(format_percent(0.99997), "99.9970%");
-    assert_eq!(format_percent(1.0), "100%");
-    assert_eq!(format_percent(0.5), "50.00%");
-    assert_ne!(format_percent(0.999_999_999_9), "100.00%");
-    assert_eq!(format_value(Unit::Duration, 0.0042), "4.20ms");
-    assert_eq!(format_value(Unit::Duration, 2.5), "2.50s");
-    assert_eq!(format_value(Unit::Count, 12_345.0), "12,345");
-    assert_eq!(format_value(Unit::Number, 1.25), "1.25");
-    assert_eq!(group_digits(0), "0");
-    assert_eq!(group_digits(1_000), "1,000");
-}
-
-#[test]
 fn evaluate_dispatches_on_the_kind_of_evidence() {
     let three_nines = objective(">= 99.9%", Unit::Ratio);
     let counts = Counts::new(2_995, 2_995).unwrap();

@@ -16,10 +16,10 @@ mod text;
 use super::CliError;
 use crate::ExitStatus;
 use crate::metrics::{OutcomeCounts, Percentiles, Recording};
-use crate::report::breakdown::ClassBreakdown;
 use crate::scenario::human::parse_duration;
 use crate::scenario::template::Template;
 use crate::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
+use crate::summary::breakdown::ClassBreakdown;
 use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
 
 /// Arguments of `ninefold attack`.
@@ -423,7 +423,7 @@ fn summarize(
         answered,
         duration_s,
         rps,
-        breakdown: crate::report::breakdown::breakdown(r),
+        breakdown: crate::summary::breakdown::breakdown(r),
         outcomes,
         statuses,
         error_rate,

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::ExitStatus;
-use crate::analysis::compare::{Comparison, RunView, compare};
 use crate::cli::CliError;
-use crate::report::Summary;
 use crate::run::outputs::{RunFolder, read_run_folder};
+use crate::summary::Summary;
+use crate::summary::compare::{Comparison, RunView, compare};
 
 /// `compare.md`: the comparison for people (and `$GITHUB_STEP_SUMMARY`).
 pub const COMPARE_MD: &str = "compare.md";
@@ -85,7 +85,7 @@ pub fn verdict(c: &Comparison) -> ExitStatus {
 
 fn load(dir: &Path) -> anyhow::Result<(RunFolder, Summary)> {
     let folder = read_run_folder(dir).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let summary = crate::analysis::summarize::summarize(
+    let summary = crate::summary::summarize(
         &folder.scenario,
         &folder.results,
         folder.results.time_scale,

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         &results,
         false,
     )?;
-    crate::report::terminal::print(&summary)?;
+    super::print_summary(&summary)?;
     eprintln!(
         "ninefold: {count} shards merged into {}",
         args.out.display()

@@ -52,6 +52,13 @@ pub fn print_out(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Print the summary to stdout, coloured if stdout is a terminal; a closed
+/// stdout is an error for the caller (`main` exits quietly), not a panic.
+pub fn print_summary(summary: &crate::summary::Summary) -> std::io::Result<()> {
+    use crate::report::terminal::{Style, render};
+    print_out(&render(summary, Style::detect()))
+}
+
 /// Whether `err` is (or was caused by) writing to a closed pipe.
 pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {

@@ -149,7 +149,7 @@ fn report(outcome: &RunOutcome, shard: crate::traffic::Shard) -> anyhow::Result<
             return Ok(ExitStatus::RunBroke);
         }
     };
-    crate::report::terminal::print(summary)?;
+    super::print_summary(summary)?;
     eprintln!("ninefold: results in {}", outcome.dir.display());
     if !shard.is_whole() {
         eprintln!(

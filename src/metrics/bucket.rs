@@ -33,7 +33,7 @@ pub struct BucketModel {
 
 /// What the model decided for one request, and what it knew then.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Verdict {
+pub struct Admission {
     /// Whether a perfect gateway admits this request.
     pub admitted: bool,
     /// Tokens in the bucket when the request arrived (before taking one).
@@ -80,7 +80,7 @@ impl BucketModel {
     }
 
     /// A request arrives at `t_s` seconds on the run clock.
-    pub fn offer(&mut self, t_s: f64) -> Verdict {
+    pub fn offer(&mut self, t_s: f64) -> Admission {
         let t = t_s.max(self.last_s);
         self.tokens = (self.tokens + (t - self.last_s) * self.rate).min(self.burst);
         self.last_s = t;
@@ -97,7 +97,7 @@ impl BucketModel {
         } else {
             (1.0 - tokens) / self.rate
         };
-        Verdict {
+        Admission {
             admitted,
             tokens,
             wait_s: if admitted {
@@ -176,7 +176,7 @@ impl TenantModelStats {
     /// (retried) attempts only enter the judgement.
     pub fn observe(
         &mut self,
-        verdict: &Verdict,
+        admission: &Admission,
         sent_us: u64,
         done_us: u64,
         answer: Option<(bool, LimitHeaders)>,
@@ -185,10 +185,10 @@ impl TenantModelStats {
     ) {
         if self.plan.is_none() {
             self.plan = Some(JudgedPlan {
-                rate: verdict.plan.rate,
-                burst: f64::from(verdict.plan.burst.get()),
-                quota_limit: verdict.plan.quota.map(|q| q.limit.get()),
-                quota_period_s: verdict
+                rate: admission.plan.rate,
+                burst: f64::from(admission.plan.burst.get()),
+                quota_limit: admission.plan.quota.map(|q| q.limit.get()),
+                quota_period_s: admission
                     .plan
                     .quota
                     .map_or(0.0, |q| q.period.length().as_secs_f64()),
@@ -210,8 +210,8 @@ impl TenantModelStats {
         if let (Some((throttled, _)), true) = (answer, counted) {
             self.offered += 1;
             self.admitted += u64::from(!throttled);
-            self.model_admitted += u64::from(verdict.admitted);
-            self.model_disagreements += u64::from(throttled == verdict.admitted);
+            self.model_admitted += u64::from(admission.admitted);
+            self.model_disagreements += u64::from(throttled == admission.admitted);
         }
     }
 
@@ -291,9 +291,9 @@ mod tests {
         assert_eq!(got, want);
         // The denied one at t=0.6 had 0.2 tokens: 0.4 s until the next one.
         let mut model = BucketModel::new(plan(2.0, 3, None));
-        let verdicts: Vec<Verdict> = arrivals[..7].iter().map(|t| model.offer(*t)).collect();
-        assert!((verdicts[6].wait_s - 0.4).abs() < 1e-9);
-        assert!((verdicts[5].remaining - 0.0).abs() < 1e-9);
+        let admissions: Vec<Admission> = arrivals[..7].iter().map(|t| model.offer(*t)).collect();
+        assert!((admissions[6].wait_s - 0.4).abs() < 1e-9);
+        assert!((admissions[5].remaining - 0.0).abs() < 1e-9);
     }
 
     #[test]

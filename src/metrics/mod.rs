@@ -5,7 +5,7 @@
 //! - [`bucket`]: the tenant's plan replayed over actual send times (throttle accuracy).
 //! - [`throttle`]: each tenant answer judged over when the gateway may have seen it.
 //! - [`recorder`]: the per-worker, lock-free hot-path recorder.
-//! - [`recording`]: the merged, serializable result the analysis stage reads.
+//! - [`recording`]: the merged, serializable result the summary is built from.
 
 pub mod bucket;
 pub mod hist;
@@ -14,7 +14,7 @@ pub mod recorder;
 pub mod recording;
 pub mod throttle;
 
-pub use bucket::{BucketModel, LimitHeaders, TenantModelStats, Verdict};
+pub use bucket::{Admission, BucketModel, LimitHeaders, TenantModelStats};
 pub use hist::{Hist, Percentiles};
 pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
 pub use recorder::{Layout, PhaseLayout, Recorder, Sample};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::bucket::{LimitHeaders, TenantModelStats, Verdict};
+use super::bucket::{Admission, LimitHeaders, TenantModelStats};
 use super::hist::{self, Hist};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
@@ -325,7 +325,7 @@ impl Recorder {
     pub fn throttle(
         &mut self,
         tenant: usize,
-        verdict: &Verdict,
+        admission: &Admission,
         (sent, done): (Instant, Instant),
         answer: Option<(bool, LimitHeaders)>,
         counted: bool,
@@ -333,13 +333,13 @@ impl Recorder {
         let us = |at: Instant| at.saturating_duration_since(self.run_start).as_micros() as u64;
         let (sent_us, done_us) = (us(sent), us(done));
         let slack = self.tolerance_s;
-        self.tenants[tenant].observe(verdict, sent_us, done_us, answer, counted, slack);
+        self.tenants[tenant].observe(admission, sent_us, done_us, answer, counted, slack);
         if let (Some((throttled, _)), true) = (answer, counted)
             && let Some(t) = self.current.tenants.get_mut(tenant)
         {
             t.offered += 1;
             t.admitted += u64::from(!throttled);
-            t.model_admitted += u64::from(verdict.admitted);
+            t.model_admitted += u64::from(admission.admitted);
         }
     }
 
@@ -465,7 +465,7 @@ mod tests {
                 retries: 0,
                 body: None,
             });
-            let verdict = Verdict {
+            let admission = Admission {
                 admitted: true,
                 tokens: 5.0,
                 wait_s: 0.0,
@@ -478,7 +478,7 @@ mod tests {
                 },
             };
             let answer = Some((i == 2, LimitHeaders::default()));
-            rec.throttle(i % 2, &verdict, (at(ms + 1), at(ms + 3)), answer, true);
+            rec.throttle(i % 2, &admission, (at(ms + 1), at(ms + 3)), answer, true);
         }
         rec.dropped(0, None, 0, at(3300));
         let r = rec.finish(4.0);

@@ -1,7 +1,7 @@
 //! The result of a run's traffic: what every client saw, merged across workers
 //! (and across shards: [`Recording::merge`] is exact, histograms included).
 //!
-//! Everything here is serializable; the analysis stage and the report read it,
+//! Everything here is serializable; the summary and the report read it,
 //! and `histograms.hlog`-style consumers can decode each histogram on its own.
 
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::markdown::text;
-use crate::analysis::compare::{Comparison, Finding, Row};
-use crate::analysis::slo::format_percent;
+use crate::format::format_percent;
+use crate::summary::compare::{Comparison, Finding, Row};
 
 /// Render the comparison.
 pub fn markdown(c: &Comparison) -> String {

@@ -13,8 +13,8 @@
 
 use std::fmt::Write;
 
-use super::summary::{SloResult, Summary};
 use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::summary::{SloResult, Summary};
 
 /// Escape text for XML attribute values and character data. Characters XML 1.0
 /// cannot carry at all (most C0 controls) become U+FFFD.
@@ -116,7 +116,7 @@ fn where_bad(summary: &Summary) -> String {
             );
             if let Some(body) = &r.example_body {
                 line.push_str("; example body: ");
-                line.push_str(&super::breakdown::one_line(
+                line.push_str(&crate::format::one_line(
                     body,
                     r.example_truncated,
                     BODY_CHARS,
@@ -190,7 +190,7 @@ fn run_error(summary: &Summary) -> Option<(&'static str, String, String)> {
 mod tests {
     use super::*;
     use crate::analysis::slo::RunVerdict;
-    use crate::report::summary::tests::example;
+    use crate::summary::tests::example;
 
     fn parse(xml: &str) -> roxmltree::Document<'_> {
         roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}\n{xml}"))

@@ -9,9 +9,10 @@
 
 use std::fmt::Write;
 
-use super::summary::{Percentiles, RecoveryState, Summary};
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
+use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::format::{format_percent, format_value, group_digits, human_span};
 use crate::scenario::slo::Unit;
+use crate::summary::{Percentiles, RecoveryState, Summary};
 
 /// Escape run-supplied text for a Markdown paragraph or table cell.
 pub fn text(raw: &str) -> String {
@@ -179,19 +180,6 @@ fn availability_section(md: &mut String, s: &Summary) {
     );
 }
 
-/// Seconds as the largest sensible unit: `8.8 h`, `52.6 min`, `31.6 s`.
-fn human_span(s: f64) -> String {
-    if s >= 86_400.0 {
-        format!("{:.1} d", s / 86_400.0)
-    } else if s >= 3_600.0 {
-        format!("{:.1} h", s / 3_600.0)
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{s:.1} s")
-    }
-}
-
 fn requests_and_latency(md: &mut String, s: &Summary) {
     let r = &s.requests;
     let _ = writeln!(
@@ -245,7 +233,7 @@ fn breakdown_section(md: &mut String, s: &Summary) {
                 group_digits(r.count),
                 r.example_body.as_deref().map_or_else(
                     || "–".to_string(),
-                    |b| text(&super::breakdown::one_line(b, r.example_truncated, 200))
+                    |b| text(&crate::format::one_line(b, r.example_truncated, 200))
                 ),
             );
         }
@@ -258,7 +246,7 @@ fn tenants_section(md: &mut String, s: &Summary) {
         return;
     }
     md.push_str("### Throttling\n\n| tenant | offered | admitted | model admitted | accuracy error | wrongful 429s | over-admitted | Retry-After off by > 1 s | RateLimit-Remaining off by > 1 |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
-    let header_check = |c: crate::report::summary::HeaderCheck| {
+    let header_check = |c: crate::summary::HeaderCheck| {
         format!(
             "{} of {}",
             group_digits(c.off_by_more_than_one),
@@ -349,7 +337,7 @@ fn integrity_section(md: &mut String, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::tests::example;
+    use crate::summary::tests::example;
 
     #[test]
     fn verdict_first_then_the_tables() {

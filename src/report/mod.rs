@@ -1,29 +1,30 @@
-//! Reports: one serializable model ([`summary::Summary`]) and its renderings.
+//! Reports: the renderings of the summary ([`crate::summary::Summary`]).
 //!
 //! ```text
 //!  Summary ──► summary.json   (serde; schema at reports/summary.schema.json)
 //!          ├─► junit.xml      (junit::render)
 //!          ├─► summary.md     (markdown::render, for $GITHUB_STEP_SUMMARY)
-//!          └─► terminal       (terminal::render / print)
+//!          ├─► terminal       (terminal::render)
+//!          └─► compare        (compare::render, of a summary::compare::Comparison)
 //! ```
 //!
-//! Renderers read nothing but the model, so every file says the same thing.
+//! Renderers read nothing but the model, so every file says the same thing;
+//! they compute nothing (the summary did) and import only `summary`,
+//! `results`, `metrics`, `scenario` and `format`, never `run` or `cli`.
 //! `report.html` ([`html`]) also draws the per-second series of the results;
 //! it and `histograms.hlog` are written by `run::outputs::write_run_folder`.
 
-pub mod breakdown;
 pub mod compare;
 pub mod hlog;
 pub mod html;
 pub mod junit;
 pub mod markdown;
-pub mod summary;
 pub mod terminal;
 
 use std::io;
 use std::path::Path;
 
-pub use summary::Summary;
+use crate::summary::Summary;
 
 /// File names in the run folder.
 pub const SUMMARY_JSON: &str = "summary.json";
@@ -57,7 +58,7 @@ mod tests {
     #[test]
     fn writes_the_three_files() {
         let dir = std::env::temp_dir().join(format!("ninefold-report-{}", uuid::Uuid::new_v4()));
-        let summary = summary::tests::example();
+        let summary = crate::summary::tests::example();
         write_all(&dir.join("run"), &summary).unwrap();
         let json = std::fs::read_to_string(dir.join("run").join(SUMMARY_JSON)).unwrap();
         let back: Summary = serde_json::from_str(&json).unwrap();

@@ -7,9 +7,11 @@
 use std::fmt::Write;
 use std::io::IsTerminal;
 
-use super::breakdown::{ClassBreakdown, one_line};
-use super::summary::{RecoveryState, Summary};
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, group_digits};
+use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::format::one_line;
+use crate::format::{format_percent, group_digits};
+use crate::summary::breakdown::ClassBreakdown;
+use crate::summary::{RecoveryState, Summary};
 
 /// Whether to colour the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +223,7 @@ pub fn breakdown(out: &mut String, classes: &[ClassBreakdown]) {
 
 /// One line per tenant: what the plan let through, and what was judged wrong.
 fn tenants(out: &mut String, summary: &Summary) {
-    let header = |c: Option<crate::report::summary::HeaderCheck>| match c {
+    let header = |c: Option<crate::summary::HeaderCheck>| match c {
         Some(c) => format!(
             "{} of {} off by > 1",
             group_digits(c.off_by_more_than_one),
@@ -251,16 +253,10 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Print the summary to stdout, coloured if stdout is a terminal; a closed
-/// stdout is an error for the caller (`main` exits quietly), not a panic.
-pub fn print(summary: &Summary) -> std::io::Result<()> {
-    crate::cli::print_out(&render(summary, Style::detect()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::tests::example;
+    use crate::summary::tests::example;
 
     #[test]
     fn verdict_first_then_each_slo() {

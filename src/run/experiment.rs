@@ -16,10 +16,10 @@ use super::plan::RunPlan;
 use super::runner::{RunError, RunOptions, execute};
 use crate::ExitStatus;
 use crate::analysis::slo::RunVerdict;
-use crate::report::Summary;
 use crate::scenario::load::Loaded;
 use crate::scenario::model::Scenario;
 use crate::scenario::scale::{TimeScaleError, check_time_scale};
+use crate::summary::Summary;
 use crate::traffic::Shard;
 
 /// How to run a scenario: what `ninefold run` takes besides the file.

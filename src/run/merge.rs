@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::metrics::{MergeError, Recording};
+use crate::results::{RunResults, StoreReadback};
 use crate::run::outputs::{RESULTS_JSON, SCENARIO_TOML};
-use crate::run::runner::{RunResults, StoreReadback};
 use crate::traffic::Shard;
 
 /// One shard's folder, read.
@@ -320,7 +320,7 @@ mod tests {
         let s = crate::scenario::load::parse_str("s.toml", text, Path::new("."))
             .unwrap()
             .scenario;
-        let summary = crate::analysis::summarize::summarize(&s, &merged, 1.0, false);
+        let summary = crate::summary::summarize(&s, &merged, 1.0, false);
         assert_eq!(
             (summary.verdict, summary.exit_code),
             (crate::analysis::RunVerdict::Interrupted, 6)

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::analysis::slo::RunVerdict;
-use crate::report::Summary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
+use crate::summary::Summary;
 
 /// `results.json`: the serialized [`RunResults`].
 pub const RESULTS_JSON: &str = "results.json";
@@ -52,8 +52,7 @@ pub fn write_run_folder(
         HISTOGRAMS_HLOG,
         &crate::report::hlog::render(&results.recording),
     )?;
-    let summary =
-        crate::analysis::summarize::summarize(scenario, results, results.time_scale, broken);
+    let summary = crate::summary::summarize(scenario, results, results.time_scale, broken);
     crate::report::write_all(dir, &summary)
         .with_context(|| format!("writing reports to {}", dir.display()))?;
     let html = crate::report::html::render(&summary, scenario, scenario_toml, results);

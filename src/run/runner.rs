@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::bringup::{self, Bringup, Gateways};
@@ -19,10 +18,11 @@ use super::plan::RunPlan;
 use crate::faults::timeline::{self, FaultEvent};
 use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
+use crate::results::{RunResults, StoreReadback};
 use crate::scenario::model::{FaultProxy as FaultProxyChoice, Scenario};
 use crate::scenario::raw::RawGatewayFile;
 use crate::scenario::unparse;
-use crate::topology::supervisor::{LifecycleEvent, Supervisor};
+use crate::topology::supervisor::Supervisor;
 use crate::traffic::{Shard, TrafficOptions, TrafficPlan, run_traffic};
 
 /// Why a run broke (exit 3), as opposed to an SLO failing.
@@ -63,54 +63,6 @@ pub struct RunOptions {
     /// The `ninefold` binary the backends and gateways run (`None`: this
     /// executable; a test that runs in process names the built binary).
     pub program: Option<PathBuf>,
-}
-
-/// A store read back after the run, for the integrity check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoreReadback {
-    pub pool: String,
-    /// `None` when the store could not be read (then integrity is unknown).
-    pub orders: Option<Vec<mock_backends::ExportedOrder>>,
-    pub error: Option<String>,
-}
-
-/// Everything a run measured: the input to analysis and reports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunResults {
-    pub scenario: String,
-    pub seed: u64,
-    pub started_at: String,
-    /// Stopped early (Ctrl-C): what was measured, marked partial.
-    pub partial: bool,
-    pub recording: Recording,
-    pub faults: Vec<FaultEvent>,
-    pub lifecycle: Vec<LifecycleEvent>,
-    pub stores: Vec<StoreReadback>,
-    /// Counters scraped from every gateway instance's `/metrics` at the end
-    /// (summed over instances), e.g. `gateway_cache_hits_total`.
-    #[serde(default)]
-    pub gateway_counters: std::collections::BTreeMap<String, f64>,
-    /// `--time-scale`: every time in the scenario was multiplied by this
-    /// (1.0 = as written). Reports say when a run was scaled.
-    #[serde(default = "one")]
-    pub time_scale: f64,
-    /// Which share of the load this process generated (`--shard I/N`);
-    /// `None` for a whole run and for a merge of shards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// Requests with a hostile token that reached a managed backend anyway
-    /// (counted by the backends themselves); `None` when that cannot be known
-    /// exactly (a backend ended during the run, or did not answer).
-    #[serde(default)]
-    pub hostile_backend_requests: Option<u64>,
-    /// CPU cores of the machine that ran the load (`None` in results written
-    /// before this was recorded: then the re-rendering machine's count).
-    #[serde(default)]
-    pub host_cores: Option<u32>,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.

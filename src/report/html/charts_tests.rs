@@ -12,7 +12,7 @@ use super::series::{self, Tail};
 use crate::faults::timeline::{FaultEvent, Phase};
 use crate::metrics::recording::{FORMAT, SecondStats};
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording, hist};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 /// Chart width (px), as [`charts`] draws every chart.
 const WIDTH: f64 = 960.0;

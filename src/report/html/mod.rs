@@ -24,9 +24,9 @@ mod sections;
 mod series;
 mod timeline;
 
-use crate::report::Summary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
+use crate::summary::Summary;
 
 pub use escape::escape;
 
@@ -216,7 +216,7 @@ availability = ">= 99%"
             hostile_backend_requests: None,
             host_cores: Some(2),
         };
-        let summary = crate::analysis::summarize::summarize(&scenario, &results, 2.0, true);
+        let summary = crate::summary::summarize(&scenario, &results, 2.0, true);
         let html = render(&summary, &scenario, SCENARIO, &results);
         for (id, _) in SECTIONS {
             assert!(html.contains(&format!("<section id=\"{id}\"")), "{id}");

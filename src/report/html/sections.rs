@@ -6,11 +6,12 @@
 use std::fmt::Write;
 
 use super::escape::escape as e;
-use crate::analysis::slo::{RunVerdict, Verdict, format_percent, format_value, group_digits};
-use crate::report::summary::{Percentiles, RecoveryState, Summary};
-use crate::run::runner::RunResults;
+use crate::analysis::slo::{RunVerdict, Verdict};
+use crate::format::{format_percent, format_value, group_digits, human_span};
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::Unit;
+use crate::summary::{Percentiles, RecoveryState, Summary};
 
 /// `–` for a missing value, else `show(value)`.
 pub fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
@@ -19,19 +20,6 @@ pub fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
 
 fn secs(s: f64) -> String {
     format_value(Unit::Duration, s)
-}
-
-/// Seconds as the largest sensible unit: `8.8 h`, `52.6 min`, `31.6 s`.
-pub fn human_span(s: f64) -> String {
-    if s >= 86_400.0 {
-        format!("{:.1} d", s / 86_400.0)
-    } else if s >= 3_600.0 {
-        format!("{:.1} h", s / 3_600.0)
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{s:.1} s")
-    }
 }
 
 fn verdict_class(v: Verdict) -> &'static str {

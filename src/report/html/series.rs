@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use super::charts::{Band, Line, PALETTE, Rgb};
 use crate::faults::timeline::Phase;
 use crate::metrics::Outcome;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 /// Colour of each outcome in the throughput chart: good ones cool, bad ones warm.
 pub fn outcome_color(o: Outcome) -> Rgb {

@@ -9,9 +9,9 @@ use super::charts::{self, Band, Line, Scale, TimeChart, YUnit};
 use super::escape::escape as e;
 use super::sections::{latency_table, opt};
 use super::series::{self, FaultBand, Named};
-use crate::analysis::slo::group_digits;
-use crate::report::summary::Summary;
-use crate::run::runner::RunResults;
+use crate::format::group_digits;
+use crate::results::RunResults;
+use crate::summary::Summary;
 
 /// Most tenant charts on one page.
 const MAX_TENANT_CHARTS: usize = 8;
@@ -189,7 +189,7 @@ pub fn time_series(html: &mut String, r: &RunResults, faults: &[FaultBand]) {
 }
 
 /// "N of M" for a header check.
-fn header_check(c: crate::report::summary::HeaderCheck) -> String {
+fn header_check(c: crate::summary::HeaderCheck) -> String {
     format!(
         "{} of {}",
         group_digits(c.off_by_more_than_one),

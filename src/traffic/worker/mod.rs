@@ -30,7 +30,7 @@ use http::{HeaderValue, Method};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{ClientFailure, Outcome, Recorder, Recording, Verdict, classify};
+use crate::metrics::{Admission, ClientFailure, Outcome, Recorder, Recording, classify};
 use crate::scenario::TokenKind;
 
 use super::client::{Answer, Targets};
@@ -87,7 +87,7 @@ struct Attempt {
     sent: Instant,
     done: Instant,
     result: Result<Answer, ClientFailure>,
-    verdict: Option<Verdict>,
+    verdict: Option<Admission>,
 }
 
 /// One worker's state; lives on its thread only.
@@ -439,7 +439,12 @@ impl Worker {
 
     /// What the throttle model says of an attempt sent at `now` with a valid
     /// token of a tenant (fed in send order); `None` for anything else.
-    fn throttle_verdict(&self, job: &Job, class: &PreparedClass, now: Instant) -> Option<Verdict> {
+    fn throttle_verdict(
+        &self,
+        job: &Job,
+        class: &PreparedClass,
+        now: Instant,
+    ) -> Option<Admission> {
         let (Some(t), TokenKind::Valid) = (job.tenant, class.token) else {
             return None;
         };

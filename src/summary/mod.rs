@@ -1,6 +1,16 @@
-//! The report model: everything a run's files say, as one serializable value.
+//! The summary: everything a run's files say, as one serializable value, and
+//! how it is built from the raw results.
 //!
-//! `summary.json` is this struct; `junit.xml`, `summary.md` and the terminal
+//! ```text
+//!  RunResults ──► build::summarize ──► Summary ──► report/ (json, junit, md, terminal, html)
+//!                   ├─ measure   (one SLO's figure, per metric family)
+//!                   ├─ failover  (per-fault recovery figures)
+//!                   ├─ integrity (lost and duplicated writes)
+//!                   └─ breakdown (outcomes by request class × status)
+//!  two RunResults + Summaries ──► compare ──► Comparison
+//! ```
+//!
+//! `summary.json` is [`Summary`]; `junit.xml`, `summary.md` and the terminal
 //! summary are renderings of it and read nothing else. Its JSON Schema is
 //! generated from these types by schemars and checked in at
 //! `reports/summary.schema.json` (a test keeps the two equal; run the tests with
@@ -9,6 +19,18 @@
 //! Units are in the field names (`_s`, `_ms`); ratios are fractions in [0, 1].
 //! JSON has no infinity, so values that can be unbounded are optional and
 //! `null` when unbounded, with a flag saying why (see [`AvailabilitySummary`]).
+//!
+//! This module reads `results`, `metrics`, `scenario`, the statistics of
+//! `analysis` and `format`; it never imports `report`, `run` or `cli`.
+
+pub mod breakdown;
+pub mod build;
+pub mod compare;
+pub mod failover;
+pub mod integrity;
+mod measure;
+
+pub use build::summarize;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +39,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::availability::{self, Confidence, Counts, Estimate};
-use crate::analysis::slo::{Evaluation, RunHealth, RunVerdict, Verdict, format_value};
+use crate::analysis::slo::{Evaluation, RunHealth, RunVerdict, Verdict};
+use crate::format::format_value;
 use crate::scenario::slo::{Slo, Unit};
 
 /// Version of this format; bumped when a field changes meaning or goes away.
@@ -59,7 +82,7 @@ pub struct Summary {
     /// template) × status, each status that was not `ok` with an example body;
     /// classes with the most bad requests first.
     #[serde(default)]
-    pub breakdown: Vec<super::breakdown::ClassBreakdown>,
+    pub breakdown: Vec<breakdown::ClassBreakdown>,
     /// Latency from the intended send instant (coordinated-omission free);
     /// `null` when no response was recorded.
     pub latency_ms: Option<Percentiles>,
@@ -478,5 +501,4 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 #[cfg(test)]
-#[path = "summary_tests.rs"]
 pub(crate) mod tests;

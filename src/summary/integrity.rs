@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::report::summary::IntegritySummary;
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::Scenario;
+use crate::summary::IntegritySummary;
 
 /// Why the store cannot be compared with the acknowledged writes, if it cannot.
 fn integrity_unmeasured(s: &Scenario, r: &RunResults) -> Option<String> {

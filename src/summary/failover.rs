@@ -15,9 +15,9 @@
 
 use crate::faults::timeline::{FaultEvent, Phase};
 use crate::metrics::Recording;
-use crate::report::summary::{FaultSummary, RecoveryState};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 use crate::scenario::model::{FaultAction, GatewayTarget, Scenario};
+use crate::summary::{FaultSummary, RecoveryState};
 use crate::topology::supervisor::Lifecycle;
 
 /// How long after a fault its effects are still attributed to it.
@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::faults::timeline::FaultEvent;
     use crate::metrics::{Outcome, SecondStats};
-    use crate::report::summary::RecoveryState;
+    use crate::summary::RecoveryState;
     use crate::topology::supervisor::LifecycleEvent;
 
     fn scenario() -> Scenario {
@@ -370,7 +370,7 @@ mod tests {
         assert_eq!((f.error_burst_s, f.bad_requests), (Some(15.0), Some(1_500)));
         assert_eq!(RecoveryState::describe(f), "not recovered (≥ 15.0s)");
 
-        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let summary = crate::summary::summarize(&s, &r, 1.0, false);
         let (under_5s, under_30s) = (&summary.slos[0], &summary.slos[1]);
         assert_eq!(
             under_5s.verdict,
@@ -427,7 +427,7 @@ mod tests {
             }
             sec.instances.insert("api-0".into(), 100);
         }
-        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let summary = crate::summary::summarize(&s, &r, 1.0, false);
         assert_eq!(summary.faults[0].recovery, RecoveryState::NoErrors);
         assert_eq!(summary.faults[0].recovery_s, None);
         let slo = &summary.slos[0];
@@ -438,7 +438,7 @@ mod tests {
             "no error followed the fault, so there was nothing to recover from (0 s): meets < 5s"
         );
         r.faults.clear();
-        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let summary = crate::summary::summarize(&s, &r, 1.0, false);
         let slo = &summary.slos[0];
         assert_eq!(slo.verdict, crate::analysis::Verdict::NotMeasured);
         assert_eq!(
@@ -480,7 +480,7 @@ mod tests {
             ),
             "{why}"
         );
-        let summary = crate::analysis::summarize::summarize(&s, &r, 1.0, false);
+        let summary = crate::summary::summarize(&s, &r, 1.0, false);
         assert_eq!(
             summary.slos[0].verdict,
             crate::analysis::Verdict::NotMeasured

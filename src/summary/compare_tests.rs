@@ -7,33 +7,6 @@ use super::*;
 use crate::metrics::{Hist, KeyStats, Outcome, OutcomeCounts, Recording, SecondStats};
 
 #[test]
-fn mann_whitney_matches_the_textbook_value() {
-    // scipy.stats.mannwhitneyu([1..5], [6..10], method="asymptotic") → 0.012186
-    let p = mann_whitney(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]).unwrap();
-    assert!((p - 0.012_185_78).abs() < 1e-6, "{p}");
-    // Symmetric in its arguments.
-    let q = mann_whitney(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
-    assert!((p - q).abs() < 1e-12);
-}
-
-#[test]
-fn mann_whitney_sees_no_difference_in_the_same_data() {
-    let a = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
-    assert!(mann_whitney(&a, &a).unwrap() > 0.9);
-    assert_eq!(mann_whitney(&[2.0; 6], &[2.0; 6]), Some(1.0), "all ties");
-    assert_eq!(mann_whitney(&a[..4], &a), None, "too few seconds");
-}
-
-#[test]
-fn two_proportions_matches_the_textbook_value() {
-    // 10/1000 vs 30/1000: pooled z = 3.194, two-sided p = 0.0014013
-    let p = two_proportions(10, 1000, 30, 1000).unwrap();
-    assert!((p - 0.001_401_3).abs() < 1e-6, "{p}");
-    assert_eq!(two_proportions(0, 1000, 0, 500), Some(1.0));
-    assert_eq!(two_proportions(0, 0, 1, 10), None);
-}
-
-#[test]
 fn judging_needs_significance_direction_and_size() {
     use Better::*;
     assert_eq!(
@@ -160,7 +133,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
     let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
         .unwrap()
         .scenario;
-    let summary = crate::analysis::summarize::summarize(&scenario, &results, 1.0, false);
+    let summary = crate::summary::summarize(&scenario, &results, 1.0, false);
     (summary, results)
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::metrics::{AckedWrite, Recording};
-use crate::run::runner::StoreReadback;
+use crate::results::StoreReadback;
 
 /// A scenario whose pool `api` is `instances` (managed mock backends) or
 /// `targets` (someone else's), with `slo` lines.

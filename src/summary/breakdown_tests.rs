@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::metrics::{Layout, PhaseLayout, Recorder, Sample};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
 
 const SCENARIO: &str = r#"
 name = "breakdown"
@@ -135,7 +135,7 @@ fn every_output_breaks_errors_down_by_request_class_and_status_with_an_example_b
         .unwrap()
         .scenario;
     let results = results(recording());
-    let summary = crate::analysis::summarize::summarize(&scenario, &results, 1.0, false);
+    let summary = crate::summary::summarize(&scenario, &results, 1.0, false);
 
     // summary.json: the class, its status, its count and the body, as data.
     let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
@@ -317,14 +317,4 @@ fn requests_without_an_answer_and_older_results_get_rows_too() {
         [(None, Some("timeout"), 1), (Some(501), None, 88)],
         "a status whose outcome the results do not say is not called ok"
     );
-}
-
-#[test]
-fn one_line_bodies_are_flat_and_cut() {
-    assert_eq!(
-        one_line("  a\n\tb  c \u{1b}[2J", false, 100),
-        "a b c \u{FFFD}[2J"
-    );
-    assert_eq!(one_line("abcdef", false, 3), "abc…");
-    assert_eq!(one_line("abc", true, 10), "abc…");
 }

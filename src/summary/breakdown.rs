@@ -118,43 +118,8 @@ fn class(
             *statuses.entry(*s).or_default() += n;
         }
     }
-    // Non-ok answers by status × outcome, with the first example body.
-    let mut noted: BTreeMap<(u16, Outcome), BreakdownRow> = BTreeMap::new();
-    for e in examples {
-        let row = noted
-            .entry((e.status, e.outcome))
-            .or_insert_with(|| BreakdownRow {
-                status: Some(e.status),
-                outcome: Some(e.outcome.name().to_owned()),
-                count: 0,
-                example_body: None,
-                example_truncated: false,
-            });
-        row.count += e.count;
-        if row.example_body.is_none() {
-            row.example_body = e.body.clone();
-            row.example_truncated = e.body_truncated;
-        }
-    }
-    // What the examples do not account for was `ok`, if the counts agree.
-    let mut rest: Vec<BreakdownRow> = statuses
-        .iter()
-        .filter_map(|(s, n)| {
-            let bad: u64 = noted
-                .iter()
-                .filter(|((st, _), _)| st == s)
-                .map(|(_, r)| r.count)
-                .sum();
-            let left = n.saturating_sub(bad);
-            (left > 0).then(|| BreakdownRow {
-                status: Some(*s),
-                outcome: Some("ok".into()),
-                count: left,
-                example_body: None,
-                example_truncated: false,
-            })
-        })
-        .collect();
+    let noted = noted_rows(examples);
+    let mut rest = ok_rows(&statuses, &noted);
     let rest_total: u64 = rest.iter().map(|r| r.count).sum();
     if rest_total != outcomes.get(Outcome::Ok) {
         // Older results: non-ok answers carry no example, so the outcome of a
@@ -193,34 +158,51 @@ fn class(
     }
 }
 
-/// An example body on one line for text outputs: whitespace runs become one
-/// space, control characters U+FFFD, and past `max` characters it is cut with
-/// `…` (also when the kept body was itself cut).
-pub fn one_line(body: &str, truncated: bool, max: usize) -> String {
-    let mut out = String::with_capacity(body.len().min(max + 4));
-    let mut count = 0;
-    let mut space = false;
-    for c in body.trim().chars() {
-        if c.is_whitespace() {
-            space = true;
-            continue;
+/// Non-ok answers by status × outcome, with the first example body.
+fn noted_rows(examples: &[&StatusExample]) -> BTreeMap<(u16, Outcome), BreakdownRow> {
+    let mut noted: BTreeMap<(u16, Outcome), BreakdownRow> = BTreeMap::new();
+    for e in examples {
+        let row = noted
+            .entry((e.status, e.outcome))
+            .or_insert_with(|| BreakdownRow {
+                status: Some(e.status),
+                outcome: Some(e.outcome.name().to_owned()),
+                count: 0,
+                example_body: None,
+                example_truncated: false,
+            });
+        row.count += e.count;
+        if row.example_body.is_none() {
+            row.example_body = e.body.clone();
+            row.example_truncated = e.body_truncated;
         }
-        if space {
-            out.push(' ');
-            count += 1;
-            space = false;
-        }
-        if count >= max {
-            out.push('…');
-            return out;
-        }
-        out.push(if c.is_control() { '\u{FFFD}' } else { c });
-        count += 1;
     }
-    if truncated {
-        out.push('…');
-    }
-    out
+    noted
+}
+
+/// What the examples do not account for was `ok`, if the counts agree.
+fn ok_rows(
+    statuses: &BTreeMap<u16, u64>,
+    noted: &BTreeMap<(u16, Outcome), BreakdownRow>,
+) -> Vec<BreakdownRow> {
+    statuses
+        .iter()
+        .filter_map(|(s, n)| {
+            let bad: u64 = noted
+                .iter()
+                .filter(|((st, _), _)| st == s)
+                .map(|(_, r)| r.count)
+                .sum();
+            let left = n.saturating_sub(bad);
+            (left > 0).then(|| BreakdownRow {
+                status: Some(*s),
+                outcome: Some("ok".into()),
+                count: left,
+                example_body: None,
+                example_truncated: false,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

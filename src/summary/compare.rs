@@ -17,17 +17,17 @@
 //! threshold (relative). `ninefold compare` exits 1 when any row is one.
 
 use serde::Serialize;
-use statrs::function::erf::erfc;
 
+use crate::analysis::significance::{self, mann_whitney, two_proportions};
 use crate::metrics::hist;
-use crate::report::summary::{FaultSummary, RecoveryState, Summary};
-use crate::run::runner::RunResults;
+use crate::results::RunResults;
+use crate::summary::{FaultSummary, RecoveryState, Summary};
 
 /// Significance level of every test. Strict, because a CI gate that cries
 /// wolf is switched off; a dozen rows are tested at once.
 pub const ALPHA: f64 = 0.01;
 /// Fewest per-second samples on each side for a test.
-pub const MIN_SECONDS: usize = 5;
+pub const MIN_SECONDS: usize = significance::MIN_SAMPLES;
 /// Resolution of failover times (they come from the per-second series).
 pub const FAILOVER_RESOLUTION_S: f64 = 1.0;
 /// Smallest growth of a throttle accuracy error that can gate (1 point).
@@ -198,7 +198,7 @@ fn per_second_quantile(r: &RunResults, q: Option<f64>) -> Vec<f64> {
 }
 
 fn latency_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, threshold: f64) {
-    type Pick = fn(&crate::report::summary::Percentiles) -> f64;
+    type Pick = fn(&crate::summary::Percentiles) -> f64;
     let percentiles: [(&str, Option<f64>, Pick); 5] = [
         ("p50", Some(0.5), |p| p.p50),
         ("p90", Some(0.9), |p| p.p90),
@@ -273,10 +273,10 @@ fn latency_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, thresh
 
 fn availability_row(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, threshold: f64) {
     let (ab, an) = (&base.summary.availability, &new.summary.availability);
-    let bad = |a: &crate::report::summary::AvailabilitySummary| a.eligible - a.good.min(a.eligible);
+    let bad = |a: &crate::summary::AvailabilitySummary| a.eligible - a.good.min(a.eligible);
     let p = two_proportions(bad(ab), ab.eligible, bad(an), an.eligible);
     // The threshold applies to the failure ratio: 99.9% → 99.8% doubles it.
-    let failure = |a: &crate::report::summary::AvailabilitySummary| a.ratio.map(|r| 1.0 - r);
+    let failure = |a: &crate::summary::AvailabilitySummary| a.ratio.map(|r| 1.0 - r);
     let grew = match (failure(ab), failure(an)) {
         (Some(b), Some(n)) if b > 0.0 => (n - b) / b > threshold,
         (Some(_), Some(n)) => n > 0.0,
@@ -437,64 +437,6 @@ fn failover_rows(rows: &mut Vec<Row>, base: RunView<'_>, new: RunView<'_>, thres
             });
         }
     }
-}
-
-/// Two-sided p-value of the Mann–Whitney U test that `a` and `b` come from
-/// the same distribution (normal approximation with tie and continuity
-/// corrections); `None` with fewer than [`MIN_SECONDS`] values on a side.
-pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (n1, n2) = (a.len(), b.len());
-    if n1 < MIN_SECONDS || n2 < MIN_SECONDS {
-        return None;
-    }
-    let mut all: Vec<(f64, bool)> = a
-        .iter()
-        .map(|&v| (v, true))
-        .chain(b.iter().map(|&v| (v, false)))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let n = all.len();
-    let (mut rank_sum_a, mut ties) = (0.0, 0.0);
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && all[j + 1].0 == all[i].0 {
-            j += 1;
-        }
-        // Ranks i+1 ..= j+1 share their average.
-        let rank = (i + j + 2) as f64 / 2.0;
-        let t = (j - i + 1) as f64;
-        ties += t * t * t - t;
-        rank_sum_a += rank * all[i..=j].iter().filter(|x| x.1).count() as f64;
-        i = j + 1;
-    }
-    let (n1f, n2f, nf) = (n1 as f64, n2 as f64, n as f64);
-    let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
-    let mean = n1f * n2f / 2.0;
-    let var = n1f * n2f / 12.0 * ((nf + 1.0) - ties / (nf * (nf - 1.0)));
-    if var <= 0.0 {
-        // Every value equal: no evidence of any difference.
-        return Some(1.0);
-    }
-    let diff = (u - mean).abs();
-    let z = (diff - 0.5).max(0.0) / var.sqrt();
-    Some(erfc(z / std::f64::consts::SQRT_2).min(1.0))
-}
-
-/// Two-sided p-value of the pooled two-proportion z-test of `x1/n1` against
-/// `x2/n2`; `None` when a side has no trials.
-pub fn two_proportions(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<f64> {
-    if n1 == 0 || n2 == 0 {
-        return None;
-    }
-    let (x1, n1, x2, n2) = (x1 as f64, n1 as f64, x2 as f64, n2 as f64);
-    let pooled = (x1 + x2) / (n1 + n2);
-    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
-    if se == 0.0 {
-        return Some(1.0);
-    }
-    let z = (x1 / n1 - x2 / n2).abs() / se;
-    Some(erfc(z / std::f64::consts::SQRT_2).min(1.0))
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ fn slo(name: &str, objective: &str) -> Slo {
 /// A failover run with one SLO of each verdict and text that needs escaping.
 /// The example's outcomes by request class: 23,000 ok, 980 rejected, 14
 /// server errors and 6 timeouts over two classes.
-fn example_breakdown() -> Vec<crate::report::breakdown::ClassBreakdown> {
-    use crate::report::breakdown::{BreakdownRow, ClassBreakdown};
+fn example_breakdown() -> Vec<crate::summary::breakdown::ClassBreakdown> {
+    use crate::summary::breakdown::{BreakdownRow, ClassBreakdown};
     let row = |status: Option<u16>, outcome: &str, count: u64, body: Option<&str>| BreakdownRow {
         status,
         outcome: Some(outcome.into()),
@@ -200,7 +200,7 @@ fn checked_in_schema_matches_the_types() {
     let checked_in = std::fs::read_to_string(schema_path()).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "reports/summary.schema.json is stale; run `NINEFOLD_BLESS=1 cargo test --lib report::summary` and commit it"
+        "reports/summary.schema.json is stale; run `NINEFOLD_BLESS=1 cargo test --lib summary::tests` and commit it"
     );
 }
 

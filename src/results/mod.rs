@@ -1,0 +1,63 @@
+//! The raw results of a run: the serde model of `results.json`.
+//!
+//! [`RunResults`] is what `run/` leaves in the run folder (the merged
+//! recording, the fault and lifecycle events, the store read-back, the
+//! scraped gateway counters) and what `ninefold report`, `merge` and `compare`
+//! read back. It sits above `metrics` (the recording), `faults` (the fault
+//! events) and `topology` (the lifecycle events), and below the summary that
+//! is built from it; it imports nothing from the stages that consume it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::timeline::FaultEvent;
+use crate::metrics::Recording;
+use crate::topology::supervisor::LifecycleEvent;
+use crate::traffic::Shard;
+
+/// A store read back after the run, for the integrity check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreReadback {
+    pub pool: String,
+    /// `None` when the store could not be read (then integrity is unknown).
+    pub orders: Option<Vec<mock_backends::ExportedOrder>>,
+    pub error: Option<String>,
+}
+
+/// Everything a run measured: the input to the summary and the reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    pub scenario: String,
+    pub seed: u64,
+    pub started_at: String,
+    /// Stopped early (Ctrl-C): what was measured, marked partial.
+    pub partial: bool,
+    pub recording: Recording,
+    pub faults: Vec<FaultEvent>,
+    pub lifecycle: Vec<LifecycleEvent>,
+    pub stores: Vec<StoreReadback>,
+    /// Counters scraped from every gateway instance's `/metrics` at the end
+    /// (summed over instances), e.g. `gateway_cache_hits_total`.
+    #[serde(default)]
+    pub gateway_counters: std::collections::BTreeMap<String, f64>,
+    /// `--time-scale`: every time in the scenario was multiplied by this
+    /// (1.0 = as written). Reports say when a run was scaled.
+    #[serde(default = "one")]
+    pub time_scale: f64,
+    /// Which share of the load this process generated (`--shard I/N`);
+    /// `None` for a whole run and for a merge of shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Requests with a hostile token that reached a managed backend anyway
+    /// (counted by the backends themselves); `None` when that cannot be known
+    /// exactly (a backend ended during the run, or did not answer).
+    #[serde(default)]
+    pub hostile_backend_requests: Option<u64>,
+    /// CPU cores of the machine that ran the load (`None` in results written
+    /// before this was recorded: then the re-rendering machine's count).
+    #[serde(default)]
+    pub host_cores: Option<u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}
