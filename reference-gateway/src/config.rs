@@ -17,6 +17,7 @@ use http::{HeaderName, HeaderValue};
 
 pub use jsonwebtoken::Algorithm;
 
+pub mod raw;
 mod upstream;
 pub use upstream::*;
 

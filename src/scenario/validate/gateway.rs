@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::human::parse_duration;
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
-pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
+pub(super) fn tenants(cx: &mut Checker<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, t) in raw.iter().enumerate() {
@@ -37,7 +37,7 @@ pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
     out
 }
 
-pub(super) fn plan(cx: &mut Ctx<'_>, path: &Path, raw: &RawPlan) -> Plan {
+pub(super) fn plan(cx: &mut Checker<'_>, path: &Path, raw: &RawPlan) -> Plan {
     let rate = cx.positive(&path.key("rate"), raw.rate);
     let burst = cx.nonzero(
         &path.key("burst"),
@@ -65,7 +65,7 @@ pub(super) fn plan(cx: &mut Ctx<'_>, path: &Path, raw: &RawPlan) -> Plan {
 }
 
 pub(super) fn gateway(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     g: &RawGateway,
     upstreams: &BTreeMap<String, Upstream>,
 ) -> Gateway {
@@ -208,7 +208,7 @@ pub(super) fn gateway(
     }
 }
 
-fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
+fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
     let algorithm = match a.algorithm.as_str() {
         "HS256" => JwtAlgorithm::HS256,
         "HS384" => JwtAlgorithm::HS384,
@@ -290,7 +290,7 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
 }
 
 fn route(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     r: &RawRoute,
     upstreams: &BTreeMap<String, Upstream>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
@@ -19,7 +19,7 @@ const EXECUTORS: [&str; 4] = [
 ];
 
 pub(super) fn phases(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &[RawPhase],
     run: Duration,
     tenants: &[Tenant],
@@ -46,7 +46,7 @@ pub(super) fn phases(
 }
 
 fn phase(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     name: String,
     p: &RawPhase,
@@ -112,7 +112,7 @@ fn phase(
     }
 }
 
-fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
+fn executor(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
     let arrivals = match p.arrivals.as_deref() {
         None | Some("uniform") => Arrivals::Uniform,
         Some("poisson") => Arrivals::Poisson,
@@ -172,7 +172,7 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
         Duration::ZERO,
         true,
     );
-    let stages = |cx: &mut Ctx<'_>| -> Vec<Stage> {
+    let stages = |cx: &mut Checker<'_>| -> Vec<Stage> {
         let sp = path.key("stages");
         let raw = p.stages.as_deref().unwrap_or_default();
         if raw.is_empty() {
@@ -269,7 +269,7 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
 }
 
 fn mix(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     raw: Option<&std::collections::BTreeMap<String, f64>>,
     tenants: &[Tenant],
@@ -305,7 +305,7 @@ fn mix(
     out
 }
 
-fn statuses(cx: &mut Ctx<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
+fn statuses(cx: &mut Checker<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
     raw.unwrap_or_default()
         .iter()
         .enumerate()
@@ -313,7 +313,7 @@ fn statuses(cx: &mut Ctx<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
         .collect()
 }
 
-fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
+fn template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
     Template::parse(text).unwrap_or_else(|e| {
         cx.err(
             path,
@@ -323,7 +323,12 @@ fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
     })
 }
 
-fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> RequestTemplate {
+fn request(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    r: &RawRequest,
+    gateway: &Gateway,
+) -> RequestTemplate {
     let method_text = r.method.as_deref().unwrap_or("GET");
     let method = match Method::from_bytes(method_text.as_bytes()) {
         Ok(m) if method_text.chars().all(|c| c.is_ascii_uppercase()) => m,

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
 /// `managed_allowed`: scenarios may ask ninefold to start instances; gateway files list targets.
 pub(super) fn upstreams(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &BTreeMap<String, RawUpstream>,
     managed_allowed: bool,
 ) -> BTreeMap<String, Upstream> {
@@ -20,7 +20,7 @@ pub(super) fn upstreams(
         .collect()
 }
 
-fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, managed_allowed: bool) -> Upstream {
+fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: bool) -> Upstream {
     let path = Path::root().key("upstreams").key(name);
     if !name
         .chars()
@@ -200,11 +200,11 @@ fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, managed_allowed: bool
     }
 }
 
-fn latency(cx: &mut Ctx<'_>, path: &Path, raw: Option<&RawLatency>) -> LatencyModel {
+fn latency(cx: &mut Checker<'_>, path: &Path, raw: Option<&RawLatency>) -> LatencyModel {
     let Some(l) = raw else {
         return LatencyModel::None;
     };
-    let d = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+    let d = |cx: &mut Checker<'_>, key: &str, v: &Option<String>| {
         cx.duration(&path.key(key), v.as_deref(), Duration::ZERO, true)
     };
     match (&l.median, &l.p99, &l.fixed, &l.min, &l.max) {
