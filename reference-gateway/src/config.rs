@@ -376,7 +376,7 @@ pub enum UnknownTenant {
 }
 
 /// A usage plan (AWS API Gateway semantics): a token bucket plus an optional quota.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
     /// `rate`: tokens refilled per second (> 0, finite).
     pub rate: f64,
@@ -406,7 +406,7 @@ impl Plan {
 }
 
 /// `quota = { limit, period }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     /// Requests admitted per period.
     pub limit: NonZeroU64,
@@ -415,7 +415,7 @@ pub struct Quota {
 }
 
 /// `period = "day" | "week" | "month" | "<duration>"`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaPeriod {
     /// 24 h.
     Day,

@@ -66,27 +66,9 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         }
         let mut cfg = gw::UpstreamConfig::new(addrs);
         cfg.zones = u.zones.clone();
-        cfg.balance = match &u.balance {
-            m::Balance::RoundRobin => gw::Balance::RoundRobin,
-            m::Balance::LeastRequest => gw::Balance::LeastRequest,
-            m::Balance::Random => gw::Balance::Random,
-            m::Balance::Hash(h) => gw::Balance::Hash(
-                http::HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| format!("upstreams.{name}.balance: bad header `{h}`"))?,
-            ),
-        };
-        cfg.health = Some(gw::HealthConfig {
-            path: u.health.path.clone(),
-            interval: u.health.interval,
-            timeout: u.health.timeout,
-            unhealthy_after: u.health.unhealthy_after,
-            healthy_after: u.health.healthy_after,
-        });
-        cfg.outlier = u.outlier.as_ref().map(|o| gw::OutlierConfig {
-            consecutive_failures: o.consecutive_failures,
-            ejection: o.ejection,
-            max_ejected: o.max_ejected,
-        });
+        cfg.balance = u.balance.clone();
+        cfg.health = Some(u.health.clone());
+        cfg.outlier = u.outlier.clone();
         upstreams.insert(name.clone(), cfg);
     }
     let routes = g
@@ -106,7 +88,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
                 (None, false) => gw::Rewrite::Keep,
             };
             route.scopes = r.scopes.clone();
-            route.plan = r.plan.as_ref().map(plan);
+            route.plan = r.plan;
             route.timeout = r.timeout;
             route
         })
@@ -164,7 +146,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
     config.rate_limit.fail_open = g.rate_limit.fail_open;
     config.rate_limit.unknown_tenant = match &g.unknown_tenant {
         m::UnknownTenant::Reject => gw::UnknownTenant::Reject,
-        m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(plan(p)),
+        m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(*p),
     };
     if let Some(budget) = g
         .routes
@@ -180,27 +162,11 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         .iter()
         .map(|t| gw::TenantConfig {
             id: t.id.clone(),
-            plan: plan(&t.plan),
+            plan: t.plan,
         })
         .collect();
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
-}
-
-fn plan(p: &m::Plan) -> gw::Plan {
-    gw::Plan {
-        rate: p.rate,
-        burst: p.burst,
-        quota: p.quota.map(|q| gw::Quota {
-            limit: q.limit,
-            period: match q.period {
-                m::QuotaPeriod::Day => gw::QuotaPeriod::Day,
-                m::QuotaPeriod::Week => gw::QuotaPeriod::Week,
-                m::QuotaPeriod::Month => gw::QuotaPeriod::Month,
-                m::QuotaPeriod::Every(d) => gw::QuotaPeriod::Every(d),
-            },
-        }),
-    }
 }
 
 /// Read, validate and map the file; the message names every problem.

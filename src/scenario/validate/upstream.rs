@@ -67,11 +67,12 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
         "round-robin" => Balance::RoundRobin,
         "least-request" => Balance::LeastRequest,
         "random" => Balance::Random,
-        other => match other.strip_prefix("hash:") {
-            Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => {
-                Balance::Hash(h.to_ascii_lowercase())
-            }
-            _ => {
+        other => match other
+            .strip_prefix("hash:")
+            .and_then(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
+        {
+            Some(header) => Balance::Hash(header),
+            None => {
                 let hint = did_you_mean(other, ["round-robin", "least-request", "random"])
                     .unwrap_or_default();
                 cx.err(&path.key("balance"), format!("unknown policy `{other}`{hint}; accepted: round-robin, least-request, random, hash:<header>"));
@@ -81,7 +82,7 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
     };
     let h = u.health.clone().unwrap_or_default();
     let hp = path.key("health");
-    let health = HealthCheck {
+    let health = HealthConfig {
         path: h.path.clone().unwrap_or_else(|| "/health".into()),
         interval: cx.duration(
             &hp.key("interval"),
@@ -106,7 +107,7 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
     }
     let outlier = u.outlier.as_ref().map(|o| {
         let op = path.key("outlier");
-        Outlier {
+        OutlierConfig {
             consecutive_failures: cx.nonzero(
                 &op.key("consecutive_failures"),
                 Some(o.consecutive_failures),
