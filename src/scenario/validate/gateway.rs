@@ -70,6 +70,60 @@ pub(super) fn gateway(
     upstreams: &BTreeMap<String, Upstream>,
 ) -> Gateway {
     let path = Path::root().key("gateway");
+    let target = target(cx, &path, g);
+    let mut auth = g.auth.as_ref().map(|a| auth(cx, &path.key("auth"), a));
+    let cache = g.cache.as_ref().map(|c| {
+        let cp = path.key("cache");
+        Cache {
+            ttl: cx.required_duration(&cp.key("ttl"), &c.ttl),
+            max_entries: cx.nonzero64(&cp.key("max_entries"), c.max_entries.unwrap_or(10_000)),
+            vary: c.vary.clone().unwrap_or_default(),
+        }
+    });
+    let rl = g.rate_limit.clone().unwrap_or_default();
+    let store = store(
+        cx,
+        &path.key("rate_limit").key("store"),
+        rl.store.as_deref(),
+    );
+    let unknown_tenant = unknown_tenant(cx, &path, g);
+    let mut routes: Vec<Route> = g
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
+        .collect();
+    if let Some(a) = auth.as_mut() {
+        let granted: std::collections::BTreeSet<&String> =
+            routes.iter().flat_map(|r| &r.scopes).collect();
+        a.scopes = granted.into_iter().cloned().collect();
+    }
+    let external = matches!(target, GatewayTarget::External { .. });
+    if routes.is_empty() && !external {
+        default_route(cx, &path, upstreams, &mut routes);
+    }
+    Gateway {
+        target,
+        request_timeout: cx.duration(
+            &path.key("request_timeout"),
+            g.request_timeout.as_deref(),
+            Duration::from_secs(2),
+            false,
+        ),
+        auth,
+        cache,
+        rate_limit: RateLimit {
+            store,
+            fail_open: rl.fail_open.unwrap_or(true),
+        },
+        routes,
+        unknown_tenant,
+        max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+    }
+}
+
+/// Bundled instances (with zones) or an external `url`.
+fn target(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> GatewayTarget {
     let target = match (&g.url, g.instances) {
         (Some(_), Some(_)) => {
             cx.err(
@@ -106,31 +160,30 @@ pub(super) fn gateway(
             "zones apply to gateway instances ninefold starts; remove them with `url`",
         );
     }
-    let auth = g.auth.as_ref().map(|a| auth(cx, &path.key("auth"), a));
-    let cache = g.cache.as_ref().map(|c| {
-        let cp = path.key("cache");
-        Cache {
-            ttl: cx.required_duration(&cp.key("ttl"), &c.ttl),
-            max_entries: cx.nonzero64(&cp.key("max_entries"), c.max_entries.unwrap_or(10_000)),
-            vary: c.vary.clone().unwrap_or_default(),
-        }
-    });
-    let rl = g.rate_limit.clone().unwrap_or_default();
-    let store = match rl.store.as_deref() {
+    target
+}
+
+/// `rate_limit.store`: `"local"`, `"redis"` (ninefold starts one) or a URL.
+fn store(cx: &mut Checker<'_>, path: &Path, raw: Option<&str>) -> LimiterStore {
+    match raw {
         None | Some("local") => LimiterStore::Local,
         Some("redis") => LimiterStore::Redis(None),
         Some(s) if s.starts_with("redis://") => LimiterStore::Redis(Some(s.to_owned())),
         Some(other) => {
             cx.err(
-                &path.key("rate_limit").key("store"),
+                path,
                 format!(
                     "unknown store `{other}`; accepted: \"local\", \"redis\", \"redis://HOST:PORT\""
                 ),
             );
             LimiterStore::Local
         }
-    };
-    let unknown_tenant = match (g.unknown_tenant.as_deref(), &g.default_plan) {
+    }
+}
+
+/// `unknown_tenant` and `default_plan`: what a tenant without a plan gets.
+fn unknown_tenant(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> UnknownTenant {
+    match (g.unknown_tenant.as_deref(), &g.default_plan) {
         (None | Some("reject"), None) => UnknownTenant::Reject,
         (None | Some("default"), Some(p)) => {
             UnknownTenant::DefaultPlan(plan(cx, &path.key("default_plan"), p))
@@ -156,55 +209,31 @@ pub(super) fn gateway(
             );
             UnknownTenant::Reject
         }
-    };
-    let mut routes: Vec<Route> = g
-        .routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
-        .collect();
-    let mut auth = auth;
-    if let Some(a) = auth.as_mut() {
-        let granted: std::collections::BTreeSet<&String> =
-            routes.iter().flat_map(|r| &r.scopes).collect();
-        a.scopes = granted.into_iter().cloned().collect();
     }
-    let external = matches!(target, GatewayTarget::External { .. });
-    if routes.is_empty() && !external {
-        match upstreams.keys().next() {
-            Some(only) if upstreams.len() == 1 => routes.push(Route {
-                path: "/".into(),
-                upstream: only.clone(),
-                methods: Vec::new(),
-                cache: false,
-                retry: None,
-                strip_prefix: false,
-                rewrite: None,
-                scopes: Vec::new(),
-                plan: None,
-                timeout: None,
-            }),
-            Some(_) => cx.err(&path, "with several upstream pools, declare `[[gateway.routes]]` saying which path goes where"),
-            None => cx.err(&Path::root(), "the bundled gateway needs at least one `[upstreams.NAME]` pool to route to"),
-        }
-    }
-    Gateway {
-        target,
-        request_timeout: cx.duration(
-            &path.key("request_timeout"),
-            g.request_timeout.as_deref(),
-            Duration::from_secs(2),
-            false,
-        ),
-        auth,
-        cache,
-        rate_limit: RateLimit {
-            store,
-            fail_open: rl.fail_open.unwrap_or(true),
-        },
-        routes,
-        unknown_tenant,
-        max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+}
+
+/// No `[[gateway.routes]]`: everything goes to the only pool (several pools need routes).
+fn default_route(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    upstreams: &BTreeMap<String, Upstream>,
+    routes: &mut Vec<Route>,
+) {
+    match upstreams.keys().next() {
+        Some(only) if upstreams.len() == 1 => routes.push(Route {
+            path: "/".into(),
+            upstream: only.clone(),
+            methods: Vec::new(),
+            cache: false,
+            retry: None,
+            strip_prefix: false,
+            rewrite: None,
+            scopes: Vec::new(),
+            plan: None,
+            timeout: None,
+        }),
+        Some(_) => cx.err(path, "with several upstream pools, declare `[[gateway.routes]]` saying which path goes where"),
+        None => cx.err(&Path::root(), "the bundled gateway needs at least one `[upstreams.NAME]` pool to route to"),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (`traffic[2].rate`) and saying what would be accepted; validation goes on
 //! after a problem so the user sees them all at once.
 
+mod backend;
 mod faults;
 mod gateway;
 pub mod limits;
