@@ -138,10 +138,7 @@ fn route_config(r: &m::Route) -> gw::RouteConfig {
     let mut route = gw::RouteConfig::new(r.path.clone(), r.upstream.clone());
     route.methods = r.methods.clone();
     route.cache = r.cache;
-    route.retry = r.retry.as_ref().map(|rt| gw::RetryConfig {
-        attempts: rt.attempts,
-        per_try_timeout: rt.per_try_timeout,
-    });
+    route.retry = r.retry.as_ref().map(|rt| rt.policy);
     route.rewrite = match (&r.rewrite, r.strip_prefix) {
         (Some(p), _) => gw::Rewrite::ReplacePrefix(p.clone()),
         (None, true) => gw::Rewrite::StripPrefix,

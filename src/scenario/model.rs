@@ -19,9 +19,10 @@ mod faults;
 pub use faults::*;
 
 /// The gateway's own validated types, embedded as they are: a usage plan (token bucket
-/// plus quota), the balancing policy, an active health check, passive outlier ejection.
+/// plus quota), a route's retry policy, the balancing policy, an active health check,
+/// passive outlier ejection.
 pub use reference_gateway::config::{
-    Balance, HealthConfig, OutlierConfig, Plan, Quota, QuotaPeriod,
+    Balance, HealthConfig, OutlierConfig, Plan, Quota, QuotaPeriod, RetryConfig,
 };
 
 /// One experiment: what to bring up, what traffic to send, what to break, what to promise.
@@ -185,12 +186,11 @@ pub struct Route {
     pub timeout: Option<Duration>,
 }
 
-/// Retry policy of a route.
+/// Retry policy of a route: the gateway's own (attempts, per-try timeout) and the route's
+/// `budget` (the gateway keeps one budget, the largest of its routes').
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
-    /// Total attempts, including the first.
-    pub attempts: NonZeroU32,
-    pub per_try_timeout: Duration,
+    pub policy: RetryConfig,
     /// Retries allowed as a share of requests (0.2 = 20%).
     pub budget: f64,
 }

@@ -368,13 +368,15 @@ fn route(
     let retry = r.retry.as_ref().map(|rt| {
         let rp = path.key("retry");
         Retry {
-            attempts: cx.nonzero(&rp.key("attempts"), Some(rt.attempts), 1),
-            per_try_timeout: cx.duration(
-                &rp.key("per_try_timeout"),
-                rt.per_try_timeout.as_deref(),
-                Duration::from_millis(500),
-                false,
-            ),
+            policy: RetryConfig {
+                attempts: cx.nonzero(&rp.key("attempts"), Some(rt.attempts), 1),
+                per_try_timeout: cx.duration(
+                    &rp.key("per_try_timeout"),
+                    rt.per_try_timeout.as_deref(),
+                    Duration::from_millis(500),
+                    false,
+                ),
+            },
             budget: cx.share(&rp.key("budget"), rt.budget.as_deref(), 0.2),
         }
     });
