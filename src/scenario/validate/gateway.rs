@@ -238,7 +238,32 @@ fn default_route(
 }
 
 fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
-    let algorithm = match a.algorithm.as_str() {
+    let algorithm = algorithm(cx, &path.key("algorithm"), &a.algorithm);
+    let key = key_source(cx, path, a, algorithm);
+    let signing_key_file = a
+        .signing_key_file
+        .as_ref()
+        .map(|f| cx.existing_file(&path.key("signing_key_file"), f));
+    Auth {
+        algorithm,
+        key,
+        signing_key_file,
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        tenant_claim: a.tenant_claim.clone().unwrap_or_else(|| "tenant_id".into()),
+        leeway: cx.duration(
+            &path.key("leeway"),
+            a.leeway.as_deref(),
+            Duration::from_secs(5),
+            true,
+        ),
+        forward_authorization: a.forward_authorization.unwrap_or(false),
+        scopes: Vec::new(),
+    }
+}
+
+fn algorithm(cx: &mut Checker<'_>, path: &Path, text: &str) -> JwtAlgorithm {
+    match text {
         "HS256" => JwtAlgorithm::HS256,
         "HS384" => JwtAlgorithm::HS384,
         "HS512" => JwtAlgorithm::HS512,
@@ -252,7 +277,7 @@ fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
             ];
             let hint = did_you_mean(other, known).unwrap_or_default();
             cx.err(
-                &path.key("algorithm"),
+                path,
                 format!(
                     "unknown algorithm `{other}`{hint}; accepted: {}",
                     known.join(", ")
@@ -260,8 +285,17 @@ fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
             );
             JwtAlgorithm::HS256
         }
-    };
-    let key = match (&a.secret, &a.key_file, &a.jwks_file) {
+    }
+}
+
+/// Exactly one of `secret` (HS*), `key_file` (a PEM public key) or `jwks_file`.
+fn key_source(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    a: &RawAuth,
+    algorithm: JwtAlgorithm,
+) -> KeySource {
+    match (&a.secret, &a.key_file, &a.jwks_file) {
         (Some(s), None, None) => {
             if !algorithm.is_hmac() {
                 cx.err(&path.key("secret"), format!("{algorithm:?} verifies with a public key: give `key_file` or `jwks_file`, not `secret`"));
@@ -295,26 +329,6 @@ fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
             );
             KeySource::Secret(String::new())
         }
-    };
-    let signing_key_file = a
-        .signing_key_file
-        .as_ref()
-        .map(|f| cx.existing_file(&path.key("signing_key_file"), f));
-    Auth {
-        algorithm,
-        key,
-        signing_key_file,
-        issuer: a.issuer.clone(),
-        audience: a.audience.clone(),
-        tenant_claim: a.tenant_claim.clone().unwrap_or_else(|| "tenant_id".into()),
-        leeway: cx.duration(
-            &path.key("leeway"),
-            a.leeway.as_deref(),
-            Duration::from_secs(5),
-            true,
-        ),
-        forward_authorization: a.forward_authorization.unwrap_or(false),
-        scopes: Vec::new(),
     }
 }
 
