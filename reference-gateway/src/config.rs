@@ -17,6 +17,7 @@ use http::{HeaderName, HeaderValue};
 
 pub use jsonwebtoken::Algorithm;
 
+pub mod raw;
 mod upstream;
 pub use upstream::*;
 
@@ -71,145 +72,85 @@ impl Config {
 
     /// Checks everything the types cannot; returns all problems at once, each with its path.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, path: String, msg: String| {
-            if !ok {
-                problems.push(format!("{path}: {msg}"));
-            }
-        };
-        check(
+        let mut p = Problems::default();
+        p.check(
             !self.request_timeout.is_zero(),
-            "gateway.request_timeout".into(),
-            "must be > 0".into(),
+            "gateway.request_timeout",
+            "must be > 0",
         );
         if let Some(auth) = &self.auth {
-            check(
-                !auth.tenant_claim.is_empty(),
-                "gateway.auth.tenant_claim".into(),
-                "must not be empty".into(),
-            );
-            if let KeySource::Secret(s) = &auth.key {
-                check(
-                    !s.is_empty(),
-                    "gateway.auth.secret".into(),
-                    "must not be empty".into(),
-                );
-                check(
-                    matches!(
-                        auth.algorithm,
-                        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-                    ),
-                    "gateway.auth.algorithm".into(),
-                    format!(
-                        "{:?} needs key_file or jwks_file, not a secret",
-                        auth.algorithm
-                    ),
-                );
-            }
+            auth.check(&mut p);
         }
-        check(
+        p.check(
             !self.cache.ttl.is_zero(),
-            "gateway.cache.ttl".into(),
-            "must be > 0".into(),
+            "gateway.cache.ttl",
+            "must be > 0",
         );
-        if let UnknownTenant::Plan(p) = &self.rate_limit.unknown_tenant {
-            p.check("gateway.rate_limit.unknown_tenant", &mut check);
+        if let UnknownTenant::Plan(plan) = &self.rate_limit.unknown_tenant {
+            plan.check("gateway.rate_limit.unknown_tenant", &mut p);
         }
         for (i, r) in self.routes.iter().enumerate() {
-            let at = format!("gateway.routes[{i}]");
-            check(
-                r.path.starts_with('/'),
-                format!("{at}.path"),
-                format!("must start with '/', got {:?}", r.path),
-            );
-            check(
-                self.upstreams.contains_key(&r.upstream),
-                format!("{at}.upstream"),
-                format!(
-                    "unknown upstream {:?} (known: {:?})",
-                    r.upstream,
-                    self.upstreams.keys().collect::<Vec<_>>()
-                ),
-            );
-            check(
-                r.timeout.is_none_or(|t| !t.is_zero()),
-                format!("{at}.timeout"),
-                "must be > 0".into(),
-            );
-            if let Some(retry) = &r.retry {
-                check(
-                    !retry.per_try_timeout.is_zero(),
-                    format!("{at}.retry.per_try_timeout"),
-                    "must be > 0".into(),
-                );
-            }
-            if let Rewrite::ReplacePrefix(p) = &r.rewrite {
-                check(
-                    p.starts_with('/'),
-                    format!("{at}.rewrite"),
-                    format!("must start with '/', got {p:?}"),
-                );
-            }
-            if let Some(p) = &r.plan {
-                p.check(&format!("{at}.plan"), &mut check);
-            }
+            r.check(&format!("gateway.routes[{i}]"), &self.upstreams, &mut p);
         }
         for (name, u) in &self.upstreams {
-            let at = format!("upstreams.{name}");
-            check(
-                !u.targets.is_empty(),
-                format!("{at}.targets"),
-                "needs at least one target".into(),
-            );
-            check(
-                u.targets.len() <= 64,
-                format!("{at}.targets"),
-                format!("at most 64 instances per upstream, got {}", u.targets.len()),
-            );
-            if let Some(h) = &u.health {
-                check(
-                    h.path.starts_with('/'),
-                    format!("{at}.health.path"),
-                    format!("must start with '/', got {:?}", h.path),
-                );
-                check(
-                    !h.interval.is_zero(),
-                    format!("{at}.health.interval"),
-                    "must be > 0".into(),
-                );
-                check(
-                    !h.timeout.is_zero(),
-                    format!("{at}.health.timeout"),
-                    "must be > 0".into(),
-                );
-            }
-            if let Some(o) = &u.outlier {
-                check(
-                    (0.0..=1.0).contains(&o.max_ejected),
-                    format!("{at}.outlier.max_ejected"),
-                    format!("must be a share in 0..=1, got {}", o.max_ejected),
-                );
-            }
+            u.check(&format!("upstreams.{name}"), &mut p);
         }
         let mut seen = std::collections::HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
             let at = format!("tenants[{i}]");
-            check(
+            p.check(
                 seen.insert(t.id.as_str()),
                 format!("{at}.id"),
                 format!("duplicate tenant {:?}", t.id),
             );
-            t.plan.check(&format!("{at}.plan"), &mut check);
+            t.plan.check(&format!("{at}.plan"), &mut p);
         }
-        check(
+        p.check(
             (0.0..=10.0).contains(&self.retry_budget.ratio),
-            "gateway.retry_budget.ratio".into(),
+            "gateway.retry_budget.ratio",
             format!("must be in 0..=10, got {}", self.retry_budget.ratio),
         );
-        if problems.is_empty() {
+        if p.0.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError { problems })
+            Err(ConfigError { problems: p.0 })
+        }
+    }
+}
+
+/// `path: message` lines collected by [`Config::validate`].
+#[derive(Default)]
+pub(crate) struct Problems(Vec<String>);
+
+impl Problems {
+    /// Records `path: msg` unless `ok`.
+    pub(crate) fn check(&mut self, ok: bool, path: impl Into<String>, msg: impl Into<String>) {
+        if !ok {
+            self.0.push(format!("{}: {}", path.into(), msg.into()));
+        }
+    }
+}
+
+impl AuthConfig {
+    fn check(&self, p: &mut Problems) {
+        p.check(
+            !self.tenant_claim.is_empty(),
+            "gateway.auth.tenant_claim",
+            "must not be empty",
+        );
+        if let KeySource::Secret(s) = &self.key {
+            p.check(!s.is_empty(), "gateway.auth.secret", "must not be empty");
+            p.check(
+                matches!(
+                    self.algorithm,
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                ),
+                "gateway.auth.algorithm",
+                format!(
+                    "{:?} needs key_file or jwks_file, not a secret",
+                    self.algorithm
+                ),
+            );
         }
     }
 }
@@ -375,7 +316,7 @@ pub enum UnknownTenant {
 }
 
 /// A usage plan (AWS API Gateway semantics): a token bucket plus an optional quota.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
     /// `rate`: tokens refilled per second (> 0, finite).
     pub rate: f64,
@@ -386,8 +327,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn check(&self, at: &str, check: &mut impl FnMut(bool, String, String)) {
-        check(
+    pub(crate) fn check(&self, at: &str, p: &mut Problems) {
+        p.check(
             self.rate.is_finite() && self.rate > 0.0 && self.rate <= 1e9,
             format!("{at}.rate"),
             format!("must be > 0 and finite, got {}", self.rate),
@@ -395,17 +336,13 @@ impl Plan {
         if let Some(q) = &self.quota
             && let QuotaPeriod::Every(d) = q.period
         {
-            check(
-                !d.is_zero(),
-                format!("{at}.quota.period"),
-                "must be > 0".into(),
-            );
+            p.check(!d.is_zero(), format!("{at}.quota.period"), "must be > 0");
         }
     }
 }
 
 /// `quota = { limit, period }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     /// Requests admitted per period.
     pub limit: NonZeroU64,
@@ -414,7 +351,7 @@ pub struct Quota {
 }
 
 /// `period = "day" | "week" | "month" | "<duration>"`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaPeriod {
     /// 24 h.
     Day,

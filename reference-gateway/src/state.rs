@@ -95,7 +95,7 @@ impl Snapshot {
                     TenantPlan {
                         id: Arc::from(t.id.as_str()),
                         header: http::HeaderValue::from_str(&t.id).ok(),
-                        plan: t.plan.clone(),
+                        plan: t.plan,
                     },
                 )
             })

@@ -4,7 +4,6 @@
 //! dropping requests; a bad file is refused with its location and the old
 //! configuration keeps serving. SIGTERM drains.
 
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
@@ -48,69 +47,12 @@ pub struct Args {
 /// Map a validated gateway file onto the gateway's configuration.
 pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
     let g = &file.gateway;
-    let mut upstreams = BTreeMap::new();
-    for (name, u) in &file.upstreams {
-        let m::Instances::Targets(targets) = &u.instances else {
-            return Err(format!(
-                "upstreams.{name}: a gateway configuration lists `targets`"
-            ));
-        };
-        let mut addrs = Vec::new();
-        for t in targets {
-            let addr = t
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| format!("upstreams.{name}.targets: cannot resolve `{t}`"))?;
-            addrs.push(addr);
-        }
-        let mut cfg = gw::UpstreamConfig::new(addrs);
-        cfg.zones = u.zones.clone();
-        cfg.balance = match &u.balance {
-            m::Balance::RoundRobin => gw::Balance::RoundRobin,
-            m::Balance::LeastRequest => gw::Balance::LeastRequest,
-            m::Balance::Random => gw::Balance::Random,
-            m::Balance::Hash(h) => gw::Balance::Hash(
-                http::HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| format!("upstreams.{name}.balance: bad header `{h}`"))?,
-            ),
-        };
-        cfg.health = Some(gw::HealthConfig {
-            path: u.health.path.clone(),
-            interval: u.health.interval,
-            timeout: u.health.timeout,
-            unhealthy_after: u.health.unhealthy_after,
-            healthy_after: u.health.healthy_after,
-        });
-        cfg.outlier = u.outlier.as_ref().map(|o| gw::OutlierConfig {
-            consecutive_failures: o.consecutive_failures,
-            ejection: o.ejection,
-            max_ejected: o.max_ejected,
-        });
-        upstreams.insert(name.clone(), cfg);
-    }
-    let routes = g
-        .routes
+    let upstreams = file
+        .upstreams
         .iter()
-        .map(|r| {
-            let mut route = gw::RouteConfig::new(r.path.clone(), r.upstream.clone());
-            route.methods = r.methods.clone();
-            route.cache = r.cache;
-            route.retry = r.retry.as_ref().map(|rt| gw::RetryConfig {
-                attempts: rt.attempts,
-                per_try_timeout: rt.per_try_timeout,
-            });
-            route.rewrite = match (&r.rewrite, r.strip_prefix) {
-                (Some(p), _) => gw::Rewrite::ReplacePrefix(p.clone()),
-                (None, true) => gw::Rewrite::StripPrefix,
-                (None, false) => gw::Rewrite::Keep,
-            };
-            route.scopes = r.scopes.clone();
-            route.plan = r.plan.as_ref().map(plan);
-            route.timeout = r.timeout;
-            route
-        })
-        .collect();
+        .map(|(name, u)| Ok((name.clone(), upstream_config(name, u)?)))
+        .collect::<Result<_, String>>()?;
+    let routes = g.routes.iter().map(route_config).collect();
     let mut config = gw::Config::new(upstreams, routes);
     config.request_timeout = g.request_timeout;
     if let Some(n) = usize::try_from(g.max_body_bytes)
@@ -120,26 +62,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         config.server.max_body_bytes = n;
     }
     if let Some(a) = &g.auth {
-        let algorithm = match a.algorithm {
-            m::JwtAlgorithm::HS256 => gw::Algorithm::HS256,
-            m::JwtAlgorithm::HS384 => gw::Algorithm::HS384,
-            m::JwtAlgorithm::HS512 => gw::Algorithm::HS512,
-            m::JwtAlgorithm::RS256 => gw::Algorithm::RS256,
-            m::JwtAlgorithm::PS256 => gw::Algorithm::PS256,
-            m::JwtAlgorithm::ES256 => gw::Algorithm::ES256,
-            m::JwtAlgorithm::EdDSA => gw::Algorithm::EdDSA,
-        };
-        let mut auth = gw::AuthConfig::hmac(algorithm, Vec::new());
-        auth.key = match &a.key {
-            m::KeySource::Secret(s) => gw::KeySource::Secret(s.as_bytes().to_vec()),
-            m::KeySource::KeyFile(p) => gw::KeySource::PemFile(p.clone()),
-            m::KeySource::JwksFile(p) => gw::KeySource::JwksFile(p.clone()),
-        };
-        auth.issuer = a.issuer.clone();
-        auth.audience = a.audience.clone();
-        auth.tenant_claim = a.tenant_claim.clone();
-        auth.leeway = a.leeway;
-        config.auth = Some(auth);
+        config.auth = Some(auth_config(a));
         config.transform.keep_authorization = a.forward_authorization;
     }
     if let Some(c) = &g.cache {
@@ -164,7 +87,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
     config.rate_limit.fail_open = g.rate_limit.fail_open;
     config.rate_limit.unknown_tenant = match &g.unknown_tenant {
         m::UnknownTenant::Reject => gw::UnknownTenant::Reject,
-        m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(plan(p)),
+        m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(*p),
     };
     if let Some(budget) = g
         .routes
@@ -180,27 +103,74 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         .iter()
         .map(|t| gw::TenantConfig {
             id: t.id.clone(),
-            plan: plan(&t.plan),
+            plan: t.plan,
         })
         .collect();
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
 
-fn plan(p: &m::Plan) -> gw::Plan {
-    gw::Plan {
-        rate: p.rate,
-        burst: p.burst,
-        quota: p.quota.map(|q| gw::Quota {
-            limit: q.limit,
-            period: match q.period {
-                m::QuotaPeriod::Day => gw::QuotaPeriod::Day,
-                m::QuotaPeriod::Week => gw::QuotaPeriod::Week,
-                m::QuotaPeriod::Month => gw::QuotaPeriod::Month,
-                m::QuotaPeriod::Every(d) => gw::QuotaPeriod::Every(d),
-            },
-        }),
+/// A pool of listed `targets`, each resolved to one address.
+fn upstream_config(name: &str, u: &m::Upstream) -> Result<gw::UpstreamConfig, String> {
+    let m::Instances::Targets(targets) = &u.instances else {
+        return Err(format!(
+            "upstreams.{name}: a gateway configuration lists `targets`"
+        ));
+    };
+    let mut addrs = Vec::new();
+    for t in targets {
+        let addr = t
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("upstreams.{name}.targets: cannot resolve `{t}`"))?;
+        addrs.push(addr);
     }
+    let mut cfg = gw::UpstreamConfig::new(addrs);
+    cfg.zones = u.zones.clone();
+    cfg.balance = u.balance.clone();
+    cfg.health = Some(u.health.clone());
+    cfg.outlier = u.outlier.clone();
+    Ok(cfg)
+}
+
+fn route_config(r: &m::Route) -> gw::RouteConfig {
+    let mut route = gw::RouteConfig::new(r.path.clone(), r.upstream.clone());
+    route.methods = r.methods.clone();
+    route.cache = r.cache;
+    route.retry = r.retry.as_ref().map(|rt| rt.policy);
+    route.rewrite = match (&r.rewrite, r.strip_prefix) {
+        (Some(p), _) => gw::Rewrite::ReplacePrefix(p.clone()),
+        (None, true) => gw::Rewrite::StripPrefix,
+        (None, false) => gw::Rewrite::Keep,
+    };
+    route.scopes = r.scopes.clone();
+    route.plan = r.plan;
+    route.timeout = r.timeout;
+    route
+}
+
+fn auth_config(a: &m::Auth) -> gw::AuthConfig {
+    let algorithm = match a.algorithm {
+        m::JwtAlgorithm::HS256 => gw::Algorithm::HS256,
+        m::JwtAlgorithm::HS384 => gw::Algorithm::HS384,
+        m::JwtAlgorithm::HS512 => gw::Algorithm::HS512,
+        m::JwtAlgorithm::RS256 => gw::Algorithm::RS256,
+        m::JwtAlgorithm::PS256 => gw::Algorithm::PS256,
+        m::JwtAlgorithm::ES256 => gw::Algorithm::ES256,
+        m::JwtAlgorithm::EdDSA => gw::Algorithm::EdDSA,
+    };
+    let mut auth = gw::AuthConfig::hmac(algorithm, Vec::new());
+    auth.key = match &a.key {
+        m::KeySource::Secret(s) => gw::KeySource::Secret(s.as_bytes().to_vec()),
+        m::KeySource::KeyFile(p) => gw::KeySource::PemFile(p.clone()),
+        m::KeySource::JwksFile(p) => gw::KeySource::JwksFile(p.clone()),
+    };
+    auth.issuer = a.issuer.clone();
+    auth.audience = a.audience.clone();
+    auth.tenant_claim = a.tenant_claim.clone();
+    auth.leeway = a.leeway;
+    auth
 }
 
 /// Read, validate and map the file; the message names every problem.

@@ -114,7 +114,7 @@ impl BucketModel {
     /// `Some(seconds to the next period)` when the quota is used up at `t`.
     fn quota_wait(&mut self, t: f64) -> Option<f64> {
         let quota = self.plan.quota?;
-        let len = quota.period.length().as_secs_f64();
+        let len = quota.period.duration().as_secs_f64();
         let period = (t / len).floor() as u64;
         if period != self.quota_period {
             self.quota_period = period;
@@ -191,7 +191,7 @@ impl TenantModelStats {
                 quota_period_s: admission
                     .plan
                     .quota
-                    .map_or(0.0, |q| q.period.length().as_secs_f64()),
+                    .map_or(0.0, |q| q.period.duration().as_secs_f64()),
                 slack_s,
             });
         }

@@ -18,6 +18,13 @@ use super::template::Template;
 mod faults;
 pub use faults::*;
 
+/// The gateway's own validated types, embedded as they are: a usage plan (token bucket
+/// plus quota), a route's retry policy, the balancing policy, an active health check,
+/// passive outlier ejection.
+pub use reference_gateway::config::{
+    Balance, HealthConfig, OutlierConfig, Plan, Quota, QuotaPeriod, RetryConfig,
+};
+
 /// One experiment: what to bring up, what traffic to send, what to break, what to promise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -179,12 +186,11 @@ pub struct Route {
     pub timeout: Option<Duration>,
 }
 
-/// Retry policy of a route.
+/// Retry policy of a route: the gateway's own (attempts, per-try timeout) and the route's
+/// `budget` (the gateway keeps one budget, the largest of its routes').
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
-    /// Total attempts, including the first.
-    pub attempts: NonZeroU32,
-    pub per_try_timeout: Duration,
+    pub policy: RetryConfig,
     /// Retries allowed as a share of requests (0.2 = 20%).
     pub budget: f64,
 }
@@ -206,37 +212,6 @@ impl Instances {
             Instances::Targets(t) => t.len(),
         }
     }
-}
-
-/// Load-balancing policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Balance {
-    RoundRobin,
-    /// Power of two choices.
-    LeastRequest,
-    Random,
-    /// Consistent hash on a request header.
-    Hash(String),
-}
-
-/// Active health check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthCheck {
-    pub path: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub unhealthy_after: NonZeroU32,
-    pub healthy_after: NonZeroU32,
-}
-
-/// Passive outlier ejection.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outlier {
-    pub consecutive_failures: NonZeroU32,
-    /// Base ejection time; it grows on repeat ejections.
-    pub ejection: Duration,
-    /// Never eject more than this share of the pool, in [0, 1].
-    pub max_ejected: f64,
 }
 
 /// Response-latency model of a mock backend.
@@ -291,8 +266,8 @@ pub struct Upstream {
     /// Zones assigned round-robin: instance i is in `zones[i % len]`.
     pub zones: Vec<String>,
     pub balance: Balance,
-    pub health: HealthCheck,
-    pub outlier: Option<Outlier>,
+    pub health: HealthConfig,
+    pub outlier: Option<OutlierConfig>,
     /// Replace a killed instance after this launch delay.
     pub restart_after: Option<Duration>,
     pub latency: LatencyModel,
@@ -308,46 +283,6 @@ impl Upstream {
     pub fn zone_of(&self, index: usize) -> Option<&str> {
         (!self.zones.is_empty()).then(|| self.zones[index % self.zones.len()].as_str())
     }
-}
-
-/// The period of a quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaPeriod {
-    Day,
-    Week,
-    /// 30 days.
-    Month,
-    Every(Duration),
-}
-
-impl QuotaPeriod {
-    /// The period's length.
-    pub fn length(self) -> Duration {
-        const DAY: u64 = 86_400;
-        match self {
-            QuotaPeriod::Day => Duration::from_secs(DAY),
-            QuotaPeriod::Week => Duration::from_secs(7 * DAY),
-            QuotaPeriod::Month => Duration::from_secs(30 * DAY),
-            QuotaPeriod::Every(d) => d,
-        }
-    }
-}
-
-/// A request quota over a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    pub limit: NonZeroU64,
-    pub period: QuotaPeriod,
-}
-
-/// A usage plan, with AWS API Gateway semantics: a token bucket plus a quota.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
-    /// Refill rate, tokens per second (> 0).
-    pub rate: f64,
-    /// Bucket size.
-    pub burst: NonZeroU32,
-    pub quota: Option<Quota>,
 }
 
 /// One `[[tenants]]` entry.

@@ -193,8 +193,8 @@ fn route(r: &Route) -> RawRoute {
         methods: (!r.methods.is_empty()).then(|| r.methods.iter().map(|m| m.to_string()).collect()),
         cache: Some(r.cache),
         retry: r.retry.as_ref().map(|rt| RawRetry {
-            attempts: rt.attempts.get(),
-            per_try_timeout: Some(d(rt.per_try_timeout)),
+            attempts: rt.policy.attempts.get(),
+            per_try_timeout: Some(d(rt.policy.per_try_timeout)),
             budget: Some(pct(rt.budget)),
         }),
         strip_prefix: Some(r.strip_prefix),

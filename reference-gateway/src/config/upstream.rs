@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
-use super::Plan;
+use std::collections::BTreeMap;
+
+use super::{Plan, Problems};
 
 /// One `[[gateway.routes]]` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +37,51 @@ pub struct RouteConfig {
 }
 
 impl RouteConfig {
+    /// What the types cannot say: a `/` path and rewrite, a known upstream, positive timeouts.
+    pub(crate) fn check(
+        &self,
+        at: &str,
+        upstreams: &BTreeMap<String, UpstreamConfig>,
+        p: &mut Problems,
+    ) {
+        p.check(
+            self.path.starts_with('/'),
+            format!("{at}.path"),
+            format!("must start with '/', got {:?}", self.path),
+        );
+        p.check(
+            upstreams.contains_key(&self.upstream),
+            format!("{at}.upstream"),
+            format!(
+                "unknown upstream {:?} (known: {:?})",
+                self.upstream,
+                upstreams.keys().collect::<Vec<_>>()
+            ),
+        );
+        p.check(
+            self.timeout.is_none_or(|t| !t.is_zero()),
+            format!("{at}.timeout"),
+            "must be > 0",
+        );
+        if let Some(retry) = &self.retry {
+            p.check(
+                !retry.per_try_timeout.is_zero(),
+                format!("{at}.retry.per_try_timeout"),
+                "must be > 0",
+            );
+        }
+        if let Rewrite::ReplacePrefix(r) = &self.rewrite {
+            p.check(
+                r.starts_with('/'),
+                format!("{at}.rewrite"),
+                format!("must start with '/', got {r:?}"),
+            );
+        }
+        if let Some(plan) = &self.plan {
+            plan.check(&format!("{at}.plan"), p);
+        }
+    }
+
     /// A route with defaults: any method, no cache, no retry, path kept.
     pub fn new(path: impl Into<String>, upstream: impl Into<String>) -> Self {
         Self {
@@ -88,6 +135,48 @@ pub struct UpstreamConfig {
 }
 
 impl UpstreamConfig {
+    /// What the types cannot say: 1 to 64 targets, a `/` health path, positive probe
+    /// times, an ejection share in 0..=1.
+    pub(crate) fn check(&self, at: &str, p: &mut Problems) {
+        p.check(
+            !self.targets.is_empty(),
+            format!("{at}.targets"),
+            "needs at least one target",
+        );
+        p.check(
+            self.targets.len() <= 64,
+            format!("{at}.targets"),
+            format!(
+                "at most 64 instances per upstream, got {}",
+                self.targets.len()
+            ),
+        );
+        if let Some(h) = &self.health {
+            p.check(
+                h.path.starts_with('/'),
+                format!("{at}.health.path"),
+                format!("must start with '/', got {:?}", h.path),
+            );
+            p.check(
+                !h.interval.is_zero(),
+                format!("{at}.health.interval"),
+                "must be > 0",
+            );
+            p.check(
+                !h.timeout.is_zero(),
+                format!("{at}.health.timeout"),
+                "must be > 0",
+            );
+        }
+        if let Some(o) = &self.outlier {
+            p.check(
+                (0.0..=1.0).contains(&o.max_ejected),
+                format!("{at}.outlier.max_ejected"),
+                format!("must be a share in 0..=1, got {}", o.max_ejected),
+            );
+        }
+    }
+
     /// Round-robin over `targets`, no health checks, no outlier ejection.
     pub fn new(targets: Vec<SocketAddr>) -> Self {
         Self {

@@ -116,7 +116,7 @@ async fn throttling_is_exact_over_t_at_five_times_the_rate_and_spares_compliant_
     for id in ["flood", "calm"] {
         cfg.tenants.push(TenantConfig {
             id: id.into(),
-            plan: plan.clone(),
+            plan,
         });
     }
     let state = GatewayState::new(cfg, CancellationToken::new()).unwrap();

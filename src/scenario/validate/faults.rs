@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::human::format_duration;
 use crate::scenario::model::*;
@@ -29,7 +29,7 @@ const ACTIONS: [&str; 17] = [
     "chaos",
 ];
 
-pub(super) fn links(cx: &mut Ctx<'_>, raw: &[RawLink]) -> Vec<Link> {
+pub(super) fn links(cx: &mut Checker<'_>, raw: &[RawLink]) -> Vec<Link> {
     let mut names = HashSet::new();
     raw.iter()
         .enumerate()
@@ -70,7 +70,7 @@ pub(super) fn links(cx: &mut Ctx<'_>, raw: &[RawLink]) -> Vec<Link> {
 }
 
 pub(super) fn faults(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &[RawFault],
     run: Duration,
     gateway: &Gateway,
@@ -94,7 +94,7 @@ pub(super) fn faults(
 }
 
 fn fault(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     f: &RawFault,
     run: Duration,
@@ -193,7 +193,7 @@ fn fault(
 }
 
 /// Parse the action and its parameters; parameters of other actions are errors.
-fn action(cx: &mut Ctx<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
+fn action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
     let params: [(&str, bool); 10] = [
         ("latency", f.latency.is_some()),
         ("jitter", f.jitter.is_some()),
@@ -244,10 +244,10 @@ fn action(cx: &mut Ctx<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
             );
         }
     }
-    let d = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+    let d = |cx: &mut Checker<'_>, key: &str, v: &Option<String>| {
         cx.duration(&path.key(key), v.as_deref(), Duration::ZERO, true)
     };
-    let need = |cx: &mut Ctx<'_>, key: &str, present: bool| {
+    let need = |cx: &mut Checker<'_>, key: &str, present: bool| {
         if !present {
             cx.err(path, format!("action `{}` needs `{key}`", f.action));
         }
@@ -332,7 +332,7 @@ fn action(cx: &mut Ctx<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
 }
 
 fn target(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     text: &str,
     gateway: &Gateway,
@@ -434,7 +434,7 @@ fn target(
 
 /// Can this action act on this target?
 fn compatible(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     action: &FaultAction,
     target: &FaultTarget,

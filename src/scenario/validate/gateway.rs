@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::human::parse_duration;
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
-pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
+pub(super) fn tenants(cx: &mut Checker<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, t) in raw.iter().enumerate() {
@@ -37,7 +37,7 @@ pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
     out
 }
 
-pub(super) fn plan(cx: &mut Ctx<'_>, path: &Path, raw: &RawPlan) -> Plan {
+pub(super) fn plan(cx: &mut Checker<'_>, path: &Path, raw: &RawPlan) -> Plan {
     let rate = cx.positive(&path.key("rate"), raw.rate);
     let burst = cx.nonzero(
         &path.key("burst"),
@@ -65,11 +65,65 @@ pub(super) fn plan(cx: &mut Ctx<'_>, path: &Path, raw: &RawPlan) -> Plan {
 }
 
 pub(super) fn gateway(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     g: &RawGateway,
     upstreams: &BTreeMap<String, Upstream>,
 ) -> Gateway {
     let path = Path::root().key("gateway");
+    let target = target(cx, &path, g);
+    let mut auth = g.auth.as_ref().map(|a| auth(cx, &path.key("auth"), a));
+    let cache = g.cache.as_ref().map(|c| {
+        let cp = path.key("cache");
+        Cache {
+            ttl: cx.required_duration(&cp.key("ttl"), &c.ttl),
+            max_entries: cx.nonzero64(&cp.key("max_entries"), c.max_entries.unwrap_or(10_000)),
+            vary: c.vary.clone().unwrap_or_default(),
+        }
+    });
+    let rl = g.rate_limit.clone().unwrap_or_default();
+    let store = store(
+        cx,
+        &path.key("rate_limit").key("store"),
+        rl.store.as_deref(),
+    );
+    let unknown_tenant = unknown_tenant(cx, &path, g);
+    let mut routes: Vec<Route> = g
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
+        .collect();
+    if let Some(a) = auth.as_mut() {
+        let granted: std::collections::BTreeSet<&String> =
+            routes.iter().flat_map(|r| &r.scopes).collect();
+        a.scopes = granted.into_iter().cloned().collect();
+    }
+    let external = matches!(target, GatewayTarget::External { .. });
+    if routes.is_empty() && !external {
+        default_route(cx, &path, upstreams, &mut routes);
+    }
+    Gateway {
+        target,
+        request_timeout: cx.duration(
+            &path.key("request_timeout"),
+            g.request_timeout.as_deref(),
+            Duration::from_secs(2),
+            false,
+        ),
+        auth,
+        cache,
+        rate_limit: RateLimit {
+            store,
+            fail_open: rl.fail_open.unwrap_or(true),
+        },
+        routes,
+        unknown_tenant,
+        max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+    }
+}
+
+/// Bundled instances (with zones) or an external `url`.
+fn target(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> GatewayTarget {
     let target = match (&g.url, g.instances) {
         (Some(_), Some(_)) => {
             cx.err(
@@ -106,31 +160,30 @@ pub(super) fn gateway(
             "zones apply to gateway instances ninefold starts; remove them with `url`",
         );
     }
-    let auth = g.auth.as_ref().map(|a| auth(cx, &path.key("auth"), a));
-    let cache = g.cache.as_ref().map(|c| {
-        let cp = path.key("cache");
-        Cache {
-            ttl: cx.required_duration(&cp.key("ttl"), &c.ttl),
-            max_entries: cx.nonzero64(&cp.key("max_entries"), c.max_entries.unwrap_or(10_000)),
-            vary: c.vary.clone().unwrap_or_default(),
-        }
-    });
-    let rl = g.rate_limit.clone().unwrap_or_default();
-    let store = match rl.store.as_deref() {
+    target
+}
+
+/// `rate_limit.store`: `"local"`, `"redis"` (ninefold starts one) or a URL.
+fn store(cx: &mut Checker<'_>, path: &Path, raw: Option<&str>) -> LimiterStore {
+    match raw {
         None | Some("local") => LimiterStore::Local,
         Some("redis") => LimiterStore::Redis(None),
         Some(s) if s.starts_with("redis://") => LimiterStore::Redis(Some(s.to_owned())),
         Some(other) => {
             cx.err(
-                &path.key("rate_limit").key("store"),
+                path,
                 format!(
                     "unknown store `{other}`; accepted: \"local\", \"redis\", \"redis://HOST:PORT\""
                 ),
             );
             LimiterStore::Local
         }
-    };
-    let unknown_tenant = match (g.unknown_tenant.as_deref(), &g.default_plan) {
+    }
+}
+
+/// `unknown_tenant` and `default_plan`: what a tenant without a plan gets.
+fn unknown_tenant(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> UnknownTenant {
+    match (g.unknown_tenant.as_deref(), &g.default_plan) {
         (None | Some("reject"), None) => UnknownTenant::Reject,
         (None | Some("default"), Some(p)) => {
             UnknownTenant::DefaultPlan(plan(cx, &path.key("default_plan"), p))
@@ -156,60 +209,61 @@ pub(super) fn gateway(
             );
             UnknownTenant::Reject
         }
-    };
-    let mut routes: Vec<Route> = g
-        .routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
-        .collect();
-    let mut auth = auth;
-    if let Some(a) = auth.as_mut() {
-        let granted: std::collections::BTreeSet<&String> =
-            routes.iter().flat_map(|r| &r.scopes).collect();
-        a.scopes = granted.into_iter().cloned().collect();
-    }
-    let external = matches!(target, GatewayTarget::External { .. });
-    if routes.is_empty() && !external {
-        match upstreams.keys().next() {
-            Some(only) if upstreams.len() == 1 => routes.push(Route {
-                path: "/".into(),
-                upstream: only.clone(),
-                methods: Vec::new(),
-                cache: false,
-                retry: None,
-                strip_prefix: false,
-                rewrite: None,
-                scopes: Vec::new(),
-                plan: None,
-                timeout: None,
-            }),
-            Some(_) => cx.err(&path, "with several upstream pools, declare `[[gateway.routes]]` saying which path goes where"),
-            None => cx.err(&Path::root(), "the bundled gateway needs at least one `[upstreams.NAME]` pool to route to"),
-        }
-    }
-    Gateway {
-        target,
-        request_timeout: cx.duration(
-            &path.key("request_timeout"),
-            g.request_timeout.as_deref(),
-            Duration::from_secs(2),
-            false,
-        ),
-        auth,
-        cache,
-        rate_limit: RateLimit {
-            store,
-            fail_open: rl.fail_open.unwrap_or(true),
-        },
-        routes,
-        unknown_tenant,
-        max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
     }
 }
 
-fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
-    let algorithm = match a.algorithm.as_str() {
+/// No `[[gateway.routes]]`: everything goes to the only pool (several pools need routes).
+fn default_route(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    upstreams: &BTreeMap<String, Upstream>,
+    routes: &mut Vec<Route>,
+) {
+    match upstreams.keys().next() {
+        Some(only) if upstreams.len() == 1 => routes.push(Route {
+            path: "/".into(),
+            upstream: only.clone(),
+            methods: Vec::new(),
+            cache: false,
+            retry: None,
+            strip_prefix: false,
+            rewrite: None,
+            scopes: Vec::new(),
+            plan: None,
+            timeout: None,
+        }),
+        Some(_) => cx.err(path, "with several upstream pools, declare `[[gateway.routes]]` saying which path goes where"),
+        None => cx.err(&Path::root(), "the bundled gateway needs at least one `[upstreams.NAME]` pool to route to"),
+    }
+}
+
+fn auth(cx: &mut Checker<'_>, path: &Path, a: &RawAuth) -> Auth {
+    let algorithm = algorithm(cx, &path.key("algorithm"), &a.algorithm);
+    let key = key_source(cx, path, a, algorithm);
+    let signing_key_file = a
+        .signing_key_file
+        .as_ref()
+        .map(|f| cx.existing_file(&path.key("signing_key_file"), f));
+    Auth {
+        algorithm,
+        key,
+        signing_key_file,
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        tenant_claim: a.tenant_claim.clone().unwrap_or_else(|| "tenant_id".into()),
+        leeway: cx.duration(
+            &path.key("leeway"),
+            a.leeway.as_deref(),
+            Duration::from_secs(5),
+            true,
+        ),
+        forward_authorization: a.forward_authorization.unwrap_or(false),
+        scopes: Vec::new(),
+    }
+}
+
+fn algorithm(cx: &mut Checker<'_>, path: &Path, text: &str) -> JwtAlgorithm {
+    match text {
         "HS256" => JwtAlgorithm::HS256,
         "HS384" => JwtAlgorithm::HS384,
         "HS512" => JwtAlgorithm::HS512,
@@ -223,7 +277,7 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
             ];
             let hint = did_you_mean(other, known).unwrap_or_default();
             cx.err(
-                &path.key("algorithm"),
+                path,
                 format!(
                     "unknown algorithm `{other}`{hint}; accepted: {}",
                     known.join(", ")
@@ -231,8 +285,17 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
             );
             JwtAlgorithm::HS256
         }
-    };
-    let key = match (&a.secret, &a.key_file, &a.jwks_file) {
+    }
+}
+
+/// Exactly one of `secret` (HS*), `key_file` (a PEM public key) or `jwks_file`.
+fn key_source(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    a: &RawAuth,
+    algorithm: JwtAlgorithm,
+) -> KeySource {
+    match (&a.secret, &a.key_file, &a.jwks_file) {
         (Some(s), None, None) => {
             if !algorithm.is_hmac() {
                 cx.err(&path.key("secret"), format!("{algorithm:?} verifies with a public key: give `key_file` or `jwks_file`, not `secret`"));
@@ -266,31 +329,11 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
             );
             KeySource::Secret(String::new())
         }
-    };
-    let signing_key_file = a
-        .signing_key_file
-        .as_ref()
-        .map(|f| cx.existing_file(&path.key("signing_key_file"), f));
-    Auth {
-        algorithm,
-        key,
-        signing_key_file,
-        issuer: a.issuer.clone(),
-        audience: a.audience.clone(),
-        tenant_claim: a.tenant_claim.clone().unwrap_or_else(|| "tenant_id".into()),
-        leeway: cx.duration(
-            &path.key("leeway"),
-            a.leeway.as_deref(),
-            Duration::from_secs(5),
-            true,
-        ),
-        forward_authorization: a.forward_authorization.unwrap_or(false),
-        scopes: Vec::new(),
     }
 }
 
 fn route(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     r: &RawRoute,
     upstreams: &BTreeMap<String, Upstream>,
@@ -339,13 +382,15 @@ fn route(
     let retry = r.retry.as_ref().map(|rt| {
         let rp = path.key("retry");
         Retry {
-            attempts: cx.nonzero(&rp.key("attempts"), Some(rt.attempts), 1),
-            per_try_timeout: cx.duration(
-                &rp.key("per_try_timeout"),
-                rt.per_try_timeout.as_deref(),
-                Duration::from_millis(500),
-                false,
-            ),
+            policy: RetryConfig {
+                attempts: cx.nonzero(&rp.key("attempts"), Some(rt.attempts), 1),
+                per_try_timeout: cx.duration(
+                    &rp.key("per_try_timeout"),
+                    rt.per_try_timeout.as_deref(),
+                    Duration::from_millis(500),
+                    false,
+                ),
+            },
             budget: cx.share(&rp.key("budget"), rt.budget.as_deref(), 0.2),
         }
     });

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::Path;
 use crate::scenario::human::format_duration;
 use crate::scenario::model::*;
@@ -36,7 +36,7 @@ pub const MAX_PHASE_RATE: f64 = 1e7;
 
 /// Check the limits of the components `run` starts.
 pub(super) fn check(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     gateway: &Gateway,
     upstreams: &std::collections::BTreeMap<String, Upstream>,
     tenants: &[Tenant],
@@ -72,7 +72,7 @@ pub(super) fn check(
 
 /// Pool sizes of a gateway configuration file (always served by the reference gateway).
 pub(super) fn check_gateway_file(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     gateway: &Gateway,
     upstreams: &std::collections::BTreeMap<String, Upstream>,
     tenants: &[Tenant],
@@ -81,7 +81,7 @@ pub(super) fn check_gateway_file(
     plans(cx, gateway, tenants);
 }
 
-fn pool_sizes(cx: &mut Ctx<'_>, upstreams: &std::collections::BTreeMap<String, Upstream>) {
+fn pool_sizes(cx: &mut Checker<'_>, upstreams: &std::collections::BTreeMap<String, Upstream>) {
     for (name, u) in upstreams {
         let n = u.instances.count();
         if n > MAX_POOL_INSTANCES {
@@ -99,8 +99,8 @@ fn pool_sizes(cx: &mut Ctx<'_>, upstreams: &std::collections::BTreeMap<String, U
     }
 }
 
-fn plans(cx: &mut Ctx<'_>, gateway: &Gateway, tenants: &[Tenant]) {
-    let plan = |cx: &mut Ctx<'_>, path: Path, p: &Plan| {
+fn plans(cx: &mut Checker<'_>, gateway: &Gateway, tenants: &[Tenant]) {
+    let plan = |cx: &mut Checker<'_>, path: Path, p: &Plan| {
         if p.rate > MAX_PLAN_RATE {
             cx.err(
                 &path.key("rate"),
@@ -133,9 +133,9 @@ fn plans(cx: &mut Ctx<'_>, gateway: &Gateway, tenants: &[Tenant]) {
     }
 }
 
-fn mock_backend(cx: &mut Ctx<'_>, u: &Upstream) {
+fn mock_backend(cx: &mut Checker<'_>, u: &Upstream) {
     let path = Path::root().key("upstreams").key(&u.name);
-    let duration = |cx: &mut Ctx<'_>, path: Path, d: Duration| {
+    let duration = |cx: &mut Checker<'_>, path: Path, d: Duration| {
         if d > MAX_MOCK_DURATION {
             cx.err(
                 &path,
@@ -185,8 +185,8 @@ fn mock_backend(cx: &mut Ctx<'_>, u: &Upstream) {
     }
 }
 
-fn phase_rates(cx: &mut Ctx<'_>, path: &Path, executor: &Executor) {
-    let rate = |cx: &mut Ctx<'_>, path: Path, r: f64| {
+fn phase_rates(cx: &mut Checker<'_>, path: &Path, executor: &Executor) {
+    let rate = |cx: &mut Checker<'_>, path: Path, r: f64| {
         if r > MAX_PHASE_RATE {
             cx.err(
                 &path,

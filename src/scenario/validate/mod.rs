@@ -4,6 +4,7 @@
 //! (`traffic[2].rate`) and saying what would be accepted; validation goes on
 //! after a problem so the user sees them all at once.
 
+mod backend;
 mod faults;
 mod gateway;
 pub mod limits;
@@ -21,14 +22,15 @@ use super::human::{parse_duration, parse_share};
 use super::model::{FaultProxy, Scenario};
 use super::raw::{RawGatewayFile, RawScenario};
 
-/// Collects problems while building domain values.
-pub(crate) struct Ctx<'a> {
+/// The validation pass in progress: collects every problem (a [`Diagnostic`] at its path)
+/// while raw values become domain values, so all are reported at once.
+pub(crate) struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     /// Folder of the file, to resolve relative paths (key files).
     pub base_dir: &'a FsPath,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Checker<'a> {
     pub fn new(base_dir: &'a FsPath) -> Self {
         Self {
             diags: Vec::new(),
@@ -153,7 +155,7 @@ impl<'a> Ctx<'a> {
 
 /// Validate a whole scenario. `base_dir` resolves relative file paths.
 pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Diagnostic>> {
-    let mut cx = Ctx::new(base_dir);
+    let mut cx = Checker::new(base_dir);
     let root = Path::root();
     if raw.name.trim().is_empty() {
         cx.err(&root.key("name"), "name: must not be empty");
@@ -240,7 +242,7 @@ pub fn gateway_file(
     raw: &RawGatewayFile,
     base_dir: &FsPath,
 ) -> Result<GatewayFile, Vec<Diagnostic>> {
-    let mut cx = Ctx::new(base_dir);
+    let mut cx = Checker::new(base_dir);
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, false);
     let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);

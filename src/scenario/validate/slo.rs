@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::slo::*;
 
 pub(super) fn slos(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &BTreeMap<String, String>,
     tenants: &[Tenant],
     gateway: &Gateway,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::Ctx;
+use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
@@ -19,7 +19,7 @@ const EXECUTORS: [&str; 4] = [
 ];
 
 pub(super) fn phases(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &[RawPhase],
     run: Duration,
     tenants: &[Tenant],
@@ -46,7 +46,7 @@ pub(super) fn phases(
 }
 
 fn phase(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     name: String,
     p: &RawPhase,
@@ -112,7 +112,7 @@ fn phase(
     }
 }
 
-fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
+fn executor(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {
     let arrivals = arrivals(cx, path, p);
     let Some(allowed) = executor_keys(cx, path, p) else {
         return Executor::ConstantArrivalRate {
@@ -164,7 +164,7 @@ fn executor(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> 
 }
 
 /// `arrivals`: how an open-loop phase spaces its requests.
-fn arrivals(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Arrivals {
+fn arrivals(cx: &mut Checker<'_>, path: &Path, p: &RawPhase) -> Arrivals {
     match p.arrivals.as_deref() {
         None | Some("uniform") => Arrivals::Uniform,
         Some("poisson") => Arrivals::Poisson,
@@ -179,7 +179,11 @@ fn arrivals(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Arrivals {
 }
 
 /// The keys the phase's executor takes; `None` (and an error) for an unknown executor.
-fn executor_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Option<&'static [&'static str]> {
+fn executor_keys(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    p: &RawPhase,
+) -> Option<&'static [&'static str]> {
     Some(match p.executor.as_str() {
         "constant-arrival-rate" => &["rate", "arrivals"],
         "ramping-arrival-rate" => &["start_rate", "stages", "arrivals"],
@@ -200,7 +204,7 @@ fn executor_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase) -> Option<&'static
 }
 
 /// Keys that belong to other executors are mistakes worth naming.
-fn misplaced_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, allowed: &[&str]) {
+fn misplaced_keys(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, allowed: &[&str]) {
     let given: [(&str, bool); 7] = [
         ("rate", p.rate.is_some()),
         ("start_rate", p.start_rate.is_some()),
@@ -225,7 +229,7 @@ fn misplaced_keys(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, allowed: &[&str])
 }
 
 fn ramping_arrival_rate(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     p: &RawPhase,
     duration: Duration,
@@ -253,7 +257,7 @@ fn ramping_arrival_rate(
 }
 
 /// A ramping executor's `stages`, which must fit in the phase.
-fn stages(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Vec<Stage> {
+fn stages(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Vec<Stage> {
     let sp = path.key("stages");
     let raw = p.stages.as_deref().unwrap_or_default();
     if raw.is_empty() {
@@ -296,7 +300,7 @@ fn stages(cx: &mut Ctx<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Ve
 }
 
 fn mix(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     path: &Path,
     raw: Option<&std::collections::BTreeMap<String, f64>>,
     tenants: &[Tenant],
@@ -332,7 +336,7 @@ fn mix(
     out
 }
 
-fn statuses(cx: &mut Ctx<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
+fn statuses(cx: &mut Checker<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
     raw.unwrap_or_default()
         .iter()
         .enumerate()
@@ -340,7 +344,7 @@ fn statuses(cx: &mut Ctx<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> {
         .collect()
 }
 
-fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
+fn template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
     Template::parse(text).unwrap_or_else(|e| {
         cx.err(
             path,
@@ -350,7 +354,12 @@ fn template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
     })
 }
 
-fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> RequestTemplate {
+fn request(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    r: &RawRequest,
+    gateway: &Gateway,
+) -> RequestTemplate {
     let method = method(cx, path, r);
     if !r.path.starts_with('/') {
         cx.err(
@@ -377,7 +386,7 @@ fn request(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> 
     }
 }
 
-fn method(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Method {
+fn method(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Method {
     let method_text = r.method.as_deref().unwrap_or("GET");
     match Method::from_bytes(method_text.as_bytes()) {
         Ok(m) if method_text.chars().all(|c| c.is_ascii_uppercase()) => m,
@@ -388,7 +397,7 @@ fn method(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Method {
     }
 }
 
-fn headers(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderName, Template)> {
+fn headers(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderName, Template)> {
     r.headers
         .iter()
         .flatten()
@@ -406,7 +415,7 @@ fn headers(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderNa
 }
 
 /// The request's `token` kind, and whether the gateway can tell it from a valid one.
-fn token(cx: &mut Ctx<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> TokenKind {
+fn token(cx: &mut Checker<'_>, path: &Path, r: &RawRequest, gateway: &Gateway) -> TokenKind {
     let token = match r.token.as_deref() {
         None | Some("valid") => TokenKind::Valid,
         Some("expired") => TokenKind::Expired,

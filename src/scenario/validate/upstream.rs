@@ -1,17 +1,18 @@
-//! `[upstreams.*]`: the pools, their instances (managed or listed targets), balancing,
-//! health checks and the latency model of managed instances.
+//! `[upstreams.*]`: the pools, their instances (managed or listed targets), and what the
+//! gateway reads of them (balancing, health checks, outlier ejection). How a mock backend
+//! behaves (latency, errors, store, serverless, restart) is in [`super::backend`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Ctx;
+use super::{Checker, backend};
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
 /// `managed_allowed`: scenarios may ask ninefold to start instances; gateway files list targets.
 pub(super) fn upstreams(
-    cx: &mut Ctx<'_>,
+    cx: &mut Checker<'_>,
     raw: &BTreeMap<String, RawUpstream>,
     managed_allowed: bool,
 ) -> BTreeMap<String, Upstream> {
@@ -20,8 +21,41 @@ pub(super) fn upstreams(
         .collect()
 }
 
-fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, managed_allowed: bool) -> Upstream {
+fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: bool) -> Upstream {
     let path = Path::root().key("upstreams").key(name);
+    pool_name(cx, &path, name);
+    let instances = instances(cx, &path, u, managed_allowed);
+    let balance = balance(cx, &path.key("balance"), u.balance.as_deref());
+    let health = health(
+        cx,
+        &path.key("health"),
+        u.health.clone().unwrap_or_default(),
+    );
+    let outlier = u
+        .outlier
+        .as_ref()
+        .map(|o| outlier(cx, &path.key("outlier"), o));
+    let restart_after = backend::restart_after(cx, &path.key("restart"), u, &instances);
+    Upstream {
+        name: name.to_owned(),
+        instances,
+        zones: u.zones.clone().unwrap_or_default(),
+        balance,
+        health,
+        outlier,
+        restart_after,
+        latency: backend::latency(cx, &path.key("latency"), u.latency.as_ref()),
+        errors: backend::errors(cx, &path.key("errors"), u.errors.as_ref()),
+        store: backend::store(cx, &path.key("store"), u.store.as_deref()),
+        serverless: u
+            .serverless
+            .as_ref()
+            .map(|s| backend::serverless(cx, &path.key("serverless"), s)),
+        payload_bytes: u.payload_bytes.unwrap_or(256),
+    }
+}
+
+fn pool_name(cx: &mut Checker<'_>, path: &Path, name: &str) {
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -29,9 +63,18 @@ fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, managed_allowed: bool
         || name == "zone"
         || name == "link"
     {
-        cx.err_key(&path, format!("pool name `{name}` may use only letters, digits, `-` and `_`, and cannot be `gateway`, `zone` or `link`"));
+        cx.err_key(path, format!("pool name `{name}` may use only letters, digits, `-` and `_`, and cannot be `gateway`, `zone` or `link`"));
     }
-    let instances = match (&u.instances, &u.targets) {
+}
+
+/// `instances` (ninefold starts mock backends) or `targets` (someone else runs them).
+fn instances(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    u: &RawUpstream,
+    managed_allowed: bool,
+) -> Instances {
+    match (&u.instances, &u.targets) {
         (Some(_), Some(_)) => {
             cx.err(&path.key("targets"), "give either `instances` (ninefold starts them) or `targets` (you run them), not both");
             Instances::Managed(std::num::NonZeroU32::MIN)
@@ -59,187 +102,73 @@ fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, managed_allowed: bool
         }
         (None, None) if managed_allowed => Instances::Managed(std::num::NonZeroU32::MIN),
         (None, None) => {
-            cx.err(&path, "missing required key `targets`");
+            cx.err(path, "missing required key `targets`");
             Instances::Targets(Vec::new())
         }
-    };
-    let balance = match u.balance.as_deref().unwrap_or("round-robin") {
+    }
+}
+
+fn balance(cx: &mut Checker<'_>, path: &Path, raw: Option<&str>) -> Balance {
+    match raw.unwrap_or("round-robin") {
         "round-robin" => Balance::RoundRobin,
         "least-request" => Balance::LeastRequest,
         "random" => Balance::Random,
-        other => match other.strip_prefix("hash:") {
-            Some(h) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => {
-                Balance::Hash(h.to_ascii_lowercase())
-            }
-            _ => {
+        other => match other
+            .strip_prefix("hash:")
+            .and_then(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
+        {
+            Some(header) => Balance::Hash(header),
+            None => {
                 let hint = did_you_mean(other, ["round-robin", "least-request", "random"])
                     .unwrap_or_default();
-                cx.err(&path.key("balance"), format!("unknown policy `{other}`{hint}; accepted: round-robin, least-request, random, hash:<header>"));
+                cx.err(path, format!("unknown policy `{other}`{hint}; accepted: round-robin, least-request, random, hash:<header>"));
                 Balance::RoundRobin
             }
         },
-    };
-    let h = u.health.clone().unwrap_or_default();
-    let hp = path.key("health");
-    let health = HealthCheck {
+    }
+}
+
+fn health(cx: &mut Checker<'_>, path: &Path, h: RawHealth) -> HealthConfig {
+    let health = HealthConfig {
         path: h.path.clone().unwrap_or_else(|| "/health".into()),
         interval: cx.duration(
-            &hp.key("interval"),
+            &path.key("interval"),
             h.interval.as_deref(),
             Duration::from_secs(1),
             false,
         ),
         timeout: cx.duration(
-            &hp.key("timeout"),
+            &path.key("timeout"),
             h.timeout.as_deref(),
             Duration::from_millis(250),
             false,
         ),
-        unhealthy_after: cx.nonzero(&hp.key("unhealthy_after"), h.unhealthy_after, 2),
-        healthy_after: cx.nonzero(&hp.key("healthy_after"), h.healthy_after, 2),
+        unhealthy_after: cx.nonzero(&path.key("unhealthy_after"), h.unhealthy_after, 2),
+        healthy_after: cx.nonzero(&path.key("healthy_after"), h.healthy_after, 2),
     };
     if !health.path.starts_with('/') {
         cx.err(
-            &hp.key("path"),
+            &path.key("path"),
             format!("`{}` must start with `/`", health.path),
         );
     }
-    let outlier = u.outlier.as_ref().map(|o| {
-        let op = path.key("outlier");
-        Outlier {
-            consecutive_failures: cx.nonzero(
-                &op.key("consecutive_failures"),
-                Some(o.consecutive_failures),
-                5,
-            ),
-            ejection: cx.duration(
-                &op.key("ejection"),
-                o.ejection.as_deref(),
-                Duration::from_secs(10),
-                false,
-            ),
-            max_ejected: cx.share(&op.key("max_ejected"), o.max_ejected.as_deref(), 0.5),
-        }
-    });
-    let restart_after = u.restart.as_ref().map(|r| {
-        cx.duration(
-            &path.key("restart").key("after"),
-            Some(&r.after),
-            Duration::ZERO,
-            true,
-        )
-    });
-    if restart_after.is_some() && matches!(instances, Instances::Targets(_)) {
-        cx.err(
-            &path.key("restart"),
-            "ninefold can only replace instances it starts; use `instances` instead of `targets`",
-        );
-    }
-    let latency = latency(cx, &path.key("latency"), u.latency.as_ref());
-    let errors = match &u.errors {
-        None => ErrorModel {
-            rate: 0.0,
-            status: 500,
-        },
-        Some(e) => ErrorModel {
-            rate: cx.unit_interval(&path.key("errors").key("rate"), e.rate),
-            status: cx.status(&path.key("errors").key("status"), e.status.unwrap_or(500)),
-        },
-    };
-    let store = match u.store.as_deref() {
-        None | Some("sqlite") => StoreSpec::Sqlite(None),
-        Some("redis") => StoreSpec::Redis(None),
-        Some(s) if s.starts_with("redis://") => StoreSpec::Redis(Some(s.to_owned())),
-        Some(s) if s.starts_with("sqlite:") => {
-            StoreSpec::Sqlite(Some(cx.base_dir.join(&s["sqlite:".len()..])))
-        }
-        Some(other) => {
-            cx.err(&path.key("store"), format!("unknown store `{other}`; accepted: \"sqlite\", \"sqlite:PATH\", \"redis\", \"redis://HOST:PORT\""));
-            StoreSpec::Sqlite(None)
-        }
-    };
-    let serverless = u.serverless.as_ref().map(|s| {
-        let sp = path.key("serverless");
-        let status = s.over_limit_status.unwrap_or(429);
-        if status != 429 && status != 503 {
-            cx.err(
-                &sp.key("over_limit_status"),
-                format!("must be 429 or 503, got {status}"),
-            );
-        }
-        Serverless {
-            cold_start: cx.duration(
-                &sp.key("cold_start"),
-                Some(&s.cold_start),
-                Duration::ZERO,
-                true,
-            ),
-            idle_after: cx.duration(
-                &sp.key("idle_after"),
-                s.idle_after.as_deref(),
-                Duration::from_secs(60),
-                false,
-            ),
-            concurrency: cx.nonzero(&sp.key("concurrency"), Some(s.concurrency), 1),
-            over_limit_status: status,
-        }
-    });
-    Upstream {
-        name: name.to_owned(),
-        instances,
-        zones: u.zones.clone().unwrap_or_default(),
-        balance,
-        health,
-        outlier,
-        restart_after,
-        latency,
-        errors,
-        store,
-        serverless,
-        payload_bytes: u.payload_bytes.unwrap_or(256),
-    }
+    health
 }
 
-fn latency(cx: &mut Ctx<'_>, path: &Path, raw: Option<&RawLatency>) -> LatencyModel {
-    let Some(l) = raw else {
-        return LatencyModel::None;
-    };
-    let d = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
-        cx.duration(&path.key(key), v.as_deref(), Duration::ZERO, true)
-    };
-    match (&l.median, &l.p99, &l.fixed, &l.min, &l.max) {
-        (Some(_), Some(_), None, None, None) => {
-            let median = d(cx, "median", &l.median);
-            let p99 = d(cx, "p99", &l.p99);
-            if p99 <= median && !median.is_zero() {
-                cx.err(
-                    &path.key("p99"),
-                    "must be longer than the median (for equal values write `fixed`)",
-                );
-            }
-            if median.is_zero() {
-                cx.err(
-                    &path.key("median"),
-                    "must be longer than 0 (use `fixed = \"0s\"` for no latency)",
-                );
-            }
-            LatencyModel::LogNormal { median, p99 }
-        }
-        (None, None, Some(_), None, None) => LatencyModel::Fixed(d(cx, "fixed", &l.fixed)),
-        (None, None, None, Some(_), Some(_)) => {
-            let (min, max) = (d(cx, "min", &l.min), d(cx, "max", &l.max));
-            if max < min {
-                cx.err(&path.key("max"), "must be at least `min`");
-            }
-            LatencyModel::Uniform { min, max }
-        }
-        _ => {
-            cx.err(
-                path,
-                "give `{ median, p99 }` (lognormal), `{ fixed }` or `{ min, max }`",
-            );
-            LatencyModel::None
-        }
+fn outlier(cx: &mut Checker<'_>, path: &Path, o: &RawOutlier) -> OutlierConfig {
+    OutlierConfig {
+        consecutive_failures: cx.nonzero(
+            &path.key("consecutive_failures"),
+            Some(o.consecutive_failures),
+            5,
+        ),
+        ejection: cx.duration(
+            &path.key("ejection"),
+            o.ejection.as_deref(),
+            Duration::from_secs(10),
+            false,
+        ),
+        max_ejected: cx.share(&path.key("max_ejected"), o.max_ejected.as_deref(), 0.5),
     }
 }
 
