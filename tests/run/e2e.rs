@@ -5,14 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support;
+
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("e2e", name)
 }
 
 const KILL_AND_REPLACE: &str = r#"
@@ -189,17 +188,7 @@ fn a_sigkilled_harness_leaves_no_child_alive() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            d.join("run").to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut harness = support::spawn_run(&scenario, &d.join("run"));
     // Read the "ready (pid N)" lines until the four children are up.
     let mut pids = Vec::new();
     let lines = BufReader::new(harness.stderr.take().unwrap()).lines();
@@ -256,17 +245,7 @@ fn ctrl_c_tears_down_and_keeps_what_was_measured_marked_partial() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     let out = d.join("run");
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut harness = support::spawn_run(&scenario, &out);
     let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
     // Wait for the first progress line: traffic is flowing.
     let mut pids = Vec::new();
