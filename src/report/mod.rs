@@ -1,7 +1,7 @@
 //! Reports: one serializable model ([`summary::Summary`]) and its renderings.
 //!
 //! ```text
-//!  Summary ──► summary.json   (serde; schema at reports/summary.schema.json)
+//!  Summary ──► summary.json   (serde; schema at schemas/summary.schema.json)
 //!          ├─► junit.xml      (junit::render)
 //!          ├─► summary.md     (markdown::render, for $GITHUB_STEP_SUMMARY)
 //!          └─► terminal       (terminal::render / print)

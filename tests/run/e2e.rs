@@ -129,7 +129,7 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     // summary.json validates against the checked-in schema.
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/summary.schema.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.schema.json"),
         )
         .unwrap(),
     )
