@@ -1,4 +1,4 @@
-//! Exit codes with a meaning, so CI can gate on them (DESIGN.md).
+//! Exit codes with a meaning, so CI can gate on them (docs/architecture.md).
 
 /// What a `ninefold` invocation tells its caller through its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,6 @@
 //! Availability statistics: how many nines a run showed, and how many it proved.
 //!
-//! A run sees `eligible` requests of which `good` were good (DESIGN.md: `ok` plus
+//! A run sees `eligible` requests of which `good` were good (docs/architecture.md: `ok` plus
 //! expected rejections; dropped requests are not eligible). From those counts:
 //!
 //! - the ratio `A = good / eligible` and its nines `−log10(1 − A)`;

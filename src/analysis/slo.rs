@@ -11,7 +11,7 @@
 //!   `availability` (pass on the lower bound, fail on the upper) plus how many
 //!   more requests would settle an inconclusive verdict.
 //!
-//! [`RunVerdict::decide`] applies the precedence of DESIGN.md's exit codes.
+//! [`RunVerdict::decide`] applies the precedence of the exit codes of docs/architecture.md.
 
 use crate::ExitStatus;
 use crate::format::{format_percent, format_value, group_digits};
@@ -365,7 +365,7 @@ pub struct RunHealth {
 }
 
 impl RunVerdict {
-    /// Precedence (DESIGN.md): a broken run → broken (3), whatever it measured,
+    /// Precedence (docs/architecture.md, exit codes): a broken run → broken (3), whatever it measured,
     /// since its failures may be the harness's own; else an interrupted run →
     /// interrupted (6, verdict withheld: part of a run shows neither a pass nor,
     /// being cut short by someone, a verdict anyone asked for); else any SLO failed → fail

@@ -1,7 +1,7 @@
 //! Reports: the renderings of the summary ([`crate::summary::Summary`]).
 //!
 //! ```text
-//!  Summary ──► summary.json   (serde; schema at reports/summary.schema.json)
+//!  Summary ──► summary.json   (serde; schema at schemas/summary.schema.json)
 //!          ├─► junit.xml      (junit::render)
 //!          ├─► summary.md     (markdown::render, for $GITHUB_STEP_SUMMARY)
 //!          ├─► terminal       (terminal::render)

@@ -13,7 +13,7 @@
 //! `summary.json` is [`Summary`]; `junit.xml`, `summary.md` and the terminal
 //! summary are renderings of it and read nothing else. Its JSON Schema is
 //! generated from these types by schemars and checked in at
-//! `reports/summary.schema.json` (a test keeps the two equal; run the tests with
+//! `schemas/summary.schema.json` (a test keeps the two equal; run the tests with
 //! `NINEFOLD_BLESS=1` to rewrite it after changing a type).
 //!
 //! Units are in the field names (`_s`, `_ms`); ratios are fractions in [0, 1].
@@ -49,7 +49,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One run, as `summary.json` describes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
-    /// Version of this format (see `reports/summary.schema.json`).
+    /// Version of this format (see `schemas/summary.schema.json`).
     pub schema_version: u32,
     /// The ninefold version that produced the file.
     pub ninefold_version: String,
@@ -462,7 +462,7 @@ impl Summary {
 }
 
 /// The JSON Schema of [`Summary`], pretty-printed with a trailing newline, as
-/// checked in at `reports/summary.schema.json`.
+/// checked in at `schemas/summary.schema.json`.
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(Summary);
     let mut text = serde_json::to_string_pretty(&schema)

@@ -188,7 +188,7 @@ pub(crate) fn example() -> Summary {
 }
 
 fn schema_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/summary.schema.json")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.schema.json")
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn checked_in_schema_matches_the_types() {
     let checked_in = std::fs::read_to_string(schema_path()).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "reports/summary.schema.json is stale; run `NINEFOLD_BLESS=1 cargo test --lib summary::tests` and commit it"
+        "schemas/summary.schema.json is stale; run `NINEFOLD_BLESS=1 cargo test --lib summary::tests` and commit it"
     );
 }
 

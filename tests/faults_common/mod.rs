@@ -1,4 +1,4 @@
-//! Helpers shared by the `faults_*` integration tests: servers on
+//! Helpers shared by the fault-proxy tests (`tests/faults/`): servers on
 //! 127.0.0.1:0 that stop when dropped, and a raw HTTP/1.1 client that keeps
 //! every byte of the answer for byte-for-byte checks.
 #![allow(dead_code)]

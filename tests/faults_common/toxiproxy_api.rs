@@ -1,4 +1,4 @@
-//! Helpers of the Toxiproxy `api_test.go` port (`faults_toxiproxy_port*.rs`):
+//! Helpers of the Toxiproxy `api_test.go` port (`tests/faults/toxiproxy_port*.rs`):
 //! the requests its Go client sends and its `Assert*` helpers.
 
 use super::{Api, Raw, http};

@@ -2,7 +2,7 @@
 //! mock backends and the load engine), checked here so that `validate` refuses
 //! what `run` would refuse, with the place in the file and the limit.
 //!
-//! Each limit names the component that enforces it; `tests/scenario_limits.rs`
+//! Each limit names the component that enforces it; `tests/scenario/limits.rs`
 //! checks every one against that component (the value at the limit is accepted
 //! by it, one past is refused), so a limit changed there fails a test here.
 

@@ -1,7 +1,7 @@
 //! Every case of Toxiproxy's `toxics/*_test.go`, ported: proxy-level cases
 //! drive our server over real loopback sockets, adding toxics with the JSON
 //! its `ToxicToJson` builds. The stage-level cases (a toxic between two
-//! channels, Toxiproxy's `ToxicStub`) are in `faults_toxiproxy_port_stages.rs`.
+//! channels, Toxiproxy's `ToxicStub`) are in `toxiproxy_port_stages.rs`.
 //!
 //! Deviations, each also noted at the case: wall-clock tolerances are wider
 //! than the original's (the machine is shared; accuracy is measured by
@@ -9,7 +9,7 @@
 //! fixed sleeps the original uses to let time pass are kept short and only
 //! where the case is about elapsed time.
 
-mod faults_common;
+use crate::faults_common;
 
 use std::time::{Duration, Instant};
 

@@ -6,14 +6,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support;
+
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("e2e", name)
 }
 
 const KILL_AND_REPLACE: &str = r#"
@@ -144,7 +142,7 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     // summary.json validates against the checked-in schema.
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/summary.schema.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/summary.schema.json"),
         )
         .unwrap(),
     )
@@ -203,17 +201,7 @@ fn a_sigkilled_harness_leaves_no_child_alive() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            d.join("run").to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut harness = support::spawn_run(&scenario, &d.join("run"));
     // Read the "ready (pid N)" lines until the four children are up.
     let mut pids = Vec::new();
     let lines = BufReader::new(harness.stderr.take().unwrap()).lines();
@@ -270,17 +258,7 @@ fn ctrl_c_tears_down_and_keeps_what_was_measured_marked_partial() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     let out = d.join("run");
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut harness = support::spawn_run(&scenario, &out);
     let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
     // Wait for the first progress line: traffic is flowing.
     let mut pids = Vec::new();

@@ -1,9 +1,9 @@
 //! Toxiproxy's `api_test.go`, second half: the toxic endpoint cases
 //! (`TestListingToxics` … `TestInvalidStream`), ported as in
-//! `faults_toxiproxy_port.rs` (same requests, same expectations, free
+//! `toxiproxy_port.rs` (same requests, same expectations, free
 //! `localhost:<port>` addresses instead of its fixed ones).
 
-mod faults_common;
+use crate::faults_common;
 
 use faults_common::toxiproxy_api::*;
 use faults_common::{http, spawn_api};

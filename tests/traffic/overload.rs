@@ -6,7 +6,6 @@
 //! Real time (the engine runs its own worker threads), bounded: each run is
 //! short, loopback only, one connection; the outer timeouts only guard the test.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::{Duration, Instant};
@@ -14,56 +13,28 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Response};
 use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use ninefold::metrics::Recording;
-use ninefold::scenario::template::Template;
-use ninefold::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
+use ninefold::scenario::{Arrivals, Executor, TrafficPhase};
 use ninefold::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// An `ok` server on 127.0.0.1:0; it stops when the token is dropped. The
+use crate::support;
+
+/// An `ok` server on 127.0.0.1:0; it stops when the `Server` is dropped. The
 /// `Notify` gets a permit at the first request it answers.
 async fn spawn_server() -> (
     SocketAddr,
-    tokio_util::sync::DropGuard,
+    support::Server,
     std::sync::Arc<tokio::sync::Notify>,
 ) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
     let answered = std::sync::Arc::new(tokio::sync::Notify::new());
     let first = std::sync::Arc::clone(&answered);
-    tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                () = s.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(_) => continue,
-                },
-            };
-            let s = s.clone();
-            let first = std::sync::Arc::clone(&first);
-            tokio::spawn(async move {
-                let service = service_fn(move |_req| {
-                    first.notify_one();
-                    async {
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                    }
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    () = s.cancelled() => {}
-                    _ = conn => {}
-                }
-            });
-        }
-    });
-    (addr, stop.drop_guard(), answered)
+    let server = support::serve(move |_req| {
+        first.notify_one();
+        async { Response::new(Full::new(Bytes::from_static(b"ok"))) }
+    })
+    .await;
+    (server.addr, server, answered)
 }
 
 fn absurd_phase(duration: Duration) -> TrafficPhase {
@@ -76,16 +47,7 @@ fn absurd_phase(duration: Duration) -> TrafficPhase {
             arrivals: Arrivals::Uniform,
         },
         tenants: Vec::new(),
-        requests: vec![RequestTemplate {
-            method: Method::GET,
-            path: Template::parse("/items/{seq}").unwrap(),
-            headers: Vec::new(),
-            body: None,
-            idempotency_key: false,
-            weight: NonZeroU32::MIN,
-            expect: Vec::new(),
-            token: TokenKind::Valid,
-        }],
+        requests: vec![support::request(Method::GET, "/items/{seq}")],
         expect: Vec::new(),
         timeout: Duration::from_secs(1),
         connections: NonZeroU32::MIN,

@@ -5,7 +5,6 @@
 //! 2-core machine. Schedule precision is proven by the property tests in
 //! `traffic::schedule`; speed by `bench/load/`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -17,32 +16,20 @@ use bytes::Bytes;
 use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use ninefold::metrics::{Outcome, Recording};
 use ninefold::scenario::template::Template;
 use ninefold::scenario::{
-    Arrivals, Auth, Executor, JwtAlgorithm, KeySource, Plan, RequestTemplate, Tenant, TokenKind,
-    TrafficPhase,
+    Arrivals, Auth, Executor, JwtAlgorithm, KeySource, Plan, Tenant, TokenKind, TrafficPhase,
 };
-use ninefold::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use ninefold::traffic::{Target, TrafficOptions, TrafficPlan};
 
-type Reply = Response<Full<Bytes>>;
+use crate::support::{self, Reply};
 
 /// A server that stops when dropped.
 struct TestServer {
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
-    stop: CancellationToken,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: support::Server,
 }
 
 /// Serve `handler(hit_number, request)` on 127.0.0.1:0.
@@ -51,36 +38,14 @@ where
     F: Fn(u64, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicU64::new(0));
-    let stop = CancellationToken::new();
-    let (h, s) = (Arc::clone(&hits), stop.clone());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                () = s.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => continue,
-                },
-            };
-            let (handler, hits, s) = (handler.clone(), Arc::clone(&h), s.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let n = hits.fetch_add(1, Ordering::SeqCst);
-                    let fut = handler(n, req);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    () = s.cancelled() => {}
-                    _ = conn => {}
-                }
-            });
-        }
-    });
-    TestServer { addr, hits, stop }
+    let h = Arc::clone(&hits);
+    let server = support::serve(move |req| handler(h.fetch_add(1, Ordering::SeqCst), req)).await;
+    TestServer {
+        addr: server.addr,
+        hits,
+        _server: server,
+    }
 }
 
 fn reply(status: u16, body: &'static str) -> Reply {
@@ -90,19 +55,6 @@ fn reply(status: u16, body: &'static str) -> Reply {
         .unwrap()
 }
 
-fn class(method: Method, path: &str) -> RequestTemplate {
-    RequestTemplate {
-        method,
-        path: Template::parse(path).unwrap(),
-        headers: Vec::new(),
-        body: None,
-        idempotency_key: false,
-        weight: NonZeroU32::MIN,
-        expect: Vec::new(),
-        token: TokenKind::Valid,
-    }
-}
-
 fn phase(executor: Executor, duration_ms: u64, connections: u32, cap: u32) -> TrafficPhase {
     TrafficPhase {
         name: "p".into(),
@@ -110,7 +62,7 @@ fn phase(executor: Executor, duration_ms: u64, connections: u32, cap: u32) -> Tr
         duration: Duration::from_millis(duration_ms),
         executor,
         tenants: Vec::new(),
-        requests: vec![class(Method::GET, "/items/{seq}")],
+        requests: vec![support::request(Method::GET, "/items/{seq}")],
         expect: Vec::new(),
         timeout: Duration::from_secs(5),
         connections: NonZeroU32::new(connections).unwrap(),
@@ -143,14 +95,7 @@ async fn run(
         workers: NonZeroUsize::new(1),
         ..TrafficOptions::default()
     };
-    // Bounded by the phases and their drain deadline; the outer timeout only guards the test.
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        run_traffic(plan, targets, options, CancellationToken::new()),
-    )
-    .await
-    .expect("traffic ends by itself")
-    .unwrap()
+    support::run(plan, targets, options).await
 }
 
 fn count_above(h: &hdrhistogram::Histogram<u64>, us: u64) -> u64 {
@@ -333,16 +278,16 @@ async fn gateway(n: u64, req: Request<Incoming>) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_tokens_instances_and_the_write_ledger() {
     let server = spawn_server(gateway).await;
-    let mut post = class(Method::POST, "/orders");
+    let mut post = support::request(Method::POST, "/orders");
     post.body = Some(Template::parse(r#"{"sku": {rand:1..50}}"#).unwrap());
     post.idempotency_key = true;
-    let mut expired = class(Method::GET, "/items/1");
+    let mut expired = support::request(Method::GET, "/items/1");
     expired.token = TokenKind::Expired;
-    let mut missing = class(Method::GET, "/items/2");
+    let mut missing = support::request(Method::GET, "/items/2");
     missing.token = TokenKind::Missing;
     let mut p = phase(rate(200.0), 1000, 4, 1000);
     p.requests = vec![
-        class(Method::GET, "/items/{rand:1..9}"),
+        support::request(Method::GET, "/items/{rand:1..9}"),
         post,
         expired,
         missing,

@@ -1,9 +1,9 @@
 //! The toxics' attribute ranges as the HTTP API answers them, over real
 //! sockets (Toxiproxy's `TestBandwidthToxic` is ported, with the other
-//! toxics cases, in faults_toxiproxy_port_toxics.rs). The accuracy figures (latency error,
+//! toxics cases, in toxiproxy_port_toxics.rs). The accuracy figures (latency error,
 //! delivered/set rate) are a benchmark: bench/faults/run.sh.
 
-mod faults_common;
+use crate::faults_common;
 
 use faults_common::{http, spawn_api};
 

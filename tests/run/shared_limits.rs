@@ -8,13 +8,11 @@
 //! Needs redis-server (apt-get install redis-server).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::support;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-limits-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("limits", name)
 }
 
 /// Plan 20 req/s, burst 10; the tenant sends 60 req/s (3x) for 4 s over two
@@ -64,25 +62,8 @@ expect = [200, 429]
 }
 
 fn run(d: &Path, text: &str) -> (serde_json::Value, String) {
-    let file = d.join("s.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "the run itself must work: {:?}\n{stderr}",
-        o.status.code()
-    );
-    let results =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    (results, stderr.into_owned())
+    let (out, stderr) = support::run_in(d, text);
+    (support::read_json(&out.join("results.json")), stderr)
 }
 
 fn tally(r: &serde_json::Value, field: &str) -> u64 {

@@ -6,10 +6,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+
+use crate::support;
 
 /// One gateway, one backend, an SLO this healthy topology would meet: a run
 /// left to finish would pass, so a pass after the signal would be the bug.
@@ -38,13 +39,7 @@ availability = ">= 50%"
 "#;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "ninefold-interrupted-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("interrupted", name)
 }
 
 /// Start the run, wait for traffic, send `signal`, and return the exit code
@@ -54,17 +49,7 @@ fn interrupt(name: &str, signal: Signal) -> (Option<i32>, PathBuf, String) {
     let scenario = d.join("small.toml");
     std::fs::write(&scenario, SMALL).unwrap();
     let out = d.join("run");
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut harness = support::spawn_run(&scenario, &out);
     let pid = nix::unistd::Pid::from_raw(harness.id() as i32);
     let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
     // Readiness: the first progress line says traffic is flowing.

@@ -1,7 +1,7 @@
 //! The Toxiproxy HTTP API, checked byte for byte against the transcripts and
 //! the error table of Toxiproxy 2.12.0 (docs/faults.md), over real sockets.
 
-mod faults_common;
+use crate::faults_common;
 
 use faults_common::{err, http, http_with, proxy_json, spawn_api, spawn_echo};
 

@@ -1,8 +1,8 @@
 //! Every case of Toxiproxy's `api_test.go` (v2.12 line), ported: the same
 //! requests (the bodies its Go client sends) and the same expectations,
 //! against our server over real sockets. Its toxic endpoint cases are in
-//! `faults_toxiproxy_port_api_toxics.rs`, the toxics cases in
-//! `faults_toxiproxy_port_toxics.rs` and `faults_toxiproxy_port_stages.rs`.
+//! `toxiproxy_port_api_toxics.rs`, the toxics cases in
+//! `toxiproxy_port_toxics.rs` and `toxiproxy_port_stages.rs`.
 //!
 //! Deviations from the original, all forced by the test rules: the original
 //! binds fixed ports (`localhost:3310`, `localhost:7070`, …); here each such
@@ -12,7 +12,7 @@
 //! The Go client's error text `op: HTTP <status>: <error>` is checked as the
 //! status and the `error` member it is made of.
 
-mod faults_common;
+use crate::faults_common;
 
 use faults_common::toxiproxy_api::*;
 use faults_common::{http, http_with, spawn_api};

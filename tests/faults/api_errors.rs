@@ -1,7 +1,7 @@
 //! The error table of Toxiproxy 2.12.0 (docs/faults.md), row by row: routing errors, proxy
 //! errors and toxic errors, each with its status and exact body, over real sockets.
 
-mod faults_common;
+use crate::faults_common;
 
 use faults_common::{err, http, http_with, proxy_json, spawn_api};
 

@@ -13,13 +13,12 @@ use std::process::{Child, Command, Output, Stdio};
 
 use ninefold::metrics::Recording;
 
+use crate::support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-shard-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("shard", name)
 }
 
 /// A mock backend on 127.0.0.1:0, killed on drop.

@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use http::Method;
 use ninefold::metrics::{Outcome, Recording};
 use ninefold::scenario::template::Template;
-use ninefold::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
-use ninefold::traffic::{ClientKind, Target, TrafficOptions, TrafficPlan, run_traffic};
+use ninefold::scenario::{Arrivals, Executor, RequestTemplate, TrafficPhase};
+use ninefold::traffic::{ClientKind, Target, TrafficOptions, TrafficPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
 
 /// Requests per run.
 const N: u64 = 100;
@@ -198,14 +200,8 @@ fn phase(request: RequestTemplate) -> TrafficPhase {
 
 fn request(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
     RequestTemplate {
-        method,
-        path: Template::parse(path).unwrap(),
-        headers: Vec::new(),
         body: body.map(|b| Template::parse(b).unwrap()),
-        idempotency_key: false,
-        weight: NonZeroU32::MIN,
-        expect: Vec::new(),
-        token: TokenKind::Valid,
+        ..support::request(method, path)
     }
 }
 
@@ -228,18 +224,7 @@ async fn run_with(client: ClientKind, addr: SocketAddr, request: RequestTemplate
         client,
         ..TrafficOptions::default()
     };
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        run_traffic(
-            plan,
-            vec![Target::new(addr)],
-            options,
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("traffic ends by itself")
-    .unwrap()
+    support::run(plan, vec![Target::new(addr)], options).await
 }
 
 fn counts(r: &Recording) -> Vec<(Outcome, u64)> {

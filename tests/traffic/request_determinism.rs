@@ -10,7 +10,6 @@
 //! one part of a request that is not a function of the seed.)
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::{Arc, Mutex};
@@ -20,17 +19,12 @@ use bytes::Bytes;
 use http::{HeaderName, Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use ninefold::metrics::Outcome;
 use ninefold::scenario::template::Template;
-use ninefold::scenario::{
-    Arrivals, Executor, Plan, RequestTemplate, Tenant, TokenKind, TrafficPhase,
-};
-use ninefold::traffic::{Shard, Target, TrafficOptions, TrafficPlan, run_traffic};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use ninefold::scenario::{Arrivals, Executor, Plan, RequestTemplate, Tenant, TrafficPhase};
+use ninefold::traffic::{Shard, Target, TrafficOptions, TrafficPlan};
+
+use crate::support;
 
 /// (phase, seq) → the request as the server saw it, minus `host`.
 type Log = Arc<Mutex<BTreeMap<(String, u64), String>>>;
@@ -38,13 +32,7 @@ type Log = Arc<Mutex<BTreeMap<(String, u64), String>>>;
 struct LoggingServer {
     addr: SocketAddr,
     log: Log,
-    stop: CancellationToken,
-}
-
-impl Drop for LoggingServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: support::Server,
 }
 
 async fn describe(req: Request<Incoming>) -> ((String, u64), String) {
@@ -78,40 +66,23 @@ async fn describe(req: Request<Incoming>) -> ((String, u64), String) {
 }
 
 async fn logging_server() -> LoggingServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let log: Log = Arc::default();
-    let stop = CancellationToken::new();
-    let (l, s) = (Arc::clone(&log), stop.clone());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                () = s.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => continue,
-                },
-            };
-            let (log, s) = (Arc::clone(&l), s.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let log = Arc::clone(&log);
-                    async move {
-                        let (key, text) = describe(req).await;
-                        // A retry repeats its request: keep the first.
-                        log.lock().unwrap().entry(key).or_insert(text);
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                    }
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    () = s.cancelled() => {}
-                    _ = conn => {}
-                }
-            });
+    let l = Arc::clone(&log);
+    let server = support::serve(move |req| {
+        let log = Arc::clone(&l);
+        async move {
+            let (key, text) = describe(req).await;
+            // A retry repeats its request: keep the first.
+            log.lock().unwrap().entry(key).or_insert(text);
+            Response::new(Full::new(Bytes::from_static(b"ok")))
         }
-    });
-    LoggingServer { addr, log, stop }
+    })
+    .await;
+    LoggingServer {
+        addr: server.addr,
+        log,
+        _server: server,
+    }
 }
 
 fn template(text: &str) -> Template {
@@ -120,8 +91,6 @@ fn template(text: &str) -> Template {
 
 fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> RequestTemplate {
     RequestTemplate {
-        method,
-        path: template(path),
         headers: vec![
             (HeaderName::from_static("x-seq"), template("{seq}")),
             (HeaderName::from_static("x-trace"), template("{uuid}")),
@@ -133,8 +102,7 @@ fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> Request
         body: body.map(template),
         idempotency_key: body.is_some(),
         weight: NonZeroU32::new(weight).unwrap(),
-        expect: Vec::new(),
-        token: TokenKind::Valid,
+        ..support::request(method, path)
     }
 }
 
@@ -219,18 +187,7 @@ async fn drive(server: &LoggingServer, workers: usize, shard: Shard) {
         max_requests: NonZeroU64::new(1_000_000),
         ..TrafficOptions::default()
     };
-    let recording = tokio::time::timeout(
-        Duration::from_secs(30),
-        run_traffic(
-            plan(),
-            vec![Target::new(server.addr)],
-            options,
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("traffic ends by itself")
-    .unwrap();
+    let recording = support::run(plan(), vec![Target::new(server.addr)], options).await;
     let outcomes = recording.outcomes();
     assert_eq!(
         outcomes.get(Outcome::Ok),

@@ -8,19 +8,17 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use crate::support;
 
 const RATE: f64 = 50.0;
 const BURST: f64 = 10.0;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-oracle-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    support::dir("oracle", name)
 }
 
 /// Plan 50 req/s, burst 10; the tenant sends 100 req/s (2x) for `secs` s.
@@ -58,25 +56,8 @@ expect = [200, 429]
 
 /// The `acme` tenant's entry of summary.json after one run of `text`.
 fn run(d: &Path, text: &str) -> serde_json::Value {
-    let file = d.join("s.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let _ = std::fs::remove_dir_all(&out);
-    let o = Command::new(env!("CARGO_BIN_EXE_ninefold"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "the run itself must work: {:?}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let (out, _) = support::run_in(d, text);
+    let summary = support::read_json(&out.join("summary.json"));
     let tenants = summary["tenants"].as_array().unwrap();
     tenants
         .iter()

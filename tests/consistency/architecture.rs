@@ -223,7 +223,7 @@ fn long_functions(lines: &[&str]) -> Vec<(usize, usize)> {
         let Some(len) = lines[i..].iter().position(|l| *l == close) else {
             continue;
         };
-        if len + 1 <= MAX_FN_LINES {
+        if len < MAX_FN_LINES {
             continue;
         }
         let says_why = lines[..i]

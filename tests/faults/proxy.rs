@@ -2,7 +2,7 @@
 //! embeddable handle. No timing assertions: timing is proven at the stage
 //! level on paused time; here only what arrives, and how connections end.
 
-mod faults_common;
+use crate::faults_common;
 
 use std::io::ErrorKind;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! `ToxicStub`): `limit_data_test.go`, `slicer_test.go` and
 //! `TestToxicStub_WriteOutput` of `toxic_test.go`, ported to our toxic's
 //! stage on paused tokio time. The proxy-level cases are in
-//! `faults_toxiproxy_port_toxics.rs`.
+//! `toxiproxy_port_toxics.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;

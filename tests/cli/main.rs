@@ -1,0 +1,9 @@
+//! The binary and the processes it runs, as real processes: exit codes at the
+//! edges (`attack`, `compare`, a closed stdout, a signal), `ninefold backend`,
+//! `ninefold gateway`, and the supervision of child processes (`topology::child`).
+//! One test binary (each module was once its own).
+
+mod backend;
+mod exit_edges;
+mod gateway_process;
+mod topology;
