@@ -109,6 +109,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         },
         outcomes: Outcome::ALL
             .iter()
+            .filter(|o| o.listed_when_zero() || outcomes.get(**o) > 0)
             .map(|o| (o.name().to_owned(), outcomes.get(*o)))
             .collect(),
         breakdown: crate::report::breakdown::breakdown(rec),

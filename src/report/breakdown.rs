@@ -68,11 +68,13 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 4] = [
+const UNANSWERED: [Outcome; 6] = [
     Outcome::Timeout,
     Outcome::ConnectError,
     Outcome::IoError,
     Outcome::Dropped,
+    Outcome::H2Reset,
+    Outcome::H2Goaway,
 ];
 
 /// The breakdown of a recording: classes with bad requests first (most bad

@@ -34,6 +34,7 @@ use crate::metrics::{ClientFailure, Outcome, Recorder, Recording, Verdict, class
 use crate::scenario::TokenKind;
 
 use super::client::{Answer, Targets};
+use super::http2::H2Phase;
 use super::hyper_client::{ClientKind, HyperPools, Link};
 use super::plan::{Load, PhasePlan, Shared};
 use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
@@ -102,6 +103,8 @@ struct Worker {
     current_second: Cell<u64>,
     /// `--client hyper`: the phases' hyper pools (`None`: the own client).
     hyper: Option<HyperPools>,
+    /// Per phase, its HTTP/2 connections (`None`: the phase speaks HTTP/1.1).
+    h2: Vec<Option<H2Phase>>,
 }
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
@@ -157,6 +160,14 @@ async fn run(
             });
             HyperPools::new(phases, &shared.targets, index)
         }),
+        h2: shared
+            .phases
+            .iter()
+            .map(|phase| {
+                let streams = phase.h2_streams?;
+                Some(H2Phase::new(phase.share(index, phase.connections), streams))
+            })
+            .collect(),
         shared,
     });
     let local_stop = stop.child_token();
@@ -189,7 +200,12 @@ async fn run(
             }
             Load::Open { .. } => false,
         };
-        for _ in 0..if direct { 0 } else { conns } {
+        // HTTP/2: a connection task per stream, `max_streams` per connection.
+        let (direct, tasks) = match phase.h2_streams {
+            Some(streams) => (false, conns * streams),
+            None => (direct, if direct { 0 } else { conns }),
+        };
+        for _ in 0..tasks {
             let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
             connections.push(tokio::task::spawn_local(async move {
                 w.connection_task(p, &q, &s).await
@@ -368,6 +384,9 @@ impl Worker {
 
     /// What a connection task (or a user sending itself) of phase `p` sends with.
     fn link(&self, p: usize) -> Link {
+        if let Some(Some(h2)) = self.h2.get(p) {
+            return Link::H2(h2.stream());
+        }
         self.hyper.as_ref().map_or(Link::Own(None), |h| h.link(p))
     }
 
@@ -507,7 +526,13 @@ impl Worker {
         let keep_body = class.idempotency_key || class.method == Method::POST;
         // A failed own connection is dropped: it cannot carry another request.
         let result = conn
-            .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
+            .exchange_from(
+                &self.targets,
+                now,
+                class.method == Method::HEAD,
+                keep_body,
+                phase.timeout,
+            )
             .await;
         Attempt {
             sent: now,
