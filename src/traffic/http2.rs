@@ -35,6 +35,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -227,7 +228,6 @@ impl H2Stream {
         timeout: Duration,
     ) -> Result<Answer, ClientFailure> {
         let deadline = tokio::time::Instant::from_std(sent) + timeout;
-        let (request, body) = to_request(&self.request, &self.host).ok_or(ClientFailure::Io)?;
         // A connection going away refuses new streams before they are sent: the
         // request goes out on a new connection instead (bounded: a server that
         // refuses every connection this way yields an `io_error`).
@@ -235,7 +235,11 @@ impl H2Stream {
             let Some((generation, mut send)) = self.held.take() else {
                 return Err(ClientFailure::Connect);
             };
-            let opened = send.send_request(request.clone(), body.is_empty());
+            let Some((request, body)) = to_request(&self.request, &self.host) else {
+                self.slot.free(generation);
+                return Err(ClientFailure::Io);
+            };
+            let opened = send.send_request(request, body.is_empty());
             let (response, mut body_stream) = match opened {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -252,7 +256,7 @@ impl H2Stream {
             };
             let exchange = async {
                 if !body.is_empty() {
-                    body_stream.send_data(body.clone(), true).map_err(failure)?;
+                    body_stream.send_data(body, true).map_err(failure)?;
                 }
                 read_answer(response, keep_body).await
             };
@@ -381,11 +385,16 @@ fn to_request(bytes: &[u8], host: &HeaderValue) -> Option<(Request<()>, Bytes)> 
     let httparse::Status::Complete(len) = req.parse(bytes).ok()? else {
         return None;
     };
-    let authority = host.to_str().ok()?;
-    let mut builder = Request::builder()
-        .method(http::Method::from_bytes(req.method?.as_bytes()).ok()?)
-        .uri(format!("http://{authority}{}", req.path?))
-        .version(http::Version::HTTP_2);
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(http::uri::Authority::from_maybe_shared(host.clone()).ok()?);
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_str(req.path?).ok()?);
+    let mut request = Request::new(());
+    *request.method_mut() = http::Method::from_bytes(req.method?.as_bytes()).ok()?;
+    *request.uri_mut() = http::Uri::from_parts(parts).ok()?;
+    *request.version_mut() = http::Version::HTTP_2;
+    let map = request.headers_mut();
+    map.reserve(req.headers.len());
     for h in req.headers.iter() {
         let name = http::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         if matches!(
@@ -400,9 +409,8 @@ fn to_request(bytes: &[u8], host: &HeaderValue) -> Option<(Request<()>, Bytes)> 
         ) {
             continue;
         }
-        builder = builder.header(name, HeaderValue::from_bytes(h.value).ok()?);
+        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
     }
-    let request = builder.body(()).ok()?;
     Some((request, Bytes::copy_from_slice(&bytes[len..])))
 }
 

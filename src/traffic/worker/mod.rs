@@ -179,6 +179,8 @@ async fn run(
         if conns == 0 {
             continue;
         }
+        // HTTP/2: a sender per stream, `max_streams` per connection.
+        let lanes = phase.h2_streams.map_or(conns, |streams| conns * streams);
         let queue = Rc::new(Queue {
             jobs: RefCell::new(VecDeque::new()),
             notify: Notify::new(),
@@ -196,16 +198,11 @@ async fn run(
                 (phase.global_worker(index)..most)
                     .step_by(phase.stride())
                     .count()
-                    <= conns
+                    <= lanes
             }
             Load::Open { .. } => false,
         };
-        // HTTP/2: a connection task per stream, `max_streams` per connection.
-        let (direct, tasks) = match phase.h2_streams {
-            Some(streams) => (false, conns * streams),
-            None => (direct, if direct { 0 } else { conns }),
-        };
-        for _ in 0..tasks {
+        for _ in 0..if direct { 0 } else { lanes } {
             let (w, q, s) = (Rc::clone(&worker), Rc::clone(&queue), local_stop.clone());
             connections.push(tokio::task::spawn_local(async move {
                 w.connection_task(p, &q, &s).await
