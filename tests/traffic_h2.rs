@@ -437,3 +437,19 @@ fn attack_h2_speaks_http2_and_counts_every_answer() {
     drop(seen);
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_refuses_connections_is_a_connect_error_per_request() {
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let n = 40;
+    let r = run_n(phase(2, 8, 4), addr, n).await;
+    assert_eq!(
+        r.outcomes().get(Outcome::ConnectError),
+        n,
+        "{:?}",
+        r.outcomes()
+    );
+}

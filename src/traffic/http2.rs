@@ -155,6 +155,7 @@ impl H2Stream {
             return Some(true);
         }
         let mut awaited = false;
+        let mut waited_for_connect = false;
         loop {
             let changed = self.slot.changed.notified();
             let connect = {
@@ -170,7 +171,13 @@ impl H2Stream {
                         }
                         false
                     }
-                    State::Connecting => false,
+                    State::Connecting => {
+                        waited_for_connect = true;
+                        false
+                    }
+                    // The connect this task waited for failed: so did its request
+                    // (another try would queue behind every other waiting task's).
+                    State::Down if waited_for_connect => return None,
                     State::Down => {
                         *state = State::Connecting;
                         true
