@@ -270,6 +270,17 @@ async fn rst_stream_is_counted_as_h2_reset_exactly() {
     assert!(reset > 0);
     let o = r.outcomes();
     assert_eq!(o.get(Outcome::H2Reset), reset, "{o:?}");
+    // The error code is kept as the example of the reset requests.
+    let e = r
+        .examples
+        .iter()
+        .find(|e| e.outcome == Outcome::H2Reset)
+        .expect("an example of the resets");
+    assert_eq!((e.status, e.count), (0, reset));
+    assert_eq!(
+        e.body.as_deref(),
+        Some("RST_STREAM REFUSED_STREAM (error code 0x7)")
+    );
     assert_eq!(o.get(Outcome::Ok), N - reset, "{o:?}");
     assert_eq!(o.total(), N);
 }

@@ -362,6 +362,14 @@ fn failure(e: h2::Error) -> ClientFailure {
     ClientFailure::Io
 }
 
+/// How an RST_STREAM shows as the example of its `h2_reset` row.
+pub(crate) fn reset_text(code: u32) -> String {
+    format!(
+        "RST_STREAM {:?} (error code {code:#x})",
+        h2::Reason::from(code)
+    )
+}
+
 /// The answer to one stream, its body read to the end (kept when asked, or when the
 /// status is an error, as the HTTP/1 client keeps it).
 async fn read_answer(
