@@ -147,6 +147,20 @@ impl Slot {
     }
 }
 
+/// Puts a slot left connecting back to down (see [`H2Stream::ready`]).
+struct ConnectGuard<'a>(&'a Slot);
+
+impl Drop for ConnectGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.borrow_mut();
+        if matches!(&*state, State::Connecting) {
+            *state = State::Down;
+            drop(state);
+            self.0.changed.notify_waiters();
+        }
+    }
+}
+
 impl H2Stream {
     /// Reserve a stream, opening the connection if it is down. `None` when it could
     /// not connect; else whether nothing was awaited.
@@ -191,6 +205,9 @@ impl H2Stream {
             }
             let generation = self.slot.generation.get() + 1;
             self.slot.generation.set(generation);
+            // Should this future be dropped mid-connect (a request timeout), the slot
+            // goes back to down rather than stay connecting for ever.
+            let _guard = ConnectGuard(&self.slot);
             let opened = open(targets, timeout, Rc::downgrade(&self.slot), generation).await;
             *self.slot.state.borrow_mut() = match opened {
                 Some((send, host)) => State::Up(Live {
