@@ -18,7 +18,7 @@ use crate::ExitStatus;
 use crate::metrics::{OutcomeCounts, Percentiles, Recording};
 use crate::scenario::human::parse_duration;
 use crate::scenario::template::Template;
-use crate::scenario::{Arrivals, Executor, RequestTemplate, TokenKind, TrafficPhase};
+use crate::scenario::{Arrivals, Executor, HttpProtocol, RequestTemplate, TokenKind, TrafficPhase};
 use crate::summary::breakdown::ClassBreakdown;
 use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
 
@@ -88,6 +88,15 @@ pub struct Args {
     /// to cross-check figures with; more CPU per request).
     #[arg(long, value_enum, default_value_t = crate::traffic::ClientKind::Ninefold)]
     pub client: crate::traffic::ClientKind,
+    /// Speak HTTP/2: h2c (prior knowledge) to an http:// URL. --connections are
+    /// HTTP/2 connections, each carrying up to --h2-streams requests at once; closed
+    /// loop, connections × streams users.
+    #[arg(long, conflicts_with = "client")]
+    pub h2: bool,
+    /// With --h2: the most streams open at once per connection (never above the
+    /// server's SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, value_name = "N", default_value_t = crate::scenario::DEFAULT_MAX_STREAMS, requires = "h2")]
+    pub h2_streams: u32,
 }
 
 /// What `--json` prints.
@@ -99,6 +108,12 @@ pub struct AttackSummary {
     pub mode: &'static str,
     pub target_rate: Option<f64>,
     pub connections: u32,
+    /// `h2` with --h2 (absent for HTTP/1.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<&'static str>,
+    /// With --h2: the stream cap per connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_streams: Option<u32>,
     /// The HTTP client that sent the load: `ninefold` (its own) or `hyper`
     /// (`--client hyper`, a cross-check).
     pub client: &'static str,
@@ -235,6 +250,14 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
     }
     let connections =
         NonZeroU32::new(args.connections).ok_or_else(|| bad("--connections must be at least 1"))?;
+    let streams =
+        NonZeroU32::new(args.h2_streams).ok_or_else(|| bad("--h2-streams must be at least 1"))?;
+    // HTTP/2: every stream of every connection has its user.
+    let users = if args.h2 {
+        connections.saturating_mul(streams)
+    } else {
+        connections
+    };
     let executor = match args.rate {
         Some(rate) if !(rate.is_finite() && rate > 0.0) => {
             return Err(bad(format!("--rate must be a positive number, got {rate}")));
@@ -248,7 +271,7 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
             },
         },
         None => Executor::ConstantVus {
-            vus: connections,
+            vus: users,
             think_time: Duration::ZERO,
         },
     };
@@ -257,7 +280,7 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
         || {
             let outstanding = args.rate.unwrap_or(0.0) * timeout.as_secs_f64();
             (outstanding.ceil() as u32)
-                .saturating_add(args.connections)
+                .saturating_add(users.get())
                 .max(1000)
         },
         NonZeroU32::get,
@@ -284,6 +307,8 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
         connections,
         max_in_flight: NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN),
         client_retries: 0,
+        protocol: args.h2.then_some(HttpProtocol::H2),
+        max_streams: args.h2.then_some(streams),
     })
 }
 
@@ -418,6 +443,8 @@ fn summarize(
         },
         target_rate: args.rate,
         connections: args.connections,
+        protocol: args.h2.then_some("h2"),
+        h2_streams: args.h2.then_some(args.h2_streams),
         client: args.client.name(),
         requests: outcomes.total(),
         answered,

@@ -23,11 +23,17 @@ pub enum Outcome {
     IoError,
     /// Never sent: the in-flight cap was reached (the generator was overrun).
     Dropped,
+    /// HTTP/2: the server reset the request's stream (RST_STREAM, any error code,
+    /// REFUSED_STREAM included); not retried.
+    H2Reset,
+    /// HTTP/2: the server sent GOAWAY with a last stream id below the request's
+    /// stream: the server did not process it. The connection is opened again.
+    H2Goaway,
 }
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
@@ -36,6 +42,8 @@ impl Outcome {
         Outcome::ConnectError,
         Outcome::IoError,
         Outcome::Dropped,
+        Outcome::H2Reset,
+        Outcome::H2Goaway,
     ];
 
     /// The name used in JSON and reports.
@@ -49,7 +57,15 @@ impl Outcome {
             Outcome::ConnectError => "connect_error",
             Outcome::IoError => "io_error",
             Outcome::Dropped => "dropped",
+            Outcome::H2Reset => "h2_reset",
+            Outcome::H2Goaway => "h2_goaway",
         }
+    }
+
+    /// Outcomes only HTTP/2 traffic can have: listed in counts and summaries only
+    /// when a request had one, so the outputs of HTTP/1 runs stay as they were.
+    pub fn listed_when_zero(self) -> bool {
+        !matches!(self, Outcome::H2Reset | Outcome::H2Goaway)
     }
 
     /// Availability counts `ok` and expected rejections as good; everything else is bad.
@@ -68,6 +84,10 @@ pub enum ClientFailure {
     Timeout,
     Connect,
     Io,
+    /// HTTP/2 RST_STREAM from the server, with its error code (RFC 9113 §7).
+    H2Reset(u32),
+    /// HTTP/2 GOAWAY whose last stream id is below the request's stream.
+    H2Goaway,
 }
 
 /// The one table: what a response (or its absence) means for a request class.
@@ -80,6 +100,8 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
         Err(ClientFailure::Timeout) => return Outcome::Timeout,
         Err(ClientFailure::Connect) => return Outcome::ConnectError,
         Err(ClientFailure::Io) => return Outcome::IoError,
+        Err(ClientFailure::H2Reset(_)) => return Outcome::H2Reset,
+        Err(ClientFailure::H2Goaway) => return Outcome::H2Goaway,
     };
     let expected = if expect.is_empty() {
         (200..400).contains(&status)
@@ -96,7 +118,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
 
 /// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 8]);
+pub struct OutcomeCounts([u64; 10]);
 
 impl OutcomeCounts {
     /// Count one more `outcome`.
@@ -140,8 +162,11 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(Outcome::ALL.len()))?;
-        for outcome in Outcome::ALL {
+        let listed = Outcome::ALL
+            .into_iter()
+            .filter(|o| o.listed_when_zero() || self.get(*o) > 0);
+        let mut map = s.serialize_map(Some(listed.clone().count()))?;
+        for outcome in listed {
             map.serialize_entry(outcome.name(), &self.get(outcome))?;
         }
         map.end()
@@ -188,6 +213,8 @@ mod tests {
             (Err(F::Timeout), &[], O::Timeout),
             (Err(F::Connect), &[200], O::ConnectError),
             (Err(F::Io), &[], O::IoError),
+            (Err(F::H2Reset(7)), &[], O::H2Reset),
+            (Err(F::H2Goaway), &[200], O::H2Goaway),
         ];
         for (result, expect, want) in cases {
             assert_eq!(
@@ -211,5 +238,15 @@ mod tests {
         let back: OutcomeCounts = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
         assert_eq!((c.total(), c.sent(), c.good()), (3, 2, 2));
+        // The HTTP/2 kinds appear only once counted.
+        let json = serde_json::to_value(c).unwrap();
+        assert!(json.get("h2_reset").is_none());
+        c.add(Outcome::H2Reset);
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(
+            (json["h2_reset"].as_u64(), json.get("h2_goaway")),
+            (Some(1), None)
+        );
+        assert_eq!(serde_json::from_value::<OutcomeCounts>(json).unwrap(), c);
     }
 }

@@ -270,6 +270,9 @@ impl Recorder {
             if s.outcome != Outcome::Ok {
                 BadLive::note(&mut key.bad, status, s.outcome, s.body);
             }
+        } else if s.outcome == Outcome::H2Reset {
+            // No answer, but an error code: kept as the example (status 0: none).
+            BadLive::note(&mut key.bad, 0, s.outcome, s.body);
         }
         let sec = self.second(s.done);
         sec.outcomes.add(s.outcome);

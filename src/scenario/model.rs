@@ -378,6 +378,30 @@ pub struct RequestTemplate {
     pub token: TokenKind,
 }
 
+/// The HTTP version a phase's connections speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpProtocol {
+    /// HTTP/1.1, one request at a time per connection.
+    #[default]
+    H1,
+    /// HTTP/2: h2c (prior knowledge) on `http://`, ALPN `h2` over TLS; many streams
+    /// per connection.
+    H2,
+}
+
+impl HttpProtocol {
+    /// The name scenarios and results use.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpProtocol::H1 => "h1",
+            HttpProtocol::H2 => "h2",
+        }
+    }
+}
+
+/// Streams open at once per HTTP/2 connection when a phase sets no `max_streams`.
+pub const DEFAULT_MAX_STREAMS: u32 = 100;
+
 /// One `[[traffic]]` phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrafficPhase {
@@ -400,6 +424,11 @@ pub struct TrafficPhase {
     pub max_in_flight: NonZeroU32,
     /// Client-side retries of a failed request (same idempotency key).
     pub client_retries: u32,
+    /// The phase's own `protocol`; `None`: the scenario's default (HTTP/1.1).
+    pub protocol: Option<HttpProtocol>,
+    /// HTTP/2: the most streams open at once on one connection (never above what
+    /// the server allows); `None`: [`DEFAULT_MAX_STREAMS`].
+    pub max_streams: Option<NonZeroU32>,
 }
 
 impl TrafficPhase {

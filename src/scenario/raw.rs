@@ -225,6 +225,14 @@ pub struct RawPhase {
     /// Client retries of a failed request, same idempotency key (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// h1 | h2: the HTTP version of the phase's connections (default: HTTP/1.1).
+    /// h2 is h2c (prior knowledge) on http:// URLs and ALPN h2 over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// HTTP/2: the most streams open at once per connection (default 100, never above
+    /// the server's SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<u32>,
 }
 
 /// One `[[faults]]` entry.

@@ -302,6 +302,8 @@ fn phase(p: &TrafficPhase) -> RawPhase {
         connections: Some(p.connections.get()),
         max_in_flight: Some(p.max_in_flight.get()),
         retries: Some(p.client_retries),
+        protocol: p.protocol.map(|x| x.name().to_owned()),
+        max_streams: p.max_streams.map(std::num::NonZeroU32::get),
         ..Default::default()
     };
     match &p.executor {

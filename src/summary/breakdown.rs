@@ -68,11 +68,13 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 4] = [
+const UNANSWERED: [Outcome; 6] = [
     Outcome::Timeout,
     Outcome::ConnectError,
     Outcome::IoError,
     Outcome::Dropped,
+    Outcome::H2Reset,
+    Outcome::H2Goaway,
 ];
 
 /// The breakdown of a recording: classes with bad requests first (most bad
@@ -132,11 +134,12 @@ fn class(
     for o in UNANSWERED {
         let n = outcomes.get(o);
         if n > 0 {
+            let example = examples.iter().find(|e| e.status == 0 && e.outcome == o);
             rows.push(BreakdownRow {
                 status: None,
                 outcome: Some(o.name().to_owned()),
                 count: n,
-                example_body: None,
+                example_body: example.and_then(|e| e.body.clone()),
                 example_truncated: false,
             });
         }
@@ -161,7 +164,9 @@ fn class(
 /// Non-ok answers by status × outcome, with the first example body.
 fn noted_rows(examples: &[&StatusExample]) -> BTreeMap<(u16, Outcome), BreakdownRow> {
     let mut noted: BTreeMap<(u16, Outcome), BreakdownRow> = BTreeMap::new();
-    for e in examples {
+    // Status 0: a request without an answer that still left an example (an HTTP/2
+    // reset's error code), shown on its outcome's row below.
+    for e in examples.iter().filter(|e| e.status != 0) {
         let row = noted
             .entry((e.status, e.outcome))
             .or_insert_with(|| BreakdownRow {

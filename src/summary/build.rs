@@ -70,6 +70,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         requests: requests(&outcomes, dropped),
         outcomes: Outcome::ALL
             .iter()
+            .filter(|o| o.listed_when_zero() || outcomes.get(**o) > 0)
             .map(|o| (o.name().to_owned(), outcomes.get(*o)))
             .collect(),
         breakdown: super::breakdown::breakdown(rec),

@@ -98,6 +98,28 @@ impl Targets {
     }
 }
 
+impl Targets {
+    /// [`Targets::connect`]'s round robin for a client that speaks its own protocol on
+    /// the stream (HTTP/2): the connected socket and the `Host` of its target.
+    pub(crate) async fn connect_tcp(
+        &self,
+        timeout: Duration,
+    ) -> Result<(TcpStream, HeaderValue), ClientFailure> {
+        let n = self.list.len();
+        let start = self.next.get();
+        self.next.set((start + 1) % n.max(1));
+        for k in 0..n {
+            let target = &self.list[(start + k) % n];
+            match tokio::time::timeout(timeout, open(target.addr)).await {
+                Ok(Ok(stream)) => return Ok((stream, target.host.clone())),
+                Ok(Err(e)) => tracing::debug!(target = %target.addr, error = %e, "connect failed"),
+                Err(_) => tracing::debug!(target = %target.addr, "connect timed out"),
+            }
+        }
+        Err(ClientFailure::Connect)
+    }
+}
+
 async fn open(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     // Small requests must leave at once, not wait for Nagle.

@@ -120,6 +120,8 @@ fn pool(connections: usize, timeout: Duration) -> Pool {
 pub(crate) enum Link {
     Own(Option<Conn>),
     Hyper(HyperConn),
+    /// A stream task of an HTTP/2 phase ([`super::http2`]).
+    H2(super::http2::H2Stream),
 }
 
 impl Link {
@@ -136,6 +138,7 @@ impl Link {
                 conn.is_some().then_some(usable)
             }
             Link::Hyper(_) => Some(true),
+            Link::H2(s) => s.ready(targets, timeout).await,
         }
     }
 
@@ -145,6 +148,7 @@ impl Link {
         match self {
             Link::Own(conn) => conn.as_mut().map(Conn::request_buf),
             Link::Hyper(h) => Some((&mut h.request, &h.targets[h.target].host)),
+            Link::H2(s) => Some(s.request_buf()),
         }
     }
 
@@ -152,6 +156,7 @@ impl Link {
     /// [`Conn::exchange_from`] does; a failed own connection is dropped.
     pub async fn exchange_from(
         &mut self,
+        targets: &Targets,
         sent: Instant,
         head_request: bool,
         keep_body: bool,
@@ -172,13 +177,16 @@ impl Link {
                 result
             }
             Link::Hyper(h) => h.exchange_from(sent, keep_body, timeout).await,
+            Link::H2(s) => s.exchange_from(targets, sent, keep_body, timeout).await,
         }
     }
 
     /// The holder is about to wait for something else (see [`Conn::idle`]).
     pub fn idle(&mut self) {
-        if let Link::Own(Some(c)) = self {
-            c.idle();
+        match self {
+            Link::Own(Some(c)) => c.idle(),
+            Link::H2(s) => s.idle(),
+            _ => {}
         }
     }
 }

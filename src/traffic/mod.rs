@@ -6,6 +6,8 @@
 //! - [`client`]: worker-owned HTTP/1.1 connections, round-robin over targets.
 //! - `hyper_client`: `--client hyper`, the same requests through hyper-util's pooled
 //!   client (a cross-check), behind the `Link` the worker's connection tasks send with.
+//! - `http2`: `protocol = "h2"`, HTTP/2 connections of many streams each (the h2
+//!   crate), behind the same `Link`.
 //! - `worker`: one thread and one current-thread runtime per worker; the loop.
 //! - `progress`: the live line on stderr.
 //! - [`shard`]: this process's share of the load when a run is split over several.
@@ -14,6 +16,7 @@
 //! [`Recording`] out.
 
 pub mod client;
+mod http2;
 mod hyper_client;
 mod plan;
 mod progress;

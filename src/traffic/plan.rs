@@ -1,12 +1,15 @@
 //! The load plan: the scenario's traffic resolved into what workers execute,
 //! shared read-only by every worker thread ([`LoadPlan`]).
 
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::metrics::{BucketModel, Layout, PhaseLayout};
-use crate::scenario::{Arrivals, Auth, Executor, Scenario, Stage, Tenant, TrafficPhase};
+use crate::scenario::{
+    Arrivals, Auth, DEFAULT_MAX_STREAMS, Executor, HttpProtocol, Scenario, Stage, Tenant,
+    TrafficPhase,
+};
 
 use super::TrafficError;
 use super::client::Target;
@@ -116,6 +119,8 @@ pub(crate) struct PhasePlan {
     pub max_in_flight: usize,
     /// Workers of this process that take part: min(workers, connections).
     pub workers: usize,
+    /// HTTP/2: the stream cap per connection (`None`: HTTP/1.1).
+    pub h2_streams: Option<usize>,
     /// This process's share of the run.
     pub shard: Shard,
 }
@@ -326,7 +331,15 @@ fn resolve(
         // A closed loop never has more in flight than users: no drops by construction.
         max_in_flight = max_in_flight.max(max_vus(*start_vus, stages) as usize);
     }
+    // The phase's own protocol; at the merge with `[client] protocol` this becomes
+    // `phase.protocol.or(client.protocol)`.
+    let h2_streams = (phase.protocol.unwrap_or_default() == HttpProtocol::H2).then(|| {
+        phase
+            .max_streams
+            .map_or(DEFAULT_MAX_STREAMS, NonZeroU32::get) as usize
+    });
     Ok(PhasePlan {
+        h2_streams,
         name: phase.name.clone(),
         start: phase.start,
         duration: phase.duration,
@@ -400,6 +413,8 @@ mod tests {
             connections: NonZeroU32::new(8).unwrap(),
             max_in_flight: NonZeroU32::new(100).unwrap(),
             client_retries: 0,
+            protocol: None,
+            max_streams: None,
         }
     }
 

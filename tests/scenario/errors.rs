@@ -40,6 +40,16 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,",
         ),
         (
+            "unknown protocol",
+            with("protocol = \"h3\"\n"),
+            "16:12: traffic[0].protocol: `h3`: accepted \"h1\" or \"h2\"",
+        ),
+        (
+            "max_streams on an HTTP/1 phase",
+            with("protocol = \"h1\"\nmax_streams = 8\n"),
+            "17:15: traffic[0].max_streams: applies to HTTP/2 only",
+        ),
+        (
             "wrong type",
             replace("rate = 5", "rate = \"fast\""),
             "14:8: wrong type: found string \"fast\", expected f64",

@@ -68,6 +68,8 @@ fn phase(executor: Executor, duration_ms: u64, connections: u32, cap: u32) -> Tr
         connections: NonZeroU32::new(connections).unwrap(),
         max_in_flight: NonZeroU32::new(cap).unwrap(),
         client_retries: 0,
+        protocol: None,
+        max_streams: None,
     }
 }
 

@@ -195,6 +195,8 @@ fn phase(request: RequestTemplate) -> TrafficPhase {
         connections: NonZeroU32::new(8).unwrap(),
         max_in_flight: NonZeroU32::new(1000).unwrap(),
         client_retries: 0,
+        protocol: None,
+        max_streams: None,
     }
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod engine;
+mod h2;
 mod hyper_client;
 mod overload;
 mod request_determinism;

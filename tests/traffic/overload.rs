@@ -53,6 +53,8 @@ fn absurd_phase(duration: Duration) -> TrafficPhase {
         connections: NonZeroU32::MIN,
         max_in_flight: NonZeroU32::new(100).unwrap(),
         client_retries: 0,
+        protocol: None,
+        max_streams: None,
     }
 }
 

@@ -131,6 +131,8 @@ fn phase(name: &str, rate: f64, requests: Vec<RequestTemplate>) -> TrafficPhase 
         connections: NonZeroU32::new(6).unwrap(),
         max_in_flight: NonZeroU32::new(10_000).unwrap(),
         client_retries: 0,
+        protocol: None,
+        max_streams: None,
     }
 }
 

@@ -21,11 +21,17 @@ pub(super) fn outcome_list(outcomes: &OutcomeCounts) -> String {
 /// The human summary, as printed.
 pub(super) fn human(s: &AttackSummary) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{} {}  {} loop, {} connections",
         s.method, s.url, s.mode, s.connections
     );
+    match s.h2_streams {
+        Some(n) => {
+            let _ = writeln!(out, " (HTTP/2, up to {n} streams each)");
+        }
+        None => out.push('\n'),
+    }
     if s.client != "ninefold" {
         let _ = writeln!(
             out,

@@ -109,7 +109,31 @@ fn phase(
         connections: cx.nonzero(&path.key("connections"), p.connections, 64),
         max_in_flight: cx.nonzero(&path.key("max_in_flight"), p.max_in_flight, 10_000),
         client_retries: p.retries.unwrap_or(0),
+        protocol: protocol(cx, &path.key("protocol"), p.protocol.as_deref()),
+        max_streams: max_streams(cx, path, p),
     }
+}
+
+fn protocol(cx: &mut Checker<'_>, path: &Path, value: Option<&str>) -> Option<HttpProtocol> {
+    match value? {
+        "h1" => Some(HttpProtocol::H1),
+        "h2" => Some(HttpProtocol::H2),
+        other => {
+            cx.err(path, format!("`{other}`: accepted \"h1\" or \"h2\""));
+            None
+        }
+    }
+}
+
+fn max_streams(cx: &mut Checker<'_>, path: &Path, p: &RawPhase) -> Option<std::num::NonZeroU32> {
+    let n = p.max_streams?;
+    if p.protocol.as_deref() == Some("h1") {
+        cx.err(
+            &path.key("max_streams"),
+            "applies to HTTP/2 only; this phase says `protocol = \"h1\"`",
+        );
+    }
+    Some(cx.nonzero(&path.key("max_streams"), Some(n), 1))
 }
 
 fn executor(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, duration: Duration) -> Executor {

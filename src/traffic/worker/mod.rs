@@ -34,6 +34,7 @@ use crate::metrics::{Admission, ClientFailure, Outcome, Recorder, Recording, cla
 use crate::scenario::TokenKind;
 
 use super::client::{Answer, Targets};
+use super::http2::H2Phase;
 use super::hyper_client::{ClientKind, HyperPools, Link};
 use super::plan::{Load, LoadPlan, PhasePlan};
 use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
@@ -102,6 +103,8 @@ struct Worker {
     current_second: Cell<u64>,
     /// `--client hyper`: the phases' hyper pools (`None`: the own client).
     hyper: Option<HyperPools>,
+    /// Per phase, its HTTP/2 connections (`None`: the phase speaks HTTP/1.1).
+    h2: Vec<Option<H2Phase>>,
 }
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
@@ -192,10 +195,12 @@ fn start_phase(
         closed: Cell::new(false),
         next_seq: Cell::new(phase.global_worker(index) as u64),
     });
+    // HTTP/2: a sender per stream, `max_streams` per connection.
+    let lanes = phase.h2_streams.map_or(conns, |streams| conns * streams);
     // Closed loop with a connection per user: users send themselves.
     let direct =
-        matches!(phase.load, Load::Closed { .. }) && user_ids(phase, index).count() <= conns;
-    for _ in 0..if direct { 0 } else { conns } {
+        matches!(phase.load, Load::Closed { .. }) && user_ids(phase, index).count() <= lanes;
+    for _ in 0..if direct { 0 } else { lanes } {
         let (w, q, s) = (Rc::clone(worker), Rc::clone(&queue), stop.clone());
         tasks.connections.push(tokio::task::spawn_local(async move {
             w.connection_task(p, &q, &s).await
@@ -298,6 +303,14 @@ impl Worker {
                 });
                 HyperPools::new(phases, &plan.targets, index)
             }),
+            h2: plan
+                .phases
+                .iter()
+                .map(|phase| {
+                    let streams = phase.h2_streams?;
+                    Some(H2Phase::new(phase.share(index, phase.connections), streams))
+                })
+                .collect(),
             plan,
         }
     }
@@ -373,6 +386,9 @@ impl Worker {
 
     /// What a connection task (or a user sending itself) of phase `p` sends with.
     fn link(&self, p: usize) -> Link {
+        if let Some(Some(h2)) = self.h2.get(p) {
+            return Link::H2(h2.stream());
+        }
         self.hyper.as_ref().map_or(Link::Own(None), |h| h.link(p))
     }
 
@@ -519,7 +535,13 @@ impl Worker {
         let keep_body = class.idempotency_key || class.method == Method::POST;
         // A failed own connection is dropped: it cannot carry another request.
         let result = conn
-            .exchange_from(now, class.method == Method::HEAD, keep_body, phase.timeout)
+            .exchange_from(
+                &self.targets,
+                now,
+                class.method == Method::HEAD,
+                keep_body,
+                phase.timeout,
+            )
             .await;
         Attempt {
             sent: now,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderValue, Method};
 
-use crate::metrics::{AckedWrite, LimitHeaders, Outcome, Sample};
+use crate::metrics::{AckedWrite, ClientFailure, LimitHeaders, Outcome, Sample};
 
 use super::{Attempt, Job, Worker};
 use crate::traffic::client::Answer;
@@ -33,6 +33,11 @@ impl Worker {
         key: Option<HeaderValue>,
     ) {
         let answer = attempt.result.as_ref().ok();
+        // An HTTP/2 reset has no body but an error code: that is its example.
+        let reset = match attempt.result {
+            Err(ClientFailure::H2Reset(code)) => Some(crate::traffic::http2::reset_text(code)),
+            _ => None,
+        };
         let status = answer.map(|a| a.status);
         let instance = answer.and_then(Answer::instance);
         let mut rec = self.recorder.borrow_mut();
@@ -47,7 +52,9 @@ impl Worker {
             done: attempt.done,
             instance,
             retries,
-            body: answer.and_then(|a| a.body.as_deref()),
+            body: answer
+                .and_then(|a| a.body.as_deref())
+                .or(reset.as_deref().map(str::as_bytes)),
         });
         if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
             let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
