@@ -86,6 +86,8 @@ impl BodyDecoder {
 
     /// The next piece of the body at the start of `buf`. Framing bytes (chunk sizes,
     /// their line ends, trailers) are consumed here; data is left for the caller to take.
+    // Long: the framing state machine, one arm per state, read top to bottom; it runs
+    // for every body read, so its states stay in one loop.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
         loop {
             match self.state {

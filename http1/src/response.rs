@@ -98,71 +98,19 @@ where
         return Err(H1Error::Head("status code outside 100..=599"));
     }
     let version = response.version.unwrap_or(1);
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut transfer_encoding = false;
-    let mut close = version == 0;
+    let mut seen = FramingHeaders {
+        length: None,
+        chunked: false,
+        transfer_encoding: false,
+        close: version == 0,
+    };
     for h in response.headers.iter() {
         let name = h.name.as_bytes();
-        // The three names framing depends on differ in length: most headers are passed
-        // over on their length alone.
-        match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = content_length(h.value)?;
-                // Differing lengths are a framing attack, not an answer.
-                if length.is_some_and(|l| l != n) {
-                    return Err(H1Error::Head("conflicting content-length"));
-                }
-                length = Some(n);
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                transfer_encoding = true;
-                // Chunked counts only as the final coding.
-                chunked = h
-                    .value
-                    .rsplit(|&b| b == b',')
-                    .next()
-                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in h.value.split(|&b| b == b',') {
-                    let token = token.trim_ascii();
-                    if token.eq_ignore_ascii_case(b"close") {
-                        close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                        close = false;
-                    }
-                }
-            }
-            _ => {}
-        }
+        seen.see(name, h.value, version)?;
         on_header(name, h.value);
     }
-    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (hyper
-    // refuses it too).
-    if transfer_encoding && version == 0 {
-        return Err(H1Error::Head("transfer-encoding in HTTP/1.0"));
-    }
-    // Both framings at once (RFC 9112 §6.3 ¶3: "ought to be handled as an error"): the
-    // answer is refused, so its connection is closed and never reused.
-    if transfer_encoding && length.is_some() {
-        return Err(H1Error::Head("both transfer-encoding and content-length"));
-    }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Empty
-    } else if transfer_encoding {
-        if chunked {
-            Framing::Chunked
-        } else {
-            Framing::Eof
-        }
-    } else {
-        match length {
-            Some(0) => Framing::Empty,
-            Some(n) => Framing::Length(n),
-            None => Framing::Eof,
-        }
-    };
+    let framing = seen.framing(status, version)?;
+    let close = seen.close;
     Ok(Some(HeadFacts {
         len,
         status,
@@ -170,6 +118,85 @@ where
         framing,
         close: close || status == 101,
     }))
+}
+
+/// What the headers that frame a body said, gathered header by header.
+struct FramingHeaders {
+    length: Option<u64>,
+    chunked: bool,
+    transfer_encoding: bool,
+    close: bool,
+}
+
+impl FramingHeaders {
+    /// Take one header of an HTTP/1.`version` head into account.
+    #[inline]
+    fn see(&mut self, name: &[u8], value: &[u8], version: u8) -> Result<(), H1Error> {
+        // The three names framing depends on differ in length: most headers are passed
+        // over on their length alone.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = content_length(value)?;
+                // Differing lengths are a framing attack, not an answer.
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(H1Error::Head("conflicting content-length"));
+                }
+                self.length = Some(n);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.transfer_encoding = true;
+                // Chunked counts only as the final coding.
+                self.chunked = value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
+                        self.close = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// How the body of a `status` answer is framed, once every header is seen.
+    #[inline]
+    fn framing(&self, status: u16, version: u8) -> Result<Framing, H1Error> {
+        // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (hyper
+        // refuses it too).
+        if self.transfer_encoding && version == 0 {
+            return Err(H1Error::Head("transfer-encoding in HTTP/1.0"));
+        }
+        // Both framings at once (RFC 9112 §6.3 ¶3: "ought to be handled as an error"): the
+        // answer is refused, so its connection is closed and never reused.
+        if self.transfer_encoding && self.length.is_some() {
+            return Err(H1Error::Head("both transfer-encoding and content-length"));
+        }
+        Ok(
+            if (100..200).contains(&status) || status == 204 || status == 304 {
+                Framing::Empty
+            } else if self.transfer_encoding {
+                if self.chunked {
+                    Framing::Chunked
+                } else {
+                    Framing::Eof
+                }
+            } else {
+                match self.length {
+                    Some(0) => Framing::Empty,
+                    Some(n) => Framing::Length(n),
+                    None => Framing::Eof,
+                }
+            },
+        )
+    }
 }
 
 /// A `Content-Length` value: `1*DIGIT` (RFC 9110 §8.6) between optional blanks, and

@@ -144,6 +144,16 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, pools: &BTreeMap<String, Arc<Pool>>) -> String {
         let mut out = String::with_capacity(4096);
+        self.render_requests(&mut out);
+        self.render_latency(&mut out);
+        self.render_counters(&mut out);
+        self.render_memory_and_log(&mut out);
+        render_upstreams(&mut out, pools);
+        out
+    }
+
+    /// `gateway_requests_total`, one row per route, status and tenant, sorted.
+    fn render_requests(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP gateway_requests_total Requests by route, status and tenant."
@@ -165,6 +175,10 @@ impl Metrics {
                 escape(&t)
             );
         }
+    }
+
+    /// The `gateway_request_duration_seconds` histogram.
+    fn render_latency(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP gateway_request_duration_seconds Time from request to response head."
@@ -182,6 +196,10 @@ impl Metrics {
         let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "gateway_request_duration_seconds_count {cum}");
+    }
+
+    /// The plain counters, each with its help line.
+    fn render_counters(&self, out: &mut String) {
         for (name, help, c) in [
             (
                 "gateway_limiter_unavailable_total",
@@ -248,6 +266,10 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
         }
+    }
+
+    /// The request bodies held now, and the log lines dropped (when counted).
+    fn render_memory_and_log(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP gateway_request_body_buffered_bytes Request body bytes held in memory now."
@@ -267,24 +289,27 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE gateway_log_lines_dropped_total counter");
             let _ = writeln!(out, "gateway_log_lines_dropped_total {n}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected."
-        );
-        let _ = writeln!(out, "# TYPE gateway_upstream_healthy gauge");
-        for (name, pool) in pools {
-            let avail = pool.available_mask();
-            for (i, inst) in pool.instances.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "gateway_upstream_healthy{{upstream=\"{}\",instance=\"{}\",zone=\"{}\"}} {}",
-                    escape(name),
-                    inst.addr,
-                    escape(inst.zone.as_deref().unwrap_or("")),
-                    u8::from(avail & (1 << i) != 0)
-                );
-            }
+    }
+}
+
+/// `gateway_upstream_healthy`, one row per instance of each pool.
+fn render_upstreams(out: &mut String, pools: &BTreeMap<String, Arc<Pool>>) {
+    let _ = writeln!(
+        out,
+        "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected."
+    );
+    let _ = writeln!(out, "# TYPE gateway_upstream_healthy gauge");
+    for (name, pool) in pools {
+        let avail = pool.available_mask();
+        for (i, inst) in pool.instances.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "gateway_upstream_healthy{{upstream=\"{}\",instance=\"{}\",zone=\"{}\"}} {}",
+                escape(name),
+                inst.addr,
+                escape(inst.zone.as_deref().unwrap_or("")),
+                u8::from(avail & (1 << i) != 0)
+            );
         }
-        out
     }
 }

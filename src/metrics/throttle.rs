@@ -202,41 +202,9 @@ impl Index {
 
 /// Judge one tenant's attempts against its plan.
 pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
-    let slack = plan.slack_s.max(0.0);
-    let spans: Vec<Span> = events
-        .iter()
-        .map(|e| Span {
-            s: e.sent_us as f64 / 1e6 - slack,
-            a: match e.gate {
-                Gate::Unknown => f64::INFINITY,
-                _ => e.done_us as f64 / 1e6 + slack,
-            },
-            gate: e.gate,
-        })
-        .collect();
+    let spans = spans(events, plan.slack_s.max(0.0));
     let rate = plan.rate.max(f64::MIN_POSITIVE);
-    let adm: Vec<&Span> = spans.iter().filter(|s| s.gate == Gate::Admitted).collect();
-    let adm_s = sorted(adm.iter().map(|s| s.s).collect());
-    let adm_a = sorted(adm.iter().map(|s| s.a).collect());
-    let quota_s = sorted(
-        spans
-            .iter()
-            .filter(|s| s.gate != Gate::Throttled)
-            .map(|s| s.s)
-            .collect(),
-    );
-    let mut index = Index {
-        rate,
-        burst: plan.burst,
-        adm_s,
-        adm_a,
-        quota_s,
-        take_s: Vec::new(),
-        take_a: Vec::new(),
-        prefix_min: Vec::new(),
-        early: Vec::new(),
-        quota: plan.quota_limit.map(|l| (l, plan.quota_period_s.max(1e-6))),
-    };
+    let mut index = Index::of_admissions(&spans, plan, rate);
     // A 429 may have been a quota refusal (which may still have taken a token).
     let quota_refusal: Vec<bool> = spans
         .iter()
@@ -245,39 +213,8 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
         })
         .collect();
     let takes = |i: usize| spans[i].gate != Gate::Throttled || quota_refusal[i];
-    index.take_s = sorted(
-        (0..spans.len())
-            .filter(|i| takes(*i))
-            .map(|i| spans[i].s)
-            .collect(),
-    );
-    index.take_a = sorted(
-        (0..spans.len())
-            .filter(|i| takes(*i) && spans[*i].a.is_finite())
-            .map(|i| spans[i].a)
-            .collect(),
-    );
-    let mut m = f64::INFINITY;
-    index.prefix_min = index
-        .take_a
-        .iter()
-        .enumerate()
-        .map(|(j, a)| {
-            m = m.min(j as f64 - rate * a);
-            m
-        })
-        .collect();
-    let mut e = plan.burst;
-    let mut last = index.adm_s.first().map_or(0.0, |s| s.min(0.0));
-    index.early = index
-        .adm_s
-        .iter()
-        .map(|s| {
-            e = (e + rate * (s - last)).min(plan.burst) - 1.0;
-            last = *s;
-            e
-        })
-        .collect();
+    index.index_takes(&spans, takes);
+    index.index_early();
 
     let mut out = Judgement {
         over_admitted: over_admitted(&spans, plan, rate),
@@ -287,11 +224,114 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
         if sp.gate == Gate::Unknown {
             continue;
         }
+        index.check(sp, ev, takes(i), quota_refusal[i], &mut out);
+    }
+    out
+}
+
+/// Each attempt's interval, widened by `slack` seconds on both sides.
+fn spans(events: &[ThrottleEvent], slack: f64) -> Vec<Span> {
+    events
+        .iter()
+        .map(|e| Span {
+            s: e.sent_us as f64 / 1e6 - slack,
+            a: match e.gate {
+                Gate::Unknown => f64::INFINITY,
+                _ => e.done_us as f64 / 1e6 + slack,
+            },
+            gate: e.gate,
+        })
+        .collect()
+}
+
+impl Index {
+    /// The admissions' and quota users' instants; the token takers' come later
+    /// ([`Index::index_takes`]), once the quota refusals are known.
+    fn of_admissions(spans: &[Span], plan: &JudgedPlan, rate: f64) -> Index {
+        let adm: Vec<&Span> = spans.iter().filter(|s| s.gate == Gate::Admitted).collect();
+        let adm_s = sorted(adm.iter().map(|s| s.s).collect());
+        let adm_a = sorted(adm.iter().map(|s| s.a).collect());
+        let quota_s = sorted(
+            spans
+                .iter()
+                .filter(|s| s.gate != Gate::Throttled)
+                .map(|s| s.s)
+                .collect(),
+        );
+        Index {
+            rate,
+            burst: plan.burst,
+            adm_s,
+            adm_a,
+            quota_s,
+            take_s: Vec::new(),
+            take_a: Vec::new(),
+            prefix_min: Vec::new(),
+            early: Vec::new(),
+            quota: plan.quota_limit.map(|l| (l, plan.quota_period_s.max(1e-6))),
+        }
+    }
+
+    /// The instants of the attempts that took a token (`takes(i)`), and the running
+    /// minimum the upper bound on tokens reads.
+    fn index_takes(&mut self, spans: &[Span], takes: impl Fn(usize) -> bool) {
+        self.take_s = sorted(
+            (0..spans.len())
+                .filter(|i| takes(*i))
+                .map(|i| spans[i].s)
+                .collect(),
+        );
+        self.take_a = sorted(
+            (0..spans.len())
+                .filter(|i| takes(*i) && spans[*i].a.is_finite())
+                .map(|i| spans[i].a)
+                .collect(),
+        );
+        let rate = self.rate;
+        let mut m = f64::INFINITY;
+        self.prefix_min = self
+            .take_a
+            .iter()
+            .enumerate()
+            .map(|(j, a)| {
+                m = m.min(j as f64 - rate * a);
+                m
+            })
+            .collect();
+    }
+
+    /// The early bucket: the tokens left after each admission, taken at its send instant.
+    fn index_early(&mut self) {
+        let (rate, burst) = (self.rate, self.burst);
+        let mut e = burst;
+        let mut last = self.adm_s.first().map_or(0.0, |s| s.min(0.0));
+        self.early = self
+            .adm_s
+            .iter()
+            .map(|s| {
+                e = (e + rate * (s - last)).min(burst) - 1.0;
+                last = *s;
+                e
+            })
+            .collect();
+    }
+
+    /// Checks one answered attempt: a wrongful refusal, and the `remaining` and
+    /// `Retry-After` figures it carried against what the bucket allows.
+    fn check(
+        &self,
+        sp: &Span,
+        ev: &ThrottleEvent,
+        takes: bool,
+        quota_refusal: bool,
+        out: &mut Judgement,
+    ) {
+        let rate = self.rate;
         let admitted = sp.gate == Gate::Admitted;
-        let low = index.tokens_low(sp, takes(i));
-        let high = index.tokens_high(sp);
-        let quota = index.quota_low(sp, admitted);
-        if !admitted && !quota_refusal[i] && low >= 1.0 + EPS {
+        let low = self.tokens_low(sp, takes);
+        let high = self.tokens_high(sp);
+        let quota = self.quota_low(sp, admitted);
+        if !admitted && !quota_refusal && low >= 1.0 + EPS {
             out.wrongful += 1;
         }
         if let Some(r) = ev.remaining {
@@ -308,7 +348,7 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
             let w_lo = (1.0 - high.min(1.0)).max(0.0) / rate;
             let mut w_hi = (1.0 - low.clamp(0.0, 1.0)) / rate;
             // A quota refusal waits for the end of the gateway's period: at most one period.
-            if let (Some(lo), Some((_, len))) = (quota, index.quota)
+            if let (Some(lo), Some((_, len))) = (quota, self.quota)
                 && lo <= EPS
             {
                 w_hi = w_hi.max(len);
@@ -317,7 +357,6 @@ pub fn judge(events: &[ThrottleEvent], plan: &JudgedPlan) -> Judgement {
             out.retry_after_off += u64::from(retry < w_lo - 1.0 || retry > w_hi + 1.0);
         }
     }
-    out
 }
 
 /// The admissions beyond what any placement allows: the largest total excess of

@@ -52,6 +52,9 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 #[cfg(test)]
+mod says_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

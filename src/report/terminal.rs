@@ -59,6 +59,18 @@ fn run_color(v: RunVerdict) -> &'static str {
 /// replaced so a scenario name cannot move the cursor.
 pub fn render(summary: &Summary, style: Style) -> String {
     let mut out = String::new();
+    headline(&mut out, summary, style);
+    slos(&mut out, summary, style);
+    faults(&mut out, summary);
+    integrity_and_availability(&mut out, summary);
+    tenants(&mut out, summary);
+    breakdown(&mut out, &summary.breakdown);
+    out
+}
+
+/// The run's verdict and exit code, then what changes how to read it: the
+/// time scale and the warnings.
+fn headline(out: &mut String, summary: &Summary, style: Style) {
     let _ = writeln!(
         out,
         "{}  {} (exit {}){}",
@@ -86,6 +98,10 @@ pub fn render(summary: &Summary, style: Style) -> String {
             clean(warning)
         );
     }
+}
+
+/// One line per SLO, with the reason under it unless it passed.
+fn slos(out: &mut String, summary: &Summary, style: Style) {
     let width = summary
         .slos
         .iter()
@@ -107,6 +123,10 @@ pub fn render(summary: &Summary, style: Style) -> String {
             let _ = writeln!(out, "  {:label_width$}  {}", "", clean(&slo.detail));
         }
     }
+}
+
+/// The faults that need a word: not recovered, or not the cause of the errors.
+fn faults(out: &mut String, summary: &Summary) {
     for f in &summary.faults {
         let what = match (f.recovery, &f.not_attributed) {
             (_, Some(why)) => why.clone(),
@@ -123,6 +143,10 @@ pub fn render(summary: &Summary, style: Style) -> String {
             clean(&what)
         );
     }
+}
+
+/// Writes whose fate nobody checked, and the availability with its bound.
+fn integrity_and_availability(out: &mut String, summary: &Summary) {
     let i = &summary.integrity;
     if let Some(why) = i
         .not_measured
@@ -148,9 +172,6 @@ pub fn render(summary: &Summary, style: Style) -> String {
             a.confidence * 100.0
         );
     }
-    tenants(&mut out, summary);
-    breakdown(&mut out, &summary.breakdown);
-    out
 }
 
 /// Most request classes the terminal lists (`summary.json` has them all).

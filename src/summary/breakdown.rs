@@ -212,4 +212,4 @@ fn ok_rows(
 
 #[cfg(test)]
 #[path = "breakdown_tests.rs"]
-mod tests;
+pub(crate) mod tests;

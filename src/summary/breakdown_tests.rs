@@ -1,7 +1,7 @@
-//! Case 13 of issue 18: every output says where the errors were.
+//! Case 13 of issue 18: the breakdown of outcomes by request class and status.
+//! What each output says of it is tested in `report::says_tests`, from these fixtures.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use super::*;
 use crate::metrics::{Layout, PhaseLayout, Recorder, Sample};
 use crate::results::RunResults;
 
-const SCENARIO: &str = r#"
+pub(crate) const SCENARIO: &str = r#"
 name = "breakdown"
 duration = "10s"
 
@@ -34,7 +34,7 @@ availability = ">= 99%"
 
 /// The body the PUT answers carry: markup, a quote and a newline, to see each
 /// output carry it safely.
-const BODY: &str = "{\"error\": \"PUT is <not> implemented\"}\n";
+pub(crate) const BODY: &str = "{\"error\": \"PUT is <not> implemented\"}\n";
 
 fn layout(tenants: &[&str]) -> Arc<Layout> {
     Arc::new(Layout {
@@ -77,7 +77,7 @@ fn sample<'a>(
 
 /// 100 `GET` → 200 and 88 `PUT /items/{id}` → 501 with [`BODY`], recorded
 /// by the recorder as the load engine records them.
-fn recording() -> Recording {
+pub(crate) fn recording() -> Recording {
     let start = Instant::now();
     let mut rec = Recorder::new(layout(&[]), start, 0.005);
     for i in 0..100 {
@@ -111,7 +111,7 @@ fn recording() -> Recording {
     rec.finish(2.0)
 }
 
-fn results(recording: Recording) -> RunResults {
+pub(crate) fn results(recording: Recording) -> RunResults {
     RunResults {
         scenario: "breakdown".into(),
         seed: 1,
@@ -127,110 +127,6 @@ fn results(recording: Recording) -> RunResults {
         hostile_backend_requests: None,
         host_cores: Some(2),
     }
-}
-
-#[test]
-fn every_output_breaks_errors_down_by_request_class_and_status_with_an_example_body() {
-    let scenario = crate::scenario::load::parse_str("b.toml", SCENARIO, Path::new("."))
-        .unwrap()
-        .scenario;
-    let results = results(recording());
-    let summary = crate::summary::summarize(&scenario, &results, 1.0, false);
-
-    // summary.json: the class, its status, its count and the body, as data.
-    let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
-    let put = &json["breakdown"][0];
-    assert_eq!(
-        put["method"], "PUT",
-        "the class with errors comes first: {json:#}"
-    );
-    assert_eq!(put["path"], "/items/{id}");
-    assert_eq!(put["sent"], 88);
-    assert_eq!(put["bad"], 88);
-    assert_eq!(put["rows"][0]["status"], 501);
-    assert_eq!(put["rows"][0]["outcome"], "server_error");
-    assert_eq!(put["rows"][0]["count"], 88);
-    assert_eq!(put["rows"][0]["example_body"], BODY);
-    let get = &json["breakdown"][1];
-    assert_eq!(
-        (&get["method"], &get["path"], &get["bad"]),
-        (&"GET".into(), &"/items/{rand:1..100}".into(), &0.into())
-    );
-    assert_eq!(get["rows"][0]["status"], 200);
-    assert_eq!(get["rows"][0]["outcome"], "ok");
-    assert_eq!(get["rows"][0]["count"], 100);
-    assert!(
-        get["rows"][0]["example_body"].is_null(),
-        "ok bodies are not kept"
-    );
-
-    // The body on one line, as the text outputs show it.
-    let flat = "{\"error\": \"PUT is <not> implemented\"}";
-
-    let terminal = crate::report::terminal::render(&summary, crate::report::terminal::Style::Plain);
-    let line = terminal
-        .lines()
-        .find(|l| l.contains("501"))
-        .unwrap_or_else(|| panic!("a 501 line:\n{terminal}"));
-    assert!(
-        terminal.contains("PUT /items/{id}  88 sent, 88 bad"),
-        "{terminal}"
-    );
-    assert!(
-        line.contains("server_error") && line.contains("88"),
-        "{line}"
-    );
-    assert!(line.contains(&format!("body: {flat}")), "{line}");
-    assert!(
-        terminal.contains("GET /items/{rand:1..100}  100 sent, 0 bad: 200 ok ×100"),
-        "{terminal}"
-    );
-
-    let md = crate::report::markdown::render(&summary);
-    let row = md
-        .lines()
-        .find(|l| l.contains("| 501 |"))
-        .unwrap_or_else(|| panic!("a 501 row:\n{md}"));
-    assert!(
-        row.starts_with("| PUT /items/{id} | 88 | 88 | 501 | server\\_error | 88 |"),
-        "{row}"
-    );
-    assert!(
-        row.contains("{&quot;error&quot;: &quot;PUT is &lt;not&gt; implemented&quot;}"),
-        "the body, escaped for Markdown: {row}"
-    );
-
-    let html = crate::report::html::render(&summary, &scenario, SCENARIO, &results);
-    let doc = scraper::Html::parse_document(&html);
-    let sel = scraper::Selector::parse("section#classes tbody tr").unwrap();
-    let rows: Vec<String> = doc
-        .select(&sel)
-        .map(|r| r.text().collect::<Vec<_>>().join("|"))
-        .collect();
-    assert_eq!(
-        rows[0],
-        format!("PUT /items/{{id}}|88|88|501|server_error|88|{BODY}"),
-        "{rows:?}"
-    );
-    assert!(
-        html.contains("PUT is &lt;not&gt; implemented"),
-        "the body goes through the one escaping path"
-    );
-    assert!(!html.contains("<not>"));
-
-    let xml = crate::report::junit::render(&summary);
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let failure = doc
-        .descendants()
-        .find(|n| n.has_tag_name("failure"))
-        .expect("availability 100 of 188 fails >= 99%");
-    let text = failure.text().unwrap();
-    assert!(
-        text.contains(&format!(
-            "PUT /items/{{id}} → 501 server_error × 88; example body: {flat}"
-        )),
-        "{text}"
-    );
 }
 
 #[test]

@@ -238,4 +238,4 @@ fn instances(s: &Scenario, rec: &Recording) -> Vec<InstanceSummary> {
 
 #[cfg(test)]
 #[path = "build_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -118,46 +118,53 @@ pub struct RunningChild {
     exited: watch::Receiver<Option<Exit>>,
 }
 
-impl RunningChild {
-    /// Start `spec` and wait for its ready line.
-    pub async fn spawn(spec: &ChildSpec) -> Result<Self, ChildError> {
-        let program = match &spec.program {
-            Some(p) => p.clone(),
-            None => std::env::current_exe().map_err(|source| ChildError::Spawn {
-                name: spec.name.clone(),
-                program: "ninefold".into(),
-                source,
-            })?,
-        };
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log)
-            .map_err(|source| ChildError::Log {
-                name: spec.name.clone(),
-                path: spec.log.clone(),
-                source,
-            })?;
-        let stderr = log_file.try_clone().map_err(|source| ChildError::Log {
+/// Start `spec`'s process in its own group, stderr to its log; the log file is
+/// returned for its stdout to be copied to.
+fn start(spec: &ChildSpec) -> Result<(tokio::process::Child, std::fs::File), ChildError> {
+    let program = match &spec.program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(|source| ChildError::Spawn {
+            name: spec.name.clone(),
+            program: "ninefold".into(),
+            source,
+        })?,
+    };
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)
+        .map_err(|source| ChildError::Log {
             name: spec.name.clone(),
             path: spec.log.clone(),
             source,
         })?;
-        let mut cmd = Command::new(&program);
-        cmd.args(&spec.args)
-            .env(PARENT_PID_ENV, std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            // Its own group: a Ctrl-C at the terminal reaches the harness only,
-            // which then tears children down in order.
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|source| ChildError::Spawn {
-            name: spec.name.clone(),
-            program: program.display().to_string(),
-            source,
-        })?;
+    let stderr = log_file.try_clone().map_err(|source| ChildError::Log {
+        name: spec.name.clone(),
+        path: spec.log.clone(),
+        source,
+    })?;
+    let mut cmd = Command::new(&program);
+    cmd.args(&spec.args)
+        .env(PARENT_PID_ENV, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        // Its own group: a Ctrl-C at the terminal reaches the harness only,
+        // which then tears children down in order.
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd.spawn().map_err(|source| ChildError::Spawn {
+        name: spec.name.clone(),
+        program: program.display().to_string(),
+        source,
+    })?;
+    Ok((child, log_file))
+}
+
+impl RunningChild {
+    /// Start `spec` and wait for its ready line.
+    pub async fn spawn(spec: &ChildSpec) -> Result<Self, ChildError> {
+        let (mut child, log_file) = start(spec)?;
         let pid = child.id().map_or(0, |p| p as i32);
         let stdout = child.stdout.take();
         let (tx, exited) = watch::channel(None);

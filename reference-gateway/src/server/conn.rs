@@ -68,6 +68,31 @@ struct Io {
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 impl Io {
+    /// A connection's read side, before its first request.
+    #[inline]
+    fn new(stream: TcpStream) -> Self {
+        Io {
+            stream,
+            read: BytesMut::with_capacity(ninefold_http1::READ_CHUNK),
+            body: BodyDecoder::new(Framing::Empty),
+            continue_left: 0,
+        }
+    }
+
+    /// Ready to read the body of a request with `framing` (chunked bodies are held to
+    /// the pipeline's body limit), answering `Expect: 100-continue` when the body is read.
+    #[inline]
+    fn expect_body(&mut self, framing: Framing, expect_continue: bool, pipeline: &Pipeline) {
+        let body = BodyDecoder::new(framing);
+        self.body = if framing == Framing::Chunked {
+            // A chunk announced past the body limit is refused (413) on its size line.
+            body.with_limit(pipeline.max_body_bytes())
+        } else {
+            body
+        };
+        self.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
+    }
+
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         ninefold_http1::poll_fill(&mut self.stream, &mut self.read, cx)
     }
@@ -196,12 +221,7 @@ pub async fn serve(
     shutdown: &CancellationToken,
 ) {
     let accepted = Instant::now();
-    let mut io = Io {
-        stream,
-        read: BytesMut::with_capacity(ninefold_http1::READ_CHUNK),
-        body: BodyDecoder::new(Framing::Empty),
-        continue_left: 0,
-    };
+    let mut io = Io::new(stream);
     let mut waiter = Waiter {
         sleep: Box::pin(tokio::time::sleep_until(accepted + cfg.header_read_timeout)),
         cancelled: Box::pin(shutdown.cancelled()),
@@ -220,20 +240,14 @@ pub async fn serve(
             Next::Refused(e) => {
                 tracing::debug!(error = %e, "request head refused");
                 let resp = refusal(e.status(), &e.to_string());
-                let _ =
-                    write_response(&mut io.stream, resp, None, false, true, &mut date, &mut out)
-                        .await;
-                return linger(io.stream).await;
+                return refuse(io.stream, resp, &mut date, &mut out).await;
             }
             Next::TimedOut => {
                 let resp = refusal(
                     StatusCode::REQUEST_TIMEOUT,
                     "request head not received in time",
                 );
-                let _ =
-                    write_response(&mut io.stream, resp, None, false, true, &mut date, &mut out)
-                        .await;
-                return linger(io.stream).await;
+                return refuse(io.stream, resp, &mut date, &mut out).await;
             }
             Next::Close => return,
         };
@@ -246,12 +260,7 @@ pub async fn serve(
         } = parsed;
         let head_request = request.method() == Method::HEAD;
         let http10 = request.version() == Version::HTTP_10;
-        io.body = BodyDecoder::new(framing);
-        if framing == Framing::Chunked {
-            // A chunk announced past the body limit is refused (413) on its size line.
-            io.body = io.body.with_limit(pipeline.max_body_bytes());
-        }
-        io.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
+        io.expect_body(framing, expect_continue, pipeline);
         let answer = pipeline
             .call_on(request.map(|()| ReqBody(&mut io)), &timer)
             .await;
@@ -321,6 +330,12 @@ async fn next_request(
     }
 }
 
+/// Answers a request head that was refused before the stack saw it, then closes.
+async fn refuse(mut stream: TcpStream, resp: Response, date: &mut DateCache, out: &mut Vec<u8>) {
+    let _ = write_response(&mut stream, resp, None, false, true, date, out).await;
+    linger(stream).await
+}
+
 /// A refusal the stack never saw (the head could not be parsed), with the stack's JSON.
 fn refusal(status: StatusCode, message: &str) -> Response {
     let code = match status {
@@ -348,19 +363,7 @@ pub(crate) async fn write_response(
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let mut close = close || status == StatusCode::SWITCHING_PROTOCOLS;
-    let plan = if head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        BodyOut::None
-    } else if let Some(n) = hyper::body::Body::size_hint(&body).exact() {
-        BodyOut::Length(n)
-    } else if close {
-        BodyOut::UntilClose
-    } else {
-        BodyOut::Chunked
-    };
+    let plan = body_plan(status, head_request, &body, close);
     close |= plan == BodyOut::UntilClose;
     out.clear();
     wire::encode_head(&parts, added, plan, close, date, out);
@@ -370,6 +373,41 @@ pub(crate) async fn write_response(
         send(stream, out).await?;
         return Ok(!close);
     }
+    send_body(stream, &mut body, plan, out).await?;
+    Ok(!close)
+}
+
+/// How the body of a response with `status` goes out.
+#[inline]
+fn body_plan(
+    status: StatusCode,
+    head_request: bool,
+    body: &crate::body::Body,
+    close: bool,
+) -> BodyOut {
+    if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        BodyOut::None
+    } else if let Some(n) = hyper::body::Body::size_hint(body).exact() {
+        BodyOut::Length(n)
+    } else if close {
+        BodyOut::UntilClose
+    } else {
+        BodyOut::Chunked
+    }
+}
+
+/// Writes the body after the head already in `out`, framed by `plan`: small data rides
+/// in the head's `write`, large data goes out on its own.
+async fn send_body(
+    stream: &mut TcpStream,
+    body: &mut crate::body::Body,
+    plan: BodyOut,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let mut sent: u64 = 0;
     loop {
         let data = match body.frame().await {
@@ -421,7 +459,7 @@ pub(crate) async fn write_response(
     {
         return Err(std::io::Error::other("body shorter than its length"));
     }
-    Ok(!close)
+    Ok(())
 }
 
 /// Writes all of `buf`, waiting at most [`SEND_TIMEOUT`] each time the socket is full.

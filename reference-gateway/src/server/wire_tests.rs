@@ -51,6 +51,7 @@ fn an_incomplete_head_waits_and_consumes_nothing() {
     assert_eq!(&rest[..], wire);
 }
 
+// Long: a table of heads and the framing or refusal each must get.
 #[test]
 fn framing_follows_rfc_9112() {
     assert_eq!(

@@ -296,7 +296,7 @@ fn draw_time_series(
     x_max: f64,
     y: &Axis,
     map: &dyn Fn(f64) -> f64,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Drawn {
     let (y_min, y_max) = (y.min, y.max);
     let x = time_axis(x_max);
     let root = SVGBackend::with_string(svg, (WIDTH, SERIES_HEIGHT)).into_drawing_area();
@@ -324,17 +324,41 @@ fn draw_time_series(
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
         .draw()?;
+    draw_bands(&mut chart, c.bands, x_max, y)?;
+    for line in c.lines {
+        for run in segments(&line.points) {
+            let points: Vec<(f64, f64)> = run.iter().map(|&(x, y)| (x, map(y))).collect();
+            chart.draw_series(LineSeries::new(
+                points,
+                line.color.plotters().stroke_width(2),
+            ))?;
+        }
+    }
+    draw_band_labels(&mut chart, c.bands, x_max, y)?;
+    root.present()?;
+    Ok(())
+}
+
+/// What a drawing step gives: plotters' error, boxed, when it fails.
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The time chart's drawing area, in seconds × the y axis' values.
+type TimeChartArea<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
+
+/// The faults' bands (shaded, with an edge at their start) and the restarts' lines.
+fn draw_bands(chart: &mut TimeChartArea<'_, '_>, bands: &[Band], x_max: f64, y: &Axis) -> Drawn {
+    let (y_min, y_max) = (y.min, y.max);
     let shade = RGBAColor(214, 39, 40, 0.13).filled();
     let edge = RGBAColor(214, 39, 40, 0.55).stroke_width(1);
     let restart = RGBAColor(44, 160, 44, 0.8).stroke_width(2);
-    for b in c.bands.iter().filter(|b| b.restart) {
+    for b in bands.iter().filter(|b| b.restart) {
         let x = b.start_s.clamp(0.0, x_max);
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(x, y_min), (x, y_max)],
             restart,
         )))?;
     }
-    for b in c.bands.iter().filter(|b| !b.restart) {
+    for b in bands.iter().filter(|b| !b.restart) {
         // An instant fault (a kill) still gets a visible sliver.
         let end = b.end_s.max(b.start_s + x_max / 300.0).min(x_max);
         let start = b.start_s.clamp(0.0, x_max);
@@ -347,18 +371,20 @@ fn draw_time_series(
             edge,
         )))?;
     }
-    for line in c.lines {
-        for run in segments(&line.points) {
-            let points: Vec<(f64, f64)> = run.iter().map(|&(x, y)| (x, map(y))).collect();
-            chart.draw_series(LineSeries::new(
-                points,
-                line.color.plotters().stroke_width(2),
-            ))?;
-        }
-    }
+    Ok(())
+}
+
+/// The bands' labels at the top of the chart.
+fn draw_band_labels(
+    chart: &mut TimeChartArea<'_, '_>,
+    bands: &[Band],
+    x_max: f64,
+    y: &Axis,
+) -> Drawn {
+    let (y_min, y_max) = (y.min, y.max);
     // Labels of close events go on rows below each other instead of overprinting.
     let mut placed: Vec<f64> = Vec::new();
-    for b in c.bands {
+    for b in bands {
         let x = b.start_s.clamp(0.0, x_max);
         let row = placed
             .iter()
@@ -377,7 +403,6 @@ fn draw_time_series(
             (FONT, 12).into_font().color(&color),
         )))?;
     }
-    root.present()?;
     Ok(())
 }
 
@@ -397,11 +422,7 @@ pub fn spectrum(lines: &[Line]) -> String {
     finish(svg, drawn, "percentile spectrum")
 }
 
-fn draw_spectrum(
-    svg: &mut String,
-    lines: &[Line],
-    y: &Axis,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn draw_spectrum(svg: &mut String, lines: &[Line], y: &Axis) -> Drawn {
     let root = SVGBackend::with_string(svg, (WIDTH, SPECTRUM_HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -501,7 +522,7 @@ fn y_range(values: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64) {
 /// dropped (HTML does not need it, and the report holds no URL at all), and
 /// the chart says what it is to screen readers. A chart that could not be
 /// drawn becomes a sentence saying so.
-fn finish(svg: String, drawn: Result<(), Box<dyn std::error::Error>>, what: &str) -> String {
+fn finish(svg: String, drawn: Drawn, what: &str) -> String {
     if let Err(e) = drawn {
         return format!(
             "<p class=\"note\">The {what} chart could not be drawn: {}.</p>",

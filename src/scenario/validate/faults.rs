@@ -102,6 +102,44 @@ fn fault(
     upstreams: &BTreeMap<String, Upstream>,
     links: &[Link],
 ) -> Fault {
+    let (at, duration) = timing(cx, path, f, run);
+    let action = action(cx, path, f);
+    let target = target(
+        cx,
+        &path.key("target"),
+        &f.target,
+        gateway,
+        upstreams,
+        links,
+    );
+    if let (Some(action), Some(target)) = (&action, &target) {
+        compatible(cx, path, action, target, upstreams, duration.is_some());
+    }
+    let streams = streams(cx, path, f, action.as_ref());
+    let toxicity = f.toxicity.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&toxicity) {
+        cx.err(
+            &path.key("toxicity"),
+            format!("must be between 0.0 and 1.0, got {toxicity}"),
+        );
+    }
+    Fault {
+        at,
+        duration,
+        action: action.unwrap_or(FaultAction::Kill),
+        target: target.unwrap_or(FaultTarget::Gateway(0)),
+        streams,
+        toxicity,
+    }
+}
+
+/// When the fault starts and for how long, both inside the run.
+fn timing(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    f: &RawFault,
+    run: Duration,
+) -> (Duration, Option<Duration>) {
     let at = cx.duration(&path.key("at"), Some(&f.at), Duration::ZERO, true);
     if at >= run {
         cx.err(
@@ -125,37 +163,25 @@ fn fault(
         && at < run
         && at + d > run
     {
-        {
-            cx.err(
-                &path.key("duration"),
-                format!(
-                    "the fault would revert at {}, after the run ends at {}",
-                    format_duration(at + d),
-                    format_duration(run)
-                ),
-            );
-        }
-    }
-    let action = action(cx, path, f);
-    let target = target(
-        cx,
-        &path.key("target"),
-        &f.target,
-        gateway,
-        upstreams,
-        links,
-    );
-    if let (Some(action), Some(target)) = (&action, &target) {
-        compatible(
-            cx,
-            path,
-            action,
-            target,
-            gateway,
-            upstreams,
-            duration.is_some(),
+        cx.err(
+            &path.key("duration"),
+            format!(
+                "the fault would revert at {}, after the run ends at {}",
+                format_duration(at + d),
+                format_duration(run)
+            ),
         );
     }
+    (at, duration)
+}
+
+/// The directions of the connection a toxic acts on (`stream`), for toxics only.
+fn streams(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    f: &RawFault,
+    action: Option<&FaultAction>,
+) -> Vec<Stream> {
     let streams = match f.stream.as_deref() {
         None | Some("downstream") => vec![Stream::Downstream],
         Some("upstream") => vec![Stream::Upstream],
@@ -168,32 +194,21 @@ fn fault(
             vec![Stream::Downstream]
         }
     };
-    if f.stream.is_some()
-        && !action
-            .as_ref()
-            .is_some_and(|a| a.is_network() && *a != FaultAction::Down)
-    {
+    if f.stream.is_some() && !action.is_some_and(|a| a.is_network() && *a != FaultAction::Down) {
         cx.err_key(&path.key("stream"), "applies only to toxics (latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, loss)");
     }
-    let toxicity = f.toxicity.unwrap_or(1.0);
-    if !(0.0..=1.0).contains(&toxicity) {
-        cx.err(
-            &path.key("toxicity"),
-            format!("must be between 0.0 and 1.0, got {toxicity}"),
-        );
-    }
-    Fault {
-        at,
-        duration,
-        action: action.unwrap_or(FaultAction::Kill),
-        target: target.unwrap_or(FaultTarget::Gateway(0)),
-        streams,
-        toxicity,
-    }
+    streams
 }
 
 /// Parse the action and its parameters; parameters of other actions are errors.
 fn action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<FaultAction> {
+    parameters(cx, path, f)?;
+    Some(build_action(cx, path, f))
+}
+
+/// Checks the action's name and that each parameter given is one it takes;
+/// `None` for an unknown action.
+fn parameters(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<()> {
     let params: [(&str, bool); 10] = [
         ("latency", f.latency.is_some()),
         ("jitter", f.jitter.is_some()),
@@ -244,6 +259,13 @@ fn action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<FaultAction
             );
         }
     }
+    Some(())
+}
+
+/// The action with its parameters, once its name is known good (a missing
+/// parameter is an error, then defaults).
+// Long: a table, one arm per action, each naming the parameters it reads.
+fn build_action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> FaultAction {
     let d = |cx: &mut Checker<'_>, key: &str, v: &Option<String>| {
         cx.duration(&path.key(key), v.as_deref(), Duration::ZERO, true)
     };
@@ -252,7 +274,7 @@ fn action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<FaultAction
             cx.err(path, format!("action `{}` needs `{key}`", f.action));
         }
     };
-    Some(match f.action.as_str() {
+    match f.action.as_str() {
         "kill" => FaultAction::Kill,
         "terminate" => FaultAction::Terminate,
         "stop" => FaultAction::Stop,
@@ -328,7 +350,7 @@ fn action(cx: &mut Checker<'_>, path: &Path, f: &RawFault) -> Option<FaultAction
                 jitter: d(cx, "jitter", &f.jitter),
             }
         }
-    })
+    }
 }
 
 fn target(
@@ -339,36 +361,11 @@ fn target(
     upstreams: &BTreeMap<String, Upstream>,
     links: &[Link],
 ) -> Option<FaultTarget> {
-    let accepted = "accepted: POOL[N] (e.g. api[1]), POOL, gateway[N], zone:NAME, link:NAME, redis";
     if text == "redis" && !upstreams.contains_key("redis") {
-        let gateway_redis = matches!(gateway.target, GatewayTarget::Bundled { .. })
-            && gateway.rate_limit.store == LimiterStore::Redis(None);
-        let pool_redis = upstreams.values().any(|u| {
-            matches!(u.instances, Instances::Managed(_)) && u.store == StoreSpec::Redis(None)
-        });
-        if !(gateway_redis || pool_redis) {
-            cx.err(path, "`redis` is the Redis ninefold starts for `store = \"redis\"` (without a URL); this scenario does not ask for one");
-            return None;
-        }
-        return Some(FaultTarget::Redis);
+        return redis_target(cx, path, gateway, upstreams);
     }
     if let Some(zone) = text.strip_prefix("zone:") {
-        let gateway_zones = match &gateway.target {
-            GatewayTarget::Bundled { zones, .. } => zones.as_slice(),
-            GatewayTarget::External { .. } => &[],
-        };
-        let known: Vec<&str> = upstreams
-            .values()
-            .flat_map(|u| u.zones.iter())
-            .chain(gateway_zones)
-            .map(String::as_str)
-            .collect();
-        if !known.contains(&zone) {
-            let hint = did_you_mean(zone, known.iter().copied()).unwrap_or_default();
-            cx.err(path, format!("no instance is in zone `{zone}`{hint}; zones come from `zones = [...]` of a pool or the gateway"));
-            return None;
-        }
-        return Some(FaultTarget::Zone(zone.to_owned()));
+        return zone_target(cx, path, zone, gateway, upstreams);
     }
     if let Some(link) = text.strip_prefix("link:") {
         if !links.iter().any(|l| l.name == link) {
@@ -381,35 +378,107 @@ fn target(
         Some((name, rest)) => match rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok()) {
             Some(i) => (name, Some(i)),
             None => {
-                cx.err(path, format!("`{text}` is not a target; {accepted}"));
+                cx.err(path, format!("`{text}` is not a target; {TARGETS}"));
                 return None;
             }
         },
         None => (text, None),
     };
     if name == "gateway" {
-        let GatewayTarget::Bundled { instances, .. } = &gateway.target else {
-            cx.err(path, "the gateway is external (`url`): ninefold cannot act on it; declare `[[links]]` and target `link:NAME`");
-            return None;
-        };
-        let i = index.unwrap_or(0);
-        if i >= instances.get() as usize {
-            cx.err(
-                path,
-                format!(
-                    "`{text}`: the gateway has {} instance(s), so the index must be below {}",
-                    instances, instances
-                ),
-            );
-            return None;
-        }
-        return Some(FaultTarget::Gateway(i));
+        return gateway_target(cx, path, text, index, gateway);
     }
+    pool_target(cx, path, text, name, index, upstreams)
+}
+
+/// What a fault's `target` may be, for the error messages.
+const TARGETS: &str =
+    "accepted: POOL[N] (e.g. api[1]), POOL, gateway[N], zone:NAME, link:NAME, redis";
+
+/// `redis`: the Redis ninefold starts, when the scenario asks for one.
+fn redis_target(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+) -> Option<FaultTarget> {
+    let gateway_redis = matches!(gateway.target, GatewayTarget::Bundled { .. })
+        && gateway.rate_limit.store == LimiterStore::Redis(None);
+    let pool_redis = upstreams
+        .values()
+        .any(|u| matches!(u.instances, Instances::Managed(_)) && u.store == StoreSpec::Redis(None));
+    if !(gateway_redis || pool_redis) {
+        cx.err(path, "`redis` is the Redis ninefold starts for `store = \"redis\"` (without a URL); this scenario does not ask for one");
+        return None;
+    }
+    Some(FaultTarget::Redis)
+}
+
+/// `zone:NAME`: every instance in a zone some pool or the gateway declares.
+fn zone_target(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    zone: &str,
+    gateway: &Gateway,
+    upstreams: &BTreeMap<String, Upstream>,
+) -> Option<FaultTarget> {
+    let gateway_zones = match &gateway.target {
+        GatewayTarget::Bundled { zones, .. } => zones.as_slice(),
+        GatewayTarget::External { .. } => &[],
+    };
+    let known: Vec<&str> = upstreams
+        .values()
+        .flat_map(|u| u.zones.iter())
+        .chain(gateway_zones)
+        .map(String::as_str)
+        .collect();
+    if !known.contains(&zone) {
+        let hint = did_you_mean(zone, known.iter().copied()).unwrap_or_default();
+        cx.err(path, format!("no instance is in zone `{zone}`{hint}; zones come from `zones = [...]` of a pool or the gateway"));
+        return None;
+    }
+    Some(FaultTarget::Zone(zone.to_owned()))
+}
+
+/// `gateway[N]`: an instance of the bundled gateway.
+fn gateway_target(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    text: &str,
+    index: Option<usize>,
+    gateway: &Gateway,
+) -> Option<FaultTarget> {
+    let GatewayTarget::Bundled { instances, .. } = &gateway.target else {
+        cx.err(path, "the gateway is external (`url`): ninefold cannot act on it; declare `[[links]]` and target `link:NAME`");
+        return None;
+    };
+    let i = index.unwrap_or(0);
+    if i >= instances.get() as usize {
+        cx.err(
+            path,
+            format!(
+                "`{text}`: the gateway has {} instance(s), so the index must be below {}",
+                instances, instances
+            ),
+        );
+        return None;
+    }
+    Some(FaultTarget::Gateway(i))
+}
+
+/// `POOL` or `POOL[N]`: a pool of the scenario, or one of its instances.
+fn pool_target(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    text: &str,
+    name: &str,
+    index: Option<usize>,
+    upstreams: &BTreeMap<String, Upstream>,
+) -> Option<FaultTarget> {
     let Some(pool) = upstreams.get(name) else {
         let mut known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
         known.push("gateway");
         let hint = did_you_mean(name, known.iter().copied()).unwrap_or_default();
-        cx.err(path, format!("no pool `{name}`{hint}; {accepted}"));
+        cx.err(path, format!("no pool `{name}`{hint}; {TARGETS}"));
         return None;
     };
     match index {
@@ -438,7 +507,6 @@ fn compatible(
     path: &Path,
     action: &FaultAction,
     target: &FaultTarget,
-    gateway: &Gateway,
     upstreams: &BTreeMap<String, Upstream>,
     has_duration: bool,
 ) {
@@ -501,6 +569,11 @@ fn compatible(
             "chaos picks random instances of a pool: target the pool by name (e.g. `api`)",
         );
     }
+    reverts(cx, path, action, has_duration);
+}
+
+/// Can this action be undone after its `duration`?
+fn reverts(cx: &mut Checker<'_>, path: &Path, action: &FaultAction, has_duration: bool) {
     // kill/terminate + duration = start the instance again afterwards; stop + duration = SIGCONT.
     if matches!(
         action,
@@ -516,5 +589,4 @@ fn compatible(
             ),
         );
     }
-    let _ = gateway;
 }

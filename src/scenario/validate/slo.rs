@@ -32,70 +32,7 @@ pub(super) fn slos(
                 continue;
             }
         };
-        let mut filters = Filters::default();
-        for (k, v) in pairs {
-            match k {
-                "tenant" => {
-                    if !tenants.iter().any(|t| t.id == v) {
-                        let hint = did_you_mean(v, tenants.iter().map(|t| t.id.as_str()))
-                            .unwrap_or_default();
-                        cx.err_key(&path, format!("filter tenant={v}: no such tenant{hint}"));
-                    }
-                    filters.tenant = Some(v.to_owned());
-                }
-                "route" => {
-                    let known_route = gateway.routes.iter().any(|r| r.path == v)
-                        || phases
-                            .iter()
-                            .flat_map(|p| &p.requests)
-                            .any(|r| r.path.to_string() == v || r.path.to_string().starts_with(v));
-                    if !known_route {
-                        cx.err_key(
-                            &path,
-                            format!(
-                                "filter route={v}: no gateway route or request path matches it"
-                            ),
-                        );
-                    }
-                    filters.route = Some(v.to_owned());
-                }
-                "phase" => {
-                    if !phases.iter().any(|p| p.name == v) {
-                        let hint = did_you_mean(v, phases.iter().map(|p| p.name.as_str()))
-                            .unwrap_or_default();
-                        cx.err_key(
-                            &path,
-                            format!("filter phase={v}: no such traffic phase{hint}"),
-                        );
-                    }
-                    filters.phase = Some(v.to_owned());
-                }
-                "window" => match parse_window(v) {
-                    Ok(w) => {
-                        if let Window::Fault(n) | Window::Recovery(n) = w
-                            && n >= faults.len()
-                        {
-                            {
-                                cx.err_key(&path, format!("filter window={v}: the scenario has {} fault(s), numbered from 0", faults.len()));
-                            }
-                        }
-                        filters.window = w;
-                    }
-                    Err(e) => cx.err_key(&path, e),
-                },
-                other => {
-                    let hint =
-                        did_you_mean(other, FILTER_NAMES.iter().copied()).unwrap_or_default();
-                    cx.err_key(
-                        &path,
-                        format!(
-                            "unknown filter `{other}`{hint}; accepted: {}",
-                            FILTER_NAMES.join(", ")
-                        ),
-                    );
-                }
-            }
-        }
+        let filters = filters(cx, &path, pairs, tenants, gateway, phases, faults);
         if metric.is_failover() && faults.is_empty() {
             cx.err_key(
                 &path,
@@ -113,4 +50,79 @@ pub(super) fn slos(
         }
     }
     out
+}
+
+/// The `{name=value, …}` filters of one SLO key, each checked against what the
+/// scenario declares.
+fn filters(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    pairs: Vec<(&str, &str)>,
+    tenants: &[Tenant],
+    gateway: &Gateway,
+    phases: &[TrafficPhase],
+    faults: &[Fault],
+) -> Filters {
+    let mut filters = Filters::default();
+    for (k, v) in pairs {
+        match k {
+            "tenant" => {
+                if !tenants.iter().any(|t| t.id == v) {
+                    let hint =
+                        did_you_mean(v, tenants.iter().map(|t| t.id.as_str())).unwrap_or_default();
+                    cx.err_key(path, format!("filter tenant={v}: no such tenant{hint}"));
+                }
+                filters.tenant = Some(v.to_owned());
+            }
+            "route" => {
+                let known_route = gateway.routes.iter().any(|r| r.path == v)
+                    || phases
+                        .iter()
+                        .flat_map(|p| &p.requests)
+                        .any(|r| r.path.to_string() == v || r.path.to_string().starts_with(v));
+                if !known_route {
+                    cx.err_key(
+                        path,
+                        format!("filter route={v}: no gateway route or request path matches it"),
+                    );
+                }
+                filters.route = Some(v.to_owned());
+            }
+            "phase" => {
+                if !phases.iter().any(|p| p.name == v) {
+                    let hint =
+                        did_you_mean(v, phases.iter().map(|p| p.name.as_str())).unwrap_or_default();
+                    cx.err_key(
+                        path,
+                        format!("filter phase={v}: no such traffic phase{hint}"),
+                    );
+                }
+                filters.phase = Some(v.to_owned());
+            }
+            "window" => match parse_window(v) {
+                Ok(w) => {
+                    if let Window::Fault(n) | Window::Recovery(n) = w
+                        && n >= faults.len()
+                    {
+                        {
+                            cx.err_key(path, format!("filter window={v}: the scenario has {} fault(s), numbered from 0", faults.len()));
+                        }
+                    }
+                    filters.window = w;
+                }
+                Err(e) => cx.err_key(path, e),
+            },
+            other => {
+                let hint = did_you_mean(other, FILTER_NAMES.iter().copied()).unwrap_or_default();
+                cx.err_key(
+                    path,
+                    format!(
+                        "unknown filter `{other}`{hint}; accepted: {}",
+                        FILTER_NAMES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    filters
 }
