@@ -1,4 +1,6 @@
-//! `[gateway]`, `[upstreams.*]` and `[[tenants]]`.
+//! `[gateway]` and `[[tenants]]`: what only the harness knows (bundled or external
+//! gateway, the signing key, the scopes its tokens carry) is checked here; the gateway's
+//! own keys (plans, routes, the unknown-tenant policy) by its `config::from_raw`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

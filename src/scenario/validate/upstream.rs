@@ -1,5 +1,6 @@
-//! `[upstreams.*]`: the pools, their instances (managed or listed targets), and what the
-//! gateway reads of them (balancing, health checks, outlier ejection). How a mock backend
+//! `[upstreams.*]`: the pools and their instances (managed or listed targets). What the
+//! gateway reads of them (balancing, health checks, outlier ejection) is checked by the
+//! gateway's own `config::from_raw`. How a mock backend
 //! behaves (latency, errors, store, serverless, restart) is in [`super::backend`].
 
 use reference_gateway::config::from_raw;
