@@ -231,3 +231,65 @@ pub fn outlier(cx: &mut impl Check, path: &Path, o: &RawOutlier) -> OutlierConfi
         max_ejected: cx.share(&path.key("max_ejected"), o.max_ejected.as_deref(), 0.5),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::Problems;
+    use super::super::to_raw;
+    use super::*;
+
+    #[test]
+    fn a_route_reports_each_problem_at_its_path_and_goes_on() {
+        let mut cx = Problems::default();
+        let raw = RawRoute {
+            path: "items".into(),
+            upstream: "apii".into(),
+            methods: Some(vec!["get".into()]),
+            retry: Some(RawRetry {
+                attempts: 0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (route, budget) = route(&mut cx, &Path::root().key("r"), &raw, &["api"]);
+        let messages: Vec<&str> = cx.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "r.path: `items` must start with `/`",
+                "r.upstream: no upstream pool `apii`; did you mean `api`?; declared: api",
+                "r.methods[0]: `get` is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)",
+                "r.retry.attempts: must be at least 1, got 0",
+            ]
+        );
+        assert_eq!(budget, Some(0.2));
+        assert_eq!(route.retry.map(|r| r.attempts.get()), Some(1));
+    }
+
+    #[test]
+    fn a_checked_route_written_back_reads_the_same() {
+        let mut cx = Problems::default();
+        let raw = RawRoute {
+            path: "/items".into(),
+            upstream: "api".into(),
+            rewrite: Some("/v2".into()),
+            retry: Some(RawRetry {
+                attempts: 3,
+                per_try_timeout: Some("250ms".into()),
+                budget: Some("10%".into()),
+            }),
+            plan: Some(RawPlan {
+                rate: 5.0,
+                burst: None,
+                quota: None,
+            }),
+            ..Default::default()
+        };
+        let (checked, budget) = route(&mut cx, &Path::root(), &raw, &["api"]);
+        let back = to_raw::route(&checked, budget);
+        let (again, budget_again) = route(&mut cx, &Path::root(), &back, &["api"]);
+        assert!(cx.problems.is_empty(), "{:?}", cx.problems);
+        assert_eq!((again, budget_again), (checked, budget));
+        assert_eq!(back.plan.and_then(|p| p.burst), Some(5));
+    }
+}
