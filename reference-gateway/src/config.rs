@@ -1,8 +1,10 @@
 //! The gateway's validated domain configuration.
 //!
-//! This crate does not parse TOML: the `ninefold` crate maps a scenario's `[gateway]`,
-//! `[gateway.auth]`, `[gateway.cache]`, `[gateway.rate_limit]`, `[[gateway.routes]]`,
-//! `[upstreams.NAME]` and `[[tenants]]` sections one-to-one onto the types below. Every
+//! This crate does not parse TOML itself: [`raw`] is the configuration as written (serde,
+//! `deny_unknown_fields`), [`from_raw`] checks it into the types below, reporting every
+//! problem at its path through [`check::Check`], and [`to_raw`] writes them back. The
+//! `ninefold` crate embeds the raw tree in its scenario and gateway-file formats and
+//! calls these checks for the gateway's keys. Every
 //! duration is a [`Duration`], every count that must be positive a `NonZero*`, every
 //! address a [`std::net::SocketAddr`]; what the types cannot express (a rate is positive and finite,
 //! a route names a known upstream…) is checked by [`Config::validate`], which collects
@@ -17,7 +19,11 @@ use http::{HeaderName, HeaderValue};
 
 pub use jsonwebtoken::Algorithm;
 
+pub mod check;
+pub mod from_raw;
+pub mod human;
 pub mod raw;
+pub mod to_raw;
 mod upstream;
 pub use upstream::*;
 

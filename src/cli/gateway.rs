@@ -52,7 +52,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         .iter()
         .map(|(name, u)| Ok((name.clone(), upstream_config(name, u)?)))
         .collect::<Result<_, String>>()?;
-    let routes = g.routes.iter().map(route_config).collect();
+    let routes = g.routes.iter().map(|r| r.config.clone()).collect();
     let mut config = gw::Config::new(upstreams, routes);
     config.request_timeout = g.request_timeout;
     if let Some(n) = usize::try_from(g.max_body_bytes)
@@ -85,15 +85,11 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
         }
     };
     config.rate_limit.fail_open = g.rate_limit.fail_open;
-    config.rate_limit.unknown_tenant = match &g.unknown_tenant {
-        m::UnknownTenant::Reject => gw::UnknownTenant::Reject,
-        m::UnknownTenant::DefaultPlan(p) => gw::UnknownTenant::Plan(*p),
-    };
+    config.rate_limit.unknown_tenant = g.unknown_tenant.clone();
     if let Some(budget) = g
         .routes
         .iter()
-        .filter_map(|r| r.retry.as_ref())
-        .map(|r| r.budget)
+        .filter_map(|r| r.retry_budget)
         .reduce(f64::max)
     {
         config.retry_budget.ratio = budget;
@@ -132,22 +128,6 @@ fn upstream_config(name: &str, u: &m::Upstream) -> Result<gw::UpstreamConfig, St
     cfg.health = Some(u.health.clone());
     cfg.outlier = u.outlier.clone();
     Ok(cfg)
-}
-
-fn route_config(r: &m::Route) -> gw::RouteConfig {
-    let mut route = gw::RouteConfig::new(r.path.clone(), r.upstream.clone());
-    route.methods = r.methods.clone();
-    route.cache = r.cache;
-    route.retry = r.retry.as_ref().map(|rt| rt.policy);
-    route.rewrite = match (&r.rewrite, r.strip_prefix) {
-        (Some(p), _) => gw::Rewrite::ReplacePrefix(p.clone()),
-        (None, true) => gw::Rewrite::StripPrefix,
-        (None, false) => gw::Rewrite::Keep,
-    };
-    route.scopes = r.scopes.clone();
-    route.plan = r.plan;
-    route.timeout = r.timeout;
-    route
 }
 
 fn auth_config(a: &m::Auth) -> gw::AuthConfig {

@@ -9,59 +9,9 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
-/// One step of a path into the document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// A path into the document, e.g. `traffic[2].rate`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Path(pub Vec<Seg>);
-
-impl Path {
-    /// The document root.
-    pub fn root() -> Self {
-        Self(Vec::new())
-    }
-
-    /// This path extended by a key.
-    pub fn key(&self, key: &str) -> Self {
-        let mut p = self.0.clone();
-        p.push(Seg::Key(key.to_owned()));
-        Self(p)
-    }
-
-    /// This path extended by an array index.
-    pub fn index(&self, i: usize) -> Self {
-        let mut p = self.0.clone();
-        p.push(Seg::Index(i));
-        Self(p)
-    }
-}
-
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, seg) in self.0.iter().enumerate() {
-            match seg {
-                Seg::Key(k) => {
-                    let plain = !k.is_empty()
-                        && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    match (i, plain) {
-                        (0, true) => f.write_str(k)?,
-                        (_, true) => write!(f, ".{k}")?,
-                        (0, false) => write!(f, "{k:?}")?,
-                        (_, false) => write!(f, ".{k:?}")?,
-                    }
-                }
-                Seg::Index(n) => write!(f, "[{n}]")?,
-            }
-        }
-        Ok(())
-    }
-}
+// A path into the document (`traffic[2].rate`) and the "did you mean" hint are shared
+// with the gateway's own configuration checks, which report at paths too.
+pub use reference_gateway::config::check::{Path, Seg, did_you_mean};
 
 /// Where in the text a diagnostic points: a path to resolve, or a known span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,16 +149,6 @@ pub fn span_of(doc: &DeTable<'_>, path: &Path, key: bool) -> Option<Range<usize>
         }
     }
     best
-}
-
-/// `"; did you mean `x`?"` when a known name is close enough to `given`.
-pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    known
-        .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(given, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| format!("; did you mean `{k}`?"))
 }
 
 #[cfg(test)]

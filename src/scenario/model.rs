@@ -19,10 +19,11 @@ mod faults;
 pub use faults::*;
 
 /// The gateway's own validated types, embedded as they are: a usage plan (token bucket
-/// plus quota), a route's retry policy, the balancing policy, an active health check,
-/// passive outlier ejection.
+/// plus quota), a route, its retry policy and path rewrite, the policy for tenants
+/// without a plan, the balancing policy, an active health check, passive outlier ejection.
 pub use reference_gateway::config::{
-    Balance, HealthConfig, OutlierConfig, Plan, Quota, QuotaPeriod, RetryConfig,
+    Balance, HealthConfig, OutlierConfig, Plan, Quota, QuotaPeriod, RetryConfig, Rewrite,
+    RouteConfig, UnknownTenant,
 };
 
 /// One experiment: what to bring up, what traffic to send, what to break, what to promise.
@@ -75,15 +76,6 @@ pub struct Gateway {
     pub unknown_tenant: UnknownTenant,
     /// Largest request body the gateway accepts (→ 413).
     pub max_body_bytes: u64,
-}
-
-/// Behaviour for a tenant with no plan.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UnknownTenant {
-    /// 403.
-    Reject,
-    /// Admitted under this plan.
-    DefaultPlan(Plan),
 }
 
 /// JWT algorithms the gateway accepts (pinned per key).
@@ -164,35 +156,30 @@ pub struct RateLimit {
     pub fail_open: bool,
 }
 
-/// One `[[gateway.routes]]` entry.
+/// One `[[gateway.routes]]` entry: the gateway's route, plus what only the scenario
+/// keeps of it (reads of the route's fields go through to [`RouteConfig`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    /// Path prefix, starting with `/`.
-    pub path: String,
-    /// Name of a declared upstream pool.
-    pub upstream: String,
-    /// Empty = every method.
-    pub methods: Vec<Method>,
-    pub cache: bool,
-    pub retry: Option<Retry>,
-    /// Remove the route's prefix before forwarding.
-    pub strip_prefix: bool,
-    /// Replace the prefix with this path before forwarding.
-    pub rewrite: Option<String>,
-    /// Scopes the token must carry (→ 403 otherwise).
-    pub scopes: Vec<String>,
-    /// A plan that replaces the tenant's own plan on this route.
-    pub plan: Option<Plan>,
-    pub timeout: Option<Duration>,
+    pub config: RouteConfig,
+    /// The route's `retry.budget` (0.2 = 20%); the gateway keeps one budget, the
+    /// largest of its routes'.
+    pub retry_budget: Option<f64>,
+    /// `strip_prefix = true` as written next to a `rewrite` (which wins), kept so the
+    /// scenario written back says what the user wrote.
+    pub strip_prefix_with_rewrite: bool,
 }
 
-/// Retry policy of a route: the gateway's own (attempts, per-try timeout) and the route's
-/// `budget` (the gateway keeps one budget, the largest of its routes').
-#[derive(Debug, Clone, PartialEq)]
-pub struct Retry {
-    pub policy: RetryConfig,
-    /// Retries allowed as a share of requests (0.2 = 20%).
-    pub budget: f64,
+impl std::ops::Deref for Route {
+    type Target = RouteConfig;
+    fn deref(&self) -> &RouteConfig {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Route {
+    fn deref_mut(&mut self) -> &mut RouteConfig {
+        &mut self.config
+    }
 }
 
 /// How a pool's instances come to exist.

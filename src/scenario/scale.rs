@@ -108,7 +108,7 @@ impl Scenario {
         if let Some(c) = g.cache.as_mut() {
             c.ttl = t(c.ttl);
         }
-        if let UnknownTenant::DefaultPlan(p) = &mut g.unknown_tenant {
+        if let UnknownTenant::Plan(p) = &mut g.unknown_tenant {
             scale_plan(p, f);
         }
         for r in &mut g.routes {

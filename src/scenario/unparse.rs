@@ -5,17 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use reference_gateway::config::to_raw as gw;
+
 use super::human::format_duration;
 use super::model::*;
 use super::raw::*;
 
 fn d(v: std::time::Duration) -> String {
     format_duration(v)
-}
-
-fn pct(v: f64) -> String {
-    let p = (v * 100.0 * 1e9).round() / 1e9;
-    format!("{p}%")
 }
 
 /// The raw form of a validated scenario (every default made explicit).
@@ -114,19 +111,7 @@ pub fn redact(raw: &mut RawScenario) {
 }
 
 fn plan(p: &Plan) -> RawPlan {
-    RawPlan {
-        rate: p.rate,
-        burst: Some(p.burst.get()),
-        quota: p.quota.map(|q| RawQuota {
-            limit: q.limit.get(),
-            period: match q.period {
-                QuotaPeriod::Day => "day".into(),
-                QuotaPeriod::Week => "week".into(),
-                QuotaPeriod::Month => "month".into(),
-                QuotaPeriod::Every(p) => d(p),
-            },
-        }),
-    }
+    p.into()
 }
 
 fn gateway(g: &Gateway) -> RawGateway {
@@ -138,10 +123,7 @@ fn gateway(g: &Gateway) -> RawGateway {
         ),
         GatewayTarget::External { url } => (None, None, Some(url.clone())),
     };
-    let (unknown_tenant, default_plan) = match &g.unknown_tenant {
-        UnknownTenant::Reject => (Some("reject".to_owned()), None),
-        UnknownTenant::DefaultPlan(p) => (Some("default".to_owned()), Some(plan(p))),
-    };
+    let (unknown_tenant, default_plan) = gw::unknown_tenant(&g.unknown_tenant);
     RawGateway {
         instances,
         zones,
@@ -187,22 +169,11 @@ fn gateway(g: &Gateway) -> RawGateway {
 }
 
 fn route(r: &Route) -> RawRoute {
-    RawRoute {
-        path: r.path.clone(),
-        upstream: r.upstream.clone(),
-        methods: (!r.methods.is_empty()).then(|| r.methods.iter().map(|m| m.to_string()).collect()),
-        cache: Some(r.cache),
-        retry: r.retry.as_ref().map(|rt| RawRetry {
-            attempts: rt.policy.attempts.get(),
-            per_try_timeout: Some(d(rt.policy.per_try_timeout)),
-            budget: Some(pct(rt.budget)),
-        }),
-        strip_prefix: Some(r.strip_prefix),
-        rewrite: r.rewrite.clone(),
-        scopes: (!r.scopes.is_empty()).then(|| r.scopes.clone()),
-        plan: r.plan.as_ref().map(plan),
-        timeout: r.timeout.map(d),
+    let mut raw = gw::route(&r.config, r.retry_budget);
+    if r.strip_prefix_with_rewrite {
+        raw.strip_prefix = Some(true);
     }
+    raw
 }
 
 fn upstream(u: &Upstream) -> RawUpstream {
@@ -214,24 +185,9 @@ fn upstream(u: &Upstream) -> RawUpstream {
         instances,
         targets,
         zones: (!u.zones.is_empty()).then(|| u.zones.clone()),
-        balance: Some(match &u.balance {
-            Balance::RoundRobin => "round-robin".into(),
-            Balance::LeastRequest => "least-request".into(),
-            Balance::Random => "random".into(),
-            Balance::Hash(h) => format!("hash:{h}"),
-        }),
-        health: Some(RawHealth {
-            path: Some(u.health.path.clone()),
-            interval: Some(d(u.health.interval)),
-            timeout: Some(d(u.health.timeout)),
-            unhealthy_after: Some(u.health.unhealthy_after.get()),
-            healthy_after: Some(u.health.healthy_after.get()),
-        }),
-        outlier: u.outlier.as_ref().map(|o| RawOutlier {
-            consecutive_failures: o.consecutive_failures.get(),
-            ejection: Some(d(o.ejection)),
-            max_ejected: Some(pct(o.max_ejected)),
-        }),
+        balance: Some(gw::balance(&u.balance)),
+        health: Some((&u.health).into()),
+        outlier: u.outlier.as_ref().map(RawOutlier::from),
         restart: u.restart_after.map(|a| RawRestart { after: d(a) }),
         latency: match &u.latency {
             LatencyModel::None => None,

@@ -1,13 +1,14 @@
-//! `[gateway]`, `[upstreams.*]` and `[[tenants]]`.
+//! `[gateway]` and `[[tenants]]`: what only the harness knows (bundled or external
+//! gateway, the signing key, the scopes its tokens carry) is checked here; the gateway's
+//! own keys (plans, routes, the unknown-tenant policy) by its `config::from_raw`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use http::Method;
+use reference_gateway::config::from_raw;
 
 use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
-use crate::scenario::human::parse_duration;
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
@@ -38,30 +39,7 @@ pub(super) fn tenants(cx: &mut Checker<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
 }
 
 pub(super) fn plan(cx: &mut Checker<'_>, path: &Path, raw: &RawPlan) -> Plan {
-    let rate = cx.positive(&path.key("rate"), raw.rate);
-    let burst = cx.nonzero(
-        &path.key("burst"),
-        raw.burst,
-        rate.ceil().max(1.0).min(u32::MAX as f64) as u32,
-    );
-    let quota = raw.quota.as_ref().map(|q| {
-        let qp = path.key("quota");
-        let limit = cx.nonzero64(&qp.key("limit"), q.limit);
-        let period = match q.period.as_str() {
-            "day" => QuotaPeriod::Day,
-            "week" => QuotaPeriod::Week,
-            "month" => QuotaPeriod::Month,
-            other => match parse_duration(other) {
-                Ok(d) if !d.is_zero() => QuotaPeriod::Every(d),
-                _ => {
-                    cx.err(&qp.key("period"), format!("`{other}` is not a period; write \"day\", \"week\", \"month\" or a duration such as \"10s\""));
-                    QuotaPeriod::Day
-                }
-            },
-        };
-        Quota { limit, period }
-    });
-    Plan { rate, burst, quota }
+    from_raw::plan(cx, path, raw)
 }
 
 pub(super) fn gateway(
@@ -86,12 +64,21 @@ pub(super) fn gateway(
         &path.key("rate_limit").key("store"),
         rl.store.as_deref(),
     );
-    let unknown_tenant = unknown_tenant(cx, &path, g);
+    let unknown_tenant = from_raw::unknown_tenant(cx, &path, g);
+    let pools: Vec<&str> = upstreams.keys().map(String::as_str).collect();
     let mut routes: Vec<Route> = g
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| route(cx, &path.key("routes").index(i), r, upstreams))
+        .map(|(i, r)| {
+            let (config, retry_budget) =
+                from_raw::route(cx, &path.key("routes").index(i), r, &pools);
+            Route {
+                config,
+                retry_budget,
+                strip_prefix_with_rewrite: r.rewrite.is_some() && r.strip_prefix == Some(true),
+            }
+        })
         .collect();
     if let Some(a) = auth.as_mut() {
         let granted: std::collections::BTreeSet<&String> =
@@ -181,37 +168,6 @@ fn store(cx: &mut Checker<'_>, path: &Path, raw: Option<&str>) -> LimiterStore {
     }
 }
 
-/// `unknown_tenant` and `default_plan`: what a tenant without a plan gets.
-fn unknown_tenant(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> UnknownTenant {
-    match (g.unknown_tenant.as_deref(), &g.default_plan) {
-        (None | Some("reject"), None) => UnknownTenant::Reject,
-        (None | Some("default"), Some(p)) => {
-            UnknownTenant::DefaultPlan(plan(cx, &path.key("default_plan"), p))
-        }
-        (Some("default"), None) => {
-            cx.err(
-                &path.key("unknown_tenant"),
-                "\"default\" needs a `default_plan = { rate, burst }`",
-            );
-            UnknownTenant::Reject
-        }
-        (Some("reject"), Some(_)) => {
-            cx.err(
-                &path.key("default_plan"),
-                "has no effect with unknown_tenant = \"reject\"",
-            );
-            UnknownTenant::Reject
-        }
-        (Some(other), _) => {
-            cx.err(
-                &path.key("unknown_tenant"),
-                format!("`{other}`: accepted \"reject\" or \"default\""),
-            );
-            UnknownTenant::Reject
-        }
-    }
-}
-
 /// No `[[gateway.routes]]`: everything goes to the only pool (several pools need routes).
 fn default_route(
     cx: &mut Checker<'_>,
@@ -221,16 +177,9 @@ fn default_route(
 ) {
     match upstreams.keys().next() {
         Some(only) if upstreams.len() == 1 => routes.push(Route {
-            path: "/".into(),
-            upstream: only.clone(),
-            methods: Vec::new(),
-            cache: false,
-            retry: None,
-            strip_prefix: false,
-            rewrite: None,
-            scopes: Vec::new(),
-            plan: None,
-            timeout: None,
+            config: RouteConfig::new("/", only.clone()),
+            retry_budget: None,
+            strip_prefix_with_rewrite: false,
         }),
         Some(_) => cx.err(path, "with several upstream pools, declare `[[gateway.routes]]` saying which path goes where"),
         None => cx.err(&Path::root(), "the bundled gateway needs at least one `[upstreams.NAME]` pool to route to"),
@@ -329,87 +278,5 @@ fn key_source(
             );
             KeySource::Secret(String::new())
         }
-    }
-}
-
-fn route(
-    cx: &mut Checker<'_>,
-    path: &Path,
-    r: &RawRoute,
-    upstreams: &BTreeMap<String, Upstream>,
-) -> Route {
-    if !r.path.starts_with('/') {
-        cx.err(
-            &path.key("path"),
-            format!("`{}` must start with `/`", r.path),
-        );
-    }
-    if !upstreams.contains_key(&r.upstream) {
-        let hint =
-            did_you_mean(&r.upstream, upstreams.keys().map(String::as_str)).unwrap_or_default();
-        let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
-        cx.err(
-            &path.key("upstream"),
-            format!(
-                "no upstream pool `{}`{hint}; declared: {}",
-                r.upstream,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        );
-    }
-    let methods = r
-        .methods
-        .iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, m)| match Method::from_bytes(m.as_bytes()) {
-            Ok(method) if m.chars().all(|c| c.is_ascii_uppercase()) => Some(method),
-            _ => {
-                cx.err(
-                    &path.key("methods").index(i),
-                    format!(
-                        "`{m}` is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)"
-                    ),
-                );
-                None
-            }
-        })
-        .collect();
-    let retry = r.retry.as_ref().map(|rt| {
-        let rp = path.key("retry");
-        Retry {
-            policy: RetryConfig {
-                attempts: cx.nonzero(&rp.key("attempts"), Some(rt.attempts), 1),
-                per_try_timeout: cx.duration(
-                    &rp.key("per_try_timeout"),
-                    rt.per_try_timeout.as_deref(),
-                    Duration::from_millis(500),
-                    false,
-                ),
-            },
-            budget: cx.share(&rp.key("budget"), rt.budget.as_deref(), 0.2),
-        }
-    });
-    if r.rewrite.as_deref().is_some_and(|w| !w.starts_with('/')) {
-        cx.err(&path.key("rewrite"), "must start with `/`");
-    }
-    Route {
-        path: r.path.clone(),
-        upstream: r.upstream.clone(),
-        methods,
-        cache: r.cache.unwrap_or(false),
-        retry,
-        strip_prefix: r.strip_prefix.unwrap_or(false),
-        rewrite: r.rewrite.clone(),
-        scopes: r.scopes.clone().unwrap_or_default(),
-        plan: r.plan.as_ref().map(|p| plan(cx, &path.key("plan"), p)),
-        timeout: r
-            .timeout
-            .as_deref()
-            .map(|t| cx.duration(&path.key("timeout"), Some(t), Duration::from_secs(1), false)),
     }
 }

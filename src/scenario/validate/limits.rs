@@ -118,7 +118,7 @@ fn plans(cx: &mut Checker<'_>, gateway: &Gateway, tenants: &[Tenant]) {
             &t.plan,
         );
     }
-    if let UnknownTenant::DefaultPlan(p) = &gateway.unknown_tenant {
+    if let UnknownTenant::Plan(p) = &gateway.unknown_tenant {
         plan(cx, Path::root().key("gateway").key("default_plan"), p);
     }
     for (i, r) in gateway.routes.iter().enumerate() {

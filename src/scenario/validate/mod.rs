@@ -17,8 +17,9 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
+use reference_gateway::config::check::{Check, Problem};
+
 use super::diagnostics::{Diagnostic, Locus, Path};
-use super::human::{parse_duration, parse_share};
 use super::model::{FaultProxy, Scenario};
 use super::raw::{RawGatewayFile, RawScenario};
 
@@ -38,26 +39,17 @@ impl<'a> Checker<'a> {
         }
     }
 
+    // The shared checks are the gateway's ([`Check`]); these name them on the checker
+    // so every section calls them the same way.
+
     /// Report a problem at `path`.
     pub fn err(&mut self, path: &Path, message: impl Into<String>) {
-        let message = message.into();
-        let message = if path.0.is_empty() {
-            message
-        } else {
-            format!("{path}: {message}")
-        };
-        self.diags.push(Diagnostic {
-            locus: Locus::Path(path.clone()),
-            message,
-        });
+        Check::err(self, path, message)
     }
 
     /// Report a problem at the key of `path` (for keys that must not be there).
     pub fn err_key(&mut self, path: &Path, message: impl Into<String>) {
-        self.diags.push(Diagnostic {
-            locus: Locus::KeyOf(path.clone()),
-            message: format!("{path}: {}", message.into()),
-        });
+        Check::err_key(self, path, message)
     }
 
     /// A duration, or `default` when absent; must be > 0 unless `allow_zero`.
@@ -68,32 +60,12 @@ impl<'a> Checker<'a> {
         default: Duration,
         allow_zero: bool,
     ) -> Duration {
-        let Some(text) = text else { return default };
-        match parse_duration(text) {
-            Ok(d) if d.is_zero() && !allow_zero => {
-                self.err(path, format!("must be longer than 0, got `{text}`"));
-                default
-            }
-            Ok(d) => d,
-            Err(e) => {
-                self.err(path, e);
-                default
-            }
-        }
+        Check::duration(self, path, text, default, allow_zero)
     }
 
     /// A required duration > 0.
     pub fn required_duration(&mut self, path: &Path, text: &str) -> Duration {
-        self.duration(path, Some(text), Duration::from_secs(1), false)
-    }
-
-    /// A share written as `"20%"` or `0.2`.
-    pub fn share(&mut self, path: &Path, text: Option<&str>, default: f64) -> f64 {
-        let Some(text) = text else { return default };
-        parse_share(text).unwrap_or_else(|e| {
-            self.err(path, e);
-            default
-        })
+        Check::required_duration(self, path, text)
     }
 
     /// A share given as a number in [0, 1].
@@ -108,29 +80,17 @@ impl<'a> Checker<'a> {
 
     /// A count ≥ 1.
     pub fn nonzero(&mut self, path: &Path, value: Option<u32>, default: u32) -> NonZeroU32 {
-        let v = value.unwrap_or(default);
-        NonZeroU32::new(v).unwrap_or_else(|| {
-            self.err(path, "must be at least 1, got 0");
-            NonZeroU32::MIN
-        })
+        Check::nonzero(self, path, value, default)
     }
 
     /// A count ≥ 1 (64-bit).
     pub fn nonzero64(&mut self, path: &Path, value: u64) -> NonZeroU64 {
-        NonZeroU64::new(value).unwrap_or_else(|| {
-            self.err(path, "must be at least 1, got 0");
-            NonZeroU64::MIN
-        })
+        Check::nonzero64(self, path, value)
     }
 
     /// A positive, finite number.
     pub fn positive(&mut self, path: &Path, value: f64) -> f64 {
-        if value.is_finite() && value > 0.0 {
-            value
-        } else {
-            self.err(path, format!("must be > 0, got {value}"));
-            1.0
-        }
+        Check::positive(self, path, value)
     }
 
     /// An HTTP status code.
@@ -145,11 +105,25 @@ impl<'a> Checker<'a> {
 
     /// A file path relative to the scenario's folder, which must exist.
     pub fn existing_file(&mut self, path: &Path, text: &str) -> PathBuf {
-        let p = self.base_dir.join(text);
-        if !p.is_file() {
-            self.err(path, format!("no such file `{}`", p.display()));
-        }
-        p
+        Check::existing_file(self, path, text)
+    }
+}
+
+/// The gateway's checks report here: each problem becomes a diagnostic at its path.
+impl Check for Checker<'_> {
+    fn report(&mut self, problem: Problem) {
+        self.diags.push(Diagnostic {
+            locus: if problem.at_key {
+                Locus::KeyOf(problem.path)
+            } else {
+                Locus::Path(problem.path)
+            },
+            message: problem.message,
+        });
+    }
+
+    fn base_dir(&self) -> &FsPath {
+        self.base_dir
     }
 }
 

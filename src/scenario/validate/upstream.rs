@@ -1,12 +1,13 @@
-//! `[upstreams.*]`: the pools, their instances (managed or listed targets), and what the
-//! gateway reads of them (balancing, health checks, outlier ejection). How a mock backend
+//! `[upstreams.*]`: the pools and their instances (managed or listed targets). What the
+//! gateway reads of them (balancing, health checks, outlier ejection) is checked by the
+//! gateway's own `config::from_raw`. How a mock backend
 //! behaves (latency, errors, store, serverless, restart) is in [`super::backend`].
 
+use reference_gateway::config::from_raw;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{Checker, backend};
-use crate::scenario::diagnostics::{Path, did_you_mean};
+use crate::scenario::diagnostics::Path;
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
 
@@ -25,16 +26,16 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
     let path = Path::root().key("upstreams").key(name);
     pool_name(cx, &path, name);
     let instances = instances(cx, &path, u, managed_allowed);
-    let balance = balance(cx, &path.key("balance"), u.balance.as_deref());
-    let health = health(
+    let balance = from_raw::balance(cx, &path.key("balance"), u.balance.as_deref());
+    let health = from_raw::health(
         cx,
         &path.key("health"),
-        u.health.clone().unwrap_or_default(),
+        &u.health.clone().unwrap_or_default(),
     );
     let outlier = u
         .outlier
         .as_ref()
-        .map(|o| outlier(cx, &path.key("outlier"), o));
+        .map(|o| from_raw::outlier(cx, &path.key("outlier"), o));
     let restart_after = backend::restart_after(cx, &path.key("restart"), u, &instances);
     Upstream {
         name: name.to_owned(),
@@ -105,70 +106,6 @@ fn instances(
             cx.err(path, "missing required key `targets`");
             Instances::Targets(Vec::new())
         }
-    }
-}
-
-fn balance(cx: &mut Checker<'_>, path: &Path, raw: Option<&str>) -> Balance {
-    match raw.unwrap_or("round-robin") {
-        "round-robin" => Balance::RoundRobin,
-        "least-request" => Balance::LeastRequest,
-        "random" => Balance::Random,
-        other => match other
-            .strip_prefix("hash:")
-            .and_then(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
-        {
-            Some(header) => Balance::Hash(header),
-            None => {
-                let hint = did_you_mean(other, ["round-robin", "least-request", "random"])
-                    .unwrap_or_default();
-                cx.err(path, format!("unknown policy `{other}`{hint}; accepted: round-robin, least-request, random, hash:<header>"));
-                Balance::RoundRobin
-            }
-        },
-    }
-}
-
-fn health(cx: &mut Checker<'_>, path: &Path, h: RawHealth) -> HealthConfig {
-    let health = HealthConfig {
-        path: h.path.clone().unwrap_or_else(|| "/health".into()),
-        interval: cx.duration(
-            &path.key("interval"),
-            h.interval.as_deref(),
-            Duration::from_secs(1),
-            false,
-        ),
-        timeout: cx.duration(
-            &path.key("timeout"),
-            h.timeout.as_deref(),
-            Duration::from_millis(250),
-            false,
-        ),
-        unhealthy_after: cx.nonzero(&path.key("unhealthy_after"), h.unhealthy_after, 2),
-        healthy_after: cx.nonzero(&path.key("healthy_after"), h.healthy_after, 2),
-    };
-    if !health.path.starts_with('/') {
-        cx.err(
-            &path.key("path"),
-            format!("`{}` must start with `/`", health.path),
-        );
-    }
-    health
-}
-
-fn outlier(cx: &mut Checker<'_>, path: &Path, o: &RawOutlier) -> OutlierConfig {
-    OutlierConfig {
-        consecutive_failures: cx.nonzero(
-            &path.key("consecutive_failures"),
-            Some(o.consecutive_failures),
-            5,
-        ),
-        ejection: cx.duration(
-            &path.key("ejection"),
-            o.ejection.as_deref(),
-            Duration::from_secs(10),
-            false,
-        ),
-        max_ejected: cx.share(&path.key("max_ejected"), o.max_ejected.as_deref(), 0.5),
     }
 }
 
