@@ -19,6 +19,9 @@ pub enum Outcome {
     Timeout,
     /// No connection could be opened to any target.
     ConnectError,
+    /// A target accepted the connection but the TLS handshake failed (a certificate
+    /// not trusted, a client certificate refused, no common protocol), or timed out.
+    TlsError,
     /// The connection failed mid-request (reset, EOF, bad HTTP).
     IoError,
     /// Never sent: the in-flight cap was reached (the generator was overrun).
@@ -27,13 +30,14 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
         Outcome::ServerError,
         Outcome::Timeout,
         Outcome::ConnectError,
+        Outcome::TlsError,
         Outcome::IoError,
         Outcome::Dropped,
     ];
@@ -47,6 +51,7 @@ impl Outcome {
             Outcome::ServerError => "server_error",
             Outcome::Timeout => "timeout",
             Outcome::ConnectError => "connect_error",
+            Outcome::TlsError => "tls_error",
             Outcome::IoError => "io_error",
             Outcome::Dropped => "dropped",
         }
@@ -60,6 +65,12 @@ impl Outcome {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// Listed in outputs even when zero: every outcome but `tls_error`, which is
+    /// listed only when it happened (outputs of plain-HTTP runs keep their shape).
+    pub fn always_listed(self) -> bool {
+        self != Outcome::TlsError
+    }
 }
 
 /// A client-side failure before a status line arrived.
@@ -67,6 +78,8 @@ impl Outcome {
 pub enum ClientFailure {
     Timeout,
     Connect,
+    /// The TLS handshake failed.
+    Tls,
     Io,
 }
 
@@ -79,6 +92,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
         Ok(status) => status,
         Err(ClientFailure::Timeout) => return Outcome::Timeout,
         Err(ClientFailure::Connect) => return Outcome::ConnectError,
+        Err(ClientFailure::Tls) => return Outcome::TlsError,
         Err(ClientFailure::Io) => return Outcome::IoError,
     };
     let expected = if expect.is_empty() {
@@ -96,7 +110,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
 
 /// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 8]);
+pub struct OutcomeCounts([u64; 9]);
 
 impl OutcomeCounts {
     /// Count one more `outcome`.
@@ -140,8 +154,9 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(Outcome::ALL.len()))?;
-        for outcome in Outcome::ALL {
+        let listed = |o: &Outcome| o.always_listed() || self.get(*o) > 0;
+        let mut map = s.serialize_map(Some(Outcome::ALL.iter().filter(|o| listed(o)).count()))?;
+        for outcome in Outcome::ALL.into_iter().filter(listed) {
             map.serialize_entry(outcome.name(), &self.get(outcome))?;
         }
         map.end()
@@ -187,6 +202,7 @@ mod tests {
             (Ok(302), &[200], O::UnexpectedStatus),
             (Err(F::Timeout), &[], O::Timeout),
             (Err(F::Connect), &[200], O::ConnectError),
+            (Err(F::Tls), &[], O::TlsError),
             (Err(F::Io), &[], O::IoError),
         ];
         for (result, expect, want) in cases {

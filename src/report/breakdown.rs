@@ -68,9 +68,10 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 4] = [
+const UNANSWERED: [Outcome; 5] = [
     Outcome::Timeout,
     Outcome::ConnectError,
+    Outcome::TlsError,
     Outcome::IoError,
     Outcome::Dropped,
 ];

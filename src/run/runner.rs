@@ -338,7 +338,7 @@ async fn run_inner(
                 targets.push(Target::new(addr));
             }
         }
-        GatewayTarget::External { url } => targets.push(external_target(url).await?),
+        GatewayTarget::External { url } => targets.push(external_target(url, &s.client).await?),
     }
 
     // 3. Traffic and faults on one clock.
@@ -350,6 +350,7 @@ async fn run_inner(
         progress: options.progress,
         shard: options.shard,
         client: options.client,
+        protocol: s.client.protocol,
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();
@@ -490,30 +491,14 @@ fn write_gateway_config(
     Ok(path)
 }
 
-async fn external_target(url: &str) -> Result<Target, RunError> {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let with_port = if authority.contains(':') {
-        authority.to_owned()
-    } else if url.starts_with("https://") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = tokio::net::lookup_host(&with_port)
+async fn external_target(url: &str, client: &crate::scenario::Client) -> Result<Target, RunError> {
+    // The first address, as before; TLS for https:// (crate::traffic::url).
+    crate::traffic::url::targets(url, &client.tls, client.protocol)
         .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            RunError::Start(format!("cannot resolve the gateway address {with_port}"))
-        })?;
-    let host = http::HeaderValue::from_str(authority)
-        .map_err(|_| RunError::Start(format!("bad host in {url}")))?;
-    Ok(Target::with_host(addr, host))
+        .map_err(|e| RunError::Start(e.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| RunError::Start(format!("cannot resolve the gateway address in {url}")))
 }
 
 /// Read every managed pool's store back.

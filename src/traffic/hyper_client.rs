@@ -124,18 +124,24 @@ pub(crate) enum Link {
 
 impl Link {
     /// Make the link ready to send: the own client reuses its connection while it is
-    /// usable and connects otherwise. `None` when it could not connect; else whether
-    /// nothing was awaited (no connect came between the caller's clock reading and now).
-    pub async fn ready(&mut self, targets: &Targets, timeout: Duration) -> Option<bool> {
+    /// usable and connects otherwise. The failure (`Connect`, `Tls`) when it could not
+    /// connect; else whether nothing was awaited (no connect came between the
+    /// caller's clock reading and now).
+    pub async fn ready(
+        &mut self,
+        targets: &Targets,
+        timeout: Duration,
+    ) -> Result<bool, ClientFailure> {
         match self {
             Link::Own(conn) => {
-                let usable = conn.as_mut().is_some_and(Conn::is_usable);
-                if !usable {
-                    *conn = targets.connect(timeout).await.ok();
+                if conn.as_mut().is_some_and(Conn::is_usable) {
+                    return Ok(true);
                 }
-                conn.is_some().then_some(usable)
+                *conn = None;
+                *conn = Some(targets.connect(timeout).await?);
+                Ok(false)
             }
-            Link::Hyper(_) => Some(true),
+            Link::Hyper(_) => Ok(true),
         }
     }
 

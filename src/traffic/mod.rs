@@ -20,7 +20,10 @@ mod progress;
 pub mod request;
 pub mod schedule;
 pub mod shard;
+mod stream;
+pub mod tls;
 pub mod tokens;
+pub mod url;
 mod worker;
 
 use std::sync::Arc;
@@ -57,6 +60,8 @@ pub enum TrafficError {
     WorkerFailed(usize),
     #[error("worker results do not merge: {0}")]
     Merge(#[from] MergeError),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Send the plan's traffic to `targets` and record what clients saw.
@@ -69,6 +74,18 @@ pub async fn run_traffic(
     options: TrafficOptions,
     shutdown: CancellationToken,
 ) -> Result<Recording, TrafficError> {
+    if options.client == ClientKind::Hyper && targets.iter().any(|t| t.tls.is_some()) {
+        // Refused rather than sent in plaintext.
+        return Err(TrafficError::Unsupported(
+            "--client hyper speaks plain http:// only; use ninefold's own client for https://"
+                .into(),
+        ));
+    }
+    if options.protocol == crate::scenario::Protocol::H2 {
+        return Err(TrafficError::Unsupported(
+            "`protocol = \"h2\"`: this build speaks HTTP/1.1 only; refused rather than sent as HTTP/1.1".into(),
+        ));
+    }
     let total = plan.end();
     let shared = Arc::new(plan::Shared::new(plan, targets, &options)?);
     let stop = shutdown.child_token();
@@ -120,6 +137,10 @@ pub async fn run_traffic(
     if options.client != ClientKind::Ninefold {
         merged.http_client = Some(options.client.name().to_owned());
     }
+    merged.tls_insecure = shared
+        .targets
+        .iter()
+        .any(|t| t.tls.as_ref().is_some_and(|t| t.insecure));
     match failure {
         Some(e) => Err(e),
         None => Ok(merged),

@@ -68,6 +68,8 @@ pub struct TrafficOptions {
     pub shard: Shard,
     /// Which HTTP client sends the load (`--client`; default: ninefold's own).
     pub client: ClientKind,
+    /// The HTTP version to speak (`[client] protocol`; default HTTP/1.1).
+    pub protocol: crate::scenario::Protocol,
 }
 
 impl Default for TrafficOptions {
@@ -79,6 +81,7 @@ impl Default for TrafficOptions {
             max_requests: None,
             shard: Shard::default(),
             client: ClientKind::default(),
+            protocol: crate::scenario::Protocol::default(),
         }
     }
 }

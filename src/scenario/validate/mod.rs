@@ -4,6 +4,7 @@
 //! (`traffic[2].rate`) and saying what would be accepted; validation goes on
 //! after a problem so the user sees them all at once.
 
+pub mod client;
 mod faults;
 mod gateway;
 pub mod limits;
@@ -206,6 +207,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
         }
     };
     let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
+    let client = client::client(&mut cx, raw.client.as_ref());
     if cx.diags.is_empty() {
         Ok(Scenario {
             name: raw.name.clone(),
@@ -221,6 +223,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
             fault_proxy,
             links,
             slos,
+            client,
         })
     } else {
         Err(cx.diags)

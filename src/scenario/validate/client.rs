@@ -1,0 +1,61 @@
+//! `[client]`: TLS settings (each file read and parsed as a run would) and the
+//! HTTP version.
+
+use super::Ctx;
+use crate::scenario::diagnostics::Path;
+use crate::scenario::model::{Client, ClientTls, Protocol};
+use crate::scenario::raw::RawClient;
+
+pub(super) fn client(cx: &mut Ctx<'_>, raw: Option<&RawClient>) -> Client {
+    let Some(raw) = raw else {
+        return Client::default();
+    };
+    let path = Path::root().key("client");
+    let protocol = match raw.protocol.as_deref() {
+        None | Some("h1") => Protocol::H1,
+        Some("h2") => Protocol::H2,
+        Some(other) => {
+            cx.err(
+                &path.key("protocol"),
+                format!("unknown protocol `{other}`; accepted: \"h1\" (HTTP/1.1), \"h2\" (HTTP/2)"),
+            );
+            Protocol::H1
+        }
+    };
+    let tls = match &raw.tls {
+        None => ClientTls::default(),
+        Some(t) => {
+            let tp = path.key("tls");
+            let file = |cx: &mut Ctx<'_>, key: &str, v: &Option<String>| {
+                v.as_deref().map(|f| cx.existing_file(&tp.key(key), f))
+            };
+            let tls = ClientTls {
+                ca_file: file(cx, "ca_file", &t.ca_file),
+                cert_file: file(cx, "cert_file", &t.cert_file),
+                key_file: file(cx, "key_file", &t.key_file),
+                insecure: t.insecure.unwrap_or(false),
+            };
+            let missing = [&tls.ca_file, &tls.cert_file, &tls.key_file]
+                .into_iter()
+                .flatten()
+                .any(|p| !p.is_file());
+            // Files that exist are read and parsed now; a missing one was reported.
+            if !missing {
+                for (key, message) in crate::traffic::tls::check(&tls) {
+                    cx.err(&tp.key(key), message);
+                }
+            }
+            if tls.insecure && tls.ca_file.is_some() {
+                cx.err(
+                    &tp.key("insecure"),
+                    "`insecure = true` verifies no certificate, so `ca_file` would be ignored: keep one of them",
+                );
+            }
+            tls
+        }
+    };
+    Client { tls, protocol }
+}
+
+/// The warning a scenario with `insecure = true` gets (validate and run start).
+pub const INSECURE_WARNING: &str = "INSECURE: the server's TLS certificate is NOT verified (`insecure = true`); anyone on the path could answer in its place; summary.json (`tls_insecure`) and the reports say so";
