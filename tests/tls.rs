@@ -474,3 +474,32 @@ fn bad_tls_files_are_refused_at_validate_time_where_they_are_named() {
         assert!(stderr.contains(key), "{client}: {stderr}");
     }
 }
+
+#[test]
+fn the_hyper_cross_check_client_speaks_the_same_tls() {
+    let pki = pki("attack-hyper");
+    let s = server(&pki, false);
+    let url = format!("https://localhost:{}/", s.addr.port());
+    let out = ninefold(&[
+        "attack",
+        &url,
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "--json",
+        "--client",
+        "hyper",
+        "--ca-file",
+        path(&pki.ca),
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["outcomes"]["ok"], 20, "{v}");
+    assert_eq!(s.answered.load(Ordering::SeqCst), 20);
+    let out = ninefold(&[
+        "attack", &url, "-n", "5", "-c", "1", "--json", "--client", "hyper",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["outcomes"]["tls_error"], 5, "{v}");
+}

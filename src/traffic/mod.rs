@@ -74,13 +74,6 @@ pub async fn run_traffic(
     options: TrafficOptions,
     shutdown: CancellationToken,
 ) -> Result<Recording, TrafficError> {
-    if options.client == ClientKind::Hyper && targets.iter().any(|t| t.tls.is_some()) {
-        // Refused rather than sent in plaintext.
-        return Err(TrafficError::Unsupported(
-            "--client hyper speaks plain http:// only; use ninefold's own client for https://"
-                .into(),
-        ));
-    }
     if options.protocol == crate::scenario::Protocol::H2 {
         return Err(TrafficError::Unsupported(
             "`protocol = \"h2\"`: this build speaks HTTP/1.1 only; refused rather than sent as HTTP/1.1".into(),

@@ -59,3 +59,28 @@ pub(super) fn client(cx: &mut Ctx<'_>, raw: Option<&RawClient>) -> Client {
 
 /// The warning a scenario with `insecure = true` gets (validate and run start).
 pub const INSECURE_WARNING: &str = "INSECURE: the server's TLS certificate is NOT verified (`insecure = true`); anyone on the path could answer in its place; summary.json (`tls_insecure`) and the reports say so";
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::load::parse_str;
+    use crate::scenario::model::Protocol;
+    use crate::scenario::unparse::to_raw;
+
+    const BASE: &str = "name = \"x\"\nduration = \"1s\"\n[gateway]\nurl = \"https://127.0.0.1:9\"\n[[traffic]]\nname = \"p\"\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{ path = \"/\" }]\n";
+
+    #[test]
+    fn client_settings_survive_the_round_trip_and_the_default_is_absent() {
+        let dir = std::path::Path::new("/");
+        let text = format!("{BASE}[client]\nprotocol = \"h2\"\ntls = {{ insecure = true }}\n");
+        let loaded = parse_str("t", &text, dir).unwrap();
+        assert_eq!(loaded.scenario.client.protocol, Protocol::H2);
+        assert!(loaded.scenario.client.tls.insecure);
+        assert!(loaded.warnings.to_string().contains("NOT verified"));
+        let again = toml::to_string(&to_raw(&loaded.scenario)).unwrap();
+        let reloaded = parse_str("t", &again, dir).unwrap();
+        assert_eq!(reloaded.scenario.client, loaded.scenario.client);
+        // No [client]: nothing written back, so saved scenarios keep their text.
+        let plain = parse_str("t", BASE, dir).unwrap();
+        assert!(to_raw(&plain.scenario).client.is_none());
+    }
+}
