@@ -168,6 +168,18 @@ pub struct SetupSummary {
     pub tls_handshake: Option<Percentiles>,
 }
 
+impl SetupSummary {
+    fn of(c: &crate::metrics::recording::ConnectionSetup) -> Self {
+        SetupSummary {
+            tcp_connect: c.tcp_connect.summary_ms(),
+            tls_handshake: c
+                .tls_handshake
+                .as_ref()
+                .map(crate::metrics::Hist::summary_ms),
+        }
+    }
+}
+
 /// `--duration` when neither it nor `--requests` is given.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// The longest run `--requests` alone may ask for.
@@ -469,13 +481,7 @@ fn summarize(
         kept_schedule,
         verdict,
         problems,
-        connection_setup_ms: r.connection_setup.as_ref().map(|c| SetupSummary {
-            tcp_connect: c.tcp_connect.summary_ms(),
-            tls_handshake: c
-                .tls_handshake
-                .as_ref()
-                .map(crate::metrics::Hist::summary_ms),
-        }),
+        connection_setup_ms: r.connection_setup.as_ref().map(SetupSummary::of),
         tls_insecure: r.tls_insecure,
     })
 }

@@ -74,11 +74,7 @@ pub async fn run_traffic(
     options: TrafficOptions,
     shutdown: CancellationToken,
 ) -> Result<Recording, TrafficError> {
-    if options.protocol == crate::scenario::Protocol::H2 {
-        return Err(TrafficError::Unsupported(
-            "`protocol = \"h2\"`: this build speaks HTTP/1.1 only; refused rather than sent as HTTP/1.1".into(),
-        ));
-    }
+    refuse_unspoken(&options)?;
     let total = plan.end();
     let shared = Arc::new(plan::Shared::new(plan, targets, &options)?);
     let stop = shutdown.child_token();
@@ -130,12 +126,26 @@ pub async fn run_traffic(
     if options.client != ClientKind::Ninefold {
         merged.http_client = Some(options.client.name().to_owned());
     }
-    merged.tls_insecure = shared
-        .targets
-        .iter()
-        .any(|t| t.tls.as_ref().is_some_and(|t| t.insecure));
+    merged.tls_insecure = insecure(&shared.targets);
     match failure {
         Some(e) => Err(e),
         None => Ok(merged),
     }
+}
+
+/// A protocol this build does not speak is refused, never sent as another.
+fn refuse_unspoken(options: &TrafficOptions) -> Result<(), TrafficError> {
+    if options.protocol == crate::scenario::Protocol::H2 {
+        return Err(TrafficError::Unsupported(
+            "`protocol = \"h2\"`: this build speaks HTTP/1.1 only; refused rather than sent as HTTP/1.1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether any target's TLS skips certificate verification.
+fn insecure(targets: &[Target]) -> bool {
+    targets
+        .iter()
+        .any(|t| t.tls.as_ref().is_some_and(|t| t.insecure))
 }

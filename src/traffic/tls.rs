@@ -11,125 +11,18 @@
 //! - SNI is the URL's host (none for an IP address, as RFC 6066 asks); ALPN offers
 //!   `http/1.1` (and `h2` first when HTTP/2 is asked for).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 
 use crate::scenario::{ClientTls, Protocol};
 
-/// Why TLS settings cannot be used. Each names the file and what is wrong with it.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("`{path}`: {message}")]
-    File { path: PathBuf, message: String },
-    #[error("a client certificate needs its key: give both `cert_file` and `key_file`")]
-    HalfIdentity,
-    #[error("the client certificate `{cert}` and the key `{key}` do not go together: {message}")]
-    Identity {
-        cert: PathBuf,
-        key: PathBuf,
-        message: String,
-    },
-    #[error(
-        "no certificate to trust: the system's trust store is empty or unreadable ({0}); give `ca_file` (or --ca-file)"
-    )]
-    NoRoots(String),
-    #[error("`{0}` cannot be a TLS server name")]
-    ServerName(String),
-    #[error("TLS setup: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-fn file_error(path: &Path, message: impl Into<String>) -> TlsError {
-    TlsError::File {
-        path: path.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// The provider every TLS config uses (explicit, whatever else the process links).
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// The PEM certificates of `path` (at least one).
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, format!("is not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(file_error(
-            path,
-            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
-        ));
-    }
-    Ok(certs)
-}
-
-/// The PEM private key of `path` (PKCS#8, PKCS#1 or SEC1).
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-        file_error(
-            path,
-            format!("holds no usable PEM private key (`-----BEGIN PRIVATE KEY-----`): {e}"),
-        )
-    })
-}
-
-/// Check `tls`'s files as a run would load them (validate time): each problem
-/// with the key it belongs to (`ca_file`, `cert_file`, `key_file`).
-pub fn check(tls: &ClientTls) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    if let Some(ca) = &tls.ca_file
-        && let Err(e) = load_certs(ca)
-    {
-        out.push(("ca_file", e.to_string()));
-    }
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(_), None) => out.push(("key_file", TlsError::HalfIdentity.to_string())),
-        (None, Some(_)) => out.push(("cert_file", TlsError::HalfIdentity.to_string())),
-        (Some(cert), Some(key)) => match (load_certs(cert), load_key(key)) {
-            (Ok(c), Ok(k)) => {
-                if let Err(e) = identity(cert, key, c, k) {
-                    out.push(("key_file", e.to_string()));
-                }
-            }
-            (c, k) => {
-                if let Err(e) = c {
-                    out.push(("cert_file", e.to_string()));
-                }
-                if let Err(e) = k {
-                    out.push(("key_file", e.to_string()));
-                }
-            }
-        },
-        (None, None) => {}
-    }
-    out
-}
-
-fn identity(
-    cert: &Path,
-    key: &Path,
-    chain: Vec<CertificateDer<'static>>,
-    der: PrivateKeyDer<'static>,
-) -> Result<(), TlsError> {
-    rustls::sign::CertifiedKey::from_der(chain, der, &provider())
-        .map(drop)
-        .map_err(|e| TlsError::Identity {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
-            message: e.to_string(),
-        })
-}
+pub use crate::scenario::tls_files::{TlsError, check, load_certs, load_key};
 
 /// The ALPN protocols offered for `protocol`, most preferred first.
 pub fn alpn(protocol: Protocol) -> Vec<Vec<u8>> {
@@ -141,7 +34,7 @@ pub fn alpn(protocol: Protocol) -> Vec<Vec<u8>> {
 
 /// The rustls client configuration for `tls`, offering `alpn`.
 pub fn client_config(tls: &ClientTls, alpn: Vec<Vec<u8>>) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = provider();
+    let provider = crate::scenario::tls_files::provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
     let builder = if tls.insecure {
@@ -173,8 +66,9 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
     store.add_parsable_certificates(native.certs);
     if let Some(path) = ca_file {
         for cert in load_certs(path)? {
-            store.add(cert).map_err(|e| {
-                file_error(path, format!("holds a certificate rustls refuses: {e}"))
+            store.add(cert).map_err(|e| TlsError::File {
+                path: path.to_owned(),
+                message: format!("holds a certificate rustls refuses: {e}"),
             })?;
         }
     }

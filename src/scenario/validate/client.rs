@@ -41,7 +41,7 @@ pub(super) fn client(cx: &mut Ctx<'_>, raw: Option<&RawClient>) -> Client {
                 .any(|p| !p.is_file());
             // Files that exist are read and parsed now; a missing one was reported.
             if !missing {
-                for (key, message) in crate::traffic::tls::check(&tls) {
+                for (key, message) in crate::scenario::tls_files::check(&tls) {
                     cx.err(&tp.key(key), message);
                 }
             }
