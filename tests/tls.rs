@@ -438,6 +438,13 @@ fn an_insecure_run_is_noted_in_the_summary_and_warned_at_validate_time() {
     );
     let md = std::fs::read_to_string(out_dir.join("summary.md")).unwrap();
     assert!(md.contains("INSECURE"), "{md}");
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("INSECURE"));
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<property name=\"tls_insecure\" value=\"true\"/>"),
+        "{junit}"
+    );
 }
 
 #[test]
@@ -465,6 +472,11 @@ fn bad_tls_files_are_refused_at_validate_time_where_they_are_named() {
             "client.tls.key_file",
         ),
         ("[client]\nprotocol = \"h3\"".to_owned(), "client.protocol"),
+        // A client that speaks plain HTTP only refuses https:// rather than downgrading.
+        (
+            "[toxiproxy]\nurl = \"https://127.0.0.1:8474\"".to_owned(),
+            "toxiproxy.url",
+        ),
     ];
     for (client, key) in cases {
         let scenario = external_scenario(&pki.dir, "https://127.0.0.1:9", &client);

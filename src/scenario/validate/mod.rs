@@ -194,11 +194,12 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     let fault_proxy = match &raw.toxiproxy {
         None => FaultProxy::Embedded,
         Some(t) => {
-            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+            // Its client speaks plain HTTP only: https:// is refused, not downgraded.
+            if !t.url.starts_with("http://") {
                 cx.err(
                     &root.key("toxiproxy").key("url"),
                     format!(
-                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\"",
+                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\" (the Toxiproxy API is spoken in plain HTTP)",
                         t.url
                     ),
                 );
