@@ -60,28 +60,44 @@ echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  nginx $(nginx -v 2>&1 | sed 's/.*\///')
 echo "TLS: $(echo | openssl s_client -connect "127.0.0.1:$PORT" -servername localhost 2>/dev/null | grep -E '^(New|Protocol|    Cipher)' | head -2 | tr -s ' ' | tr '\n' ' ')"
 echo "flat out, $CONNS connections, ${DURATION}s per run, $RUNS rounds (generator on core 0, nginx on core 1)"
 
+# Each prints req/s and CPU µs (user+sys, GNU time) per request; ninefold also its bad
+# requests and TLS handshake p50.
 wrk_run() {
-  taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$URL" >"$WORK/wrk.txt"
-  awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt"
+  /usr/bin/time -f "%U %S" -o "$WORK/wrk.time" taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$URL" >"$WORK/wrk.txt"
+  python3 - "$WORK/wrk.txt" "$WORK/wrk.time" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s*([\d.]+)", t).group(1))
+n = int(re.search(r"(\d+) requests in", t).group(1))
+u, s = map(float, open(sys.argv[2]).read().split()[-2:])
+print(f"{rps:.0f} {(u + s) / n * 1e6:.2f}")
+PY
 }
 nf_run() {
-  taskset -c 0 "$NF" attack "$URL" -c "$CONNS" -d "${DURATION}s" --workers 1 --ca-file "$WORK/ca.pem" --json >"$WORK/nf.json" || true
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); o=d['outcomes']; bad=d['requests']-o['ok']; \
-print(f\"{d['rps']:.0f} {bad} {d['connection_setup_ms']['tls_handshake']['p50']:.3f}\")" "$WORK/nf.json"
+  /usr/bin/time -f "%U %S" -o "$WORK/nf.time" taskset -c 0 "$NF" attack "$URL" -c "$CONNS" -d "${DURATION}s" --workers 1 --ca-file "$WORK/ca.pem" --json >"$WORK/nf.json" || true
+  python3 - "$WORK/nf.json" "$WORK/nf.time" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+u, s = map(float, open(sys.argv[2]).read().split()[-2:])
+bad = d["requests"] - d["outcomes"]["ok"]
+print(f"{d['rps']:.0f} {(u + s) / d['requests'] * 1e6:.2f} {bad} {d['connection_setup_ms']['tls_handshake']['p50']:.3f}")
+PY
 }
 
 : >"$WORK/rounds.tsv"
 for i in $(seq "$RUNS"); do
   # Rotate the order: odd rounds wrk first, even rounds ninefold first.
-  if (( i % 2 )); then w=$(wrk_run); read -r n bad hs < <(nf_run); else read -r n bad hs < <(nf_run); w=$(wrk_run); fi
+  if (( i % 2 )); then read -r w wc < <(wrk_run); read -r n nc bad hs < <(nf_run); else read -r n nc bad hs < <(nf_run); read -r w wc < <(wrk_run); fi
   ratio=$(python3 -c "print(f'{$n/$w:.3f}')")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$ratio" "$w" "$n" "$bad" "$hs" >>"$WORK/rounds.tsv"
-  echo "round $i ($( (( i % 2 )) && echo 'wrk first' || echo 'ninefold first')): wrk $w req/s, ninefold $n req/s (bad $bad, handshake p50 ${hs} ms): ratio $ratio"
+  cpu=$(python3 -c "print(f'{$nc/$wc:.3f}')")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$ratio" "$w" "$n" "$bad" "$hs" "$cpu" >>"$WORK/rounds.tsv"
+  echo "round $i ($( (( i % 2 )) && echo 'wrk first' || echo 'ninefold first')): wrk $w req/s ($wc us CPU/req), ninefold $n req/s ($nc us CPU/req, bad $bad, handshake p50 ${hs} ms): ratio $ratio, CPU ratio $cpu"
 done
 python3 - "$WORK/rounds.tsv" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 print(f"median wrk {statistics.median(float(r[1]) for r in rows):.0f} req/s, "
       f"median ninefold {statistics.median(float(r[2]) for r in rows):.0f} req/s, "
-      f"median ratio ninefold/wrk {statistics.median(float(r[0]) for r in rows):.3f}   (target >= 1.0)")
+      f"median ratio ninefold/wrk {statistics.median(float(r[0]) for r in rows):.3f}   (target >= 1.0), "
+      f"median CPU/request ratio ninefold/wrk {statistics.median(float(r[5]) for r in rows):.3f}")
 PY
