@@ -3,7 +3,6 @@
 //! With `--rate` it is open loop at that rate (latency from the intended
 //! instant); without, closed loop as fast as the connections allow.
 
-use std::net::ToSocketAddrs as _;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ mod text;
 use super::CliError;
 use crate::ExitStatus;
 use crate::metrics::{OutcomeCounts, Percentiles, Recording};
+use crate::scenario::ClientTls;
 use crate::scenario::human::parse_duration;
 use crate::scenario::template::Template;
 use crate::scenario::{Arrivals, Executor, HttpProtocol, RequestTemplate, TokenKind, TrafficPhase};
@@ -30,7 +30,11 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     --header 'Content-Type: application/json' --rate 200 --json\n  \
     ninefold attack http://127.0.0.1:8080/ -c 50 -d 10s        # closed loop, flat out\n  \
     ninefold attack http://127.0.0.1:8080/ -c 50 -n 100000     # closed loop, 100k requests\n\n\
-    ninefold attack http://127.0.0.1:8080/health -n 200 --max-error-rate 1%   # CI smoke gate\n\n\
+    ninefold attack http://127.0.0.1:8080/health -n 200 --max-error-rate 1%   # CI smoke gate\n  \
+    ninefold attack https://api.internal:8443/ --ca-file ca.pem -d 10s    # TLS, a private CA\n  \
+    ninefold attack https://api.internal/ --cert me.pem --key me.key      # mutual TLS\n\n\
+    https:// trusts the system's roots plus --ca-file; --insecure verifies no certificate\n\
+    (the summary says so). Connection set-up (TCP connect, TLS handshake) is timed apart.\n\n\
     Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\n\
     Exit status: 0 the target answered and at most --max-error-rate of the requests\n\
     failed · 1 more failed than that (any status outside 2xx/3xx, timeouts, connection\n\
@@ -38,7 +42,7 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     latency is printed, since none was measured) · 5 the generator could not keep the\n\
     schedule (drops, or rate well below target).")]
 pub struct Args {
-    /// The URL to send requests to (http://host:port/path).
+    /// The URL to send requests to (http://host:port/path or https://host:port/path).
     pub url: String,
     /// Requests per second (open loop). Without it: closed loop, as fast as the connections allow.
     #[arg(long, short = 'r')]
@@ -97,6 +101,18 @@ pub struct Args {
     /// server's SETTINGS_MAX_CONCURRENT_STREAMS).
     #[arg(long, value_name = "N", default_value_t = crate::scenario::DEFAULT_MAX_STREAMS, requires = "h2")]
     pub h2_streams: u32,
+    /// PEM certificates to trust for https:// besides the system's roots (a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate chain for mutual TLS (with --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Do not verify the server's TLS certificate (loudly noted in the output).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
 }
 
 /// What `--json` prints.
@@ -149,6 +165,34 @@ pub struct AttackSummary {
     /// withheld) or `invalid` (5: the generator fell behind).
     pub verdict: &'static str,
     pub problems: Vec<String>,
+    /// Connection set-up times of the connections opened (absent with
+    /// `--client hyper`, which does not time them apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_setup_ms: Option<SetupSummary>,
+    /// `--insecure`: the server's certificate was not verified (absent otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
+}
+
+/// Connection set-up, milliseconds.
+#[derive(Debug, Serialize)]
+pub struct SetupSummary {
+    pub tcp_connect: Percentiles,
+    /// Absent without TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_handshake: Option<Percentiles>,
+}
+
+impl SetupSummary {
+    fn of(c: &crate::metrics::recording::ConnectionSetup) -> Self {
+        SetupSummary {
+            tcp_connect: c.tcp_connect.summary_ms(),
+            tls_handshake: c
+                .tls_handshake
+                .as_ref()
+                .map(crate::metrics::Hist::summary_ms),
+        }
+    }
 }
 
 /// `--duration` when neither it nor `--requests` is given.
@@ -165,44 +209,34 @@ struct Request {
     method: Method,
     headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
-    targets: Vec<Target>,
+    tls: ClientTls,
 }
 
 fn parse_request(args: &Args) -> anyhow::Result<Request> {
-    let uri: Uri = args
-        .url
-        .parse()
-        .map_err(|e| bad(format!("`{}` is not a URL: {e}", args.url)))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some(other) => {
-            return Err(bad(format!(
-                "`{}`: scheme `{other}` is not supported; ninefold attack speaks plain http://",
-                args.url
-            )));
-        }
-        None => {
-            return Err(bad(format!(
-                "`{}` needs a scheme: http://host:port/path",
-                args.url
-            )));
-        }
-    }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| bad(format!("`{}` has no host", args.url)))?
-        .clone();
-    let port = authority.port_u16().unwrap_or(80);
-    let addrs: Vec<_> = (authority.host().trim_matches(['[', ']']), port)
-        .to_socket_addrs()
-        .map_err(|e| bad(format!("cannot resolve `{}`: {e}", authority.host())))?
-        .collect();
-    let host = HeaderValue::try_from(authority.as_str())
+    let (scheme, authority, uri) =
+        crate::traffic::url::parse(&args.url).map_err(|e| bad(e.to_string()))?;
+    HeaderValue::try_from(authority.as_str())
         .map_err(|_| bad(format!("`{authority}` is not a valid Host")))?;
-    let targets = addrs
-        .into_iter()
-        .map(|a| Target::with_host(a, host.clone()))
-        .collect();
+    let tls = ClientTls {
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert.clone(),
+        key_file: args.key.clone(),
+        insecure: args.insecure,
+    };
+    let flag = |key: &str| match key {
+        "ca_file" => "--ca-file",
+        "cert_file" => "--cert",
+        _ => "--key",
+    };
+    if let Some((key, message)) = crate::traffic::tls::check(&tls).into_iter().next() {
+        return Err(bad(format!("{}: {message}", flag(key))));
+    }
+    if scheme == crate::traffic::url::Scheme::Http && !tls.is_default() {
+        return Err(bad(format!(
+            "--ca-file, --cert, --key and --insecure are for https:// URLs; `{}` is plain http://",
+            args.url
+        )));
+    }
     let method = Method::from_bytes(args.method.as_bytes())
         .map_err(|_| bad(format!("`{}` is not an HTTP method", args.method)))?;
     let mut headers = Vec::new();
@@ -226,7 +260,7 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
         method,
         headers,
         body,
-        targets,
+        tls,
     })
 }
 
@@ -321,6 +355,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let targets: Vec<Target> = runtime
+        .block_on(crate::traffic::url::targets(
+            &args.url,
+            &req.tls,
+            if args.h2 {
+                HttpProtocol::H2
+            } else {
+                HttpProtocol::H1
+            },
+        ))
+        .map_err(|e| bad(e.to_string()))?;
+    if args.insecure {
+        eprintln!(
+            "ninefold attack: WARNING: --insecure: the server's TLS certificate is NOT verified; anyone on the path could answer in its place"
+        );
+    }
     let shutdown = CancellationToken::new();
     let abort = CancellationToken::new();
     let signals = {
@@ -344,7 +394,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
-            r = run_traffic(plan, req.targets.clone(), options, shutdown.clone()) => Some(r),
+            r = run_traffic(plan, targets, options, shutdown.clone()) => Some(r),
             () = abort.cancelled() => None,
         };
         signal.abort();
@@ -462,5 +512,7 @@ fn summarize(
         kept_schedule,
         verdict,
         problems,
+        connection_setup_ms: r.connection_setup.as_ref().map(SetupSummary::of),
+        tls_insecure: r.tls_insecure,
     })
 }

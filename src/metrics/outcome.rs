@@ -19,6 +19,9 @@ pub enum Outcome {
     Timeout,
     /// No connection could be opened to any target.
     ConnectError,
+    /// A target accepted the connection but the TLS handshake failed (a certificate
+    /// not trusted, a client certificate refused, no common protocol), or timed out.
+    TlsError,
     /// The connection failed mid-request (reset, EOF, bad HTTP).
     IoError,
     /// Never sent: the in-flight cap was reached (the generator was overrun).
@@ -33,13 +36,14 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
         Outcome::ServerError,
         Outcome::Timeout,
         Outcome::ConnectError,
+        Outcome::TlsError,
         Outcome::IoError,
         Outcome::Dropped,
         Outcome::H2Reset,
@@ -55,6 +59,7 @@ impl Outcome {
             Outcome::ServerError => "server_error",
             Outcome::Timeout => "timeout",
             Outcome::ConnectError => "connect_error",
+            Outcome::TlsError => "tls_error",
             Outcome::IoError => "io_error",
             Outcome::Dropped => "dropped",
             Outcome::H2Reset => "h2_reset",
@@ -62,10 +67,14 @@ impl Outcome {
         }
     }
 
-    /// Outcomes only HTTP/2 traffic can have: listed in counts and summaries only
-    /// when a request had one, so the outputs of HTTP/1 runs stay as they were.
+    /// Outcomes only TLS or HTTP/2 traffic can have (`tls_error`, `h2_reset`,
+    /// `h2_goaway`): listed in counts and summaries only when a request had one, so
+    /// the outputs of plain HTTP/1 runs stay as they were.
     pub fn listed_when_zero(self) -> bool {
-        !matches!(self, Outcome::H2Reset | Outcome::H2Goaway)
+        !matches!(
+            self,
+            Outcome::TlsError | Outcome::H2Reset | Outcome::H2Goaway
+        )
     }
 
     /// Availability counts `ok` and expected rejections as good; everything else is bad.
@@ -83,6 +92,8 @@ impl Outcome {
 pub enum ClientFailure {
     Timeout,
     Connect,
+    /// The TLS handshake failed.
+    Tls,
     Io,
     /// HTTP/2 RST_STREAM from the server, with its error code (RFC 9113 §7).
     H2Reset(u32),
@@ -99,6 +110,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
         Ok(status) => status,
         Err(ClientFailure::Timeout) => return Outcome::Timeout,
         Err(ClientFailure::Connect) => return Outcome::ConnectError,
+        Err(ClientFailure::Tls) => return Outcome::TlsError,
         Err(ClientFailure::Io) => return Outcome::IoError,
         Err(ClientFailure::H2Reset(_)) => return Outcome::H2Reset,
         Err(ClientFailure::H2Goaway) => return Outcome::H2Goaway,
@@ -118,7 +130,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
 
 /// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 10]);
+pub struct OutcomeCounts([u64; 11]);
 
 impl OutcomeCounts {
     /// Count one more `outcome`.
@@ -212,6 +224,7 @@ mod tests {
             (Ok(302), &[200], O::UnexpectedStatus),
             (Err(F::Timeout), &[], O::Timeout),
             (Err(F::Connect), &[200], O::ConnectError),
+            (Err(F::Tls), &[], O::TlsError),
             (Err(F::Io), &[], O::IoError),
             (Err(F::H2Reset(7)), &[], O::H2Reset),
             (Err(F::H2Goaway), &[200], O::H2Goaway),

@@ -426,6 +426,8 @@ impl Recorder {
             ledger: self.ledger,
             examples,
             http_client: None,
+            connection_setup: None,
+            tls_insecure: false,
         }
     }
 }

@@ -46,6 +46,37 @@ pub struct Recording {
     /// (`hyper`: `--client hyper`, a cross-check); absent for the own client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_client: Option<String>,
+    /// How long the load engine's connections took to set up (absent in results of
+    /// older versions, and with `--client hyper`, which connects inside requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_setup: Option<ConnectionSetup>,
+    /// TLS certificates were not verified (`insecure = true`, `--insecure`); absent
+    /// when they were, or no TLS was spoken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
+}
+
+/// Connection set-up, µs, of every connection opened (failed ones excluded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionSetup {
+    /// From the start of the TCP connect to the connection established.
+    pub tcp_connect: Hist,
+    /// From then to the TLS handshake's end; absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake: Option<Hist>,
+}
+
+impl ConnectionSetup {
+    /// Add `other`'s counts.
+    pub fn merge(&mut self, other: &ConnectionSetup) -> Result<(), HistogramError> {
+        self.tcp_connect.merge(&other.tcp_connect)?;
+        match (&mut self.tls_handshake, &other.tls_handshake) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs)?,
+            (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
+            (_, None) => {}
+        }
+        Ok(())
+    }
 }
 
 /// Longest example body kept, bytes.
@@ -276,6 +307,12 @@ impl Recording {
         self.workers += other.workers;
         if self.http_client.is_none() {
             self.http_client = other.http_client;
+        }
+        self.tls_insecure |= other.tls_insecure;
+        match (&mut self.connection_setup, &other.connection_setup) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs)?,
+            (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
+            (_, None) => {}
         }
         self.duration_s = self.duration_s.max(other.duration_s);
         for key in other.keys {

@@ -76,6 +76,10 @@ pub fn render(summary: &Summary) -> String {
             escape(&value)
         );
     }
+    if summary.tls_insecure {
+        // Only when true, so the files of verified runs keep their bytes.
+        xml.push_str("      <property name=\"tls_insecure\" value=\"true\"/>\n");
+    }
     xml.push_str("    </properties>\n");
     let where_bad = where_bad(summary);
     for slo in &summary.slos {

@@ -204,6 +204,12 @@ fn requests_and_latency(md: &mut String, s: &Summary) {
     };
     row(md, "latency (from intended send)", s.latency_ms);
     row(md, "service time (from actual send)", s.service_time_ms);
+    if let Some(c) = &s.connection_setup_ms {
+        row(md, "connection set-up: TCP connect", Some(c.tcp_connect));
+        if let Some(tls) = c.tls_handshake {
+            row(md, "connection set-up: TLS handshake", Some(tls));
+        }
+    }
     md.push('\n');
 }
 

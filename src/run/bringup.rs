@@ -130,7 +130,7 @@ impl Bringup<'_> {
         match &s.gateway.target {
             GatewayTarget::External { url } => {
                 return Ok(Gateways {
-                    targets: vec![external_target(url).await?],
+                    targets: vec![external_target(url, &s.client).await?],
                     admins: Vec::new(),
                 });
             }
@@ -283,31 +283,15 @@ pub(super) fn store_arg(u: &Upstream, dir: &Path, redis: Option<&str>) -> String
     }
 }
 
-/// The address (and `Host`) of a gateway someone else runs.
-async fn external_target(url: &str) -> Result<Target, RunError> {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let with_port = if authority.contains(':') {
-        authority.to_owned()
-    } else if url.starts_with("https://") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = tokio::net::lookup_host(&with_port)
+/// The address (and `Host`, and TLS for `https://`) of a gateway someone else runs:
+/// the first address, as [`crate::traffic::url::targets`] resolves it.
+async fn external_target(url: &str, client: &crate::scenario::Client) -> Result<Target, RunError> {
+    crate::traffic::url::targets(url, &client.tls, client.protocol)
         .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            RunError::Start(format!("cannot resolve the gateway address {with_port}"))
-        })?;
-    let host = http::HeaderValue::from_str(authority)
-        .map_err(|_| RunError::Start(format!("bad host in {url}")))?;
-    Ok(Target::with_host(addr, host))
+        .map_err(|e| RunError::Start(e.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| RunError::Start(format!("cannot resolve the gateway address in {url}")))
 }
 
 /// One stderr line per started process, so a person (or a test) can find it.

@@ -181,6 +181,7 @@ async fn drive(
         progress: options.progress,
         shard: options.shard,
         client: options.client,
+        protocol: s.client.protocol,
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();

@@ -10,6 +10,7 @@ pub mod human;
 pub mod model;
 pub mod slo;
 pub mod template;
+pub mod tls_files;
 
 pub use model::*;
 pub mod load;

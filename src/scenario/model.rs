@@ -15,7 +15,9 @@ use http::Method;
 use super::slo::Slo;
 use super::template::Template;
 
+mod client;
 mod faults;
+pub use client::*;
 pub use faults::*;
 
 /// The gateway's own validated types, embedded as they are: a usage plan (token bucket
@@ -47,6 +49,8 @@ pub struct Scenario {
     /// Links the scenario declares itself (external mode), by name.
     pub links: Vec<Link>,
     pub slos: Vec<Slo>,
+    /// How ninefold connects to the URLs it is given (`[client]`).
+    pub client: Client,
 }
 
 /// Where the traffic goes: the bundled reference gateway or a user's own.

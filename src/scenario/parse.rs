@@ -35,6 +35,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "toxiproxy",
     "links",
     "slo",
+    "client",
 ];
 const GATEWAY_FILE_KEYS: &[&str] = &["gateway", "upstreams", "tenants"];
 
@@ -69,6 +70,7 @@ pub fn raw_scenario(doc: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Ra
             "toxiproxy" => set_opt(&mut raw.toxiproxy, value, diags),
             "links" => raw.links = each_element(value, &path, diags),
             "slo" => raw.slo = each_entry(value, &path, diags),
+            "client" => set_opt(&mut raw.client, value, diags),
             other => diags.push(unknown_key(other, &path, SCENARIO_KEYS)),
         }
     }

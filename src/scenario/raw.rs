@@ -50,6 +50,39 @@ pub struct RawScenario {
     /// SLOs: `"METRIC{filters}" = "OP VALUE"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slo: BTreeMap<String, String>,
+    /// How ninefold connects to the URLs it is given: TLS and the HTTP version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<RawClient>,
+}
+
+/// The `[client]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// TLS for `https://` URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawClientTls>,
+    /// `"h1"` (HTTP/1.1, default) or `"h2"` (HTTP/2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// `[client] tls = { … }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientTls {
+    /// PEM file of certificates to trust besides the system's roots (a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain for mutual TLS; needs `key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// Skip verifying the server's certificate (default false); noted in every output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
 }
 
 /// Replacement of killed instances.

@@ -191,7 +191,7 @@ mod tests {
             "{msgs:#?}"
         );
         assert!(find("`colour`").contains("in [traffic[0].requests[0]]; expected one of: body,"));
-        assert!(find("`bogus`").contains("at the top level; expected one of: confidence,"));
+        assert!(find("`bogus`").contains("at the top level; expected one of: client, confidence,"));
     }
 
     #[test]

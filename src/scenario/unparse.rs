@@ -58,7 +58,26 @@ pub fn to_raw(s: &Scenario) -> RawScenario {
             .iter()
             .map(|o| (o.name.clone(), o.objective.to_string()))
             .collect(),
+        client: client(&s.client),
     }
+}
+
+/// `[client]`, absent when every setting is the default.
+fn client(c: &Client) -> Option<RawClient> {
+    if *c == Client::default() {
+        return None;
+    }
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let t = &c.tls;
+    Some(RawClient {
+        tls: (!t.is_default()).then(|| RawClientTls {
+            ca_file: path(&t.ca_file),
+            cert_file: path(&t.cert_file),
+            key_file: path(&t.key_file),
+            insecure: t.insecure.then_some(true),
+        }),
+        protocol: Some(c.protocol.name().to_owned()),
+    })
 }
 
 /// Hide secrets (JWT secrets, static tokens, URLs with credentials) before a

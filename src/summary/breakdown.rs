@@ -68,9 +68,10 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 6] = [
+const UNANSWERED: [Outcome; 7] = [
     Outcome::Timeout,
     Outcome::ConnectError,
+    Outcome::TlsError,
     Outcome::IoError,
     Outcome::Dropped,
     Outcome::H2Reset,

@@ -90,6 +90,13 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             .hostile_backend_requests
             .filter(|_| has_hostile_traffic(s)),
         slos,
+        connection_setup_ms: r.recording.connection_setup.as_ref().map(|c| {
+            crate::summary::ConnectionSetupSummary {
+                tcp_connect: percentiles(&c.tcp_connect),
+                tls_handshake: c.tls_handshake.as_ref().map(percentiles),
+            }
+        }),
+        tls_insecure: r.recording.tls_insecure,
     };
     let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
     summary.decide(RunHealth {
@@ -142,6 +149,12 @@ fn warnings(r: &RunResults, dropped: u64) -> Vec<String> {
         warnings.push(format!(
             "the load was sent with the {client} HTTP client (--client {client}), not ninefold's own: a cross-check (its service time includes connects; it costs more CPU per request)"
         ));
+    }
+    if rec.tls_insecure {
+        warnings.push(
+            "INSECURE: the servers' TLS certificates were NOT verified ([client.tls] insecure = true): these answers may not have come from the system under test"
+                .into(),
+        );
     }
     for e in &r.lifecycle {
         if e.event == crate::topology::supervisor::Lifecycle::DiedUnexpectedly {

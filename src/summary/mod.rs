@@ -104,6 +104,24 @@ pub struct Summary {
     pub hostile_backend_requests: Option<u64>,
     /// Every SLO of the scenario, in file order.
     pub slos: Vec<SloResult>,
+    /// How long the load engine's connections took to set up (absent when not
+    /// measured: results of older versions, `--client hyper`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_setup_ms: Option<ConnectionSetupSummary>,
+    /// `true` when the servers' TLS certificates were NOT verified (`[client.tls]
+    /// insecure = true`); absent when they were, or no TLS was spoken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
+}
+
+/// Connection set-up, milliseconds, of every connection opened (failed ones excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionSetupSummary {
+    /// From the start of the TCP connect to the connection established.
+    pub tcp_connect: Percentiles,
+    /// From then to the end of the TLS handshake; absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake: Option<Percentiles>,
 }
 
 /// Request counts; `sent = ok + rejected + failed`, and `dropped` were never sent.

@@ -183,6 +183,8 @@ pub(crate) fn example() -> Summary {
         },
         hostile_backend_requests: None,
         slos,
+        connection_setup_ms: None,
+        tls_insecure: false,
     };
     summary.decide(RunHealth::default());
     summary

@@ -11,10 +11,12 @@
 //! Heads and bodies are read by `ninefold_http1`, which the gateway's upstream
 //! client reads answers with too (RFC 9112 framing).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -24,7 +26,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::metrics::ClientFailure;
+use super::stream::Stream;
+use super::tls::TlsTarget;
+use crate::metrics::recording::ConnectionSetup;
+use crate::metrics::{ClientFailure, Hist};
 
 /// The largest body kept for the worker (a write's answer, parsed for its order id);
 /// a longer one is read and dropped.
@@ -38,6 +43,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The `Host` header sent to it.
     pub host: HeaderValue,
+    /// TLS to speak over the connection (`https://`); `None`: plain TCP.
+    pub tls: Option<Arc<TlsTarget>>,
 }
 
 impl Target {
@@ -45,12 +52,26 @@ impl Target {
     pub fn new(addr: SocketAddr) -> Self {
         let host = HeaderValue::try_from(addr.to_string())
             .unwrap_or(HeaderValue::from_static("localhost"));
-        Target { addr, host }
+        Target {
+            addr,
+            host,
+            tls: None,
+        }
     }
 
     /// A target reached at `addr` but named `host` (virtual hosting).
     pub fn with_host(addr: SocketAddr, host: HeaderValue) -> Self {
-        Target { addr, host }
+        Target {
+            addr,
+            host,
+            tls: None,
+        }
+    }
+
+    /// The same target, spoken to over TLS.
+    pub fn with_tls(mut self, tls: Arc<TlsTarget>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -59,6 +80,15 @@ impl Target {
 pub struct Targets {
     list: Vec<Target>,
     next: std::cell::Cell<usize>,
+    /// Set-up times of the connections this worker opened.
+    setup: RefCell<Setup>,
+}
+
+/// Connection set-up times, µs, as [`Targets::connect`] measures them.
+#[derive(Debug, Default)]
+struct Setup {
+    tcp: Hist,
+    tls: Option<Hist>,
 }
 
 impl Targets {
@@ -72,11 +102,22 @@ impl Targets {
         Targets {
             list,
             next: std::cell::Cell::new(start),
+            setup: RefCell::default(),
         }
     }
 
+    /// The set-up times recorded so far (`None` when no connection was opened).
+    pub fn take_setup(&self) -> Option<ConnectionSetup> {
+        let Setup { tcp, tls } = self.setup.take();
+        (!tcp.0.is_empty()).then_some(ConnectionSetup {
+            tcp_connect: tcp,
+            tls_handshake: tls,
+        })
+    }
+
     /// Open a connection to the next target, moving on past connect errors;
-    /// `ConnectError` only when every target refused (or timed out).
+    /// `ConnectError` only when every target refused (or timed out), `Tls` when
+    /// one at least accepted the connection and its TLS handshake failed.
     pub async fn connect(&self, timeout: Duration) -> Result<Conn, ClientFailure> {
         // The shared cursor moves once per connect (round robin over connections), and
         // this connect tries every target once from where it started: re-reading the
@@ -85,16 +126,43 @@ impl Targets {
         let n = self.list.len();
         let start = self.next.get();
         self.next.set((start + 1) % n.max(1));
+        let mut failure = ClientFailure::Connect;
         for k in 0..n {
             let i = (start + k) % n;
             let target = &self.list[i];
-            match tokio::time::timeout(timeout, open(target.addr)).await {
-                Ok(Ok(stream)) => return Ok(Conn::new(stream, target.host.clone(), timeout)),
-                Ok(Err(e)) => tracing::debug!(target = %target.addr, error = %e, "connect failed"),
-                Err(_) => tracing::debug!(target = %target.addr, "connect timed out"),
+            let began = std::time::Instant::now();
+            let deadline = Instant::from_std(began) + timeout;
+            let tcp = match tokio::time::timeout_at(deadline, open(target.addr)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    tracing::debug!(target = %target.addr, error = %e, "connect failed");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!(target = %target.addr, "connect timed out");
+                    continue;
+                }
+            };
+            let connected = std::time::Instant::now();
+            record_us(&mut self.setup.borrow_mut().tcp, connected - began);
+            let Some(tls) = &target.tls else {
+                return Ok(Conn::new(Stream::Plain(tcp), target.host.clone(), timeout));
+            };
+            match tokio::time::timeout_at(deadline, tls.handshake(tcp)).await {
+                Ok(Ok(stream)) => {
+                    record_us(
+                        self.setup.borrow_mut().tls.get_or_insert_default(),
+                        connected.elapsed(),
+                    );
+                    let stream = Stream::Tls(Box::new(stream));
+                    return Ok(Conn::new(stream, target.host.clone(), timeout));
+                }
+                Ok(Err(e)) => super::tls::note_failure(&e),
+                Err(_) => tracing::debug!(target = %target.addr, "TLS handshake timed out"),
             }
+            failure = ClientFailure::Tls;
         }
-        Err(ClientFailure::Connect)
+        Err(failure)
     }
 }
 
@@ -120,6 +188,28 @@ impl Targets {
     }
 }
 
+/// A read or write error: `Tls` when the TLS layer failed (an alert from the
+/// server, as a TLS 1.3 server refusing a client certificate sends after the
+/// client's side of the handshake is done), `Io` otherwise.
+#[cold]
+fn failure_of(e: &std::io::Error) -> ClientFailure {
+    if super::tls::is_tls_error(e) {
+        super::tls::note_failure(e);
+        ClientFailure::Tls
+    } else {
+        ClientFailure::Io
+    }
+}
+
+fn record_us(h: &mut Hist, d: Duration) {
+    // Values past the bounds saturate at the highest (as every histogram here does).
+    let us = (d.as_micros() as u64).clamp(
+        crate::metrics::hist::LOWEST_US,
+        crate::metrics::hist::HIGHEST_US,
+    );
+    h.0.saturating_record(us);
+}
+
 async fn open(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     // Small requests must leave at once, not wait for Nagle.
@@ -130,7 +220,7 @@ async fn open(addr: SocketAddr) -> std::io::Result<TcpStream> {
 /// An open connection.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Received bytes not consumed yet.
     read: BytesMut,
     /// The request to send, rendered by the caller ([`Conn::request_buf`]).
@@ -249,7 +339,7 @@ impl InstanceSpan {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, host: HeaderValue, timeout: Duration) -> Self {
+    fn new(stream: Stream, host: HeaderValue, timeout: Duration) -> Self {
         Conn {
             stream,
             read: BytesMut::with_capacity(READ_CHUNK),
@@ -278,16 +368,7 @@ impl Conn {
         if self.fresh {
             return true;
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => {}
-            Poll::Ready(Err(_)) => self.reusable = false,
-            Poll::Ready(Ok(())) => match self.stream.try_read_buf(&mut self.read) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                // The end of the connection, bytes nobody asked for, or an error.
-                _ => self.reusable = false,
-            },
-        }
+        self.reusable = self.stream.probe_idle(&mut self.read);
         self.reusable
     }
 
@@ -375,7 +456,7 @@ impl Conn {
 
 /// The connection's stream and read buffer, borrowed for one exchange.
 struct Io<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     read: &'a mut BytesMut,
 }
 
@@ -388,7 +469,7 @@ impl Io<'_> {
         self.stream
             .read_buf(self.read)
             .await
-            .map_err(|_| ClientFailure::Io)
+            .map_err(|e| failure_of(&e))
     }
 
     /// Read more bytes where the answer is not complete yet: the end is an error.
@@ -408,9 +489,10 @@ impl Io<'_> {
     ) -> Result<(Answer, bool), ClientFailure> {
         // At once when the socket has room (it nearly always has); the request timer
         // bounds a wait for room.
-        h1::send(self.stream, request, None)
+        self.stream
+            .send(request)
             .await
-            .map_err(|_| ClientFailure::Io)?;
+            .map_err(|e| failure_of(&e))?;
         // Nothing can have arrived before the request left: read before parsing.
         if self.read.is_empty() {
             self.fill_some().await?;

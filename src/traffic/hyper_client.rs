@@ -20,6 +20,8 @@
 //!   idle, or closed beyond the cap).
 //! - Target round robin is per connection task, moving on at a connect error as the
 //!   own client does.
+//! - `https://`: hyper-rustls with the own client's rustls config (same roots, client
+//!   certificate, `insecure`, SNI); connection set-up is not timed apart.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -61,7 +64,7 @@ impl ClientKind {
     }
 }
 
-type Pool = Client<HttpConnector, Full<Bytes>>;
+type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// One worker's hyper pools, one per phase (each capped at the phase's share of
 /// connections), and the round-robin cursor its connection tasks start from.
@@ -82,7 +85,7 @@ impl HyperPools {
         HyperPools {
             pools: phases
                 .into_iter()
-                .map(|p| p.map(|(conns, timeout)| pool(conns, timeout)))
+                .map(|p| p.map(|(conns, timeout)| pool(conns, timeout, targets.first())))
                 .collect(),
             targets: targets.into(),
             next: Cell::new(worker),
@@ -96,49 +99,93 @@ impl HyperPools {
         };
         let start = self.next.get();
         self.next.set(start.wrapping_add(1));
-        Link::Hyper(HyperConn {
+        Link::Hyper(Box::new(HyperConn {
             pool: pool.clone(),
             target: start % self.targets.len().max(1),
             targets: Arc::clone(&self.targets),
             request: Vec::with_capacity(512),
-        })
+        }))
     }
 }
 
-fn pool(connections: usize, timeout: Duration) -> Pool {
+fn pool(connections: usize, timeout: Duration, target: Option<&Target>) -> Pool {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.set_connect_timeout(Some(timeout));
+    // `https://` request URIs reach the TLS layer; `http://` ones pass through.
+    http.enforce_http(false);
+    // Every target of a run comes from one URL: one scheme, one server name.
+    let connector = match target.and_then(|t| t.tls.as_ref()) {
+        Some(tls) => HttpsConnectorBuilder::new()
+            .with_tls_config({
+                // hyper-rustls sets ALPN itself (`enable_http1`: http/1.1).
+                let mut config = (**tls.connector.config()).clone();
+                config.alpn_protocols.clear();
+                config
+            })
+            .https_or_http()
+            .with_server_name_resolver(FixedServerNameResolver::new(tls.server_name.clone()))
+            .enable_http1()
+            .wrap_connector(http),
+        None => HttpsConnectorBuilder::new()
+            .with_tls_config(plain_only_config())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http),
+    };
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(connections.max(1))
         .pool_timer(TokioTimer::new())
-        .build(http)
+        .build(connector)
+}
+
+/// A config that is never used for a handshake (plain targets send `http://` URIs).
+fn plain_only_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| {
+        b.with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    })
+    .expect("the provider's defaults are consistent")
 }
 
 /// What a connection task sends with: one of the own client's connections (opened
 /// when needed), or the hyper pool.
 pub(crate) enum Link {
     Own(Option<Conn>),
-    Hyper(HyperConn),
+    /// Boxed: the hyper pool handle (with its TLS connector) is larger than a connection.
+    Hyper(Box<HyperConn>),
     /// A stream task of an HTTP/2 phase ([`super::http2`]).
     H2(super::http2::H2Stream),
 }
 
 impl Link {
     /// Make the link ready to send: the own client reuses its connection while it is
-    /// usable and connects otherwise. `None` when it could not connect; else whether
-    /// nothing was awaited (no connect came between the caller's clock reading and now).
-    pub async fn ready(&mut self, targets: &Targets, timeout: Duration) -> Option<bool> {
+    /// usable and connects otherwise. The failure (`Connect`, `Tls`) when it could not
+    /// connect; else whether nothing was awaited (no connect came between the
+    /// caller's clock reading and now).
+    pub async fn ready(
+        &mut self,
+        targets: &Targets,
+        timeout: Duration,
+    ) -> Result<bool, ClientFailure> {
         match self {
             Link::Own(conn) => {
-                let usable = conn.as_mut().is_some_and(Conn::is_usable);
-                if !usable {
-                    *conn = targets.connect(timeout).await.ok();
+                if conn.as_mut().is_some_and(Conn::is_usable) {
+                    return Ok(true);
                 }
-                conn.is_some().then_some(usable)
+                *conn = None;
+                *conn = Some(targets.connect(timeout).await?);
+                Ok(false)
             }
-            Link::Hyper(_) => Some(true),
-            Link::H2(s) => s.ready(targets, timeout).await,
+            Link::Hyper(_) => Ok(true),
+            Link::H2(s) => s
+                .ready(targets, timeout)
+                .await
+                .ok_or(ClientFailure::Connect),
         }
     }
 
@@ -259,7 +306,16 @@ fn parse_request(bytes: &[u8]) -> Option<Parsed> {
 fn to_request(p: &Parsed, target: &Target) -> Result<Request<Full<Bytes>>, ClientFailure> {
     let mut builder = Request::builder()
         .method(p.method.clone())
-        .uri(format!("http://{}{}", target.addr, p.path))
+        .uri(format!(
+            "{}://{}{}",
+            if target.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            target.addr,
+            p.path
+        ))
         .version(http::Version::HTTP_11);
     for (name, value) in &p.headers {
         // The `Host` of the target it goes to (virtual hosting), as rendered for it.
@@ -283,7 +339,9 @@ async fn send(
     keep_body: bool,
 ) -> Result<Answer, ClientFailure> {
     let response = pool.request(request).await.map_err(|e| {
-        if e.is_connect() {
+        if is_tls(&e) {
+            ClientFailure::Tls
+        } else if e.is_connect() {
             ClientFailure::Connect
         } else {
             ClientFailure::Io
@@ -302,6 +360,26 @@ async fn send(
         }
     }
     Answer::from_head(&render_head(&parts), kept.map(BytesMut::freeze))
+}
+
+/// Whether the TLS layer failed somewhere under `e` (a handshake, an alert).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    for _ in 0..16 {
+        let Some(c) = cause else { break };
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        // An `io::Error`'s `source` skips the error it wraps: look at that one.
+        cause = match c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
+    }
+    false
 }
 
 /// The answer's head as text, for [`Answer`]'s header lookups (the framing was hyper's).

@@ -23,7 +23,10 @@ mod progress;
 pub mod request;
 pub mod schedule;
 pub mod shard;
+mod stream;
+pub mod tls;
 pub mod tokens;
+pub mod url;
 mod worker;
 
 use std::sync::Arc;
@@ -60,6 +63,8 @@ pub enum TrafficError {
     WorkerFailed(usize),
     #[error("worker results do not merge: {0}")]
     Merge(#[from] MergeError),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Send the plan's traffic to `targets` and record what clients saw.
@@ -74,6 +79,7 @@ pub async fn run_traffic(
 ) -> Result<Recording, TrafficError> {
     let total = plan.end();
     let load_plan = Arc::new(plan::LoadPlan::new(plan, targets, &options)?);
+    refuse_unspoken(&load_plan)?;
     let stop = shutdown.child_token();
     // If the caller drops this future, the worker threads stop too.
     let _stop_on_drop = stop.clone().drop_guard();
@@ -123,8 +129,27 @@ pub async fn run_traffic(
     if options.client != ClientKind::Ninefold {
         merged.http_client = Some(options.client.name().to_owned());
     }
+    merged.tls_insecure = insecure(&load_plan.targets);
     match failure {
         Some(e) => Err(e),
         None => Ok(merged),
     }
+}
+
+/// A protocol this build does not speak is refused, never sent as another.
+fn refuse_unspoken(plan: &plan::LoadPlan) -> Result<(), TrafficError> {
+    let h2 = plan.phases.iter().any(|p| p.h2_streams.is_some());
+    if h2 && plan.targets.iter().any(|t| t.tls.is_some()) {
+        return Err(TrafficError::Unsupported(
+            "`protocol = \"h2\"` over https://: this build speaks HTTP/2 as h2c (plain http://) only; refused rather than sent as HTTP/1.1 or in plaintext".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether any target's TLS skips certificate verification.
+fn insecure(targets: &[Target]) -> bool {
+    targets
+        .iter()
+        .any(|t| t.tls.as_ref().is_some_and(|t| t.insecure))
 }

@@ -71,6 +71,8 @@ pub struct TrafficOptions {
     pub shard: Shard,
     /// Which HTTP client sends the load (`--client`; default: ninefold's own).
     pub client: ClientKind,
+    /// The HTTP version to speak (`[client] protocol`; default HTTP/1.1).
+    pub protocol: crate::scenario::HttpProtocol,
 }
 
 impl Default for TrafficOptions {
@@ -82,6 +84,7 @@ impl Default for TrafficOptions {
             max_requests: None,
             shard: Shard::default(),
             client: ClientKind::default(),
+            protocol: crate::scenario::HttpProtocol::default(),
         }
     }
 }
@@ -225,7 +228,7 @@ impl LoadPlan {
         let mut phases = Vec::with_capacity(plan.phases.len());
         let mut drain = Duration::ZERO;
         for phase in &plan.phases {
-            phases.push(resolve(phase, &plan.tenants, workers, options.shard)?);
+            phases.push(resolve(phase, &plan.tenants, workers, options)?);
             drain = drain.max(phase.end() + phase.timeout * (phase.client_retries + 1));
         }
         let layout = Arc::new(Layout {
@@ -277,8 +280,9 @@ fn resolve(
     phase: &TrafficPhase,
     tenants: &[Tenant],
     workers: usize,
-    shard: Shard,
+    options: &TrafficOptions,
 ) -> Result<PhasePlan, TrafficError> {
+    let shard = options.shard;
     let load = match &phase.executor {
         Executor::ConstantArrivalRate { rate, arrivals } => Load::Open {
             profile: RateProfile::constant(*rate, phase.duration),
@@ -331,9 +335,8 @@ fn resolve(
         // A closed loop never has more in flight than users: no drops by construction.
         max_in_flight = max_in_flight.max(max_vus(*start_vus, stages) as usize);
     }
-    // The phase's own protocol; at the merge with `[client] protocol` this becomes
-    // `phase.protocol.or(client.protocol)`.
-    let h2_streams = (phase.protocol.unwrap_or_default() == HttpProtocol::H2).then(|| {
+    // The phase's own protocol, else the scenario's `[client] protocol`.
+    let h2_streams = (phase.protocol.unwrap_or(options.protocol) == HttpProtocol::H2).then(|| {
         phase
             .max_streams
             .map_or(DEFAULT_MAX_STREAMS, NonZeroU32::get) as usize

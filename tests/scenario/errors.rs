@@ -32,7 +32,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown top-level key",
             replace("duration", "durration"),
-            "2:1: unknown key `durration` at the top level; did you mean `duration`? Expected one of: confidence, description, duration,",
+            "2:1: unknown key `durration` at the top level; did you mean `duration`? Expected one of: client, confidence, description, duration,",
         ),
         (
             "unknown key in a phase",

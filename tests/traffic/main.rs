@@ -10,3 +10,4 @@ mod h2;
 mod hyper_client;
 mod overload;
 mod request_determinism;
+mod tls;

@@ -60,9 +60,16 @@ pub(super) fn human(s: &AttackSummary) -> String {
         );
     }
     percentiles(&mut out, s);
+    setup(&mut out, s);
     crate::report::terminal::breakdown(&mut out, &s.breakdown);
     for problem in &s.problems {
         let _ = writeln!(out, "INVALID: {problem}");
+    }
+    if s.tls_insecure {
+        let _ = writeln!(
+            out,
+            "INSECURE: --insecure: the server's TLS certificate was not verified"
+        );
     }
     match s.verdict {
         "unreachable" => {
@@ -104,6 +111,26 @@ fn percentiles(out: &mut String, s: &AttackSummary) {
                     "{name:<9} p50 —  p90 —  p99 —  p99.9 —  max —  (not measured: no answer)"
                 );
             }
+        }
+    }
+}
+
+/// Connection set-up lines (TCP connect, TLS handshake), when connections were timed.
+fn setup(out: &mut String, s: &AttackSummary) {
+    let Some(c) = &s.connection_setup_ms else {
+        return;
+    };
+    let rows = [
+        ("connect", Some(&c.tcp_connect)),
+        ("handshake", c.tls_handshake.as_ref()),
+    ];
+    for (name, p) in rows {
+        if let Some(p) = p {
+            let _ = writeln!(
+                out,
+                "{name:<9} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (connection set-up)",
+                p.p50, p.p99, p.max
+            );
         }
     }
 }

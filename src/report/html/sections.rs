@@ -299,6 +299,34 @@ pub fn latency_table(html: &mut String, s: &Summary) {
         opt(s.latency_ms.map(|p| p.count), group_digits),
         opt(s.service_time_ms.map(|p| p.count), group_digits),
     );
+    connection_setup(html, s);
+}
+
+/// Connection set-up (TCP connect, TLS handshake), when it was measured.
+fn connection_setup(html: &mut String, s: &Summary) {
+    let Some(c) = &s.connection_setup_ms else {
+        return;
+    };
+    html.push_str("<table><thead><tr><th>connection set-up (ms)</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>connections</th></tr></thead><tbody>");
+    let rows = [
+        ("TCP connect", Some(c.tcp_connect)),
+        ("TLS handshake", c.tls_handshake),
+    ];
+    for (name, p) in rows {
+        if let Some(p) = p {
+            let _ = write!(
+                html,
+                "<tr><th>{name}</th><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{}</td></tr>",
+                p.p50,
+                p.p90,
+                p.p99,
+                p.p999,
+                p.max,
+                group_digits(p.count)
+            );
+        }
+    }
+    html.push_str("</tbody></table>");
 }
 
 /// Failover table: what each fault did to the clients.

@@ -29,6 +29,7 @@ pub fn outcome_color(o: Outcome) -> Rgb {
         Outcome::ServerError => Rgb(214, 39, 40),
         Outcome::Timeout => Rgb(148, 103, 189),
         Outcome::ConnectError => Rgb(140, 86, 75),
+        Outcome::TlsError => Rgb(188, 189, 34),
         Outcome::IoError => Rgb(227, 119, 194),
         Outcome::Dropped => Rgb(90, 90, 90),
         Outcome::H2Reset => Rgb(188, 189, 34),

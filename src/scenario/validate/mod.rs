@@ -5,6 +5,7 @@
 //! after a problem so the user sees them all at once.
 
 mod backend;
+pub mod client;
 mod faults;
 mod gateway;
 pub mod limits;
@@ -169,11 +170,12 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     let fault_proxy = match &raw.toxiproxy {
         None => FaultProxy::Embedded,
         Some(t) => {
-            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+            // Its client speaks plain HTTP only: https:// is refused, not downgraded.
+            if !t.url.starts_with("http://") {
                 cx.err(
                     &root.key("toxiproxy").key("url"),
                     format!(
-                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\"",
+                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\" (the Toxiproxy API is spoken in plain HTTP)",
                         t.url
                     ),
                 );
@@ -182,6 +184,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
         }
     };
     let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
+    let client = client::client(&mut cx, raw.client.as_ref());
     if cx.diags.is_empty() {
         Ok(Scenario {
             name: raw.name.clone(),
@@ -197,6 +200,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
             fault_proxy,
             links,
             slos,
+            client,
         })
     } else {
         Err(cx.diags)

@@ -57,6 +57,21 @@ pub fn warnings(s: &Scenario) -> Vec<Diagnostic> {
         };
         out.push(warning(&path, why.clone()));
     }
+    let tls_path = Path::root().key("client").key("tls");
+    if s.client.tls.insecure {
+        out.push(warning(
+            &tls_path.key("insecure"),
+            super::client::INSECURE_WARNING.to_owned(),
+        ));
+    }
+    let https =
+        matches!(&s.gateway.target, GatewayTarget::External { url } if url.starts_with("https://"));
+    if !s.client.tls.is_default() && !https {
+        out.push(warning(
+            &tls_path,
+            "TLS settings apply to https:// URLs, and no URL of this scenario is one: they are not used".to_owned(),
+        ));
+    }
     for (i, f) in s.faults.iter().enumerate() {
         let pools: Vec<&str> = match &f.target {
             FaultTarget::Instance { pool, .. } | FaultTarget::Pool(pool) => vec![pool.as_str()],

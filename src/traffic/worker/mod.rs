@@ -330,7 +330,9 @@ impl Worker {
         // Tasks are done, but the runtime may still hold their (finished) futures:
         // take the recorder out rather than unwrapping the Rc.
         let recorder = self.recorder.replace(new_recorder(&self.plan));
-        recorder.finish(duration.as_secs_f64())
+        let mut recording = recorder.finish(duration.as_secs_f64());
+        recording.connection_setup = self.targets.take_setup();
+        recording
     }
 
     fn phase(&self, p: usize) -> &PhasePlan {
@@ -441,7 +443,11 @@ impl Worker {
             let outcome = classify(status.map_err(|e| *e), &class.expect);
             let retryable = matches!(
                 outcome,
-                Outcome::ConnectError | Outcome::IoError | Outcome::Timeout | Outcome::ServerError
+                Outcome::ConnectError
+                    | Outcome::TlsError
+                    | Outcome::IoError
+                    | Outcome::Timeout
+                    | Outcome::ServerError
             );
             if retryable && retries < phase.retries {
                 self.record_retried_attempt(&job, &attempt);
@@ -486,7 +492,7 @@ impl Worker {
         let usable = conn.ready(&self.targets, phase.timeout).await;
         // The caller's reading is the send instant only when no connect came between.
         let now = match clock {
-            Some(t) if usable == Some(true) => t,
+            Some(t) if usable == Ok(true) => t,
             _ => Instant::now(),
         };
         let failed = |result| Attempt {
@@ -495,8 +501,8 @@ impl Worker {
             result: Err(result),
             verdict: None,
         };
-        if usable.is_none() {
-            return failed(ClientFailure::Connect);
+        if let Err(failure) = usable {
+            return failed(failure);
         }
         let auth = self
             .tokens

@@ -1,0 +1,125 @@
+//! A URL ninefold is given (`[gateway] url`, `ninefold attack URL`) → the targets
+//! its connections go to: the scheme decides plain TCP or TLS (`https://`), the
+//! host is resolved, the authority is the `Host` header and the TLS server name.
+//!
+//! A scheme is accepted only where it is really spoken: anything but `http://` and
+//! `https://` is refused, never sent as something else.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Uri};
+
+use super::client::Target;
+use super::tls::{self, TlsError, TlsTarget};
+use crate::scenario::{ClientTls, HttpProtocol};
+
+/// Why a URL gives no target.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{url}` is not a URL: {message}")]
+    NotUrl { url: String, message: String },
+    #[error("`{url}` needs a scheme: http://host:port/path or https://host:port/path")]
+    NoScheme { url: String },
+    #[error("`{url}`: scheme `{scheme}` is not supported; ninefold speaks http:// and https://")]
+    Scheme { url: String, scheme: String },
+    #[error("`{url}` has no host")]
+    NoHost { url: String },
+    #[error("cannot resolve `{host}`: {message}")]
+    Resolve { host: String, message: String },
+    #[error("`{url}`: {source}")]
+    Tls { url: String, source: TlsError },
+}
+
+/// Whether TLS is spoken to a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// The scheme and authority of `url`, checked.
+pub fn parse(url: &str) -> Result<(Scheme, http::uri::Authority, Uri), UrlError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| UrlError::NotUrl {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        Some(other) => {
+            return Err(UrlError::Scheme {
+                url: url.into(),
+                scheme: other.into(),
+            });
+        }
+        None => return Err(UrlError::NoScheme { url: url.into() }),
+    };
+    let authority = uri
+        .authority()
+        .filter(|a| !a.host().is_empty())
+        .ok_or_else(|| UrlError::NoHost { url: url.into() })?
+        .clone();
+    Ok((scheme, authority, uri))
+}
+
+/// Every address `url`'s host resolves to, as targets (TLS ones for `https://`,
+/// built from `settings`, offering the ALPN of `protocol`).
+pub async fn targets(
+    url: &str,
+    settings: &ClientTls,
+    protocol: HttpProtocol,
+) -> Result<Vec<Target>, UrlError> {
+    let (scheme, authority, _) = parse(url)?;
+    let default_port = match scheme {
+        Scheme::Http => 80,
+        Scheme::Https => 443,
+    };
+    let host = authority.host();
+    let port = authority.port_u16().unwrap_or(default_port);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| UrlError::Resolve {
+            host: host.into(),
+            message: e.to_string(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(UrlError::Resolve {
+            host: host.into(),
+            message: "no address".into(),
+        });
+    }
+    let header = HeaderValue::try_from(authority.as_str())
+        .map_err(|_| UrlError::NoHost { url: url.into() })?;
+    let tls = match scheme {
+        Scheme::Http => None,
+        Scheme::Https => {
+            let config = tls::client_config(settings, tls::alpn(protocol)).map_err(|source| {
+                UrlError::Tls {
+                    url: url.into(),
+                    source,
+                }
+            })?;
+            let target = TlsTarget::new(config, host, settings.insecure).map_err(|source| {
+                UrlError::Tls {
+                    url: url.into(),
+                    source,
+                }
+            })?;
+            Some(Arc::new(target))
+        }
+    };
+    Ok(addrs
+        .into_iter()
+        .map(|a| {
+            let t = Target::with_host(a, header.clone());
+            match &tls {
+                Some(tls) => t.with_tls(Arc::clone(tls)),
+                None => t,
+            }
+        })
+        .collect())
+}
