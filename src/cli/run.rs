@@ -110,7 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     .map_err(|e| CliError::BadInput(e.to_string()))?;
     let time_scale =
         check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let run_id = args.run_id.clone().or_else(|| {
+    // An empty id (a downward-API label that is not there) is no id.
+    let given = args.run_id.clone().filter(|id| !id.trim().is_empty());
+    let run_id = given.or_else(|| {
         (!shard.is_whole())
             .then(|| {
                 crate::traffic::shard::indexed_job_name(
