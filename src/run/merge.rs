@@ -84,7 +84,7 @@ pub enum MergeProblem {
         b: String,
     },
     #[error(
-        "the shards did not start together: {} began its schedule at {first_at}, {} at {last_at}, {spread_ms} ms apart; the limit is {} ms (a tenth of the per-second series' 1 s bin), or their per-second series do not line up. Start the shards with --barrier DIR or --start-at TIME",
+        "the shards did not start together: {} began its schedule at {first_at}, {} at {last_at}, {spread_ms} ms apart; the limit is {} ms (a tenth of the per-second series' 1 s bin) for their per-second series to line up. Start the shards with --barrier DIR or --start-at TIME",
         first.display(), last.display(), MAX_START_SKEW.as_millis()
     )]
     StartedApart {
