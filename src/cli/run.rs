@@ -40,7 +40,8 @@ pub struct Args {
     /// halves): 1/N of every phase's rate and users, its own sequence numbers
     /// and idempotency keys. Only shard 0 plays the faults. Merge the folders
     /// with `ninefold merge`. Shards should share one system under test
-    /// (`[gateway] url`).
+    /// (`[gateway] url`), one seed (`seed`, --seed or the same --run-id) and
+    /// one start (--barrier or --start-at).
     #[arg(
         long,
         value_name = "I/N",
