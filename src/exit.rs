@@ -19,6 +19,10 @@ pub enum ExitStatus {
     /// The run was interrupted (SIGINT, SIGTERM: a cancelled CI job): what was
     /// measured until then is written, but the verdict is withheld. Never 0.
     Interrupted,
+    /// The shards of a run could not start together (`--barrier` timed out,
+    /// or the `--start-at` / barrier instant passed before this shard was
+    /// ready): no traffic was sent.
+    NoSharedStart,
 }
 
 impl ExitStatus {
@@ -32,6 +36,7 @@ impl ExitStatus {
             ExitStatus::Inconclusive => 4,
             ExitStatus::Invalid => 5,
             ExitStatus::Interrupted => 6,
+            ExitStatus::NoSharedStart => 7,
         }
     }
 }
@@ -56,6 +61,7 @@ mod tests {
             (ExitStatus::Inconclusive, 4),
             (ExitStatus::Invalid, 5),
             (ExitStatus::Interrupted, 6),
+            (ExitStatus::NoSharedStart, 7),
         ];
         for (status, code) in all {
             assert_eq!(status.code(), code, "{status:?}");

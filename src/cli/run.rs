@@ -10,6 +10,7 @@ use crate::cli::CliError;
 use crate::cli::signals::Signals;
 use crate::run::plan::RunPlan;
 use crate::run::runner::RunOptions;
+use crate::run::start::{Barrier, StartGate, parse_start_at};
 use crate::run::{NoOutcome, Options, RunOutcome, scale};
 use crate::scenario::load::{LoadError, load_file};
 use crate::scenario::scale::check_time_scale;
@@ -17,7 +18,7 @@ use crate::scenario::scale::check_time_scale;
 /// Bring up the topology, drive traffic while faults happen, judge the SLOs.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n  ninefold run scenarios/failover.toml --time-scale 0.2   # the same experiment in 12 s instead of 60 s\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind), 6 interrupted (SIGINT or\nSIGTERM: what was measured is written, the verdict withheld; a second signal\naborts at once)."
+    after_help = "Examples:\n  ninefold run scenarios/quickstart.toml\n  ninefold run scenarios/failover.toml --seed 7 --out /tmp/failover\n  ninefold run scenarios/failover.toml --dry-run   # print processes, links and the fault timeline\n  ninefold run scenarios/failover.toml --time-scale 0.2   # the same experiment in 12 s instead of 60 s\n\nExit codes: 0 all SLOs met, 1 an SLO failed, 2 bad input, 3 the run broke,\n4 inconclusive, 5 invalid (the generator fell behind), 6 interrupted (SIGINT or\nSIGTERM: what was measured is written, the verdict withheld; a second signal\naborts at once), 7 the shards could not start together (--barrier timed out,\nor the shared start instant passed before this shard was ready; no traffic sent).\n\nShards of one run (docs/kubernetes.md):\n  ninefold run s.toml --shard 0/2 --run-id r1 --barrier r/barrier --out r/shard-0 &\n  ninefold run s.toml --shard 1/2 --run-id r1 --barrier r/barrier --out r/shard-1; wait\n  ninefold merge r/shard-0 r/shard-1 --out r/merged"
 )]
 pub struct Args {
     /// The scenario file.
@@ -39,7 +40,8 @@ pub struct Args {
     /// halves): 1/N of every phase's rate and users, its own sequence numbers
     /// and idempotency keys. Only shard 0 plays the faults. Merge the folders
     /// with `ninefold merge`. Shards should share one system under test
-    /// (`[gateway] url`).
+    /// (`[gateway] url`), one seed (`seed`, --seed or the same --run-id) and
+    /// one start (--barrier or --start-at).
     #[arg(
         long,
         value_name = "I/N",
@@ -61,6 +63,33 @@ pub struct Args {
     /// to cross-check figures with; more CPU per request).
     #[arg(long, value_enum, default_value_t = crate::traffic::ClientKind::Ninefold)]
     pub client: crate::traffic::ClientKind,
+    /// The id of the run this shard belongs to, the same for every shard: a
+    /// scenario without `seed` takes its seed from it (FNV-1a of the id), so
+    /// the shards draw the same requests. Default in a Kubernetes Indexed Job:
+    /// the Job's name. A shard without a seed or a run id refuses to start.
+    #[arg(long, value_name = "ID", env = "NINEFOLD_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Shards: begin the schedule at this instant (RFC 3339 UTC, e.g.
+    /// 2026-12-04T21:30:00Z), once the topology is up. Refused if already
+    /// past (by more than 100 ms) or more than 1 h ahead.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// Shards: meet in DIR (on the shared results volume) before the first
+    /// request: each shard writes DIR/ready-I-of-N.json and waits for all N;
+    /// all start at the last ready time + --barrier-margin.
+    #[arg(long, value_name = "DIR")]
+    pub barrier: Option<PathBuf>,
+    /// How long a shard waits at the barrier for the others (then exit 7).
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = duration)]
+    pub barrier_timeout: std::time::Duration,
+    /// Added to the last shard's ready time to give the shared start: time
+    /// for every shard to see the last ready file.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = duration)]
+    pub barrier_margin: std::time::Duration,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::scenario::human::parse_duration(text)
 }
 
 /// Run the scenario.
@@ -82,8 +111,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     .map_err(|e| CliError::BadInput(e.to_string()))?;
     let time_scale =
         check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
+    // An empty id (a downward-API label that is not there) is no id.
+    let given = args.run_id.clone().filter(|id| !id.trim().is_empty());
+    let run_id = given.or_else(|| {
+        (!shard.is_whole())
+            .then(|| {
+                crate::traffic::shard::indexed_job_name(
+                    std::env::var("HOSTNAME").ok().as_deref(),
+                    std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+                )
+            })
+            .flatten()
+    });
+    let seed = crate::run::experiment::shared_seed(args.seed, &loaded.scenario, run_id.as_deref());
+    let start = start_gate(&args, shard, run_id.as_deref(), seed)?;
     if args.dry_run {
-        let plan = RunPlan::new(scale(loaded.scenario, time_scale), args.seed, args.out);
+        let plan = RunPlan::new(scale(loaded.scenario, time_scale), seed, args.out);
         return dry_run(&plan, time_scale);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +145,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             shard,
             client: args.client,
             program: None,
+            start,
+            run_id,
         },
         stop: stop.clone(),
     };
@@ -124,9 +169,54 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let outcome = match outcome {
         Ok(o) => o,
         Err(NoOutcome::Output(e)) => return Err(e),
-        Err(e @ NoOutcome::TimeScale(_)) => return Err(CliError::BadInput(e.to_string()).into()),
+        Err(e @ (NoOutcome::TimeScale(_) | NoOutcome::NoSharedSeed(_))) => {
+            return Err(CliError::BadInput(e.to_string()).into());
+        }
     };
     report(&outcome, shard)
+}
+
+/// The start gate of a shard (`--start-at`, `--barrier`), checked before
+/// anything starts: a shard without a shared seed, a gate without a shard,
+/// or a start instant already past is bad input (exit 2).
+fn start_gate(
+    args: &Args,
+    shard: crate::traffic::Shard,
+    run_id: Option<&str>,
+    seed: Option<u64>,
+) -> anyhow::Result<Option<StartGate>> {
+    let bad = |m: String| anyhow::Error::from(CliError::BadInput(m));
+    if shard.is_whole() {
+        if args.start_at.is_some() || args.barrier.is_some() {
+            return Err(bad(
+                "--start-at and --barrier line up the shards of a run: give --shard I/N or --shards N too".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(seed) = seed else {
+        return Err(bad(crate::run::NoOutcome::NoSharedSeed(shard).to_string()));
+    };
+    let at = match &args.start_at {
+        Some(text) => Some(
+            parse_start_at(text, std::time::SystemTime::now()).map_err(|e| bad(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let barrier = args.barrier.as_ref().map(|dir| Barrier {
+        dir: dir.clone(),
+        timeout: args.barrier_timeout,
+        margin: args.barrier_margin,
+    });
+    if at.is_none() && barrier.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(StartGate {
+        shard,
+        run: run_id.map_or_else(|| format!("seed {seed}"), str::to_owned),
+        at,
+        barrier,
+    }))
 }
 
 /// `--dry-run`: print the plan (and the time scale it is under).
@@ -144,6 +234,10 @@ fn dry_run(plan: &RunPlan, time_scale: f64) -> anyhow::Result<ExitStatus> {
 fn report(outcome: &RunOutcome, shard: crate::traffic::Shard) -> anyhow::Result<ExitStatus> {
     let summary = match &outcome.summary {
         Ok(s) => s,
+        Err(e @ crate::run::runner::RunError::NoSharedStart(_)) => {
+            eprintln!("ninefold: shard {shard} did not start: {e}");
+            return Ok(outcome.status);
+        }
         Err(e) => {
             eprintln!("ninefold: the run broke: {e}");
             return Ok(ExitStatus::RunBroke);

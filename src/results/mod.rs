@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::faults::timeline::FaultEvent;
 use crate::metrics::Recording;
 use crate::topology::supervisor::LifecycleEvent;
-use crate::traffic::Shard;
 
 /// A store read back after the run, for the integrity check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,10 +42,11 @@ pub struct RunResults {
     /// (1.0 = as written). Reports say when a run was scaled.
     #[serde(default = "one")]
     pub time_scale: f64,
-    /// Which share of the load this process generated (`--shard I/N`);
-    /// `None` for a whole run and for a merge of shards.
+    /// Which share of the load this process generated (`--shard I/N`), with
+    /// its run id and the instant its schedule began; `None` for a whole run
+    /// and for a merge of shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
+    pub shard: Option<crate::traffic::ShardRun>,
     /// Requests with a hostile token that reached a managed backend anyway
     /// (counted by the backends themselves); `None` when that cannot be known
     /// exactly (a backend ended during the run, or did not answer).

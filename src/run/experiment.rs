@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::outputs::write_run_folder;
 use super::plan::RunPlan;
 use super::runner::{RunError, RunOptions, execute};
+use super::start::StartError;
 use crate::ExitStatus;
 use crate::analysis::slo::RunVerdict;
 use crate::scenario::load::Loaded;
@@ -70,6 +71,12 @@ pub struct RunOutcome {
 pub enum NoOutcome {
     #[error(transparent)]
     TimeScale(#[from] TimeScaleError),
+    /// A shard without a seed all shards share (bad input: refused before
+    /// anything starts, never a merge refused after the traffic).
+    #[error(
+        "shard {0}: the scenario has no `seed` and no run id was given, so each shard would draw its own seed and `ninefold merge` would refuse them after the traffic; give every shard the same --run-id ID (or NINEFOLD_RUN_ID; in a Kubernetes Indexed Job the Job's name is taken), or --seed N, or set `seed` in the scenario"
+    )]
+    NoSharedSeed(Shard),
     /// The run folder could not be written.
     #[error(transparent)]
     Output(#[from] anyhow::Error),
@@ -84,21 +91,39 @@ pub fn scale(scenario: Scenario, time_scale: f64) -> Scenario {
     }
 }
 
+/// The seed every process of a run agrees on: `--seed`, else the scenario's,
+/// else one derived from the run id (`None`: a random seed, which only a
+/// whole run may use).
+pub fn shared_seed(seed: Option<u64>, scenario: &Scenario, run_id: Option<&str>) -> Option<u64> {
+    seed.or(scenario.seed)
+        .or_else(|| run_id.map(crate::traffic::shard::seed_from_run_id))
+}
+
 /// Run `scenario`: bring the topology up, drive traffic while the faults
 /// happen, tear down, write the run folder and judge the SLOs.
 pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOutcome> {
     let time_scale = check_time_scale(options.time_scale)?;
     let Loaded { raw, scenario, .. } = scenario;
-    let plan = RunPlan::new(scale(scenario, time_scale), options.seed, options.out);
+    let seed = shared_seed(options.seed, &scenario, options.runner.run_id.as_deref());
+    let shard = options.runner.shard;
+    if seed.is_none() && !shard.is_whole() {
+        return Err(NoOutcome::NoSharedSeed(shard));
+    }
+    let plan = RunPlan::new(scale(scenario, time_scale), seed, options.out);
     say_what_runs(&plan, time_scale, &options.runner);
     let mut results = match execute(&plan, &options.runner, options.stop).await {
         Ok(r) => r,
         Err(e) => {
+            let status = match &e {
+                RunError::NoSharedStart(StartError::Interrupted) => ExitStatus::Interrupted,
+                RunError::NoSharedStart(_) => ExitStatus::NoSharedStart,
+                _ => ExitStatus::RunBroke,
+            };
             return Ok(RunOutcome {
                 dir: plan.out_dir,
                 seed: plan.seed,
                 summary: Err(e),
-                status: ExitStatus::RunBroke,
+                status,
             });
         }
     };
@@ -171,5 +196,24 @@ fn say_what_runs(plan: &RunPlan, time_scale: f64, options: &RunOptions) {
                 "; shard 0 plays the faults"
             }
         );
+        if let Some(id) = &options.run_id {
+            eprintln!("ninefold: run id {id}");
+        }
+        if let Some(gate) = &options.start {
+            if let Some(b) = &gate.barrier {
+                eprintln!(
+                    "ninefold: once up, waiting at the start barrier {} for all {} shards (timeout {})",
+                    b.dir.display(),
+                    shard.count,
+                    crate::scenario::human::format_duration(b.timeout)
+                );
+            }
+            if let Some(at) = gate.at {
+                eprintln!(
+                    "ninefold: the schedule starts at {}",
+                    super::start::rfc3339_ms(at)
+                );
+            }
+        }
     }
 }

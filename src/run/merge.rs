@@ -7,17 +7,20 @@
 //! is lossless, so the merged folder is judged on every request of the run:
 //!
 //! ```text
-//!  shard-0/results.json ─┐  checks: same scenario text, seed, time scale;
-//!  shard-1/results.json ─┼─ every index 0..N once ─► Recording::merge ─► write_run_folder
+//!  shard-0/results.json ─┐  checks: same scenario text, seed, run id, time scale;
+//!  shard-1/results.json ─┼─ every index 0..N once; schedules began within
+//!                         │  MAX_START_SKEW ─► Recording::merge ─► write_run_folder
 //!  …                     ─┘  faults + lifecycle from shard 0 (it drove them)
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::metrics::{MergeError, Recording};
 use crate::results::{RunResults, StoreReadback};
 use crate::run::outputs::{RESULTS_JSON, SCENARIO_TOML};
+use crate::run::start::MAX_START_SKEW;
 use crate::traffic::Shard;
 
 /// One shard's folder, read.
@@ -80,6 +83,17 @@ pub enum MergeProblem {
         a: String,
         b: String,
     },
+    #[error(
+        "the shards did not start together: {} began its schedule at {first_at}, {} at {last_at}, {spread_ms} ms apart; the limit is {} ms (a tenth of the per-second series' 1 s bin) for their per-second series to line up. Start the shards with --barrier DIR or --start-at TIME",
+        first.display(), last.display(), MAX_START_SKEW.as_millis()
+    )]
+    StartedApart {
+        spread_ms: u128,
+        first: PathBuf,
+        first_at: String,
+        last: PathBuf,
+        last_at: String,
+    },
     #[error("{}: its recording does not merge: {source}", dir.display())]
     Recording { dir: PathBuf, source: MergeError },
 }
@@ -114,6 +128,8 @@ pub fn check_complete(mut parts: Vec<ShardFolder>) -> Result<Vec<ShardFolder>, M
         shards.push(
             p.results
                 .shard
+                .as_ref()
+                .map(|r| r.shard)
                 .ok_or_else(|| MergeProblem::NotAShard { dir: p.dir.clone() })?,
         );
     }
@@ -158,8 +174,52 @@ pub fn check_complete(mut parts: Vec<ShardFolder>) -> Result<Vec<ShardFolder>, M
                 .join(", "),
         });
     }
-    parts.sort_by_key(|p| p.results.shard.map_or(0, |s| s.index));
+    parts.sort_by_key(|p| p.results.shard.as_ref().map_or(0, |s| s.shard.index));
+    started_together(&parts)?;
     Ok(parts)
+}
+
+/// When a shard's schedule began, if its results say (older ones do not).
+fn schedule_start(p: &ShardFolder) -> Option<(SystemTime, &str)> {
+    let text = p.results.shard.as_ref()?.started_at.as_deref()?;
+    Some((humantime::parse_rfc3339(text).ok()?, text))
+}
+
+/// The shards began their schedules within [`MAX_START_SKEW`] of each other,
+/// so their per-second series line up. Shards whose results predate the
+/// record of start instants are not checked ([`unchecked_starts`] says so).
+fn started_together(parts: &[ShardFolder]) -> Result<(), MergeProblem> {
+    let starts: Vec<_> = parts
+        .iter()
+        .filter_map(|p| schedule_start(p).map(|s| (s, p)))
+        .collect();
+    let (Some(first), Some(last)) = (
+        starts.iter().min_by_key(|((t, _), _)| *t),
+        starts.iter().max_by_key(|((t, _), _)| *t),
+    ) else {
+        return Ok(());
+    };
+    let spread = last.0.0.duration_since(first.0.0).unwrap_or_default();
+    if spread > MAX_START_SKEW {
+        return Err(MergeProblem::StartedApart {
+            spread_ms: spread.as_millis(),
+            first: first.1.dir.clone(),
+            first_at: first.0.1.to_owned(),
+            last: last.1.dir.clone(),
+            last_at: last.0.1.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The folders whose results do not record when their schedule began
+/// (written by an older ninefold): their alignment is not checked.
+pub fn unchecked_starts(parts: &[ShardFolder]) -> Vec<&Path> {
+    parts
+        .iter()
+        .filter(|p| schedule_start(p).is_none())
+        .map(|p| p.dir.as_path())
+        .collect()
 }
 
 /// Shard folder `p` comes from the same run as `first`: the same scenario name,
@@ -179,6 +239,12 @@ fn same_run(first: &ShardFolder, p: &ShardFolder) -> Result<(), MergeProblem> {
             a.scenario.clone(),
             b.scenario.clone(),
         ));
+    }
+    let run_id = |r: &RunResults| r.shard.as_ref().and_then(|s| s.run_id.clone());
+    if let (Some(x), Some(y)) = (run_id(a), run_id(b))
+        && x != y
+    {
+        return Err(differ("run ids", x, y));
     }
     if a.seed != b.seed {
         return Err(differ("seeds", a.seed.to_string(), b.seed.to_string()));
@@ -285,7 +351,7 @@ mod tests {
                 stores: Vec::new(),
                 gateway_counters: BTreeMap::from([("x_total".to_string(), 2.0)]),
                 time_scale: 1.0,
-                shard: shard.map(|(i, n)| Shard::new(i, n).unwrap()),
+                shard: shard.map(|(i, n)| Shard::new(i, n).unwrap().into()),
                 hostile_backend_requests: Some(1),
                 host_cores: Some(2),
             },
@@ -357,5 +423,52 @@ mod tests {
         other.scenario_toml.push_str("\nduration = \"1s\"");
         let text = err(vec![folder("a", Some((0, 2)), 7), other]);
         assert!(text.contains("scenario files differ"), "{text}");
+    }
+
+    fn started(mut f: ShardFolder, at: &str) -> ShardFolder {
+        if let Some(s) = f.results.shard.as_mut() {
+            s.started_at = Some(at.into());
+        }
+        f
+    }
+
+    #[test]
+    fn shards_that_began_apart_are_refused_with_the_difference() {
+        let a = started(folder("a", Some((0, 2)), 7), "2026-12-04T21:00:00.000Z");
+        let near = started(folder("b", Some((1, 2)), 7), "2026-12-04T21:00:00.100Z");
+        assert!(
+            check_complete(vec![a.clone(), near]).is_ok(),
+            "100 ms is within"
+        );
+        let far = started(folder("b", Some((1, 2)), 7), "2026-12-04T21:00:00.350Z");
+        let text = check_complete(vec![far, a.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("a began its schedule at 2026-12-04T21:00:00.000Z, b at 2026-12-04T21:00:00.350Z, 350 ms apart; the limit is 100 ms"),
+            "{text}"
+        );
+        // Results that do not record it are merged, and named as unchecked.
+        let old = folder("b", Some((1, 2)), 7);
+        let parts = check_complete(vec![a, old]).unwrap();
+        assert_eq!(unchecked_starts(&parts), [Path::new("b")]);
+    }
+
+    #[test]
+    fn shards_of_different_run_ids_are_refused() {
+        let with = |f: ShardFolder, id: &str| {
+            let mut f = f;
+            if let Some(s) = f.results.shard.as_mut() {
+                s.run_id = Some(id.into());
+            }
+            f
+        };
+        let text = check_complete(vec![
+            with(folder("a", Some((0, 2)), 7), "r1"),
+            with(folder("b", Some((1, 2)), 7), "r2"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("run ids differ (r1 vs r2)"), "{text}");
     }
 }

@@ -13,5 +13,6 @@ pub mod plan;
 pub mod redis;
 pub mod runner;
 pub(crate) mod scrape;
+pub mod start;
 
 pub use experiment::{NoOutcome, Options, RunOutcome, run, scale};

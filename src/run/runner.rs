@@ -46,6 +46,9 @@ pub enum RunError {
     Traffic(#[from] crate::traffic::TrafficError),
     #[error(transparent)]
     Redis(#[from] super::redis::RedisError),
+    /// The shards could not start together (exit 7, or 6 if interrupted).
+    #[error(transparent)]
+    NoSharedStart(#[from] super::start::StartError),
 }
 
 /// Options of `ninefold run` that are not in the scenario.
@@ -63,6 +66,11 @@ pub struct RunOptions {
     /// The `ninefold` binary the backends and gateways run (`None`: this
     /// executable; a test that runs in process names the built binary).
     pub program: Option<PathBuf>,
+    /// Shards: where and when the schedule starts (`--start-at`, `--barrier`);
+    /// `None` starts as soon as the topology is up.
+    pub start: Option<super::start::StartGate>,
+    /// The run id the shards were given (recorded in a shard's results).
+    pub run_id: Option<String>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -101,6 +109,7 @@ pub async fn execute(
         partial,
         gateway_counters,
         hostile_backend_requests,
+        schedule_started,
         ..
     } = result?;
     Ok(RunResults {
@@ -114,7 +123,11 @@ pub async fn execute(
         stores,
         gateway_counters,
         time_scale: 1.0,
-        shard: (!options.shard.is_whole()).then_some(options.shard),
+        shard: (!options.shard.is_whole()).then(|| crate::traffic::ShardRun {
+            shard: options.shard,
+            started_at: Some(super::start::rfc3339_ms(schedule_started)),
+            run_id: options.run_id.clone(),
+        }),
         hostile_backend_requests,
         host_cores: std::thread::available_parallelism()
             .ok()
@@ -131,6 +144,8 @@ struct Inner {
     /// The managed Redis, when the scenario asked for one.
     redis_url: Option<String>,
     hostile_backend_requests: Option<u64>,
+    /// The wall-clock instant the schedule began.
+    schedule_started: std::time::SystemTime,
 }
 
 /// Bring the topology up, then drive traffic and faults on one clock.
@@ -173,7 +188,12 @@ async fn drive(
 ) -> Result<Inner, RunError> {
     let (plan, options, supervisor) = (up.plan, up.options, up.supervisor);
     let s = &plan.scenario;
+    // Shards meet here, with their topology up, before their first request.
+    if let Some(gate) = &options.start {
+        gate.wait(&stop).await?;
+    }
     let run_start = tokio::time::Instant::now();
+    let schedule_started = std::time::SystemTime::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
     let traffic_options = TrafficOptions {
@@ -216,6 +236,7 @@ async fn drive(
         gateway_counters: counters,
         redis_url: up.redis_url.clone(),
         hostile_backend_requests,
+        schedule_started,
     })
 }
 

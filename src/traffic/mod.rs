@@ -38,7 +38,7 @@ use crate::metrics::{MergeError, Recording};
 pub use client::Target;
 pub use hyper_client::ClientKind;
 pub use plan::{TrafficOptions, TrafficPlan};
-pub use shard::{Shard, ShardError};
+pub use shard::{Shard, ShardError, ShardRun};
 pub use tokens::TokenError;
 
 /// Why traffic could not run.

@@ -122,6 +122,57 @@ pub fn from_args(
     }
 }
 
+/// A shard's part of one run, as its results record it: which shard, the
+/// run id it was started with, and the wall-clock instant its schedule began
+/// (so that `ninefold merge` can check the shards' per-second series line up).
+/// Serialized flat: `{"index": 0, "count": 2, "started_at": "…", "run_id": "…"}`;
+/// results written before the last two were recorded have only the first two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRun {
+    #[serde(flatten)]
+    pub shard: Shard,
+    /// When this shard's schedule began: RFC 3339 UTC with milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// The run id all shards of the run were given (`--run-id`,
+    /// `NINEFOLD_RUN_ID`, or the Indexed Job's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+impl From<Shard> for ShardRun {
+    fn from(shard: Shard) -> Self {
+        ShardRun {
+            shard,
+            started_at: None,
+            run_id: None,
+        }
+    }
+}
+
+/// The seed of a run that has a run id and no seed of its own: FNV-1a (64
+/// bit) of the id's bytes, so every shard given the same id draws the same
+/// requests, on any machine and with any ninefold build.
+pub fn seed_from_run_id(run_id: &str) -> u64 {
+    run_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The name of the Kubernetes Job this pod belongs to, when it is a pod of an
+/// Indexed Job: Kubernetes sets such a pod's hostname to `<job name>-<index>`
+/// (and `JOB_COMPLETION_INDEX` to the index), so the name is the hostname
+/// without the `-<index>` suffix. `None` when either is unset or they do not
+/// fit that pattern.
+pub fn indexed_job_name(hostname: Option<&str>, job_index: Option<&str>) -> Option<String> {
+    let index = job_index?.trim();
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let name = hostname?.trim().strip_suffix(index)?.strip_suffix('-')?;
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +213,49 @@ mod tests {
             from_args(None, Some(4), Some("x")),
             Err(ShardError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn a_run_id_gives_one_fixed_seed() {
+        // FNV-1a 64 reference values: the empty string is the offset basis,
+        // "a" is 0xaf63dc4c8601ec8c (the published test vector).
+        assert_eq!(seed_from_run_id(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(seed_from_run_id("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(
+            seed_from_run_id("ninefold-shards"),
+            seed_from_run_id("ninefold-shards2")
+        );
+    }
+
+    #[test]
+    fn the_job_name_is_the_indexed_pod_hostname_without_its_index() {
+        let name = |h, i| indexed_job_name(h, i);
+        assert_eq!(
+            name(Some("ninefold-shards-3"), Some("3")).as_deref(),
+            Some("ninefold-shards")
+        );
+        assert_eq!(name(Some("ninefold-shards-13"), Some("3")), None);
+        assert_eq!(name(Some("laptop"), Some("0")), None);
+        assert_eq!(name(Some("-0"), Some("0")), None);
+        assert_eq!(name(None, Some("0")), None);
+        assert_eq!(name(Some("job-0"), None), None);
+        assert_eq!(name(Some("job-x"), Some("x")), None);
+    }
+
+    #[test]
+    fn a_shard_run_serializes_flat_and_reads_old_results() {
+        let mut run = ShardRun::from(Shard::new(1, 2).unwrap());
+        assert_eq!(
+            serde_json::to_string(&run).unwrap(),
+            r#"{"index":1,"count":2}"#
+        );
+        run.started_at = Some("2026-12-04T21:00:00.250Z".into());
+        let text = serde_json::to_string(&run).unwrap();
+        assert_eq!(
+            text,
+            r#"{"index":1,"count":2,"started_at":"2026-12-04T21:00:00.250Z"}"#
+        );
+        assert_eq!(serde_json::from_str::<ShardRun>(&text).unwrap(), run);
     }
 
     proptest! {

@@ -1,7 +1,8 @@
 //! The Kubernetes manifests and the Dockerfile stay consistent with each other
 //! and with the CLI: the shard Job is Indexed with completions = parallelism =
-//! `--shards`, takes its index from JOB_COMPLETION_INDEX through the downward
-//! API, writes where the merge Job reads, mounts the ConfigMap that holds a
+//! `--shards`, takes its index from JOB_COMPLETION_INDEX and its run id from
+//! the Job's name through the downward API, starts at a barrier on the
+//! results volume, writes where the merge Job reads, mounts the ConfigMap that holds a
 //! valid scenario aimed at an external target, and every command line parses
 //! with our own clap definition. kubectl (when on PATH) builds the
 //! kustomization offline, and dry-runs the objects when it can reach a server.
@@ -112,6 +113,17 @@ fn shard_job_is_indexed_and_matches_the_cli() {
         "metadata.annotations['batch.kubernetes.io/job-completion-index']"
     );
 
+    // One run id for all shards: the Job's name, from the label the Job
+    // controller sets on its pods (it seeds a scenario without `seed`).
+    let run_id = env
+        .iter()
+        .find(|e| e["name"] == "NINEFOLD_RUN_ID")
+        .expect("NINEFOLD_RUN_ID in env");
+    assert_eq!(
+        run_id["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['batch.kubernetes.io/job-name']"
+    );
+
     // `ninefold run SCENARIO --shards N --out /results/shard-$(JOB_COMPLETION_INDEX)`.
     let args = strs(&c["args"]);
     let cli = parses(
@@ -127,6 +139,18 @@ fn shard_job_is_indexed_and_matches_the_cli() {
     assert_eq!(run.shard, None);
     let out = args[args.iter().position(|a| a == "--out").unwrap() + 1].clone();
     assert_eq!(out, "/results/shard-$(JOB_COMPLETION_INDEX)");
+    // The shards meet at a barrier on the results volume, outside the
+    // folders the merge Job's glob (`/results/shard-*`) takes.
+    let barrier = run
+        .barrier
+        .as_deref()
+        .expect("the shards start at a barrier");
+    assert!(barrier.starts_with("/results/"), "{}", barrier.display());
+    assert!(
+        !barrier.to_string_lossy().starts_with("/results/shard-"),
+        "the merge glob must not match the barrier"
+    );
+    assert!(run.barrier_timeout >= std::time::Duration::from_secs(60));
 
     // The scenario file is the ConfigMap's key, mounted where the args say.
     let m = mounts(c);
@@ -142,6 +166,9 @@ fn shard_job_is_indexed_and_matches_the_cli() {
     let text = cm["data"]["scenario.toml"].as_str().unwrap();
     let loaded = ninefold::scenario::load::parse_str("configmap", text, Path::new("."))
         .unwrap_or_else(|e| panic!("the ConfigMap's scenario is invalid:\n{e}"));
+    // No `seed`: the run id gives the shards theirs, so the example shows how
+    // a user's own seedless scenario runs sharded.
+    assert_eq!(loaded.scenario.seed, None);
     assert!(
         matches!(
             loaded.scenario.gateway.target,
