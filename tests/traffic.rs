@@ -258,6 +258,7 @@ fn tenant(id: &str, rate: f64, burst: u32) -> Tenant {
             quota: None,
         },
         token: None,
+        credentials: Default::default(),
     }
 }
 

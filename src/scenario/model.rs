@@ -15,7 +15,9 @@ use http::Method;
 use super::slo::Slo;
 use super::template::Template;
 
+mod credentials;
 mod faults;
+pub use credentials::*;
 pub use faults::*;
 
 /// One experiment: what to bring up, what traffic to send, what to break, what to promise.
@@ -357,6 +359,8 @@ pub struct Tenant {
     pub plan: Plan,
     /// A static bearer token to send instead of a minted JWT.
     pub token: Option<String>,
+    /// API key, own headers, OAuth2.
+    pub credentials: Credentials,
 }
 
 /// How arrivals are spaced in an arrival-rate executor.

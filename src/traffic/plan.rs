@@ -336,7 +336,7 @@ fn resolve(
         classes: phase
             .requests
             .iter()
-            .map(|r| PreparedClass::new(r, &phase.expect))
+            .map(|r| PreparedClass::new(r, &phase.expect).with_tenants(tenants))
             .collect(),
         class_weights: cumulative(phase.requests.iter().map(|r| f64::from(r.weight.get()))),
         tenants: tenant_ids,
@@ -412,6 +412,7 @@ mod tests {
                 quota: None,
             },
             token: None,
+            credentials: Default::default(),
         };
         let plan = TrafficPlan {
             phases: vec![phase("one"), phase("two")],
@@ -444,7 +445,7 @@ mod tests {
                 &mut String::new(),
                 &mut rng,
                 seq,
-                tenant.map_or("", |t| s.tenants[t].id.as_str()),
+                tenant.map(|t| (t, s.tenants[t].id.as_str())),
                 &HeaderValue::from_static("h"),
                 None,
                 key.as_ref(),

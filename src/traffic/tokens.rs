@@ -363,6 +363,7 @@ mod tests {
                     quota: None,
                 },
                 token: None,
+                credentials: Default::default(),
             },
             Tenant {
                 id: "legacy".into(),
@@ -372,6 +373,7 @@ mod tests {
                     quota: None,
                 },
                 token: Some("abc".into()),
+                credentials: Default::default(),
             },
         ];
         let minter = Arc::new(Minter::new(&auth()).unwrap());

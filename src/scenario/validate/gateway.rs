@@ -28,10 +28,12 @@ pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
             );
         }
         let plan = plan(cx, &path.key("plan"), &t.plan);
+        let credentials = super::credentials::tenant(cx, &path, t);
         out.push(Tenant {
             id: t.id.clone(),
             plan,
             token: t.token.clone(),
+            credentials,
         });
     }
     out

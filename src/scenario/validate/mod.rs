@@ -4,6 +4,7 @@
 //! (`traffic[2].rate`) and saying what would be accepted; validation goes on
 //! after a problem so the user sees them all at once.
 
+mod credentials;
 mod faults;
 mod gateway;
 pub mod limits;
@@ -26,6 +27,13 @@ pub(crate) struct Ctx<'a> {
     pub diags: Vec<Diagnostic>,
     /// Folder of the file, to resolve relative paths (key files).
     pub base_dir: &'a FsPath,
+    /// Reads `{env:NAME}` values (the process environment outside tests).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The process environment, as `{env:NAME}` reads it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 impl<'a> Ctx<'a> {
@@ -33,6 +41,7 @@ impl<'a> Ctx<'a> {
         Self {
             diags: Vec::new(),
             base_dir,
+            env: &process_env,
         }
     }
 
@@ -153,7 +162,17 @@ impl<'a> Ctx<'a> {
 
 /// Validate a whole scenario. `base_dir` resolves relative file paths.
 pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Diagnostic>> {
+    scenario_with_env(raw, base_dir, &process_env)
+}
+
+/// [`scenario`], reading `{env:NAME}` through `env` instead of the process environment.
+pub fn scenario_with_env(
+    raw: &RawScenario,
+    base_dir: &FsPath,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, Vec<Diagnostic>> {
     let mut cx = Ctx::new(base_dir);
+    cx.env = env;
     let root = Path::root();
     if raw.name.trim().is_empty() {
         cx.err(&root.key("name"), "name: must not be empty");
@@ -206,6 +225,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
         }
     };
     let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
+    credentials::check_phases(&mut cx, &tenants, &traffic);
     if cx.diags.is_empty() {
         Ok(Scenario {
             name: raw.name.clone(),

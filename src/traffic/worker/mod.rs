@@ -485,7 +485,7 @@ impl Worker {
                 tracing::warn!(error = %e, "cannot mint a token; sending none");
                 None
             });
-        let tenant = job.tenant.map_or("", |t| self.plan.tenants[t].id.as_str());
+        let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
         let built = {
             let mut buf = self.buf.borrow_mut();
             // Fresh for every attempt: a retry sends the request it repeats.

@@ -1,0 +1,121 @@
+//! `{env:NAME}` values and the credentials of `[[tenants]]` (`api_key`,
+//! `headers`, `oauth2`).
+
+use super::Ctx;
+use super::traffic::{header_templates, template};
+use crate::scenario::diagnostics::Path;
+use crate::scenario::model::*;
+use crate::scenario::raw::RawTenant;
+use crate::scenario::template::Template;
+
+/// Read the `{env:NAME}` values of `t` (at `path`); an unset variable is refused by name.
+pub(super) fn resolve_env(cx: &mut Ctx<'_>, path: &Path, t: &mut Template) {
+    for name in t.resolve_env(cx.env) {
+        cx.err(
+            path,
+            format!(
+                "environment variable `{name}` is not set (read by `{{env:{name}}}`); \
+                 export it before running ninefold"
+            ),
+        );
+    }
+}
+
+/// A template that must render the same for every request: text and `{env:NAME}`.
+fn constant(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
+    let t = template(cx, path, text);
+    if !t.is_static() {
+        cx.err(
+            path,
+            format!("`{text}` may hold only text and `{{env:NAME}}`, no per-request variables"),
+        );
+    }
+    t
+}
+
+/// The credentials of tenant `raw` at `path`.
+pub(super) fn tenant(cx: &mut Ctx<'_>, path: &Path, raw: &RawTenant) -> Credentials {
+    let api_key = raw
+        .api_key
+        .as_deref()
+        .map(|k| constant(cx, &path.key("api_key"), k));
+    if api_key.as_ref().is_some_and(|k| k.render_static().is_empty()) {
+        cx.err(&path.key("api_key"), "must not be empty");
+    }
+    let headers = header_templates(cx, path, raw.headers.as_ref());
+    if api_key.is_none() {
+        for (name, v) in &headers {
+            if v.uses_api_key() {
+                cx.err(
+                    &path.key("headers").key(name.as_str()),
+                    "uses `{tenant.api_key}` but this tenant has no `api_key`",
+                );
+            }
+        }
+    }
+    let oauth2 = raw.oauth2.as_ref().map(|o| {
+        let op = path.key("oauth2");
+        if !(o.token_url.starts_with("http://") || o.token_url.starts_with("https://")) {
+            cx.err(
+                &op.key("token_url"),
+                format!(
+                    "`{}` must be an http:// or https:// URL of the token endpoint",
+                    o.token_url
+                ),
+            );
+        }
+        if raw.token.is_some() {
+            cx.err(
+                &op,
+                "a tenant sends either a static `token` or OAuth2 tokens, not both",
+            );
+        }
+        OAuth2 {
+            token_url: o.token_url.clone(),
+            client_id: constant(cx, &op.key("client_id"), &o.client_id),
+            client_secret: constant(cx, &op.key("client_secret"), &o.client_secret),
+            scope: o.scope.clone().filter(|s| !s.trim().is_empty()),
+        }
+    });
+    Credentials {
+        api_key,
+        headers,
+        oauth2,
+    }
+}
+
+/// Every class that renders `{tenant.api_key}` is drawn only for tenants that have one.
+pub(super) fn check_phases(cx: &mut Ctx<'_>, tenants: &[Tenant], phases: &[TrafficPhase]) {
+    for (i, p) in phases.iter().enumerate() {
+        for (j, r) in p.requests.iter().enumerate() {
+            let uses = r.path.uses_api_key()
+                || r.headers.iter().any(|(_, v)| v.uses_api_key())
+                || r.body.as_ref().is_some_and(Template::uses_api_key);
+            if !uses {
+                continue;
+            }
+            let path = Path::root()
+                .key("traffic")
+                .index(i)
+                .key("requests")
+                .index(j);
+            if p.tenants.is_empty() {
+                cx.err(
+                    &path,
+                    "uses `{tenant.api_key}` but the phase sends no tenant's requests; declare `[[tenants]]` with `api_key`",
+                );
+            }
+            for (id, _) in &p.tenants {
+                if tenants
+                    .iter()
+                    .any(|t| &t.id == id && t.credentials.api_key.is_none())
+                {
+                    cx.err(
+                        &path,
+                        format!("uses `{{tenant.api_key}}` but tenant `{id}` has no `api_key`"),
+                    );
+                }
+            }
+        }
+    }
+}
