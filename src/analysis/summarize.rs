@@ -45,6 +45,12 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             "{dropped} request(s) were dropped at the in-flight cap: the generator could not keep the schedule, so latency and availability are understated"
         ));
     }
+    let auth_failed = outcomes.get(Outcome::AuthFetchFailed);
+    if auth_failed > 0 {
+        warnings.push(format!(
+            "{auth_failed} request(s) were not sent: their tenant's OAuth2 token could not be fetched (`auth_fetch_failed`); they count against the credentials, not the system under test"
+        ));
+    }
     if r.partial {
         warnings.push(
             "the run was interrupted: these are the numbers measured until then, and the verdict is withheld (exit 6)"
@@ -109,6 +115,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         },
         outcomes: Outcome::ALL
             .iter()
+            .filter(|o| o.listed(outcomes.get(**o)))
             .map(|o| (o.name().to_owned(), outcomes.get(*o)))
             .collect(),
         breakdown: crate::report::breakdown::breakdown(rec),
@@ -143,7 +150,9 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             .filter(|_| has_hostile_traffic(s)),
         slos,
     };
-    let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
+    // Requests never sent for want of a token make the run invalid the way drops do.
+    let unsent = dropped + outcomes.get(Outcome::AuthFetchFailed);
+    let invalid = unsent as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
     summary.decide(RunHealth {
         invalid,
         broken,

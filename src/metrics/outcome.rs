@@ -23,11 +23,14 @@ pub enum Outcome {
     IoError,
     /// Never sent: the in-flight cap was reached (the generator was overrun).
     Dropped,
+    /// Never sent: the tenant's OAuth2 token could not be fetched from its token
+    /// endpoint (a failure of the credentials, not of the system under test).
+    AuthFetchFailed,
 }
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
@@ -36,6 +39,7 @@ impl Outcome {
         Outcome::ConnectError,
         Outcome::IoError,
         Outcome::Dropped,
+        Outcome::AuthFetchFailed,
     ];
 
     /// The name used in JSON and reports.
@@ -49,7 +53,20 @@ impl Outcome {
             Outcome::ConnectError => "connect_error",
             Outcome::IoError => "io_error",
             Outcome::Dropped => "dropped",
+            Outcome::AuthFetchFailed => "auth_fetch_failed",
         }
+    }
+
+    /// Whether a count of `n` is listed in results and summaries: always for
+    /// the outcomes every version knows, only when seen for later ones (so the
+    /// outputs of runs without them stay as they were).
+    pub fn listed(self, n: u64) -> bool {
+        n > 0 || self != Outcome::AuthFetchFailed
+    }
+
+    /// Whether a request with this outcome went out at all.
+    pub fn was_sent(self) -> bool {
+        !matches!(self, Outcome::Dropped | Outcome::AuthFetchFailed)
     }
 
     /// Availability counts `ok` and expected rejections as good; everything else is bad.
@@ -68,6 +85,8 @@ pub enum ClientFailure {
     Timeout,
     Connect,
     Io,
+    /// The tenant's OAuth2 token could not be fetched: nothing was sent.
+    AuthFetch,
 }
 
 /// The one table: what a response (or its absence) means for a request class.
@@ -80,6 +99,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
         Err(ClientFailure::Timeout) => return Outcome::Timeout,
         Err(ClientFailure::Connect) => return Outcome::ConnectError,
         Err(ClientFailure::Io) => return Outcome::IoError,
+        Err(ClientFailure::AuthFetch) => return Outcome::AuthFetchFailed,
     };
     let expected = if expect.is_empty() {
         (200..400).contains(&status)
@@ -96,7 +116,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
 
 /// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 8]);
+pub struct OutcomeCounts([u64; Outcome::ALL.len()]);
 
 impl OutcomeCounts {
     /// Count one more `outcome`.
@@ -122,9 +142,13 @@ impl OutcomeCounts {
         self.0.iter().sum()
     }
 
-    /// Requests that were sent (everything but `dropped`).
+    /// Requests that were sent (everything but `dropped` and `auth_fetch_failed`).
     pub fn sent(&self) -> u64 {
-        self.total() - self.get(Outcome::Dropped)
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.was_sent())
+            .map(|o| self.get(*o))
+            .sum()
     }
 
     /// Requests with a good outcome (availability's numerator).
@@ -140,8 +164,9 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(Outcome::ALL.len()))?;
-        for outcome in Outcome::ALL {
+        let listed = || Outcome::ALL.into_iter().filter(|o| o.listed(self.get(*o)));
+        let mut map = s.serialize_map(Some(listed().count()))?;
+        for outcome in listed() {
             map.serialize_entry(outcome.name(), &self.get(outcome))?;
         }
         map.end()
@@ -188,6 +213,7 @@ mod tests {
             (Err(F::Timeout), &[], O::Timeout),
             (Err(F::Connect), &[200], O::ConnectError),
             (Err(F::Io), &[], O::IoError),
+            (Err(F::AuthFetch), &[], O::AuthFetchFailed),
         ];
         for (result, expect, want) in cases {
             assert_eq!(
@@ -211,5 +237,11 @@ mod tests {
         let back: OutcomeCounts = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
         assert_eq!((c.total(), c.sent(), c.good()), (3, 2, 2));
+        assert!(serde_json::to_value(c).unwrap().get("auth_fetch_failed").is_none(), "absent while never seen");
+        c.add(Outcome::AuthFetchFailed);
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(json["auth_fetch_failed"], 1);
+        assert_eq!(serde_json::from_value::<OutcomeCounts>(json).unwrap(), c);
+        assert_eq!((c.total(), c.sent(), c.good()), (4, 2, 2));
     }
 }

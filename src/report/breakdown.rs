@@ -68,11 +68,12 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 4] = [
+const UNANSWERED: [Outcome; 5] = [
     Outcome::Timeout,
     Outcome::ConnectError,
     Outcome::IoError,
     Outcome::Dropped,
+    Outcome::AuthFetchFailed,
 ];
 
 /// The breakdown of a recording: classes with bad requests first (most bad

@@ -22,7 +22,10 @@ use rand::Rng;
 pub enum Part {
     Literal(String),
     Seq,
-    Rand { lo: u64, hi: u64 },
+    Rand {
+        lo: u64,
+        hi: u64,
+    },
     Uuid,
     Tenant,
     /// `{tenant.api_key}`.

@@ -92,7 +92,11 @@ pub fn redact(raw: &mut RawScenario) {
             t.token = Some(HIDDEN.into());
         }
         // `{env:NAME}` names a secret without holding it: those stay, literal keys go.
-        for v in t.api_key.iter_mut().chain(t.headers.iter_mut().flat_map(|h| h.values_mut())) {
+        for v in t
+            .api_key
+            .iter_mut()
+            .chain(t.headers.iter_mut().flat_map(|h| h.values_mut()))
+        {
             if !only_references(v) {
                 *v = HIDDEN.into();
             }

@@ -15,6 +15,7 @@
 
 pub mod client;
 mod hyper_client;
+pub mod oauth;
 mod plan;
 mod progress;
 pub mod request;
@@ -117,6 +118,7 @@ pub async fn run_traffic(
     if let Some(task) = progress {
         let _ = task.await;
     }
+    merged.redact_examples(&load_plan.secrets);
     if options.client != ClientKind::Ninefold {
         merged.http_client = Some(options.client.name().to_owned());
     }

@@ -152,6 +152,10 @@ pub(crate) struct LoadPlan {
     /// The throttle model's bucket per tenant, fed in send order by every worker.
     pub models: Vec<Mutex<BucketModel>>,
     pub minter: Option<Arc<Minter>>,
+    /// The OAuth2 tenants' tokens (`None`: no tenant uses OAuth2).
+    pub oauth: Option<Arc<super::oauth::OAuthTokens>>,
+    /// Values no recorded answer may show (see [`crate::scenario::secrets_of`]).
+    pub secrets: Vec<String>,
     pub targets: Vec<Target>,
     pub workers: usize,
     /// This process's share of the run.
@@ -254,6 +258,8 @@ impl LoadPlan {
                 })
                 .collect(),
             phases,
+            oauth: super::oauth::OAuthTokens::new(&plan.tenants),
+            secrets: crate::scenario::secrets_of(&plan.tenants, &plan.phases),
             tenants: plan.tenants,
             layout,
             minter,

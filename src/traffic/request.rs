@@ -146,7 +146,11 @@ impl PreparedClass {
                 for (name, d) in &self.dynamic_headers {
                     if d.per_tenant.is_some() {
                         let mut line = Vec::new();
-                        put_header(&mut line, name.as_str(), d.template.render(&mut vars).as_bytes());
+                        put_header(
+                            &mut line,
+                            name.as_str(),
+                            d.template.render(&mut vars).as_bytes(),
+                        );
                         class_headers.push(line);
                     }
                 }
@@ -157,7 +161,11 @@ impl PreparedClass {
                         continue;
                     }
                     if v.is_per_tenant() {
-                        put_header(&mut own_headers, name.as_str(), v.render(&mut vars).as_bytes());
+                        put_header(
+                            &mut own_headers,
+                            name.as_str(),
+                            v.render(&mut vars).as_bytes(),
+                        );
                     } else {
                         own_dynamic.push((name.clone(), v.clone()));
                     }
@@ -317,22 +325,34 @@ impl PreparedClass {
                 out.extend_from_slice(&p.class_headers[slot]);
                 continue;
             }
-            render_header(out, scratch, name, &d.template, &mut Vars {
-                seq,
-                tenant,
-                api_key,
-                rng: &mut *rng,
-            })?;
-        }
-        if let Some(p) = parts {
-            out.extend_from_slice(&p.own_headers);
-            for (name, tpl) in &p.own_dynamic {
-                render_header(out, scratch, name, tpl, &mut Vars {
+            render_header(
+                out,
+                scratch,
+                name,
+                &d.template,
+                &mut Vars {
                     seq,
                     tenant,
                     api_key,
                     rng: &mut *rng,
-                })?;
+                },
+            )?;
+        }
+        if let Some(p) = parts {
+            out.extend_from_slice(&p.own_headers);
+            for (name, tpl) in &p.own_dynamic {
+                render_header(
+                    out,
+                    scratch,
+                    name,
+                    tpl,
+                    &mut Vars {
+                        seq,
+                        tenant,
+                        api_key,
+                        rng: &mut *rng,
+                    },
+                )?;
             }
         }
         if let Some(auth) = authorization {
@@ -464,8 +484,17 @@ mod tests {
     fn render(c: &PreparedClass, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
         let mut out = Vec::new();
         let host = HeaderValue::from_static("127.0.0.1:1");
-        c.build(&mut out, &mut String::new(), rng, 0, None, &host, None, None)
-            .unwrap();
+        c.build(
+            &mut out,
+            &mut String::new(),
+            rng,
+            0,
+            None,
+            &host,
+            None,
+            None,
+        )
+        .unwrap();
         out
     }
 
@@ -507,15 +536,28 @@ mod tests {
         ));
         let tenants = [
             tenant_with_key("acme", "acme-key-1", &[("apikey", "{tenant.api_key}")]),
-            tenant_with_key("beta", "beta-key-2", &[("x-static", "tenant loses"), ("x-plan", "gold-{tenant}")]),
+            tenant_with_key(
+                "beta",
+                "beta-key-2",
+                &[("x-static", "tenant loses"), ("x-plan", "gold-{tenant}")],
+            ),
         ];
         let c = PreparedClass::new(&t, &[]).with_tenants(&tenants);
         let host = HeaderValue::from_static("127.0.0.1:1");
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         let mut out = Vec::new();
         for (i, tenant) in tenants.iter().enumerate() {
-            c.build(&mut out, &mut String::new(), &mut rng, 3, Some((i, &tenant.id)), &host, None, None)
-                .unwrap();
+            c.build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                3,
+                Some((i, &tenant.id)),
+                &host,
+                None,
+                None,
+            )
+            .unwrap();
             let (_, path, headers, _) = parse(&out);
             assert_eq!(path, format!("/t/{}", tenant.id));
             let key = format!("{}-key-{}", tenant.id, i + 1);

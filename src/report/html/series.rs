@@ -31,6 +31,7 @@ pub fn outcome_color(o: Outcome) -> Rgb {
         Outcome::ConnectError => Rgb(140, 86, 75),
         Outcome::IoError => Rgb(227, 119, 194),
         Outcome::Dropped => Rgb(90, 90, 90),
+        Outcome::AuthFetchFailed => Rgb(188, 189, 34),
     }
 }
 

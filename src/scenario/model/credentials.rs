@@ -33,36 +33,84 @@ pub struct OAuth2 {
 impl Scenario {
     /// Every value read from the environment: what no output may show.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut add = |t: &Template| out.extend(t.secrets().map(str::to_owned));
-        for t in &self.tenants {
-            let c = &t.credentials;
-            c.api_key.iter().for_each(&mut add);
-            c.headers.iter().for_each(|(_, v)| add(v));
-            if let Some(o) = &c.oauth2 {
-                add(&o.client_id);
-                add(&o.client_secret);
-            }
-        }
-        for r in self.traffic.iter().flat_map(|p| &p.requests) {
-            add(&r.path);
-            r.headers.iter().for_each(|(_, v)| add(v));
-            r.body.iter().for_each(&mut add);
-        }
-        out.retain(|s| !s.is_empty());
-        out.sort();
-        out.dedup();
-        out
+        secrets_of(&self.tenants, &self.traffic)
     }
 }
 
-/// `text` with every secret of `secrets` replaced by `<redacted>`.
-pub fn redact_text(text: &str, secrets: &[String]) -> String {
+/// Every value the tenants and phases read from the environment, and every
+/// tenant's `api_key`, `token` and OAuth2 secret: what no output may show.
+pub fn secrets_of(tenants: &[super::Tenant], phases: &[super::TrafficPhase]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tenants {
+        out.extend(t.token.clone());
+        if let Some(k) = &t.credentials.api_key {
+            out.push(k.render_static());
+        }
+        if let Some(o) = &t.credentials.oauth2 {
+            out.push(o.client_secret.render_static());
+        }
+    }
+    let mut add = |t: &Template| out.extend(t.secrets().map(str::to_owned));
+    for t in tenants {
+        let c = &t.credentials;
+        c.api_key.iter().for_each(&mut add);
+        c.headers.iter().for_each(|(_, v)| add(v));
+        if let Some(o) = &c.oauth2 {
+            add(&o.client_id);
+            add(&o.client_secret);
+        }
+    }
+    for r in phases.iter().flat_map(|p| &p.requests) {
+        add(&r.path);
+        r.headers.iter().for_each(|(_, v)| add(v));
+        r.body.iter().for_each(&mut add);
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `text` with every secret of `secrets` replaced by `<redacted>`; when `cut`
+/// (the text is the start of something longer), a secret's start at its very
+/// end goes too.
+pub fn redact_text(text: &str, secrets: &[String], cut: bool) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "<redacted>");
         }
+        if cut {
+            // The longest proper prefix of the secret the text ends with (at least 3 bytes).
+            let tail = (3..s.len())
+                .rev()
+                .filter(|&n| s.is_char_boundary(n))
+                .find(|&n| out.ends_with(&s[..n]));
+            if let Some(n) = tail {
+                out.truncate(out.len() - n);
+                out.push_str("<redacted>");
+            }
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hidden_even_cut_short() {
+        let secrets = vec!["s3cr3t-value".to_owned()];
+        assert_eq!(
+            redact_text("key=s3cr3t-value;", &secrets, false),
+            "key=<redacted>;"
+        );
+        assert_eq!(
+            redact_text("key=s3cr3t-v", &secrets, true),
+            "key=<redacted>"
+        );
+        assert_eq!(redact_text("key=s3", &secrets, true), "key=s3");
+        assert_eq!(redact_text("key=s3cr3t-v", &secrets, false), "key=s3cr3t-v");
+    }
 }

@@ -39,7 +39,10 @@ pub(super) fn tenant(cx: &mut Ctx<'_>, path: &Path, raw: &RawTenant) -> Credenti
         .api_key
         .as_deref()
         .map(|k| constant(cx, &path.key("api_key"), k));
-    if api_key.as_ref().is_some_and(|k| k.render_static().is_empty()) {
+    if api_key
+        .as_ref()
+        .is_some_and(|k| k.render_static().is_empty())
+    {
         cx.err(&path.key("api_key"), "must not be empty");
     }
     let headers = header_templates(cx, path, raw.headers.as_ref());
