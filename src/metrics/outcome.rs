@@ -237,7 +237,13 @@ mod tests {
         let back: OutcomeCounts = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
         assert_eq!((c.total(), c.sent(), c.good()), (3, 2, 2));
-        assert!(serde_json::to_value(c).unwrap().get("auth_fetch_failed").is_none(), "absent while never seen");
+        assert!(
+            serde_json::to_value(c)
+                .unwrap()
+                .get("auth_fetch_failed")
+                .is_none(),
+            "absent while never seen"
+        );
         c.add(Outcome::AuthFetchFailed);
         let json = serde_json::to_value(c).unwrap();
         assert_eq!(json["auth_fetch_failed"], 1);

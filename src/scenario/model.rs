@@ -70,6 +70,8 @@ pub struct Gateway {
     pub unknown_tenant: UnknownTenant,
     /// Largest request body the gateway accepts (→ 413).
     pub max_body_bytes: u64,
+    /// `[[gateway.api_keys]]`: with any, the gateway asks every request for one.
+    pub api_keys: Vec<ApiKey>,
 }
 
 /// Behaviour for a tenant with no plan.
@@ -103,8 +105,8 @@ impl JwtAlgorithm {
 /// Where the verification key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// Shared secret (HS*).
-    Secret(String),
+    /// Shared secret (HS*): text or `{env:NAME}`, resolved at validation.
+    Secret(Template),
     /// A PEM public key (RS/PS/ES/EdDSA).
     KeyFile(PathBuf),
     /// A JWKS document; the token's `kid` selects the key.

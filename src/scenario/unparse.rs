@@ -107,6 +107,13 @@ pub fn redact(raw: &mut RawScenario) {
             o.client_secret = HIDDEN.into();
         }
     }
+    if let Some(g) = raw.gateway.as_mut() {
+        for k in &mut g.api_keys {
+            if !only_references(&k.key) {
+                k.key = HIDDEN.into();
+            }
+        }
+    }
     let scrub = |url: &mut String| {
         if let Some((scheme, rest)) = url.split_once("://")
             && let Some((_, host)) = rest.split_once('@')
@@ -204,7 +211,7 @@ fn gateway(g: &Gateway) -> RawGateway {
         default_plan,
         auth: g.auth.as_ref().map(|a| {
             let (secret, key_file, jwks_file) = match &a.key {
-                KeySource::Secret(s) => (Some(s.clone()), None, None),
+                KeySource::Secret(s) => (Some(s.to_string()), None, None),
                 KeySource::KeyFile(p) => (None, Some(p.display().to_string()), None),
                 KeySource::JwksFile(p) => (None, None, Some(p.display().to_string())),
             };
@@ -235,6 +242,14 @@ fn gateway(g: &Gateway) -> RawGateway {
             fail_open: Some(g.rate_limit.fail_open),
         }),
         routes: g.routes.iter().map(route).collect(),
+        api_keys: g
+            .api_keys
+            .iter()
+            .map(|k| RawApiKey {
+                key: k.key.to_string(),
+                tenant: k.tenant.clone(),
+            })
+            .collect(),
     }
 }
 

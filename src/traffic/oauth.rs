@@ -147,10 +147,7 @@ impl OAuthTokens {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Some(Some(grant)) = this.grants.get(tenant) {
-                let guard = FetchGuard {
-                    grant,
-                    done: false,
-                };
+                let guard = FetchGuard { grant, done: false };
                 let _ = guard.run(&this.client).await;
             }
         });
@@ -355,12 +352,18 @@ mod tests {
     #[test]
     fn form_encoding_follows_the_whatwg_rules() {
         assert_eq!(form_encode("a b+c/d:é"), "a+b%2Bc%2Fd%3A%C3%A9");
-        assert_eq!(form_encode("orders:read orders:write"), "orders%3Aread+orders%3Awrite");
+        assert_eq!(
+            form_encode("orders:read orders:write"),
+            "orders%3Aread+orders%3Awrite"
+        );
     }
 
     #[test]
     fn renewal_comes_before_expiry() {
         assert_eq!(renew_lead(Duration::from_secs(2)), Duration::from_secs(1));
-        assert_eq!(renew_lead(Duration::from_secs(3600)), Duration::from_secs(60));
+        assert_eq!(
+            renew_lead(Duration::from_secs(3600)),
+            Duration::from_secs(60)
+        );
     }
 }

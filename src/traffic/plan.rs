@@ -259,7 +259,7 @@ impl LoadPlan {
                 .collect(),
             phases,
             oauth: super::oauth::OAuthTokens::new(&plan.tenants),
-            secrets: crate::scenario::secrets_of(&plan.tenants, &plan.phases),
+            secrets: crate::scenario::secrets_of(&plan.tenants, &plan.phases, plan.auth.as_ref()),
             tenants: plan.tenants,
             layout,
             minter,

@@ -55,7 +55,11 @@ fn config() -> Config {
             },
         });
     }
-    for (key, tenant) in [("k-gold", "gold"), ("k-bronze", "bronze"), ("k-gold-2", "gold")] {
+    for (key, tenant) in [
+        ("k-gold", "gold"),
+        ("k-bronze", "bronze"),
+        ("k-gold-2", "gold"),
+    ] {
         c.api_keys.push(ApiKeyConfig {
             key: key.into(),
             tenant: tenant.into(),
@@ -130,7 +134,13 @@ fn keys_are_checked_and_never_shown() {
         tenant: "nobody".into(),
     });
     let err = cfg.validate().unwrap_err().to_string();
-    assert!(err.contains("gateway.api_keys[3].key: the same key is declared twice"), "{err}");
-    assert!(err.contains("gateway.api_keys[3].tenant: no tenant \"nobody\""), "{err}");
+    assert!(
+        err.contains("gateway.api_keys[3].key: the same key is declared twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gateway.api_keys[3].tenant: no tenant \"nobody\""),
+        "{err}"
+    );
     assert!(!format!("{cfg:?}").contains("k-gold"));
 }

@@ -18,6 +18,15 @@ pub struct Credentials {
     pub oauth2: Option<OAuth2>,
 }
 
+/// One `[[gateway.api_keys]]` entry: a key the reference gateway accepts in
+/// `x-api-key`, and the tenant whose plan it counts against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    /// Text or `{env:NAME}`.
+    pub key: Template,
+    pub tenant: String,
+}
+
 /// OAuth2 client-credentials grant (RFC 6749 §4.4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuth2 {
@@ -33,13 +42,22 @@ pub struct OAuth2 {
 impl Scenario {
     /// Every value read from the environment: what no output may show.
     pub fn secrets(&self) -> Vec<String> {
-        secrets_of(&self.tenants, &self.traffic)
+        let mut out = secrets_of(&self.tenants, &self.traffic, self.gateway.auth.as_ref());
+        out.extend(self.gateway.api_keys.iter().map(|k| k.key.render_static()));
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
-/// Every value the tenants and phases read from the environment, and every
-/// tenant's `api_key`, `token` and OAuth2 secret: what no output may show.
-pub fn secrets_of(tenants: &[super::Tenant], phases: &[super::TrafficPhase]) -> Vec<String> {
+/// Every value the tenants, phases and JWT settings read from the environment,
+/// every tenant's `api_key`, `token` and OAuth2 secret, and the JWT secret: what
+/// no output may show.
+pub fn secrets_of(
+    tenants: &[super::Tenant],
+    phases: &[super::TrafficPhase],
+    auth: Option<&super::Auth>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for t in tenants {
         out.extend(t.token.clone());
@@ -64,6 +82,13 @@ pub fn secrets_of(tenants: &[super::Tenant], phases: &[super::TrafficPhase]) -> 
         add(&r.path);
         r.headers.iter().for_each(|(_, v)| add(v));
         r.body.iter().for_each(&mut add);
+    }
+    if let Some(super::Auth {
+        key: super::KeySource::Secret(s),
+        ..
+    }) = auth
+    {
+        out.push(s.render_static());
     }
     out.retain(|s| !s.is_empty());
     out.sort();

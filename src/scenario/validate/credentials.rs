@@ -22,7 +22,7 @@ pub(super) fn resolve_env(cx: &mut Ctx<'_>, path: &Path, t: &mut Template) {
 }
 
 /// A template that must render the same for every request: text and `{env:NAME}`.
-fn constant(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
+pub(super) fn constant(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Template {
     let t = template(cx, path, text);
     if !t.is_static() {
         cx.err(
@@ -85,6 +85,57 @@ pub(super) fn tenant(cx: &mut Ctx<'_>, path: &Path, raw: &RawTenant) -> Credenti
         headers,
         oauth2,
     }
+}
+
+/// `[[gateway.api_keys]]`: keys of declared tenants, each once, for the bundled gateway.
+pub(super) fn api_keys(
+    cx: &mut Ctx<'_>,
+    raw: &[crate::scenario::raw::RawApiKey],
+    tenants: &[Tenant],
+    gateway: &Gateway,
+) -> Vec<ApiKey> {
+    let root = Path::root().key("gateway").key("api_keys");
+    if !raw.is_empty() && matches!(gateway.target, GatewayTarget::External { .. }) {
+        cx.err(
+            &root,
+            "API keys configure the bundled gateway; an external one (`url`) has its own",
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let path = root.index(i);
+            let key = constant(cx, &path.key("key"), &k.key);
+            let value = key.render_static();
+            if value.is_empty() || http::HeaderValue::from_str(&value).is_err() {
+                cx.err(
+                    &path.key("key"),
+                    "must be a non-empty header value (visible ASCII)",
+                );
+            } else if !seen.insert(value) {
+                cx.err(&path.key("key"), "the same key is declared twice");
+            }
+            if !tenants.iter().any(|t| t.id == k.tenant) {
+                let hint = crate::scenario::diagnostics::did_you_mean(
+                    &k.tenant,
+                    tenants.iter().map(|t| t.id.as_str()),
+                )
+                .unwrap_or_default();
+                cx.err(
+                    &path.key("tenant"),
+                    format!(
+                        "no tenant `{}`{hint}; declare it in `[[tenants]]`",
+                        k.tenant
+                    ),
+                );
+            }
+            ApiKey {
+                key,
+                tenant: k.tenant.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Every class that renders `{tenant.api_key}` is drawn only for tenants that have one.

@@ -207,6 +207,8 @@ pub(super) fn gateway(
         routes,
         unknown_tenant,
         max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+        // Checked against the tenants by `credentials::api_keys`.
+        api_keys: Vec::new(),
     }
 }
 
@@ -239,10 +241,11 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
             if !algorithm.is_hmac() {
                 cx.err(&path.key("secret"), format!("{algorithm:?} verifies with a public key: give `key_file` or `jwks_file`, not `secret`"));
             }
-            if s.is_empty() {
+            let secret = super::credentials::constant(cx, &path.key("secret"), s);
+            if secret.render_static().is_empty() {
                 cx.err(&path.key("secret"), "must not be empty");
             }
-            KeySource::Secret(s.clone())
+            KeySource::Secret(secret)
         }
         (None, Some(f), None) => {
             if algorithm.is_hmac() {
@@ -259,14 +262,14 @@ fn auth(cx: &mut Ctx<'_>, path: &Path, a: &RawAuth) -> Auth {
                 path,
                 "give the key: `secret` (HS*), `key_file` or `jwks_file`",
             );
-            KeySource::Secret(String::new())
+            KeySource::Secret(crate::scenario::template::Template::default())
         }
         _ => {
             cx.err(
                 path,
                 "give exactly one of `secret`, `key_file`, `jwks_file`",
             );
-            KeySource::Secret(String::new())
+            KeySource::Secret(crate::scenario::template::Template::default())
         }
     };
     let signing_key_file = a

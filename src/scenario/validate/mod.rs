@@ -204,7 +204,8 @@ pub fn scenario_with_env(
     let raw_gateway = raw.gateway.clone().unwrap_or_default();
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, true);
-    let gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
+    let mut gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
+    gateway.api_keys = credentials::api_keys(&mut cx, &raw_gateway.api_keys, &tenants, &gateway);
     let links = faults::links(&mut cx, &raw.links);
     let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
     let faults = faults::faults(&mut cx, &raw.faults, duration, &gateway, &upstreams, &links);
@@ -263,7 +264,8 @@ pub fn gateway_file(
     let mut cx = Ctx::new(base_dir);
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, false);
-    let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    let mut gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    gateway.api_keys = credentials::api_keys(&mut cx, &raw.gateway.api_keys, &tenants, &gateway);
     limits::check_gateway_file(&mut cx, &gateway, &upstreams, &tenants);
     if raw.gateway.url.is_some() {
         cx.err(
