@@ -20,7 +20,7 @@ use crate::faults::timeline::{self, FaultEvent};
 use crate::faults::{FaultProxy, FaultProxyConfig, ToxiproxyClient};
 use crate::metrics::Recording;
 use crate::scenario::model::{FaultProxy as FaultProxyChoice, Scenario};
-use crate::scenario::raw::RawGatewayFile;
+use crate::scenario::raw::{RawGatewayFile, RawTenant};
 use crate::scenario::unparse;
 use crate::topology::supervisor::{LifecycleEvent, Supervisor};
 use crate::traffic::{Shard, TrafficOptions, TrafficPlan, run_traffic};
@@ -315,7 +315,16 @@ pub(super) fn write_gateway_config(
     let file = RawGatewayFile {
         gateway,
         upstreams,
-        tenants: raw.tenants,
+        // The gateway needs the tenants' plans only, not what their clients send.
+        tenants: raw
+            .tenants
+            .into_iter()
+            .map(|t| RawTenant {
+                id: t.id,
+                plan: t.plan,
+                ..RawTenant::default()
+            })
+            .collect(),
     };
     let path = dir.join("gateway.toml");
     let text = toml::to_string(&file).unwrap_or_default();

@@ -29,10 +29,14 @@ pub(super) fn tenants(cx: &mut Ctx<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
         }
         let plan = plan(cx, &path.key("plan"), &t.plan);
         let credentials = super::credentials::tenant(cx, &path, t);
+        let token = t
+            .token
+            .as_deref()
+            .map(|text| super::credentials::constant(cx, &path.key("token"), text).render_static());
         out.push(Tenant {
             id: t.id.clone(),
             plan,
-            token: t.token.clone(),
+            token,
             credentials,
         });
     }
