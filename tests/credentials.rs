@@ -599,3 +599,55 @@ expect = [200, 429]
     }
     assert_nowhere(&out, &[&run], &[ACME_KEY, BETA_KEY]);
 }
+
+#[test]
+fn attack_reads_header_values_from_the_environment_and_refuses_unset_ones() {
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .fallback(
+            |State(seen): State<Seen>, uri: Uri, h: HeaderMap| async move {
+                seen.lock()
+                    .unwrap()
+                    .push((uri.path().to_owned(), header(&h, "x-api-key"), None));
+                StatusCode::OK
+            },
+        )
+        .with_state(seen.clone());
+    let server = serve(app);
+    let url = format!("http://{}/items/1", server.addr);
+    let args = [
+        "attack",
+        &url,
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "-H",
+        "x-api-key: {env:NF_TEST_ACME_KEY}",
+    ];
+    let unset = ninefold(&args, &[]);
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unset.stderr)
+            .contains("environment variable `NF_TEST_ACME_KEY` is not set"),
+        "{}",
+        String::from_utf8_lossy(&unset.stderr)
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent");
+    let set = ninefold(&args, &[("NF_TEST_ACME_KEY", ACME_KEY)]);
+    assert_eq!(
+        set.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 5);
+    assert!(
+        seen.iter().all(|(_, k, _)| k.as_deref() == Some(ACME_KEY)),
+        "{seen:?}"
+    );
+    for stream in [&set.stdout, &set.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(ACME_KEY));
+    }
+}
