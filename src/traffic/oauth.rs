@@ -80,7 +80,8 @@ struct Issued {
 
 /// What a request of the tenant does now.
 enum Step {
-    Use(HeaderValue),
+    /// The token, and whether this request starts its renewal.
+    Use(HeaderValue, bool),
     Fail,
     Fetch,
     Wait(tokio::sync::watch::Receiver<u64>),
@@ -113,14 +114,20 @@ impl OAuthTokens {
         self.grants.get(tenant).is_some_and(Option::is_some)
     }
 
-    /// The `Authorization` value for a request of tenant `tenant` sent now.
+    /// The `Authorization` value for a request of tenant `tenant` sent now (starting
+    /// the token's renewal in the background when it is due).
     pub async fn header(self: &Arc<Self>, tenant: usize) -> Result<HeaderValue, AuthFetchFailed> {
         let Some(Some(grant)) = self.grants.get(tenant) else {
             return Err(AuthFetchFailed);
         };
         loop {
             match grant.step(Instant::now()) {
-                Step::Use(h) => return Ok(h),
+                Step::Use(h, renew) => {
+                    if renew {
+                        self.renew(tenant);
+                    }
+                    return Ok(h);
+                }
                 Step::Fail => return Err(AuthFetchFailed),
                 Step::Fetch => {
                     let outcome = FetchGuard::new(grant).run(&self.client).await;
@@ -136,14 +143,8 @@ impl OAuthTokens {
         }
     }
 
-    /// Start a renewal in the background if tenant `tenant`'s token is due for one.
-    pub fn renew_if_due(self: &Arc<Self>, tenant: usize) {
-        let Some(Some(grant)) = self.grants.get(tenant) else {
-            return;
-        };
-        if !grant.take_renewal(Instant::now()) {
-            return;
-        }
+    /// Renew tenant `tenant`'s token in the background (its `fetching` is set).
+    fn renew(self: &Arc<Self>, tenant: usize) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Some(Some(grant)) = this.grants.get(tenant) {
@@ -189,7 +190,10 @@ impl Grant {
         if let Some(t) = &st.token
             && now < t.expires_at
         {
-            return Step::Use(t.header.clone());
+            let renew = now >= t.renew_at && !st.fetching;
+            let header = t.header.clone();
+            st.fetching |= renew;
+            return Step::Use(header, renew);
         }
         if st.failed_until.is_some_and(|until| now < until) {
             return Step::Fail;
@@ -200,21 +204,6 @@ impl Grant {
         }
         st.fetching = true;
         Step::Fetch
-    }
-
-    /// Whether a background renewal should start now (and mark it started).
-    fn take_renewal(&self, now: Instant) -> bool {
-        let mut st = self.lock();
-        let due = st
-            .token
-            .as_ref()
-            .is_some_and(|t| now >= t.renew_at && now < t.expires_at);
-        if due && !st.fetching {
-            st.fetching = true;
-            true
-        } else {
-            false
-        }
     }
 
     async fn fetch(&self, client: &reqwest::Client) -> Result<Issued, String> {
@@ -355,6 +344,80 @@ mod tests {
         assert_eq!(
             form_encode("orders:read orders:write"),
             "orders%3Aread+orders%3Awrite"
+        );
+    }
+
+    /// A token endpoint on 127.0.0.1:0 that counts its calls and answers `status`.
+    async fn endpoint(status: u16) -> (String, Arc<AtomicU64>) {
+        let calls = Arc::new(AtomicU64::new(0));
+        let c = calls.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post(move || {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    let body = format!(
+                        r#"{{"access_token":"t{n}","token_type":"bearer","expires_in":3600}}"#
+                    );
+                    (http::StatusCode::from_u16(status).unwrap(), body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/token"), calls)
+    }
+
+    fn tenant(url: &str) -> Tenant {
+        let t = |s: &str| crate::scenario::template::Template::parse(s).unwrap();
+        Tenant {
+            id: "acme".into(),
+            plan: crate::scenario::Plan {
+                rate: 1.0,
+                burst: std::num::NonZeroU32::MIN,
+                quota: None,
+            },
+            token: None,
+            credentials: crate::scenario::Credentials {
+                oauth2: Some(OAuth2 {
+                    token_url: url.into(),
+                    client_id: t("id"),
+                    client_secret: t("secret"),
+                    scope: None,
+                }),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_without_a_token_share_one_fetch() {
+        let (url, calls) = endpoint(200).await;
+        let tokens = OAuthTokens::new(&[tenant(&url)]).unwrap();
+        // Polled together: the first fetches, the 19 others wait for its answer.
+        let all = futures::future::join_all((0..20).map(|_| tokens.header(0))).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(
+            all.iter().all(|h| h.as_ref().unwrap() == "Bearer t1"),
+            "{all:?}"
+        );
+        // Cached: no second fetch for an hour's token.
+        assert_eq!(tokens.header(0).await.unwrap(), "Bearer t1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_fails_its_waiters_and_is_not_retried_at_once() {
+        let (url, calls) = endpoint(503).await;
+        let tokens = OAuthTokens::new(&[tenant(&url)]).unwrap();
+        let all = futures::future::join_all((0..20).map(|_| tokens.header(0))).await;
+        assert!(all.iter().all(|h| *h == Err(AuthFetchFailed)));
+        assert_eq!(tokens.header(0).await, Err(AuthFetchFailed));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "within RETRY_AFTER: no new ask"
         );
     }
 

@@ -25,10 +25,7 @@ impl Worker {
             return Ok(None);
         }
         match oauth.header(t).await {
-            Ok(h) => {
-                oauth.renew_if_due(t);
-                Ok(Some(h))
-            }
+            Ok(h) => Ok(Some(h)),
             Err(_) => {
                 let now = Instant::now();
                 Err(Attempt {
