@@ -83,6 +83,8 @@ pub struct PreparedClass {
     /// `name: value\r\n` for every static header.
     static_headers: Vec<u8>,
     static_names: Vec<HeaderName>,
+    /// The class writes `Authorization` itself (no token is added then).
+    sets_authorization: bool,
     /// The other headers, in declaration order.
     dynamic_headers: Vec<(HeaderName, Dynamic)>,
     /// Per tenant (by index in the plan's tenants), what depends on the tenant
@@ -118,6 +120,8 @@ struct TenantParts {
     own_dynamic: Vec<(HeaderName, Template)>,
     /// What `{tenant.api_key}` renders.
     api_key: String,
+    /// The tenant's own headers set `Authorization` (and the class does not).
+    authorization: bool,
 }
 
 impl PreparedClass {
@@ -170,11 +174,17 @@ impl PreparedClass {
                         own_dynamic.push((name.clone(), v.clone()));
                     }
                 }
+                let authorization = !self.sets_authorization
+                    && t.credentials
+                        .headers
+                        .iter()
+                        .any(|(n, _)| n == AUTHORIZATION);
                 TenantParts {
                     class_headers,
                     own_headers,
                     own_dynamic,
                     api_key,
+                    authorization,
                 }
             })
             .collect();
@@ -267,6 +277,7 @@ impl PreparedClass {
             line_start,
             static_path,
             static_headers,
+            sets_authorization: t.headers.iter().any(|(n, _)| n == AUTHORIZATION),
             static_names,
             dynamic_headers,
             tenants: Vec::new(),
@@ -355,7 +366,11 @@ impl PreparedClass {
                 )?;
             }
         }
-        if let Some(auth) = authorization {
+        // An `Authorization` the class or the tenant writes itself replaces the token.
+        if let Some(auth) = authorization
+            && !self.sets_authorization
+            && !parts.is_some_and(|p| p.authorization)
+        {
             put_header(out, AUTHORIZATION.as_str(), auth.as_bytes());
         }
         if let Some(key) = idempotency_key {
@@ -573,6 +588,47 @@ mod tests {
                 assert_eq!(get(&headers, "x-plan"), Some("gold-beta"));
             }
         }
+    }
+
+    #[test]
+    fn an_authorization_header_written_by_the_class_or_tenant_replaces_the_token() {
+        let token = HeaderValue::from_static("Bearer minted");
+        let host = HeaderValue::from_static("h");
+        let tenants = [
+            tenant_with_key("own", "k", &[("authorization", "ApiKey {tenant.api_key}")]),
+            tenant_with_key("plain", "k", &[]),
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        let auths =
+            |c: &PreparedClass, i: usize, out: &mut Vec<u8>, rng: &mut rand::rngs::SmallRng| {
+                c.build(
+                    out,
+                    &mut String::new(),
+                    rng,
+                    0,
+                    Some((i, &tenants[i].id)),
+                    &host,
+                    Some(&token),
+                    None,
+                )
+                .unwrap();
+                let (_, _, headers, _) = parse(out);
+                headers
+                    .into_iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, v)| v)
+                    .collect::<Vec<_>>()
+            };
+        let plain = PreparedClass::new(&class(Method::GET, "/", None), &[]).with_tenants(&tenants);
+        assert_eq!(auths(&plain, 0, &mut out, &mut rng), ["ApiKey k"]);
+        assert_eq!(auths(&plain, 1, &mut out, &mut rng), ["Bearer minted"]);
+        let mut own = class(Method::GET, "/", None);
+        own.headers
+            .push((AUTHORIZATION, Template::parse("Basic abc").unwrap()));
+        let own = PreparedClass::new(&own, &[]).with_tenants(&tenants);
+        assert_eq!(auths(&own, 0, &mut out, &mut rng), ["Basic abc"]);
+        assert_eq!(auths(&own, 1, &mut out, &mut rng), ["Basic abc"]);
     }
 
     #[test]
