@@ -173,3 +173,84 @@ pub(super) fn check_phases(cx: &mut Ctx<'_>, tenants: &[Tenant], phases: &[Traff
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path as FsPath;
+
+    use crate::scenario::raw::RawScenario;
+
+    /// The problems of `body` (after a minimal head) with `env` as the environment.
+    fn problems(body: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let text = format!(
+            "name = \"c\"\nduration = \"1s\"\n[upstreams.api]\ninstances = 1\n{body}\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{{ path = \"/x\", headers = {{ \"x-api-key\" = \"{{tenant.api_key}}\" }} }}]\n"
+        );
+        let raw: RawScenario = toml::from_str(&text).unwrap();
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        match super::super::scenario_with_env(&raw, FsPath::new("."), &lookup) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| d.message).collect(),
+        }
+    }
+
+    #[test]
+    fn credentials_are_checked_where_they_are_written() {
+        let tenant =
+            |extra: &str| format!("[[tenants]]\nid = \"acme\"\nplan = {{ rate = 10 }}\n{extra}\n");
+        assert_eq!(
+            problems(&tenant("api_key = \"{env:K}\""), &[("K", "v")]),
+            Vec::<String>::new()
+        );
+        let cases = [
+            (
+                tenant("api_key = \"{env:K}\""),
+                "tenants[0].api_key: environment variable `K` is not set",
+            ),
+            (
+                tenant(""),
+                "traffic[0].requests[0]: uses `{tenant.api_key}` but tenant `acme` has no `api_key`",
+            ),
+            (
+                tenant("api_key = \"k-{seq}\""),
+                "tenants[0].api_key: `k-{seq}` may hold only text and `{env:NAME}`",
+            ),
+            (
+                tenant(
+                    "api_key = \"k\"\noauth2 = { token_url = \"ftp://x\", client_id = \"i\", client_secret = \"{env:S}\" }",
+                ),
+                "tenants[0].oauth2.token_url: `ftp://x` must be an http:// or https:// URL",
+            ),
+            (
+                tenant(
+                    "api_key = \"k\"\noauth2 = { token_url = \"http://x\", client_id = \"i\", client_secret = \"{env:S}\" }",
+                ),
+                "tenants[0].oauth2.client_secret: environment variable `S` is not set",
+            ),
+            (
+                format!(
+                    "{}[[gateway.api_keys]]\nkey = \"k\"\ntenant = \"acmee\"\n",
+                    tenant("api_key = \"k\"")
+                ),
+                "gateway.api_keys[0].tenant: no tenant `acmee`; did you mean `acme`?",
+            ),
+            (
+                format!(
+                    "{}[[gateway.api_keys]]\nkey = \"k\"\ntenant = \"acme\"\n[[gateway.api_keys]]\nkey = \"k\"\ntenant = \"acme\"\n",
+                    tenant("api_key = \"k\"")
+                ),
+                "gateway.api_keys[1].key: the same key is declared twice",
+            ),
+        ];
+        for (body, want) in cases {
+            let got = problems(&body, &[]);
+            assert!(
+                got.iter().any(|p| p.starts_with(want)),
+                "{body}\nwant {want}\ngot {got:#?}"
+            );
+        }
+    }
+}
