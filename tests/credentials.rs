@@ -216,7 +216,25 @@ requests = [{{ path = "/t/{{tenant}}/{{seq}}", headers = {{ "x-api-key" = "{{ten
     );
     let scenario = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
     assert!(scenario.contains("{env:NF_TEST_ACME_KEY}"), "{scenario}");
-    assert_nowhere(&out, &[&dry, &validate, &run], &[ACME_KEY, BETA_KEY]);
+    // The folder re-renders without the secrets: `{env:NAME}` is not asked for again.
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    let report = ninefold(&["report", out.to_str().unwrap()], &[]);
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("summary.json")).unwrap(),
+        before,
+        "byte for byte"
+    );
+    assert_nowhere(
+        &out,
+        &[&dry, &validate, &run, &report],
+        &[ACME_KEY, BETA_KEY],
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::run::merge::{MergeProblem, check_complete, merge, read_folder};
-use crate::scenario::load::parse_str;
+use crate::scenario::load::{parse_str_with_env, recorded_env};
 
 /// Merge shard folders into one run folder and judge the SLOs on the whole.
 #[derive(Debug, clap::Args)]
@@ -32,10 +32,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let parts = check_complete(parts).map_err(bad)?;
     let first = &parts[0];
     let label = first.dir.join(crate::run::outputs::SCENARIO_TOML);
-    let loaded = parse_str(
+    let loaded = parse_str_with_env(
         &label.display().to_string(),
         &first.scenario_toml,
         &first.dir,
+        &recorded_env,
     )
     .map_err(|d| CliError::BadInput(d.to_string()))?;
     let scenario_toml = first.scenario_toml.clone();
