@@ -19,12 +19,14 @@ use http::{HeaderName, HeaderValue};
 
 pub use jsonwebtoken::Algorithm;
 
+mod api_keys;
 pub mod check;
 pub mod from_raw;
 pub mod human;
 pub mod raw;
 pub mod to_raw;
 mod upstream;
+pub use api_keys::ApiKeyConfig;
 pub use upstream::*;
 
 /// The whole gateway configuration (`[gateway]` plus `[upstreams]` and `[[tenants]]`).
@@ -46,6 +48,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// `[[tenants]]`: usage plans keyed by tenant id (the usage key).
     pub tenants: Vec<TenantConfig>,
+    /// `[[gateway.api_keys]]`: `x-api-key` values and their tenants (empty: no key asked).
+    pub api_keys: Vec<ApiKeyConfig>,
     /// Header transforms applied to every proxied request and response.
     pub transform: TransformConfig,
     /// Share of requests that may be retried (finagle/linkerd style budget).
@@ -69,6 +73,7 @@ impl Config {
             routes,
             upstreams,
             tenants: Vec::new(),
+            api_keys: Vec::new(),
             transform: TransformConfig::default(),
             retry_budget: RetryBudgetConfig::default(),
             upstream_connect_timeout: Duration::from_secs(1),
@@ -111,6 +116,7 @@ impl Config {
             );
             t.plan.check(&format!("{at}.plan"), &mut p);
         }
+        api_keys::check(&self.api_keys, &self.tenants, &mut p);
         p.check(
             (0.0..=10.0).contains(&self.retry_budget.ratio),
             "gateway.retry_budget.ratio",

@@ -53,6 +53,10 @@ pub enum GatewayError {
         /// The tenant claim's value.
         tenant: String,
     },
+    /// 403: `[[gateway.api_keys]]` are configured and the request has no known
+    /// `x-api-key` (AWS API Gateway's `{"message":"Forbidden"}`).
+    #[error("forbidden: missing or unknown API key")]
+    InvalidApiKey,
     /// 404: no route matches the path.
     #[error("no route for {path}")]
     NoRoute {
@@ -133,6 +137,7 @@ impl GatewayError {
             Unauthorized { .. }
             | InsufficientScope { .. }
             | UnknownTenant { .. }
+            | InvalidApiKey
             | NoRoute { .. }
             | MethodNotAllowed { .. }
             | PayloadTooLarge { .. }
@@ -161,7 +166,7 @@ impl GatewayError {
         use http::StatusCode as S;
         match self {
             Unauthorized { .. } => S::UNAUTHORIZED,
-            InsufficientScope { .. } | UnknownTenant { .. } => S::FORBIDDEN,
+            InsufficientScope { .. } | UnknownTenant { .. } | InvalidApiKey => S::FORBIDDEN,
             NoRoute { .. } => S::NOT_FOUND,
             MethodNotAllowed { .. } => S::METHOD_NOT_ALLOWED,
             PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
@@ -181,6 +186,7 @@ impl GatewayError {
             Unauthorized { .. } => "invalid_token",
             InsufficientScope { .. } => "insufficient_scope",
             UnknownTenant { .. } => "unknown_tenant",
+            InvalidApiKey => "invalid_api_key",
             NoRoute { .. } => "no_route",
             MethodNotAllowed { .. } => "method_not_allowed",
             PayloadTooLarge { .. } => "payload_too_large",

@@ -47,6 +47,8 @@ pub struct Snapshot {
     /// request): the keys come from the configuration and requests only look them up,
     /// so no client can collide them.
     pub plans: HashMap<Box<str>, TenantPlan, foldhash::fast::RandomState>,
+    /// `[[gateway.api_keys]]`, by key.
+    pub api_keys: crate::pipeline::api_key::ApiKeys,
     /// Pools by upstream name.
     pub pools: BTreeMap<String, Arc<Pool>>,
 }
@@ -100,11 +102,13 @@ impl Snapshot {
                 )
             })
             .collect();
+        let api_keys = crate::pipeline::api_key::ApiKeys::new(&config.api_keys);
         Ok(Self {
             config,
             router: Router::new(routes),
             verifier,
             plans,
+            api_keys,
             pools,
         })
     }

@@ -247,14 +247,16 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
         let name = HeaderName::try_from(name.trim())
             .map_err(|_| bad(format!("`{}` is not a header name", name.trim())))?;
         let value = Template::parse(value.trim()).map_err(|e| bad(format!("header `{h}`: {e}")))?;
-        headers.push((name, value));
+        headers.push((name, from_env(value, &format!("header `{h}`"))?));
     }
     let body = args
         .body
         .as_deref()
         .map(Template::parse)
         .transpose()
-        .map_err(|e| bad(format!("--body: {e}")))?;
+        .map_err(|e| bad(format!("--body: {e}")))?
+        .map(|b| from_env(b, "--body"))
+        .transpose()?;
     Ok(Request {
         uri,
         method,
@@ -328,7 +330,10 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
         tenants: Vec::new(),
         requests: vec![RequestTemplate {
             method: req.method.clone(),
-            path: Template::parse(path).map_err(|e| bad(format!("URL path: {e}")))?,
+            path: from_env(
+                Template::parse(path).map_err(|e| bad(format!("URL path: {e}")))?,
+                "URL path",
+            )?,
             headers: req.headers.clone(),
             body: req.body.clone(),
             idempotency_key: false,
@@ -515,4 +520,15 @@ fn summarize(
         connection_setup_ms: r.connection_setup.as_ref().map(SetupSummary::of),
         tls_insecure: r.tls_insecure,
     })
+}
+
+/// `t` with its `{env:NAME}` values read from the environment; an unset one is refused.
+fn from_env(mut t: Template, what: &str) -> Result<Template, CliError> {
+    let unset = t.resolve_env(&crate::scenario::validate::process_env);
+    match unset.first() {
+        None => Ok(t),
+        Some(name) => Err(CliError::BadInput(format!(
+            "{what}: environment variable `{name}` is not set (read by `{{env:{name}}}`)"
+        ))),
+    }
 }

@@ -102,6 +102,14 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
             plan: t.plan,
         })
         .collect();
+    config.api_keys = g
+        .api_keys
+        .iter()
+        .map(|k| gw::ApiKeyConfig {
+            key: k.key.render_static(),
+            tenant: k.tenant.clone(),
+        })
+        .collect();
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -142,7 +150,7 @@ fn auth_config(a: &m::Auth) -> gw::AuthConfig {
     };
     let mut auth = gw::AuthConfig::hmac(algorithm, Vec::new());
     auth.key = match &a.key {
-        m::KeySource::Secret(s) => gw::KeySource::Secret(s.as_bytes().to_vec()),
+        m::KeySource::Secret(s) => gw::KeySource::Secret(s.render_static().into_bytes()),
         m::KeySource::KeyFile(p) => gw::KeySource::PemFile(p.clone()),
         m::KeySource::JwksFile(p) => gw::KeySource::JwksFile(p.clone()),
     };

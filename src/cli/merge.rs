@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::run::merge::{MergeProblem, check_complete, merge, read_folder, unchecked_starts};
-use crate::scenario::load::parse_str;
+use crate::scenario::load::{parse_str_with_env, recorded_env};
 
 /// Merge shard folders into one run folder and judge the SLOs on the whole.
 #[derive(Debug, clap::Args)]
@@ -38,10 +38,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
     let first = &parts[0];
     let label = first.dir.join(crate::run::outputs::SCENARIO_TOML);
-    let loaded = parse_str(
+    let loaded = parse_str_with_env(
         &label.display().to_string(),
         &first.scenario_toml,
         &first.dir,
+        &recorded_env,
     )
     .map_err(|d| CliError::BadInput(d.to_string()))?;
     let scenario_toml = first.scenario_toml.clone();

@@ -32,11 +32,14 @@ pub enum Outcome {
     /// HTTP/2: the server sent GOAWAY with a last stream id below the request's
     /// stream: the server did not process it. The connection is opened again.
     H2Goaway,
+    /// Never sent: the tenant's OAuth2 token could not be fetched from its token
+    /// endpoint (a failure of the credentials, not of the system under test).
+    AuthFetchFailed,
 }
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
@@ -48,6 +51,7 @@ impl Outcome {
         Outcome::Dropped,
         Outcome::H2Reset,
         Outcome::H2Goaway,
+        Outcome::AuthFetchFailed,
     ];
 
     /// The name used in JSON and reports.
@@ -64,17 +68,29 @@ impl Outcome {
             Outcome::Dropped => "dropped",
             Outcome::H2Reset => "h2_reset",
             Outcome::H2Goaway => "h2_goaway",
+            Outcome::AuthFetchFailed => "auth_fetch_failed",
         }
     }
 
-    /// Outcomes only TLS or HTTP/2 traffic can have (`tls_error`, `h2_reset`,
-    /// `h2_goaway`): listed in counts and summaries only when a request had one, so
-    /// the outputs of plain HTTP/1 runs stay as they were.
+    /// Outcomes only TLS, HTTP/2 or OAuth2 traffic can have (`tls_error`,
+    /// `h2_reset`, `h2_goaway`, `auth_fetch_failed`): listed in counts and
+    /// summaries only when a request had one, so the outputs of runs without
+    /// them stay as they were.
     pub fn listed_when_zero(self) -> bool {
         !matches!(
             self,
-            Outcome::TlsError | Outcome::H2Reset | Outcome::H2Goaway
+            Outcome::TlsError | Outcome::H2Reset | Outcome::H2Goaway | Outcome::AuthFetchFailed
         )
+    }
+
+    /// Whether a count of `n` is listed in results and summaries.
+    pub fn listed(self, n: u64) -> bool {
+        n > 0 || self.listed_when_zero()
+    }
+
+    /// Whether a request with this outcome went out at all.
+    pub fn was_sent(self) -> bool {
+        !matches!(self, Outcome::Dropped | Outcome::AuthFetchFailed)
     }
 
     /// Availability counts `ok` and expected rejections as good; everything else is bad.
@@ -99,6 +115,8 @@ pub enum ClientFailure {
     H2Reset(u32),
     /// HTTP/2 GOAWAY whose last stream id is below the request's stream.
     H2Goaway,
+    /// The tenant's OAuth2 token could not be fetched: nothing was sent.
+    AuthFetch,
 }
 
 /// The one table: what a response (or its absence) means for a request class.
@@ -114,6 +132,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
         Err(ClientFailure::Io) => return Outcome::IoError,
         Err(ClientFailure::H2Reset(_)) => return Outcome::H2Reset,
         Err(ClientFailure::H2Goaway) => return Outcome::H2Goaway,
+        Err(ClientFailure::AuthFetch) => return Outcome::AuthFetchFailed,
     };
     let expected = if expect.is_empty() {
         (200..400).contains(&status)
@@ -130,7 +149,7 @@ pub fn classify(result: Result<u16, ClientFailure>, expect: &[u16]) -> Outcome {
 
 /// Counts by outcome; serialized as `{"ok": n, "rejected": n, …}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 11]);
+pub struct OutcomeCounts([u64; Outcome::ALL.len()]);
 
 impl OutcomeCounts {
     /// Count one more `outcome`.
@@ -156,9 +175,13 @@ impl OutcomeCounts {
         self.0.iter().sum()
     }
 
-    /// Requests that were sent (everything but `dropped`).
+    /// Requests that were sent (everything but `dropped` and `auth_fetch_failed`).
     pub fn sent(&self) -> u64 {
-        self.total() - self.get(Outcome::Dropped)
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.was_sent())
+            .map(|o| self.get(*o))
+            .sum()
     }
 
     /// Requests with a good outcome (availability's numerator).
@@ -174,11 +197,9 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let listed = Outcome::ALL
-            .into_iter()
-            .filter(|o| o.listed_when_zero() || self.get(*o) > 0);
-        let mut map = s.serialize_map(Some(listed.clone().count()))?;
-        for outcome in listed {
+        let listed = || Outcome::ALL.into_iter().filter(|o| o.listed(self.get(*o)));
+        let mut map = s.serialize_map(Some(listed().count()))?;
+        for outcome in listed() {
             map.serialize_entry(outcome.name(), &self.get(outcome))?;
         }
         map.end()
@@ -228,6 +249,7 @@ mod tests {
             (Err(F::Io), &[], O::IoError),
             (Err(F::H2Reset(7)), &[], O::H2Reset),
             (Err(F::H2Goaway), &[200], O::H2Goaway),
+            (Err(F::AuthFetch), &[], O::AuthFetchFailed),
         ];
         for (result, expect, want) in cases {
             assert_eq!(
@@ -261,5 +283,17 @@ mod tests {
             (Some(1), None)
         );
         assert_eq!(serde_json::from_value::<OutcomeCounts>(json).unwrap(), c);
+        assert!(
+            serde_json::to_value(c)
+                .unwrap()
+                .get("auth_fetch_failed")
+                .is_none(),
+            "absent while never seen"
+        );
+        c.add(Outcome::AuthFetchFailed);
+        let json = serde_json::to_value(c).unwrap();
+        assert_eq!(json["auth_fetch_failed"], 1);
+        assert_eq!(serde_json::from_value::<OutcomeCounts>(json).unwrap(), c);
+        assert_eq!((c.total(), c.sent(), c.good()), (5, 3, 2));
     }
 }

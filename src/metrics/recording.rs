@@ -104,6 +104,20 @@ pub struct StatusExample {
     pub body_truncated: bool,
 }
 
+impl Recording {
+    /// Hide `secrets` in the example bodies (an answer may echo a request's key).
+    pub fn redact_examples(&mut self, secrets: &[String]) {
+        if secrets.is_empty() {
+            return;
+        }
+        for e in &mut self.examples {
+            if let Some(body) = &mut e.body {
+                *body = crate::scenario::redact_text(body, secrets, e.body_truncated);
+            }
+        }
+    }
+}
+
 impl StatusExample {
     /// An example body out of raw bytes: the first [`EXAMPLE_BODY_BYTES`], lossy
     /// UTF-8, and whether there was more. An empty body is no example.

@@ -122,9 +122,9 @@ pub fn read_run_folder(dir: &Path) -> Result<RunFolder, RunFolderError> {
         })?;
     let (scenario_path, scenario_toml) = read(SCENARIO_TOML)?;
     let label = scenario_path.display().to_string();
-    let parsed = crate::scenario::load::parse_str(&label, &scenario_toml, dir).or_else(|first| {
-        crate::scenario::load::parse_str(&label, &scenario_toml, Path::new(".")).map_err(|_| first)
-    });
+    use crate::scenario::load::{parse_str_with_env as parse, recorded_env as env};
+    let parsed = parse(&label, &scenario_toml, dir, &env)
+        .or_else(|first| parse(&label, &scenario_toml, Path::new("."), &env).map_err(|_| first));
     let scenario = parsed
         .map_err(|d| RunFolderError::Scenario {
             path: scenario_path,

@@ -20,7 +20,7 @@ use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
 use crate::results::{RunResults, StoreReadback};
 use crate::scenario::model::{FaultProxy as FaultProxyChoice, Scenario};
-use crate::scenario::raw::RawGatewayFile;
+use crate::scenario::raw::{RawGatewayFile, RawTenant};
 use crate::scenario::unparse;
 use crate::topology::supervisor::Supervisor;
 use crate::traffic::{Shard, TrafficOptions, TrafficPlan, run_traffic};
@@ -289,7 +289,16 @@ pub(super) fn write_gateway_config(
     let file = RawGatewayFile {
         gateway,
         upstreams,
-        tenants: raw.tenants,
+        // The gateway needs the tenants' plans only, not what their clients send.
+        tenants: raw
+            .tenants
+            .into_iter()
+            .map(|t| RawTenant {
+                id: t.id,
+                plan: t.plan,
+                ..RawTenant::default()
+            })
+            .collect(),
     };
     let path = dir.join("gateway.toml");
     let text = toml::to_string(&file).unwrap_or_default();

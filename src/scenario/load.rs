@@ -46,6 +46,23 @@ pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
 
 /// Validate scenario text; `label` names it in messages, `base_dir` resolves relative paths.
 pub fn parse_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagnostics> {
+    parse_str_with_env(label, text, base_dir, &validate::process_env)
+}
+
+/// The environment of a recorded run's `scenario.toml` (re-rendering reports,
+/// merging shards): its `{env:NAME}` values are not needed, nor asked for, and
+/// read as `<redacted>`, which is what its outputs show of them anyway.
+pub fn recorded_env(_name: &str) -> Option<String> {
+    Some("<redacted>".to_owned())
+}
+
+/// [`parse_str`], reading `{env:NAME}` through `env`.
+pub fn parse_str_with_env(
+    label: &str,
+    text: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Diagnostics> {
     let doc = match parse_document(text) {
         Ok(doc) => doc,
         Err(d) => return Err(locate(label, text, None, vec![d])),
@@ -58,7 +75,7 @@ pub fn parse_str(label: &str, text: &str, base_dir: &Path) -> Result<Loaded, Dia
     let Some(raw) = raw_scenario(&known, &mut diags) else {
         return Err(locate(label, text, Some(doc.get_ref()), diags));
     };
-    match validate::scenario(&raw, base_dir) {
+    match validate::scenario_with_env(&raw, base_dir, env) {
         Ok(scenario) if diags.is_empty() => {
             let warnings = validate::reach::warnings(&scenario);
             let warnings = locate(label, text, Some(doc.get_ref()), warnings);

@@ -16,8 +16,10 @@ use super::slo::Slo;
 use super::template::Template;
 
 mod client;
+mod credentials;
 mod faults;
 pub use client::*;
+pub use credentials::*;
 pub use faults::*;
 
 /// The gateway's own validated types, embedded as they are: a usage plan (token bucket
@@ -80,6 +82,8 @@ pub struct Gateway {
     pub unknown_tenant: UnknownTenant,
     /// Largest request body the gateway accepts (→ 413).
     pub max_body_bytes: u64,
+    /// `[[gateway.api_keys]]`: with any, the gateway asks every request for one.
+    pub api_keys: Vec<ApiKey>,
 }
 
 /// JWT algorithms the gateway accepts (pinned per key).
@@ -104,8 +108,8 @@ impl JwtAlgorithm {
 /// Where the verification key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// Shared secret (HS*).
-    Secret(String),
+    /// Shared secret (HS*): text or `{env:NAME}`, resolved at validation.
+    Secret(Template),
     /// A PEM public key (RS/PS/ES/EdDSA).
     KeyFile(PathBuf),
     /// A JWKS document; the token's `kid` selects the key.
@@ -283,6 +287,8 @@ pub struct Tenant {
     pub plan: Plan,
     /// A static bearer token to send instead of a minted JWT.
     pub token: Option<String>,
+    /// API key, own headers, OAuth2.
+    pub credentials: Credentials,
 }
 
 /// How arrivals are spaced in an arrival-rate executor.

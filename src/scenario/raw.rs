@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 pub use reference_gateway::config::raw::{
-    HumanDuration, RawAuth, RawCache, RawGateway, RawHealth, RawOutlier, RawPlan, RawQuota,
-    RawRateLimit, RawRetry, RawRoute,
+    HumanDuration, RawApiKey, RawAuth, RawCache, RawGateway, RawHealth, RawOutlier, RawPlan,
+    RawQuota, RawRateLimit, RawRetry, RawRoute,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -176,6 +176,30 @@ pub struct RawTenant {
     /// A static bearer token instead of a minted JWT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The tenant's API key, what `{tenant.api_key}` renders: text or `{env:NAME}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Headers on every request of this tenant (templates; a request class's header of the same name wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// OAuth2 client credentials: requests carry the token the endpoint issues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<RawOAuth2>,
+}
+
+/// OAuth2 client-credentials grant (RFC 6749 §4.4) of a tenant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// The token endpoint (`http://` or `https://`).
+    pub token_url: String,
+    /// Text or `{env:NAME}`.
+    pub client_id: String,
+    /// Text or `{env:NAME}` (write `{env:NAME}`: a secret does not belong in the file).
+    pub client_secret: String,
+    /// Space-separated scopes to ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// A ramp stage.

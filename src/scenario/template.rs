@@ -2,7 +2,11 @@
 //! load engine only fills in values.
 //!
 //! Variables: `{seq}` (the request's sequence number in its phase), `{rand:A..B}`
-//! (uniform integer in A..=B), `{uuid}` (random v4), `{tenant}` (the tenant id).
+//! (uniform integer in A..=B), `{uuid}` (random v4), `{tenant}` (the tenant id,
+//! also `{tenant.id}`), `{tenant.api_key}` (the tenant's `api_key`) and `{env:NAME}`
+//! (the environment variable `NAME`, read once at validation by
+//! [`Template::resolve_env`]; its value is a secret: [`fmt::Display`] writes
+//! `{env:NAME}` back and `Debug` hides it).
 //! The random ones draw from the generator [`Vars::rng`] the load engine seeds per
 //! request from (seed, phase, sequence number), in template order (path, headers,
 //! body), so a seed fixes every rendered request.
@@ -18,13 +22,33 @@ use rand::Rng;
 pub enum Part {
     Literal(String),
     Seq,
-    Rand { lo: u64, hi: u64 },
+    Rand {
+        lo: u64,
+        hi: u64,
+    },
     Uuid,
     Tenant,
+    /// `{tenant.api_key}`.
+    TenantApiKey,
+    /// `{env:NAME}`: `value` is `None` until [`Template::resolve_env`] reads it.
+    Env {
+        name: String,
+        value: Option<SecretValue>,
+    },
+}
+
+/// The value of an environment variable: compared and rendered, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(pub String);
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A parsed template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Template {
     parts: Vec<Part>,
 }
@@ -41,6 +65,8 @@ pub struct TemplateError {
 pub struct Vars<'a, R: Rng> {
     pub seq: u64,
     pub tenant: &'a str,
+    /// The tenant's `api_key` (`""` for none).
+    pub api_key: &'a str,
     pub rng: &'a mut R,
 }
 
@@ -91,9 +117,62 @@ impl Template {
         &self.parts
     }
 
-    /// True when the template has no variables (it can be rendered once).
+    /// True when the template has no per-request variables (it can be rendered
+    /// once): literal text and environment values only.
     pub fn is_static(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+        self.parts
+            .iter()
+            .all(|p| matches!(p, Part::Literal(_) | Part::Env { .. }))
+    }
+
+    /// True when the rendering depends on the tenant at most (no `{seq}`,
+    /// `{rand}`, `{uuid}`): it can be rendered once per tenant.
+    pub fn is_per_tenant(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| !matches!(p, Part::Seq | Part::Rand { .. } | Part::Uuid))
+    }
+
+    /// Whether the template reads `{tenant.api_key}`.
+    pub fn uses_api_key(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::TenantApiKey))
+    }
+
+    /// Read every `{env:NAME}` through `lookup`; the names that are not set, in order.
+    pub fn resolve_env(&mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut unset = Vec::new();
+        for part in &mut self.parts {
+            if let Part::Env { name, value } = part {
+                match lookup(name) {
+                    Some(v) => *value = Some(SecretValue(v)),
+                    None => unset.push(name.clone()),
+                }
+            }
+        }
+        unset
+    }
+
+    /// The values of the template's `{env:NAME}` variables (what outputs must hide).
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Env {
+                value: Some(SecretValue(v)),
+                ..
+            } => Some(v.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The rendering of a static template (see [`Template::is_static`]).
+    pub fn render_static(&self) -> String {
+        // Static templates draw nothing; any generator will do.
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0);
+        self.render(&mut Vars {
+            seq: 0,
+            tenant: "",
+            api_key: "",
+            rng: &mut rng,
+        })
     }
 
     /// Append the rendered text to `out`.
@@ -113,6 +192,12 @@ impl Template {
                     let _ = write!(out, "{id}");
                 }
                 Part::Tenant => out.push_str(vars.tenant),
+                Part::TenantApiKey => out.push_str(vars.api_key),
+                Part::Env { value, .. } => {
+                    if let Some(SecretValue(v)) = value {
+                        out.push_str(v);
+                    }
+                }
             }
         }
     }
@@ -142,7 +227,25 @@ fn parse_variable(body: &str, offset: usize) -> Result<Part, TemplateError> {
     match (name, args) {
         ("seq", None) => Ok(Part::Seq),
         ("uuid", None) => Ok(Part::Uuid),
-        ("tenant", None) => Ok(Part::Tenant),
+        ("tenant" | "tenant.id", None) => Ok(Part::Tenant),
+        ("tenant.api_key", None) => Ok(Part::TenantApiKey),
+        ("env", Some(var)) => {
+            let valid = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if valid {
+                Ok(Part::Env {
+                    name: var.to_owned(),
+                    value: None,
+                })
+            } else {
+                Err(err(format!(
+                    "`{{env:{var}}}`: `{var}` is not an environment variable name (letters, digits, `_`)"
+                )))
+            }
+        }
+        ("env", None) => Err(err(
+            "`{env}` needs a variable name like `{env:API_KEY}`".to_owned()
+        )),
         ("rand", Some(range)) => {
             let (lo, hi) = range.split_once("..").ok_or_else(|| {
                 err(format!(
@@ -167,11 +270,14 @@ fn parse_variable(body: &str, offset: usize) -> Result<Part, TemplateError> {
         ("rand", None) => Err(err(
             "`{rand}` needs a range like `{rand:1..1000}`".to_owned()
         )),
-        (known @ ("seq" | "uuid" | "tenant"), Some(_)) => {
+        (known @ ("seq" | "uuid" | "tenant" | "tenant.id" | "tenant.api_key"), Some(_)) => {
             Err(err(format!("`{{{known}}}` takes no arguments")))
         }
+        (other, _) if other.starts_with("tenant.") => Err(err(format!(
+            "unknown tenant field `{{{other}}}`; known: {{tenant.id}}, {{tenant.api_key}}"
+        ))),
         (other, _) => Err(err(format!(
-            "unknown variable `{{{other}}}`; known: {{seq}}, {{rand:A..B}}, {{uuid}}, {{tenant}} (write `{{{{` for a literal brace)"
+            "unknown variable `{{{other}}}`; known: {{seq}}, {{rand:A..B}}, {{uuid}}, {{tenant}}, {{tenant.api_key}}, {{env:NAME}} (write `{{{{` for a literal brace)"
         ))),
     }
 }
@@ -198,6 +304,8 @@ impl fmt::Display for Template {
                 Part::Rand { lo, hi } => write!(f, "{{rand:{lo}..{hi}}}")?,
                 Part::Uuid => f.write_str("{uuid}")?,
                 Part::Tenant => f.write_str("{tenant}")?,
+                Part::TenantApiKey => f.write_str("{tenant.api_key}")?,
+                Part::Env { name, .. } => write!(f, "{{env:{name}}}")?,
             }
         }
         Ok(())
@@ -225,6 +333,7 @@ mod tests {
         let mut vars = Vars {
             seq: 0,
             tenant: "acme",
+            api_key: "",
             rng: &mut rng,
         };
         let out = t.render(&mut vars);
@@ -240,6 +349,7 @@ mod tests {
         let mut vars = Vars {
             seq: 42,
             tenant: "acme",
+            api_key: "",
             rng: &mut rng,
         };
         let out = t.render(&mut vars);
@@ -267,11 +377,35 @@ mod tests {
     }
 
     #[test]
+    fn env_values_render_but_never_show() {
+        let mut t = Template::parse("key-{env:NF_A}-{tenant.api_key}-{env:NF_B}").unwrap();
+        assert!(!t.is_static() && t.is_per_tenant() && t.uses_api_key());
+        let unset = t.resolve_env(&|name| (name == "NF_A").then(|| "s3cr3t".to_owned()));
+        assert_eq!(unset, ["NF_B"]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let out = t.render(&mut Vars {
+            seq: 0,
+            tenant: "acme",
+            api_key: "k1",
+            rng: &mut rng,
+        });
+        assert_eq!(out, "key-s3cr3t-k1-");
+        assert_eq!(t.to_string(), "key-{env:NF_A}-{tenant.api_key}-{env:NF_B}");
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+        assert_eq!(t.secrets().collect::<Vec<_>>(), ["s3cr3t"]);
+        let mut only_env = Template::parse("{env:NF_A}").unwrap();
+        only_env.resolve_env(&|_| Some("v".into()));
+        assert!(only_env.is_static());
+        assert_eq!(only_env.render_static(), "v");
+    }
+
+    #[test]
     fn display_round_trips() {
         for text in [
             "/items/{rand:1..1000}",
             r#"{"a": {seq}, "b": "{tenant}"}"#,
             "{{uuid}} is {uuid}",
+            "{env:API_KEY}/{tenant.api_key}/{tenant.id}",
             "plain",
             "{",
             "}{",

@@ -186,7 +186,7 @@ mod tests {
         let find = |k: &str| msgs.iter().find(|m| m.contains(k)).unwrap();
         assert!(
             find("`instancez`").starts_with(
-                "unknown key `instancez` in [gateway]; did you mean `instances`? Expected one of: auth, cache,"
+                "unknown key `instancez` in [gateway]; did you mean `instances`? Expected one of: api_keys, auth, cache,"
             ),
             "{msgs:#?}"
         );

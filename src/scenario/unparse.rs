@@ -36,6 +36,20 @@ pub fn to_raw(s: &Scenario) -> RawScenario {
                 id: t.id.clone(),
                 plan: plan(&t.plan),
                 token: t.token.clone(),
+                api_key: t.credentials.api_key.as_ref().map(ToString::to_string),
+                headers: (!t.credentials.headers.is_empty()).then(|| {
+                    t.credentials
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                }),
+                oauth2: t.credentials.oauth2.as_ref().map(|o| RawOAuth2 {
+                    token_url: o.token_url.clone(),
+                    client_id: o.client_id.to_string(),
+                    client_secret: o.client_secret.to_string(),
+                    scope: o.scope.clone(),
+                }),
             })
             .collect(),
         traffic: s.traffic.iter().map(phase).collect(),
@@ -93,6 +107,28 @@ pub fn redact(raw: &mut RawScenario) {
         if t.token.is_some() {
             t.token = Some(HIDDEN.into());
         }
+        // `{env:NAME}` names a secret without holding it: those stay, literal keys go.
+        for v in t
+            .api_key
+            .iter_mut()
+            .chain(t.headers.iter_mut().flat_map(|h| h.values_mut()))
+        {
+            if !only_references(v) {
+                *v = HIDDEN.into();
+            }
+        }
+        if let Some(o) = t.oauth2.as_mut()
+            && !only_references(&o.client_secret)
+        {
+            o.client_secret = HIDDEN.into();
+        }
+    }
+    if let Some(g) = raw.gateway.as_mut() {
+        for k in &mut g.api_keys {
+            if !only_references(&k.key) {
+                k.key = HIDDEN.into();
+            }
+        }
     }
     let scrub = |url: &mut String| {
         if let Some((scheme, rest)) = url.split_once("://")
@@ -118,8 +154,8 @@ pub fn redact(raw: &mut RawScenario) {
         for r in &mut p.requests {
             if let Some(h) = r.headers.as_mut() {
                 for (k, v) in h.iter_mut() {
-                    if k.eq_ignore_ascii_case("authorization")
-                        || k.eq_ignore_ascii_case("x-api-key")
+                    if SECRET_HEADERS.iter().any(|s| k.eq_ignore_ascii_case(s))
+                        && !only_references(v)
                     {
                         *v = HIDDEN.into();
                     }
@@ -127,6 +163,29 @@ pub fn redact(raw: &mut RawScenario) {
             }
         }
     }
+}
+
+/// Request headers whose literal values are credentials.
+const SECRET_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "apikey",
+    "api-key",
+    "x-auth-token",
+    "cookie",
+];
+
+/// Whether a credential's template holds no secret of its own: only variables
+/// (`{env:NAME}`, `{tenant.api_key}`, …) and at most an auth scheme (`Bearer `).
+fn only_references(text: &str) -> bool {
+    use super::template::{Part, Template};
+    Template::parse(text).is_ok_and(|t| {
+        t.parts().iter().all(|p| match p {
+            Part::Literal(l) => ["Bearer ", "Basic ", "Token ", "ApiKey "].contains(&l.as_str()),
+            _ => true,
+        })
+    })
 }
 
 fn plan(p: &Plan) -> RawPlan {
@@ -153,7 +212,7 @@ fn gateway(g: &Gateway) -> RawGateway {
         default_plan,
         auth: g.auth.as_ref().map(|a| {
             let (secret, key_file, jwks_file) = match &a.key {
-                KeySource::Secret(s) => (Some(s.clone()), None, None),
+                KeySource::Secret(s) => (Some(s.to_string()), None, None),
                 KeySource::KeyFile(p) => (None, Some(p.display().to_string()), None),
                 KeySource::JwksFile(p) => (None, None, Some(p.display().to_string())),
             };
@@ -184,6 +243,14 @@ fn gateway(g: &Gateway) -> RawGateway {
             fail_open: Some(g.rate_limit.fail_open),
         }),
         routes: g.routes.iter().map(route).collect(),
+        api_keys: g
+            .api_keys
+            .iter()
+            .map(|k| RawApiKey {
+                key: k.key.to_string(),
+                tenant: k.tenant.clone(),
+            })
+            .collect(),
     }
 }
 

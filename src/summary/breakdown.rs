@@ -68,7 +68,7 @@ impl BreakdownRow {
 }
 
 /// Outcomes that come without any status.
-const UNANSWERED: [Outcome; 7] = [
+const UNANSWERED: [Outcome; 8] = [
     Outcome::Timeout,
     Outcome::ConnectError,
     Outcome::TlsError,
@@ -76,6 +76,7 @@ const UNANSWERED: [Outcome; 7] = [
     Outcome::Dropped,
     Outcome::H2Reset,
     Outcome::H2Goaway,
+    Outcome::AuthFetchFailed,
 ];
 
 /// The breakdown of a recording: classes with bad requests first (most bad

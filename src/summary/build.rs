@@ -98,7 +98,9 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         }),
         tls_insecure: r.recording.tls_insecure,
     };
-    let invalid = dropped as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
+    // Requests never sent for want of a token make the run invalid the way drops do.
+    let unsent = dropped + outcomes.get(Outcome::AuthFetchFailed);
+    let invalid = unsent as f64 > MAX_DROP_SHARE * outcomes.sent().max(1) as f64;
     summary.decide(RunHealth {
         invalid,
         broken,
@@ -137,6 +139,12 @@ fn warnings(r: &RunResults, dropped: u64) -> Vec<String> {
     if dropped > 0 {
         warnings.push(format!(
             "{dropped} request(s) were dropped at the in-flight cap: the generator could not keep the schedule, so latency and availability are understated"
+        ));
+    }
+    let auth_failed = rec.outcomes().get(Outcome::AuthFetchFailed);
+    if auth_failed > 0 {
+        warnings.push(format!(
+            "{auth_failed} request(s) were not sent: their tenant's OAuth2 token could not be fetched (`auth_fetch_failed`); they count against the credentials, not the system under test"
         ));
     }
     if r.partial {

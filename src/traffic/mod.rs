@@ -18,6 +18,7 @@
 pub mod client;
 mod http2;
 mod hyper_client;
+pub mod oauth;
 mod plan;
 mod progress;
 pub mod request;
@@ -126,6 +127,7 @@ pub async fn run_traffic(
     if let Some(task) = progress {
         let _ = task.await;
     }
+    merged.redact_examples(&load_plan.secrets);
     if options.client != ClientKind::Ninefold {
         merged.http_client = Some(options.client.name().to_owned());
     }

@@ -160,6 +160,10 @@ pub(crate) struct LoadPlan {
     /// The throttle model's bucket per tenant, fed in send order by every worker.
     pub models: Vec<Mutex<BucketModel>>,
     pub minter: Option<Arc<Minter>>,
+    /// The OAuth2 tenants' tokens (`None`: no tenant uses OAuth2).
+    pub oauth: Option<Arc<super::oauth::OAuthTokens>>,
+    /// Values no recorded answer may show (see [`crate::scenario::secrets_of`]).
+    pub secrets: Vec<String>,
     pub targets: Vec<Target>,
     pub workers: usize,
     /// This process's share of the run.
@@ -262,6 +266,8 @@ impl LoadPlan {
                 })
                 .collect(),
             phases,
+            oauth: super::oauth::OAuthTokens::new(&plan.tenants),
+            secrets: crate::scenario::secrets_of(&plan.tenants, &plan.phases, plan.auth.as_ref()),
             tenants: plan.tenants,
             layout,
             minter,
@@ -352,7 +358,7 @@ fn resolve(
         classes: phase
             .requests
             .iter()
-            .map(|r| PreparedClass::new(r, &phase.expect))
+            .map(|r| PreparedClass::new(r, &phase.expect).with_tenants(tenants))
             .collect(),
         class_weights: cumulative(phase.requests.iter().map(|r| f64::from(r.weight.get()))),
         tenants: tenant_ids,
@@ -430,6 +436,7 @@ mod tests {
                 quota: None,
             },
             token: None,
+            credentials: Default::default(),
         };
         let plan = TrafficPlan {
             phases: vec![phase("one"), phase("two")],
@@ -462,7 +469,7 @@ mod tests {
                 &mut String::new(),
                 &mut rng,
                 seq,
-                tenant.map_or("", |t| s.tenants[t].id.as_str()),
+                tenant.map(|t| (t, s.tenants[t].id.as_str())),
                 &HeaderValue::from_static("h"),
                 None,
                 key.as_ref(),

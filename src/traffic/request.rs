@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::scenario::template::{Template, Vars};
-use crate::scenario::{RequestTemplate, TokenKind};
+use crate::scenario::{RequestTemplate, Tenant, TokenKind};
 
 /// The header that carries a logical request's idempotency key.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -64,7 +64,8 @@ pub fn idempotency_key(seed: u64, phase: usize, seq: u64) -> HeaderValue {
 /// Why a rendered request is not valid HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("rendered path `{path}` is not a valid request target")]
+    /// `path` is the template as written: the rendering may hold a secret.
+    #[error("path `{path}` does not render to a valid request target")]
     Path { path: String },
     #[error("rendered header {name} is not a valid header value")]
     Header { name: HeaderName },
@@ -81,7 +82,14 @@ pub struct PreparedClass {
     static_path: bool,
     /// `name: value\r\n` for every static header.
     static_headers: Vec<u8>,
-    dynamic_headers: Vec<(HeaderName, Template)>,
+    static_names: Vec<HeaderName>,
+    /// The class writes `Authorization` itself (no token is added then).
+    sets_authorization: bool,
+    /// The other headers, in declaration order.
+    dynamic_headers: Vec<(HeaderName, Dynamic)>,
+    /// Per tenant (by index in the plan's tenants), what depends on the tenant
+    /// only, rendered once; empty until [`PreparedClass::with_tenants`].
+    tenants: Vec<TenantParts>,
     body: Option<Template>,
     static_body: Bytes,
     /// Whether `Content-Length` is sent even for an empty body (methods that carry one).
@@ -93,7 +101,102 @@ pub struct PreparedClass {
     pub token: TokenKind,
 }
 
+/// A class header that is not the same for every request.
+#[derive(Debug, Clone)]
+struct Dynamic {
+    template: Template,
+    /// Its slot in [`TenantParts::class_headers`] when it depends on the tenant only.
+    per_tenant: Option<usize>,
+}
+
+/// What one tenant's requests of a class carry that depends on the tenant only.
+#[derive(Debug, Clone, Default)]
+struct TenantParts {
+    /// `name: value\r\n` of each per-tenant class header, by slot.
+    class_headers: Vec<Vec<u8>>,
+    /// `name: value\r\n` of the tenant's own headers that render once.
+    own_headers: Vec<u8>,
+    /// The tenant's own headers with per-request variables.
+    own_dynamic: Vec<(HeaderName, Template)>,
+    /// What `{tenant.api_key}` renders.
+    api_key: String,
+    /// The tenant's own headers set `Authorization` (and the class does not).
+    authorization: bool,
+}
+
 impl PreparedClass {
+    /// Render, once per tenant of `tenants` (the plan's, by index), what depends on
+    /// the tenant only: the class's `{tenant}` / `{tenant.api_key}` headers and the
+    /// tenant's own headers (a class header of the same name wins). A request of
+    /// tenant `i` then copies bytes instead of rendering.
+    pub fn with_tenants(mut self, tenants: &[Tenant]) -> Self {
+        let mut rng = SmallRng::seed_from_u64(0);
+        self.tenants = tenants
+            .iter()
+            .map(|t| {
+                let api_key = t
+                    .credentials
+                    .api_key
+                    .as_ref()
+                    .map(Template::render_static)
+                    .unwrap_or_default();
+                let mut vars = Vars {
+                    seq: 0,
+                    tenant: &t.id,
+                    api_key: &api_key,
+                    rng: &mut rng,
+                };
+                let mut class_headers = Vec::new();
+                for (name, d) in &self.dynamic_headers {
+                    if d.per_tenant.is_some() {
+                        let mut line = Vec::new();
+                        put_header(
+                            &mut line,
+                            name.as_str(),
+                            d.template.render(&mut vars).as_bytes(),
+                        );
+                        class_headers.push(line);
+                    }
+                }
+                let mut own_headers = Vec::new();
+                let mut own_dynamic = Vec::new();
+                for (name, v) in &t.credentials.headers {
+                    if self.sets_header(name) {
+                        continue;
+                    }
+                    if v.is_per_tenant() {
+                        put_header(
+                            &mut own_headers,
+                            name.as_str(),
+                            v.render(&mut vars).as_bytes(),
+                        );
+                    } else {
+                        own_dynamic.push((name.clone(), v.clone()));
+                    }
+                }
+                let authorization = !self.sets_authorization
+                    && t.credentials
+                        .headers
+                        .iter()
+                        .any(|(n, _)| n == AUTHORIZATION);
+                TenantParts {
+                    class_headers,
+                    own_headers,
+                    own_dynamic,
+                    api_key,
+                    authorization,
+                }
+            })
+            .collect();
+        self
+    }
+
+    /// Whether the class itself sets header `name`.
+    fn sets_header(&self, name: &HeaderName) -> bool {
+        self.dynamic_headers.iter().any(|(n, _)| n == name)
+            || self.static_names.iter().any(|n| n == name)
+    }
+
     /// Prepare `t`, a class of a phase whose `expect` is `phase_expect`.
     pub fn new(t: &RequestTemplate, phase_expect: &[u16]) -> Self {
         let expect = if !t.expect.is_empty() {
@@ -105,15 +208,7 @@ impl PreparedClass {
         } else {
             Vec::new()
         };
-        let render_static = |tpl: &Template| {
-            // Static templates draw nothing; any RNG will do.
-            let mut rng = SmallRng::seed_from_u64(0);
-            tpl.render(&mut Vars {
-                seq: 0,
-                tenant: "",
-                rng: &mut rng,
-            })
-        };
+        let render_static = Template::render_static;
         let mut line_start = Vec::with_capacity(64);
         line_start.extend_from_slice(t.method.as_str().as_bytes());
         line_start.push(b' ');
@@ -128,6 +223,8 @@ impl PreparedClass {
         let mut static_headers = Vec::new();
         let mut has_content_type = false;
         let mut dynamic_headers = Vec::new();
+        let mut static_names = Vec::new();
+        let mut slots = 0;
         for (name, value) in &t.headers {
             match value
                 .is_static()
@@ -137,8 +234,21 @@ impl PreparedClass {
                 Some(v) => {
                     has_content_type |= name == CONTENT_TYPE;
                     put_header(&mut static_headers, name.as_str(), v.as_bytes());
+                    static_names.push(name.clone());
                 }
-                None => dynamic_headers.push((name.clone(), value.clone())),
+                None => {
+                    let per_tenant = (value.is_per_tenant() && !value.is_static()).then(|| {
+                        slots += 1;
+                        slots - 1
+                    });
+                    dynamic_headers.push((
+                        name.clone(),
+                        Dynamic {
+                            template: value.clone(),
+                            per_tenant,
+                        },
+                    ))
+                }
             }
         }
         let static_body = match &t.body {
@@ -167,7 +277,10 @@ impl PreparedClass {
             line_start,
             static_path,
             static_headers,
+            sets_authorization: t.headers.iter().any(|(n, _)| n == AUTHORIZATION),
+            static_names,
             dynamic_headers,
+            tenants: Vec::new(),
             body: t.body.clone().filter(|b| !b.is_static()),
             static_body,
             length_always: matches!(t.method, Method::POST | Method::PUT | Method::PATCH),
@@ -178,7 +291,8 @@ impl PreparedClass {
     }
 
     /// Render one request, whole, into `out` (cleared first). `scratch` is a buffer
-    /// reused across requests.
+    /// reused across requests. `tenant` is the tenant's id and its index in the
+    /// tenants given to [`PreparedClass::with_tenants`] (`None`: anonymous).
     #[allow(clippy::too_many_arguments)]
     pub fn build<R: Rng>(
         &self,
@@ -186,11 +300,14 @@ impl PreparedClass {
         scratch: &mut String,
         rng: &mut R,
         seq: u64,
-        tenant: &str,
+        tenant: Option<(usize, &str)>,
         host: &HeaderValue,
         authorization: Option<&HeaderValue>,
         idempotency_key: Option<&HeaderValue>,
     ) -> Result<(), BuildError> {
+        let parts = tenant.and_then(|(i, _)| self.tenants.get(i));
+        let api_key = parts.map_or("", |p| p.api_key.as_str());
+        let tenant = tenant.map_or("", |(_, id)| id);
         out.clear();
         out.extend_from_slice(&self.line_start);
         if !self.static_path {
@@ -199,13 +316,14 @@ impl PreparedClass {
                 &mut Vars {
                     seq,
                     tenant,
+                    api_key,
                     rng: &mut *rng,
                 },
                 scratch,
             );
             if !valid_target(scratch) {
                 return Err(BuildError::Path {
-                    path: scratch.clone(),
+                    path: self.path.to_string(),
                 });
             }
             out.extend_from_slice(scratch.as_bytes());
@@ -213,22 +331,46 @@ impl PreparedClass {
         }
         put_header(out, HOST.as_str(), host.as_bytes());
         out.extend_from_slice(&self.static_headers);
-        for (name, tpl) in &self.dynamic_headers {
-            scratch.clear();
-            tpl.render_into(
+        for (name, d) in &self.dynamic_headers {
+            if let (Some(slot), Some(p)) = (d.per_tenant, parts) {
+                out.extend_from_slice(&p.class_headers[slot]);
+                continue;
+            }
+            render_header(
+                out,
+                scratch,
+                name,
+                &d.template,
                 &mut Vars {
                     seq,
                     tenant,
+                    api_key,
                     rng: &mut *rng,
                 },
-                scratch,
-            );
-            if !scratch.bytes().all(valid_value_byte) {
-                return Err(BuildError::Header { name: name.clone() });
-            }
-            put_header(out, name.as_str(), scratch.as_bytes());
+            )?;
         }
-        if let Some(auth) = authorization {
+        if let Some(p) = parts {
+            out.extend_from_slice(&p.own_headers);
+            for (name, tpl) in &p.own_dynamic {
+                render_header(
+                    out,
+                    scratch,
+                    name,
+                    tpl,
+                    &mut Vars {
+                        seq,
+                        tenant,
+                        api_key,
+                        rng: &mut *rng,
+                    },
+                )?;
+            }
+        }
+        // An `Authorization` the class or the tenant writes itself replaces the token.
+        if let Some(auth) = authorization
+            && !self.sets_authorization
+            && !parts.is_some_and(|p| p.authorization)
+        {
             put_header(out, AUTHORIZATION.as_str(), auth.as_bytes());
         }
         if let Some(key) = idempotency_key {
@@ -241,6 +383,7 @@ impl PreparedClass {
                     &mut Vars {
                         seq,
                         tenant,
+                        api_key,
                         rng: &mut *rng,
                     },
                     scratch,
@@ -258,6 +401,23 @@ impl PreparedClass {
         out.extend_from_slice(body);
         Ok(())
     }
+}
+
+/// Render header `name` from `tpl` and append it, checked.
+fn render_header<R: Rng>(
+    out: &mut Vec<u8>,
+    scratch: &mut String,
+    name: &HeaderName,
+    tpl: &Template,
+    vars: &mut Vars<'_, R>,
+) -> Result<(), BuildError> {
+    scratch.clear();
+    tpl.render_into(vars, scratch);
+    if !scratch.bytes().all(valid_value_byte) {
+        return Err(BuildError::Header { name: name.clone() });
+    }
+    put_header(out, name.as_str(), scratch.as_bytes());
+    Ok(())
 }
 
 /// `name: value\r\n`.
@@ -339,8 +499,17 @@ mod tests {
     fn render(c: &PreparedClass, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
         let mut out = Vec::new();
         let host = HeaderValue::from_static("127.0.0.1:1");
-        c.build(&mut out, &mut String::new(), rng, 0, "", &host, None, None)
-            .unwrap();
+        c.build(
+            &mut out,
+            &mut String::new(),
+            rng,
+            0,
+            None,
+            &host,
+            None,
+            None,
+        )
+        .unwrap();
         out
     }
 
@@ -349,6 +518,117 @@ mod tests {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    fn tenant_with_key(id: &str, key: &str, headers: &[(&'static str, &str)]) -> Tenant {
+        Tenant {
+            id: id.into(),
+            plan: crate::scenario::Plan {
+                rate: 1.0,
+                burst: NonZeroU32::new(1).unwrap(),
+                quota: None,
+            },
+            token: None,
+            credentials: crate::scenario::Credentials {
+                api_key: Some(Template::parse(key).unwrap()),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (HeaderName::from_static(n), Template::parse(v).unwrap()))
+                    .collect(),
+                oauth2: None,
+            },
+        }
+    }
+
+    /// Regression: tokens used to go only into `Authorization: Bearer`, so AWS usage
+    /// plans (`x-api-key`) and Kong (`apikey`) could not be driven.
+    #[test]
+    fn api_keys_go_in_any_header_aws_and_kong_style() {
+        let mut t = class(Method::GET, "/t/{tenant}", None);
+        t.headers.push((
+            HeaderName::from_static("x-api-key"),
+            Template::parse("{tenant.api_key}").unwrap(),
+        ));
+        let tenants = [
+            tenant_with_key("acme", "acme-key-1", &[("apikey", "{tenant.api_key}")]),
+            tenant_with_key(
+                "beta",
+                "beta-key-2",
+                &[("x-static", "tenant loses"), ("x-plan", "gold-{tenant}")],
+            ),
+        ];
+        let c = PreparedClass::new(&t, &[]).with_tenants(&tenants);
+        let host = HeaderValue::from_static("127.0.0.1:1");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        for (i, tenant) in tenants.iter().enumerate() {
+            c.build(
+                &mut out,
+                &mut String::new(),
+                &mut rng,
+                3,
+                Some((i, &tenant.id)),
+                &host,
+                None,
+                None,
+            )
+            .unwrap();
+            let (_, path, headers, _) = parse(&out);
+            assert_eq!(path, format!("/t/{}", tenant.id));
+            let key = format!("{}-key-{}", tenant.id, i + 1);
+            assert_eq!(get(&headers, "x-api-key"), Some(key.as_str()));
+            assert_eq!(get(&headers, "x-seq"), Some("3"));
+            assert_eq!(get(&headers, "authorization"), None);
+            if i == 0 {
+                assert_eq!(get(&headers, "apikey"), Some(key.as_str()));
+            } else {
+                // The class's own header wins over the tenant's of the same name.
+                assert_eq!(get(&headers, "x-static"), Some("s"));
+                assert_eq!(headers.iter().filter(|(n, _)| n == "x-static").count(), 1);
+                assert_eq!(get(&headers, "x-plan"), Some("gold-beta"));
+            }
+        }
+    }
+
+    #[test]
+    fn an_authorization_header_written_by_the_class_or_tenant_replaces_the_token() {
+        let token = HeaderValue::from_static("Bearer minted");
+        let host = HeaderValue::from_static("h");
+        let tenants = [
+            tenant_with_key("own", "k", &[("authorization", "ApiKey {tenant.api_key}")]),
+            tenant_with_key("plain", "k", &[]),
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        let auths =
+            |c: &PreparedClass, i: usize, out: &mut Vec<u8>, rng: &mut rand::rngs::SmallRng| {
+                c.build(
+                    out,
+                    &mut String::new(),
+                    rng,
+                    0,
+                    Some((i, &tenants[i].id)),
+                    &host,
+                    Some(&token),
+                    None,
+                )
+                .unwrap();
+                let (_, _, headers, _) = parse(out);
+                headers
+                    .into_iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, v)| v)
+                    .collect::<Vec<_>>()
+            };
+        let plain = PreparedClass::new(&class(Method::GET, "/", None), &[]).with_tenants(&tenants);
+        assert_eq!(auths(&plain, 0, &mut out, &mut rng), ["ApiKey k"]);
+        assert_eq!(auths(&plain, 1, &mut out, &mut rng), ["Bearer minted"]);
+        let mut own = class(Method::GET, "/", None);
+        own.headers
+            .push((AUTHORIZATION, Template::parse("Basic abc").unwrap()));
+        let own = PreparedClass::new(&own, &[]).with_tenants(&tenants);
+        assert_eq!(auths(&own, 0, &mut out, &mut rng), ["Basic abc"]);
+        assert_eq!(auths(&own, 1, &mut out, &mut rng), ["Basic abc"]);
     }
 
     #[test]
@@ -373,7 +653,7 @@ mod tests {
                 &mut String::new(),
                 &mut rng,
                 seq,
-                "acme",
+                Some((0, "acme")),
                 &host,
                 Some(&auth),
                 Some(&key),
@@ -425,7 +705,7 @@ mod tests {
                 &mut String::new(),
                 &mut rng,
                 1,
-                "",
+                None,
                 &host,
                 None,
                 None,
@@ -443,7 +723,7 @@ mod tests {
                 &mut String::new(),
                 &mut rng,
                 1,
-                "evil\r\nx-injected: 1",
+                Some((0, "evil\r\nx-injected: 1")),
                 &host,
                 None,
                 None,

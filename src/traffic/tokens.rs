@@ -84,7 +84,7 @@ impl Minter {
         let alg = algorithm(auth.algorithm);
         let key = match (&auth.key, &auth.signing_key_file) {
             (KeySource::Secret(secret), _) if auth.algorithm.is_hmac() => {
-                EncodingKey::from_secret(secret.as_bytes())
+                EncodingKey::from_secret(secret.render_static().as_bytes())
             }
             (_, Some(path)) => {
                 let pem = std::fs::read(path).map_err(|source| TokenError::ReadKey {
@@ -296,7 +296,9 @@ mod tests {
     fn auth() -> Auth {
         Auth {
             algorithm: JwtAlgorithm::HS256,
-            key: KeySource::Secret("dev-secret".into()),
+            key: KeySource::Secret(
+                crate::scenario::template::Template::parse("dev-secret").unwrap(),
+            ),
             signing_key_file: None,
             issuer: Some("https://auth.example".into()),
             audience: Some("orders-api".into()),
@@ -363,6 +365,7 @@ mod tests {
                     quota: None,
                 },
                 token: None,
+                credentials: Default::default(),
             },
             Tenant {
                 id: "legacy".into(),
@@ -372,6 +375,7 @@ mod tests {
                     quota: None,
                 },
                 token: Some("abc".into()),
+                credentials: Default::default(),
             },
         ];
         let minter = Arc::new(Minter::new(&auth()).unwrap());

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod credentials;
 mod e2e;
 mod interrupted;
 mod report_html;

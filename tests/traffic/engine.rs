@@ -205,13 +205,16 @@ fn tenant(id: &str, rate: f64, burst: u32) -> Tenant {
             quota: None,
         },
         token: None,
+        credentials: Default::default(),
     }
 }
 
 fn auth() -> Auth {
     Auth {
         algorithm: JwtAlgorithm::HS256,
-        key: KeySource::Secret("test-secret".into()),
+        key: KeySource::Secret(
+            ninefold::scenario::template::Template::parse("test-secret").unwrap(),
+        ),
         signing_key_file: None,
         issuer: Some("https://auth.test".into()),
         audience: Some("orders".into()),

@@ -145,6 +145,7 @@ fn tenant(id: &str) -> Tenant {
             quota: None,
         },
         token: Some(format!("static-{id}")),
+        credentials: Default::default(),
     }
 }
 

@@ -45,6 +45,20 @@ pub struct RawGateway {
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RawRoute>,
+    /// API keys the reference gateway accepts in `x-api-key` (as AWS usage plans do):
+    /// with any, a request without a known key is refused with 403.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<RawApiKey>,
+}
+
+/// One `[[gateway.api_keys]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    /// The key: text or `{env:NAME}`.
+    pub key: String,
+    /// The `[[tenants]]` id whose plan the key's requests count against.
+    pub tenant: String,
 }
 
 /// The `[gateway.auth]` section.

@@ -25,6 +25,7 @@
 //! services the request path boxed a future and cloned a service per layer and request,
 //! about a fifth of the gateway's instructions per request.
 
+pub mod api_key;
 pub mod auth;
 pub mod balance;
 pub mod cache;
@@ -252,6 +253,7 @@ impl<F: Forward> Pipeline<F> {
         // a refused request (431, 413 by `Content-Length`, 401, 403, 429, 404, 405) is
         // answered at once and its body never buffered (the connection then closes).
         limits::check_head(ctx, &req)?;
+        api_key::identify(ctx, &req)?;
         auth::authenticate(ctx, &req)?;
         let admitted = ratelimit::admit(state, ctx, req.method(), req.uri().path()).await?;
         route::resolve(ctx, &req)?;

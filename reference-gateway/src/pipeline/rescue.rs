@@ -115,6 +115,19 @@ pub(crate) fn json(
 
 /// The response for one gateway error.
 pub fn gateway_error_response(g: &GatewayError) -> Response {
+    if let GatewayError::InvalidApiKey = g {
+        // Byte for byte what API Gateway answers, so clients written for it read it.
+        let mut resp = Response::new(Body::full(r#"{"message":"Forbidden"}"#));
+        *resp.status_mut() = g.status();
+        let h = resp.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            http::HeaderName::from_static("x-amzn-errortype"),
+            HeaderValue::from_static("ForbiddenException"),
+        );
+        resp.extensions_mut().insert(ErrorCode(g.code()));
+        return resp;
+    }
     let message = match g {
         // The reason stays in the log: telling a client why its token failed helps attackers.
         GatewayError::Unauthorized { reason } => {

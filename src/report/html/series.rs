@@ -32,8 +32,9 @@ pub fn outcome_color(o: Outcome) -> Rgb {
         Outcome::TlsError => Rgb(188, 189, 34),
         Outcome::IoError => Rgb(227, 119, 194),
         Outcome::Dropped => Rgb(90, 90, 90),
-        Outcome::H2Reset => Rgb(188, 189, 34),
+        Outcome::H2Reset => Rgb(219, 219, 141),
         Outcome::H2Goaway => Rgb(23, 190, 207),
+        Outcome::AuthFetchFailed => Rgb(196, 156, 148),
     }
 }
 

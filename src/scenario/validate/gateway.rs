@@ -29,10 +29,16 @@ pub(super) fn tenants(cx: &mut Checker<'_>, raw: &[RawTenant]) -> Vec<Tenant> {
             );
         }
         let plan = plan(cx, &path.key("plan"), &t.plan);
+        let credentials = super::credentials::tenant(cx, &path, t);
+        let token = t
+            .token
+            .as_deref()
+            .map(|text| super::credentials::constant(cx, &path.key("token"), text).render_static());
         out.push(Tenant {
             id: t.id.clone(),
             plan,
-            token: t.token.clone(),
+            token,
+            credentials,
         });
     }
     out
@@ -106,6 +112,8 @@ pub(super) fn gateway(
         routes,
         unknown_tenant,
         max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+        // Checked against the tenants by `credentials::api_keys`.
+        api_keys: Vec::new(),
     }
 }
 
@@ -249,10 +257,11 @@ fn key_source(
             if !algorithm.is_hmac() {
                 cx.err(&path.key("secret"), format!("{algorithm:?} verifies with a public key: give `key_file` or `jwks_file`, not `secret`"));
             }
-            if s.is_empty() {
+            let secret = super::credentials::constant(cx, &path.key("secret"), s);
+            if secret.render_static().is_empty() {
                 cx.err(&path.key("secret"), "must not be empty");
             }
-            KeySource::Secret(s.clone())
+            KeySource::Secret(secret)
         }
         (None, Some(f), None) => {
             if algorithm.is_hmac() {
@@ -269,14 +278,14 @@ fn key_source(
                 path,
                 "give the key: `secret` (HS*), `key_file` or `jwks_file`",
             );
-            KeySource::Secret(String::new())
+            KeySource::Secret(crate::scenario::template::Template::default())
         }
         _ => {
             cx.err(
                 path,
                 "give exactly one of `secret`, `key_file`, `jwks_file`",
             );
-            KeySource::Secret(String::new())
+            KeySource::Secret(crate::scenario::template::Template::default())
         }
     }
 }

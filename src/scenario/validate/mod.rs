@@ -6,6 +6,7 @@
 
 mod backend;
 pub mod client;
+mod credentials;
 mod faults;
 mod gateway;
 pub mod limits;
@@ -30,6 +31,13 @@ pub(crate) struct Checker<'a> {
     pub diags: Vec<Diagnostic>,
     /// Folder of the file, to resolve relative paths (key files).
     pub base_dir: &'a FsPath,
+    /// Reads `{env:NAME}` values (the process environment outside tests).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The process environment, as `{env:NAME}` reads it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 impl<'a> Checker<'a> {
@@ -37,6 +45,7 @@ impl<'a> Checker<'a> {
         Self {
             diags: Vec::new(),
             base_dir,
+            env: &process_env,
         }
     }
 
@@ -130,7 +139,17 @@ impl Check for Checker<'_> {
 
 /// Validate a whole scenario. `base_dir` resolves relative file paths.
 pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Diagnostic>> {
+    scenario_with_env(raw, base_dir, &process_env)
+}
+
+/// [`scenario`], reading `{env:NAME}` through `env` instead of the process environment.
+pub fn scenario_with_env(
+    raw: &RawScenario,
+    base_dir: &FsPath,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, Vec<Diagnostic>> {
     let mut cx = Checker::new(base_dir);
+    cx.env = env;
     let root = Path::root();
     if raw.name.trim().is_empty() {
         cx.err(&root.key("name"), "name: must not be empty");
@@ -162,7 +181,8 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     let raw_gateway = raw.gateway.clone().unwrap_or_default();
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, true);
-    let gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
+    let mut gateway = gateway::gateway(&mut cx, &raw_gateway, &upstreams);
+    gateway.api_keys = credentials::api_keys(&mut cx, &raw_gateway.api_keys, &tenants, &gateway);
     let links = faults::links(&mut cx, &raw.links);
     let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
     let faults = faults::faults(&mut cx, &raw.faults, duration, &gateway, &upstreams, &links);
@@ -185,6 +205,7 @@ pub fn scenario(raw: &RawScenario, base_dir: &FsPath) -> Result<Scenario, Vec<Di
     };
     let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
     let client = client::client(&mut cx, raw.client.as_ref());
+    credentials::check_phases(&mut cx, &tenants, &traffic);
     if cx.diags.is_empty() {
         Ok(Scenario {
             name: raw.name.clone(),
@@ -223,7 +244,8 @@ pub fn gateway_file(
     let mut cx = Checker::new(base_dir);
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, false);
-    let gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    let mut gateway = gateway::gateway(&mut cx, &raw.gateway, &upstreams);
+    gateway.api_keys = credentials::api_keys(&mut cx, &raw.gateway.api_keys, &tenants, &gateway);
     limits::check_gateway_file(&mut cx, &gateway, &upstreams, &tenants);
     if raw.gateway.url.is_some() {
         cx.err(

@@ -368,14 +368,16 @@ fn statuses(cx: &mut Checker<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> 
         .collect()
 }
 
-fn template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
-    Template::parse(text).unwrap_or_else(|e| {
+pub(super) fn template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
+    let mut t = Template::parse(text).unwrap_or_else(|e| {
         cx.err(
             path,
             format!("{} (at character {})", e.message, e.offset + 1),
         );
         Template::parse("").unwrap_or_else(|_| unreachable!("the empty template parses"))
-    })
+    });
+    super::credentials::resolve_env(cx, path, &mut t);
+    t
 }
 
 fn request(
@@ -422,8 +424,16 @@ fn method(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Method {
 }
 
 fn headers(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderName, Template)> {
-    r.headers
-        .iter()
+    header_templates(cx, path, r.headers.as_ref())
+}
+
+/// `headers = { NAME = "template", … }` at `path`.
+pub(super) fn header_templates(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    raw: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<(http::HeaderName, Template)> {
+    raw.into_iter()
         .flatten()
         .filter_map(|(k, v)| match http::HeaderName::from_bytes(k.as_bytes()) {
             Ok(name) => Some((name, template(cx, &path.key("headers").key(k), v))),

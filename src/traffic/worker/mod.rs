@@ -41,6 +41,7 @@ use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
 
+mod credentials;
 mod producers;
 mod record;
 
@@ -489,6 +490,10 @@ impl Worker {
         clock: Option<Instant>,
     ) -> Attempt {
         let phase = self.phase(p);
+        let oauth = match self.oauth_header(job, class).await {
+            Ok(h) => h,
+            Err(failed) => return failed,
+        };
         let usable = conn.ready(&self.targets, phase.timeout).await;
         // The caller's reading is the send instant only when no connect came between.
         let now = match clock {
@@ -504,15 +509,16 @@ impl Worker {
         if let Err(failure) = usable {
             return failed(failure);
         }
-        let auth = self
-            .tokens
-            .borrow_mut()
-            .header(job.tenant, class.token, now)
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot mint a token; sending none");
-                None
-            });
-        let tenant = job.tenant.map_or("", |t| self.plan.tenants[t].id.as_str());
+        let auth = oauth.or_else(|| {
+            self.tokens
+                .borrow_mut()
+                .header(job.tenant, class.token, now)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot mint a token; sending none");
+                    None
+                })
+        });
+        let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
         let built = {
             let mut buf = self.buf.borrow_mut();
             // Fresh for every attempt: a retry sends the request it repeats.
