@@ -266,8 +266,9 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
     })
 }
 
-fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
-    let duration = match (&args.duration, args.requests) {
+/// How long the attack runs: `--duration`, or long enough for `--requests`.
+fn duration(args: &Args) -> anyhow::Result<Duration> {
+    Ok(match (&args.duration, args.requests) {
         (Some(d), _) => parse_duration(d).map_err(|e| bad(format!("--duration: {e}")))?,
         (None, None) => DEFAULT_DURATION,
         // Bounded by the request count: open loop needs n / rate seconds, a closed
@@ -279,7 +280,32 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
             }
             _ => MAX_DURATION,
         },
-    };
+    })
+}
+
+/// Open loop at `--rate`, or `users` closed-loop users.
+fn executor(args: &Args, users: NonZeroU32) -> anyhow::Result<Executor> {
+    Ok(match args.rate {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+            return Err(bad(format!("--rate must be a positive number, got {rate}")).into());
+        }
+        Some(rate) => Executor::ConstantArrivalRate {
+            rate,
+            arrivals: if args.poisson {
+                Arrivals::Poisson
+            } else {
+                Arrivals::Uniform
+            },
+        },
+        None => Executor::ConstantVus {
+            vus: users,
+            think_time: Duration::ZERO,
+        },
+    })
+}
+
+fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
+    let duration = duration(args)?;
     let timeout = parse_duration(&args.timeout).map_err(|e| bad(format!("--timeout: {e}")))?;
     if duration.is_zero() || timeout.is_zero() {
         return Err(bad("--duration and --timeout must be longer than zero"));
@@ -294,23 +320,7 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
     } else {
         connections
     };
-    let executor = match args.rate {
-        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
-            return Err(bad(format!("--rate must be a positive number, got {rate}")));
-        }
-        Some(rate) => Executor::ConstantArrivalRate {
-            rate,
-            arrivals: if args.poisson {
-                Arrivals::Poisson
-            } else {
-                Arrivals::Uniform
-            },
-        },
-        None => Executor::ConstantVus {
-            vus: users,
-            think_time: Duration::ZERO,
-        },
-    };
+    let executor = executor(args, users)?;
     // Default cap: all that could legitimately be outstanding within one timeout.
     let cap = args.max_in_flight.map_or_else(
         || {
@@ -456,38 +466,16 @@ fn summarize(
         .and_then(|p| (!p.dispatch_lag.0.is_empty()).then(|| p.dispatch_lag.summary_ms()));
     let duration_s = r.duration_s.max(1e-9);
     let rps = outcomes.sent() as f64 / duration_s;
-    let mut problems = Vec::new();
-    if r.dropped() > 0 {
-        problems.push(format!(
-            "{} requests were dropped at the in-flight cap: the target or the generator could not keep up",
-            r.dropped()
-        ));
-    }
-    if let Some(rate) = args.rate
-        && rps < 0.9 * rate
-        && answered > 0
-    {
-        problems.push(format!(
-            "achieved {rps:.0} req/s, well below the target {rate:.0} req/s"
-        ));
-    }
-    let sent = outcomes.sent();
-    // Dropped requests were never sent: they make the run invalid (5), not failed.
-    let bad = sent.saturating_sub(outcomes.good());
-    let error_rate = (sent > 0).then(|| bad as f64 / sent as f64);
+    let (problems, error_rate, verdict) = judge(
+        args,
+        &outcomes,
+        r.dropped(),
+        rps,
+        answered,
+        max_error_rate,
+        interrupted,
+    );
     let kept_schedule = problems.is_empty();
-    // Precedence as for runs: broken (3), then failed (1), then invalid (5).
-    let verdict = if answered == 0 {
-        "unreachable"
-    } else if interrupted {
-        "interrupted"
-    } else if error_rate.is_some_and(|e| e > max_error_rate) {
-        "errors"
-    } else if !kept_schedule {
-        "invalid"
-    } else {
-        "pass"
-    };
     Ok(AttackSummary {
         url: args.url.clone(),
         method: req.method.to_string(),
@@ -520,6 +508,52 @@ fn summarize(
         connection_setup_ms: r.connection_setup.as_ref().map(SetupSummary::of),
         tls_insecure: r.tls_insecure,
     })
+}
+
+/// What went wrong with an attack, its error rate among sent requests, and its
+/// verdict (precedence as for runs: broken, then failed, then invalid).
+fn judge(
+    args: &Args,
+    outcomes: &crate::metrics::OutcomeCounts,
+    dropped: u64,
+    rps: f64,
+    answered: u64,
+    max_error_rate: f64,
+    interrupted: bool,
+) -> (Vec<String>, Option<f64>, &'static str) {
+    let mut problems = Vec::new();
+    if dropped > 0 {
+        problems.push(format!(
+            "{} requests were dropped at the in-flight cap: the target or the generator could not keep up",
+            dropped
+        ));
+    }
+    if let Some(rate) = args.rate
+        && rps < 0.9 * rate
+        && answered > 0
+    {
+        problems.push(format!(
+            "achieved {rps:.0} req/s, well below the target {rate:.0} req/s"
+        ));
+    }
+    let sent = outcomes.sent();
+    // Dropped requests were never sent: they make the run invalid (5), not failed.
+    let bad = sent.saturating_sub(outcomes.good());
+    let error_rate = (sent > 0).then(|| bad as f64 / sent as f64);
+    let kept_schedule = problems.is_empty();
+    // Precedence as for runs: broken (3), then failed (1), then invalid (5).
+    let verdict = if answered == 0 {
+        "unreachable"
+    } else if interrupted {
+        "interrupted"
+    } else if error_rate.is_some_and(|e| e > max_error_rate) {
+        "errors"
+    } else if !kept_schedule {
+        "invalid"
+    } else {
+        "pass"
+    };
+    (problems, error_rate, verdict)
 }
 
 /// `t` with its `{env:NAME}` values read from the environment; an unset one is refused.

@@ -35,11 +35,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         .iter()
         .map(|sec| counts(&sec.outcomes))
         .collect();
-    let availability_target = s
-        .slos
-        .iter()
-        .find(|o| o.metric == Metric::Availability && o.filters == Filters::default())
-        .map(|o| o.objective.target);
+    let availability_target = availability_target(s);
     let faults = failover::analyse(s, r, availability_target);
     let integrity = integrity(s, r);
     let warnings = warnings(r, dropped);
@@ -68,11 +64,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         partial: r.partial,
         warnings,
         requests: requests(&outcomes, dropped),
-        outcomes: Outcome::ALL
-            .iter()
-            .filter(|o| o.listed_when_zero() || outcomes.get(**o) > 0)
-            .map(|o| (o.name().to_owned(), outcomes.get(*o)))
-            .collect(),
+        outcomes: listed_outcomes(&outcomes),
         breakdown: super::breakdown::breakdown(rec),
         latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
         service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
@@ -90,12 +82,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
             .hostile_backend_requests
             .filter(|_| has_hostile_traffic(s)),
         slos,
-        connection_setup_ms: r.recording.connection_setup.as_ref().map(|c| {
-            crate::summary::ConnectionSetupSummary {
-                tcp_connect: percentiles(&c.tcp_connect),
-                tls_handshake: c.tls_handshake.as_ref().map(percentiles),
-            }
-        }),
+        connection_setup_ms: rec.connection_setup.as_ref().map(connection_setup),
         tls_insecure: r.recording.tls_insecure,
     };
     // Requests never sent for want of a token make the run invalid the way drops do.
@@ -107,6 +94,33 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         interrupted: r.partial,
     });
     summary
+}
+
+/// The run-wide availability objective's target (no filters), if there is one.
+fn availability_target(s: &Scenario) -> Option<f64> {
+    s.slos
+        .iter()
+        .find(|o| o.metric == Metric::Availability && o.filters == Filters::default())
+        .map(|o| o.objective.target)
+}
+
+/// Counts by outcome name, the outcomes a run may not have had left out at zero.
+fn listed_outcomes(outcomes: &OutcomeCounts) -> std::collections::BTreeMap<String, u64> {
+    Outcome::ALL
+        .iter()
+        .filter(|o| o.listed(outcomes.get(**o)))
+        .map(|o| (o.name().to_owned(), outcomes.get(*o)))
+        .collect()
+}
+
+/// TCP connect and TLS handshake percentiles.
+fn connection_setup(
+    c: &crate::metrics::recording::ConnectionSetup,
+) -> super::ConnectionSetupSummary {
+    super::ConnectionSetupSummary {
+        tcp_connect: percentiles(&c.tcp_connect),
+        tls_handshake: c.tls_handshake.as_ref().map(percentiles),
+    }
 }
 
 /// Each SLO measured and judged.

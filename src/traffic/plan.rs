@@ -282,14 +282,9 @@ impl LoadPlan {
     }
 }
 
-fn resolve(
-    phase: &TrafficPhase,
-    tenants: &[Tenant],
-    workers: usize,
-    options: &TrafficOptions,
-) -> Result<PhasePlan, TrafficError> {
-    let shard = options.shard;
-    let load = match &phase.executor {
+/// The phase's executor as a schedule: open loop at a rate profile, or closed-loop users.
+fn load(phase: &TrafficPhase) -> Load {
+    match &phase.executor {
         Executor::ConstantArrivalRate { rate, arrivals } => Load::Open {
             profile: RateProfile::constant(*rate, phase.duration),
             poisson: *arrivals == Arrivals::Poisson,
@@ -316,11 +311,12 @@ fn resolve(
             stages: stages.clone(),
             think: *think_time,
         },
-    };
-    if phase.requests.is_empty() {
-        return Err(TrafficError::NoRequests(phase.name.clone()));
     }
-    let mut tenant_ids = Vec::with_capacity(phase.tenants.len());
+}
+
+/// The index in `tenants` of each tenant the phase names.
+fn tenant_ids(phase: &TrafficPhase, tenants: &[Tenant]) -> Result<Vec<usize>, TrafficError> {
+    let mut ids = Vec::with_capacity(phase.tenants.len());
     for (id, _) in &phase.tenants {
         let index = tenants.iter().position(|t| t.id == *id).ok_or_else(|| {
             TrafficError::UnknownTenant {
@@ -328,8 +324,23 @@ fn resolve(
                 tenant: id.clone(),
             }
         })?;
-        tenant_ids.push(index);
+        ids.push(index);
     }
+    Ok(ids)
+}
+
+fn resolve(
+    phase: &TrafficPhase,
+    tenants: &[Tenant],
+    workers: usize,
+    options: &TrafficOptions,
+) -> Result<PhasePlan, TrafficError> {
+    let shard = options.shard;
+    let load = load(phase);
+    if phase.requests.is_empty() {
+        return Err(TrafficError::NoRequests(phase.name.clone()));
+    }
+    let tenant_ids = tenant_ids(phase, tenants)?;
     // A shard opens its share of the connections and of the in-flight cap
     // (at least one each, so that every shard takes part).
     let connections = shard.share(u64::from(phase.connections.get())).max(1) as usize;
