@@ -104,6 +104,7 @@ async fn redis_two_instances_one_key_make_one_order() {
     one_key_over_two_instances(StoreSpec::Redis(redis.url.clone())).await;
 }
 
+// Long: every endpoint of the mock API once, in order, over one store.
 /// Items and orders behave the same over either store.
 async fn api_round_trip(store: StoreSpec) {
     let a = spawn(config("api-0", store.clone())).await;

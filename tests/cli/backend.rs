@@ -94,6 +94,7 @@ enum Acked {
     Item { id: u32 },
 }
 
+// Long: one kill-during-writes experiment read top to bottom: write, kill, restart, read back, compare.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_writes_loses_no_acknowledged_write() {
     let dir = TempDir::new("sigkill");

@@ -159,7 +159,8 @@ fn the_stage_checker_sees_an_upward_import() {
     assert!(stage("report") > stage("analysis"));
 }
 
-/// Files and functions over the house limits, for every crate of the workspace.
+/// Files and functions over the house limits, for every crate of the workspace,
+/// tests and examples included.
 fn over_limits() -> (Vec<String>, Vec<String>) {
     let mut files = Vec::new();
     for dir in [

@@ -229,6 +229,7 @@ fn a_bad_command_is_caught() {
     assert!(Cli::try_parse_from(["ninefold", "run", "x", "--seed", "seven"]).is_err());
 }
 
+// Long: one workflow file checked step by step, in its own order.
 #[test]
 fn github_actions_workflow() {
     let wf = load("github-actions.yml");

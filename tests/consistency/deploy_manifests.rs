@@ -84,6 +84,7 @@ fn volumes(pod: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+// Long: one manifest checked key by key against the CLI, in the order a reader of the YAML meets them.
 #[test]
 fn shard_job_is_indexed_and_matches_the_cli() {
     let docs = documents();

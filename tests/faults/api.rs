@@ -114,6 +114,7 @@ async fn every_response_has_a_request_id() {
     assert_eq!(ids.len(), 5);
 }
 
+// Long: a sequence of API calls against one proxy, each answer checked as Toxiproxy gives it.
 #[tokio::test]
 async fn toxic_defaults_case_and_no_range_checks() {
     let api = spawn_api(1).await;
@@ -223,6 +224,7 @@ async fn proxies_index_is_an_object_by_name() {
     assert_eq!(r.body, format!(r#"{{"a":{pa},"b":{pb}}}"#));
 }
 
+// Long: one /populate story told request by request (state carries from one call to the next).
 #[tokio::test]
 async fn populate_validates_first_and_keeps_unchanged_proxies() {
     let api = spawn_api(1).await;
@@ -310,6 +312,7 @@ async fn populate_validates_first_and_keeps_unchanged_proxies() {
     );
 }
 
+// Long: every call of the client once, in order, against one server.
 #[tokio::test]
 async fn our_async_client_round_trip_and_typed_errors() {
     use ninefold::faults::toxics::Latency;

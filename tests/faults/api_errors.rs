@@ -41,6 +41,7 @@ async fn routing_errors() {
     );
 }
 
+// Long: a table of Toxiproxy's proxy error cases, one request and its expected answer each.
 #[tokio::test]
 async fn proxy_errors_of_the_table() {
     let api = spawn_api(1).await;
@@ -137,6 +138,7 @@ async fn proxy_errors_of_the_table() {
     assert_eq!((r.status, r.body), (404, err("proxy not found", 404)));
 }
 
+// Long: a table of Toxiproxy's toxic error cases, one request and its expected answer each.
 #[tokio::test]
 async fn toxic_errors_of_the_table() {
     let api = spawn_api(1).await;

@@ -56,6 +56,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+// Long: one end-to-end run and every figure it must report, checked in the order of the summary.
 #[test]
 fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     let d = dir("kill");

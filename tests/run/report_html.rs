@@ -149,6 +149,7 @@ fn stderr(o: &Output) -> String {
     text
 }
 
+// Long: the report's sections listed and checked one by one, in page order.
 #[test]
 fn every_section_is_there_with_charts_and_fault_bands() {
     let (_, doc) = html(base());

@@ -238,6 +238,7 @@ fn spawn_shard(file: &str, i: u32, out: &str, barrier: &str) -> Child {
         .unwrap()
 }
 
+// Long: one sharded experiment read top to bottom: two shards at a barrier, a single run, the merge, the comparison.
 #[test]
 fn two_seedless_shards_at_a_barrier_merged_equal_one_run_at_the_same_total_rate() {
     let d = dir("equal");

@@ -21,6 +21,7 @@ rate = 5
 requests = [{ path = "/items/1" }]
 "#;
 
+// Long: the table of bad scenario files and the located message each must give.
 /// (case name, file text, expected "LINE:COL: message fragment").
 fn cases() -> Vec<(&'static str, String, &'static str)> {
     let with = |extra: &str| format!("{BASE}{extra}");

@@ -452,6 +452,7 @@ fn attack_stops_after_the_request_count() {
     drop(server);
 }
 
+// Long: a table of attack invocations against three servers, each with its exit code and JSON fields.
 #[test]
 fn attack_json_and_exit_codes() {
     let rt = tokio::runtime::Runtime::new().unwrap();

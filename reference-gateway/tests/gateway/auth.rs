@@ -38,6 +38,7 @@ fn without(mut v: Value, key: &str) -> Value {
     v
 }
 
+// Long: a table of hostile tokens, each sent and its 401 checked, then the upstream's count.
 #[tokio::test]
 async fn hostile_tokens_get_401_and_never_reach_the_upstream() {
     let up = spawn_upstream("a").await;
@@ -265,6 +266,7 @@ fn kid_token(kid: &str, secret: &[u8]) -> String {
     .unwrap()
 }
 
+// Long: one key-rotation story: two keys, a reload, and the tokens each accepts before and after.
 #[tokio::test]
 async fn jwks_selects_by_kid_and_reload_rotates_keys() {
     let up = spawn_upstream("a").await;
