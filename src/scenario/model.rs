@@ -80,6 +80,8 @@ pub struct Gateway {
     pub unknown_tenant: UnknownTenant,
     /// Largest request body the gateway accepts (→ 413).
     pub max_body_bytes: u64,
+    /// `[gateway.tls]`: the bundled gateway's listener speaks TLS.
+    pub tls: Option<reference_gateway::tls::ServerTls>,
 }
 
 /// JWT algorithms the gateway accepts (pinned per key).

@@ -149,6 +149,13 @@ fn gateway(g: &Gateway) -> RawGateway {
         url,
         request_timeout: Some(d(g.request_timeout)),
         max_body_bytes: Some(g.max_body_bytes),
+        tls: g
+            .tls
+            .as_ref()
+            .map(|t| reference_gateway::config::raw::RawServerTls {
+                cert_file: t.cert_file.display().to_string(),
+                key_file: t.key_file.display().to_string(),
+            }),
         unknown_tenant,
         default_plan,
         auth: g.auth.as_ref().map(|a| {

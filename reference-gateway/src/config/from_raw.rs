@@ -232,6 +232,22 @@ pub fn outlier(cx: &mut impl Check, path: &Path, o: &RawOutlier) -> OutlierConfi
     }
 }
 
+/// `[gateway.tls]`: both files exist and make a rustls server configuration, read with
+/// the code the listener starts with; problems at `cert_file` / `key_file`.
+pub fn server_tls(cx: &mut impl Check, path: &Path, raw: &RawServerTls) -> crate::tls::ServerTls {
+    let tls = crate::tls::ServerTls {
+        cert_file: cx.existing_file(&path.key("cert_file"), &raw.cert_file),
+        key_file: cx.existing_file(&path.key("key_file"), &raw.key_file),
+    };
+    if tls.cert_file.is_file()
+        && tls.key_file.is_file()
+        && let Err(e) = crate::tls::server_config(&tls)
+    {
+        cx.err(&path.key(e.key), e.to_string());
+    }
+    tls
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::check::Problems;

@@ -45,6 +45,19 @@ pub struct RawGateway {
     pub rate_limit: Option<RawRateLimit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RawRoute>,
+    /// The gateway's listener speaks TLS (HTTPS) with this certificate and key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawServerTls>,
+}
+
+/// The `[gateway.tls]` section: PEM files, relative to the configuration's folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_file: String,
+    /// The leaf's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 /// The `[gateway.auth]` section.

@@ -106,6 +106,10 @@ pub(super) fn gateway(
         routes,
         unknown_tenant,
         max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
+        tls: g
+            .tls
+            .as_ref()
+            .map(|t| from_raw::server_tls(cx, &path.key("tls"), t)),
     }
 }
 
