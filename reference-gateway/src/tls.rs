@@ -91,9 +91,19 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<rustls::ServerConfig>, TlsFi
     Ok(Arc::new(config))
 }
 
+/// `[upstreams.NAME] tls`: the gateway speaks TLS to the pool's instances.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamTls {
+    /// How certificates are verified.
+    pub verify: UpstreamVerify,
+    /// The name sent as SNI and verified; `None`: the instance's IP address (no SNI,
+    /// checked against the certificate's IP names).
+    pub server_name: Option<String>,
+}
+
 /// How the gateway verifies an upstream's certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamTls {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UpstreamVerify {
     /// Trust the certificates of this PEM file.
     CaFile(PathBuf),
     /// Verify nothing (a test upstream with a throwaway certificate).
@@ -101,7 +111,7 @@ pub enum UpstreamTls {
 }
 
 /// The rustls client configuration for an upstream pool (ALPN `http/1.1`).
-pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, TlsFileError> {
+pub fn client_config(tls: &UpstreamVerify) -> Result<Arc<rustls::ClientConfig>, TlsFileError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsFileError {
@@ -110,7 +120,7 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, Tls
             message: e.to_string(),
         })?;
     let mut config = match tls {
-        UpstreamTls::CaFile(path) => {
+        UpstreamVerify::CaFile(path) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in load_certs("ca_file", path)? {
                 roots
@@ -119,7 +129,7 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, Tls
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
-        UpstreamTls::Insecure => builder
+        UpstreamVerify::Insecure => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
             .with_no_client_auth(),

@@ -128,6 +128,7 @@ fn upstream_config(name: &str, u: &m::Upstream) -> Result<gw::UpstreamConfig, St
     cfg.balance = u.balance.clone();
     cfg.health = Some(u.health.clone());
     cfg.outlier = u.outlier.clone();
+    cfg.tls = u.tls.clone();
     Ok(cfg)
 }
 

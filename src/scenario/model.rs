@@ -269,6 +269,8 @@ pub struct Upstream {
     pub serverless: Option<Serverless>,
     /// Response payload size of `GET /items/{id}`, in bytes.
     pub payload_bytes: u32,
+    /// `tls = { … }`: the gateway speaks TLS to the `targets`.
+    pub tls: Option<reference_gateway::tls::UpstreamTls>,
 }
 
 impl Upstream {

@@ -214,6 +214,20 @@ fn upstream(u: &Upstream) -> RawUpstream {
         balance: Some(gw::balance(&u.balance)),
         health: Some((&u.health).into()),
         outlier: u.outlier.as_ref().map(RawOutlier::from),
+        tls: u
+            .tls
+            .as_ref()
+            .map(|t| reference_gateway::config::raw::RawUpstreamTls {
+                ca_file: match &t.verify {
+                    reference_gateway::tls::UpstreamVerify::CaFile(p) => {
+                        Some(p.display().to_string())
+                    }
+                    reference_gateway::tls::UpstreamVerify::Insecure => None,
+                },
+                insecure: matches!(t.verify, reference_gateway::tls::UpstreamVerify::Insecure)
+                    .then_some(true),
+                server_name: t.server_name.clone(),
+            }),
         restart: u.restart_after.map(|a| RawRestart { after: d(a) }),
         latency: match &u.latency {
             LatencyModel::None => None,

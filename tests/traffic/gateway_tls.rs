@@ -123,3 +123,48 @@ fn bad_gateway_certificate_or_key_files_are_refused_at_validate_time() {
         assert!(stderr.contains(locus), "{locus}: {stderr}");
     }
 }
+
+/// `[upstreams.NAME] tls`: only for `targets`, and with a CA file or `insecure`.
+#[test]
+fn upstream_tls_is_checked_at_validate_time() {
+    let pki = pki("gw-up-tls");
+    let write = |upstream: &str| {
+        let text = format!(
+            "name = \"u\"\nduration = \"1s\"\n[gateway]\ninstances = 1\n[upstreams.api]\n{upstream}\n[[traffic]]\nname = \"p\"\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{{ path = \"/\" }}]\n"
+        );
+        let p = pki.dir.join("u.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        (
+            "instances = 1\ntls = { insecure = true }".to_owned(),
+            "upstreams.api.tls",
+        ),
+        (
+            "targets = [\"localhost:9\"]\ntls = {}".to_owned(),
+            "give `ca_file`",
+        ),
+        (
+            "targets = [\"localhost:9\"]\ntls = { ca_file = \"nope.pem\" }".to_owned(),
+            "upstreams.api.tls.ca_file",
+        ),
+    ];
+    for (upstream, expected) in cases {
+        let out = ninefold(&["validate", path(&write(&upstream))]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{upstream}: {stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let ok = format!(
+        "targets = [\"localhost:9\"]\ntls = {{ ca_file = \"{}\" }}",
+        path(&pki.ca)
+    );
+    let out = ninefold(&["validate", path(&write(&ok))]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

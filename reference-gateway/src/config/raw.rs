@@ -50,6 +50,21 @@ pub struct RawGateway {
     pub tls: Option<RawServerTls>,
 }
 
+/// `[upstreams.NAME] tls = { … }`: the gateway speaks TLS to the pool's instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// The CA certificates (PEM) the instances' certificates are verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Verify no certificate (a test upstream). Excludes `ca_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    /// The name sent as SNI and verified (default: the targets' host name, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
 /// The `[gateway.tls]` section: PEM files, relative to the configuration's folder.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,7 +1,8 @@
 //! TLS on the gateway's listener (`[gateway.tls]`): an rcgen CA and a leaf for
 //! 127.0.0.1, a rustls client in the test that checks the certificate against that CA,
 //! HTTP/1.1 keep-alive over the TLS stream, and a client that stalls its handshake cut
-//! off by the header timeout.
+//! off by the header timeout; and the gateway in front of a TLS upstream (axum over
+//! tokio-rustls in the test), verifying it by a CA file, with SNI and connection reuse.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A CA (PEM) and a server leaf for 127.0.0.1 / localhost (PEM files).
 pub struct Pki {
     pub ca_pem: String,
+    pub ca_file: PathBuf,
     pub tls: ServerTls,
 }
 
@@ -45,6 +47,7 @@ pub fn pki(name: &str) -> Pki {
         p
     };
     Pki {
+        ca_file: write("ca.pem", ca.pem()),
         ca_pem: ca.pem(),
         tls: ServerTls {
             cert_file: write("leaf.pem", leaf.pem()),
@@ -158,4 +161,105 @@ async fn a_plaintext_request_to_the_tls_listener_gets_no_http_answer() {
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut got)).await;
     assert!(!got.starts_with(b"HTTP/"), "{got:?}");
     assert_eq!(up.calls(), 0);
+}
+
+/// A TLS-only upstream (axum over tokio-rustls) answering `tls PATH`; counts the
+/// handshakes it completed and keeps the SNI names it was sent.
+struct TlsUpstream {
+    addr: std::net::SocketAddr,
+    handshakes: Arc<std::sync::atomic::AtomicUsize>,
+    sni: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn spawn_tls_upstream(pki: &Pki) -> TlsUpstream {
+    use std::sync::atomic::Ordering;
+    let config = reference_gateway::tls::server_config(&pki.tls).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sni = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let router = axum::Router::new()
+        .fallback(|req: axum::extract::Request| async move { format!("tls {}", req.uri().path()) });
+    let (h, n) = (handshakes.clone(), sni.clone());
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, router, h, n) = (acceptor.clone(), router.clone(), h.clone(), n.clone());
+            tokio::spawn(async move {
+                let Ok(s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                h.fetch_add(1, Ordering::SeqCst);
+                n.lock()
+                    .unwrap()
+                    .push(s.get_ref().1.server_name().map(str::to_owned));
+                let svc = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    TlsUpstream {
+        addr,
+        handshakes,
+        sni,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_forwards_to_a_tls_upstream_with_sni_and_reuses_the_connection() {
+    use reference_gateway::tls::{UpstreamTls, UpstreamVerify};
+    let pki = pki("upstream");
+    let up = spawn_tls_upstream(&pki).await;
+    let mut cfg = config(&[up.addr]);
+    for u in cfg.upstreams.values_mut() {
+        u.tls = Some(UpstreamTls {
+            verify: UpstreamVerify::CaFile(pki.ca_file.clone()),
+            server_name: Some("localhost".into()),
+        });
+        u.health = None;
+    }
+    let gw = spawn_gateway(cfg).await;
+    let c = client();
+    for i in 0..5 {
+        let r = c.get(format!("{}/items/{i}", gw.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), format!("tls /items/{i}"));
+    }
+    // Five requests one after another: one handshake, the connection kept.
+    assert_eq!(up.handshakes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(*up.sni.lock().unwrap(), vec![Some("localhost".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_upstream_whose_certificate_is_not_trusted_is_a_502_not_plaintext() {
+    use reference_gateway::tls::{UpstreamTls, UpstreamVerify};
+    let pki_up = pki("upstream-untrusted");
+    let other = pki("upstream-other-ca");
+    let up = spawn_tls_upstream(&pki_up).await;
+    let mut cfg = config(&[up.addr]);
+    for u in cfg.upstreams.values_mut() {
+        u.tls = Some(UpstreamTls {
+            verify: UpstreamVerify::CaFile(other.ca_file.clone()),
+            server_name: None,
+        });
+        u.health = None;
+    }
+    let gw = spawn_gateway(cfg).await;
+    let r = client()
+        .get(format!("{}/items/1", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(up.handshakes.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
