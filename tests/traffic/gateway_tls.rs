@@ -124,6 +124,29 @@ fn bad_gateway_certificate_or_key_files_are_refused_at_validate_time() {
     }
 }
 
+/// The gateway's fault-proxy link moves TCP bytes, below TLS: a latency fault on
+/// `gateway[0]` still delays every answer, and every answer is still ok.
+#[test]
+fn a_latency_fault_on_the_tls_gateways_link_still_applies() {
+    let pki = pki("gw-tls-fault");
+    let (cert, key) = gateway_files(&pki);
+    let client = format!(
+        "[client]\ntls = {{ ca_file = \"{}\" }}\n\n[[faults]]\nat = \"0s\"\nduration = \"2s\"\naction = \"latency\"\ntarget = \"gateway[0]\"\nlatency = \"300ms\"",
+        path(&pki.ca)
+    );
+    let s = scenario(&pki.dir, &cert, &key, &client);
+    let out_dir = pki.dir.join("run");
+    let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out_dir.join("summary.json").is_file(), "{stderr}");
+    let v = summary(&out_dir);
+    let sent = v["requests"]["sent"].as_u64().unwrap();
+    assert!(sent >= 55, "{v}");
+    assert_eq!(v["requests"]["ok"], sent, "{v}");
+    // The fault's 300 ms, on every answer.
+    assert!(v["latency_ms"]["p50"].as_f64().unwrap() >= 300.0, "{v}");
+}
+
 /// `[upstreams.NAME] tls`: only for `targets`, and with a CA file or `insecure`.
 #[test]
 fn upstream_tls_is_checked_at_validate_time() {
@@ -167,4 +190,34 @@ fn upstream_tls_is_checked_at_validate_time() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `ninefold gateway --config FILE` checks `[gateway.tls]` as a scenario does.
+#[test]
+fn a_gateway_file_with_a_bad_tls_key_is_refused_with_its_location() {
+    let pki = pki("gw-file-tls");
+    let (cert, _) = gateway_files(&pki);
+    let bad_key = pki.dir.join("bad.key");
+    std::fs::write(&bad_key, "not a key").unwrap();
+    let file = pki.dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[gateway.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n[upstreams.api]\ntargets = [\"127.0.0.1:9\"]\n",
+            path(&cert),
+            path(&bad_key)
+        ),
+    )
+    .unwrap();
+    let out = ninefold(&[
+        "gateway",
+        "--config",
+        path(&file),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gateway.tls.key_file"), "{stderr}");
+    assert!(stderr.contains("gateway.toml:3:"), "{stderr}");
 }
