@@ -192,6 +192,8 @@ pub struct ServerLimits {
     pub max_in_flight: NonZeroUsize,
     /// How long a graceful drain waits for open requests on shutdown.
     pub drain_timeout: Duration,
+    /// `[gateway.tls]`: the listener speaks TLS with this certificate and key.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for ServerLimits {
@@ -204,6 +206,7 @@ impl Default for ServerLimits {
             max_connections: NonZeroUsize::new(10_000).expect("non-zero"),
             max_in_flight: NonZeroUsize::new(10_000).expect("non-zero"),
             drain_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }

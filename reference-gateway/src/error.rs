@@ -218,6 +218,13 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A TLS certificate or key file could not be used.
+    #[error("gateway.tls.{key}: {source}", key = .source.key)]
+    Tls {
+        /// The file and what is wrong.
+        #[from]
+        source: crate::tls::TlsFileError,
+    },
     /// A feature the config asks for is not available in this build.
     #[error("{0}")]
     Unsupported(String),

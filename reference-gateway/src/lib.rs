@@ -35,6 +35,7 @@ pub mod retry_budget;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 use std::convert::Infallible;

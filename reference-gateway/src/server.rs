@@ -6,6 +6,7 @@
 //! waits for them at most `drain_timeout`.
 
 pub mod conn;
+pub mod stream;
 pub mod wire;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, GatewayError};
 use crate::state::GatewayState;
+use stream::Stream;
 
 /// Most connections being turned away at the same time; beyond it a refused client's
 /// connection is closed without an answer.
@@ -40,6 +42,13 @@ pub async fn serve(
         },
         header_read_timeout: cfg.header_read_timeout,
     };
+    let tls = match &cfg.tls {
+        Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            t,
+        )?)),
+        None => None,
+    };
+    let handshake_timeout = cfg.header_read_timeout;
     let pipeline = Arc::new(crate::pipeline::Pipeline::new(state.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections.get()));
     let shedding = Arc::new(Semaphore::new(MAX_SHEDDING));
@@ -61,18 +70,24 @@ pub async fn serve(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             state.metrics.shed.fetch_add(1, Ordering::Relaxed);
             if let Ok(slot) = shedding.clone().try_acquire_owned() {
+                let tls = tls.clone();
                 tracker.spawn(async move {
                     let _slot = slot;
-                    turn_away(stream).await;
+                    if let Some(stream) = handshake(stream, tls.as_ref(), handshake_timeout).await {
+                        turn_away(stream).await;
+                    }
                 });
             }
             continue;
         };
         let pipeline = pipeline.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
             let _permit = permit;
-            conn::serve(stream, &pipeline, conn_cfg, &shutdown).await;
+            if let Some(stream) = handshake(stream, tls.as_ref(), handshake_timeout).await {
+                conn::serve(stream, &pipeline, conn_cfg, &shutdown).await;
+            }
         });
     }
     drop(listener);
@@ -86,8 +101,33 @@ pub async fn serve(
     Ok(())
 }
 
+/// The connection as the HTTP code reads it: plain at once, or after a TLS handshake
+/// that must end within `timeout` (the header timeout: a client that stalls its
+/// handshake is a slowloris too). `None` when the handshake failed or stalled.
+#[inline]
+async fn handshake(
+    stream: TcpStream,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+    timeout: Duration,
+) -> Option<Stream> {
+    let Some(acceptor) = tls else {
+        return Some(Stream::Plain(stream));
+    };
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(Stream::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake not finished within the header timeout");
+            None
+        }
+    }
+}
+
 /// 503 to a client over the connection limit, then a lingering close.
-async fn turn_away(mut stream: TcpStream) {
+async fn turn_away(mut stream: Stream) {
     let resp = crate::pipeline::rescue::gateway_error_response(&GatewayError::Overloaded);
     let mut out = Vec::with_capacity(512);
     let mut date = ninefold_http1::DateCache::default();

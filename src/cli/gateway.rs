@@ -55,6 +55,7 @@ pub fn to_config(file: &GatewayFile) -> Result<gw::Config, String> {
     let routes = g.routes.iter().map(|r| r.config.clone()).collect();
     let mut config = gw::Config::new(upstreams, routes);
     config.request_timeout = g.request_timeout;
+    config.server.tls = g.tls.clone();
     if let Some(n) = usize::try_from(g.max_body_bytes)
         .ok()
         .and_then(std::num::NonZeroUsize::new)
@@ -135,6 +136,7 @@ fn upstream_config(name: &str, u: &m::Upstream) -> Result<gw::UpstreamConfig, St
     cfg.balance = u.balance.clone();
     cfg.health = Some(u.health.clone());
     cfg.outlier = u.outlier.clone();
+    cfg.tls = u.tls.clone();
     Ok(cfg)
 }
 

@@ -19,7 +19,7 @@ const STARTER_EXTERNAL: &str = include_str!("starter-external.toml");
 /// Write a starter scenario to NAME.toml (or --output).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  ninefold init checkout                                  # bundled gateway + mock backends\n  ninefold init checkout --url http://127.0.0.1:8080      # your own gateway: nothing started\n  ninefold validate checkout.toml && ninefold run checkout.toml"
+    after_help = "Examples:\n  ninefold init checkout                                  # bundled gateway + mock backends\n  ninefold init checkout --url http://127.0.0.1:8080      # your own gateway: nothing started\n  ninefold init staging --external https://api.staging.example.com/v1   # the same, over HTTPS\n  ninefold validate checkout.toml && ninefold run checkout.toml"
 )]
 pub struct Args {
     /// Scenario name (letters, digits, - _ .).
@@ -27,7 +27,8 @@ pub struct Args {
     pub name: String,
     /// Test an external gateway at this http:// or https:// URL instead of the
     /// bundled one: the starter starts no mock backends and kills nothing.
-    #[arg(long, value_name = "URL")]
+    /// `--external URL` is the same option.
+    #[arg(long, value_name = "URL", visible_alias = "external")]
     pub url: Option<String>,
     /// Where to write it (default NAME.toml).
     #[arg(long, short)]

@@ -148,7 +148,12 @@ impl Bringup<'_> {
         let mut gateways = Gateways::default();
         for (_, ready, addr) in self.start_linked(slots).await? {
             gateways.admins.extend(ready.admin);
-            gateways.targets.push(Target::new(addr));
+            gateways.targets.push(if s.gateway.tls.is_some() {
+                // `[gateway.tls]`: spoken to as https://ADDR with `[client] tls`.
+                external_target(&format!("https://{addr}"), &s.client).await?
+            } else {
+                Target::new(addr)
+            });
         }
         Ok(gateways)
     }

@@ -84,6 +84,8 @@ pub struct Gateway {
     pub max_body_bytes: u64,
     /// `[[gateway.api_keys]]`: with any, the gateway asks every request for one.
     pub api_keys: Vec<ApiKey>,
+    /// `[gateway.tls]`: the bundled gateway's listener speaks TLS.
+    pub tls: Option<reference_gateway::tls::ServerTls>,
 }
 
 /// JWT algorithms the gateway accepts (pinned per key).
@@ -271,6 +273,8 @@ pub struct Upstream {
     pub serverless: Option<Serverless>,
     /// Response payload size of `GET /items/{id}`, in bytes.
     pub payload_bytes: u32,
+    /// `tls = { … }`: the gateway speaks TLS to the `targets`.
+    pub tls: Option<reference_gateway::tls::UpstreamTls>,
 }
 
 impl Upstream {

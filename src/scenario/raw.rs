@@ -165,6 +165,9 @@ pub struct RawUpstream {
     /// Size of an item's response body in bytes (default 256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_bytes: Option<u32>,
+    /// The gateway speaks TLS to these `targets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<reference_gateway::config::raw::RawUpstreamTls>,
 }
 
 /// One `[[tenants]]` entry.

@@ -260,3 +260,33 @@ requests = [{ path = "/items/1" }]
     let auth = loaded.scenario.gateway.auth.expect("auth");
     assert_eq!(auth.scopes, ["orders:read", "orders:write"]);
 }
+
+/// `ninefold init NAME --external URL` (the spelling) is `--url URL`.
+#[test]
+fn init_external_is_the_url_option() {
+    let dir = std::env::temp_dir().join(format!("ninefold-init-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("staging.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args([
+            "init",
+            "staging",
+            "--external",
+            "https://api.example.com",
+            "--force",
+            "-o",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(
+        text,
+        ninefold::cli::init::external_starter("staging", "https://api.example.com")
+    );
+}

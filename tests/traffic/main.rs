@@ -6,6 +6,7 @@
 mod support;
 
 mod engine;
+mod gateway_tls;
 mod h2;
 mod hyper_client;
 mod overload;

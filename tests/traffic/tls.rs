@@ -22,11 +22,11 @@ use tokio::net::TcpListener;
 const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
 
 /// A CA, a server leaf signed by it, and a client leaf signed by it, as PEM files.
-struct Pki {
-    dir: PathBuf,
-    ca: PathBuf,
-    server_cert: String,
-    server_key: String,
+pub(super) struct Pki {
+    pub(super) dir: PathBuf,
+    pub(super) ca: PathBuf,
+    pub(super) server_cert: String,
+    pub(super) server_key: String,
     client_cert: PathBuf,
     client_key: PathBuf,
 }
@@ -38,7 +38,7 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-fn pki(name: &str) -> Pki {
+pub(super) fn pki(name: &str) -> Pki {
     let dir = dir(name);
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -148,7 +148,7 @@ fn server(pki: &Pki, require_client_cert: bool) -> Server {
     Server { addr, answered }
 }
 
-fn ninefold(args: &[&str]) -> Output {
+pub(super) fn ninefold(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
@@ -162,7 +162,7 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-fn path(p: &Path) -> &str {
+pub(super) fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

@@ -232,6 +232,73 @@ pub fn outlier(cx: &mut impl Check, path: &Path, o: &RawOutlier) -> OutlierConfi
     }
 }
 
+/// `[gateway.tls]`: both files exist and make a rustls server configuration, read with
+/// the code the listener starts with; problems at `cert_file` / `key_file`.
+pub fn server_tls(cx: &mut impl Check, path: &Path, raw: &RawServerTls) -> crate::tls::ServerTls {
+    let tls = crate::tls::ServerTls {
+        cert_file: cx.existing_file(&path.key("cert_file"), &raw.cert_file),
+        key_file: cx.existing_file(&path.key("key_file"), &raw.key_file),
+    };
+    if tls.cert_file.is_file()
+        && tls.key_file.is_file()
+        && let Err(e) = crate::tls::server_config(&tls)
+    {
+        cx.err(&path.key(e.key), e.to_string());
+    }
+    tls
+}
+
+/// `[upstreams.NAME] tls`: exactly one of `ca_file` (read and parsed now) and
+/// `insecure = true`; `server_name` a DNS name or an IP address. `host` is the targets'
+/// one host name, the default `server_name`.
+pub fn upstream_tls(
+    cx: &mut impl Check,
+    path: &Path,
+    raw: &RawUpstreamTls,
+    host: Option<&str>,
+) -> crate::tls::UpstreamTls {
+    use crate::tls::UpstreamVerify;
+    let verify = match (&raw.ca_file, raw.insecure.unwrap_or(false)) {
+        (Some(_), true) => {
+            cx.err(
+                &path.key("insecure"),
+                "`insecure = true` verifies no certificate, so `ca_file` would be ignored: keep one of them",
+            );
+            UpstreamVerify::Insecure
+        }
+        (Some(f), false) => {
+            let p = cx.existing_file(&path.key("ca_file"), f);
+            if p.is_file()
+                && let Err(e) = crate::tls::client_config(&UpstreamVerify::CaFile(p.clone()))
+            {
+                cx.err(&path.key("ca_file"), e.to_string());
+            }
+            UpstreamVerify::CaFile(p)
+        }
+        (None, true) => UpstreamVerify::Insecure,
+        (None, false) => {
+            cx.err(
+                path,
+                "give `ca_file` (the CA that signed the instances' certificates) or `insecure = true`",
+            );
+            UpstreamVerify::Insecure
+        }
+    };
+    let server_name = raw.server_name.clone().or_else(|| host.map(str::to_owned));
+    if let Some(n) = &server_name
+        && rustls::pki_types::ServerName::try_from(n.as_str()).is_err()
+    {
+        cx.err(
+            &path.key("server_name"),
+            format!("`{n}` is not a DNS name or an IP address"),
+        );
+    }
+    crate::tls::UpstreamTls {
+        verify,
+        server_name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::check::Problems;

@@ -49,6 +49,9 @@ pub struct RawGateway {
     /// with any, a request without a known key is refused with 403.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api_keys: Vec<RawApiKey>,
+    /// The gateway's listener speaks TLS (HTTPS) with this certificate and key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawServerTls>,
 }
 
 /// One `[[gateway.api_keys]]` entry.
@@ -59,6 +62,31 @@ pub struct RawApiKey {
     pub key: String,
     /// The `[[tenants]]` id whose plan the key's requests count against.
     pub tenant: String,
+}
+
+/// `[upstreams.NAME] tls = { … }`: the gateway speaks TLS to the pool's instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// The CA certificates (PEM) the instances' certificates are verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Verify no certificate (a test upstream). Excludes `ca_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
+    /// The name sent as SNI and verified (default: the targets' host name, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// The `[gateway.tls]` section: PEM files, relative to the configuration's folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerTls {
+    /// The certificate chain (PEM), leaf first.
+    pub cert_file: String,
+    /// The leaf's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 /// The `[gateway.auth]` section.

@@ -132,6 +132,8 @@ pub struct UpstreamConfig {
     pub health: Option<HealthConfig>,
     /// `outlier = { … }`; `None` = no passive ejection.
     pub outlier: Option<OutlierConfig>,
+    /// `tls = { … }`: the instances are spoken to over TLS.
+    pub tls: Option<crate::tls::UpstreamTls>,
 }
 
 impl UpstreamConfig {
@@ -185,6 +187,7 @@ impl UpstreamConfig {
             balance: Balance::RoundRobin,
             health: None,
             outlier: None,
+            tls: None,
         }
     }
 }

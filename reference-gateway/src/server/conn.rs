@@ -26,10 +26,10 @@ use http::{Method, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use super::stream::Stream;
 use super::wire::{self, BodyOut, HeadLimits, Parsed, Scratch, WireError};
 use crate::body::Response;
 use crate::pipeline::{Added, ConnTimer, Pipeline};
@@ -58,7 +58,7 @@ pub struct ConnConfig {
 
 /// The read side: the socket, what was read and not consumed, the current body's framing.
 struct Io {
-    stream: TcpStream,
+    stream: Stream,
     read: BytesMut,
     body: BodyDecoder,
     /// Bytes of `100 Continue` still to send before the body is read.
@@ -70,7 +70,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 impl Io {
     /// A connection's read side, before its first request.
     #[inline]
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: Stream) -> Self {
         Io {
             stream,
             read: BytesMut::with_capacity(ninefold_http1::READ_CHUNK),
@@ -215,7 +215,7 @@ impl Waiter<'_> {
 
 /// Serves `stream` until the client leaves, a timeout, an error, or a drain.
 pub async fn serve(
-    stream: TcpStream,
+    stream: Stream,
     pipeline: &Pipeline,
     cfg: ConnConfig,
     shutdown: &CancellationToken,
@@ -331,7 +331,7 @@ async fn next_request(
 }
 
 /// Answers a request head that was refused before the stack saw it, then closes.
-async fn refuse(mut stream: TcpStream, resp: Response, date: &mut DateCache, out: &mut Vec<u8>) {
+async fn refuse(mut stream: Stream, resp: Response, date: &mut DateCache, out: &mut Vec<u8>) {
     let _ = write_response(&mut stream, resp, None, false, true, date, out).await;
     linger(stream).await
 }
@@ -352,7 +352,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 /// request. `close` asks for `Connection: close` (and forbids chunked, for an HTTP/1.0
 /// client, by the caller).
 pub(crate) async fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     resp: Response,
     added: Option<&Added>,
     head_request: bool,
@@ -403,7 +403,7 @@ fn body_plan(
 /// Writes the body after the head already in `out`, framed by `plan`: small data rides
 /// in the head's `write`, large data goes out on its own.
 async fn send_body(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     body: &mut crate::body::Body,
     plan: BodyOut,
     out: &mut Vec<u8>,
@@ -463,13 +463,14 @@ async fn send_body(
 }
 
 /// Writes all of `buf`, waiting at most [`SEND_TIMEOUT`] each time the socket is full.
-async fn send(stream: &TcpStream, buf: &[u8]) -> std::io::Result<()> {
-    ninefold_http1::send(stream, buf, Some(SEND_TIMEOUT)).await
+#[inline]
+async fn send(stream: &mut Stream, buf: &[u8]) -> std::io::Result<()> {
+    stream.send(buf, SEND_TIMEOUT).await
 }
 
 /// Closes after reading and discarding what the client still sends (bounded in time and
 /// bytes), so that the response already written is not lost to a reset.
-pub(crate) async fn linger(mut stream: TcpStream) {
+pub(crate) async fn linger(mut stream: Stream) {
     let _ = stream.shutdown().await;
     let mut buf = [0u8; 4096];
     let drain = async {

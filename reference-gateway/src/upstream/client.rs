@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -32,6 +32,8 @@ use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use hyper::body::{Frame, SizeHint};
 use tokio::net::TcpStream;
+
+use crate::upstream::stream::{TlsDial, UpStream};
 use tokio::time::Instant;
 
 use ninefold_http1::{self as h1, BodyDecoder, Decoded, Framing, H1Error, decimal};
@@ -92,10 +94,13 @@ impl ClientError {
 /// The client: a [`HostPool`] per instance address, created on first use and kept.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    hosts: Arc<Mutex<HashMap<SocketAddr, Arc<HostPool>>>>,
+    hosts: Arc<Mutex<HashMap<HostKey, Arc<HostPool>>>>,
     connect_timeout: Duration,
     stale_resends: Arc<AtomicU64>,
 }
+
+/// One instance's connections are shared by every pool with its address and TLS settings.
+type HostKey = (SocketAddr, Option<crate::tls::UpstreamTls>);
 
 /// Builds the client: no Nagle delay, bounded connect time, idle connections kept 90 s;
 /// requests re-sent because a pooled connection was closed count in `stale_resends`.
@@ -110,12 +115,24 @@ pub fn build(connect_timeout: Duration, stale_resends: Arc<AtomicU64>) -> Upstre
 impl UpstreamClient {
     /// The connections to `addr` (shared by every pool and reload that uses the address).
     pub fn host(&self, addr: SocketAddr) -> Arc<HostPool> {
+        self.host_tls(addr, None, None)
+    }
+
+    /// The connections to `addr`, over TLS when `tls` says so (`dial`: its connector,
+    /// built by the caller; shared by every pool and reload with the same settings).
+    pub fn host_tls(
+        &self,
+        addr: SocketAddr,
+        tls: Option<&crate::tls::UpstreamTls>,
+        dial: Option<Result<TlsDial, String>>,
+    ) -> Arc<HostPool> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts
-            .entry(addr)
+            .entry((addr, tls.cloned()))
             .or_insert_with(|| {
                 Arc::new(HostPool {
                     addr,
+                    dial,
                     host: HeaderValue::try_from(addr.to_string())
                         .expect("a socket address is a valid Host"),
                     idle: Mutex::new(VecDeque::new()),
@@ -130,6 +147,9 @@ impl UpstreamClient {
 /// Keep-alive connections to one instance.
 pub struct HostPool {
     addr: SocketAddr,
+    /// TLS towards the instance (`Err`: its settings could not be loaded, every
+    /// connect fails with why).
+    dial: Option<Result<TlsDial, String>>,
     host: HeaderValue,
     idle: Mutex<VecDeque<(Conn, Instant)>>,
     connect_timeout: Duration,
@@ -138,7 +158,7 @@ pub struct HostPool {
 
 /// One connection: the socket, what was read and not consumed, the request being written.
 struct Conn {
-    stream: TcpStream,
+    stream: UpStream,
     read: BytesMut,
     write: Vec<u8>,
     names: h1::NameCache,
@@ -152,15 +172,7 @@ impl Conn {
         if !self.read.is_empty() {
             return false;
         }
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            Poll::Ready(Ok(())) => matches!(
-                self.stream.try_read_buf(&mut self.read),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
-            ),
-        }
+        self.stream.idle_and_open(&mut self.read)
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
@@ -214,9 +226,9 @@ impl HostPool {
         };
         // No bound of its own: the request's timeouts (per try, overall) bound the wait.
         let sent = async {
-            h1::send(&conn.stream, &conn.write[written..], None).await?;
+            conn.stream.send(&conn.write[written..]).await?;
             if body.len() > COALESCE_BODY {
-                h1::send(&conn.stream, body, None).await?;
+                conn.stream.send(body).await?;
             }
             Ok(())
         };
@@ -314,6 +326,22 @@ impl HostPool {
                 Err(_) => return Err(fail(format!("timed out after {:?}", self.connect_timeout))),
             };
         let _ = stream.set_nodelay(true);
+        let dial = match &self.dial {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => return Err(fail(format!("TLS settings: {e}"))),
+        };
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, UpStream::open(stream, dial)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(fail(format!("TLS handshake: {e}"))),
+                Err(_) => {
+                    return Err(fail(format!(
+                        "TLS handshake timed out after {:?}",
+                        self.connect_timeout
+                    )));
+                }
+            };
         Ok(Conn {
             stream,
             read: BytesMut::with_capacity(h1::READ_CHUNK),

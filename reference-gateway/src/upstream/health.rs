@@ -5,7 +5,7 @@
 //! Every passing probe is also reported to the pool (`readmit`): an instance ejected
 //! passively as unreachable before that probe began is readmitted at once.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -14,7 +14,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HealthConfig;
-use crate::upstream::client::UpstreamClient;
+use crate::upstream::client::HostPool;
 
 /// Consecutive-result thresholds for one instance.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +58,7 @@ impl Default for Threshold {
     }
 }
 
-async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) -> bool {
+async fn probe(host: &Arc<HostPool>, cfg: &HealthConfig) -> bool {
     let Ok(uri) = http::Uri::try_from(cfg.path.as_str()) else {
         return false;
     };
@@ -66,7 +66,6 @@ async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) ->
         Ok(r) => r,
         Err(_) => return false,
     };
-    let host = client.host(addr);
     let fut = async {
         let resp = host.send(&req).await.ok()?;
         let ok = resp.status().is_success();
@@ -80,14 +79,13 @@ async fn probe(client: &UpstreamClient, addr: SocketAddr, cfg: &HealthConfig) ->
 /// The checker loop; ends on cancellation. `readmit(i, started)` is told of each pass of
 /// instance `i` by a probe round that began at `started`.
 pub async fn run(
-    addrs: Vec<SocketAddr>,
+    hosts: Vec<Arc<HostPool>>,
     cfg: HealthConfig,
-    client: UpstreamClient,
     tx: watch::Sender<u64>,
     readmit: impl Fn(usize, Instant) + Send + 'static,
     token: CancellationToken,
 ) {
-    let mut states = vec![Threshold::new(); addrs.len()];
+    let mut states = vec![Threshold::new(); hosts.len()];
     let mut tick = interval(cfg.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -98,7 +96,7 @@ pub async fn run(
         let started = Instant::now();
         let results = tokio::select! {
             _ = token.cancelled() => return,
-            r = futures::future::join_all(addrs.iter().map(|a| probe(&client, *a, &cfg))) => r,
+            r = futures::future::join_all(hosts.iter().map(|h| probe(h, &cfg))) => r,
         };
         let mut mask = 0u64;
         for (i, (state, pass)) in states.iter_mut().zip(results).enumerate() {

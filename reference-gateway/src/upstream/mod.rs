@@ -5,3 +5,4 @@
 pub mod client;
 pub mod health;
 pub mod pool;
+pub mod stream;

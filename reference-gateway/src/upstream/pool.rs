@@ -109,7 +109,17 @@ impl Pool {
                 addr: *addr,
                 authority: Authority::try_from(addr.to_string().as_str())
                     .expect("a socket address is a valid authority"),
-                conns: client.host(*addr),
+                conns: match &config.tls {
+                    None => client.host(*addr),
+                    Some(tls) => client.host_tls(
+                        *addr,
+                        Some(tls),
+                        Some(
+                            crate::upstream::stream::TlsDial::new(tls, *addr)
+                                .map_err(|e| e.to_string()),
+                        ),
+                    ),
+                },
                 zone: (!config.zones.is_empty())
                     .then(|| config.zones[i % config.zones.len()].clone()),
                 in_flight: AtomicUsize::new(0),
@@ -126,7 +136,7 @@ impl Pool {
         let token = shutdown.child_token();
         Arc::new_cyclic(|me: &std::sync::Weak<Pool>| {
             if let Some(h) = &config.health {
-                let addrs = config.targets.clone();
+                let hosts = instances.iter().map(|i| i.conns.clone()).collect();
                 // A probe that passed readmits an instance ejected as unreachable before it.
                 let me = me.clone();
                 let readmit = move |i: usize, probed_at: Instant| {
@@ -134,7 +144,7 @@ impl Pool {
                         pool.readmit(i, probed_at);
                     }
                 };
-                let checker = health::run(addrs, h.clone(), client, tx, readmit, token.clone());
+                let checker = health::run(hosts, h.clone(), tx, readmit, token.clone());
                 tokio::spawn(checker);
             }
             Self {

@@ -10,3 +10,4 @@ mod failover;
 mod features;
 mod request_safety;
 mod slow_clients;
+mod tls;

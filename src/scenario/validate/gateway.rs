@@ -114,6 +114,10 @@ pub(super) fn gateway(
         max_body_bytes: g.max_body_bytes.unwrap_or(1 << 20),
         // Checked against the tenants by `credentials::api_keys`.
         api_keys: Vec::new(),
+        tls: g
+            .tls
+            .as_ref()
+            .map(|t| from_raw::server_tls(cx, &path.key("tls"), t)),
     }
 }
 

@@ -64,12 +64,18 @@ pub fn warnings(s: &Scenario) -> Vec<Diagnostic> {
             super::client::INSECURE_WARNING.to_owned(),
         ));
     }
-    let https =
-        matches!(&s.gateway.target, GatewayTarget::External { url } if url.starts_with("https://"));
+    let https = s.gateway.tls.is_some()
+        || matches!(&s.gateway.target, GatewayTarget::External { url } if url.starts_with("https://"));
     if !s.client.tls.is_default() && !https {
         out.push(warning(
             &tls_path,
-            "TLS settings apply to https:// URLs, and no URL of this scenario is one: they are not used".to_owned(),
+            "TLS settings apply to https:// URLs (and a bundled gateway with `[gateway.tls]`), and no URL of this scenario is one: they are not used".to_owned(),
+        ));
+    }
+    if s.gateway.tls.is_some() && s.client.tls.ca_file.is_none() && !s.client.tls.insecure {
+        out.push(warning(
+            &Path::root().key("gateway").key("tls"),
+            "ninefold speaks https to this gateway and checks its certificate against the system's trust store: unless a CA there signed `cert_file`, every request is a tls_error; give `[client] tls = { ca_file = \"…\" }` with the CA that signed it (or the certificate itself when it is self-signed)".to_owned(),
         ));
     }
     for (i, f) in s.faults.iter().enumerate() {

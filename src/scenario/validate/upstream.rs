@@ -37,6 +37,7 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
         .as_ref()
         .map(|o| from_raw::outlier(cx, &path.key("outlier"), o));
     let restart_after = backend::restart_after(cx, &path.key("restart"), u, &instances);
+    let tls = u.tls.as_ref().map(|t| tls(cx, &path, u, t, &instances));
     Upstream {
         name: name.to_owned(),
         instances,
@@ -53,7 +54,40 @@ fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: 
             .as_ref()
             .map(|s| backend::serverless(cx, &path.key("serverless"), s)),
         payload_bytes: u.payload_bytes.unwrap_or(256),
+        tls,
     }
+}
+
+/// `tls`: only for `targets` (mock backends speak plain HTTP); the default SNI is the
+/// targets' host name when they share one.
+fn tls(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    u: &RawUpstream,
+    t: &reference_gateway::config::raw::RawUpstreamTls,
+    instances: &Instances,
+) -> reference_gateway::tls::UpstreamTls {
+    if matches!(instances, Instances::Managed(_)) {
+        cx.err(
+            &path.key("tls"),
+            "the mock backends ninefold starts speak plain HTTP: `tls` is for `targets` someone else runs",
+        );
+    }
+    let hosts: std::collections::BTreeSet<&str> = u
+        .targets
+        .iter()
+        .flatten()
+        .filter_map(|t| t.rsplit_once(':').map(|(h, _)| h))
+        .filter(|h| {
+            h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        })
+        .collect();
+    let host = (hosts.len() == 1)
+        .then(|| hosts.into_iter().next())
+        .flatten();
+    from_raw::upstream_tls(cx, &path.key("tls"), t, host)
 }
 
 fn pool_name(cx: &mut Checker<'_>, path: &Path, name: &str) {

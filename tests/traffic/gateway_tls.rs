@@ -1,0 +1,223 @@
+//! The bundled reference gateway terminating TLS (`[gateway.tls]`), on loopback: an
+//! rcgen CA and a leaf for 127.0.0.1, a `ninefold run` whose traffic then speaks https
+//! to the gateway. Expected figures come from the scenario (its rate and duration) and
+//! the certificates given, never from ninefold's code.
+
+use std::path::{Path, PathBuf};
+
+use super::tls::{Pki, ninefold, path, pki};
+
+/// The gateway's certificate and key as files beside the CA.
+fn gateway_files(pki: &Pki) -> (PathBuf, PathBuf) {
+    let cert = pki.dir.join("gateway.pem");
+    let key = pki.dir.join("gateway.key");
+    std::fs::write(&cert, &pki.server_cert).unwrap();
+    std::fs::write(&key, &pki.server_key).unwrap();
+    (cert, key)
+}
+
+/// A bundled gateway with `[gateway.tls]` in front of one mock backend, 30 requests/s
+/// for 2 s; `client` is the `[client]` table (or nothing).
+fn scenario(dir: &Path, cert: &Path, key: &Path, client: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "gateway-tls"
+duration = "2s"
+seed = 7
+
+[gateway]
+instances = 1
+
+[gateway.tls]
+cert_file = "{}"
+key_file = "{}"
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+
+[upstreams.api]
+instances = 1
+
+{client}
+
+[[traffic]]
+name = "steady"
+executor = "constant-arrival-rate"
+rate = 30
+requests = [{{ path = "/items/1" }}]
+
+[slo]
+availability = ">= 90%"
+"#,
+        path(cert),
+        path(key)
+    );
+    let p = dir.join("s.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn summary(out_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_bundled_gateway_with_tls_is_spoken_to_over_https_and_every_answer_is_ok() {
+    let pki = pki("gw-tls-ok");
+    let (cert, key) = gateway_files(&pki);
+    let client = format!("[client]\ntls = {{ ca_file = \"{}\" }}", path(&pki.ca));
+    let s = scenario(&pki.dir, &cert, &key, &client);
+    let out_dir = pki.dir.join("run");
+    let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v = summary(&out_dir);
+    let sent = v["requests"]["sent"].as_u64().unwrap();
+    // 30/s for 2 s: 60 scheduled.
+    assert!(sent >= 55, "{v}");
+    assert_eq!(v["requests"]["ok"], sent, "{v}");
+    assert_eq!(v["outcomes"]["tls_error"].as_u64().unwrap_or(0), 0, "{v}");
+    let setup = &v["connection_setup_ms"];
+    assert!(
+        setup["tls_handshake"]["count"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_gateways_ca_gets_tls_errors() {
+    let pki_gw = pki("gw-tls-other");
+    let other = pki("gw-tls-other-ca");
+    let (cert, key) = gateway_files(&pki_gw);
+    let client = format!("[client]\ntls = {{ ca_file = \"{}\" }}", path(&other.ca));
+    let s = scenario(&pki_gw.dir, &cert, &key, &client);
+    let out_dir = pki_gw.dir.join("run");
+    let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+    assert_ne!(out.status.code(), Some(0));
+    let v = summary(&out_dir);
+    let sent = v["requests"]["sent"].as_u64().unwrap();
+    assert!(sent >= 55, "{v}");
+    assert_eq!(v["outcomes"]["tls_error"], sent, "{v}");
+    assert_eq!(v["requests"]["ok"], 0, "{v}");
+}
+
+#[test]
+fn bad_gateway_certificate_or_key_files_are_refused_at_validate_time() {
+    let pki = pki("gw-tls-bad");
+    let (cert, key) = gateway_files(&pki);
+    let not_pem = pki.dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let missing = pki.dir.join("missing.pem");
+    let cases = [
+        (not_pem.clone(), key.clone(), "gateway.tls.cert_file"),
+        (cert.clone(), not_pem.clone(), "gateway.tls.key_file"),
+        (missing.clone(), key.clone(), "gateway.tls.cert_file"),
+        // A key that is not the certificate's: the CA's certificate with the leaf's key.
+        (pki.ca.clone(), key.clone(), "gateway.tls.key_file"),
+    ];
+    for (c, k, locus) in cases {
+        let s = scenario(&pki.dir, &c, &k, "");
+        let out = ninefold(&["validate", path(&s)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{c:?} {k:?}: {stderr}");
+        assert!(stderr.contains(locus), "{locus}: {stderr}");
+    }
+}
+
+/// The gateway's fault-proxy link moves TCP bytes, below TLS: a latency fault on
+/// `gateway[0]` still delays every answer, and every answer is still ok.
+#[test]
+fn a_latency_fault_on_the_tls_gateways_link_still_applies() {
+    let pki = pki("gw-tls-fault");
+    let (cert, key) = gateway_files(&pki);
+    let client = format!(
+        "[client]\ntls = {{ ca_file = \"{}\" }}\n\n[[faults]]\nat = \"0s\"\nduration = \"2s\"\naction = \"latency\"\ntarget = \"gateway[0]\"\nlatency = \"300ms\"",
+        path(&pki.ca)
+    );
+    let s = scenario(&pki.dir, &cert, &key, &client);
+    let out_dir = pki.dir.join("run");
+    let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out_dir.join("summary.json").is_file(), "{stderr}");
+    let v = summary(&out_dir);
+    let sent = v["requests"]["sent"].as_u64().unwrap();
+    assert!(sent >= 55, "{v}");
+    assert_eq!(v["requests"]["ok"], sent, "{v}");
+    // The fault's 300 ms, on every answer.
+    assert!(v["latency_ms"]["p50"].as_f64().unwrap() >= 300.0, "{v}");
+}
+
+/// `[upstreams.NAME] tls`: only for `targets`, and with a CA file or `insecure`.
+#[test]
+fn upstream_tls_is_checked_at_validate_time() {
+    let pki = pki("gw-up-tls");
+    let write = |upstream: &str| {
+        let text = format!(
+            "name = \"u\"\nduration = \"1s\"\n[gateway]\ninstances = 1\n[upstreams.api]\n{upstream}\n[[traffic]]\nname = \"p\"\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{{ path = \"/\" }}]\n"
+        );
+        let p = pki.dir.join("u.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        (
+            "instances = 1\ntls = { insecure = true }".to_owned(),
+            "upstreams.api.tls",
+        ),
+        (
+            "targets = [\"localhost:9\"]\ntls = {}".to_owned(),
+            "give `ca_file`",
+        ),
+        (
+            "targets = [\"localhost:9\"]\ntls = { ca_file = \"nope.pem\" }".to_owned(),
+            "upstreams.api.tls.ca_file",
+        ),
+    ];
+    for (upstream, expected) in cases {
+        let out = ninefold(&["validate", path(&write(&upstream))]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{upstream}: {stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let ok = format!(
+        "targets = [\"localhost:9\"]\ntls = {{ ca_file = \"{}\" }}",
+        path(&pki.ca)
+    );
+    let out = ninefold(&["validate", path(&write(&ok))]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ninefold gateway --config FILE` checks `[gateway.tls]` as a scenario does.
+#[test]
+fn a_gateway_file_with_a_bad_tls_key_is_refused_with_its_location() {
+    let pki = pki("gw-file-tls");
+    let (cert, _) = gateway_files(&pki);
+    let bad_key = pki.dir.join("bad.key");
+    std::fs::write(&bad_key, "not a key").unwrap();
+    let file = pki.dir.join("gateway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[gateway.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n[upstreams.api]\ntargets = [\"127.0.0.1:9\"]\n",
+            path(&cert),
+            path(&bad_key)
+        ),
+    )
+    .unwrap();
+    let out = ninefold(&[
+        "gateway",
+        "--config",
+        path(&file),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gateway.tls.key_file"), "{stderr}");
+    assert!(stderr.contains("gateway.toml:3:"), "{stderr}");
+}
