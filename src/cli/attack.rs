@@ -287,7 +287,7 @@ fn duration(args: &Args) -> anyhow::Result<Duration> {
 fn executor(args: &Args, users: NonZeroU32) -> anyhow::Result<Executor> {
     Ok(match args.rate {
         Some(rate) if !(rate.is_finite() && rate > 0.0) => {
-            return Err(bad(format!("--rate must be a positive number, got {rate}")).into());
+            return Err(bad(format!("--rate must be a positive number, got {rate}")));
         }
         Some(rate) => Executor::ConstantArrivalRate {
             rate,
