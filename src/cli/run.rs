@@ -1,6 +1,6 @@
 //! `ninefold run FILE`: the whole experiment, end to end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +12,7 @@ use crate::run::plan::RunPlan;
 use crate::run::runner::RunOptions;
 use crate::run::start::{Barrier, StartGate, parse_start_at};
 use crate::run::{NoOutcome, Options, RunOutcome, scale};
-use crate::scenario::load::{LoadError, load_file};
+use crate::scenario::load::{LoadError, Loaded, load_file};
 use crate::scenario::scale::check_time_scale;
 
 /// Bring up the topology, drive traffic while faults happen, judge the SLOs.
@@ -94,15 +94,7 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// Run the scenario.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    let loaded = match load_file(&args.file) {
-        Ok(l) => l,
-        Err(LoadError::Invalid(d)) => return Err(CliError::BadInput(d.to_string()).into()),
-        Err(e) => return Err(CliError::BadInput(e.to_string()).into()),
-    };
-    // As `validate` prints them: a valid file, but something in it cannot matter.
-    for w in &loaded.warnings.0 {
-        eprintln!("{w}");
-    }
+    let loaded = load(&args.file)?;
     let shard = crate::traffic::shard::from_args(
         args.shard,
         args.shards,
@@ -111,18 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     .map_err(|e| CliError::BadInput(e.to_string()))?;
     let time_scale =
         check_time_scale(args.time_scale).map_err(|e| CliError::BadInput(e.to_string()))?;
-    // An empty id (a downward-API label that is not there) is no id.
-    let given = args.run_id.clone().filter(|id| !id.trim().is_empty());
-    let run_id = given.or_else(|| {
-        (!shard.is_whole())
-            .then(|| {
-                crate::traffic::shard::indexed_job_name(
-                    std::env::var("HOSTNAME").ok().as_deref(),
-                    std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
-                )
-            })
-            .flatten()
-    });
+    let run_id = run_id(args.run_id.clone(), shard);
     let seed = crate::run::experiment::shared_seed(args.seed, &loaded.scenario, run_id.as_deref());
     let start = start_gate(&args, shard, run_id.as_deref(), seed)?;
     if args.dry_run {
@@ -174,6 +155,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     };
     report(&outcome, shard)
+}
+
+/// Load and validate the scenario file, printing its warnings.
+fn load(file: &Path) -> anyhow::Result<Loaded> {
+    let loaded = match load_file(file) {
+        Ok(l) => l,
+        Err(LoadError::Invalid(d)) => return Err(CliError::BadInput(d.to_string()).into()),
+        Err(e) => return Err(CliError::BadInput(e.to_string()).into()),
+    };
+    // As `validate` prints them: a valid file, but something in it cannot matter.
+    for w in &loaded.warnings.0 {
+        eprintln!("{w}");
+    }
+    Ok(loaded)
+}
+
+/// The run's id: `--run-id`, else (for a shard of an indexed Job) the Job's name.
+fn run_id(given: Option<String>, shard: crate::traffic::Shard) -> Option<String> {
+    // An empty id (a downward-API label that is not there) is no id.
+    let given = given.filter(|id| !id.trim().is_empty());
+    given.or_else(|| {
+        (!shard.is_whole())
+            .then(|| {
+                crate::traffic::shard::indexed_job_name(
+                    std::env::var("HOSTNAME").ok().as_deref(),
+                    std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+                )
+            })
+            .flatten()
+    })
 }
 
 /// The start gate of a shard (`--start-at`, `--barrier`), checked before

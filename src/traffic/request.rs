@@ -8,7 +8,11 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::scenario::template::{Template, Vars};
-use crate::scenario::{RequestTemplate, Tenant, TokenKind};
+use crate::scenario::{RequestTemplate, TokenKind};
+
+mod tenant;
+
+use tenant::TenantParts;
 
 /// The header that carries a logical request's idempotency key.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -109,183 +113,54 @@ struct Dynamic {
     per_tenant: Option<usize>,
 }
 
-/// What one tenant's requests of a class carry that depends on the tenant only.
-#[derive(Debug, Clone, Default)]
-struct TenantParts {
-    /// `name: value\r\n` of each per-tenant class header, by slot.
-    class_headers: Vec<Vec<u8>>,
-    /// `name: value\r\n` of the tenant's own headers that render once.
-    own_headers: Vec<u8>,
-    /// The tenant's own headers with per-request variables.
-    own_dynamic: Vec<(HeaderName, Template)>,
-    /// What `{tenant.api_key}` renders.
-    api_key: String,
-    /// The tenant's own headers set `Authorization` (and the class does not).
-    authorization: bool,
+/// A class's headers, split into what renders once and what does not.
+#[derive(Default)]
+struct ClassHeaders {
+    /// `name: value\r\n` for every static header.
+    static_bytes: Vec<u8>,
+    static_names: Vec<HeaderName>,
+    has_content_type: bool,
+    /// The other headers, in declaration order.
+    dynamic: Vec<(HeaderName, Dynamic)>,
 }
 
 impl PreparedClass {
-    /// Render, once per tenant of `tenants` (the plan's, by index), what depends on
-    /// the tenant only: the class's `{tenant}` / `{tenant.api_key}` headers and the
-    /// tenant's own headers (a class header of the same name wins). A request of
-    /// tenant `i` then copies bytes instead of rendering.
-    pub fn with_tenants(mut self, tenants: &[Tenant]) -> Self {
-        let mut rng = SmallRng::seed_from_u64(0);
-        self.tenants = tenants
-            .iter()
-            .map(|t| {
-                let api_key = t
-                    .credentials
-                    .api_key
-                    .as_ref()
-                    .map(Template::render_static)
-                    .unwrap_or_default();
-                let mut vars = Vars {
-                    seq: 0,
-                    tenant: &t.id,
-                    api_key: &api_key,
-                    rng: &mut rng,
-                };
-                let mut class_headers = Vec::new();
-                for (name, d) in &self.dynamic_headers {
-                    if d.per_tenant.is_some() {
-                        let mut line = Vec::new();
-                        put_header(
-                            &mut line,
-                            name.as_str(),
-                            d.template.render(&mut vars).as_bytes(),
-                        );
-                        class_headers.push(line);
-                    }
-                }
-                let mut own_headers = Vec::new();
-                let mut own_dynamic = Vec::new();
-                for (name, v) in &t.credentials.headers {
-                    if self.sets_header(name) {
-                        continue;
-                    }
-                    if v.is_per_tenant() {
-                        put_header(
-                            &mut own_headers,
-                            name.as_str(),
-                            v.render(&mut vars).as_bytes(),
-                        );
-                    } else {
-                        own_dynamic.push((name.clone(), v.clone()));
-                    }
-                }
-                let authorization = !self.sets_authorization
-                    && t.credentials
-                        .headers
-                        .iter()
-                        .any(|(n, _)| n == AUTHORIZATION);
-                TenantParts {
-                    class_headers,
-                    own_headers,
-                    own_dynamic,
-                    api_key,
-                    authorization,
-                }
-            })
-            .collect();
-        self
-    }
-
-    /// Whether the class itself sets header `name`.
-    fn sets_header(&self, name: &HeaderName) -> bool {
-        self.dynamic_headers.iter().any(|(n, _)| n == name)
-            || self.static_names.iter().any(|n| n == name)
-    }
-
     /// Prepare `t`, a class of a phase whose `expect` is `phase_expect`.
     pub fn new(t: &RequestTemplate, phase_expect: &[u16]) -> Self {
-        let expect = if !t.expect.is_empty() {
-            t.expect.clone()
-        } else if !phase_expect.is_empty() {
-            phase_expect.to_vec()
-        } else if t.token.is_hostile() {
-            vec![401]
-        } else {
-            Vec::new()
-        };
-        let render_static = Template::render_static;
-        let mut line_start = Vec::with_capacity(64);
-        line_start.extend_from_slice(t.method.as_str().as_bytes());
-        line_start.push(b' ');
-        let static_path = t.path.is_static() && {
-            let path = render_static(&t.path);
-            valid_target(&path) && {
-                line_start.extend_from_slice(path.as_bytes());
-                line_start.extend_from_slice(b" HTTP/1.1\r\n");
-                true
-            }
-        };
-        let mut static_headers = Vec::new();
-        let mut has_content_type = false;
-        let mut dynamic_headers = Vec::new();
-        let mut static_names = Vec::new();
-        let mut slots = 0;
-        for (name, value) in &t.headers {
-            match value
-                .is_static()
-                .then(|| HeaderValue::try_from(render_static(value)).ok())
-                .flatten()
-            {
-                Some(v) => {
-                    has_content_type |= name == CONTENT_TYPE;
-                    put_header(&mut static_headers, name.as_str(), v.as_bytes());
-                    static_names.push(name.clone());
-                }
-                None => {
-                    let per_tenant = (value.is_per_tenant() && !value.is_static()).then(|| {
-                        slots += 1;
-                        slots - 1
-                    });
-                    dynamic_headers.push((
-                        name.clone(),
-                        Dynamic {
-                            template: value.clone(),
-                            per_tenant,
-                        },
-                    ))
-                }
-            }
-        }
-        let static_body = match &t.body {
-            Some(b) if b.is_static() => Bytes::from(render_static(b)),
-            _ => Bytes::new(),
-        };
-        if t.body.is_some() && !has_content_type {
-            let json = t.body.as_ref().is_some_and(|b| {
-                let text = b.to_string();
-                let trimmed = text.trim_start();
-                trimmed.starts_with('{') || trimmed.starts_with('[')
-            });
-            let ct = if json {
-                "application/json"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            put_header(&mut static_headers, CONTENT_TYPE.as_str(), ct.as_bytes());
+        let (line_start, static_path) = line_start(&t.method, &t.path);
+        let mut headers = ClassHeaders::split(&t.headers);
+        if let Some(body) = &t.body
+            && !headers.has_content_type
+        {
+            let ct = default_content_type(body);
+            put_header(
+                &mut headers.static_bytes,
+                CONTENT_TYPE.as_str(),
+                ct.as_bytes(),
+            );
         }
         if t.token.is_hostile() {
-            put_header(&mut static_headers, HOSTILE_MARK.as_str(), b"1");
+            put_header(&mut headers.static_bytes, HOSTILE_MARK.as_str(), b"1");
         }
+        let static_body = match &t.body {
+            Some(b) if b.is_static() => Bytes::from(Template::render_static(b)),
+            _ => Bytes::new(),
+        };
         PreparedClass {
             method: t.method.clone(),
             path: t.path.clone(),
             line_start,
             static_path,
-            static_headers,
+            static_headers: headers.static_bytes,
             sets_authorization: t.headers.iter().any(|(n, _)| n == AUTHORIZATION),
-            static_names,
-            dynamic_headers,
+            static_names: headers.static_names,
+            dynamic_headers: headers.dynamic,
             tenants: Vec::new(),
             body: t.body.clone().filter(|b| !b.is_static()),
             static_body,
             length_always: matches!(t.method, Method::POST | Method::PUT | Method::PATCH),
             idempotency_key: t.idempotency_key,
-            expect,
+            expect: resolve_expect(t, phase_expect),
             token: t.token,
         }
     }
@@ -306,65 +181,19 @@ impl PreparedClass {
         idempotency_key: Option<&HeaderValue>,
     ) -> Result<(), BuildError> {
         let parts = tenant.and_then(|(i, _)| self.tenants.get(i));
-        let api_key = parts.map_or("", |p| p.api_key.as_str());
-        let tenant = tenant.map_or("", |(_, id)| id);
+        let mut vars = Vars {
+            seq,
+            tenant: tenant.map_or("", |(_, id)| id),
+            api_key: parts.map_or("", |p| p.api_key.as_str()),
+            rng,
+        };
         out.clear();
-        out.extend_from_slice(&self.line_start);
-        if !self.static_path {
-            scratch.clear();
-            self.path.render_into(
-                &mut Vars {
-                    seq,
-                    tenant,
-                    api_key,
-                    rng: &mut *rng,
-                },
-                scratch,
-            );
-            if !valid_target(scratch) {
-                return Err(BuildError::Path {
-                    path: self.path.to_string(),
-                });
-            }
-            out.extend_from_slice(scratch.as_bytes());
-            out.extend_from_slice(b" HTTP/1.1\r\n");
-        }
+        self.put_request_line(out, scratch, &mut vars)?;
         put_header(out, HOST.as_str(), host.as_bytes());
         out.extend_from_slice(&self.static_headers);
-        for (name, d) in &self.dynamic_headers {
-            if let (Some(slot), Some(p)) = (d.per_tenant, parts) {
-                out.extend_from_slice(&p.class_headers[slot]);
-                continue;
-            }
-            render_header(
-                out,
-                scratch,
-                name,
-                &d.template,
-                &mut Vars {
-                    seq,
-                    tenant,
-                    api_key,
-                    rng: &mut *rng,
-                },
-            )?;
-        }
+        self.put_dynamic_headers(out, scratch, parts, &mut vars)?;
         if let Some(p) = parts {
-            out.extend_from_slice(&p.own_headers);
-            for (name, tpl) in &p.own_dynamic {
-                render_header(
-                    out,
-                    scratch,
-                    name,
-                    tpl,
-                    &mut Vars {
-                        seq,
-                        tenant,
-                        api_key,
-                        rng: &mut *rng,
-                    },
-                )?;
-            }
+            put_tenant_headers(out, scratch, p, &mut vars)?;
         }
         // An `Authorization` the class or the tenant writes itself replaces the token.
         if let Some(auth) = authorization
@@ -376,18 +205,61 @@ impl PreparedClass {
         if let Some(key) = idempotency_key {
             put_header(out, IDEMPOTENCY_KEY.as_str(), key.as_bytes());
         }
+        self.put_body(out, scratch, &mut vars);
+        Ok(())
+    }
+
+    /// The request line: copied when the path is static, else rendered and checked.
+    #[inline]
+    fn put_request_line<R: Rng>(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut String,
+        vars: &mut Vars<'_, R>,
+    ) -> Result<(), BuildError> {
+        out.extend_from_slice(&self.line_start);
+        if !self.static_path {
+            scratch.clear();
+            self.path.render_into(vars, scratch);
+            if !valid_target(scratch) {
+                return Err(BuildError::Path {
+                    path: self.path.to_string(),
+                });
+            }
+            out.extend_from_slice(scratch.as_bytes());
+            out.extend_from_slice(b" HTTP/1.1\r\n");
+        }
+        Ok(())
+    }
+
+    /// The class's headers that are not static: a per-tenant one copied from the
+    /// tenant's parts, the others rendered, in declaration order.
+    #[inline]
+    fn put_dynamic_headers<R: Rng>(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut String,
+        parts: Option<&TenantParts>,
+        vars: &mut Vars<'_, R>,
+    ) -> Result<(), BuildError> {
+        for (name, d) in &self.dynamic_headers {
+            if let (Some(slot), Some(p)) = (d.per_tenant, parts) {
+                out.extend_from_slice(&p.class_headers[slot]);
+                continue;
+            }
+            render_header(out, scratch, name, &d.template, vars)?;
+        }
+        Ok(())
+    }
+
+    /// `Content-Length` (where there is a body or the method carries one), the
+    /// blank line, and the body, static or rendered.
+    #[inline]
+    fn put_body<R: Rng>(&self, out: &mut Vec<u8>, scratch: &mut String, vars: &mut Vars<'_, R>) {
         let body: &[u8] = match &self.body {
             Some(tpl) => {
                 scratch.clear();
-                tpl.render_into(
-                    &mut Vars {
-                        seq,
-                        tenant,
-                        api_key,
-                        rng: &mut *rng,
-                    },
-                    scratch,
-                );
+                tpl.render_into(vars, scratch);
                 scratch.as_bytes()
             }
             None => &self.static_body,
@@ -399,7 +271,100 @@ impl PreparedClass {
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body);
-        Ok(())
+    }
+}
+
+/// The tenant's own headers: those rendered once copied, the others rendered.
+#[inline]
+fn put_tenant_headers<R: Rng>(
+    out: &mut Vec<u8>,
+    scratch: &mut String,
+    parts: &TenantParts,
+    vars: &mut Vars<'_, R>,
+) -> Result<(), BuildError> {
+    out.extend_from_slice(&parts.own_headers);
+    for (name, tpl) in &parts.own_dynamic {
+        render_header(out, scratch, name, tpl, vars)?;
+    }
+    Ok(())
+}
+
+/// Correct statuses of class `t`: its own, else the phase's, else 401 for
+/// hostile tokens (empty = any 2xx/3xx).
+fn resolve_expect(t: &RequestTemplate, phase_expect: &[u16]) -> Vec<u16> {
+    if !t.expect.is_empty() {
+        t.expect.clone()
+    } else if !phase_expect.is_empty() {
+        phase_expect.to_vec()
+    } else if t.token.is_hostile() {
+        vec![401]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `METHOD SP`, and the rest of the request line when `path` is static and a
+/// valid target (then `true`).
+fn line_start(method: &Method, path: &Template) -> (Vec<u8>, bool) {
+    let mut line_start = Vec::with_capacity(64);
+    line_start.extend_from_slice(method.as_str().as_bytes());
+    line_start.push(b' ');
+    let static_path = path.is_static() && {
+        let path = Template::render_static(path);
+        valid_target(&path) && {
+            line_start.extend_from_slice(path.as_bytes());
+            line_start.extend_from_slice(b" HTTP/1.1\r\n");
+            true
+        }
+    };
+    (line_start, static_path)
+}
+
+impl ClassHeaders {
+    /// Split `headers`: a static one that is a valid value renders once; the
+    /// others are dynamic, with a per-tenant slot when they depend on the tenant only.
+    fn split(headers: &[(HeaderName, Template)]) -> Self {
+        let mut out = ClassHeaders::default();
+        let mut slots = 0;
+        for (name, value) in headers {
+            match value
+                .is_static()
+                .then(|| HeaderValue::try_from(Template::render_static(value)).ok())
+                .flatten()
+            {
+                Some(v) => {
+                    out.has_content_type |= name == CONTENT_TYPE;
+                    put_header(&mut out.static_bytes, name.as_str(), v.as_bytes());
+                    out.static_names.push(name.clone());
+                }
+                None => {
+                    let per_tenant = (value.is_per_tenant() && !value.is_static()).then(|| {
+                        slots += 1;
+                        slots - 1
+                    });
+                    out.dynamic.push((
+                        name.clone(),
+                        Dynamic {
+                            template: value.clone(),
+                            per_tenant,
+                        },
+                    ))
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The `Content-Type` of a body the class gives none for: JSON when it looks
+/// like JSON, else plain text.
+fn default_content_type(body: &Template) -> &'static str {
+    let text = body.to_string();
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
     }
 }
 
@@ -421,6 +386,7 @@ fn render_header<R: Rng>(
 }
 
 /// `name: value\r\n`.
+#[inline]
 fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -429,335 +395,17 @@ fn put_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// A request target that can go on the wire: visible ASCII, no spaces.
+#[inline]
 fn valid_target(path: &str) -> bool {
     !path.is_empty() && path.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A byte a header value may hold (as `http::HeaderValue` accepts them): no CR, LF, NUL.
+#[inline]
 fn valid_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
 #[cfg(test)]
-mod tests {
-    use std::num::NonZeroU32;
-
-    use rand::SeedableRng;
-
-    use super::*;
-
-    fn class(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
-        RequestTemplate {
-            method,
-            path: Template::parse(path).unwrap(),
-            headers: vec![
-                (
-                    HeaderName::from_static("x-static"),
-                    Template::parse("s").unwrap(),
-                ),
-                (
-                    HeaderName::from_static("x-seq"),
-                    Template::parse("{seq}").unwrap(),
-                ),
-            ],
-            body: body.map(|b| Template::parse(b).unwrap()),
-            idempotency_key: body.is_some(),
-            weight: NonZeroU32::new(1).unwrap(),
-            expect: vec![],
-            token: TokenKind::Valid,
-        }
-    }
-
-    /// A rendered request, parsed back: (method, path, headers in order, body).
-    fn parse(wire: &[u8]) -> (String, String, Vec<(String, String)>, Vec<u8>) {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        let len = match req.parse(wire).unwrap() {
-            httparse::Status::Complete(len) => len,
-            httparse::Status::Partial => panic!("incomplete request: {wire:?}"),
-        };
-        assert_eq!(req.version, Some(1));
-        let headers = req
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_owned(),
-                    String::from_utf8(h.value.to_vec()).unwrap(),
-                )
-            })
-            .collect();
-        (
-            req.method.unwrap().to_owned(),
-            req.path.unwrap().to_owned(),
-            headers,
-            wire[len..].to_vec(),
-        )
-    }
-
-    /// `c` rendered for request 0: no tenant, token or key.
-    fn render(c: &PreparedClass, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
-        let mut out = Vec::new();
-        let host = HeaderValue::from_static("127.0.0.1:1");
-        c.build(
-            &mut out,
-            &mut String::new(),
-            rng,
-            0,
-            None,
-            &host,
-            None,
-            None,
-        )
-        .unwrap();
-        out
-    }
-
-    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn tenant_with_key(id: &str, key: &str, headers: &[(&'static str, &str)]) -> Tenant {
-        Tenant {
-            id: id.into(),
-            plan: crate::scenario::Plan {
-                rate: 1.0,
-                burst: NonZeroU32::new(1).unwrap(),
-                quota: None,
-            },
-            token: None,
-            credentials: crate::scenario::Credentials {
-                api_key: Some(Template::parse(key).unwrap()),
-                headers: headers
-                    .iter()
-                    .map(|(n, v)| (HeaderName::from_static(n), Template::parse(v).unwrap()))
-                    .collect(),
-                oauth2: None,
-            },
-        }
-    }
-
-    /// Regression: tokens used to go only into `Authorization: Bearer`, so AWS usage
-    /// plans (`x-api-key`) and Kong (`apikey`) could not be driven.
-    #[test]
-    fn api_keys_go_in_any_header_aws_and_kong_style() {
-        let mut t = class(Method::GET, "/t/{tenant}", None);
-        t.headers.push((
-            HeaderName::from_static("x-api-key"),
-            Template::parse("{tenant.api_key}").unwrap(),
-        ));
-        let tenants = [
-            tenant_with_key("acme", "acme-key-1", &[("apikey", "{tenant.api_key}")]),
-            tenant_with_key(
-                "beta",
-                "beta-key-2",
-                &[("x-static", "tenant loses"), ("x-plan", "gold-{tenant}")],
-            ),
-        ];
-        let c = PreparedClass::new(&t, &[]).with_tenants(&tenants);
-        let host = HeaderValue::from_static("127.0.0.1:1");
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut out = Vec::new();
-        for (i, tenant) in tenants.iter().enumerate() {
-            c.build(
-                &mut out,
-                &mut String::new(),
-                &mut rng,
-                3,
-                Some((i, &tenant.id)),
-                &host,
-                None,
-                None,
-            )
-            .unwrap();
-            let (_, path, headers, _) = parse(&out);
-            assert_eq!(path, format!("/t/{}", tenant.id));
-            let key = format!("{}-key-{}", tenant.id, i + 1);
-            assert_eq!(get(&headers, "x-api-key"), Some(key.as_str()));
-            assert_eq!(get(&headers, "x-seq"), Some("3"));
-            assert_eq!(get(&headers, "authorization"), None);
-            if i == 0 {
-                assert_eq!(get(&headers, "apikey"), Some(key.as_str()));
-            } else {
-                // The class's own header wins over the tenant's of the same name.
-                assert_eq!(get(&headers, "x-static"), Some("s"));
-                assert_eq!(headers.iter().filter(|(n, _)| n == "x-static").count(), 1);
-                assert_eq!(get(&headers, "x-plan"), Some("gold-beta"));
-            }
-        }
-    }
-
-    #[test]
-    fn an_authorization_header_written_by_the_class_or_tenant_replaces_the_token() {
-        let token = HeaderValue::from_static("Bearer minted");
-        let host = HeaderValue::from_static("h");
-        let tenants = [
-            tenant_with_key("own", "k", &[("authorization", "ApiKey {tenant.api_key}")]),
-            tenant_with_key("plain", "k", &[]),
-        ];
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut out = Vec::new();
-        let auths =
-            |c: &PreparedClass, i: usize, out: &mut Vec<u8>, rng: &mut rand::rngs::SmallRng| {
-                c.build(
-                    out,
-                    &mut String::new(),
-                    rng,
-                    0,
-                    Some((i, &tenants[i].id)),
-                    &host,
-                    Some(&token),
-                    None,
-                )
-                .unwrap();
-                let (_, _, headers, _) = parse(out);
-                headers
-                    .into_iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                    .map(|(_, v)| v)
-                    .collect::<Vec<_>>()
-            };
-        let plain = PreparedClass::new(&class(Method::GET, "/", None), &[]).with_tenants(&tenants);
-        assert_eq!(auths(&plain, 0, &mut out, &mut rng), ["ApiKey k"]);
-        assert_eq!(auths(&plain, 1, &mut out, &mut rng), ["Bearer minted"]);
-        let mut own = class(Method::GET, "/", None);
-        own.headers
-            .push((AUTHORIZATION, Template::parse("Basic abc").unwrap()));
-        let own = PreparedClass::new(&own, &[]).with_tenants(&tenants);
-        assert_eq!(auths(&own, 0, &mut out, &mut rng), ["Basic abc"]);
-        assert_eq!(auths(&own, 1, &mut out, &mut rng), ["Basic abc"]);
-    }
-
-    #[test]
-    fn builds_static_and_dynamic_parts() {
-        let c = PreparedClass::new(
-            &class(
-                Method::POST,
-                "/t/{tenant}/{seq}",
-                Some(r#"{"sku": {rand:1..5}}"#),
-            ),
-            &[],
-        );
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let host = HeaderValue::from_static("127.0.0.1:1");
-        let key = HeaderValue::from_static("k-1");
-        let auth = HeaderValue::from_static("Bearer t");
-        let mut out = Vec::new();
-        // Twice into the same buffer: the second rendering replaces the first.
-        for seq in [6, 7] {
-            c.build(
-                &mut out,
-                &mut String::new(),
-                &mut rng,
-                seq,
-                Some((0, "acme")),
-                &host,
-                Some(&auth),
-                Some(&key),
-            )
-            .unwrap();
-        }
-        let (method, path, headers, body) = parse(&out);
-        assert_eq!((method.as_str(), path.as_str()), ("POST", "/t/acme/7"));
-        assert_eq!(get(&headers, "x-seq"), Some("7"));
-        assert_eq!(get(&headers, "x-static"), Some("s"));
-        assert_eq!(get(&headers, "host"), Some("127.0.0.1:1"));
-        assert_eq!(get(&headers, "idempotency-key"), Some("k-1"));
-        assert_eq!(get(&headers, "authorization"), Some("Bearer t"));
-        assert_eq!(get(&headers, "content-type"), Some("application/json"));
-        assert_eq!(
-            get(&headers, "content-length"),
-            Some(body.len().to_string().as_str())
-        );
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert!((1..=5).contains(&v["sku"].as_u64().unwrap()));
-    }
-
-    #[test]
-    fn bodiless_requests_send_a_length_only_where_the_method_carries_a_body() {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        for (method, length) in [
-            (Method::GET, None),
-            (Method::DELETE, None),
-            (Method::POST, Some("0")),
-            (Method::PUT, Some("0")),
-        ] {
-            let c = PreparedClass::new(&class(method.clone(), "/x", None), &[]);
-            let (m, path, headers, body) = parse(&render(&c, &mut rng));
-            assert_eq!((m.as_str(), path.as_str()), (method.as_str(), "/x"));
-            assert_eq!(get(&headers, "content-length"), length, "{method}");
-            assert!(body.is_empty());
-        }
-    }
-
-    #[test]
-    fn invalid_renderings_are_refused_not_sent() {
-        let host = HeaderValue::from_static("h");
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut t = class(Method::GET, "/a b/{seq}", None);
-        let mut out = Vec::new();
-        let err = PreparedClass::new(&t, &[])
-            .build(
-                &mut out,
-                &mut String::new(),
-                &mut rng,
-                1,
-                None,
-                &host,
-                None,
-                None,
-            )
-            .unwrap_err();
-        assert!(matches!(err, BuildError::Path { .. }), "{err}");
-        t.path = Template::parse("/ok").unwrap();
-        t.headers = vec![(
-            HeaderName::from_static("x-tenant"),
-            Template::parse("{tenant}").unwrap(),
-        )];
-        let err = PreparedClass::new(&t, &[])
-            .build(
-                &mut out,
-                &mut String::new(),
-                &mut rng,
-                1,
-                Some((0, "evil\r\nx-injected: 1")),
-                &host,
-                None,
-                None,
-            )
-            .unwrap_err();
-        assert!(matches!(err, BuildError::Header { .. }), "{err}");
-    }
-
-    #[test]
-    fn expectations_resolve_in_order() {
-        let mut t = class(Method::GET, "/items/1", None);
-        assert!(PreparedClass::new(&t, &[]).expect.is_empty());
-        assert_eq!(PreparedClass::new(&t, &[200, 429]).expect, [200, 429]);
-        t.token = TokenKind::Expired;
-        assert_eq!(PreparedClass::new(&t, &[]).expect, [401]);
-        t.expect = vec![403];
-        assert_eq!(PreparedClass::new(&t, &[200]).expect, [403]);
-        assert!(PreparedClass::new(&t, &[]).static_path);
-    }
-
-    #[test]
-    fn only_hostile_requests_carry_the_hostile_mark() {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let mut t = class(Method::GET, "/items/1", None);
-        let mut build =
-            |t: &RequestTemplate| parse(&render(&PreparedClass::new(t, &[]), &mut rng)).2;
-        assert_eq!(get(&build(&t), HOSTILE_MARK.as_str()), None);
-        for kind in [TokenKind::Expired, TokenKind::AlgNone, TokenKind::Missing] {
-            t.token = kind;
-            assert_eq!(
-                get(&build(&t), HOSTILE_MARK.as_str()),
-                Some("1"),
-                "{kind:?}"
-            );
-        }
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;

@@ -2,24 +2,21 @@
 //! 127.0.0.1: API keys in any header (`x-api-key` as AWS usage plans take it,
 //! `apikey` as Kong does) rendered from `[[tenants]] api_key`; `{env:NAME}`
 //! values, refused at validation when unset and found in no file of the run
-//! folder; OAuth2 client credentials against a token endpoint in the test
-//! (tokens renewed before they expire, a failing endpoint counted as
-//! `auth_fetch_failed`); the reference gateway's `[[gateway.api_keys]]`.
+//! folder; the reference gateway's `[[gateway.api_keys]]`. The helpers here
+//! (a run of the binary, a test server, the secret search) serve `oauth2` too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
 
 const ACME_KEY: &str = "acme-Zq81-secret-key-value";
-const BETA_KEY: &str = "beta-Kp27-secret-key-value";
+pub(crate) const BETA_KEY: &str = "beta-Kp27-secret-key-value";
 
-fn dir(name: &str) -> PathBuf {
+pub(crate) fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ninefold-creds-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -27,7 +24,7 @@ fn dir(name: &str) -> PathBuf {
 }
 
 /// `ninefold ARGS` with `env` set (and the test's other variables unset).
-fn ninefold(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn ninefold(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ninefold"));
     c.args(args);
     for var in [
@@ -61,7 +58,7 @@ fn files(root: &Path) -> Vec<PathBuf> {
 }
 
 /// No file of `run`, and neither output stream, holds any of `secrets`.
-fn assert_nowhere(run: &Path, outputs: &[&Output], secrets: &[&str]) {
+pub(crate) fn assert_nowhere(run: &Path, outputs: &[&Output], secrets: &[&str]) {
     let all = files(run);
     assert!(all.len() >= 5, "a run folder: {all:?}");
     for s in secrets {
@@ -85,12 +82,12 @@ fn assert_nowhere(run: &Path, outputs: &[&Output], secrets: &[&str]) {
 }
 
 /// A test server on 127.0.0.1:0, served on a runtime of its own until dropped.
-struct Server {
-    addr: std::net::SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: std::net::SocketAddr,
     _rt: tokio::runtime::Runtime,
 }
 
-fn serve(app: axum::Router) -> Server {
+pub(crate) fn serve(app: axum::Router) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -107,16 +104,15 @@ fn serve(app: axum::Router) -> Server {
 /// What the API saw: (path, x-api-key, apikey) of every request.
 type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
 
-fn header(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name).map(|v| v.to_str().unwrap().to_owned())
 }
 
-#[test]
-fn api_keys_from_the_environment_reach_the_api_in_any_header_and_stay_out_of_every_output() {
-    let seen: Seen = Arc::default();
-    // An API that echoes the key it got in a 500's body: the run keeps example
-    // bodies of bad answers, and must not keep the key with them.
-    let app = axum::Router::new()
+/// An API that records what it saw in `seen` and echoes the key it got in a
+/// 500's body: the run keeps example bodies of bad answers, and must not keep
+/// the key with them.
+fn echoing_api(seen: Seen) -> axum::Router {
+    axum::Router::new()
         .fallback(
             |State(seen): State<Seen>, uri: Uri, h: HeaderMap| async move {
                 let key = header(&h, "x-api-key");
@@ -134,14 +130,14 @@ fn api_keys_from_the_environment_reach_the_api_in_any_header_and_stay_out_of_eve
                 )
             },
         )
-        .with_state(seen.clone());
-    let server = serve(app);
-    let d = dir("keys");
-    let file = d.join("keys.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
+        .with_state(seen)
+}
+
+/// Two tenants whose keys come from the environment, sent in `x-api-key` by
+/// the class and (acme only) in Kong's `apikey` by the tenant, to the API at `addr`.
+fn keys_scenario(addr: std::net::SocketAddr) -> String {
+    format!(
+        r#"
 name = "keys"
 duration = "2s"
 seed = 5
@@ -165,11 +161,17 @@ executor = "constant-arrival-rate"
 rate = 20
 connections = 2
 requests = [{{ path = "/t/{{tenant}}/{{seq}}", headers = {{ "x-api-key" = "{{tenant.api_key}}" }} }}]
-"#,
-            addr = server.addr
-        ),
+"#
     )
-    .unwrap();
+}
+
+#[test]
+fn api_keys_from_the_environment_reach_the_api_in_any_header_and_stay_out_of_every_output() {
+    let seen: Seen = Arc::default();
+    let server = serve(echoing_api(seen.clone()));
+    let d = dir("keys");
+    let file = d.join("keys.toml");
+    std::fs::write(&file, keys_scenario(server.addr)).unwrap();
     let env = [
         ("NF_TEST_ACME_KEY", ACME_KEY),
         ("NF_TEST_BETA_KEY", BETA_KEY),
@@ -282,254 +284,15 @@ requests = [{ path = "/x", headers = { authorization = "Bearer {env:NF_TEST_CLIE
     }
 }
 
-/// The token endpoint's state: tokens issued (value → when), calls, and whether it fails.
-#[derive(Clone, Default)]
-struct Issuer {
-    issued: Arc<Mutex<BTreeMap<String, Instant>>>,
-    calls: Arc<Mutex<u32>>,
-    failing: bool,
-}
-
-const LIFETIME: Duration = Duration::from_secs(2);
-
-async fn token_endpoint(State(i): State<Issuer>, h: HeaderMap, body: String) -> impl IntoResponse {
-    let n = {
-        let mut c = i.calls.lock().unwrap();
-        *c += 1;
-        *c
-    };
-    if i.failing {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down".to_owned()).into_response();
-    }
-    // RFC 6749 §2.3.1 and §4.4.2: Basic client authentication, a client-credentials form.
-    let basic = base64_of("client-1:s3cret%2Fvalue");
-    if header(&h, "authorization") != Some(format!("Basic {basic}"))
-        || !body.starts_with("grant_type=client_credentials")
-        || !body.contains("scope=orders%3Aread")
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"invalid_client"}"#.to_owned(),
-        )
-            .into_response();
-    }
-    let token = format!("tok-{n}");
-    i.issued
-        .lock()
-        .unwrap()
-        .insert(token.clone(), Instant::now());
-    (
-        [("content-type", "application/json")],
-        format!(
-            r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{}}}"#,
-            LIFETIME.as_secs()
-        ),
-    )
-        .into_response()
-}
-
-fn base64_of(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-/// An API that admits a request only with a token the endpoint issued and that has not
-/// expired; counts (admitted, refused) by tenant path.
-type Tally = Arc<Mutex<BTreeMap<String, (u32, u32)>>>;
-
-fn oauth_world(failing: bool) -> (Server, Server, Issuer, Tally) {
-    let issuer = Issuer {
-        failing,
-        ..Issuer::default()
-    };
-    let tokens = serve(
-        axum::Router::new()
-            .route("/oauth/token", axum::routing::post(token_endpoint))
-            .with_state(issuer.clone()),
-    );
-    let tally: Tally = Arc::default();
-    let (i, t) = (issuer.clone(), tally.clone());
-    let api = serve(axum::Router::new().fallback(move |uri: Uri, h: HeaderMap| {
-        let (i, t) = (i.clone(), t.clone());
-        async move {
-            let tenant = uri.path().split('/').nth(2).unwrap_or_default().to_owned();
-            let bearer = header(&h, "authorization")
-                .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
-            let valid = match (&bearer, tenant.as_str()) {
-                (Some(b), "acme") => i
-                    .issued
-                    .lock()
-                    .unwrap()
-                    .get(b)
-                    .is_some_and(|at| at.elapsed() < LIFETIME),
-                (None, "beta") => header(&h, "x-api-key").as_deref() == Some(BETA_KEY),
-                _ => false,
-            };
-            let mut t = t.lock().unwrap();
-            let e = t.entry(tenant).or_default();
-            if valid {
-                e.0 += 1;
-                StatusCode::OK
-            } else {
-                e.1 += 1;
-                StatusCode::UNAUTHORIZED
-            }
-        }
-    }));
-    (tokens, api, issuer, tally)
-}
-
-fn oauth_scenario(api: &Server, tokens: &Server, secs: u32) -> String {
-    format!(
-        r#"
-name = "oauth"
-duration = "{secs}s"
-seed = 9
-
-[gateway]
-url = "http://{api}"
-
-[[tenants]]
-id = "acme"
-plan = {{ rate = 100 }}
-oauth2 = {{ token_url = "http://{tokens}/oauth/token", client_id = "client-1", client_secret = "{{env:NF_TEST_CLIENT_SECRET}}", scope = "orders:read" }}
-
-[[tenants]]
-id = "beta"
-plan = {{ rate = 100 }}
-api_key = "{{env:NF_TEST_BETA_KEY}}"
-headers = {{ "x-api-key" = "{{tenant.api_key}}" }}
-
-[[traffic]]
-executor = "constant-arrival-rate"
-rate = 20
-connections = 4
-requests = [{{ path = "/t/{{tenant}}" }}]
-"#,
-        api = api.addr,
-        tokens = tokens.addr
-    )
-}
-
-fn summary(out: &Path) -> serde_json::Value {
+pub(crate) fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
-#[test]
-fn oauth2_tokens_are_fetched_shared_and_renewed_before_they_expire() {
-    let (tokens, api, issuer, tally) = oauth_world(false);
-    let d = dir("oauth");
-    let file = d.join("oauth.toml");
-    let secs = 5;
-    let text = oauth_scenario(&api, &tokens, secs);
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let secret = "s3cret/value";
-    let run = ninefold(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[
-            ("NF_TEST_CLIENT_SECRET", secret),
-            ("NF_TEST_BETA_KEY", BETA_KEY),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(0), "{stderr}");
-    let tally = tally.lock().unwrap().clone();
-    let (acme_ok, acme_refused) = tally["acme"];
-    assert_eq!(
-        acme_refused, 0,
-        "no request carried an expired or unknown token"
-    );
-    assert_eq!(tally["beta"].1, 0);
-    assert_eq!(
-        acme_ok + tally["beta"].0,
-        20 * secs,
-        "every request went out"
-    );
-    // One token at the start, then one per renewal: a token of 2 s is renewed
-    // 1 s after it was asked for (its lifetime less min(60 s, half of it)), so
-    // over 5 s of traffic the endpoint is asked 5 times (0, 1, 2, 3, 4 s), each
-    // renewal a little late (the next request after the due instant).
-    let calls = *issuer.calls.lock().unwrap();
-    assert!((4..=6).contains(&calls), "{calls} token requests");
-    let s = summary(&out);
-    assert_eq!(s["outcomes"]["ok"], 20 * secs, "{}", s["outcomes"]);
-    assert!(
-        s["outcomes"].get("auth_fetch_failed").is_none(),
-        "absent while never seen"
-    );
-    assert_nowhere(&out, &[&run], &[secret, BETA_KEY]);
-}
-
-#[test]
-fn a_failing_token_endpoint_is_counted_as_auth_fetch_failed_and_nothing_is_sent() {
-    let (tokens, api, issuer, tally) = oauth_world(true);
-    let d = dir("oauth-down");
-    let file = d.join("down.toml");
-    let secs = 3;
-    std::fs::write(&file, oauth_scenario(&api, &tokens, secs)).unwrap();
-    let out = d.join("run");
-    let run = ninefold(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[
-            ("NF_TEST_CLIENT_SECRET", "x-secret-x"),
-            ("NF_TEST_BETA_KEY", BETA_KEY),
-        ],
-    );
-    // Requests never sent make the run invalid (5): the tool's credentials failed,
-    // not the system under test (which would be a FAIL, 1).
-    assert_eq!(
-        run.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let tally = tally.lock().unwrap().clone();
-    assert!(
-        !tally.contains_key("acme"),
-        "no acme request reached the API: {tally:?}"
-    );
-    let beta = tally["beta"];
-    assert_eq!(beta.1, 0);
-    let s = summary(&out);
-    // 20 req/s, uniform, for 3 s = 60 requests: what the API did not see of them is acme's.
-    assert_eq!(
-        s["outcomes"]["auth_fetch_failed"],
-        20 * secs - beta.0,
-        "{}",
-        s["outcomes"]
-    );
-    assert_eq!(s["outcomes"]["ok"], beta.0);
-    assert_eq!(s["requests"]["failed"], 0, "nothing is blamed on the API");
-    // After a failure the endpoint is left alone for 1 s: about one ask a second.
-    let calls = *issuer.calls.lock().unwrap();
-    assert!((2..=5).contains(&calls), "{calls} token requests");
-    assert!(
-        s["warnings"].to_string().contains("auth_fetch_failed"),
-        "{}",
-        s["warnings"]
-    );
-}
-
-#[test]
-fn the_reference_gateway_takes_api_keys_and_throttles_each_by_its_plan() {
-    let d = dir("gateway");
-    let file = d.join("gw.toml");
-    let secs = 3;
-    std::fs::write(
-        &file,
-        format!(
-            r#"
+/// The reference gateway with an API key per tenant (from the environment),
+/// each tenant throttled by its own plan, for `secs` seconds of 40 req/s.
+fn gateway_keys_scenario(secs: u32) -> String {
+    format!(
+        r#"
 name = "gw-keys"
 duration = "{secs}s"
 seed = 3
@@ -569,9 +332,15 @@ connections = 4
 requests = [{{ path = "/items/{{rand:1..50}}", headers = {{ "x-api-key" = "{{tenant.api_key}}" }} }}]
 expect = [200, 429]
 "#
-        ),
     )
-    .unwrap();
+}
+
+#[test]
+fn the_reference_gateway_takes_api_keys_and_throttles_each_by_its_plan() {
+    let d = dir("gateway");
+    let file = d.join("gw.toml");
+    let secs = 3;
+    std::fs::write(&file, gateway_keys_scenario(secs)).unwrap();
     let out = d.join("run");
     let run = ninefold(
         &[

@@ -23,7 +23,7 @@ use reference_gateway::config::check::{Check, Problem};
 
 use super::diagnostics::{Diagnostic, Locus, Path};
 use super::model::{FaultProxy, Scenario};
-use super::raw::{RawGatewayFile, RawScenario};
+use super::raw::{RawGatewayFile, RawScenario, RawToxiproxy};
 
 /// The validation pass in progress: collects every problem (a [`Diagnostic`] at its path)
 /// while raw values become domain values, so all are reported at once.
@@ -151,33 +151,9 @@ pub fn scenario_with_env(
     let mut cx = Checker::new(base_dir);
     cx.env = env;
     let root = Path::root();
-    if raw.name.trim().is_empty() {
-        cx.err(&root.key("name"), "name: must not be empty");
-    } else if !raw
-        .name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        cx.err(
-            &root.key("name"),
-            format!(
-                "name: `{}` may use only letters, digits, `-`, `_` and `.` (it names the run folder)",
-                raw.name
-            ),
-        );
-    }
+    check_name(&mut cx, &raw.name);
     let duration = cx.required_duration(&root.key("duration"), &raw.duration);
-    let confidence = match raw.confidence {
-        None => 0.95,
-        Some(c) if c > 0.0 && c < 1.0 => c,
-        Some(c) => {
-            cx.err(
-                &root.key("confidence"),
-                format!("must be strictly between 0 and 1 (e.g. 0.95), got {c}"),
-            );
-            0.95
-        }
-    };
+    let confidence = confidence(&mut cx, raw.confidence);
     let raw_gateway = raw.gateway.clone().unwrap_or_default();
     let tenants = gateway::tenants(&mut cx, &raw.tenants);
     let upstreams = upstream::upstreams(&mut cx, &raw.upstreams, true);
@@ -187,22 +163,7 @@ pub fn scenario_with_env(
     let traffic = traffic::phases(&mut cx, &raw.traffic, duration, &tenants, &gateway);
     let faults = faults::faults(&mut cx, &raw.faults, duration, &gateway, &upstreams, &links);
     limits::check(&mut cx, &gateway, &upstreams, &tenants, &traffic);
-    let fault_proxy = match &raw.toxiproxy {
-        None => FaultProxy::Embedded,
-        Some(t) => {
-            // Its client speaks plain HTTP only: https:// is refused, not downgraded.
-            if !t.url.starts_with("http://") {
-                cx.err(
-                    &root.key("toxiproxy").key("url"),
-                    format!(
-                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\" (the Toxiproxy API is spoken in plain HTTP)",
-                        t.url
-                    ),
-                );
-            }
-            FaultProxy::External(t.url.trim_end_matches('/').to_owned())
-        }
-    };
+    let fault_proxy = fault_proxy(&mut cx, raw.toxiproxy.as_ref());
     let slos = slo::slos(&mut cx, &raw.slo, &tenants, &gateway, &traffic, &faults);
     let client = client::client(&mut cx, raw.client.as_ref());
     credentials::check_phases(&mut cx, &tenants, &traffic);
@@ -225,6 +186,61 @@ pub fn scenario_with_env(
         })
     } else {
         Err(cx.diags)
+    }
+}
+
+/// The scenario's `name`: not empty, and only characters a folder name may hold.
+fn check_name(cx: &mut Checker<'_>, name: &str) {
+    let root = Path::root();
+    if name.trim().is_empty() {
+        cx.err(&root.key("name"), "name: must not be empty");
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        cx.err(
+            &root.key("name"),
+            format!(
+                "name: `{name}` may use only letters, digits, `-`, `_` and `.` (it names the run folder)"
+            ),
+        );
+    }
+}
+
+/// The confidence level of the SLO judgements (0.95 when not given).
+fn confidence(cx: &mut Checker<'_>, confidence: Option<f64>) -> f64 {
+    let root = Path::root();
+    match confidence {
+        None => 0.95,
+        Some(c) if c > 0.0 && c < 1.0 => c,
+        Some(c) => {
+            cx.err(
+                &root.key("confidence"),
+                format!("must be strictly between 0 and 1 (e.g. 0.95), got {c}"),
+            );
+            0.95
+        }
+    }
+}
+
+/// Where faults are injected: the embedded proxy, or the Toxiproxy at `[toxiproxy] url`.
+fn fault_proxy(cx: &mut Checker<'_>, toxiproxy: Option<&RawToxiproxy>) -> FaultProxy {
+    let root = Path::root();
+    match toxiproxy {
+        None => FaultProxy::Embedded,
+        Some(t) => {
+            // Its client speaks plain HTTP only: https:// is refused, not downgraded.
+            if !t.url.starts_with("http://") {
+                cx.err(
+                    &root.key("toxiproxy").key("url"),
+                    format!(
+                        "`{}` must be an http:// URL such as \"http://127.0.0.1:8474\" (the Toxiproxy API is spoken in plain HTTP)",
+                        t.url
+                    ),
+                );
+            }
+            FaultProxy::External(t.url.trim_end_matches('/').to_owned())
+        }
     }
 }
 

@@ -480,6 +480,45 @@ impl Worker {
         Some(model.offer(t_s))
     }
 
+    /// The token `job` carries when no OAuth2 token does: minted for its tenant
+    /// and kind (none when it cannot be minted).
+    #[inline]
+    fn minted_token(&self, job: &Job, class: &PreparedClass, now: Instant) -> Option<HeaderValue> {
+        self.tokens
+            .borrow_mut()
+            .header(job.tenant, class.token, now)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot mint a token; sending none");
+                None
+            })
+    }
+
+    /// Render `job`'s request of `class` into the connection's send buffer.
+    #[inline]
+    fn render(
+        &self,
+        p: usize,
+        class: &PreparedClass,
+        conn: &mut Link,
+        job: &Job,
+        auth: Option<&HeaderValue>,
+        key: Option<&HeaderValue>,
+    ) -> Result<(), ClientFailure> {
+        let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
+        let mut buf = self.buf.borrow_mut();
+        // Fresh for every attempt: a retry sends the request it repeats.
+        let mut rng = request_rng(self.plan.seed, p, job.seq, Stream::Render);
+        let Some((out, host)) = conn.request_buf() else {
+            return Err(ClientFailure::Connect);
+        };
+        class
+            .build(out, &mut buf, &mut rng, job.seq, tenant, host, auth, key)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot build a request");
+                ClientFailure::Io
+            })
+    }
+
     async fn attempt(
         &self,
         p: usize,
@@ -509,37 +548,9 @@ impl Worker {
         if let Err(failure) = usable {
             return failed(failure);
         }
-        let auth = oauth.or_else(|| {
-            self.tokens
-                .borrow_mut()
-                .header(job.tenant, class.token, now)
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot mint a token; sending none");
-                    None
-                })
-        });
-        let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
-        let built = {
-            let mut buf = self.buf.borrow_mut();
-            // Fresh for every attempt: a retry sends the request it repeats.
-            let mut rng = request_rng(self.plan.seed, p, job.seq, Stream::Render);
-            let Some((out, host)) = conn.request_buf() else {
-                return failed(ClientFailure::Connect);
-            };
-            class.build(
-                out,
-                &mut buf,
-                &mut rng,
-                job.seq,
-                tenant,
-                host,
-                auth.as_ref(),
-                key,
-            )
-        };
-        if let Err(e) = built {
-            tracing::warn!(error = %e, "cannot build a request");
-            return failed(ClientFailure::Io);
+        let auth = oauth.or_else(|| self.minted_token(job, class, now));
+        if let Err(failure) = self.render(p, class, conn, job, auth.as_ref(), key) {
+            return failed(failure);
         }
         let verdict = self.throttle_verdict(job, class, now);
         // Writes keep the body: the order id in it goes into the integrity ledger.
