@@ -92,7 +92,8 @@ pub struct Args {
     /// to cross-check figures with; more CPU per request).
     #[arg(long, value_enum, default_value_t = crate::traffic::ClientKind::Ninefold)]
     pub client: crate::traffic::ClientKind,
-    /// Speak HTTP/2: h2c (prior knowledge) to an http:// URL. --connections are
+    /// Speak HTTP/2: h2c (prior knowledge) to an http:// URL, ALPN h2 over TLS to an
+    /// https:// one (a server that does not agree is refused). --connections are
     /// HTTP/2 connections, each carrying up to --h2-streams requests at once; closed
     /// loop, connections × streams users.
     #[arg(long, conflicts_with = "client")]

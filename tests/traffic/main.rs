@@ -7,6 +7,7 @@ mod support;
 
 mod engine;
 mod h2;
+mod h2_tls;
 mod hyper_client;
 mod overload;
 mod request_determinism;

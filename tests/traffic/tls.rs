@@ -22,11 +22,11 @@ use tokio::net::TcpListener;
 const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
 
 /// A CA, a server leaf signed by it, and a client leaf signed by it, as PEM files.
-struct Pki {
-    dir: PathBuf,
-    ca: PathBuf,
-    server_cert: String,
-    server_key: String,
+pub(super) struct Pki {
+    pub(super) dir: PathBuf,
+    pub(super) ca: PathBuf,
+    pub(super) server_cert: String,
+    pub(super) server_key: String,
     client_cert: PathBuf,
     client_key: PathBuf,
 }
@@ -38,7 +38,7 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-fn pki(name: &str) -> Pki {
+pub(super) fn pki(name: &str) -> Pki {
     let dir = dir(name);
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -73,12 +73,12 @@ fn pki(name: &str) -> Pki {
 
 /// A TLS-only HTTP/1.1 server on 127.0.0.1:0, in its own thread; it stops with the
 /// test process.
-struct Server {
-    addr: SocketAddr,
-    answered: Arc<AtomicU64>,
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    pub(super) answered: Arc<AtomicU64>,
 }
 
-fn server(pki: &Pki, require_client_cert: bool) -> Server {
+pub(super) fn server(pki: &Pki, require_client_cert: bool) -> Server {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(pki.server_cert.as_bytes())
             .collect::<Result<_, _>>()
@@ -148,11 +148,11 @@ fn server(pki: &Pki, require_client_cert: bool) -> Server {
     Server { addr, answered }
 }
 
-fn ninefold(args: &[&str]) -> Output {
+pub(super) fn ninefold(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub(super) fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\n{}",
@@ -162,7 +162,7 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-fn path(p: &Path) -> &str {
+pub(super) fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
