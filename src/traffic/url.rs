@@ -4,6 +4,12 @@
 //!
 //! A scheme is accepted only where it is really spoken: anything but `http://` and
 //! `https://` is refused, never sent as something else.
+//!
+//! The URL's path is kept: `ninefold attack URL` sends the URL's path and query as
+//! they are; a base path in `[gateway] url` (`https://host/prod/v1`, an AWS stage
+//! URL) prefixes every request path of the scenario ([`with_base_path`]). A query
+//! in `[gateway] url` is refused at validate time (each request's `path` takes its
+//! own query).
 
 use std::sync::Arc;
 
@@ -11,6 +17,7 @@ use http::{HeaderValue, Uri};
 
 use super::client::Target;
 use super::tls::{self, TlsError, TlsTarget};
+use crate::scenario::TrafficPhase;
 use crate::scenario::{ClientTls, HttpProtocol};
 
 /// Why a URL gives no target.
@@ -122,4 +129,38 @@ pub async fn targets(
             }
         })
         .collect())
+}
+
+/// The base path of a `[gateway] url`: its path without the trailing `/`, `None`
+/// when it is empty or `/`.
+pub fn base_path(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let path = uri.path().trim_end_matches('/');
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// `phases` with every request path prefixed by `url`'s base path (none: unchanged).
+pub fn with_base_path(mut phases: Vec<TrafficPhase>, url: Option<&str>) -> Vec<TrafficPhase> {
+    let Some(base) = url.and_then(base_path) else {
+        return phases;
+    };
+    for phase in &mut phases {
+        for request in &mut phase.requests {
+            request.path = request.path.prefixed(&base);
+        }
+    }
+    phases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_path_is_the_urls_path_without_its_trailing_slash() {
+        assert_eq!(base_path("http://h:1/prod/v1").as_deref(), Some("/prod/v1"));
+        assert_eq!(base_path("https://h/prod/v1/").as_deref(), Some("/prod/v1"));
+        assert_eq!(base_path("http://h:1"), None);
+        assert_eq!(base_path("http://h:1/"), None);
+    }
 }

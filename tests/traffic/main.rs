@@ -12,3 +12,4 @@ mod hyper_client;
 mod overload;
 mod request_determinism;
 mod tls;
+mod urls;
