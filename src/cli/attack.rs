@@ -102,6 +102,11 @@ pub struct Args {
     /// server's SETTINGS_MAX_CONCURRENT_STREAMS).
     #[arg(long, value_name = "N", default_value_t = crate::scenario::DEFAULT_MAX_STREAMS, requires = "h2")]
     pub h2_streams: u32,
+    /// HOST:PORT:CONNECT-HOST:CONNECT-PORT, as curl's --connect-to: connect there
+    /// for a URL of HOST:PORT (the Host header and TLS server name stay the URL's).
+    /// Repeatable; the first that applies wins.
+    #[arg(long = "connect-to", value_name = "HOST:PORT:CHOST:CPORT")]
+    pub connect_to: Vec<String>,
     /// PEM certificates to trust for https:// besides the system's roots (a private CA).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<std::path::PathBuf>,
@@ -211,6 +216,7 @@ struct Request {
     headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
     tls: ClientTls,
+    connect_to: Vec<crate::scenario::ConnectTo>,
 }
 
 fn parse_request(args: &Args) -> anyhow::Result<Request> {
@@ -256,12 +262,20 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
         .map(Template::parse)
         .transpose()
         .map_err(|e| bad(format!("--body: {e}")))?;
+    let connect_to = args
+        .connect_to
+        .iter()
+        .map(|c| {
+            crate::scenario::ConnectTo::parse(c).map_err(|e| bad(format!("--connect-to: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Request {
         uri,
         method,
         headers,
         body,
         tls,
+        connect_to,
     })
 }
 
@@ -357,7 +371,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()?;
     let targets: Vec<Target> = runtime
-        .block_on(crate::traffic::url::targets(
+        .block_on(crate::traffic::url::targets_via(
             &args.url,
             &req.tls,
             if args.h2 {
@@ -365,6 +379,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             } else {
                 HttpProtocol::H1
             },
+            &req.connect_to,
         ))
         .map_err(|e| bad(e.to_string()))?;
     if args.insecure {

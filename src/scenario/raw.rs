@@ -65,6 +65,10 @@ pub struct RawClient {
     /// `"h1"` (HTTP/1.1, default) or `"h2"` (HTTP/2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// HOST:PORT:CONNECT-HOST:CONNECT-PORT entries, as curl's --connect-to: connect
+    /// there for a URL of HOST:PORT; the Host header and TLS server name stay the URL's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_to: Option<Vec<String>>,
 }
 
 /// `[client] tls = { … }`.

@@ -18,7 +18,7 @@ use http::{HeaderValue, Uri};
 use super::client::Target;
 use super::tls::{self, TlsError, TlsTarget};
 use crate::scenario::TrafficPhase;
-use crate::scenario::{ClientTls, HttpProtocol};
+use crate::scenario::{ClientTls, ConnectTo, HttpProtocol};
 
 /// Why a URL gives no target.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,18 @@ pub async fn targets(
     settings: &ClientTls,
     protocol: HttpProtocol,
 ) -> Result<Vec<Target>, UrlError> {
+    targets_via(url, settings, protocol, &[]).await
+}
+
+/// [`targets`], connecting where the first of `connect_to` that applies to the URL's
+/// host and port says (curl's `--connect-to`): that host is resolved instead, while
+/// the `Host` header and the TLS server name stay the URL's.
+pub async fn targets_via(
+    url: &str,
+    settings: &ClientTls,
+    protocol: HttpProtocol,
+    connect_to: &[ConnectTo],
+) -> Result<Vec<Target>, UrlError> {
     let (scheme, authority, _) = parse(url)?;
     let default_port = match scheme {
         Scheme::Http => 80,
@@ -86,16 +98,20 @@ pub async fn targets(
     let host = authority.host();
     let port = authority.port_u16().unwrap_or(default_port);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = tokio::net::lookup_host((bare, port))
+    let (connect_host, connect_port) = connect_to
+        .iter()
+        .find_map(|c| c.applies(bare, port))
+        .unwrap_or_else(|| (bare.to_owned(), port));
+    let addrs: Vec<_> = tokio::net::lookup_host((connect_host.as_str(), connect_port))
         .await
         .map_err(|e| UrlError::Resolve {
-            host: host.into(),
+            host: connect_host.clone(),
             message: e.to_string(),
         })?
         .collect();
     if addrs.is_empty() {
         return Err(UrlError::Resolve {
-            host: host.into(),
+            host: connect_host,
             message: "no address".into(),
         });
     }

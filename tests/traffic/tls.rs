@@ -39,6 +39,11 @@ fn dir(name: &str) -> PathBuf {
 }
 
 pub(super) fn pki(name: &str) -> Pki {
+    pki_naming(name, &["localhost", "127.0.0.1"])
+}
+
+/// A [`Pki`] whose server certificate names `names` only.
+pub(super) fn pki_naming(name: &str, names: &[&str]) -> Pki {
     let dir = dir(name);
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -54,7 +59,7 @@ pub(super) fn pki(name: &str) -> Pki {
         let cert = params.signed_by(&key, &issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     };
-    let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (server_cert, server_key) = leaf(names.iter().map(|n| (*n).to_owned()).collect());
     let (client_cert, client_key) = leaf(vec!["client.test".into()]);
     let write = |n: &str, text: &str| {
         let p = dir.join(n);

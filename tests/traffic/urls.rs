@@ -131,3 +131,81 @@ async fn a_query_in_the_gateway_url_is_refused_at_validate_time() {
     assert!(stderr.contains("gateway.url"), "{stderr}");
     assert!(stderr.contains("a query or fragment"), "{stderr}");
 }
+
+/// `--connect-to` as curl's: the URL names a host that does not resolve, whose
+/// certificate the server holds (and no other name): the connection goes to
+/// loopback, and TLS verifies the URL's name, so SNI and verification stay the URL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_aims_an_unresolvable_https_host_at_loopback_keeping_its_name() {
+    use std::sync::atomic::Ordering;
+    let pki = super::tls::pki_naming("connect-to", &["api.ninefold.invalid"]);
+    let s = super::tls::server(&pki, false);
+    let port = s.addr.port();
+    let url = format!("https://api.ninefold.invalid:{port}/items/1");
+    let via = format!("api.ninefold.invalid:{port}:127.0.0.1:{port}");
+    let ca = pki.ca.to_str().unwrap().to_owned();
+    let args = [
+        "attack",
+        &url,
+        "-n",
+        "8",
+        "-c",
+        "1",
+        "--workers",
+        "1",
+        "--json",
+    ];
+    let mut with: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    with.extend(["--ca-file".into(), ca.clone(), "--connect-to".into(), via]);
+    let out = ninefold(with).await;
+    let v = super::tls::json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["outcomes"]["ok"], 8, "{v}");
+    assert_eq!(s.answered.load(Ordering::SeqCst), 8);
+    // Without it the name does not resolve: refused before any traffic.
+    let mut without: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    without.extend(["--ca-file".into(), ca]);
+    let out = ninefold(without).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resolve"));
+    // Aimed at the server by its address instead, the name checked is the URL's
+    // (127.0.0.1, which the certificate does not name): refused as tls_error.
+    let url = format!("https://127.0.0.1:{port}/items/1");
+    let ca = pki.ca.to_str().unwrap();
+    let out = ninefold(
+        [
+            "attack",
+            &url,
+            "-n",
+            "2",
+            "-c",
+            "1",
+            "--json",
+            "--ca-file",
+            ca,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+    )
+    .await;
+    let v = super::tls::json(&out);
+    assert_eq!(v["outcomes"]["tls_error"], 2, "{v}");
+}
+
+#[test]
+fn connect_to_entries_parse_as_curls_and_bad_ones_are_refused_where_they_are() {
+    let dir = temp("connect-to-bad");
+    let s = scenario(&dir, "https://api.ninefold.invalid:443");
+    let text = std::fs::read_to_string(&s).unwrap()
+        + "\n[client]\nconnect_to = [\"api.ninefold.invalid:443:127.0.0.1:8443\", \"a:b:c\"]\n";
+    std::fs::write(&s, text).unwrap();
+    let out = Command::new(BIN).args(["validate", &s]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("client.connect_to[1]"), "{stderr}");
+    assert!(
+        stderr.contains("HOST:PORT:CONNECT-HOST:CONNECT-PORT"),
+        "{stderr}"
+    );
+}

@@ -54,7 +54,18 @@ pub(super) fn client(cx: &mut Checker<'_>, raw: Option<&RawClient>) -> Client {
             tls
         }
     };
-    Client { tls, protocol }
+    let mut connect_to = Vec::new();
+    for (i, text) in raw.connect_to.iter().flatten().enumerate() {
+        match crate::scenario::model::ConnectTo::parse(text) {
+            Ok(c) => connect_to.push(c),
+            Err(message) => cx.err(&path.key("connect_to").index(i), message),
+        }
+    }
+    Client {
+        tls,
+        protocol,
+        connect_to,
+    }
 }
 
 /// The warning a scenario with `insecure = true` gets (validate and run start).
