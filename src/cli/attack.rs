@@ -361,6 +361,15 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
     })
 }
 
+/// The HTTP version `--h2` asks for.
+fn protocol(args: &Args) -> HttpProtocol {
+    if args.h2 {
+        HttpProtocol::H2
+    } else {
+        HttpProtocol::H1
+    }
+}
+
 /// Run `ninefold attack`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let req = parse_request(&args)?;
@@ -374,12 +383,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .block_on(crate::traffic::url::targets_via(
             &args.url,
             &req.tls,
-            if args.h2 {
-                HttpProtocol::H2
-            } else {
-                HttpProtocol::H1
-            },
+            protocol(&args),
             &req.connect_to,
+            crate::scenario::DEFAULT_RESOLVE_EVERY,
         ))
         .map_err(|e| bad(e.to_string()))?;
     if args.insecure {

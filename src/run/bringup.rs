@@ -290,9 +290,15 @@ async fn external_targets(
     url: &str,
     client: &crate::scenario::Client,
 ) -> Result<Vec<Target>, RunError> {
-    crate::traffic::url::targets_via(url, &client.tls, client.protocol, &client.connect_to)
-        .await
-        .map_err(|e| RunError::Start(e.to_string()))
+    crate::traffic::url::targets_via(
+        url,
+        &client.tls,
+        client.protocol,
+        &client.connect_to,
+        client.resolve_every,
+    )
+    .await
+    .map_err(|e| RunError::Start(e.to_string()))
 }
 
 /// One stderr line per started process, so a person (or a test) can find it.

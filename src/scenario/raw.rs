@@ -69,6 +69,10 @@ pub struct RawClient {
     /// there for a URL of HOST:PORT; the Host header and TLS server name stay the URL's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_to: Option<Vec<String>>,
+    /// How often a URL's hostname is resolved again, connections then going to the
+    /// new addresses (default "30s"; "0s": resolved once, at the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_every: Option<String>,
 }
 
 /// `[client] tls = { … }`.

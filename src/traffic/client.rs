@@ -26,6 +26,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::resolve::{Resolve, Resolving};
 use super::stream::Stream;
 use super::tls::TlsTarget;
 use crate::metrics::recording::ConnectionSetup;
@@ -45,6 +46,8 @@ pub struct Target {
     pub host: HeaderValue,
     /// TLS to speak over the connection (`https://`); `None`: plain TCP.
     pub tls: Option<Arc<TlsTarget>>,
+    /// The hostname to resolve again on an interval (`[client] resolve_every`).
+    pub resolve: Option<Arc<Resolve>>,
 }
 
 impl Target {
@@ -56,6 +59,7 @@ impl Target {
             addr,
             host,
             tls: None,
+            resolve: None,
         }
     }
 
@@ -65,7 +69,14 @@ impl Target {
             addr,
             host,
             tls: None,
+            resolve: None,
         }
+    }
+
+    /// The same target, its hostname resolved again as `resolve` says.
+    pub fn with_resolve(mut self, resolve: Arc<Resolve>) -> Self {
+        self.resolve = Some(resolve);
+        self
     }
 
     /// The same target, spoken to over TLS.
@@ -78,7 +89,9 @@ impl Target {
 /// Round-robin over targets, one cursor per worker.
 #[derive(Debug)]
 pub struct Targets {
-    list: Vec<Target>,
+    /// Replaced when the hostname resolves to other addresses ([`Resolving`]).
+    pub(super) list: RefCell<Vec<Target>>,
+    pub(super) resolving: Option<Resolving>,
     next: std::cell::Cell<usize>,
     /// Set-up times of the connections this worker opened.
     setup: RefCell<Setup>,
@@ -99,8 +112,13 @@ impl Targets {
         } else {
             offset % list.len()
         };
+        let resolving = list
+            .first()
+            .and_then(|t| t.resolve.clone())
+            .map(Resolving::new);
         Targets {
-            list,
+            list: RefCell::new(list),
+            resolving,
             next: std::cell::Cell::new(start),
             setup: RefCell::default(),
         }
@@ -142,13 +160,18 @@ impl Targets {
         // this connect tries every target once from where it started: re-reading the
         // cursor after each failure let two concurrent connects both land on the same
         // dead target twice and give up with a live one untried.
-        let n = self.list.len();
+        self.refresh().await;
+        let n = self.list.borrow().len();
         let start = self.next.get();
         self.next.set((start + 1) % n.max(1));
         let mut failure = ClientFailure::Connect;
         for k in 0..n {
-            let i = (start + k) % n;
-            let target = &self.list[i];
+            // Another connect may have replaced the list while this one waited.
+            let target = {
+                let list = self.list.borrow();
+                list[(start + k) % list.len()].clone()
+            };
+            let target = &target;
             let began = std::time::Instant::now();
             let deadline = Instant::from_std(began) + timeout;
             let tcp = match tokio::time::timeout_at(deadline, open(target.addr)).await {

@@ -21,6 +21,7 @@ mod hyper_client;
 mod plan;
 mod progress;
 pub mod request;
+pub mod resolve;
 pub mod schedule;
 pub mod shard;
 mod stream;

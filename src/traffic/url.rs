@@ -12,10 +12,12 @@
 //! own query).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderValue, Uri};
 
 use super::client::Target;
+use super::resolve::Resolve;
 use super::tls::{self, TlsError, TlsTarget};
 use crate::scenario::TrafficPhase;
 use crate::scenario::{ClientTls, ConnectTo, HttpProtocol};
@@ -78,17 +80,20 @@ pub async fn targets(
     settings: &ClientTls,
     protocol: HttpProtocol,
 ) -> Result<Vec<Target>, UrlError> {
-    targets_via(url, settings, protocol, &[]).await
+    targets_via(url, settings, protocol, &[], Duration::ZERO).await
 }
 
 /// [`targets`], connecting where the first of `connect_to` that applies to the URL's
 /// host and port says (curl's `--connect-to`): that host is resolved instead, while
-/// the `Host` header and the TLS server name stay the URL's.
+/// the `Host` header and the TLS server name stay the URL's. A hostname (not an IP
+/// address) is resolved again every `resolve_every` while traffic runs
+/// ([`super::resolve`]; `ZERO`: never).
 pub async fn targets_via(
     url: &str,
     settings: &ClientTls,
     protocol: HttpProtocol,
     connect_to: &[ConnectTo],
+    resolve_every: Duration,
 ) -> Result<Vec<Target>, UrlError> {
     let (scheme, authority, _) = parse(url)?;
     let default_port = match scheme {
@@ -115,6 +120,8 @@ pub async fn targets_via(
             message: "no address".into(),
         });
     }
+    let resolve = (!resolve_every.is_zero() && connect_host.parse::<std::net::IpAddr>().is_err())
+        .then(|| Arc::new(Resolve::new(connect_host, connect_port, resolve_every)));
     let header = HeaderValue::try_from(authority.as_str())
         .map_err(|_| UrlError::NoHost { url: url.into() })?;
     let tls = match scheme {
@@ -139,6 +146,10 @@ pub async fn targets_via(
         .into_iter()
         .map(|a| {
             let t = Target::with_host(a, header.clone());
+            let t = match &resolve {
+                Some(r) => t.with_resolve(Arc::clone(r)),
+                None => t,
+            };
             match &tls {
                 Some(tls) => t.with_tls(Arc::clone(tls)),
                 None => t,
@@ -178,5 +189,38 @@ mod tests {
         assert_eq!(base_path("https://h/prod/v1/").as_deref(), Some("/prod/v1"));
         assert_eq!(base_path("http://h:1"), None);
         assert_eq!(base_path("http://h:1/"), None);
+    }
+
+    /// Every A/AAAA record of the host is a target (localhost: 127.0.0.1 and ::1 on
+    /// most machines), each resolved again on the interval.
+    #[tokio::test]
+    async fn every_address_of_the_host_is_a_target() {
+        let mut expected: Vec<_> = tokio::net::lookup_host(("localhost", 9))
+            .await
+            .unwrap()
+            .collect();
+        if !(expected.iter().any(|a| a.is_ipv4()) && expected.iter().any(|a| a.is_ipv6())) {
+            eprintln!("skipped: localhost does not resolve to both 127.0.0.1 and ::1 here");
+            return;
+        }
+        let tls = ClientTls::default();
+        let every = Duration::from_secs(30);
+        let got = targets_via("http://localhost:9/", &tls, HttpProtocol::H1, &[], every)
+            .await
+            .unwrap();
+        let mut addrs: Vec<_> = got.iter().map(|t| t.addr).collect();
+        addrs.sort();
+        expected.sort();
+        assert_eq!(addrs, expected);
+        assert!(got.iter().all(|t| t.host == "localhost:9"));
+        assert!(
+            got.iter()
+                .all(|t| t.resolve.as_ref().is_some_and(|r| r.every == every))
+        );
+        // An IP address is not resolved again.
+        let ip = targets_via("http://127.0.0.1:9/", &tls, HttpProtocol::H1, &[], every)
+            .await
+            .unwrap();
+        assert!(ip[0].resolve.is_none());
     }
 }

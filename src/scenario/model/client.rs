@@ -3,13 +3,29 @@
 use std::path::PathBuf;
 
 /// How ninefold connects to the URLs it is given (`[gateway] url`, `attack URL`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub tls: ClientTls,
     /// The HTTP version spoken (a phase's own `protocol` may override it later).
     pub protocol: super::HttpProtocol,
     /// Where to connect instead for a URL's host and port (curl's `--connect-to`).
     pub connect_to: Vec<ConnectTo>,
+    /// How often a hostname is resolved again (`Duration::ZERO`: resolved once).
+    pub resolve_every: std::time::Duration,
+}
+
+/// `[client] resolve_every` when absent.
+pub const DEFAULT_RESOLVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for Client {
+    fn default() -> Self {
+        Client {
+            tls: ClientTls::default(),
+            protocol: super::HttpProtocol::default(),
+            connect_to: Vec::new(),
+            resolve_every: DEFAULT_RESOLVE_EVERY,
+        }
+    }
 }
 
 /// `HOST:PORT:CONNECT-HOST:CONNECT-PORT`, as curl's `--connect-to`: connections to a

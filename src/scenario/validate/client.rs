@@ -61,10 +61,17 @@ pub(super) fn client(cx: &mut Checker<'_>, raw: Option<&RawClient>) -> Client {
             Err(message) => cx.err(&path.key("connect_to").index(i), message),
         }
     }
+    let resolve_every = cx.duration(
+        &path.key("resolve_every"),
+        raw.resolve_every.as_deref(),
+        crate::scenario::model::DEFAULT_RESOLVE_EVERY,
+        true,
+    );
     Client {
         tls,
         protocol,
         connect_to,
+        resolve_every,
     }
 }
 
