@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 
-use super::tls::{Pki, json, ninefold, path, pki, server};
+use super::tls::{Pki, external_scenario, json, ninefold, path, pki, server};
 
 /// What the h2 server saw: requests in HTTP/2 with `:scheme` https, and others.
 #[derive(Default)]
@@ -26,6 +26,11 @@ struct Seen {
 /// hyper's HTTP/2 server on 127.0.0.1:0 behind TLS with ALPN `h2` only, in its own
 /// thread (it stops with the test process).
 fn h2_server(pki: &Pki) -> (std::net::SocketAddr, Arc<Seen>) {
+    h2_server_offering(pki, vec![b"h2".to_vec()])
+}
+
+/// [`h2_server`] with the ALPN protocols `alpn` (none: no ALPN at all).
+fn h2_server_offering(pki: &Pki, alpn: Vec<Vec<u8>>) -> (std::net::SocketAddr, Arc<Seen>) {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(pki.server_cert.as_bytes())
             .collect::<Result<_, _>>()
@@ -38,7 +43,7 @@ fn h2_server(pki: &Pki) -> (std::net::SocketAddr, Arc<Seen>) {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
@@ -150,5 +155,66 @@ fn attack_h2_refuses_a_tls_server_that_speaks_only_http1() {
     assert!(
         stderr.contains("does not speak HTTP/2 over TLS"),
         "{stderr}"
+    );
+}
+
+/// A TLS server that takes no part in ALPN may or may not speak HTTP/2: without its
+/// `h2`, nothing is sent to it in HTTP/2 (it would have been h2 over a guess).
+#[test]
+fn attack_h2_refuses_a_tls_server_without_alpn() {
+    let pki = pki("h2-no-alpn");
+    let (addr, seen) = h2_server_offering(&pki, Vec::new());
+    let url = format!("https://localhost:{}/items/1", addr.port());
+    let out = ninefold(&[
+        "attack",
+        &url,
+        "--h2",
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "--workers",
+        "1",
+        "--json",
+        "--ca-file",
+        path(&pki.ca),
+    ]);
+    let v = json(&out);
+    assert_ne!(out.status.code(), Some(0), "{v}");
+    assert_eq!(seen.h2_https.load(Ordering::SeqCst), 0);
+    assert_eq!(seen.other.load(Ordering::SeqCst), 0);
+    assert_eq!(v["outcomes"]["tls_error"], 5, "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not agree to HTTP/2"), "{stderr}");
+}
+
+/// `[client] protocol = "h2"` with an https:// `[gateway] url` (refused at run start
+/// before): every request of the run reaches the server in HTTP/2 over TLS.
+#[test]
+fn a_run_speaks_h2_over_https_to_an_external_gateway() {
+    let pki = pki("h2-run");
+    let (addr, seen) = h2_server(&pki);
+    let url = format!("https://localhost:{}", addr.port());
+    let client = format!(
+        "[client]\nprotocol = \"h2\"\ntls = {{ ca_file = \"{}\" }}",
+        path(&pki.ca)
+    );
+    let scenario = external_scenario(&pki.dir, &url, &client);
+    let out_dir = pki.dir.join("run");
+    let out = ninefold(&["run", path(&scenario), "--out", path(&out_dir)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let sent = summary["requests"]["sent"].as_u64().unwrap();
+    assert!(sent >= 50, "{summary}");
+    assert_eq!(summary["requests"]["ok"], sent, "{summary}");
+    assert_eq!(seen.h2_https.load(Ordering::SeqCst), sent);
+    assert_eq!(seen.other.load(Ordering::SeqCst), 0);
+    let setup = &summary["connection_setup_ms"];
+    assert!(
+        setup["tls_handshake"]["count"].as_u64().unwrap() >= 1,
+        "{summary}"
     );
 }

@@ -346,7 +346,7 @@ fn tls_flags_are_checked_before_any_traffic() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-fn external_scenario(dir: &Path, url: &str, client: &str) -> PathBuf {
+pub(super) fn external_scenario(dir: &Path, url: &str, client: &str) -> PathBuf {
     let text = format!(
         r#"name = "tls-external"
 duration = "2s"
