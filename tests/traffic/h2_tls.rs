@@ -14,13 +14,15 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 
-use super::tls::{Pki, external_scenario, json, ninefold, path, pki, server};
+use super::tls::{Pki, external_scenario, json, ninefold, path, pki, pki_naming, server};
 
 /// What the h2 server saw: requests in HTTP/2 with `:scheme` https, and others.
 #[derive(Default)]
 struct Seen {
     h2_https: AtomicU64,
     other: AtomicU64,
+    /// Each request's `:authority`.
+    authorities: std::sync::Mutex<Vec<String>>,
 }
 
 /// hyper's HTTP/2 server on 127.0.0.1:0 behind TLS with ALPN `h2` only, in its own
@@ -70,6 +72,11 @@ fn h2_server_offering(pki: &Pki, alpn: Vec<Vec<u8>>) -> (std::net::SocketAddr, A
                         let seen = Arc::clone(&seen);
                         async move {
                             let https = req.uri().scheme_str() == Some("https");
+                            let authority = req.uri().authority().map(ToString::to_string);
+                            seen.authorities
+                                .lock()
+                                .unwrap()
+                                .push(authority.unwrap_or_default());
                             if req.version() == http::Version::HTTP_2 && https {
                                 seen.h2_https.fetch_add(1, Ordering::SeqCst);
                             } else {
@@ -217,4 +224,36 @@ fn a_run_speaks_h2_over_https_to_an_external_gateway() {
         setup["tls_handshake"]["count"].as_u64().unwrap() >= 1,
         "{summary}"
     );
+}
+
+/// `--connect-to` with HTTP/2: the URL's host does not resolve and the certificate
+/// names it alone; the connection goes to loopback, SNI and `:authority` stay the URL's.
+#[test]
+fn attack_h2_connect_to_keeps_the_urls_authority_and_server_name() {
+    let pki = pki_naming("h2-connect-to", &["api.ninefold.invalid"]);
+    let (addr, seen) = h2_server(&pki);
+    let port = addr.port();
+    let url = format!("https://api.ninefold.invalid:{port}/items/1");
+    let via = format!("api.ninefold.invalid:{port}:127.0.0.1:{port}");
+    let out = ninefold(&[
+        "attack",
+        &url,
+        "--h2",
+        "-n",
+        "6",
+        "-c",
+        "1",
+        "--workers",
+        "1",
+        "--json",
+        "--ca-file",
+        path(&pki.ca),
+        "--connect-to",
+        &via,
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["outcomes"]["ok"], 6, "{v}");
+    let authority = format!("api.ninefold.invalid:{port}");
+    assert_eq!(*seen.authorities.lock().unwrap(), vec![authority; 6]);
 }
