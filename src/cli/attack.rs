@@ -92,7 +92,8 @@ pub struct Args {
     /// to cross-check figures with; more CPU per request).
     #[arg(long, value_enum, default_value_t = crate::traffic::ClientKind::Ninefold)]
     pub client: crate::traffic::ClientKind,
-    /// Speak HTTP/2: h2c (prior knowledge) to an http:// URL. --connections are
+    /// Speak HTTP/2: h2c (prior knowledge) to an http:// URL, ALPN h2 over TLS to an
+    /// https:// one (a server that does not agree is refused). --connections are
     /// HTTP/2 connections, each carrying up to --h2-streams requests at once; closed
     /// loop, connections × streams users.
     #[arg(long, conflicts_with = "client")]
@@ -101,6 +102,11 @@ pub struct Args {
     /// server's SETTINGS_MAX_CONCURRENT_STREAMS).
     #[arg(long, value_name = "N", default_value_t = crate::scenario::DEFAULT_MAX_STREAMS, requires = "h2")]
     pub h2_streams: u32,
+    /// HOST:PORT:CONNECT-HOST:CONNECT-PORT, as curl's --connect-to: connect there
+    /// for a URL of HOST:PORT (the Host header and TLS server name stay the URL's).
+    /// Repeatable; the first that applies wins.
+    #[arg(long = "connect-to", value_name = "HOST:PORT:CHOST:CPORT")]
+    pub connect_to: Vec<String>,
     /// PEM certificates to trust for https:// besides the system's roots (a private CA).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<std::path::PathBuf>,
@@ -210,6 +216,7 @@ struct Request {
     headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
     tls: ClientTls,
+    connect_to: Vec<crate::scenario::ConnectTo>,
 }
 
 fn parse_request(args: &Args) -> anyhow::Result<Request> {
@@ -257,12 +264,20 @@ fn parse_request(args: &Args) -> anyhow::Result<Request> {
         .map_err(|e| bad(format!("--body: {e}")))?
         .map(|b| from_env(b, "--body"))
         .transpose()?;
+    let connect_to = args
+        .connect_to
+        .iter()
+        .map(|c| {
+            crate::scenario::ConnectTo::parse(c).map_err(|e| bad(format!("--connect-to: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Request {
         uri,
         method,
         headers,
         body,
         tls,
+        connect_to,
     })
 }
 
@@ -361,6 +376,15 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
     })
 }
 
+/// The HTTP version `--h2` asks for.
+fn protocol(args: &Args) -> HttpProtocol {
+    if args.h2 {
+        HttpProtocol::H2
+    } else {
+        HttpProtocol::H1
+    }
+}
+
 /// Run `ninefold attack`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let req = parse_request(&args)?;
@@ -371,14 +395,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()?;
     let targets: Vec<Target> = runtime
-        .block_on(crate::traffic::url::targets(
+        .block_on(crate::traffic::url::targets_via(
             &args.url,
             &req.tls,
-            if args.h2 {
-                HttpProtocol::H2
-            } else {
-                HttpProtocol::H1
-            },
+            protocol(&args),
+            &req.connect_to,
+            crate::scenario::DEFAULT_RESOLVE_EVERY,
         ))
         .map_err(|e| bad(e.to_string()))?;
     if args.insecure {

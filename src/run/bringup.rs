@@ -130,7 +130,7 @@ impl Bringup<'_> {
         match &s.gateway.target {
             GatewayTarget::External { url } => {
                 return Ok(Gateways {
-                    targets: vec![external_target(url, &s.client).await?],
+                    targets: external_targets(url, &s.client).await?,
                     admins: Vec::new(),
                 });
             }
@@ -148,12 +148,15 @@ impl Bringup<'_> {
         let mut gateways = Gateways::default();
         for (_, ready, addr) in self.start_linked(slots).await? {
             gateways.admins.extend(ready.admin);
-            gateways.targets.push(if s.gateway.tls.is_some() {
+            if s.gateway.tls.is_some() {
                 // `[gateway.tls]`: spoken to as https://ADDR with `[client] tls`.
-                external_target(&format!("https://{addr}"), &s.client).await?
+                let url = format!("https://{addr}");
+                gateways
+                    .targets
+                    .extend(external_targets(&url, &s.client).await?);
             } else {
-                Target::new(addr)
-            });
+                gateways.targets.push(Target::new(addr));
+            }
         }
         Ok(gateways)
     }
@@ -288,15 +291,22 @@ pub(super) fn store_arg(u: &Upstream, dir: &Path, redis: Option<&str>) -> String
     }
 }
 
-/// The address (and `Host`, and TLS for `https://`) of a gateway someone else runs:
-/// the first address, as [`crate::traffic::url::targets`] resolves it.
-async fn external_target(url: &str, client: &crate::scenario::Client) -> Result<Target, RunError> {
-    crate::traffic::url::targets(url, &client.tls, client.protocol)
-        .await
-        .map_err(|e| RunError::Start(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| RunError::Start(format!("cannot resolve the gateway address in {url}")))
+/// The addresses (and `Host`, and TLS for `https://`) of a gateway someone else
+/// runs: every address its host resolves to (after `[client] connect_to`), as
+/// [`crate::traffic::url::targets_via`] resolves it; connections go round robin.
+async fn external_targets(
+    url: &str,
+    client: &crate::scenario::Client,
+) -> Result<Vec<Target>, RunError> {
+    crate::traffic::url::targets_via(
+        url,
+        &client.tls,
+        client.protocol,
+        &client.connect_to,
+        client.resolve_every,
+    )
+    .await
+    .map_err(|e| RunError::Start(e.to_string()))
 }
 
 /// One stderr line per started process, so a person (or a test) can find it.

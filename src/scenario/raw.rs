@@ -65,6 +65,14 @@ pub struct RawClient {
     /// `"h1"` (HTTP/1.1, default) or `"h2"` (HTTP/2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// HOST:PORT:CONNECT-HOST:CONNECT-PORT entries, as curl's --connect-to: connect
+    /// there for a URL of HOST:PORT; the Host header and TLS server name stay the URL's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_to: Option<Vec<String>>,
+    /// How often a URL's hostname is resolved again, connections then going to the
+    /// new addresses (default "30s"; "0s": resolved once, at the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_every: Option<String>,
 }
 
 /// `[client] tls = { … }`.

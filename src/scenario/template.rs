@@ -117,6 +117,22 @@ impl Template {
         &self.parts
     }
 
+    /// The same template after the literal `prefix` (a URL's base path).
+    pub fn prefixed(&self, prefix: &str) -> Template {
+        let mut parts = Vec::with_capacity(self.parts.len() + 1);
+        match self.parts.first() {
+            Some(Part::Literal(first)) => {
+                parts.push(Part::Literal(format!("{prefix}{first}")));
+                parts.extend_from_slice(&self.parts[1..]);
+            }
+            _ => {
+                parts.push(Part::Literal(prefix.to_owned()));
+                parts.extend_from_slice(&self.parts);
+            }
+        }
+        Template { parts }
+    }
+
     /// True when the template has no per-request variables (it can be rendered
     /// once): literal text and environment values only.
     pub fn is_static(&self) -> bool {

@@ -91,6 +91,10 @@ fn client(c: &Client) -> Option<RawClient> {
             insecure: t.insecure.then_some(true),
         }),
         protocol: Some(c.protocol.name().to_owned()),
+        connect_to: (!c.connect_to.is_empty())
+            .then(|| c.connect_to.iter().map(ToString::to_string).collect()),
+        resolve_every: (c.resolve_every != crate::scenario::model::DEFAULT_RESOLVE_EVERY)
+            .then(|| d(c.resolve_every)),
     })
 }
 

@@ -26,6 +26,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::resolve::{Resolve, Resolving};
 use super::stream::Stream;
 use super::tls::TlsTarget;
 use crate::metrics::recording::ConnectionSetup;
@@ -45,6 +46,8 @@ pub struct Target {
     pub host: HeaderValue,
     /// TLS to speak over the connection (`https://`); `None`: plain TCP.
     pub tls: Option<Arc<TlsTarget>>,
+    /// The hostname to resolve again on an interval (`[client] resolve_every`).
+    pub resolve: Option<Arc<Resolve>>,
 }
 
 impl Target {
@@ -56,6 +59,7 @@ impl Target {
             addr,
             host,
             tls: None,
+            resolve: None,
         }
     }
 
@@ -65,7 +69,14 @@ impl Target {
             addr,
             host,
             tls: None,
+            resolve: None,
         }
+    }
+
+    /// The same target, its hostname resolved again as `resolve` says.
+    pub fn with_resolve(mut self, resolve: Arc<Resolve>) -> Self {
+        self.resolve = Some(resolve);
+        self
     }
 
     /// The same target, spoken to over TLS.
@@ -78,7 +89,9 @@ impl Target {
 /// Round-robin over targets, one cursor per worker.
 #[derive(Debug)]
 pub struct Targets {
-    list: Vec<Target>,
+    /// Replaced when the hostname resolves to other addresses ([`Resolving`]).
+    pub(super) list: RefCell<Vec<Target>>,
+    pub(super) resolving: Option<Resolving>,
     next: std::cell::Cell<usize>,
     /// Set-up times of the connections this worker opened.
     setup: RefCell<Setup>,
@@ -99,8 +112,13 @@ impl Targets {
         } else {
             offset % list.len()
         };
+        let resolving = list
+            .first()
+            .and_then(|t| t.resolve.clone())
+            .map(Resolving::new);
         Targets {
-            list,
+            list: RefCell::new(list),
+            resolving,
             next: std::cell::Cell::new(start),
             setup: RefCell::default(),
         }
@@ -119,17 +137,41 @@ impl Targets {
     /// `ConnectError` only when every target refused (or timed out), `Tls` when
     /// one at least accepted the connection and its TLS handshake failed.
     pub async fn connect(&self, timeout: Duration) -> Result<Conn, ClientFailure> {
+        let (stream, host) = self.connect_stream(timeout, false).await?;
+        Ok(Conn::new(stream, host, timeout))
+    }
+
+    /// [`Targets::connect`]'s round robin for HTTP/2: the connected stream (TLS with
+    /// ALPN `h2` agreed for `https://`, see [`TlsTarget::handshake_h2`]) and the
+    /// `Host` of its target; its set-up times are recorded the same way.
+    pub(crate) async fn connect_h2(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Stream, HeaderValue), ClientFailure> {
+        self.connect_stream(timeout, true).await
+    }
+
+    async fn connect_stream(
+        &self,
+        timeout: Duration,
+        h2: bool,
+    ) -> Result<(Stream, HeaderValue), ClientFailure> {
         // The shared cursor moves once per connect (round robin over connections), and
         // this connect tries every target once from where it started: re-reading the
         // cursor after each failure let two concurrent connects both land on the same
         // dead target twice and give up with a live one untried.
-        let n = self.list.len();
+        self.refresh().await;
+        let n = self.list.borrow().len();
         let start = self.next.get();
         self.next.set((start + 1) % n.max(1));
         let mut failure = ClientFailure::Connect;
         for k in 0..n {
-            let i = (start + k) % n;
-            let target = &self.list[i];
+            // Another connect may have replaced the list while this one waited.
+            let target = {
+                let list = self.list.borrow();
+                list[(start + k) % list.len()].clone()
+            };
+            let target = &target;
             let began = std::time::Instant::now();
             let deadline = Instant::from_std(began) + timeout;
             let tcp = match tokio::time::timeout_at(deadline, open(target.addr)).await {
@@ -146,16 +188,22 @@ impl Targets {
             let connected = std::time::Instant::now();
             record_us(&mut self.setup.borrow_mut().tcp, connected - began);
             let Some(tls) = &target.tls else {
-                return Ok(Conn::new(Stream::Plain(tcp), target.host.clone(), timeout));
+                return Ok((Stream::Plain(tcp), target.host.clone()));
             };
-            match tokio::time::timeout_at(deadline, tls.handshake(tcp)).await {
+            let handshake = async {
+                if h2 {
+                    tls.handshake_h2(tcp).await
+                } else {
+                    tls.handshake(tcp).await
+                }
+            };
+            match tokio::time::timeout_at(deadline, handshake).await {
                 Ok(Ok(stream)) => {
                     record_us(
                         self.setup.borrow_mut().tls.get_or_insert_default(),
                         connected.elapsed(),
                     );
-                    let stream = Stream::Tls(Box::new(stream));
-                    return Ok(Conn::new(stream, target.host.clone(), timeout));
+                    return Ok((Stream::Tls(Box::new(stream)), target.host.clone()));
                 }
                 Ok(Err(e)) => super::tls::note_failure(&e),
                 Err(_) => tracing::debug!(target = %target.addr, "TLS handshake timed out"),
@@ -163,28 +211,6 @@ impl Targets {
             failure = ClientFailure::Tls;
         }
         Err(failure)
-    }
-}
-
-impl Targets {
-    /// [`Targets::connect`]'s round robin for a client that speaks its own protocol on
-    /// the stream (HTTP/2): the connected socket and the `Host` of its target.
-    pub(crate) async fn connect_tcp(
-        &self,
-        timeout: Duration,
-    ) -> Result<(TcpStream, HeaderValue), ClientFailure> {
-        let n = self.list.len();
-        let start = self.next.get();
-        self.next.set((start + 1) % n.max(1));
-        for k in 0..n {
-            let target = &self.list[(start + k) % n];
-            match tokio::time::timeout(timeout, open(target.addr)).await {
-                Ok(Ok(stream)) => return Ok((stream, target.host.clone())),
-                Ok(Err(e)) => tracing::debug!(target = %target.addr, error = %e, "connect failed"),
-                Err(_) => tracing::debug!(target = %target.addr, "connect timed out"),
-            }
-        }
-        Err(ClientFailure::Connect)
     }
 }
 

@@ -374,3 +374,47 @@ async fn connect_moves_past_a_refusing_target() {
         Err(ClientFailure::Connect)
     ));
 }
+
+/// `[client] resolve_every`: the hostname is resolved again once due, new
+/// connections go to every address it has then, a failed lookup keeps the old ones.
+#[tokio::test]
+async fn connections_follow_the_hostname_to_its_new_addresses_once_due() {
+    let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (a, b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(vec![a]));
+    let mut resolve = Resolve::new("api.test".into(), a.port(), Duration::from_secs(30));
+    resolve.fake = Some(std::sync::Arc::clone(&answers));
+    let host = HeaderValue::from_static("api.test");
+    let target = Target::with_host(a, host.clone()).with_resolve(Arc::new(resolve));
+    let targets = Targets::new(vec![target], 0);
+    let peer = |c: &Conn| match &c.stream {
+        Stream::Plain(s) => s.peer_addr().unwrap(),
+        Stream::Tls(_) => unreachable!(),
+    };
+    let timeout = Duration::from_secs(10);
+    let first = targets.connect(timeout).await.unwrap();
+    assert_eq!(peer(&first), a);
+    // The records change; the lookup is not due yet: still `a`.
+    *answers.lock().unwrap() = vec![b];
+    assert_eq!(peer(&targets.connect(timeout).await.unwrap()), a);
+    targets.expire_resolution();
+    let moved = targets.connect(timeout).await.unwrap();
+    assert_eq!(peer(&moved), b);
+    assert_eq!(moved.host, host, "the Host stays the URL's");
+    // A lookup that finds nothing keeps the addresses it had.
+    answers.lock().unwrap().clear();
+    targets.expire_resolution();
+    assert_eq!(peer(&targets.connect(timeout).await.unwrap()), b);
+    // Two records: connections go round robin over both.
+    *answers.lock().unwrap() = vec![a, b];
+    targets.expire_resolution();
+    let mut peers = vec![
+        peer(&targets.connect(timeout).await.unwrap()),
+        peer(&targets.connect(timeout).await.unwrap()),
+    ];
+    peers.sort();
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(peers, both);
+}

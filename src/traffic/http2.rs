@@ -24,8 +24,11 @@
 //!   never sent: it goes out on a new connection.
 //!
 //! Plaintext targets speak h2c with prior knowledge (the client preface at once, as
-//! `h2load` and `curl --http2-prior-knowledge` do). [`handshake`] takes any byte
-//! stream, so a TLS stream negotiated with ALPN `h2` goes through the same code.
+//! `h2load` and `curl --http2-prior-knowledge` do). `https://` targets speak HTTP/2
+//! over TLS with ALPN offering `h2` alone: a server that does not select it is
+//! refused (a `tls_error`, its reason said once on stderr), never spoken to in
+//! HTTP/2; `:scheme` is then `https`. [`handshake`] takes any byte stream, so both
+//! go through the same code.
 //!
 //! Why the h2 crate and not hyper's `client::conn::http2` (on the same h2 inside):
 //! measured on loopback against nghttpd (4 connections × 25 streams, one thread), the
@@ -40,11 +43,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
+use http::uri::Scheme;
 use http::{HeaderValue, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
 use super::client::{Answer, Targets};
+use super::stream::Stream;
 use crate::metrics::ClientFailure;
 
 /// The largest body kept for the worker, as the HTTP/1 client keeps.
@@ -65,6 +70,8 @@ pub(crate) struct Slot {
     cap: usize,
     /// Counts connections opened, so that a stale handle cannot touch a new one.
     generation: Cell<u64>,
+    /// Why the last connect failed (what its waiters fail with).
+    failed: Cell<ClientFailure>,
 }
 
 enum State {
@@ -76,6 +83,7 @@ enum State {
 struct Live {
     send: SendRequest<Bytes>,
     host: HeaderValue,
+    scheme: Scheme,
     generation: u64,
     /// Streams open (reserved by a task) now.
     open: usize,
@@ -98,6 +106,7 @@ impl H2Phase {
                         changed: Notify::new(),
                         cap: max_streams.max(1),
                         generation: Cell::new(0),
+                        failed: Cell::new(ClientFailure::Connect),
                     })
                 })
                 .collect(),
@@ -113,6 +122,7 @@ impl H2Phase {
             slot: Rc::clone(&self.slots[i % self.slots.len()]),
             held: None,
             host: HeaderValue::from_static("localhost"),
+            scheme: Scheme::HTTP,
             request: Vec::with_capacity(512),
         }
     }
@@ -124,6 +134,8 @@ pub(crate) struct H2Stream {
     /// The stream reserved on a live connection (its generation and sender).
     held: Option<(u64, SendRequest<Bytes>)>,
     host: HeaderValue,
+    /// `https` over TLS, `http` for h2c.
+    scheme: Scheme,
     request: Vec<u8>,
 }
 
@@ -162,11 +174,15 @@ impl Drop for ConnectGuard<'_> {
 }
 
 impl H2Stream {
-    /// Reserve a stream, opening the connection if it is down. `None` when it could
-    /// not connect; else whether nothing was awaited.
-    pub async fn ready(&mut self, targets: &Targets, timeout: Duration) -> Option<bool> {
+    /// Reserve a stream, opening the connection if it is down. The failure when it
+    /// could not connect; else whether nothing was awaited.
+    pub async fn ready(
+        &mut self,
+        targets: &Targets,
+        timeout: Duration,
+    ) -> Result<bool, ClientFailure> {
         if self.held.is_some() {
-            return Some(true);
+            return Ok(true);
         }
         let mut awaited = false;
         let mut waited_for_connect = false;
@@ -181,7 +197,8 @@ impl H2Stream {
                             live.open += 1;
                             self.held = Some((live.generation, live.send.clone()));
                             self.host = live.host.clone();
-                            return Some(!awaited);
+                            self.scheme = live.scheme.clone();
+                            return Ok(!awaited);
                         }
                         false
                     }
@@ -191,7 +208,7 @@ impl H2Stream {
                     }
                     // The connect this task waited for failed: so did its request
                     // (another try would queue behind every other waiting task's).
-                    State::Down if waited_for_connect => return None,
+                    State::Down if waited_for_connect => return Err(self.slot.failed.get()),
                     State::Down => {
                         *state = State::Connecting;
                         true
@@ -210,17 +227,21 @@ impl H2Stream {
             let _guard = ConnectGuard(&self.slot);
             let opened = open(targets, timeout, Rc::downgrade(&self.slot), generation).await;
             *self.slot.state.borrow_mut() = match opened {
-                Some((send, host)) => State::Up(Live {
+                Ok((send, host, scheme)) => State::Up(Live {
                     send,
                     host,
+                    scheme,
                     generation,
                     open: 0,
                 }),
-                None => State::Down,
+                Err(failure) => {
+                    self.slot.failed.set(failure);
+                    State::Down
+                }
             };
             self.slot.changed.notify_waiters();
             if self.slot_is_down() {
-                return None;
+                return Err(self.slot.failed.get());
             }
         }
     }
@@ -259,7 +280,7 @@ impl H2Stream {
             let Some((generation, mut send)) = self.held.take() else {
                 return Err(ClientFailure::Connect);
             };
-            let Some((request, body)) = to_request(&self.request, &self.host) else {
+            let Some((request, body)) = to_request(&self.request, &self.host, &self.scheme) else {
                 self.slot.free(generation);
                 return Err(ClientFailure::Io);
             };
@@ -273,8 +294,8 @@ impl H2Stream {
                     drop(send);
                     match tokio::time::timeout_at(deadline, self.ready(targets, timeout)).await {
                         Err(_) => return Err(ClientFailure::Timeout),
-                        Ok(None) => return Err(ClientFailure::Connect),
-                        Ok(Some(_)) => continue,
+                        Ok(Err(failure)) => return Err(failure),
+                        Ok(Ok(_)) => continue,
                     }
                 }
             };
@@ -299,16 +320,20 @@ impl H2Stream {
     }
 }
 
-/// Connect to the next target and speak HTTP/2 on it; the connection's driver runs
-/// as a task of its own and marks `slot` down when the connection ends.
+/// Connect to the next target (TLS with ALPN `h2` for `https://`) and speak HTTP/2
+/// on it; the connection's driver runs as a task of its own and marks `slot` down
+/// when the connection ends.
 async fn open(
     targets: &Targets,
     timeout: Duration,
     slot: Weak<Slot>,
     generation: u64,
-) -> Option<(SendRequest<Bytes>, HeaderValue)> {
-    let (stream, host) = targets.connect_tcp(timeout).await.ok()?;
-    // TLS plugs in here: wrap `stream` with ALPN "h2" and hand the TLS stream on.
+) -> Result<(SendRequest<Bytes>, HeaderValue, Scheme), ClientFailure> {
+    let (stream, host) = targets.connect_h2(timeout).await?;
+    let scheme = match stream {
+        Stream::Plain(_) => Scheme::HTTP,
+        Stream::Tls(_) => Scheme::HTTPS,
+    };
     match tokio::time::timeout(timeout, handshake(stream)).await {
         Ok(Ok((send, driver))) => {
             tokio::task::spawn_local(async move {
@@ -319,13 +344,13 @@ async fn open(
                     slot.down(generation);
                 }
             });
-            Some((send, host))
+            Ok((send, host, scheme))
         }
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "HTTP/2 handshake failed");
-            None
+            Err(ClientFailure::Connect)
         }
-        Err(_) => None,
+        Err(_) => Err(ClientFailure::Connect),
     }
 }
 
@@ -411,14 +436,14 @@ async fn read_answer(
 
 /// A rendered HTTP/1 request read back as an HTTP/2 one: `Host` becomes the
 /// `:authority`, headers HTTP/2 forbids (connection-specific ones) are left out.
-fn to_request(bytes: &[u8], host: &HeaderValue) -> Option<(Request<()>, Bytes)> {
+fn to_request(bytes: &[u8], host: &HeaderValue, scheme: &Scheme) -> Option<(Request<()>, Bytes)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(len) = req.parse(bytes).ok()? else {
         return None;
     };
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.scheme = Some(scheme.clone());
     parts.authority = Some(http::uri::Authority::from_maybe_shared(host.clone()).ok()?);
     parts.path_and_query = Some(http::uri::PathAndQuery::from_str(req.path?).ok()?);
     let mut request = Request::new(());
@@ -469,7 +494,7 @@ mod tests {
     #[test]
     fn a_rendered_request_reads_back_as_http2() {
         let raw = b"POST /orders?x=1 HTTP/1.1\r\nhost: a:1\r\nconnection: keep-alive\r\ncontent-length: 2\r\nx-seq: 7\r\n\r\n{}";
-        let (r, body) = to_request(raw, &HeaderValue::from_static("b:2")).unwrap();
+        let (r, body) = to_request(raw, &HeaderValue::from_static("b:2"), &Scheme::HTTP).unwrap();
         assert_eq!(r.method(), http::Method::POST);
         assert_eq!(r.uri(), "http://b:2/orders?x=1");
         assert_eq!(r.version(), http::Version::HTTP_2);
@@ -477,6 +502,8 @@ mod tests {
         assert!(r.headers().get("connection").is_none());
         assert_eq!(r.headers()["x-seq"], "7");
         assert_eq!(body.as_ref(), b"{}");
+        let (r, _) = to_request(raw, &HeaderValue::from_static("b:2"), &Scheme::HTTPS).unwrap();
+        assert_eq!(r.uri(), "https://b:2/orders?x=1");
     }
 
     #[test]

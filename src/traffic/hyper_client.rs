@@ -182,10 +182,7 @@ impl Link {
                 Ok(false)
             }
             Link::Hyper(_) => Ok(true),
-            Link::H2(s) => s
-                .ready(targets, timeout)
-                .await
-                .ok_or(ClientFailure::Connect),
+            Link::H2(s) => s.ready(targets, timeout).await,
         }
     }
 

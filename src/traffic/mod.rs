@@ -22,6 +22,7 @@ pub mod oauth;
 mod plan;
 mod progress;
 pub mod request;
+pub mod resolve;
 pub mod schedule;
 pub mod shard;
 mod stream;
@@ -80,7 +81,6 @@ pub async fn run_traffic(
 ) -> Result<Recording, TrafficError> {
     let total = plan.end();
     let load_plan = Arc::new(plan::LoadPlan::new(plan, targets, &options)?);
-    refuse_unspoken(&load_plan)?;
     let stop = shutdown.child_token();
     // If the caller drops this future, the worker threads stop too.
     let _stop_on_drop = stop.clone().drop_guard();
@@ -136,17 +136,6 @@ pub async fn run_traffic(
         Some(e) => Err(e),
         None => Ok(merged),
     }
-}
-
-/// A protocol this build does not speak is refused, never sent as another.
-fn refuse_unspoken(plan: &plan::LoadPlan) -> Result<(), TrafficError> {
-    let h2 = plan.phases.iter().any(|p| p.h2_streams.is_some());
-    if h2 && plan.targets.iter().any(|t| t.tls.is_some()) {
-        return Err(TrafficError::Unsupported(
-            "`protocol = \"h2\"` over https://: this build speaks HTTP/2 as h2c (plain http://) only; refused rather than sent as HTTP/1.1 or in plaintext".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Whether any target's TLS skips certificate verification.

@@ -36,7 +36,7 @@ impl TrafficPlan {
     /// The traffic part of `scenario`, with the seed the run uses.
     pub fn from_scenario(scenario: &Scenario, seed: u64, run_start: Instant) -> Self {
         TrafficPlan {
-            phases: scenario.traffic.clone(),
+            phases: super::url::with_base_path(scenario.traffic.clone(), external_url(scenario)),
             tenants: scenario.tenants.clone(),
             auth: scenario.gateway.auth.clone(),
             seed,
@@ -51,6 +51,14 @@ impl TrafficPlan {
             .map(TrafficPhase::end)
             .max()
             .unwrap_or_default()
+    }
+}
+
+/// The `[gateway] url` of a gateway ninefold does not start.
+fn external_url(scenario: &Scenario) -> Option<&str> {
+    match &scenario.gateway.target {
+        crate::scenario::model::GatewayTarget::External { url } => Some(url),
+        crate::scenario::model::GatewayTarget::Bundled { .. } => None,
     }
 }
 

@@ -9,7 +9,9 @@
 //! - `insecure`: no verification of the server's certificate (its handshake
 //!   signatures are still checked); every output says so.
 //! - SNI is the URL's host (none for an IP address, as RFC 6066 asks); ALPN offers
-//!   `http/1.1` (and `h2` first when HTTP/2 is asked for).
+//!   what the connection will speak, and only that: `http/1.1` for the HTTP/1 client,
+//!   `h2` for HTTP/2 ([`TlsTarget::handshake_h2`]), so that a server is never spoken
+//!   to in a protocol it did not agree to.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -86,7 +88,10 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
 /// to one URL.
 #[derive(Clone)]
 pub struct TlsTarget {
+    /// Offers ALPN `http/1.1` only.
     pub connector: tokio_rustls::TlsConnector,
+    /// Offers ALPN `h2` only.
+    h2: tokio_rustls::TlsConnector,
     pub server_name: ServerName<'static>,
     /// The server's certificate is not verified.
     pub insecure: bool,
@@ -94,16 +99,39 @@ pub struct TlsTarget {
 
 impl TlsTarget {
     /// TLS to `host` (the URL's host: a DNS name, or an IP address) with `config`
-    /// (built from settings that were `insecure` or not).
+    /// (built from settings that were `insecure` or not); its ALPN list is replaced
+    /// by each connector's own (`http/1.1`, `h2`).
     pub fn new(config: Arc<ClientConfig>, host: &str, insecure: bool) -> Result<Self, TlsError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let server_name =
             ServerName::try_from(host.to_owned()).map_err(|_| TlsError::ServerName(host.into()))?;
+        let offering = |protocol| {
+            let mut config = (*config).clone();
+            config.alpn_protocols = alpn(protocol).into_iter().take(1).collect();
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+        };
         Ok(TlsTarget {
-            connector: tokio_rustls::TlsConnector::from(config),
+            connector: offering(HttpProtocol::H1),
+            h2: offering(HttpProtocol::H2),
             server_name,
             insecure,
         })
+    }
+
+    /// The handshake over `tcp` for HTTP/2: ALPN offers `h2` alone, and a server that
+    /// does not select it (one without ALPN, or speaking HTTP/1.1 only) is refused
+    /// with [`NotH2`], never spoken to in HTTP/2.
+    pub async fn handshake_h2(
+        &self,
+        tcp: TcpStream,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let stream = self.h2.connect(self.server_name.clone(), tcp).await?;
+        match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Ok(stream),
+            other => Err(std::io::Error::other(NotH2(
+                other.map(|p| String::from_utf8_lossy(p).into_owned()),
+            ))),
+        }
     }
 
     /// The handshake over `tcp`.
@@ -130,6 +158,14 @@ impl PartialEq for TlsTarget {
 }
 
 impl Eq for TlsTarget {}
+
+/// A TLS server that did not agree to HTTP/2 (ALPN `h2`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the server did not agree to HTTP/2 over TLS (ALPN `h2`; it selected {}): refused rather than spoken to in HTTP/2; use `protocol = \"h1\"` (or drop --h2) for this server",
+    .0.as_deref().map_or_else(|| "none".to_owned(), |p| format!("`{p}`"))
+)]
+pub struct NotH2(pub Option<String>);
 
 /// `insecure = true`: every certificate is accepted; the handshake's signatures
 /// are still verified with the provider's algorithms (the peer holds the key of
@@ -211,6 +247,9 @@ pub fn describe(e: &std::io::Error) -> String {
             format!(
                 "the server's certificate was refused: {c:?} (trust its CA with `[client] tls = {{ ca_file = \"ca.pem\" }}` or --ca-file)"
             )
+        }
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)) => {
+            "the server refused every protocol offered by ALPN (an HTTP/2 run offers `h2` alone: this server does not speak HTTP/2 over TLS; use `protocol = \"h1\"` or drop --h2)".to_owned()
         }
         Some(other) => other.to_string(),
         None => e.to_string(),

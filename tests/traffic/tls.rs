@@ -39,6 +39,11 @@ fn dir(name: &str) -> PathBuf {
 }
 
 pub(super) fn pki(name: &str) -> Pki {
+    pki_naming(name, &["localhost", "127.0.0.1"])
+}
+
+/// A [`Pki`] whose server certificate names `names` only.
+pub(super) fn pki_naming(name: &str, names: &[&str]) -> Pki {
     let dir = dir(name);
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -54,7 +59,7 @@ pub(super) fn pki(name: &str) -> Pki {
         let cert = params.signed_by(&key, &issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     };
-    let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (server_cert, server_key) = leaf(names.iter().map(|n| (*n).to_owned()).collect());
     let (client_cert, client_key) = leaf(vec!["client.test".into()]);
     let write = |n: &str, text: &str| {
         let p = dir.join(n);
@@ -73,12 +78,12 @@ pub(super) fn pki(name: &str) -> Pki {
 
 /// A TLS-only HTTP/1.1 server on 127.0.0.1:0, in its own thread; it stops with the
 /// test process.
-struct Server {
-    addr: SocketAddr,
-    answered: Arc<AtomicU64>,
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    pub(super) answered: Arc<AtomicU64>,
 }
 
-fn server(pki: &Pki, require_client_cert: bool) -> Server {
+pub(super) fn server(pki: &Pki, require_client_cert: bool) -> Server {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(pki.server_cert.as_bytes())
             .collect::<Result<_, _>>()
@@ -152,7 +157,7 @@ pub(super) fn ninefold(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub(super) fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\n{}",
@@ -341,7 +346,7 @@ fn tls_flags_are_checked_before_any_traffic() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-fn external_scenario(dir: &Path, url: &str, client: &str) -> PathBuf {
+pub(super) fn external_scenario(dir: &Path, url: &str, client: &str) -> PathBuf {
     let text = format!(
         r#"name = "tls-external"
 duration = "2s"

@@ -54,7 +54,25 @@ pub(super) fn client(cx: &mut Checker<'_>, raw: Option<&RawClient>) -> Client {
             tls
         }
     };
-    Client { tls, protocol }
+    let mut connect_to = Vec::new();
+    for (i, text) in raw.connect_to.iter().flatten().enumerate() {
+        match crate::scenario::model::ConnectTo::parse(text) {
+            Ok(c) => connect_to.push(c),
+            Err(message) => cx.err(&path.key("connect_to").index(i), message),
+        }
+    }
+    let resolve_every = cx.duration(
+        &path.key("resolve_every"),
+        raw.resolve_every.as_deref(),
+        crate::scenario::model::DEFAULT_RESOLVE_EVERY,
+        true,
+    );
+    Client {
+        tls,
+        protocol,
+        connect_to,
+        resolve_every,
+    }
 }
 
 /// The warning a scenario with `insecure = true` gets (validate and run start).

@@ -144,6 +144,9 @@ fn target(cx: &mut Checker<'_>, path: &Path, g: &RawGateway) -> GatewayTarget {
             if !ok {
                 cx.err(&path.key("url"), format!("`{url}` is not an http:// or https:// URL such as \"http://127.0.0.1:8080\""));
             }
+            if url.contains(['?', '#']) {
+                cx.err(&path.key("url"), format!("`{url}`: a query or fragment in `url` is not sent; put a query in each request's `path`"));
+            }
             GatewayTarget::External {
                 url: url.trim_end_matches('/').to_owned(),
             }
