@@ -538,6 +538,7 @@ async fn test_timeout_toxic_does_not_cause_hang() {
         json!({"timeout": 0}),
     )
     .await;
+    // Paced writes into the blocked chain are the case under test, not a wait.
     for _ in 0..5 {
         conn.write_all(b"hello").await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -101,6 +101,8 @@ async fn hyper_h2_server_holding(
                         *now += 1;
                         *most = (*most).max(*now);
                     }
+                    // Holding each stream open is what makes streams overlap: the
+                    // concurrency under test, not a wait for readiness.
                     tokio::time::sleep(hold).await;
                     seen.lock().unwrap().open.get_mut(&conn).unwrap().0 -= 1;
                     if reset(seq) {
