@@ -9,6 +9,7 @@
 
 pub mod bucket;
 pub mod hist;
+pub mod live;
 pub mod outcome;
 pub mod recorder;
 pub mod recording;

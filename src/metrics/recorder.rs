@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 
 use super::bucket::{Admission, LimitHeaders, TenantModelStats};
 use super::hist::{self, Hist};
+use super::live::{LiveKey, LivePhase, LiveSecond, LiveSender};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
     AckedWrite, BadLive, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample,
@@ -111,6 +112,17 @@ pub struct Recorder {
     /// Clock slack of the throttle judgement, seconds (each send-to-answer
     /// interval is widened by it on both sides).
     tolerance_s: f64,
+    /// The live feed, when someone watches the run (see [`super::live`]).
+    live: Option<Box<LiveTap>>,
+}
+
+/// What the live feed needs beyond the results: the live second's latency and
+/// service time by phase.
+#[derive(Debug)]
+struct LiveTap {
+    tx: LiveSender,
+    latency: Vec<Histogram<u64>>,
+    service: Vec<Histogram<u64>>,
 }
 
 impl Recorder {
@@ -151,7 +163,20 @@ impl Recorder {
             tenants,
             ledger: Vec::new(),
             tolerance_s,
+            live: None,
         }
+    }
+
+    /// Send each sealed second to the live feed too.
+    pub fn with_live(mut self, tx: LiveSender) -> Self {
+        let phases = self.layout.phases.len();
+        let new = || hist::new_histogram(hist::SECOND_SIGFIG);
+        self.live = Some(Box::new(LiveTap {
+            tx,
+            latency: (0..phases).map(|_| new()).collect(),
+            service: (0..phases).map(|_| new()).collect(),
+        }));
+        self
     }
 
     /// Seconds on the run clock at `at` (0 before the start).
@@ -181,6 +206,7 @@ impl Recorder {
     fn roll(&mut self, at: Instant) {
         let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
         if self.current.touched {
+            self.send_live();
             let cur = &mut self.current;
             let mut stats = SecondStats::new(cur.second, &cur.latency);
             stats.outcomes = cur.outcomes;
@@ -209,6 +235,67 @@ impl Recorder {
         cur.instances.clear();
         cur.tenants.fill(TenantSecond::default());
         cur.touched = false;
+    }
+
+    /// Send the live second to the live feed, if there is one.
+    #[cold]
+    fn send_live(&mut self) {
+        let Some(tap) = self.live.as_deref_mut() else {
+            return;
+        };
+        let fresh = || hist::new_histogram(hist::SECOND_SIGFIG);
+        let cur = &self.current;
+        let mut keys = Vec::new();
+        for (phase, per_phase) in self.keys.iter().enumerate() {
+            let classes = self.layout.phases[phase].classes.len().max(1);
+            for (i, k) in per_phase.iter().enumerate() {
+                if let Some(k) = k {
+                    keys.push(LiveKey {
+                        phase,
+                        tenant: (i / classes).checked_sub(1),
+                        class: i % classes,
+                        outcomes: k.outcomes,
+                    });
+                }
+            }
+        }
+        tap.tx.send(LiveSecond {
+            worker: tap.tx.worker(),
+            second: cur.second,
+            outcomes: cur.outcomes,
+            latency: tap
+                .latency
+                .iter_mut()
+                .map(|h| std::mem::replace(h, fresh()))
+                .collect(),
+            service: tap
+                .service
+                .iter_mut()
+                .map(|h| std::mem::replace(h, fresh()))
+                .collect(),
+            in_flight_max: cur.in_flight_max,
+            instances: cur
+                .instances
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            tenants: cur
+                .tenants
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.offered > 0)
+                .map(|(i, t)| (i, *t))
+                .collect(),
+            keys,
+            phases: self
+                .phases
+                .iter()
+                .map(|p| LivePhase {
+                    scheduled: p.scheduled,
+                    dropped: p.dropped,
+                })
+                .collect(),
+        });
     }
 
     /// The live second, on the run clock (the one the last sample landed in).
@@ -289,6 +376,11 @@ impl Recorder {
                     }
                 }
             }
+        }
+        // After the roll-over above, so the live second is this answer's.
+        if let (Some(tap), true) = (self.live.as_deref_mut(), s.status.is_some()) {
+            tap.latency[s.phase].saturating_record(latency.max(1));
+            tap.service[s.phase].saturating_record(service.max(1));
         }
     }
 

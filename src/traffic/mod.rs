@@ -10,6 +10,8 @@
 //!   crate), behind the same `Link`.
 //! - `worker`: one thread and one current-thread runtime per worker; the loop.
 //! - `progress`: the live line on stderr.
+//! - [`live`]: the live feed (what the run has measured so far) for the
+//!   dashboard, the exporters and the abort rule.
 //! - [`shard`]: this process's share of the load when a run is split over several.
 //!
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
@@ -18,6 +20,7 @@
 pub mod client;
 mod http2;
 mod hyper_client;
+pub mod live;
 pub mod oauth;
 mod plan;
 mod progress;
@@ -80,7 +83,14 @@ pub async fn run_traffic(
     shutdown: CancellationToken,
 ) -> Result<Recording, TrafficError> {
     let total = plan.end();
-    let load_plan = Arc::new(plan::LoadPlan::new(plan, targets, &options)?);
+    let mut load_plan = plan::LoadPlan::new(plan, targets, &options)?;
+    let hub = options.live.as_ref().map(|_| {
+        let (tx, hub) =
+            crate::metrics::live::channel(Arc::clone(&load_plan.layout), load_plan.run_start);
+        load_plan.live = Some(tx);
+        hub
+    });
+    let load_plan = Arc::new(load_plan);
     let stop = shutdown.child_token();
     // If the caller drops this future, the worker threads stop too.
     let _stop_on_drop = stop.clone().drop_guard();
@@ -103,14 +113,7 @@ pub async fn run_traffic(
         live.push(counters);
     }
     let progress_stop = CancellationToken::new();
-    let progress = options.progress.then(|| {
-        tokio::spawn(progress::report(
-            Arc::clone(&load_plan),
-            live,
-            total,
-            progress_stop.clone(),
-        ))
-    });
+    let readers = spawn_readers(&load_plan, hub, &options, live, total, &progress_stop);
     let mut merged = Recording::default();
     let mut failure = None;
     for (index, rx) in results.into_iter().enumerate() {
@@ -123,8 +126,10 @@ pub async fn run_traffic(
             }
         }
     }
+    // Every worker has sent its last second before its recording: the
+    // publisher's final snapshot has them all.
     progress_stop.cancel();
-    if let Some(task) = progress {
+    for task in readers {
         let _ = task.await;
     }
     merged.redact_examples(&load_plan.secrets);
@@ -136,6 +141,38 @@ pub async fn run_traffic(
         Some(e) => Err(e),
         None => Ok(merged),
     }
+}
+
+/// The tasks that read the run while it goes: the live feed's publisher and
+/// the progress line. They end when `stop` fires.
+fn spawn_readers(
+    load_plan: &Arc<plan::LoadPlan>,
+    hub: Option<crate::metrics::live::LiveHub>,
+    options: &TrafficOptions,
+    counters: Vec<Arc<worker::LiveCounters>>,
+    total: std::time::Duration,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let (Some(hub), Some(out)) = (hub, options.live.clone()) {
+        tasks.push(tokio::spawn(live::publish(
+            Arc::clone(load_plan),
+            hub,
+            counters.clone(),
+            total,
+            out,
+            stop.clone(),
+        )));
+    }
+    if options.progress {
+        tasks.push(tokio::spawn(progress::report(
+            Arc::clone(load_plan),
+            counters,
+            total,
+            stop.clone(),
+        )));
+    }
+    tasks
 }
 
 /// Whether any target's TLS skips certificate verification.

@@ -81,6 +81,9 @@ pub struct TrafficOptions {
     pub client: ClientKind,
     /// The HTTP version to speak (`[client] protocol`; default HTTP/1.1).
     pub protocol: crate::scenario::HttpProtocol,
+    /// Publish what the run has measured so far here, a few times a second
+    /// (the dashboard, the exporters and the abort rule read it).
+    pub live: Option<super::live::LiveWatch>,
 }
 
 impl Default for TrafficOptions {
@@ -93,6 +96,7 @@ impl Default for TrafficOptions {
             shard: Shard::default(),
             client: ClientKind::default(),
             protocol: crate::scenario::HttpProtocol::default(),
+            live: None,
         }
     }
 }
@@ -183,6 +187,8 @@ pub(crate) struct LoadPlan {
     pub max_requests: u64,
     /// Which HTTP client sends the load.
     pub client: ClientKind,
+    /// The live feed's sending end, when someone watches the run.
+    pub live: Option<crate::metrics::live::LiveSender>,
 }
 
 impl LoadPlan {
@@ -285,6 +291,7 @@ impl LoadPlan {
             tolerance_s: options.throttle_tolerance.as_secs_f64(),
             drain_deadline: plan.run_start + drain + Duration::from_secs(1),
             max_requests: options.max_requests.map_or(u64::MAX, NonZeroU64::get),
+            live: None,
             client: options.client,
         })
     }

@@ -77,7 +77,7 @@ pub(crate) async fn report(
 
 /// The open-loop rate the schedule asks of this process at `elapsed` (its
 /// shard's share).
-fn target_rate(plan: &LoadPlan, elapsed: Duration) -> f64 {
+pub(crate) fn target_rate(plan: &LoadPlan, elapsed: Duration) -> f64 {
     let share = 1.0 / f64::from(plan.shard.count.max(1));
     share
         * plan

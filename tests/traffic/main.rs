@@ -10,6 +10,7 @@ mod gateway_tls;
 mod h2;
 mod h2_tls;
 mod hyper_client;
+mod live;
 mod overload;
 mod request_determinism;
 mod tls;

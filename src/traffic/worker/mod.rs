@@ -261,8 +261,12 @@ fn abort_on_stop(tasks: &Tasks, stop: &CancellationToken) -> tokio::task::JoinHa
     })
 }
 
-fn new_recorder(plan: &LoadPlan) -> Recorder {
-    Recorder::new(Arc::clone(&plan.layout), plan.run_start, plan.tolerance_s)
+fn new_recorder(plan: &LoadPlan, index: usize) -> Recorder {
+    let rec = Recorder::new(Arc::clone(&plan.layout), plan.run_start, plan.tolerance_s);
+    match &plan.live {
+        Some(tx) => rec.with_live(tx.for_worker(index)),
+        None => rec,
+    }
 }
 
 /// Sleep until `deadline` (yielding through the last millisecond); false if stopped.
@@ -290,7 +294,7 @@ async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
 impl Worker {
     fn new(plan: Arc<LoadPlan>, index: usize, live: Arc<LiveCounters>) -> Self {
         Worker {
-            recorder: RefCell::new(new_recorder(&plan)),
+            recorder: RefCell::new(new_recorder(&plan, index)),
             tokens: RefCell::new(TokenCache::new(plan.minter.clone(), &plan.tenants)),
             targets: Targets::new(plan.targets.clone(), index),
             buf: RefCell::new(String::with_capacity(256)),
@@ -330,7 +334,12 @@ impl Worker {
         let duration = now.saturating_duration_since(self.plan.run_start);
         // Tasks are done, but the runtime may still hold their (finished) futures:
         // take the recorder out rather than unwrapping the Rc.
-        let recorder = self.recorder.replace(new_recorder(&self.plan));
+        let plain = Recorder::new(
+            Arc::clone(&self.plan.layout),
+            self.plan.run_start,
+            self.plan.tolerance_s,
+        );
+        let recorder = self.recorder.replace(plain);
         let mut recording = recorder.finish(duration.as_secs_f64());
         recording.connection_setup = self.targets.take_setup();
         recording

@@ -1,0 +1,138 @@
+//! The live feed against an exact model: two workers' recorders fed a known
+//! set of answers; the merged view's per-second and total figures are counted
+//! here from the inputs, not by the code under test.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::metrics::{Outcome, PhaseLayout, Recorder, Sample};
+
+fn layout() -> Arc<Layout> {
+    Arc::new(Layout {
+        phases: vec![
+            PhaseLayout {
+                name: "a".into(),
+                open_loop: true,
+                classes: vec![("GET".into(), "/x".into()), ("POST".into(), "/y".into())],
+            },
+            PhaseLayout {
+                name: "b".into(),
+                open_loop: false,
+                classes: vec![("GET".into(), "/z".into())],
+            },
+        ],
+        tenants: vec!["acme".into()],
+    })
+}
+
+/// One answer: (phase, tenant, class, done at ms, status, service ms, latency ms).
+type Input = (usize, Option<usize>, usize, u64, u16, u64, u64);
+
+fn sample(start: Instant, i: &Input) -> Sample<'static> {
+    let (phase, tenant, class, done_ms, status, service_ms, latency_ms) = *i;
+    let done = start + Duration::from_millis(done_ms);
+    Sample {
+        phase,
+        tenant,
+        class,
+        outcome: if status < 500 {
+            Outcome::Ok
+        } else {
+            Outcome::ServerError
+        },
+        status: Some(status),
+        intended: done - Duration::from_millis(latency_ms),
+        sent: done - Duration::from_millis(service_ms),
+        done,
+        instance: Some(&b"api-0"[..]),
+        retries: 0,
+        body: None,
+    }
+}
+
+#[test]
+fn two_workers_merge_into_exact_seconds_and_totals() {
+    let start = Instant::now() + Duration::from_secs(10);
+    let (tx, mut hub) = channel(layout(), start);
+    let inputs: [Vec<Input>; 2] = [
+        vec![
+            (0, None, 0, 100, 200, 1, 3),
+            (0, Some(0), 1, 900, 500, 2, 2),
+            (1, None, 0, 1500, 200, 5, 5),
+            (0, None, 0, 2100, 200, 1, 40),
+        ],
+        vec![
+            (0, Some(0), 0, 400, 200, 1, 1),
+            (0, Some(0), 0, 1200, 503, 1, 9),
+            (0, Some(0), 0, 1300, 200, 1, 1),
+        ],
+    ];
+    for (w, ins) in inputs.iter().enumerate() {
+        let mut rec = Recorder::new(layout(), start, 0.005).with_live(tx.for_worker(w));
+        for i in ins {
+            rec.record(&sample(start, i));
+        }
+        // Worker 1 has sealed second 0 only (its last sample is in second 1)
+        // before it finishes.
+        if w == 1 {
+            let view = hub.drain();
+            assert_eq!(view.sealed.get(&1), Some(&0));
+            assert_eq!(view.complete_through(2), Some(0), "worker 0 sealed 0 to 2");
+        }
+        let _ = rec.finish(3.0);
+    }
+    let view = hub.drain();
+    // Expected, by hand from `inputs`: second 0 = 3 answers (1 bad), second 1 =
+    // 3 answers (1 bad), second 2 = 1 answer.
+    let per_second: Vec<(u32, u64, u64)> = view
+        .seconds
+        .values()
+        .map(|s| {
+            (
+                s.second,
+                s.outcomes.total(),
+                s.outcomes.get(Outcome::ServerError),
+            )
+        })
+        .collect();
+    assert_eq!(per_second, vec![(0, 3, 1), (1, 3, 1), (2, 1, 0)]);
+    // Latency of phase 0 in second 1: 9 ms and 1 ms; phase 1: 5 ms.
+    let s1 = &view.seconds[&1];
+    assert_eq!(s1.latency[0].len(), 2);
+    assert!(s1.latency[0].equivalent(s1.latency[0].max(), 9_000));
+    assert!(s1.service[1].equivalent(s1.service[1].max(), 5_000));
+    assert_eq!(s1.instances.get("api-0"), Some(&3));
+    // Totals by key.
+    let total = |p, t, c| {
+        view.keys
+            .get(&(p, t, c))
+            .map_or(0, |o: &OutcomeCounts| o.total())
+    };
+    assert_eq!(total(0, None, 0), 2);
+    assert_eq!(total(0, Some(0), 1), 1);
+    assert_eq!(total(0, Some(0), 0), 3);
+    assert_eq!(total(1, None, 0), 1);
+    assert_eq!(view.outcomes().total(), 7);
+    assert_eq!(view.outcomes().get(Outcome::ServerError), 2);
+    assert_eq!(view.latency[0].len(), 6);
+    // Worker 1's last second is 1: the view cannot know it will send no more
+    // (the publisher marks the final snapshot finished instead).
+    assert_eq!(view.complete_through(2), Some(1));
+    assert_eq!(
+        view.complete_through(3),
+        None,
+        "a worker that sent nothing yet"
+    );
+}
+
+#[test]
+fn a_recorder_without_a_feed_sends_nothing_and_a_closed_hub_is_no_error() {
+    let start = Instant::now();
+    let (tx, hub) = channel(layout(), start);
+    drop(hub);
+    let mut rec = Recorder::new(layout(), start, 0.005).with_live(tx.for_worker(0));
+    rec.record(&sample(start, &(0, None, 0, 1500, 200, 1, 1)));
+    let r = rec.finish(2.0);
+    assert_eq!(r.outcomes().total(), 1);
+}

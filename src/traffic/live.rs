@@ -1,0 +1,226 @@
+//! The live feed of a run's traffic: the workers' sealed seconds (see
+//! [`crate::metrics::live`]) merged by one task and published, with the
+//! instant's gauges, as a [`LiveSnapshot`] a few times a second.
+//!
+//! A reader subscribes before the run ([`LiveWatch::new`] and
+//! [`LiveWatch::subscribe`]) and gets the latest snapshot whenever it looks:
+//! a slow reader skips snapshots, it never holds the run back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::live::{LiveHub, LivePhase, LiveSecondView, LiveView};
+use crate::metrics::{Layout, OutcomeCounts, TenantSecond};
+
+use super::plan::LoadPlan;
+use super::worker::LiveCounters;
+
+/// How many of the latest seconds a snapshot carries per second.
+pub const RECENT_SECONDS: usize = 120;
+
+/// How often a snapshot is published.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+/// Where the run publishes its snapshots (the sending end; readers subscribe).
+#[derive(Debug, Clone)]
+pub struct LiveWatch {
+    tx: watch::Sender<Option<Arc<LiveSnapshot>>>,
+}
+
+impl Default for LiveWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveWatch {
+    pub fn new() -> Self {
+        LiveWatch {
+            tx: watch::channel(None).0,
+        }
+    }
+
+    /// A reader: `None` until the traffic has started.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<LiveSnapshot>>> {
+        self.tx.subscribe()
+    }
+
+    fn publish(&self, snapshot: LiveSnapshot) {
+        self.tx.send_replace(Some(Arc::new(snapshot)));
+    }
+}
+
+/// One second, merged over workers, as a reader needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondSummary {
+    pub second: u32,
+    pub outcomes: OutcomeCounts,
+    /// Intended-time latency of the second's answers, µs (`None`: no answer).
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    /// Service time (sent → answered), µs.
+    pub service_p50_us: Option<u64>,
+    pub service_p99_us: Option<u64>,
+    pub in_flight_max: u64,
+    pub instances: BTreeMap<String, u64>,
+    /// By tenant id.
+    pub tenants: BTreeMap<String, TenantSecond>,
+}
+
+/// The gauges of the instant the snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveNow {
+    /// Since the run clock's zero.
+    pub elapsed: Duration,
+    /// The length of the traffic (the run's duration).
+    pub total: Duration,
+    /// The open-loop rate the schedule asks of this process now, req/s.
+    pub target_rate: f64,
+    pub answered: u64,
+    pub bad: u64,
+    pub dropped: u64,
+    pub in_flight: u64,
+    /// The live second's p99 over workers (the highest), µs.
+    pub p99_us: u64,
+}
+
+/// What the run has measured so far.
+#[derive(Debug, Clone)]
+pub struct LiveSnapshot {
+    pub layout: Arc<Layout>,
+    pub run_start: Instant,
+    pub now: LiveNow,
+    /// The latest [`RECENT_SECONDS`] seconds, oldest first; the last one or two
+    /// may still grow (see `complete_through`).
+    pub seconds: Vec<SecondSummary>,
+    /// The last second no more answers can land in, if any.
+    pub complete_through: Option<u32>,
+    /// Totals since the start by (phase, tenant index, class).
+    pub keys: BTreeMap<(usize, Option<usize>, usize), OutcomeCounts>,
+    /// Totals since the start by phase.
+    pub phases: Vec<LivePhase>,
+    /// Latency and service time since the start, by phase, µs.
+    pub latency: Vec<Histogram<u64>>,
+    pub service: Vec<Histogram<u64>>,
+    /// Whether the traffic has ended (the last snapshot of the run).
+    pub finished: bool,
+    /// Worker-seconds the feed lost (a reader that fell minutes behind): when
+    /// not 0, these figures undercount; the results at the end do not.
+    pub lost: u64,
+}
+
+impl LiveSnapshot {
+    /// Outcomes since the start over every key.
+    pub fn outcomes(&self) -> OutcomeCounts {
+        let mut all = OutcomeCounts::default();
+        for c in self.keys.values() {
+            all.merge(c);
+        }
+        all
+    }
+}
+
+fn summary(layout: &Layout, s: &LiveSecondView) -> SecondSummary {
+    let q = |h: &Histogram<u64>, at: f64| (!h.is_empty()).then(|| h.value_at_quantile(at));
+    let (latency, service) = (s.latency_all(), s.service_all());
+    SecondSummary {
+        second: s.second,
+        outcomes: s.outcomes,
+        latency_p50_us: q(&latency, 0.5),
+        latency_p99_us: q(&latency, 0.99),
+        service_p50_us: q(&service, 0.5),
+        service_p99_us: q(&service, 0.99),
+        in_flight_max: s.in_flight_max,
+        instances: s.instances.clone(),
+        tenants: s
+            .tenants
+            .iter()
+            .filter_map(|(t, v)| Some((layout.tenants.get(*t)?.clone(), *v)))
+            .collect(),
+    }
+}
+
+fn snapshot(view: &LiveView, now: LiveNow, workers: usize, finished: bool) -> LiveSnapshot {
+    let skip = view.seconds.len().saturating_sub(RECENT_SECONDS);
+    LiveSnapshot {
+        layout: Arc::clone(&view.layout),
+        run_start: view.run_start,
+        now,
+        seconds: view
+            .seconds
+            .values()
+            .skip(skip)
+            .map(|s| summary(&view.layout, s))
+            .collect(),
+        complete_through: if finished {
+            view.seconds.keys().next_back().copied()
+        } else {
+            view.complete_through(workers)
+        },
+        keys: view.keys.clone(),
+        phases: view.phases.clone(),
+        latency: view.latency.clone(),
+        service: view.service.clone(),
+        finished,
+        lost: view.lost,
+    }
+}
+
+fn gauges(plan: &LoadPlan, counters: &[Arc<LiveCounters>], total: Duration) -> LiveNow {
+    let sum = |f: fn(&LiveCounters) -> u64| counters.iter().map(|l| f(l)).sum::<u64>();
+    LiveNow {
+        elapsed: Instant::now().saturating_duration_since(plan.run_start),
+        total,
+        target_rate: super::progress::target_rate(
+            plan,
+            Instant::now().saturating_duration_since(plan.run_start),
+        ),
+        answered: sum(|l| l.answered.load(Ordering::Relaxed)),
+        bad: sum(|l| l.bad.load(Ordering::Relaxed)),
+        dropped: sum(|l| l.dropped.load(Ordering::Relaxed)),
+        in_flight: sum(|l| l.in_flight.load(Ordering::Relaxed)),
+        p99_us: counters
+            .iter()
+            .map(|l| l.p99_us.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0),
+    }
+}
+
+/// Merge and publish until `stop` (the traffic ended: every worker has sent
+/// its last second), then publish the final snapshot, marked finished.
+pub(crate) async fn publish(
+    plan: Arc<LoadPlan>,
+    mut hub: LiveHub,
+    counters: Vec<Arc<LiveCounters>>,
+    total: Duration,
+    out: LiveWatch,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(PUBLISH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            // Merge as seconds arrive, so a snapshot's work stays small.
+            got = hub.next() => if got.is_none() { break },
+            _ = ticker.tick() => {
+                let view = hub.drain();
+                out.publish(snapshot(view, gauges(&plan, &counters, total), plan.workers, false));
+            }
+        }
+    }
+    let view = hub.drain();
+    out.publish(snapshot(
+        view,
+        gauges(&plan, &counters, total),
+        plan.workers,
+        true,
+    ));
+}
