@@ -128,6 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             program: None,
             start,
             run_id,
+            live: None,
         },
         stop: stop.clone(),
     };

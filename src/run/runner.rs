@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub start: Option<super::start::StartGate>,
     /// The run id the shards were given (recorded in a shard's results).
     pub run_id: Option<String>,
+    /// Publish the live feed here (the dashboard, the exporters, the abort
+    /// rule subscribe to it before the run).
+    pub live: Option<crate::traffic::live::LiveWatch>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -202,6 +205,7 @@ async fn drive(
         shard: options.shard,
         client: options.client,
         protocol: s.client.protocol,
+        live: options.live.clone(),
         ..TrafficOptions::default()
     };
     let faults_cancel = CancellationToken::new();
