@@ -123,3 +123,96 @@ async fn h2c_with_prior_knowledge_is_served_on_the_plain_listener() {
     assert_eq!(r.text().await.unwrap(), "a /items/7");
     assert_eq!(up.calls(), 3);
 }
+
+/// The HTTP/1 limits hold on HTTP/2 streams: a declared body past `max_body_bytes` is
+/// refused on its head (413, nothing sent upstream) and a head past `max_header_bytes`
+/// gets the limits step's 431; each on its stream, the connection serving on.
+#[tokio::test]
+async fn http2_streams_are_held_to_the_same_limits() {
+    let up = spawn_upstream("a").await;
+    let mut cfg = config(&[up.addr]);
+    cfg.server.max_body_bytes = std::num::NonZeroUsize::new(1000).unwrap();
+    let gw = spawn_gateway(cfg).await;
+    let mut send = h2(TcpStream::connect(gw.addr()).await.unwrap()).await;
+    let uri = format!("http://{}/items/1", gw.addr());
+    let big = http::Request::post(&uri)
+        .header("content-length", "5000")
+        .body(Full::new(Bytes::from(vec![b'x'; 5000])))
+        .unwrap();
+    let resp = tokio::time::timeout(WAIT, send.send_request(big))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        body.starts_with(b"{\"error\":\"payload_too_large\""),
+        "{body:?}"
+    );
+    // 20 KiB of one header: past the 16 KiB head limit, within the connection's 32 KiB.
+    let long = http::Request::get(&uri)
+        .header("x-long", "v".repeat(20 * 1024))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(WAIT, send.send_request(long))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        body.starts_with(b"{\"error\":\"headers_too_large\""),
+        "{body:?}"
+    );
+    assert_eq!(up.calls(), 0, "nothing refused reached the upstream");
+    let (status, _, body) = get(&mut send, &uri).await;
+    assert_eq!((status, body.as_str()), (200, "a /items/1"));
+}
+
+/// An idle HTTP/2 connection is closed with `GOAWAY` after the keep-alive timeout
+/// (75 s), as an idle HTTP/1.1 one is; not before. Paused time: the wait is the case.
+#[tokio::test(start_paused = true)]
+async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
+    let up = spawn_upstream("a").await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let tcp = TcpStream::connect(gw.addr()).await.unwrap();
+    let began = tokio::time::Instant::now();
+    let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(300), conn)
+        .await
+        .expect("the idle connection was closed")
+        .expect("closed cleanly (GOAWAY), not cut");
+    let idle = began.elapsed();
+    assert!(
+        (Duration::from_secs(75)..Duration::from_secs(80)).contains(&idle),
+        "{idle:?}"
+    );
+    drop(send);
+}
+
+/// On drain (SIGTERM's path) an HTTP/2 connection gets `GOAWAY` and closes; a request
+/// answered before it was answered whole.
+#[tokio::test]
+async fn a_drain_closes_an_http2_connection_with_goaway() {
+    let up = spawn_upstream("a").await;
+    let gw = spawn_gateway(config(&[up.addr])).await;
+    let tcp = TcpStream::connect(gw.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let (status, _, _) = get(&mut send, &format!("http://{}/items/1", gw.addr())).await;
+    assert_eq!(status, 200);
+    gw.stop();
+    tokio::time::timeout(WAIT, conn)
+        .await
+        .expect("the connection was closed on drain")
+        .unwrap()
+        .expect("closed cleanly (GOAWAY), not cut");
+}
