@@ -39,6 +39,9 @@ pub const PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0\r\n";
 /// Streams one HTTP/2 connection may have open at once (hyper's default, nginx's 128).
 pub const MAX_STREAMS: u32 = 200;
 
+/// How often a connection with requests open looks again whether it went idle.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Whether `buf`, the first bytes of a connection, is (or may still become) the
 /// HTTP/2 preface: `Some(true)` it is, `Some(false)` not yet known, `None` it is not.
 #[inline]
@@ -104,10 +107,8 @@ pub async fn serve(
     let conn = builder.serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
+    let mut check_at = began + KEEPALIVE_TIMEOUT;
     loop {
-        let idle_at = began
-            + std::time::Duration::from_millis(activity.last_ms.load(Ordering::Relaxed))
-            + KEEPALIVE_TIMEOUT;
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -119,17 +120,33 @@ pub async fn serve(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = tokio::time::sleep_until(idle_at), if !closing => {
+            () = tokio::time::sleep_until(check_at), if !closing => {
                 let idle_since = began
                     + std::time::Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
-                if activity.open.load(Ordering::Acquire) == 0
-                    && idle_since + KEEPALIVE_TIMEOUT <= Instant::now()
-                {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
+                let open = activity.open.load(Ordering::Acquire);
+                match idle_check(Instant::now(), idle_since, open) {
+                    Some(at) => check_at = at,
+                    None => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
                 }
             }
         }
+    }
+}
+
+/// At an idle check: `None` to close (no request open, none finished for
+/// [`KEEPALIVE_TIMEOUT`]), else when to look again: a second on while requests are
+/// open (a long one must not make a past deadline spin), else when the idle time
+/// since the last answer runs out.
+fn idle_check(now: Instant, idle_since: Instant, open: usize) -> Option<Instant> {
+    if open > 0 {
+        Some(now + IDLE_CHECK)
+    } else if idle_since + KEEPALIVE_TIMEOUT <= now {
+        None
+    } else {
+        Some(idle_since + KEEPALIVE_TIMEOUT)
     }
 }
 
@@ -206,6 +223,19 @@ impl AsyncWrite for Rewind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_check_closes_only_after_the_keepalive_timeout_with_nothing_open() {
+        let t0 = Instant::now();
+        let s = std::time::Duration::from_secs;
+        // Idle since t0, checked at 75 s: close.
+        assert_eq!(idle_check(t0 + s(75), t0, 0), None);
+        // A request finished at 50 s: look again at 125 s, close then.
+        assert_eq!(idle_check(t0 + s(75), t0 + s(50), 0), Some(t0 + s(125)));
+        assert_eq!(idle_check(t0 + s(125), t0 + s(50), 0), None);
+        // A request open past the deadline: a second on, whatever the idle time.
+        assert_eq!(idle_check(t0 + s(200), t0, 1), Some(t0 + s(201)));
+    }
 
     #[test]
     fn the_preface_is_told_from_an_http1_head_by_its_first_line() {
