@@ -1,5 +1,6 @@
 //! The reference API gateway: one request path of plain async steps ([`pipeline`]) behind
-//! its own HTTP/1.1 connection handling ([`server`]), one file per concern.
+//! its own HTTP/1.1 connection handling ([`server`]; HTTP/2 clients through hyper's
+//! HTTP/2 server, [`server::h2`]), one file per concern.
 //!
 //! ```text
 //!  client ──► [data listener] server::conn ──► pipeline::Pipeline: trace ► load shed ► timeout

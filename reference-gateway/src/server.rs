@@ -1,11 +1,13 @@
 //! The data-plane accept loop, mini-redis style. Each client connection is served by the
 //! gateway's own HTTP/1.1 connection loop ([`conn`]) in a task of its own, holding one of
-//! `max_connections` permits. A client beyond the limit is not left waiting: it gets 503
+//! `max_connections` permits; a connection that speaks HTTP/2 (ALPN `h2` over TLS, or
+//! the preface on a plain one) by hyper's HTTP/2 server in the same task ([`h2`]). A client beyond the limit is not left waiting: it gets 503
 //! at once and a closed connection (nginx's `limit_conn`), and the shed is counted. On
 //! shutdown, idle connections close at once, busy ones after their response; the loop
 //! waits for them at most `drain_timeout`.
 
 pub mod conn;
+pub mod h2;
 pub mod stream;
 pub mod wire;
 
@@ -86,7 +88,7 @@ pub async fn serve(
         tracker.spawn(async move {
             let _permit = permit;
             if let Some(stream) = handshake(stream, tls.as_ref(), handshake_timeout).await {
-                conn::serve(stream, &pipeline, conn_cfg, &shutdown).await;
+                serve_conn(stream, pipeline, conn_cfg, &shutdown).await;
             }
         });
     }
@@ -126,8 +128,36 @@ async fn handshake(
     }
 }
 
-/// 503 to a client over the connection limit, then a lingering close.
+/// One client connection: HTTP/1.1 ([`conn`]), or HTTP/2 ([`h2`]) when TLS agreed on
+/// it or the plain connection opened with its preface.
+async fn serve_conn(
+    stream: Stream,
+    pipeline: Arc<crate::pipeline::Pipeline>,
+    cfg: conn::ConnConfig,
+    shutdown: &CancellationToken,
+) {
+    let h2 = if is_h2(&stream) {
+        Some((stream, bytes::Bytes::new()))
+    } else {
+        conn::serve(stream, &pipeline, cfg, shutdown).await
+    };
+    if let Some((stream, read)) = h2 {
+        h2::serve(stream, read, pipeline, cfg, shutdown).await;
+    }
+}
+
+/// Whether TLS agreed on HTTP/2 (ALPN `h2`).
+fn is_h2(stream: &Stream) -> bool {
+    matches!(stream, Stream::Tls(s) if s.get_ref().1.alpn_protocol() == Some(b"h2"))
+}
+
+/// 503 to a client over the connection limit, then a lingering close (an HTTP/2 client
+/// is closed on: an HTTP/1 answer is not one it could read).
 async fn turn_away(mut stream: Stream) {
+    if is_h2(&stream) {
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return;
+    }
     let resp = crate::pipeline::rescue::gateway_error_response(&GatewayError::Overloaded);
     let mut out = Vec::with_capacity(512);
     let mut date = ninefold_http1::DateCache::default();

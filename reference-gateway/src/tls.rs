@@ -1,5 +1,6 @@
-//! TLS of the gateway: its listener (`[gateway.tls] cert_file/key_file`, PEM) and its
-//! upstream connections (`[upstreams.NAME] tls`). rustls with aws-lc-rs, as the load
+//! TLS of the gateway: its listener (`[gateway.tls] cert_file/key_file`, PEM; client
+//! certificates with `client_ca_file`; ALPN `h2` and `http/1.1`) and its upstream
+//! connections (`[upstreams.NAME] tls`: a CA file, the system's trust store, or none). rustls with aws-lc-rs, as the load
 //! engine uses, so one crypto library serves the whole tool. Files are read with the
 //! same code at validate time ([`crate::config::from_raw::server_tls`]) and at start.
 
@@ -9,12 +10,54 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// The listener's certificate chain and key files.
+/// The listener's certificate chain and key files, and the clients' CA (mTLS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTls {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// `client_ca_file`: clients present a certificate signed by one of these (PEM);
+    /// `None`: no client certificate is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: whether a client without a certificate is refused.
+    pub client_auth: ClientAuth,
 }
+
+impl ServerTls {
+    /// A listener with this certificate and key, asking no client certificate.
+    pub fn new(cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
+        ServerTls {
+            cert_file: cert_file.into(),
+            key_file: key_file.into(),
+            client_ca_file: None,
+            client_auth: ClientAuth::Required,
+        }
+    }
+}
+
+/// `client_auth`: what the listener does with a client that sends no certificate
+/// (one that sends a certificate not signed by `client_ca_file` is always refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Refused at the handshake (the default).
+    #[default]
+    Required,
+    /// Served without one.
+    Optional,
+}
+
+impl ClientAuth {
+    /// The key's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Required => "required",
+            ClientAuth::Optional => "optional",
+        }
+    }
+}
+
+/// The ALPN protocols the listener offers, in its order of preference: HTTP/2 first
+/// (served by hyper's HTTP/2 server, [`crate::server::h2`]), then HTTP/1.1.
+pub const SERVER_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// Why a TLS file cannot be used: the key it belongs to and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,25 +113,50 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
     })
 }
 
-/// The listener's rustls configuration (ALPN `http/1.1`: the gateway speaks HTTP/1.1).
+/// The listener's rustls configuration (ALPN [`SERVER_ALPN`]; with `client_ca_file`,
+/// client certificates verified against it).
 pub fn server_config(tls: &ServerTls) -> Result<Arc<rustls::ServerConfig>, TlsFileError> {
     let certs = load_certs("cert_file", &tls.cert_file);
     let key = load_key(&tls.key_file);
     let (certs, key) = (certs?, key?);
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| file_error("cert_file", &tls.cert_file, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            file_error(
-                "key_file",
-                &tls.key_file,
-                format!("does not go with `{}`: {e}", tls.cert_file.display()),
-            )
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        .map_err(|e| file_error("cert_file", &tls.cert_file, e.to_string()))?;
+    let builder = match &tls.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, tls.client_auth)?),
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+        file_error(
+            "key_file",
+            &tls.key_file,
+            format!("does not go with `{}`: {e}", tls.cert_file.display()),
+        )
+    })?;
+    config.alpn_protocols = SERVER_ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// Client certificates verified against the CAs of `path`.
+fn client_verifier(
+    path: &Path,
+    auth: ClientAuth,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsFileError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in load_certs("client_ca_file", path)? {
+        roots
+            .add(cert)
+            .map_err(|e| file_error("client_ca_file", path, e.to_string()))?;
+    }
+    let builder =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    let builder = match auth {
+        ClientAuth::Required => builder,
+        ClientAuth::Optional => builder.allow_unauthenticated(),
+    };
+    builder
+        .build()
+        .map_err(|e| file_error("client_ca_file", path, e.to_string()))
 }
 
 /// `[upstreams.NAME] tls`: the gateway speaks TLS to the pool's instances.
@@ -106,6 +174,9 @@ pub struct UpstreamTls {
 pub enum UpstreamVerify {
     /// Trust the certificates of this PEM file.
     CaFile(PathBuf),
+    /// Trust the system's store (neither `ca_file` nor `insecure`): `SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR`, else the platform's certificates (`/etc/ssl/certs`…).
+    System,
     /// Verify nothing (a test upstream with a throwaway certificate).
     Insecure,
 }
@@ -129,6 +200,9 @@ pub fn client_config(tls: &UpstreamVerify) -> Result<Arc<rustls::ClientConfig>, 
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
+        UpstreamVerify::System => builder
+            .with_root_certificates(system_roots()?)
+            .with_no_client_auth(),
         UpstreamVerify::Insecure => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
@@ -136,6 +210,35 @@ pub fn client_config(tls: &UpstreamVerify) -> Result<Arc<rustls::ClientConfig>, 
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The system's trust store, read once per process (as curl reads it per run); an
+/// error when it holds no certificate a handshake could be verified with.
+pub fn system_roots() -> Result<Arc<rustls::RootCertStore>, TlsFileError> {
+    static ROOTS: std::sync::OnceLock<Result<Arc<rustls::RootCertStore>, String>> =
+        std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added > 0 {
+                return Ok(Arc::new(roots));
+            }
+            let why = match found.errors.first() {
+                Some(e) => format!(": {e}"),
+                None => String::new(),
+            };
+            Err(format!(
+                "holds no usable certificate{why}: give `ca_file` (or `insecure = true` for a test upstream)"
+            ))
+        })
+        .clone()
+        .map_err(|message| TlsFileError {
+            key: "ca_file",
+            path: "the system's trust store (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs)".into(),
+            message,
+        })
 }
 
 /// `insecure = true`: every certificate is taken (signatures are still checked).

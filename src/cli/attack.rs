@@ -32,7 +32,8 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     ninefold attack http://127.0.0.1:8080/ -c 50 -n 100000     # closed loop, 100k requests\n\n\
     ninefold attack http://127.0.0.1:8080/health -n 200 --max-error-rate 1%   # CI smoke gate\n  \
     ninefold attack https://api.internal:8443/ --ca-file ca.pem -d 10s    # TLS, a private CA\n  \
-    ninefold attack https://api.internal/ --cert me.pem --key me.key      # mutual TLS\n\n\
+    ninefold attack https://api.internal/ --cert me.pem --key me.key      # mutual TLS\n  \
+    ninefold attack https://api.example.com/ --resolve-every 5s -d 5m     # follow a DNS failover\n\n\
     https:// trusts the system's roots plus --ca-file; --insecure verifies no certificate\n\
     (the summary says so). Connection set-up (TCP connect, TLS handshake) is timed apart.\n\n\
     Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\n\
@@ -107,6 +108,11 @@ pub struct Args {
     /// Repeatable; the first that applies wins.
     #[arg(long = "connect-to", value_name = "HOST:PORT:CHOST:CPORT")]
     pub connect_to: Vec<String>,
+    /// How often a hostname in the URL (after --connect-to) is resolved again while
+    /// the attack runs, as `[client] resolve_every`: new connections then go round
+    /// robin over every address it has (a DNS failover shows). `0s`: resolved once.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub resolve_every: String,
     /// PEM certificates to trust for https:// besides the system's roots (a private CA).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<std::path::PathBuf>,
@@ -391,6 +397,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let phase = phase(&args, &req)?;
     let max_error_rate = super::parse_fraction("--max-error-rate", &args.max_error_rate, Some(1.0))
         .map_err(CliError::BadInput)?;
+    let resolve_every =
+        parse_duration(&args.resolve_every).map_err(|e| bad(format!("--resolve-every: {e}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -400,7 +408,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             &req.tls,
             protocol(&args),
             &req.connect_to,
-            crate::scenario::DEFAULT_RESOLVE_EVERY,
+            resolve_every,
         ))
         .map_err(|e| bad(e.to_string()))?;
     if args.insecure {

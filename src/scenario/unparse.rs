@@ -212,13 +212,7 @@ fn gateway(g: &Gateway) -> RawGateway {
         url,
         request_timeout: Some(d(g.request_timeout)),
         max_body_bytes: Some(g.max_body_bytes),
-        tls: g
-            .tls
-            .as_ref()
-            .map(|t| reference_gateway::config::raw::RawServerTls {
-                cert_file: t.cert_file.display().to_string(),
-                key_file: t.key_file.display().to_string(),
-            }),
+        tls: g.tls.as_ref().map(gw::server_tls),
         unknown_tenant,
         default_plan,
         auth: g.auth.as_ref().map(|a| {
@@ -285,20 +279,7 @@ fn upstream(u: &Upstream) -> RawUpstream {
         balance: Some(gw::balance(&u.balance)),
         health: Some((&u.health).into()),
         outlier: u.outlier.as_ref().map(RawOutlier::from),
-        tls: u
-            .tls
-            .as_ref()
-            .map(|t| reference_gateway::config::raw::RawUpstreamTls {
-                ca_file: match &t.verify {
-                    reference_gateway::tls::UpstreamVerify::CaFile(p) => {
-                        Some(p.display().to_string())
-                    }
-                    reference_gateway::tls::UpstreamVerify::Insecure => None,
-                },
-                insecure: matches!(t.verify, reference_gateway::tls::UpstreamVerify::Insecure)
-                    .then_some(true),
-                server_name: t.server_name.clone(),
-            }),
+        tls: u.tls.as_ref().map(gw::upstream_tls),
         restart: u.restart_after.map(|a| RawRestart { after: d(a) }),
         latency: match &u.latency {
             LatencyModel::None => None,

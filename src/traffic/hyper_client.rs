@@ -19,12 +19,14 @@
 //!   (hyper may finish a connect it raced against an idle connection: it is kept
 //!   idle, or closed beyond the cap).
 //! - Target round robin is per connection task, moving on at a connect error as the
-//!   own client does.
+//!   own client does. A hostname is resolved again on `[client] resolve_every` through
+//!   the worker's [`Targets`], as the own client's connects do: once due, the next
+//!   request goes to the addresses it has then (hyper's pool keys connections by
+//!   address, so they are new connections; the old ones idle out).
 //! - `https://`: hyper-rustls with the own client's rustls config (same roots, client
 //!   certificate, `insecure`, SNI); connection set-up is not timed apart.
 
 use std::cell::Cell;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -70,7 +72,8 @@ type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// connections), and the round-robin cursor its connection tasks start from.
 pub(crate) struct HyperPools {
     pools: Vec<Option<Pool>>,
-    targets: Arc<[Target]>,
+    /// The `Host` every request carries (every target of a run comes from one URL).
+    host: HeaderValue,
     next: Cell<usize>,
 }
 
@@ -87,7 +90,9 @@ impl HyperPools {
                 .into_iter()
                 .map(|p| p.map(|(conns, timeout)| pool(conns, timeout, targets.first())))
                 .collect(),
-            targets: targets.into(),
+            host: targets
+                .first()
+                .map_or(HeaderValue::from_static("localhost"), |t| t.host.clone()),
             next: Cell::new(worker),
         }
     }
@@ -101,8 +106,8 @@ impl HyperPools {
         self.next.set(start.wrapping_add(1));
         Link::Hyper(Box::new(HyperConn {
             pool: pool.clone(),
-            target: start % self.targets.len().max(1),
-            targets: Arc::clone(&self.targets),
+            target: start,
+            host: self.host.clone(),
             request: Vec::with_capacity(512),
         }))
     }
@@ -191,7 +196,7 @@ impl Link {
     pub fn request_buf(&mut self) -> Option<(&mut Vec<u8>, &HeaderValue)> {
         match self {
             Link::Own(conn) => conn.as_mut().map(Conn::request_buf),
-            Link::Hyper(h) => Some((&mut h.request, &h.targets[h.target].host)),
+            Link::Hyper(h) => Some((&mut h.request, &h.host)),
             Link::H2(s) => Some(s.request_buf()),
         }
     }
@@ -220,7 +225,7 @@ impl Link {
                 }
                 result
             }
-            Link::Hyper(h) => h.exchange_from(sent, keep_body, timeout).await,
+            Link::Hyper(h) => h.exchange_from(targets, sent, keep_body, timeout).await,
             Link::H2(s) => s.exchange_from(targets, sent, keep_body, timeout).await,
         }
     }
@@ -238,8 +243,10 @@ impl Link {
 /// A connection task's handle on its phase's hyper pool.
 pub(crate) struct HyperConn {
     pool: Pool,
-    targets: Arc<[Target]>,
-    /// The target requests go to until a connect to it fails.
+    /// The `Host` of the run's targets.
+    host: HeaderValue,
+    /// The target requests go to until a connect to it fails (an index into the
+    /// worker's current list, taken modulo its length: the list changes on re-resolve).
     target: usize,
     request: Vec<u8>,
 }
@@ -255,20 +262,33 @@ struct Parsed {
 impl HyperConn {
     async fn exchange_from(
         &mut self,
+        targets: &Targets,
         sent: Instant,
         keep_body: bool,
         timeout: Duration,
     ) -> Result<Answer, ClientFailure> {
         let deadline = tokio::time::Instant::from_std(sent) + timeout;
         let parsed = parse_request(&self.request).ok_or(ClientFailure::Io)?;
+        // The hostname's addresses now (resolved again once due, as the own client's
+        // connects do); within the deadline, like hyper's own connect.
+        if tokio::time::timeout_at(deadline, targets.refresh())
+            .await
+            .is_err()
+        {
+            return Err(ClientFailure::Timeout);
+        }
+        let n = targets.list.borrow().len();
         // Past a connect error, on to the next target, as the own client does.
-        for _ in 0..self.targets.len() {
-            let target = &self.targets[self.target];
-            let request = to_request(&parsed, target)?;
+        for _ in 0..n {
+            let target = {
+                let list = targets.list.borrow();
+                list[self.target % list.len()].clone()
+            };
+            let request = to_request(&parsed, &target)?;
             match tokio::time::timeout_at(deadline, send(&self.pool, request, keep_body)).await {
                 Err(_) => return Err(ClientFailure::Timeout),
                 Ok(Err(ClientFailure::Connect)) => {
-                    self.target = (self.target + 1) % self.targets.len();
+                    self.target = self.target.wrapping_add(1);
                 }
                 Ok(result) => return result,
             }
@@ -397,6 +417,8 @@ fn render_head(parts: &http::response::Parts) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -429,5 +451,81 @@ mod tests {
         assert_eq!(a.status, 429);
         assert_eq!(a.instance(), Some(&b"b-1"[..]));
         assert_eq!(a.header_str("retry-after"), Some("2"));
+    }
+
+    /// A keep-alive server answering every request with `X-Backend-Instance: name`.
+    async fn named(name: &'static str) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\nx-backend-instance: {name}\r\ncontent-length: 0\r\n\r\n"
+                            );
+                            if s.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    /// `[client] resolve_every` with `--client hyper`: the hostname is resolved again
+    /// once due and the next request goes to its new address; a failed lookup keeps
+    /// the old one (the resolver seam of the own client's test).
+    #[tokio::test]
+    async fn hyper_requests_follow_the_hostname_to_its_new_address_once_due() {
+        use super::super::resolve::Resolve;
+        let (a, task_a) = named("a").await;
+        let (b, task_b) = named("b").await;
+        let answers = Arc::new(std::sync::Mutex::new(vec![a]));
+        let mut resolve = Resolve::new("api.test".into(), a.port(), Duration::from_secs(30));
+        resolve.fake = Some(Arc::clone(&answers));
+        let host = HeaderValue::from_static("api.test");
+        let targets = Targets::new(
+            vec![Target::with_host(a, host).with_resolve(Arc::new(resolve))],
+            0,
+        );
+        let timeout = Duration::from_secs(10);
+        let pools = HyperPools::new([Some((1, timeout))], &targets.list.borrow(), 0);
+        let mut link = pools.link(0);
+        let mut ask = async || -> String {
+            let (buf, host) = link.request_buf().unwrap();
+            assert_eq!(host, "api.test");
+            buf.clear();
+            buf.extend_from_slice(b"GET / HTTP/1.1\r\nhost: api.test\r\n\r\n");
+            let answer = link
+                .exchange_from(&targets, Instant::now(), false, false, timeout)
+                .await
+                .unwrap();
+            assert_eq!(answer.status, 200);
+            String::from_utf8(answer.instance().unwrap().to_vec()).unwrap()
+        };
+        assert_eq!(ask().await, "a");
+        // The records change; the lookup is not due yet: still `a`.
+        *answers.lock().unwrap() = vec![b];
+        assert_eq!(ask().await, "a");
+        targets.expire_resolution();
+        assert_eq!(ask().await, "b");
+        // A lookup that finds nothing keeps the address it had.
+        answers.lock().unwrap().clear();
+        targets.expire_resolution();
+        assert_eq!(ask().await, "b");
+        task_a.abort();
+        task_b.abort();
     }
 }

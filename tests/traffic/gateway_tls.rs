@@ -19,6 +19,11 @@ fn gateway_files(pki: &Pki) -> (PathBuf, PathBuf) {
 /// A bundled gateway with `[gateway.tls]` in front of one mock backend, 30 requests/s
 /// for 2 s; `client` is the `[client]` table (or nothing).
 fn scenario(dir: &Path, cert: &Path, key: &Path, client: &str) -> PathBuf {
+    scenario_with(dir, cert, key, "", client)
+}
+
+/// [`scenario`] with more `[gateway.tls]` keys (`tls_extra`, TOML lines).
+fn scenario_with(dir: &Path, cert: &Path, key: &Path, tls_extra: &str, client: &str) -> PathBuf {
     let text = format!(
         r#"name = "gateway-tls"
 duration = "2s"
@@ -30,6 +35,7 @@ instances = 1
 [gateway.tls]
 cert_file = "{}"
 key_file = "{}"
+{tls_extra}
 
 [[gateway.routes]]
 path = "/items"
@@ -165,8 +171,9 @@ fn upstream_tls_is_checked_at_validate_time() {
             "upstreams.api.tls",
         ),
         (
-            "targets = [\"localhost:9\"]\ntls = {}".to_owned(),
-            "give `ca_file`",
+            "targets = [\"localhost:9\"]\ntls = { ca_file = \"x.pem\", insecure = true }"
+                .to_owned(),
+            "upstreams.api.tls.insecure",
         ),
         (
             "targets = [\"localhost:9\"]\ntls = { ca_file = \"nope.pem\" }".to_owned(),
@@ -184,12 +191,113 @@ fn upstream_tls_is_checked_at_validate_time() {
         path(&pki.ca)
     );
     let out = ninefold(&["validate", path(&write(&ok))]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{ok}: {stderr}");
+    // Neither `ca_file` nor `insecure`: the system's trust store, read at validate
+    // time; refused, saying so, only on a machine whose store holds nothing.
+    let system = "targets = [\"localhost:9\"]\ntls = {}".to_owned();
+    let out = ninefold(&["validate", path(&write(&system))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if rustls_native_certs::load_native_certs().certs.is_empty() {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("holds no usable certificate"), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}
+
+/// `[gateway.tls] client_ca_file`: mutual TLS on the bundled gateway, through the
+/// scenario's `[gateway]` (raw → checked → the gateway file its process reads). The
+/// client with the certificate the CA signed gets every answer; one without any gets
+/// `tls_error` for every request.
+#[test]
+fn a_bundled_gateway_asking_client_certificates_serves_only_a_client_with_one() {
+    let pki = pki("gw-mtls");
+    let (cert, key) = gateway_files(&pki);
+    let extra = format!("client_ca_file = \"{}\"", path(&pki.ca));
+    let with = format!(
+        "[client]\ntls = {{ ca_file = \"{}\", cert_file = \"{}\", key_file = \"{}\" }}",
+        path(&pki.ca),
+        path(&pki.client_cert),
+        path(&pki.client_key)
     );
+    let without = format!("[client]\ntls = {{ ca_file = \"{}\" }}", path(&pki.ca));
+    for (client, good) in [(with, true), (without, false)] {
+        let s = scenario_with(&pki.dir, &cert, &key, &extra, &client);
+        let out_dir = pki.dir.join(if good { "run-with" } else { "run-without" });
+        let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out_dir.join("summary.json").is_file(), "{stderr}");
+        let v = summary(&out_dir);
+        let sent = v["requests"]["sent"].as_u64().unwrap();
+        assert!(sent >= 55, "{v}");
+        if good {
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            assert_eq!(v["requests"]["ok"], sent, "{v}");
+        } else {
+            assert_ne!(out.status.code(), Some(0), "{stderr}");
+            assert_eq!(v["outcomes"]["tls_error"], sent, "{v}");
+        }
+    }
+    // A `client_auth` word that is not one, and `client_auth` without a CA.
+    for (extra, expected) in [
+        (
+            format!(
+                "client_ca_file = \"{}\"\nclient_auth = \"requierd\"",
+                path(&pki.ca)
+            ),
+            "did you mean `required`?",
+        ),
+        (
+            "client_auth = \"optional\"".to_owned(),
+            "give `client_ca_file`",
+        ),
+    ] {
+        let s = scenario_with(&pki.dir, &cert, &key, &extra, "");
+        let out = ninefold(&["validate", path(&s)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("gateway.tls.client_auth"), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}
+
+/// `[client] protocol = "h2"` against the bundled gateway over TLS (ALPN `h2`; the
+/// load engine refuses a server that does not agree on it) and plain (h2c, prior
+/// knowledge): the load engine's HTTP/2 through the gateway to a mock backend, every
+/// answer ok.
+#[test]
+fn the_load_engine_speaks_http2_through_the_bundled_gateway() {
+    let pki = pki("gw-h2");
+    let (cert, key) = gateway_files(&pki);
+    let client = format!(
+        "[client]\nprotocol = \"h2\"\ntls = {{ ca_file = \"{}\" }}",
+        path(&pki.ca)
+    );
+    let tls = scenario(&pki.dir, &cert, &key, &client);
+    // The same scenario without `[gateway.tls]`: h2c to the plain listener.
+    let text = std::fs::read_to_string(&tls).unwrap();
+    let plain_text = text
+        .replace("[gateway.tls]\n", "")
+        .replace(&format!("cert_file = \"{}\"\n", path(&cert)), "")
+        .replace(&format!("key_file = \"{}\"\n", path(&key)), "")
+        .replace(&format!("tls = {{ ca_file = \"{}\" }}", path(&pki.ca)), "");
+    assert!(
+        !plain_text.contains("[gateway.tls]") && !plain_text.contains("_file"),
+        "{plain_text}"
+    );
+    let plain = pki.dir.join("plain.toml");
+    std::fs::write(&plain, plain_text).unwrap();
+    for (s, name) in [(tls, "run-tls"), (plain, "run-h2c")] {
+        let out_dir = pki.dir.join(name);
+        let out = ninefold(&["run", path(&s), "--out", path(&out_dir)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        let v = summary(&out_dir);
+        let sent = v["requests"]["sent"].as_u64().unwrap();
+        assert!(sent >= 55, "{name}: {v}");
+        assert_eq!(v["requests"]["ok"], sent, "{name}: {v}");
+    }
 }
 
 /// `ninefold gateway --config FILE` checks `[gateway.tls]` as a scenario does.

@@ -27,8 +27,8 @@ pub(super) struct Pki {
     pub(super) ca: PathBuf,
     pub(super) server_cert: String,
     pub(super) server_key: String,
-    client_cert: PathBuf,
-    client_key: PathBuf,
+    pub(super) client_cert: PathBuf,
+    pub(super) client_key: PathBuf,
 }
 
 fn dir(name: &str) -> PathBuf {

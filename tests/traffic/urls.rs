@@ -209,3 +209,46 @@ fn connect_to_entries_parse_as_curls_and_bad_ones_are_refused_where_they_are() {
         "{stderr}"
     );
 }
+
+/// `attack --resolve-every`: a hostname URL (`localhost`, resolved again on the
+/// interval; `0s`: once) is attacked with it, and a value that is not a duration is
+/// refused as bad input before any traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_takes_resolve_every_and_refuses_a_bad_one() {
+    let (server, seen) = recording_server().await;
+    let url = format!("http://localhost:{}/r", server.addr.port());
+    let args = |every: &str, n: &str| -> Vec<String> {
+        let a = [
+            "attack",
+            &url,
+            "-n",
+            n,
+            "-c",
+            "1",
+            "--json",
+            "--resolve-every",
+            every,
+        ];
+        a.iter().map(|s| (*s).to_owned()).collect()
+    };
+    let out = ninefold(args("soon", "2")).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--resolve-every"), "{stderr}");
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent on bad input");
+    let v4 = tokio::net::lookup_host(("localhost", 1))
+        .await
+        .is_ok_and(|mut a| a.any(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST));
+    if !v4 {
+        eprintln!("skipped the runs: localhost does not resolve to 127.0.0.1 here");
+        return;
+    }
+    // The server listens on 127.0.0.1 only: a ::1 record is refused and passed over.
+    for every in ["0s", "20ms"] {
+        let out = ninefold(args(every, "4")).await;
+        let v = super::tls::json(&out);
+        assert_eq!(out.status.code(), Some(0), "{every}: {v}");
+        assert_eq!(v["outcomes"]["ok"], 4, "{every}: {v}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), 8);
+}

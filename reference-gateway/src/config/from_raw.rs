@@ -232,15 +232,41 @@ pub fn outlier(cx: &mut impl Check, path: &Path, o: &RawOutlier) -> OutlierConfi
     }
 }
 
-/// `[gateway.tls]`: both files exist and make a rustls server configuration, read with
-/// the code the listener starts with; problems at `cert_file` / `key_file`.
+/// `[gateway.tls]`: the files exist and make a rustls server configuration, read with
+/// the code the listener starts with; problems at `cert_file` / `key_file` /
+/// `client_ca_file`; `client_auth` one of its words, and only with `client_ca_file`.
 pub fn server_tls(cx: &mut impl Check, path: &Path, raw: &RawServerTls) -> crate::tls::ServerTls {
+    use crate::tls::ClientAuth;
+    let client_auth = match raw.client_auth.as_deref() {
+        None | Some("required") => ClientAuth::Required,
+        Some("optional") => ClientAuth::Optional,
+        Some(other) => {
+            let hint = did_you_mean(other, ["required", "optional"]).unwrap_or_default();
+            cx.err(
+                &path.key("client_auth"),
+                format!("unknown client_auth `{other}`{hint}; accepted: required, optional"),
+            );
+            ClientAuth::Required
+        }
+    };
+    if raw.client_auth.is_some() && raw.client_ca_file.is_none() {
+        cx.err(
+            &path.key("client_auth"),
+            "asks for client certificates but says no CA to verify them with: give `client_ca_file`",
+        );
+    }
     let tls = crate::tls::ServerTls {
         cert_file: cx.existing_file(&path.key("cert_file"), &raw.cert_file),
         key_file: cx.existing_file(&path.key("key_file"), &raw.key_file),
+        client_ca_file: raw
+            .client_ca_file
+            .as_ref()
+            .map(|f| cx.existing_file(&path.key("client_ca_file"), f)),
+        client_auth,
     };
     if tls.cert_file.is_file()
         && tls.key_file.is_file()
+        && tls.client_ca_file.as_ref().is_none_or(|p| p.is_file())
         && let Err(e) = crate::tls::server_config(&tls)
     {
         cx.err(&path.key(e.key), e.to_string());
@@ -248,8 +274,9 @@ pub fn server_tls(cx: &mut impl Check, path: &Path, raw: &RawServerTls) -> crate
     tls
 }
 
-/// `[upstreams.NAME] tls`: exactly one of `ca_file` (read and parsed now) and
-/// `insecure = true`; `server_name` a DNS name or an IP address. `host` is the targets'
+/// `[upstreams.NAME] tls`: at most one of `ca_file` (read and parsed now) and
+/// `insecure = true`, neither meaning the system's trust store (read now: it must hold
+/// a certificate); `server_name` a DNS name or an IP address. `host` is the targets'
 /// one host name, the default `server_name`.
 pub fn upstream_tls(
     cx: &mut impl Check,
@@ -277,11 +304,10 @@ pub fn upstream_tls(
         }
         (None, true) => UpstreamVerify::Insecure,
         (None, false) => {
-            cx.err(
-                path,
-                "give `ca_file` (the CA that signed the instances' certificates) or `insecure = true`",
-            );
-            UpstreamVerify::Insecure
+            if let Err(e) = crate::tls::system_roots() {
+                cx.err(path, e.to_string());
+            }
+            UpstreamVerify::System
         }
     };
     let server_name = raw.server_name.clone().or_else(|| host.map(str::to_owned));

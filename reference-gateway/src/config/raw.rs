@@ -68,7 +68,8 @@ pub struct RawApiKey {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstreamTls {
-    /// The CA certificates (PEM) the instances' certificates are verified against.
+    /// The CA certificates (PEM) the instances' certificates are verified against
+    /// (default: the system's trust store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
     /// Verify no certificate (a test upstream). Excludes `ca_file`.
@@ -87,6 +88,14 @@ pub struct RawServerTls {
     pub cert_file: String,
     /// The leaf's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key_file: String,
+    /// Mutual TLS: the CA certificates (PEM) client certificates must be signed by; a
+    /// client without a valid one is refused at the handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<String>,
+    /// With `client_ca_file`: `"required"` (default: a client without a certificate is
+    /// refused) or `"optional"` (served; a certificate it does send must be valid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<String>,
 }
 
 /// The `[gateway.auth]` section.

@@ -100,3 +100,29 @@ impl From<&OutlierConfig> for RawOutlier {
         }
     }
 }
+
+/// `[gateway.tls]` as written (`client_auth` said when client certificates are asked).
+pub fn server_tls(t: &crate::tls::ServerTls) -> RawServerTls {
+    RawServerTls {
+        cert_file: t.cert_file.display().to_string(),
+        key_file: t.key_file.display().to_string(),
+        client_ca_file: t.client_ca_file.as_ref().map(|p| p.display().to_string()),
+        client_auth: t
+            .client_ca_file
+            .is_some()
+            .then(|| t.client_auth.as_str().to_owned()),
+    }
+}
+
+/// `[upstreams.NAME] tls` as written (the system's store: neither `ca_file` nor `insecure`).
+pub fn upstream_tls(t: &crate::tls::UpstreamTls) -> RawUpstreamTls {
+    use crate::tls::UpstreamVerify;
+    RawUpstreamTls {
+        ca_file: match &t.verify {
+            UpstreamVerify::CaFile(p) => Some(p.display().to_string()),
+            UpstreamVerify::System | UpstreamVerify::Insecure => None,
+        },
+        insecure: matches!(t.verify, UpstreamVerify::Insecure).then_some(true),
+        server_name: t.server_name.clone(),
+    }
+}

@@ -63,6 +63,9 @@ struct Io {
     body: BodyDecoder,
     /// Bytes of `100 Continue` still to send before the body is read.
     continue_left: usize,
+    /// A plain connection none of whose bytes were taken for HTTP/1 yet: it may
+    /// still turn out to be h2c.
+    fresh: bool,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -72,6 +75,7 @@ impl Io {
     #[inline]
     fn new(stream: Stream) -> Self {
         Io {
+            fresh: matches!(stream, Stream::Plain(_)),
             stream,
             read: BytesMut::with_capacity(ninefold_http1::READ_CHUNK),
             body: BodyDecoder::new(Framing::Empty),
@@ -168,6 +172,8 @@ enum Next {
     TimedOut,
     /// End of input, idle timeout, drain while idle, or a failed socket: close.
     Close,
+    /// A plain connection that opened with the HTTP/2 preface (h2c, prior knowledge).
+    H2,
 }
 
 /// The connection's timer and shutdown signal while it waits for a request head.
@@ -213,13 +219,16 @@ impl Waiter<'_> {
     }
 }
 
-/// Serves `stream` until the client leaves, a timeout, an error, or a drain.
+/// Serves `stream` until the client leaves, a timeout, an error, or a drain. A plain
+/// connection that opens with the HTTP/2 preface is handed back with what was read
+/// of it, for [`super::h2`].
+// Long: the connection's one request loop: its timers, refusals and close rules in one place.
 pub async fn serve(
     stream: Stream,
     pipeline: &Pipeline,
     cfg: ConnConfig,
     shutdown: &CancellationToken,
-) {
+) -> Option<(Stream, Bytes)> {
     let accepted = Instant::now();
     let mut io = Io::new(stream);
     let mut waiter = Waiter {
@@ -249,7 +258,8 @@ pub async fn serve(
                 );
                 return refuse(io.stream, resp, &mut date, &mut out).await;
             }
-            Next::Close => return,
+            Next::Close => return None,
+            Next::H2 => return Some((io.stream, io.read.freeze())),
         };
         head_started = None;
         let Parsed {
@@ -281,12 +291,15 @@ pub async fn serve(
             Ok(true) if !close => {}
             Ok(_) if body_read && io.read.is_empty() => {
                 let _ = io.stream.shutdown().await;
-                return;
+                return None;
             }
-            Ok(_) => return linger(io.stream).await,
+            Ok(_) => {
+                linger(io.stream).await;
+                return None;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "response not delivered");
-                return;
+                return None;
             }
         }
     }
@@ -301,7 +314,17 @@ async fn next_request(
     head_started: &mut Option<Instant>,
 ) -> Next {
     loop {
-        if !io.read.is_empty() {
+        // The first bytes of a plain connection may be HTTP/2's preface (h2c).
+        let h2 = if io.fresh && !io.read.is_empty() {
+            super::h2::preface(&io.read)
+        } else {
+            None
+        };
+        if h2 == Some(true) {
+            return Next::H2;
+        }
+        if h2.is_none() && !io.read.is_empty() {
+            io.fresh = false;
             match wire::parse_request(&mut io.read, cfg.head, scratch) {
                 Ok(Some(p)) => return Next::Request(p),
                 Ok(None) => {}
@@ -330,10 +353,17 @@ async fn next_request(
     }
 }
 
-/// Answers a request head that was refused before the stack saw it, then closes.
-async fn refuse(mut stream: Stream, resp: Response, date: &mut DateCache, out: &mut Vec<u8>) {
+/// Answers a request head that was refused before the stack saw it, then closes
+/// (the connection is not handed on: `None`).
+async fn refuse(
+    mut stream: Stream,
+    resp: Response,
+    date: &mut DateCache,
+    out: &mut Vec<u8>,
+) -> Option<(Stream, Bytes)> {
     let _ = write_response(&mut stream, resp, None, false, true, date, out).await;
-    linger(stream).await
+    linger(stream).await;
+    None
 }
 
 /// A refusal the stack never saw (the head could not be parsed), with the stack's JSON.

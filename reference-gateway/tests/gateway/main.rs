@@ -8,6 +8,8 @@ mod connection;
 mod errors;
 mod failover;
 mod features;
+mod http2;
+mod mtls;
 mod request_safety;
 mod slow_clients;
 mod tls;

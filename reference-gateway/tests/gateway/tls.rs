@@ -49,28 +49,53 @@ pub fn pki(name: &str) -> Pki {
     Pki {
         ca_file: write("ca.pem", ca.pem()),
         ca_pem: ca.pem(),
-        tls: ServerTls {
-            cert_file: write("leaf.pem", leaf.pem()),
-            key_file: write("leaf.key", key.serialize_pem()),
-        },
+        tls: ServerTls::new(
+            write("leaf.pem", leaf.pem()),
+            write("leaf.key", key.serialize_pem()),
+        ),
     }
 }
 
 /// A rustls client trusting `ca_pem` only, offering ALPN http/1.1.
 pub fn connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
+    connector_offering(ca_pem, &[b"http/1.1"])
+}
+
+/// A rustls client trusting `ca_pem` only, offering `alpn`.
+pub fn connector_offering(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(Arc::new(client_config(ca_pem, alpn, None)))
+}
+
+/// A rustls client configuration trusting `ca_pem` only, offering `alpn`, presenting
+/// `identity` (a certificate chain and its key, PEM) when given.
+pub fn client_config(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    identity: Option<(&str, &str)>,
+) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        None => config.with_no_client_auth(),
+        Some((chain, key)) => config
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(chain.as_bytes())
+                    .map(Result::unwrap)
+                    .collect(),
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
 
 /// One answer's status and body from `s` (Content-Length framing).
@@ -261,5 +286,36 @@ async fn an_upstream_whose_certificate_is_not_trusted_is_a_502_not_plaintext() {
         .await
         .unwrap();
     assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(up.handshakes.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// `[upstreams.NAME] tls` with neither `ca_file` nor `insecure`: the system's trust
+/// store, which does not hold the test's fresh CA, so the upstream is refused: a 502
+/// that says why, at once (not a hang), and no request reaches it.
+#[tokio::test]
+async fn without_ca_file_the_system_roots_refuse_a_self_signed_upstream() {
+    use reference_gateway::tls::{UpstreamTls, UpstreamVerify};
+    let pki = pki("upstream-system-roots");
+    let up = spawn_tls_upstream(&pki).await;
+    let mut cfg = config(&[up.addr]);
+    for u in cfg.upstreams.values_mut() {
+        u.tls = Some(UpstreamTls {
+            verify: UpstreamVerify::System,
+            server_name: Some("localhost".into()),
+        });
+        u.health = None;
+    }
+    let gw = spawn_gateway(cfg).await;
+    let r = tokio::time::timeout(WAIT, client().get(format!("{}/items/1", gw.url)).send())
+        .await
+        .expect("answered, not hung")
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body = r.text().await.unwrap();
+    // rustls' verdict on a certificate no root of the system signed.
+    assert!(
+        body.contains("TLS handshake: invalid peer certificate: UnknownIssuer"),
+        "{body}"
+    );
     assert_eq!(up.handshakes.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
