@@ -17,6 +17,7 @@
 pub mod compare;
 pub mod hlog;
 pub mod html;
+pub mod integrity;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;

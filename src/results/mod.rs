@@ -34,6 +34,11 @@ pub struct RunResults {
     pub faults: Vec<FaultEvent>,
     pub lifecycle: Vec<LifecycleEvent>,
     pub stores: Vec<StoreReadback>,
+    /// The acknowledged writes of classes that declare `integrity`, read back
+    /// through the API after the traffic and the faults; `None` when no class
+    /// declares it (or the run stopped before the read-back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_readback: Option<crate::traffic::readback::ApiReadback>,
     /// Counters scraped from every gateway instance's `/metrics` at the end
     /// (summed over instances), e.g. `gateway_cache_hits_total`.
     #[serde(default)]

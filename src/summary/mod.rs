@@ -28,9 +28,11 @@ pub mod build;
 pub mod compare;
 pub mod failover;
 pub mod integrity;
+pub mod integrity_api;
 mod measure;
 
 pub use build::summarize;
+pub use integrity_api::{ApiIntegrity, ApiWrite, DuplicatedKey, Mismatch, UnreadWrite};
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -380,6 +382,11 @@ pub struct IntegritySummary {
     /// so ninefold cannot read their store"); `null` when it was.
     #[serde(default)]
     pub not_measured: Option<String>,
+    /// The writes of classes that declare `integrity`, read back through the
+    /// API after the run (on any system, not only on stores ninefold started);
+    /// absent when no class declares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_api: Option<ApiIntegrity>,
 }
 
 /// The unit of an SLO's `target` and `measured`.

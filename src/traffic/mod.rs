@@ -10,6 +10,7 @@
 //!   crate), behind the same `Link`.
 //! - `worker`: one thread and one current-thread runtime per worker; the loop.
 //! - `progress`: the live line on stderr.
+//! - [`readback`]: after the run, the acknowledged writes read back through the API.
 //! - [`shard`]: this process's share of the load when a run is split over several.
 //!
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
@@ -21,6 +22,7 @@ mod hyper_client;
 pub mod oauth;
 mod plan;
 mod progress;
+pub mod readback;
 pub mod request;
 pub mod resolve;
 pub mod schedule;

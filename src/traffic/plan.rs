@@ -414,6 +414,7 @@ mod tests {
             weight: NonZeroU32::new(weight).unwrap(),
             expect: Vec::new(),
             token: TokenKind::Valid,
+            integrity: None,
         }
     }
 
