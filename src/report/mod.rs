@@ -53,6 +53,8 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 #[cfg(test)]
+mod says_integrity_tests;
+#[cfg(test)]
 mod says_tests;
 
 #[cfg(test)]

@@ -446,7 +446,8 @@ fn integrity(i: &IntegritySpec) -> RawIntegrity {
         list: i.list.as_ref().map(|l| l.path.clone()),
         records: i.list.as_ref().and_then(|l| text(&l.records)),
         key_at: i.list.as_ref().and_then(|l| text(&l.key_at)),
-        compare: (!i.compare.is_empty()).then(|| i.compare.iter().map(|f| f.text.clone()).collect()),
+        compare: (!i.compare.is_empty())
+            .then(|| i.compare.iter().map(|f| f.text.clone()).collect()),
         body_at: text(&i.body_at),
         concurrency: Some(i.concurrency),
         timeout: Some(d(i.timeout)),

@@ -87,20 +87,26 @@ pub struct UnreadWrite {
     pub why: String,
 }
 
+/// Counts of one pass over the writes, before they become figures.
+#[derive(Default)]
+struct Tally {
+    lost: u64,
+    duplicated: u64,
+    mismatched: u64,
+    /// Writes whose key's list was read.
+    listed: u64,
+    /// Writes whose record was compared with what was sent.
+    compared: u64,
+}
+
 /// The through-API figures of `r`'s read-back.
 pub(crate) fn api_integrity(r: &ApiReadback) -> ApiIntegrity {
     let mut out = ApiIntegrity {
         acknowledged: r.writes.len() as u64,
         ..ApiIntegrity::default()
     };
-    let (mut lost, mut dup, mut mism) = (0u64, 0u64, 0u64);
-    let (mut listed, mut compared) = (0u64, 0u64);
+    let mut t = Tally::default();
     for w in &r.writes {
-        let class = r.classes.get(w.class);
-        let write = || ApiWrite {
-            key: w.key.clone(),
-            id: w.id.clone(),
-        };
         let Some(exists) = exists(w) else {
             out.not_read += 1;
             push(&mut out.not_read_examples, || UnreadWrite {
@@ -112,14 +118,17 @@ pub(crate) fn api_integrity(r: &ApiReadback) -> ApiIntegrity {
         };
         out.read_back += 1;
         if !exists {
-            lost += 1;
-            push(&mut out.lost_examples, write);
+            t.lost += 1;
+            push(&mut out.lost_examples, || ApiWrite {
+                key: w.key.clone(),
+                id: w.id.clone(),
+            });
         }
         match w.list.as_ref().map(|l| &l.records) {
             Some(Some(records)) => {
-                listed += 1;
+                t.listed += 1;
                 if records.len() > 1 {
-                    dup += 1;
+                    t.duplicated += 1;
                     push(&mut out.duplicated_examples, || DuplicatedKey {
                         key: w.key.clone(),
                         records: records.len() as u64,
@@ -130,52 +139,70 @@ pub(crate) fn api_integrity(r: &ApiReadback) -> ApiIntegrity {
             Some(None) => out.not_listed += 1,
             None => {}
         }
-        let fields = class.map_or(&[][..], |c| c.compare.as_slice());
-        if let (false, Some(sent), Some(records)) = (fields.is_empty(), &w.sent, found(w)) {
-            compared += 1;
-            let mut differs = false;
-            for record in records {
-                for f in fields {
-                    let (s, st) = (sent.get(f), record.fields.get(f));
-                    if s != st {
-                        differs = true;
-                        push(&mut out.mismatched_examples, || Mismatch {
-                            key: w.key.clone(),
-                            id: record.id.clone().or_else(|| w.id.clone()),
-                            field: f.clone(),
-                            sent: s.cloned(),
-                            stored: st.cloned(),
-                        });
-                    }
-                }
-            }
-            mism += u64::from(differs);
+        let fields = r.classes.get(w.class).map_or(&[][..], |c| c.compare.as_slice());
+        if let Some(differs) = compare(&mut out.mismatched_examples, w, fields) {
+            t.compared += 1;
+            t.mismatched += u64::from(differs);
         }
     }
-    let has_list = r.classes.iter().any(|c| c.list.is_some());
-    let compares = r.classes.iter().any(|c| !c.compare.is_empty());
-    out.lost = figure(&mut out.not_measured, "lost", out.read_back > 0, lost, || {
+    figures(&mut out, r, &t);
+    out
+}
+
+/// Compare the records of `w` with what was sent, field by field, noting each
+/// difference; `None` when there is nothing to compare.
+fn compare(examples: &mut Vec<Mismatch>, w: &WriteReadback, fields: &[String]) -> Option<bool> {
+    let (false, Some(sent), Some(records)) = (fields.is_empty(), &w.sent, found(w)) else {
+        return None;
+    };
+    let mut differs = false;
+    for record in records {
+        for f in fields {
+            let (s, st) = (sent.get(f), record.fields.get(f));
+            if s != st {
+                differs = true;
+                push(examples, || Mismatch {
+                    key: w.key.clone(),
+                    id: record.id.clone().or_else(|| w.id.clone()),
+                    field: f.clone(),
+                    sent: s.cloned(),
+                    stored: st.cloned(),
+                });
+            }
+        }
+    }
+    Some(differs)
+}
+
+/// The figures from the tally, each `None` with why when nothing measured it.
+fn figures(out: &mut ApiIntegrity, r: &ApiReadback, t: &Tally) {
+    let why = &mut out.not_measured;
+    out.lost = figure(why, "lost", out.read_back > 0, t.lost, || {
         if r.writes.is_empty() {
             "no write of a class that declares integrity was acknowledged".into()
         } else {
-            format!("none of the {} acknowledged writes could be read back", r.writes.len())
+            format!(
+                "none of the {} acknowledged writes could be read back",
+                r.writes.len()
+            )
         }
     });
-    out.duplicated = figure(&mut out.not_measured, "duplicated", listed > 0, dup, || {
+    let has_list = r.classes.iter().any(|c| c.list.is_some());
+    out.duplicated = figure(why, "duplicated", t.listed > 0, t.duplicated, || {
         if has_list {
             "no list of a write's records could be read".into()
         } else {
             "no class declares `list`, and one record read by id cannot show a second".into()
         }
     });
-    out.mismatched = figure(&mut out.not_measured, "mismatched", compared > 0, mism, || {
+    let compares = r.classes.iter().any(|c| !c.compare.is_empty());
+    out.mismatched = figure(why, "mismatched", t.compared > 0, t.mismatched, || {
         if compares {
             "no record was read back to compare with what was sent".into()
         } else {
             "no class declares `compare`".into()
         }
     });
-    out
 }
 
 /// `value` when `measured`, else `None` and why under `name`.
@@ -224,3 +251,7 @@ fn why_unread(w: &WriteReadback) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+#[path = "integrity_api_tests.rs"]
+pub(crate) mod tests;

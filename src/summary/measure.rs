@@ -435,7 +435,12 @@ fn api_integrity(api: &crate::summary::ApiIntegrity, metric: Metric) -> Measured
             api.not_listed,
             "had no list of their records read",
         ),
-        _ => ("mismatched", api.mismatched, api.not_read, "could not be read back"),
+        _ => (
+            "mismatched",
+            api.mismatched,
+            api.not_read,
+            "could not be read back",
+        ),
     };
     let Some(n) = value else {
         let why = api.not_measured.get(name).cloned();

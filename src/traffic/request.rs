@@ -171,7 +171,9 @@ impl PreparedClass {
     /// Whether the body each request sends is kept until its answer: the class
     /// compares sent fields with the record read back after the run.
     pub fn keeps_sent_body(&self) -> bool {
-        self.integrity.as_ref().is_some_and(|i| !i.compare.is_empty())
+        self.integrity
+            .as_ref()
+            .is_some_and(|i| !i.compare.is_empty())
     }
 
     /// Render one request, whole, into `out` (cleared first). `scratch` is a buffer

@@ -87,7 +87,11 @@ async fn get_order(State(s): State<Shared>, UrlPath(id): UrlPath<String>) -> Res
     let o = s.1.lock().unwrap();
     match o.records.iter().find(|(i, _, _)| *i == id) {
         Some((i, k, b)) => Json(record(i, k, b)).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such order"}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such order"})),
+        )
+            .into_response(),
     }
 }
 
@@ -196,7 +200,11 @@ fn a_lying_service_is_caught_write_for_write() {
     let (out, stderr) = run_in(&d, &scenario(server.addr, 200, 5, ""));
     let o = shared.1.lock().unwrap();
     // The service's own log: 1% dropped, 0.5% doubled, every 250th altered.
-    assert!(o.created >= 500, "too few writes to mean anything: {}", o.created);
+    assert!(
+        o.created >= 500,
+        "too few writes to mean anything: {}",
+        o.created
+    );
     assert_eq!(o.dropped.len() as u64, (o.created + 50) / 100);
     assert_eq!(o.doubled.len() as u64, (o.created + 193) / 200);
     let api = &read_json(&out.join("summary.json"))["integrity"]["through_api"];
@@ -222,7 +230,11 @@ fn a_lying_service_is_caught_write_for_write() {
     );
     assert_eq!(api["mismatched"], o.altered.len() as u64);
     let mismatches = api["mismatched_examples"].as_array().unwrap();
-    assert_eq!(mismatches.len(), o.altered.len(), "one field changed per write");
+    assert_eq!(
+        mismatches.len(),
+        o.altered.len(),
+        "one field changed per write"
+    );
     for m in mismatches {
         let (sent, stored) = &o.altered[m["key"].as_str().unwrap()];
         assert_eq!(m["field"], "$.qty");
@@ -275,7 +287,12 @@ fn a_read_back_that_fails_is_not_measured_never_lost() {
         std::fs::write(&file, text).unwrap();
         let out = d.join("run");
         let o = std::process::Command::new(BIN)
-            .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert_eq!(

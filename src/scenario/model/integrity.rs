@@ -88,7 +88,9 @@ impl IntegritySpec {
     pub fn id_in(&self, body: &Value) -> Option<String> {
         match &self.id {
             Some(path) => path.first(body).and_then(scalar_text),
-            None => ["id", "order_id"].iter().find_map(|k| scalar_text(&body[*k])),
+            None => ["id", "order_id"]
+                .iter()
+                .find_map(|k| scalar_text(&body[*k])),
         }
     }
 
@@ -149,7 +151,10 @@ mod tests {
             id: Some(JsonField::parse("$.data.id").unwrap()),
             read: Some("/orders/{id}".into()),
             list: None,
-            compare: compare.iter().map(|p| JsonField::parse(p).unwrap()).collect(),
+            compare: compare
+                .iter()
+                .map(|p| JsonField::parse(p).unwrap())
+                .collect(),
             body_at: body_at.map(|p| JsonField::parse(p).unwrap()),
             concurrency: 1,
             timeout: DEFAULT_READBACK_TIMEOUT,
@@ -181,7 +186,8 @@ mod tests {
         let sent = s.sent_fields(br#"{"sku": "a-1", "qty": 3}"#).unwrap();
         assert_eq!(sent.len(), 2, "an absent path is absent: {sent:?}");
         assert_eq!(sent["$.sku"], serde_json::json!("a-1"));
-        let stored = s.stored_fields(&serde_json::json!({"id": "x", "order": {"sku": "a-1", "qty": 4}}));
+        let stored =
+            s.stored_fields(&serde_json::json!({"id": "x", "order": {"sku": "a-1", "qty": 4}}));
         assert_eq!(stored["$.qty"], serde_json::json!(4));
         assert_eq!(s.sent_fields(b"not json"), None);
     }

@@ -168,3 +168,69 @@ fn json_field(cx: &mut Checker<'_>, at: &Path, text: Option<&str>) -> Option<Jso
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn problems(integrity: &str, class_extra: &str) -> String {
+        let text = format!(
+            "name = \"t\"\nduration = \"1s\"\n[gateway]\nurl = \"http://127.0.0.1:9\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{{ method = \"POST\", path = \"/orders\", body = \"{{}}\"{class_extra}, integrity = {{ {integrity} }} }}]\n"
+        );
+        match crate::scenario::load::parse_str("t.toml", &text, std::path::Path::new(".")) {
+            Ok(_) => String::new(),
+            Err(d) => d.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_good_declaration_validates_and_writes_back_the_same() {
+        let decl = "id = \"$.id\", read = \"/orders/{id}\", list = \"/orders?k={key}\", compare = [\"$.sku\"], body_at = \"$.order\"";
+        assert_eq!(problems(decl, ", idempotency_key = true"), "");
+        let text = format!(
+            "name = \"t\"\nduration = \"1s\"\n[gateway]\nurl = \"http://127.0.0.1:9\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{{ method = \"POST\", path = \"/o\", idempotency_key = true, integrity = {{ {decl} }} }}]\n"
+        );
+        let s = crate::scenario::load::parse_str("t.toml", &text, std::path::Path::new("."))
+            .unwrap()
+            .scenario;
+        let spec = s.traffic[0].requests[0].integrity.clone().unwrap();
+        assert_eq!(spec.compare[0].text, "$.sku");
+        assert_eq!(spec.concurrency, super::DEFAULT_READBACK_CONCURRENCY);
+        let back = crate::scenario::unparse::to_raw(&s);
+        let raw = back.traffic[0].requests[0].integrity.as_ref().unwrap();
+        assert_eq!(raw.id.as_deref(), Some("$.id"));
+        assert_eq!(raw.list.as_deref(), Some("/orders?k={key}"));
+        assert_eq!(raw.body_at.as_deref(), Some("$.order"));
+    }
+
+    #[test]
+    fn every_problem_is_named_at_its_key() {
+        let all = problems(
+            "id = \"$.[\", read = \"orders/{od}\", compare = [\"$.ok\", \"nope\"], records = \"$[*]\"",
+            "",
+        );
+        for expected in [
+            "traffic[0].requests[0].integrity.id: `$.[` is not a JSONPath",
+            "traffic[0].requests[0].integrity.read: `orders/{od}` must start with `/`",
+            "`{od}` is not a read-back placeholder; did you mean `id`?",
+            "does not say which record to read",
+            "traffic[0].requests[0].integrity.compare[1]: `nope` is not a JSONPath",
+            "`records` describes a list answer: it needs `list`",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        let list = problems("list = \"/orders\"", "");
+        assert!(list.contains("lists every record: say with `key_at`"), "{list}");
+        assert!(list.contains("set `idempotency_key = true`"), "{list}");
+        let neither = problems("compare = [\"$.a\"]", "");
+        assert!(neither.contains("integrity needs `read`"), "{neither}");
+    }
+
+    #[test]
+    fn a_read_is_not_a_write() {
+        let text = "name = \"t\"\nduration = \"1s\"\n[gateway]\nurl = \"http://127.0.0.1:9\"\n[[traffic]]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nrequests = [{ path = \"/orders/1\", integrity = { read = \"/orders/{id}\" } }]\n";
+        let e = crate::scenario::load::parse_str("t.toml", text, std::path::Path::new("."))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("a GET without `idempotency_key = true` is not one"), "{e}");
+    }
+}

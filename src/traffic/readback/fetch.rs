@@ -169,7 +169,12 @@ impl Work {
         }
         let next = Cell::new(0);
         let found = RefCell::new(vec![(None, None); self.writes.len()]);
-        let lanes = self.classes.iter().map(|c| c.spec.concurrency).max().unwrap_or(1);
+        let lanes = self
+            .classes
+            .iter()
+            .map(|c| c.spec.concurrency)
+            .max()
+            .unwrap_or(1);
         let lane = || async {
             let mut conn = None;
             loop {
@@ -234,7 +239,12 @@ impl Client<'_> {
                         Got::Absent => (Some(Vec::new()), None),
                         Got::Failed(why) => (None, Some(why)),
                     };
-                    Lookup { path, records, error, tries }
+                    Lookup {
+                        path,
+                        records,
+                        error,
+                        tries,
+                    }
                 }
             }),
             None => None,
@@ -243,7 +253,8 @@ impl Client<'_> {
             None => None,
             Some(_) if w.key.is_empty() => Some(unread(
                 c.meta.list.as_deref().unwrap_or_default(),
-                "the write was sent without an idempotency key, so no list finds its records".into(),
+                "the write was sent without an idempotency key, so no list finds its records"
+                    .into(),
             )),
             Some(l) => {
                 let (path, (values, error, tries)) = if l.per_key() {
@@ -263,7 +274,12 @@ impl Client<'_> {
                         .map(|v| record(&c.spec, v))
                         .collect()
                 });
-                Some(Lookup { path, records, error, tries })
+                Some(Lookup {
+                    path,
+                    records,
+                    error,
+                    tries,
+                })
             }
         };
         (read, list)
@@ -336,11 +352,15 @@ impl Client<'_> {
                 Ok((status, body)) if (200..300).contains(&status) => {
                     let body = body.unwrap_or_default();
                     let got = if body.is_empty() {
-                        Got::Failed(format!("GET {target} answered {status} with no body (or one over the 1 MiB the client keeps)"))
+                        Got::Failed(format!(
+                            "GET {target} answered {status} with no body (or one over the 1 MiB the client keeps)"
+                        ))
                     } else {
                         match serde_json::from_slice(&body) {
                             Ok(v) => Got::Json(v),
-                            Err(e) => Got::Failed(format!("GET {target} answered {status} with a body that is not JSON: {e}")),
+                            Err(e) => Got::Failed(format!(
+                                "GET {target} answered {status} with a body that is not JSON: {e}"
+                            )),
                         }
                     };
                     return (got, n + 1);
@@ -350,7 +370,10 @@ impl Client<'_> {
                     last = format!("GET {target} answered {status}");
                 }
                 Ok((status, _)) => {
-                    return (Got::Failed(format!("GET {target} answered {status}")), n + 1);
+                    return (
+                        Got::Failed(format!("GET {target} answered {status}")),
+                        n + 1,
+                    );
                 }
                 Err(failure) => {
                     *conn = None;
@@ -359,7 +382,10 @@ impl Client<'_> {
             }
         }
         let times = if tries == 1 { "once" } else { "every time" };
-        (Got::Failed(format!("{last} ({tries} tries, {times})")), tries)
+        (
+            Got::Failed(format!("{last} ({tries} tries, {times})")),
+            tries,
+        )
     }
 
     /// One request on the lane's connection (opened again when it cannot carry one).
@@ -393,7 +419,16 @@ impl Client<'_> {
         let (out, host) = c.request_buf();
         let host = host.clone();
         prepared
-            .build(out, &mut scratch, &mut rng, 0, t, &host, auth.as_ref(), None)
+            .build(
+                out,
+                &mut scratch,
+                &mut rng,
+                0,
+                t,
+                &host,
+                auth.as_ref(),
+                None,
+            )
             .map_err(|_| ClientFailure::Io)?;
         let answer = c.exchange(false, true, timeout).await?;
         Ok((answer.status, answer.body))
@@ -421,7 +456,9 @@ fn record(spec: &IntegritySpec, v: &Value) -> Record {
 /// What a failed request met, for people.
 fn failure_text(f: ClientFailure, timeout: Duration) -> String {
     match f {
-        ClientFailure::Timeout => format!("no answer within {}", humantime::format_duration(timeout)),
+        ClientFailure::Timeout => {
+            format!("no answer within {}", humantime::format_duration(timeout))
+        }
         ClientFailure::Connect => "could not connect".into(),
         ClientFailure::Tls => "the TLS handshake failed".into(),
         ClientFailure::AuthFetch => "the tenant's OAuth2 token could not be fetched".into(),
