@@ -46,6 +46,9 @@ struct Orders {
 type Shared = Arc<(Mode, Mutex<Orders>)>;
 
 async fn post_order(State(s): State<Shared>, h: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(r) = refused(&h) {
+        return r;
+    }
     let key = header(&h, "idempotency-key").unwrap_or_default();
     let mut o = s.1.lock().unwrap();
     if let Some(first) = o.answers.get(&key) {
@@ -80,7 +83,22 @@ fn record(id: &str, key: &str, body: &Value) -> Value {
     json!({"id": id, "idempotency_key": key, "order": body})
 }
 
-async fn get_order(State(s): State<Shared>, UrlPath(id): UrlPath<String>) -> Response {
+/// The tenant's key, which every request must carry (reads too).
+const KEY: &str = "k-acme-7";
+
+fn refused(h: &HeaderMap) -> Option<Response> {
+    (header(h, "x-api-key").as_deref() != Some(KEY))
+        .then(|| (StatusCode::UNAUTHORIZED, "no key").into_response())
+}
+
+async fn get_order(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if let Some(r) = refused(&h) {
+        return r;
+    }
     if s.0 == Mode::ReadsFail {
         return (StatusCode::INTERNAL_SERVER_ERROR, "store down").into_response();
     }
@@ -97,8 +115,12 @@ async fn get_order(State(s): State<Shared>, UrlPath(id): UrlPath<String>) -> Res
 
 async fn list_orders(
     State(s): State<Shared>,
+    h: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
+    if let Some(r) = refused(&h) {
+        return r;
+    }
     if s.0 == Mode::ReadsFail {
         return (StatusCode::INTERNAL_SERVER_ERROR, "store down").into_response();
     }
@@ -122,8 +144,8 @@ fn orders_api(mode: Mode) -> (axum::Router, Shared) {
     (app, shared)
 }
 
-/// A run of `rate` writes a second for `secs` to the API at `addr`, read back by
-/// id and by key, with `slos` appended.
+/// A run of `rate` writes a second for `secs` to the API at `addr` as tenant
+/// `acme`, read back by id and by key (`readback` adds keys to `integrity`).
 fn scenario(addr: std::net::SocketAddr, rate: u32, secs: u32, readback: &str) -> String {
     format!(
         r#"
@@ -134,11 +156,17 @@ seed = 23
 [gateway]
 url = "http://{addr}"
 
+# The key goes in a class header rendered per tenant: the read-back sends it too.
+[[tenants]]
+id = "acme"
+plan = {{ rate = 1000 }}
+api_key = "{KEY}"
+
 [[traffic]]
 executor = "constant-arrival-rate"
 rate = {rate}
 connections = 8
-requests = [{{ method = "POST", path = "/orders", body = '{{"sku": "sku-{{seq}}", "qty": {{rand:1..9}}}}', idempotency_key = true, integrity = {{ id = "$.id", read = "/orders/{{id}}", list = "/orders?idempotency_key={{key}}", compare = ["$.sku", "$.qty"], body_at = "$.order"{readback} }} }}]
+requests = [{{ method = "POST", path = "/orders", headers = {{ "x-api-key" = "{{tenant.api_key}}" }}, body = '{{"sku": "sku-{{seq}}", "qty": {{rand:1..9}}}}', idempotency_key = true, integrity = {{ id = "$.id", read = "/orders/{{id}}", list = "/orders?idempotency_key={{key}}", compare = ["$.sku", "$.qty"], body_at = "$.order"{readback} }} }}]
 
 [slo]
 "integrity.lost_writes" = "== 0"
