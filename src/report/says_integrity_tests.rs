@@ -22,12 +22,18 @@ fn every_output_names_the_writes_the_api_read_back_found_wrong() {
     let unread = "key k4 (id o-k4): GET /orders/o-k4 answered 500 (4 tries, every time)";
 
     let text = super::terminal::render(&summary, super::terminal::Style::Plain);
-    assert!(text.contains(&format!("integrity through the API: {headline}")), "{text}");
+    assert!(
+        text.contains(&format!("integrity through the API: {headline}")),
+        "{text}"
+    );
     for item in [lost, dup, changed, unread] {
         assert!(text.contains(item), "terminal lacks {item:?}:\n{text}");
     }
     // The store line does not contradict the figures the API gave.
-    assert!(!text.contains("lost and duplicated writes not measured"), "{text}");
+    assert!(
+        !text.contains("lost and duplicated writes not measured"),
+        "{text}"
+    );
 
     let md = super::markdown::render(&summary);
     assert!(md.contains("**Through the API:**"), "{md}");
@@ -35,13 +41,27 @@ fn every_output_names_the_writes_the_api_read_back_found_wrong() {
     assert!(md.contains("In the stores: not measured"), "{md}");
 
     let html = super::html::render(&summary, &s, "", &results);
-    assert!(html.contains("<h3>Through the API <span class=\"pill fail\">DAMAGED</span></h3>"), "{html}");
+    assert!(
+        html.contains("<h3>Through the API <span class=\"pill fail\">DAMAGED</span></h3>"),
+        "{html}"
+    );
     assert!(html.contains("<li><code>key k1 (id o-k1)</code></li>"));
 
     let junit = super::junit::render(&summary);
-    assert!(junit.contains(&format!("name=\"integrity_through_api\" value=\"{headline}\"")), "{junit}");
-    assert!(junit.contains("lost: key k1 (id o-k1)"), "the failure names the lost write: {junit}");
+    assert!(
+        junit.contains(&format!(
+            "name=\"integrity_through_api\" value=\"{headline}\""
+        )),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("lost: key k1 (id o-k1)"),
+        "the failure names the lost write: {junit}"
+    );
 
     let json: serde_json::Value = serde_json::from_str(&summary.to_json().unwrap()).unwrap();
-    assert_eq!(json["integrity"]["through_api"]["lost_examples"][0]["key"], "k1");
+    assert_eq!(
+        json["integrity"]["through_api"]["lost_examples"][0]["key"],
+        "k1"
+    );
 }

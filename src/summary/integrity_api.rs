@@ -139,7 +139,10 @@ pub(crate) fn api_integrity(r: &ApiReadback) -> ApiIntegrity {
             Some(None) => out.not_listed += 1,
             None => {}
         }
-        let fields = r.classes.get(w.class).map_or(&[][..], |c| c.compare.as_slice());
+        let fields = r
+            .classes
+            .get(w.class)
+            .map_or(&[][..], |c| c.compare.as_slice());
         if let Some(differs) = compare(&mut out.mismatched_examples, w, fields) {
             t.compared += 1;
             t.mismatched += u64::from(differs);

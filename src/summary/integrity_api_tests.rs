@@ -56,7 +56,12 @@ pub(crate) fn one_of_each() -> ApiReadback {
             compare: vec!["$.qty".into()],
         }],
         writes: vec![
-            write("k0", 1, found(vec![rec("o-k0", 1)]), found(vec![rec("o-k0", 1)])),
+            write(
+                "k0",
+                1,
+                found(vec![rec("o-k0", 1)]),
+                found(vec![rec("o-k0", 1)]),
+            ),
             write("k1", 1, found(vec![]), found(vec![])),
             write(
                 "k2",
@@ -64,9 +69,24 @@ pub(crate) fn one_of_each() -> ApiReadback {
                 found(vec![rec("o-k2", 2)]),
                 found(vec![rec("o-k2", 2), rec("o-k2-b", 2)]),
             ),
-            write("k3", 3, found(vec![rec("o-k3", 9)]), found(vec![rec("o-k3", 9)])),
-            write("k4", 4, failed("GET /orders/o-k4 answered 500 (4 tries, every time)"), failed("GET /orders?key=k4 answered 500 (4 tries, every time)")),
-            write("k5", 5, found(vec![rec("o-k5", 5)]), failed("no answer within 5s")),
+            write(
+                "k3",
+                3,
+                found(vec![rec("o-k3", 9)]),
+                found(vec![rec("o-k3", 9)]),
+            ),
+            write(
+                "k4",
+                4,
+                failed("GET /orders/o-k4 answered 500 (4 tries, every time)"),
+                failed("GET /orders?key=k4 answered 500 (4 tries, every time)"),
+            ),
+            write(
+                "k5",
+                5,
+                found(vec![rec("o-k5", 5)]),
+                failed("no answer within 5s"),
+            ),
         ],
     }
 }
@@ -91,7 +111,10 @@ fn each_write_has_one_fate_and_each_figure_counts_its_own() {
     assert_eq!(a.duplicated_examples[0].ids, vec!["o-k2", "o-k2-b"]);
     let m = &a.mismatched_examples[0];
     assert_eq!((m.key.as_str(), m.field.as_str()), ("k3", "$.qty"));
-    assert_eq!((m.sent.clone(), m.stored.clone()), (Some(json!(3)), Some(json!(9))));
+    assert_eq!(
+        (m.sent.clone(), m.stored.clone()),
+        (Some(json!(3)), Some(json!(9)))
+    );
     assert_eq!(a.not_read_examples[0].key, "k4");
     assert!(a.not_read_examples[0].why.contains("answered 500"));
 }
@@ -145,7 +168,11 @@ fn slos_judge_the_range_the_unread_writes_leave() {
     // 1 duplicated, 1 not listed: [1, 2] against `<= 1` cannot be settled.
     let dup = by("integrity.duplicates");
     assert_eq!(dup.verdict, Verdict::Inconclusive, "{dup:?}");
-    assert!(dup.detail.contains("1 acknowledged writes had no list"), "{}", dup.detail);
+    assert!(
+        dup.detail.contains("1 acknowledged writes had no list"),
+        "{}",
+        dup.detail
+    );
     // 1 mismatched, 1 not read: [1, 2] meets `<= 2` at both ends.
     assert_eq!(by("integrity.mismatched").verdict, Verdict::Pass);
 }
@@ -167,6 +194,9 @@ fn shards_read_backs_add_up() {
     a.merge(b);
     assert_eq!(a.classes.len(), 2);
     assert_eq!(a.writes.len(), 12);
-    assert!(a.writes.iter().all(|w| w.class == 0), "the same class is one class");
+    assert!(
+        a.writes.iter().all(|w| w.class == 0),
+        "the same class is one class"
+    );
     assert_eq!(api_integrity(&a).lost, Some(2));
 }

@@ -218,7 +218,10 @@ mod tests {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         let list = problems("list = \"/orders\"", "");
-        assert!(list.contains("lists every record: say with `key_at`"), "{list}");
+        assert!(
+            list.contains("lists every record: say with `key_at`"),
+            "{list}"
+        );
         assert!(list.contains("set `idempotency_key = true`"), "{list}");
         let neither = problems("compare = [\"$.a\"]", "");
         assert!(neither.contains("integrity needs `read`"), "{neither}");
@@ -231,6 +234,9 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("a GET without `idempotency_key = true` is not one"), "{e}");
+        assert!(
+            e.contains("a GET without `idempotency_key = true` is not one"),
+            "{e}"
+        );
     }
 }
