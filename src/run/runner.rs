@@ -1,5 +1,6 @@
 //! Carry out a [`RunPlan`]: bring the topology up behind fault-proxy links,
-//! drive traffic while the fault timeline plays, read the store back, tear
+//! drive traffic while the fault timeline plays, read the acknowledged writes
+//! back through the API (classes that declare `integrity`) and the store, tear
 //! everything down and leave the raw results in the run folder. A scenario
 //! that shares state through `store = "redis"` gets a managed Redis first.
 

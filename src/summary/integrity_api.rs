@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::traffic::readback::{ApiReadback, Lookup, WriteReadback};
+use crate::results::{ApiReadback, Lookup, WriteReadback};
 
 /// Most examples each list keeps (`summary.json`; the counts are whole).
 pub const API_EXAMPLES: usize = 100;
@@ -238,8 +238,8 @@ fn exists(w: &WriteReadback) -> Option<bool> {
 }
 
 /// The records to compare: the one read by id, else the key's list.
-fn found(w: &WriteReadback) -> Option<&[crate::traffic::readback::Record]> {
-    fn by(l: &Option<Lookup>) -> Option<&[crate::traffic::readback::Record]> {
+fn found(w: &WriteReadback) -> Option<&[crate::results::Record]> {
+    fn by(l: &Option<Lookup>) -> Option<&[crate::results::Record]> {
         l.as_ref()?.records.as_deref().filter(|r| !r.is_empty())
     }
     by(&w.read).or_else(|| by(&w.list))

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::analysis::Verdict;
-use crate::traffic::readback::{ReadbackClass, Record};
+use crate::results::{ReadbackClass, Record};
 
 fn rec(id: &str, qty: u64) -> Record {
     Record {

@@ -5,7 +5,8 @@
 //!  RunResults ──► build::summarize ──► Summary ──► report/ (json, junit, md, terminal, html)
 //!                   ├─ measure   (one SLO's figure, per metric family)
 //!                   ├─ failover  (per-fault recovery figures)
-//!                   ├─ integrity (lost and duplicated writes)
+//!                   ├─ integrity (lost and duplicated writes in the stores;
+//!                   │             integrity_api: lost, duplicated, mismatched through the API)
 //!                   └─ breakdown (outcomes by request class × status)
 //!  two RunResults + Summaries ──► compare ──► Comparison
 //! ```
