@@ -27,6 +27,9 @@ enum Mode {
     Lying,
     /// Writes honestly; every read-back answers 500.
     ReadsFail,
+    /// Lies as `Lying` does, and answers each kept record's first read by id
+    /// only after longer than the read-back's timeout.
+    LyingSlowFirstRead,
 }
 
 #[derive(Default)]
@@ -41,6 +44,8 @@ struct Orders {
     dropped: BTreeMap<String, String>,
     doubled: BTreeSet<String>,
     altered: BTreeMap<String, (Value, Value)>,
+    /// Ids of kept records read by id at least once.
+    read_once: BTreeSet<String>,
 }
 
 type Shared = Arc<(Mode, Mutex<Orders>)>;
@@ -59,7 +64,7 @@ async fn post_order(State(s): State<Shared>, h: HeaderMap, Json(body): Json<Valu
     let id = format!("ord-{n}");
     let answer = json!({"id": id, "status": "created"});
     o.answers.insert(key.clone(), answer.clone());
-    let lying = s.0 == Mode::Lying;
+    let lying = matches!(s.0, Mode::Lying | Mode::LyingSlowFirstRead);
     if lying && n % 100 == 50 {
         o.dropped.insert(key, id);
     } else if lying && n % 200 == 7 {
@@ -102,6 +107,14 @@ async fn get_order(
     if s.0 == Mode::ReadsFail {
         return (StatusCode::INTERNAL_SERVER_ERROR, "store down").into_response();
     }
+    let first = {
+        let mut o = s.1.lock().unwrap();
+        o.records.iter().any(|(i, _, _)| *i == id) && o.read_once.insert(id.clone())
+    };
+    if s.0 == Mode::LyingSlowFirstRead && first {
+        // The case under test: an answer slower than the read-back's timeout.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
     let o = s.1.lock().unwrap();
     match o.records.iter().find(|(i, _, _)| *i == id) {
         Some((i, k, b)) => Json(record(i, k, b)).into_response(),
@@ -125,11 +138,15 @@ async fn list_orders(
         return (StatusCode::INTERNAL_SERVER_ERROR, "store down").into_response();
     }
     let o = s.1.lock().unwrap();
-    let key = q.get("idempotency_key").cloned().unwrap_or_default();
+    let Some(key) = q.get("idempotency_key") else {
+        // No key asked for: every record, wrapped.
+        let all: Vec<Value> = o.records.iter().map(|(i, k, b)| record(i, k, b)).collect();
+        return Json(json!({ "items": all })).into_response();
+    };
     let found: Vec<Value> = o
         .records
         .iter()
-        .filter(|(_, k, _)| *k == key)
+        .filter(|(_, k, _)| k == key)
         .map(|(i, k, b)| record(i, k, b))
         .collect();
     Json(Value::Array(found)).into_response()
@@ -147,6 +164,14 @@ fn orders_api(mode: Mode) -> (axum::Router, Shared) {
 /// A run of `rate` writes a second for `secs` to the API at `addr` as tenant
 /// `acme`, read back by id and by key (`readback` adds keys to `integrity`).
 fn scenario(addr: std::net::SocketAddr, rate: u32, secs: u32, readback: &str) -> String {
+    let integrity = format!(
+        r#"id = "$.id", read = "/orders/{{id}}", list = "/orders?idempotency_key={{key}}", compare = ["$.sku", "$.qty"], body_at = "$.order"{readback}"#
+    );
+    scenario_with(addr, rate, secs, &integrity)
+}
+
+/// [`scenario`] with the whole `integrity = { … }` declaration given.
+fn scenario_with(addr: std::net::SocketAddr, rate: u32, secs: u32, integrity: &str) -> String {
     format!(
         r#"
 name = "integrity-api"
@@ -166,7 +191,7 @@ api_key = "{KEY}"
 executor = "constant-arrival-rate"
 rate = {rate}
 connections = 8
-requests = [{{ method = "POST", path = "/orders", headers = {{ "x-api-key" = "{{tenant.api_key}}" }}, body = '{{"sku": "sku-{{seq}}", "qty": {{rand:1..9}}}}', idempotency_key = true, integrity = {{ id = "$.id", read = "/orders/{{id}}", list = "/orders?idempotency_key={{key}}", compare = ["$.sku", "$.qty"], body_at = "$.order"{readback} }} }}]
+requests = [{{ method = "POST", path = "/orders", headers = {{ "x-api-key" = "{{tenant.api_key}}" }}, body = '{{"sku": "sku-{{seq}}", "qty": {{rand:1..9}}}}', idempotency_key = true, integrity = {{ {integrity} }} }}]
 
 [slo]
 "integrity.lost_writes" = "== 0"
@@ -220,6 +245,25 @@ fn rerenders_the_same(out: &Path) {
     }
 }
 
+/// `text` run into a fresh `d/run`, which must end inconclusive (exit 4).
+fn run_inconclusive(d: &Path, text: &str) -> std::path::PathBuf {
+    let file = d.join("s.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = d.join("run");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stderr}");
+    out
+}
+
 #[test]
 fn a_lying_service_is_caught_write_for_write() {
     let (app, shared) = orders_api(Mode::Lying);
@@ -228,46 +272,10 @@ fn a_lying_service_is_caught_write_for_write() {
     let (out, stderr) = run_in(&d, &scenario(server.addr, 200, 5, ""));
     let o = shared.1.lock().unwrap();
     // The service's own log: 1% dropped, 0.5% doubled, every 250th altered.
-    assert!(
-        o.created >= 500,
-        "too few writes to mean anything: {}",
-        o.created
-    );
+    assert!(o.created >= 500, "too few writes: {}", o.created);
     assert_eq!(o.dropped.len() as u64, (o.created + 50) / 100);
     assert_eq!(o.doubled.len() as u64, (o.created + 193) / 200);
-    let api = &read_json(&out.join("summary.json"))["integrity"]["through_api"];
-    assert_eq!(api["acknowledged"], o.created, "{stderr}");
-    assert_eq!(api["read_back"], o.created);
-    assert_eq!(api["not_read"], 0);
-    assert_eq!(api["lost"], o.dropped.len() as u64);
-    assert_eq!(
-        keys(&api["lost_examples"], "key"),
-        o.dropped.keys().cloned().collect()
-    );
-    for w in api["lost_examples"].as_array().unwrap() {
-        assert_eq!(w["id"], o.dropped[w["key"].as_str().unwrap()]);
-    }
-    assert_eq!(api["duplicated"], o.doubled.len() as u64);
-    assert_eq!(keys(&api["duplicated_examples"], "key"), o.doubled);
-    assert!(
-        api["duplicated_examples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["records"] == 2)
-    );
-    assert_eq!(api["mismatched"], o.altered.len() as u64);
-    let mismatches = api["mismatched_examples"].as_array().unwrap();
-    assert_eq!(
-        mismatches.len(),
-        o.altered.len(),
-        "one field changed per write"
-    );
-    for m in mismatches {
-        let (sent, stored) = &o.altered[m["key"].as_str().unwrap()];
-        assert_eq!(m["field"], "$.qty");
-        assert_eq!((&m["sent"], &m["stored"]), (sent, stored));
-    }
+    reports_exactly_what_the_service_did(&out, &o, &stderr, true);
     let summary = read_json(&out.join("summary.json"));
     let v = verdicts(&summary);
     assert_eq!(v["integrity.lost_writes"], "fail");
@@ -280,6 +288,89 @@ fn a_lying_service_is_caught_write_for_write() {
     assert!(md.contains(first_lost), "the lost key is named: {md}");
     drop(o);
     rerenders_the_same(&out);
+}
+
+/// The run in `out` read every write back and names exactly the writes the
+/// service's log says it dropped, doubled and (when `compared`) altered.
+fn reports_exactly_what_the_service_did(out: &Path, o: &Orders, stderr: &str, compared: bool) {
+    let api = &read_json(&out.join("summary.json"))["integrity"]["through_api"];
+    assert_eq!(api["acknowledged"], o.created, "{stderr}");
+    assert_eq!(api["read_back"], o.created, "{api}");
+    assert_eq!(api["not_read"], 0);
+    assert_eq!(api["lost"], o.dropped.len() as u64);
+    assert_eq!(
+        keys(&api["lost_examples"], "key"),
+        o.dropped.keys().cloned().collect()
+    );
+    for w in api["lost_examples"].as_array().unwrap() {
+        // Without a read by id the id is still the acknowledged one.
+        assert_eq!(w["id"], o.dropped[w["key"].as_str().unwrap()]);
+    }
+    assert_eq!(api["duplicated"], o.doubled.len() as u64);
+    assert_eq!(keys(&api["duplicated_examples"], "key"), o.doubled);
+    assert!(
+        api["duplicated_examples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["records"] == 2)
+    );
+    if !compared {
+        return;
+    }
+    assert_eq!(api["mismatched"], o.altered.len() as u64);
+    let mismatches = api["mismatched_examples"].as_array().unwrap();
+    assert_eq!(mismatches.len(), o.altered.len(), "one field per write");
+    for m in mismatches {
+        let (sent, stored) = &o.altered[m["key"].as_str().unwrap()];
+        assert_eq!(m["field"], "$.qty");
+        assert_eq!((&m["sent"], &m["stored"]), (sent, stored));
+    }
+}
+
+#[test]
+fn one_list_of_every_record_finds_the_lost_and_the_doubled_by_key() {
+    let (app, shared) = orders_api(Mode::Lying);
+    let server = serve(app);
+    let d = dir("integrity-api", "list-all");
+    let integrity = r#"list = "/orders", records = "$.items[*]", key_at = "$.idempotency_key""#;
+    // A failed SLO outweighs `integrity.mismatched`, which cannot be judged
+    // without `compare`: the run fails (exit 1).
+    let (out, stderr) = run_in(&d, &scenario_with(server.addr, 100, 3, integrity));
+    let o = shared.1.lock().unwrap();
+    assert!(o.created >= 200, "too few writes: {}", o.created);
+    reports_exactly_what_the_service_did(&out, &o, &stderr, false);
+    let v = verdicts(&read_json(&out.join("summary.json")));
+    assert_eq!(v["integrity.lost_writes"], "fail");
+    assert_eq!(v["integrity.duplicates"], "fail");
+    assert_eq!(v["integrity.mismatched"], "not_measured");
+    let api = &read_json(&out.join("summary.json"))["integrity"]["through_api"];
+    assert!(api["mismatched"].is_null(), "nothing compared: {api}");
+    assert_eq!(
+        api["not_measured"]["mismatched"],
+        "no class declares `compare`"
+    );
+}
+
+#[test]
+fn a_read_back_slower_than_its_timeout_is_tried_again_not_lost() {
+    let (app, shared) = orders_api(Mode::LyingSlowFirstRead);
+    let server = serve(app);
+    let d = dir("integrity-api", "slow");
+    let slow = ", timeout = \"1s\", retries = 2, concurrency = 16";
+    let (out, stderr) = run_in(&d, &scenario(server.addr, 20, 2, slow));
+    let o = shared.1.lock().unwrap();
+    assert!(o.created > 0);
+    reports_exactly_what_the_service_did(&out, &o, &stderr, true);
+    // Every read by id of a kept record timed out once, then answered.
+    let results = read_json(&out.join("results.json"));
+    let writes = results["api_readback"]["writes"].as_array().unwrap();
+    assert_eq!(writes.len() as u64, o.created);
+    for w in writes {
+        let kept = !o.dropped.contains_key(w["key"].as_str().unwrap());
+        let tries = w["read"]["tries"].as_u64().unwrap();
+        assert_eq!(tries, if kept { 2 } else { 1 }, "{w}");
+    }
 }
 
 #[test]
@@ -308,29 +399,9 @@ fn a_read_back_that_fails_is_not_measured_never_lost() {
     let (app, shared) = orders_api(Mode::ReadsFail);
     let server = serve(app);
     let d = dir("integrity-api", "reads-fail");
-    let (out, _) = {
-        // `run_in` wants exit 0 or 1; this run is inconclusive (4), so run it here.
-        let file = d.join("s.toml");
-        let text = scenario(server.addr, 20, 2, ", retries = 1, timeout = \"2s\"");
-        std::fs::write(&file, text).unwrap();
-        let out = d.join("run");
-        let o = std::process::Command::new(BIN)
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(4),
-            "inconclusive, not failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (out, ())
-    };
+    let text = scenario(server.addr, 20, 2, ", retries = 1, timeout = \"2s\"");
+    // Inconclusive, not failed: nothing was shown lost.
+    let out = run_inconclusive(&d, &text);
     let created = shared.1.lock().unwrap().created;
     let summary = read_json(&out.join("summary.json"));
     let api = &summary["integrity"]["through_api"];

@@ -4,6 +4,7 @@
 //! timeout; what it found, or why it found nothing, goes into a [`Lookup`].
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,14 +159,19 @@ impl Work {
             oauth: OAuthTokens::new(&self.tenants),
             work: &self,
         };
-        // A list of every record (no `{key}`) is fetched once per class.
-        let mut everything = Vec::with_capacity(self.classes.len());
+        // A list of every record (no `{key}`) is fetched once per class and
+        // tenant (as each tenant's writes went, with its credentials).
+        let mut everything = HashMap::new();
         let mut conn = None;
-        for c in &self.classes {
-            everything.push(match &c.spec.list {
-                Some(l) if !l.per_key() => Some(client.list(&mut conn, c, None, &l.path).await),
-                _ => None,
-            });
+        for (i, w) in self.writes.iter().enumerate() {
+            let c = &self.classes[w.class];
+            let tenant = self.tenant_of[i];
+            if let Some(l) = c.spec.list.as_ref().filter(|l| !l.per_key())
+                && !everything.contains_key(&(w.class, tenant))
+            {
+                let listed = client.list(&mut conn, c, tenant, &l.path).await;
+                everything.insert((w.class, tenant), listed);
+            }
         }
         let next = Cell::new(0);
         let found = RefCell::new(vec![(None, None); self.writes.len()]);
@@ -223,7 +229,7 @@ impl Client<'_> {
         &self,
         conn: &mut Option<Conn>,
         i: usize,
-        everything: &[Option<Listed>],
+        everything: &HashMap<(usize, Option<usize>), Listed>,
     ) -> (Option<Lookup>, Option<Lookup>) {
         let w = &self.work.writes[i];
         let c = &self.work.classes[w.class];
@@ -262,7 +268,8 @@ impl Client<'_> {
                     let listed = self.list(conn, c, tenant, &path).await;
                     (path, listed)
                 } else {
-                    let listed = everything[w.class].clone().unwrap_or((None, None, 0));
+                    let listed = everything.get(&(w.class, tenant)).cloned();
+                    let listed = listed.unwrap_or((None, None, 0));
                     (l.path.clone(), listed)
                 };
                 let records = values.map(|vs| {
