@@ -250,6 +250,10 @@ pub enum Measured {
     Proportion { events: u64, trials: u64 },
     /// Good and eligible requests, judged by the availability rule.
     Availability(Counts),
+    /// A count known to lie in `[lower, upper]`: some of what it counts could not
+    /// be checked (`why`: "3 writes could not be read back"). Judged by the
+    /// interval rule: it passes only when every value in the range would.
+    Bounded { lower: f64, upper: f64, why: String },
 }
 
 /// Evaluate an objective against what was measured, with the evaluator the
@@ -281,6 +285,34 @@ pub fn evaluate(objective: &Objective, measured: Measured, confidence: Confidenc
             evaluate_proportion(objective, events, trials, confidence)
         }
         Measured::Availability(counts) => evaluate_availability(objective, counts, confidence),
+        Measured::Bounded { lower, upper, why } => evaluate_bounded(objective, lower, upper, &why),
+    }
+}
+
+/// Judge a count that lies in `[lower, upper]` because part of it went unchecked.
+fn evaluate_bounded(objective: &Objective, lower: f64, upper: f64, why: &str) -> Evaluation {
+    if lower >= upper {
+        return evaluate_point(objective, Some(lower));
+    }
+    let interval = Interval { lower, upper };
+    let verdict = interval_verdict(objective, interval);
+    let shown = format!(
+        "{}–{}",
+        format_value(objective.unit, lower),
+        format_value(objective.unit, upper)
+    );
+    let then = match verdict {
+        Verdict::Fail => format!("misses {objective} whatever the rest holds"),
+        Verdict::Pass => format!("meets {objective} whatever the rest holds"),
+        _ => format!("cannot say whether it meets {objective}"),
+    };
+    Evaluation {
+        verdict,
+        measured: None,
+        interval: Some(interval),
+        more_requests: None,
+        detail: format!("between {shown} ({why}): {then}"),
+        shown: Some(shown),
     }
 }
 

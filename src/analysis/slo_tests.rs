@@ -185,3 +185,34 @@ fn evaluate_dispatches_on_the_kind_of_evidence() {
         Verdict::NotMeasured
     );
 }
+
+#[test]
+fn a_bounded_count_passes_only_when_its_whole_range_does() {
+    let none = objective("== 0", Unit::Count);
+    let bounded = |lower: f64, upper: f64| Measured::Bounded {
+        lower,
+        upper,
+        why: "3 acknowledged writes could not be read back".into(),
+    };
+    // [0, 3]: the unread writes could be lost or not.
+    let open = evaluate(&none, bounded(0.0, 3.0), c95());
+    assert_eq!(open.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        open.detail,
+        "between 0–3 (3 acknowledged writes could not be read back): cannot say whether it meets == 0"
+    );
+    // [2, 5]: lost already, whatever the rest holds.
+    assert_eq!(
+        evaluate(&none, bounded(2.0, 5.0), c95()).verdict,
+        Verdict::Fail
+    );
+    // [1, 4] against `<= 4`: met at both ends.
+    let four = objective("<= 4", Unit::Count);
+    assert_eq!(
+        evaluate(&four, bounded(1.0, 4.0), c95()).verdict,
+        Verdict::Pass
+    );
+    // An empty range is a point.
+    let point = evaluate(&none, bounded(0.0, 0.0), c95());
+    assert_eq!((point.verdict, point.measured), (Verdict::Pass, Some(0.0)));
+}

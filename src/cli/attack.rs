@@ -371,6 +371,7 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
             weight: NonZeroU32::MIN,
             expect: Vec::new(),
             token: TokenKind::Valid,
+            integrity: None,
         }],
         expect: Vec::new(),
         timeout,

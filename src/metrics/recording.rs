@@ -252,6 +252,15 @@ pub struct AckedWrite {
     pub tenant: Option<String>,
     /// Completion second on the run clock.
     pub second: u32,
+    /// Index of the request class in its phase, for a class that declares
+    /// `integrity` (its writes are read back through the API); else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<u32>,
+    /// The sent body's values at the class's `integrity.compare` paths (path as
+    /// written → value; a path the body lacked is absent); absent when the class
+    /// compares nothing or the body sent was not JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// Answers of one key with one status and outcome other than `ok`.

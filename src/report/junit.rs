@@ -76,14 +76,28 @@ pub fn render(summary: &Summary) -> String {
             escape(&value)
         );
     }
+    if let Some(api) = &summary.integrity.through_api {
+        // Only when declared, so the files of other runs keep their bytes.
+        let _ = writeln!(
+            xml,
+            "      <property name=\"integrity_through_api\" value=\"{}\"/>",
+            escape(&super::integrity::headline(api))
+        );
+    }
     if summary.tls_insecure {
         // Only when true, so the files of verified runs keep their bytes.
         xml.push_str("      <property name=\"tls_insecure\" value=\"true\"/>\n");
     }
     xml.push_str("    </properties>\n");
     let where_bad = where_bad(summary);
+    let api_examples = api_examples(summary);
     for slo in &summary.slos {
-        testcase(&mut xml, &suite, slo, &where_bad);
+        let context = if slo.name.starts_with("integrity.") {
+            format!("{where_bad}{api_examples}")
+        } else {
+            where_bad.clone()
+        };
+        testcase(&mut xml, &suite, slo, &context);
     }
     if let Some((kind, message, body)) = run_error {
         let _ = writeln!(
@@ -95,6 +109,19 @@ pub fn render(summary: &Summary) -> String {
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
+}
+
+/// The through-API examples (lost keys and ids, duplicated keys, mismatches), for
+/// the failure text of an integrity SLO.
+fn api_examples(summary: &Summary) -> String {
+    let Some(api) = &summary.integrity.through_api else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (label, items) in super::integrity::examples(api, 20) {
+        let _ = write!(out, "\n{label}: {}", items.join("; "));
+    }
+    out
 }
 
 fn count(summary: &Summary, pred: impl Fn(Verdict) -> bool) -> usize {

@@ -307,6 +307,23 @@ fn faults_section(md: &mut String, s: &Summary) {
 }
 
 fn integrity_section(md: &mut String, s: &Summary) {
+    store_integrity(md, s);
+    if let Some(api) = &s.integrity.through_api {
+        let _ = writeln!(
+            md,
+            "\n**Through the API:** {}.",
+            text(&super::integrity::headline(api))
+        );
+        for (label, items) in super::integrity::examples(api, 20) {
+            let _ = writeln!(md, "\n{}:\n", text(&label));
+            for item in items {
+                let _ = writeln!(md, "- {}", text(&item));
+            }
+        }
+    }
+}
+
+fn store_integrity(md: &mut String, s: &Summary) {
     let i = &s.integrity;
     if i.checked {
         let lost = match i.lost {
@@ -326,6 +343,17 @@ fn integrity_section(md: &mut String, s: &Summary) {
                 group_digits(n)
             );
         }
+    } else if s.integrity.through_api.is_some() {
+        let _ = writeln!(
+            md,
+            "### Integrity\n\n{} acknowledged writes. In the stores: not measured: {}.",
+            group_digits(i.acknowledged_writes),
+            text(
+                i.not_measured
+                    .as_deref()
+                    .unwrap_or("the store was not read back")
+            )
+        );
     } else {
         let _ = writeln!(
             md,

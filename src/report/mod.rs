@@ -17,6 +17,7 @@
 pub mod compare;
 pub mod hlog;
 pub mod html;
+pub mod integrity;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;
@@ -51,6 +52,8 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+#[cfg(test)]
+mod says_integrity_tests;
 #[cfg(test)]
 mod says_tests;
 

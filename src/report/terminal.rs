@@ -151,7 +151,7 @@ fn integrity_and_availability(out: &mut String, summary: &Summary) {
     if let Some(why) = i
         .not_measured
         .as_deref()
-        .filter(|_| i.acknowledged_writes > 0)
+        .filter(|_| i.acknowledged_writes > 0 && i.through_api.is_none())
     {
         let _ = writeln!(
             out,
@@ -159,6 +159,16 @@ fn integrity_and_availability(out: &mut String, summary: &Summary) {
             group_digits(i.acknowledged_writes),
             clean(why)
         );
+    }
+    if let Some(api) = &i.through_api {
+        let _ = writeln!(
+            out,
+            "  integrity through the API: {}",
+            clean(&super::integrity::headline(api))
+        );
+        for (label, items) in super::integrity::examples(api, 5) {
+            let _ = writeln!(out, "    {}: {}", clean(&label), clean(&items.join("; ")));
+        }
     }
     let a = &summary.availability;
     if let (Some(ratio), Some(lower)) = (a.ratio, a.lower_bound) {

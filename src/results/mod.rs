@@ -2,7 +2,7 @@
 //!
 //! [`RunResults`] is what `run/` leaves in the run folder (the merged
 //! recording, the fault and lifecycle events, the store read-back, the
-//! scraped gateway counters) and what `ninefold report`, `merge` and `compare`
+//! read-back through the API, the scraped gateway counters) and what `ninefold report`, `merge` and `compare`
 //! read back. It sits above `metrics` (the recording), `faults` (the fault
 //! events) and `topology` (the lifecycle events), and below the summary that
 //! is built from it; it imports nothing from the stages that consume it.
@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::faults::timeline::FaultEvent;
 use crate::metrics::Recording;
 use crate::topology::supervisor::LifecycleEvent;
+/// The read-back through the API, as the load engine's read-back records it.
+pub use crate::traffic::readback::{ApiReadback, Lookup, ReadbackClass, Record, WriteReadback};
 
 /// A store read back after the run, for the integrity check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +36,11 @@ pub struct RunResults {
     pub faults: Vec<FaultEvent>,
     pub lifecycle: Vec<LifecycleEvent>,
     pub stores: Vec<StoreReadback>,
+    /// The acknowledged writes of classes that declare `integrity`, read back
+    /// through the API after the traffic and the faults; `None` when no class
+    /// declares it (or the run stopped before the read-back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_readback: Option<ApiReadback>,
     /// Counters scraped from every gateway instance's `/metrics` at the end
     /// (summed over instances), e.g. `gateway_cache_hits_total`.
     #[serde(default)]

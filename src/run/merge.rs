@@ -301,6 +301,12 @@ pub fn merge(parts: Vec<ShardFolder>) -> Result<RunResults, MergeProblem> {
             *out.gateway_counters.entry(name).or_insert(0.0) += v;
         }
         merge_stores(&mut out.stores, r.stores);
+        // Each shard read back the writes it made: the whole run's are all of them.
+        match (&mut out.api_readback, r.api_readback) {
+            (Some(a), Some(b)) => a.merge(b),
+            (None, Some(b)) => out.api_readback = Some(b),
+            _ => {}
+        }
         // Known only when every shard knew it.
         out.hostile_backend_requests = out
             .hostile_backend_requests
@@ -350,6 +356,7 @@ mod tests {
                 lifecycle: Vec::new(),
                 stores: Vec::new(),
                 gateway_counters: BTreeMap::from([("x_total".to_string(), 2.0)]),
+                api_readback: None,
                 time_scale: 1.0,
                 shard: shard.map(|(i, n)| Shard::new(i, n).unwrap().into()),
                 hostile_backend_requests: Some(1),

@@ -1,5 +1,6 @@
 //! Carry out a [`RunPlan`]: bring the topology up behind fault-proxy links,
-//! drive traffic while the fault timeline plays, read the store back, tear
+//! drive traffic while the fault timeline plays, read the acknowledged writes
+//! back through the API (classes that declare `integrity`) and the store, tear
 //! everything down and leave the raw results in the run folder. A scenario
 //! that shares state through `store = "redis"` gets a managed Redis first.
 
@@ -113,6 +114,7 @@ pub async fn execute(
         gateway_counters,
         hostile_backend_requests,
         schedule_started,
+        api_readback,
         ..
     } = result?;
     Ok(RunResults {
@@ -124,6 +126,7 @@ pub async fn execute(
         faults,
         lifecycle: supervisor.events(),
         stores,
+        api_readback,
         gateway_counters,
         time_scale: 1.0,
         shard: (!options.shard.is_whole()).then(|| crate::traffic::ShardRun {
@@ -149,6 +152,17 @@ struct Inner {
     hostile_backend_requests: Option<u64>,
     /// The wall-clock instant the schedule began.
     schedule_started: std::time::SystemTime,
+    api_readback: Option<crate::traffic::readback::ApiReadback>,
+}
+
+/// The path of an external gateway's URL, which prefixes every request path.
+fn base_path(s: &Scenario) -> String {
+    match &s.gateway.target {
+        crate::scenario::model::GatewayTarget::External { url } => {
+            crate::traffic::url::base_path(url).unwrap_or_default()
+        }
+        _ => String::new(),
+    }
 }
 
 /// Bring the topology up, then drive traffic and faults on one clock.
@@ -199,6 +213,8 @@ async fn drive(
     let schedule_started = std::time::SystemTime::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
+    let readback_plan = traffic_plan.clone();
+    let readback_targets = gateways.targets.clone();
     let traffic_options = TrafficOptions {
         workers: options.workers,
         progress: options.progress,
@@ -230,11 +246,26 @@ async fn drive(
         r
     };
     let (recording, events) = tokio::join!(traffic, faults);
+    let recording = recording?;
+    // The faults have ended (their reverts ran when the timeline stopped): what the
+    // service acknowledged is read back now, through its API, before teardown.
+    let api_readback = if stop.is_cancelled() {
+        None
+    } else {
+        crate::traffic::readback::read_back(
+            &readback_plan,
+            &base_path(s),
+            readback_targets,
+            &recording.ledger,
+        )
+        .await
+    };
     let counters = super::scrape::scrape_counters(&driver.http, &gateways.admins).await;
     let hostile_backend_requests =
         super::scrape::hostile_backend_requests(&driver.http, up.admin, supervisor).await;
     Ok(Inner {
-        recording: recording?,
+        recording,
+        api_readback,
         faults: events,
         partial: stop.is_cancelled(),
         gateway_counters: counters,

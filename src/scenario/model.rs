@@ -18,9 +18,11 @@ use super::template::Template;
 mod client;
 mod credentials;
 mod faults;
+mod integrity;
 pub use client::*;
 pub use credentials::*;
 pub use faults::*;
+pub use integrity::*;
 
 /// The gateway's own validated types, embedded as they are: a usage plan (token bucket
 /// plus quota), a route, its retry policy and path rewrite, the policy for tenants
@@ -377,6 +379,8 @@ pub struct RequestTemplate {
     /// Statuses that count as correct; empty = the phase's `expect`.
     pub expect: Vec<u16>,
     pub token: TokenKind,
+    /// `integrity = { … }`: read the class's acknowledged writes back through the API.
+    pub integrity: Option<std::sync::Arc<IntegritySpec>>,
 }
 
 /// The HTTP version a phase's connections speak.

@@ -244,6 +244,57 @@ pub struct RawRequest {
     /// valid (default) | expired | bad-signature | alg-none | wrong-audience | missing | garbage
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Read every acknowledged write of this class back through the API after the
+    /// traffic and the faults have ended: lost writes, duplicate effects and
+    /// mismatched content, on any system (not only on stores ninefold started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<RawIntegrity>,
+}
+
+/// `integrity = { … }` of a write's request class: how to find, after the run,
+/// what the service kept of each write it acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntegrity {
+    /// JSONPath (RFC 9535) of the new record's id in the acknowledged answer's
+    /// JSON body, e.g. `"$.id"`. Default: `id` or `order_id` of the body, else the
+    /// last segment of `Location`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Path that reads one record back, with `{id}` (and optionally `{key}`), e.g.
+    /// `"/orders/{id}"`: 200 = kept, 404 or 410 = lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
+    /// Path that lists records, e.g. `"/orders?idempotency_key={key}"`: with `{key}`
+    /// the records of one idempotency key; without, every record (then `key_at`
+    /// says which key each record holds). Finds duplicates: a key with two records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// JSONPath of the records in a list answer (default `"$[*]"`: the answer is an array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// JSONPath of the idempotency key inside a record, e.g. `"$.idempotency_key"`;
+    /// needed when `list` has no `{key}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_at: Option<String>,
+    /// JSONPaths of fields of the sent body that the stored record must hold
+    /// unchanged, e.g. `["$.sku", "$.qty"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Vec<String>>,
+    /// JSONPath of the sent body inside a read-back record, when the record wraps
+    /// it (e.g. `"$.order"`); default `"$"`: the `compare` paths apply to the record itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_at: Option<String>,
+    /// Read-backs in flight at once (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Timeout of one read-back request (default "5s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// Tries again after a transport error, a 5xx or a 429 (default 3); a read-back
+    /// still failing then is "not read", never "lost".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
 }
 
 /// One `[[traffic]]` phase.

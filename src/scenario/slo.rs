@@ -30,6 +30,8 @@ pub enum Metric {
     FailoverReintegration,
     IntegrityLostWrites,
     IntegrityDuplicates,
+    /// Writes whose record read back through the API differs from what was sent.
+    IntegrityMismatched,
     /// Orders created without an idempotency key that no acknowledgement accounts for.
     IntegrityUnkeyedDuplicates,
     /// Requests with a hostile token that a backend saw.
@@ -90,6 +92,11 @@ const SIMPLE_METRICS: &[(&str, Metric, Unit)] = &[
     (
         "integrity.duplicates",
         Metric::IntegrityDuplicates,
+        Unit::Count,
+    ),
+    (
+        "integrity.mismatched",
+        Metric::IntegrityMismatched,
         Unit::Count,
     ),
     (

@@ -415,6 +415,24 @@ fn request(r: &RequestTemplate) -> RawRequest {
             }
             .into(),
         ),
+        integrity: r.integrity.as_deref().map(integrity),
+    }
+}
+
+fn integrity(i: &IntegritySpec) -> RawIntegrity {
+    let text = |f: &Option<JsonField>| f.as_ref().map(|f| f.text.clone());
+    RawIntegrity {
+        id: text(&i.id),
+        read: i.read.clone(),
+        list: i.list.as_ref().map(|l| l.path.clone()),
+        records: i.list.as_ref().and_then(|l| text(&l.records)),
+        key_at: i.list.as_ref().and_then(|l| text(&l.key_at)),
+        compare: (!i.compare.is_empty())
+            .then(|| i.compare.iter().map(|f| f.text.clone()).collect()),
+        body_at: text(&i.body_at),
+        concurrency: Some(i.concurrency),
+        timeout: Some(d(i.timeout)),
+        retries: Some(i.retries),
     }
 }
 

@@ -122,6 +122,7 @@ pub(crate) fn results(recording: Recording) -> RunResults {
         lifecycle: Vec::new(),
         stores: Vec::new(),
         gateway_counters: BTreeMap::new(),
+        api_readback: None,
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,

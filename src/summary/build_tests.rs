@@ -57,6 +57,7 @@ fn a_key_applied_twice_is_one_duplicate() {
             error: None,
         }],
         gateway_counters: Default::default(),
+        api_readback: None,
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,
@@ -78,6 +79,8 @@ pub(crate) fn acked(key: &str, id: &str) -> AckedWrite {
         phase: "p".into(),
         tenant: None,
         second: 0,
+        class: None,
+        sent: None,
     }
 }
 
@@ -114,6 +117,7 @@ fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
             error: None,
         }],
         gateway_counters: Default::default(),
+        api_readback: None,
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,
@@ -147,6 +151,7 @@ pub(crate) fn results_with(recording: Recording, stores: Vec<StoreReadback>) -> 
         lifecycle: Vec::new(),
         stores,
         gateway_counters: Default::default(),
+        api_readback: None,
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,

@@ -125,6 +125,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
         lifecycle: Vec::new(),
         stores: Vec::new(),
         gateway_counters: BTreeMap::new(),
+        api_readback: None,
         time_scale: 1.0,
         shard: None,
         hostile_backend_requests: None,

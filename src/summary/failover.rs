@@ -275,6 +275,7 @@ pub(crate) mod tests {
             }],
             stores: Vec::new(),
             gateway_counters: Default::default(),
+            api_readback: None,
             hostile_backend_requests: None,
             host_cores: Some(2),
             time_scale: 1.0,

@@ -110,5 +110,9 @@ pub(crate) fn integrity(s: &Scenario, r: &RunResults) -> IntegritySummary {
         duplicates: checked.then_some(applied_twice.max(two_orders)),
         unkeyed_duplicates: checked.then_some(unkeyed_duplicates),
         not_measured,
+        through_api: r
+            .api_readback
+            .as_ref()
+            .map(super::integrity_api::api_integrity),
     }
 }

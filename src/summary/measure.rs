@@ -53,6 +53,7 @@ impl Evidence<'_> {
             Metric::AuthHostileBackendRequests => self.hostile_backend_requests(f),
             Metric::IntegrityLostWrites
             | Metric::IntegrityDuplicates
+            | Metric::IntegrityMismatched
             | Metric::IntegrityUnkeyedDuplicates => self.integrity(slo.metric),
             Metric::RetryAmplification => self.retry_amplification(f),
             Metric::BalanceSkew => self.balance_skew(),
@@ -326,6 +327,17 @@ impl Evidence<'_> {
     /// Lost writes, duplicates or unkeyed duplicates from the store read-back.
     fn integrity(&self, metric: Metric) -> Measured {
         let i = self.integrity;
+        // Declared read-backs through the API are the evidence when there are some.
+        if let Some(api) = &i.through_api
+            && metric != Metric::IntegrityUnkeyedDuplicates
+        {
+            return api_integrity(api, metric);
+        }
+        if metric == Metric::IntegrityMismatched {
+            return Measured::Absent(
+                "no request class declares `integrity` with `compare`, so no stored content was compared with what was sent".into(),
+            );
+        }
         if let Some(why) = &i.not_measured {
             return Measured::Absent(why.clone());
         }
@@ -409,5 +421,37 @@ impl Evidence<'_> {
             events: hits,
             trials: hits + misses,
         }
+    }
+}
+
+/// Lost, duplicated or mismatched writes read back through the API: a count,
+/// or a range when some writes could not be checked (each may be one more).
+fn api_integrity(api: &crate::summary::ApiIntegrity, metric: Metric) -> Measured {
+    let (name, value, unknown, what) = match metric {
+        Metric::IntegrityLostWrites => ("lost", api.lost, api.not_read, "could not be read back"),
+        Metric::IntegrityDuplicates => (
+            "duplicated",
+            api.duplicated,
+            api.not_listed,
+            "had no list of their records read",
+        ),
+        _ => (
+            "mismatched",
+            api.mismatched,
+            api.not_read,
+            "could not be read back",
+        ),
+    };
+    let Some(n) = value else {
+        let why = api.not_measured.get(name).cloned();
+        return Measured::Absent(why.unwrap_or_else(|| format!("{name} writes were not measured")));
+    };
+    if unknown == 0 {
+        return Measured::Value(n as f64);
+    }
+    Measured::Bounded {
+        lower: n as f64,
+        upper: (n + unknown) as f64,
+        why: format!("{unknown} acknowledged writes {what}"),
     }
 }

@@ -5,7 +5,8 @@
 //!  RunResults ──► build::summarize ──► Summary ──► report/ (json, junit, md, terminal, html)
 //!                   ├─ measure   (one SLO's figure, per metric family)
 //!                   ├─ failover  (per-fault recovery figures)
-//!                   ├─ integrity (lost and duplicated writes)
+//!                   ├─ integrity (lost and duplicated writes in the stores;
+//!                   │             integrity_api: lost, duplicated, mismatched through the API)
 //!                   └─ breakdown (outcomes by request class × status)
 //!  two RunResults + Summaries ──► compare ──► Comparison
 //! ```
@@ -28,9 +29,11 @@ pub mod build;
 pub mod compare;
 pub mod failover;
 pub mod integrity;
+pub mod integrity_api;
 mod measure;
 
 pub use build::summarize;
+pub use integrity_api::{ApiIntegrity, ApiWrite, DuplicatedKey, Mismatch, UnreadWrite};
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -380,6 +383,11 @@ pub struct IntegritySummary {
     /// so ninefold cannot read their store"); `null` when it was.
     #[serde(default)]
     pub not_measured: Option<String>,
+    /// The writes of classes that declare `integrity`, read back through the
+    /// API after the run (on any system, not only on stores ninefold started);
+    /// absent when no class declares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_api: Option<ApiIntegrity>,
 }
 
 /// The unit of an SLO's `target` and `measured`.

@@ -180,6 +180,7 @@ pub(crate) fn example() -> Summary {
             duplicates: Some(0),
             unkeyed_duplicates: Some(0),
             not_measured: None,
+            through_api: None,
         },
         hostile_backend_requests: None,
         slos,

@@ -12,6 +12,7 @@
 //! - `progress`: the live line on stderr.
 //! - [`live`]: the live feed (what the run has measured so far) for the
 //!   dashboard, the exporters and the abort rule.
+//! - [`readback`]: after the run, the acknowledged writes read back through the API.
 //! - [`shard`]: this process's share of the load when a run is split over several.
 //!
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
@@ -24,6 +25,7 @@ pub mod live;
 pub mod oauth;
 mod plan;
 mod progress;
+pub mod readback;
 pub mod request;
 pub mod resolve;
 pub mod schedule;

@@ -421,6 +421,7 @@ mod tests {
             weight: NonZeroU32::new(weight).unwrap(),
             expect: Vec::new(),
             token: TokenKind::Valid,
+            integrity: None,
         }
     }
 

@@ -103,6 +103,8 @@ pub struct PreparedClass {
     /// hostile tokens (empty = any 2xx/3xx).
     pub expect: Vec<u16>,
     pub token: TokenKind,
+    /// `integrity = { … }`: its writes are read back after the run.
+    pub integrity: Option<std::sync::Arc<crate::scenario::IntegritySpec>>,
 }
 
 /// A class header that is not the same for every request.
@@ -162,7 +164,16 @@ impl PreparedClass {
             idempotency_key: t.idempotency_key,
             expect: resolve_expect(t, phase_expect),
             token: t.token,
+            integrity: t.integrity.clone(),
         }
+    }
+
+    /// Whether the body each request sends is kept until its answer: the class
+    /// compares sent fields with the record read back after the run.
+    pub fn keeps_sent_body(&self) -> bool {
+        self.integrity
+            .as_ref()
+            .is_some_and(|i| !i.compare.is_empty())
     }
 
     /// Render one request, whole, into `out` (cleared first). `scratch` is a buffer

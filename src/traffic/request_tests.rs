@@ -27,6 +27,7 @@ fn class(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
         weight: NonZeroU32::new(1).unwrap(),
         expect: vec![],
         token: TokenKind::Valid,
+        integrity: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 
 mod credentials;
 mod e2e;
+mod integrity_api;
 mod interrupted;
 mod oauth2;
 mod report_html;

@@ -145,6 +145,7 @@ fn phase(connections: u32, vus: u32, max_streams: u32) -> TrafficPhase {
             weight: NonZeroU32::MIN,
             expect: Vec::new(),
             token: TokenKind::Valid,
+            integrity: None,
         }],
         expect: Vec::new(),
         timeout: Duration::from_secs(5),

@@ -83,6 +83,7 @@ pub fn request(method: Method, path: &str) -> RequestTemplate {
         weight: NonZeroU32::MIN,
         expect: Vec::new(),
         token: TokenKind::Valid,
+        integrity: None,
     }
 }
 

@@ -211,6 +211,7 @@ availability = ">= 99%"
             lifecycle: Vec::new(),
             stores: Vec::new(),
             gateway_counters: BTreeMap::new(),
+            api_readback: None,
             time_scale: 2.0,
             shard: None,
             hostile_backend_requests: None,

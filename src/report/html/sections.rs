@@ -411,13 +411,33 @@ pub fn integrity(html: &mut String, s: &Summary, r: &RunResults) {
         opt(i.duplicates, group_digits),
     );
     if let Some(why) = &i.not_measured {
+        let what = if i.through_api.is_some() {
+            "In the stores"
+        } else {
+            "Lost and duplicated writes"
+        };
         let _ = write!(
             html,
-            "<p class=\"note\">Lost and duplicated writes: not measured: {}.</p>",
+            "<p class=\"note\">{what}: not measured: {}.</p>",
             e(why)
         );
     } else if i.lost.is_none() {
         html.push_str("<p class=\"note\">Lost writes: not measured: no write was acknowledged, so none could be lost.</p>");
+    }
+    if let Some(api) = &i.through_api {
+        let _ = write!(
+            html,
+            "<h3>Through the API {}</h3><p>{}.</p>",
+            api_pill(api),
+            e(&crate::report::integrity::headline(api))
+        );
+        for (label, items) in crate::report::integrity::examples(api, 50) {
+            let _ = write!(html, "<p class=\"note\">{}:</p><ul>", e(&label));
+            for item in items {
+                let _ = write!(html, "<li><code>{}</code></li>", e(&item));
+            }
+            html.push_str("</ul>");
+        }
     }
     for store in &r.stores {
         if let Some(err) = &store.error {
@@ -430,6 +450,19 @@ pub fn integrity(html: &mut String, s: &Summary, r: &RunResults) {
         }
     }
     html.push_str("</section>\n");
+}
+
+/// INTACT only when every write was read back and none was lost, duplicated or
+/// changed; DAMAGED when one was; else not settled.
+fn api_pill(api: &crate::summary::ApiIntegrity) -> &'static str {
+    let bad = |v: Option<u64>| v.is_some_and(|n| n > 0);
+    if bad(api.lost) || bad(api.duplicated) || bad(api.mismatched) {
+        "<span class=\"pill fail\">DAMAGED</span>"
+    } else if api.lost == Some(0) && api.not_read == 0 && api.not_listed == 0 {
+        "<span class=\"pill pass\">INTACT</span>"
+    } else {
+        "<span class=\"pill unmeasured\">NOT SETTLED</span>"
+    }
 }
 
 /// The scenario as run (secrets redacted) and the run's metadata.

@@ -9,6 +9,7 @@ pub mod client;
 mod credentials;
 mod faults;
 mod gateway;
+mod integrity;
 pub mod limits;
 pub mod reach;
 mod slo;

@@ -400,6 +400,10 @@ fn request(
         .as_deref()
         .map(|b| template(cx, &path.key("body"), b));
     let token = token(cx, path, r, gateway);
+    let integrity = r.integrity.as_ref().and_then(|i| {
+        let keyed = r.idempotency_key.unwrap_or(false);
+        super::integrity::integrity(cx, &path.key("integrity"), i, &method, keyed)
+    });
     RequestTemplate {
         method,
         path: path_t,
@@ -409,6 +413,7 @@ fn request(
         weight: cx.nonzero(&path.key("weight"), r.weight, 1),
         expect: statuses(cx, &path.key("expect"), r.expect.as_deref()),
         token,
+        integrity,
     }
 }
 

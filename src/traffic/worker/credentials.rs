@@ -33,6 +33,7 @@ impl Worker {
                     done: now,
                     result: Err(ClientFailure::AuthFetch),
                     verdict: None,
+                    sent_body: None,
                 })
             }
         }

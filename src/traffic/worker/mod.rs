@@ -90,6 +90,8 @@ struct Attempt {
     done: Instant,
     result: Result<Answer, ClientFailure>,
     verdict: Option<Admission>,
+    /// The body sent, kept for a class that compares it with its read-back.
+    sent_body: Option<Vec<u8>>,
 }
 
 /// One worker's state; lives on its thread only.
@@ -512,7 +514,7 @@ impl Worker {
         job: &Job,
         auth: Option<&HeaderValue>,
         key: Option<&HeaderValue>,
-    ) -> Result<(), ClientFailure> {
+    ) -> Result<Option<Vec<u8>>, ClientFailure> {
         let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
         let mut buf = self.buf.borrow_mut();
         // Fresh for every attempt: a retry sends the request it repeats.
@@ -525,7 +527,8 @@ impl Worker {
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot build a request");
                 ClientFailure::Io
-            })
+            })?;
+        Ok(class.keeps_sent_body().then(|| record::body_of(out)))
     }
 
     async fn attempt(
@@ -553,14 +556,16 @@ impl Worker {
             done: now,
             result: Err(result),
             verdict: None,
+            sent_body: None,
         };
         if let Err(failure) = usable {
             return failed(failure);
         }
         let auth = oauth.or_else(|| self.minted_token(job, class, now));
-        if let Err(failure) = self.render(p, class, conn, job, auth.as_ref(), key) {
-            return failed(failure);
-        }
+        let sent_body = match self.render(p, class, conn, job, auth.as_ref(), key) {
+            Ok(body) => body,
+            Err(failure) => return failed(failure),
+        };
         let verdict = self.throttle_verdict(job, class, now);
         // Writes keep the body: the order id in it goes into the integrity ledger.
         // (The client keeps error bodies, 400 and above, whatever this says.)
@@ -580,6 +585,7 @@ impl Worker {
             done: Instant::now(),
             result,
             verdict,
+            sent_body,
         }
     }
 }

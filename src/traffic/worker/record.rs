@@ -70,13 +70,21 @@ impl Worker {
             && a.is_success()
         {
             let second = rec.run_seconds(attempt.done) as u32;
+            let integrity = self.phase(p).classes[job.class].integrity.as_deref();
             rec.acked_write(AckedWrite {
                 key,
-                order_id: order_id(a),
+                order_id: match integrity {
+                    Some(i) if i.id.is_some() => json_body(a).and_then(|v| i.id_in(&v)),
+                    _ => order_id(a),
+                },
                 status: a.status,
                 phase: self.phase(p).name.clone(),
                 tenant: job.tenant.map(|t| self.plan.tenants[t].id.clone()),
                 second,
+                class: integrity.map(|_| job.class as u32),
+                sent: integrity
+                    .filter(|i| !i.compare.is_empty())
+                    .and_then(|i| i.sent_fields(attempt.sent_body.as_deref()?)),
             });
         }
         if status.is_some() {
@@ -121,19 +129,26 @@ fn limit_headers(h: &Answer) -> LimitHeaders {
     }
 }
 
+/// The body of a rendered HTTP/1.1 request: what follows its head.
+pub(super) fn body_of(request: &[u8]) -> Vec<u8> {
+    request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or_else(Vec::new, |i| request[i + 4..].to_vec())
+}
+
+/// The answer's body as JSON, if it is.
+fn json_body(a: &Answer) -> Option<serde_json::Value> {
+    serde_json::from_slice(a.body.as_ref()?).ok()
+}
+
 /// The id a write was given: `id`/`order_id` in a JSON body, else `Location`'s last segment.
 fn order_id(a: &Answer) -> Option<String> {
-    let from_body = a
-        .body
-        .as_ref()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .and_then(|v| {
-            ["id", "order_id"].iter().find_map(|k| match &v[*k] {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-        });
+    let from_body = json_body(a).and_then(|v| {
+        ["id", "order_id"]
+            .iter()
+            .find_map(|k| crate::scenario::scalar_text(&v[*k]))
+    });
     from_body.or_else(|| {
         let loc = a.header_str("location")?;
         loc.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned)
@@ -158,6 +173,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(order_id(&a).as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn the_sent_body_is_what_follows_the_head() {
+        assert_eq!(
+            body_of(b"POST /o HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\n{}"),
+            b"{}"
+        );
+        assert_eq!(body_of(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n"), b"");
     }
 
     #[test]
