@@ -19,6 +19,7 @@ pub mod hlog;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod series_csv;
 pub mod terminal;
 
 use std::io;
