@@ -72,10 +72,14 @@ fn every_expr(d: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in d["panels"].as_array().unwrap() {
         let title = p["title"].as_str().unwrap().to_owned();
-        let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{title}: no targets"));
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title}: no targets"));
         assert!(!targets.is_empty(), "{title}: no targets");
         for t in targets {
-            let expr = t["expr"].as_str().unwrap_or_else(|| panic!("{title}: a target without expr"));
+            let expr = t["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{title}: a target without expr"));
             assert!(!expr.trim().is_empty(), "{title}");
             out.push((title.clone(), expr.to_owned()));
         }
@@ -91,7 +95,10 @@ fn every_expr(d: &Value) -> Vec<(String, String)> {
 #[test]
 fn the_grafana_dashboard_queries_only_series_we_send() {
     let d = dashboard();
-    assert!(d["schemaVersion"].as_u64().is_some_and(|v| v >= 30), "schemaVersion");
+    assert!(
+        d["schemaVersion"].as_u64().is_some_and(|v| v >= 30),
+        "schemaVersion"
+    );
     assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(!d["panels"].as_array().unwrap().is_empty());
     let sent: BTreeSet<String> = sample_names().into_iter().collect();
@@ -103,9 +110,15 @@ fn the_grafana_dashboard_queries_only_series_we_send() {
     let mut used = BTreeSet::new();
     for (title, expr) in every_expr(&d) {
         let (metrics, label_names) = names_and_labels(&expr);
-        assert!(!metrics.is_empty(), "{title}: {expr} names no ninefold series");
+        assert!(
+            !metrics.is_empty(),
+            "{title}: {expr} names no ninefold series"
+        );
         for m in &metrics {
-            assert!(sent.contains(m), "{title}: {m} is not a series ninefold sends");
+            assert!(
+                sent.contains(m),
+                "{title}: {m} is not a series ninefold sends"
+            );
         }
         for l in &label_names {
             assert!(labels.contains(l), "{title}: label {l} is on no series");
@@ -128,6 +141,12 @@ fn the_expression_scanner_finds_names_and_labels() {
     let (m, l) = names_and_labels(
         r#"sum by (tenant) (rate(ninefold_requests_total{run=~"$run",outcome!~"ok|x_y"}[1m]))"#,
     );
-    assert_eq!(m.into_iter().collect::<Vec<_>>(), ["ninefold_requests_total"]);
-    assert_eq!(l.into_iter().collect::<Vec<_>>(), ["outcome", "run", "tenant"]);
+    assert_eq!(
+        m.into_iter().collect::<Vec<_>>(),
+        ["ninefold_requests_total"]
+    );
+    assert_eq!(
+        l.into_iter().collect::<Vec<_>>(),
+        ["outcome", "run", "tenant"]
+    );
 }

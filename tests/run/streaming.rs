@@ -78,7 +78,10 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split(' ').nth(1)?.parse().ok()?;
     // Chunked bodies (Prometheus' API): join the chunks.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -142,11 +145,18 @@ impl Prometheus {
     fn start(dir: &Path) -> Option<Prometheus> {
         let bin = which("prometheus")?;
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\nscrape_configs: []\n").unwrap();
+        std::fs::write(
+            &config,
+            "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+        )
+        .unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--web.enable-remote-write-receiver")
             .stdout(Stdio::null())
@@ -286,7 +296,10 @@ fn remote_write_into_prometheus_equals_the_summary() {
     let stderr = read_stderr(&mut child);
     let (code, stderr) = wait(child, stderr);
     assert!(matches!(code, 0 | 1), "exit {code}\n{stderr}");
-    assert!(!stderr.contains("remote-write:"), "a push failed:\n{stderr}");
+    assert!(
+        !stderr.contains("remote-write:"),
+        "a push failed:\n{stderr}"
+    );
     let want = counts(&out);
     let run = "run=\"rw-test\"";
     let one = |q: &str| -> f64 {
@@ -311,8 +324,16 @@ fn remote_write_into_prometheus_equals_the_summary() {
     assert_eq!(want.tenants.len(), 2);
     for (tenant, offered, admitted) in &want.tenants {
         let q = |name: &str| one(&format!("{name}{{{run},tenant=\"{tenant}\"}}"));
-        assert_eq!(q("ninefold_throttle_offered_total"), *offered as f64, "{tenant}");
-        assert_eq!(q("ninefold_throttle_admitted_total"), *admitted as f64, "{tenant}");
+        assert_eq!(
+            q("ninefold_throttle_offered_total"),
+            *offered as f64,
+            "{tenant}"
+        );
+        assert_eq!(
+            q("ninefold_throttle_admitted_total"),
+            *admitted as f64,
+            "{tenant}"
+        );
         assert_eq!(
             q("ninefold_throttle_refused_total"),
             (offered - admitted) as f64,
@@ -371,10 +392,16 @@ fn remote_write_into_prometheus_equals_the_summary() {
     }
 }
 
-/// The exposition text's samples: (name, labels, value).
-fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One scraped sample: name, labels, value.
+type Scraped = (String, Vec<(String, String)>, f64);
+
+/// The exposition text's samples.
+fn parse_exposition(text: &str) -> Vec<Scraped> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let name_end = line.find(['{', ' ']).unwrap();
         let name = line[..name_end].to_owned();
         let mut labels = Vec::new();
@@ -421,11 +448,14 @@ fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
     out
 }
 
-fn sum_of(samples: &[(String, Vec<(String, String)>, f64)], name: &str, with: &[(&str, &str)]) -> f64 {
+fn sum_of(samples: &[Scraped], name: &str, with: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, l, _)| {
-            n == name && with.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            n == name
+                && with
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
         })
         .map(|(_, _, v)| v)
         .sum()
@@ -482,9 +512,18 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     }
     for (tenant, offered, admitted) in &want.tenants {
         let t = [("tenant", tenant.as_str())];
-        assert_eq!(sum_of(&last, "ninefold_throttle_offered_total", &t), *offered as f64);
-        assert_eq!(sum_of(&last, "ninefold_throttle_admitted_total", &t), *admitted as f64);
-        assert_eq!(sum_of(&last, "ninefold_requests_total", &t), *offered as f64);
+        assert_eq!(
+            sum_of(&last, "ninefold_throttle_offered_total", &t),
+            *offered as f64
+        );
+        assert_eq!(
+            sum_of(&last, "ninefold_throttle_admitted_total", &t),
+            *admitted as f64
+        );
+        assert_eq!(
+            sum_of(&last, "ninefold_requests_total", &t),
+            *offered as f64
+        );
     }
     // series.csv: the documented header, and its rows summed equal the summary.
     let csv = std::fs::read_to_string(out.join("series.csv")).unwrap();
@@ -510,11 +549,51 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
     assert!(rows.len() >= 3, "{csv}");
     let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let total = |name: &str| -> u64 { rows.iter().map(|r| r[col(name)].parse::<u64>().unwrap()).sum() };
+    let total = |name: &str| -> u64 {
+        rows.iter()
+            .map(|r| r[col(name)].parse::<u64>().unwrap())
+            .sum()
+    };
     let all: u64 = want.outcomes.iter().map(|(_, n)| n).sum();
     assert_eq!(total("requests"), all);
     for (outcome, n) in &want.outcomes {
         assert_eq!(total(outcome), *n, "series.csv {outcome}");
     }
     assert!(rows.iter().all(|r| r[col("phase")] == "all"));
+}
+
+#[test]
+fn a_receiver_that_is_down_is_a_warning_and_bad_flags_are_bad_input() {
+    let d = support::dir("streaming", "down");
+    // Nobody listens on a port released a moment ago.
+    let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
+    let (mut child, out) = spawn(&d, &["--prometheus-rw", &url]);
+    let stderr = read_stderr(&mut child);
+    let (code, stderr) = wait(child, stderr);
+    // The verdict is the run's own (availability >= 50% holds): 0, not broken.
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: Prometheus remote-write: 0 pushes accepted"),
+        "{stderr}"
+    );
+    assert!(out.join("summary.json").is_file());
+    // A listen address already taken, and a URL that is not http(s): exit 2,
+    // saying which flag, before anything starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for (flags, says) in [
+        (vec!["--metrics-listen", addr.as_str()], "--metrics-listen"),
+        (vec!["--prometheus-rw", "ftp://x/y"], "http:// or https://"),
+        (
+            vec!["--metrics-listen", "not-an-address"],
+            "--metrics-listen",
+        ),
+        (vec!["--metrics-linger", "5s"], "--metrics-listen"),
+    ] {
+        let (mut child, _) = spawn(&d, &flags);
+        let stderr = read_stderr(&mut child);
+        let (code, stderr) = wait(child, stderr);
+        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
 }

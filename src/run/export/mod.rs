@@ -141,11 +141,20 @@ impl Exporter {
     /// endpoint's linger, then stop. Bounded in time.
     pub async fn finish(self, linger: Duration) -> ExportReport {
         self.stop.cancel();
+        // The task's own deadline plus one more POST's timeout and a margin.
+        let bound = FINAL_DEADLINE + remote_write::TIMEOUT * 2;
         let remote_write = match self.push {
-            Some(task) => tokio::time::timeout(FINAL_DEADLINE + remote_write::TIMEOUT, task)
-                .await
-                .ok()
-                .and_then(Result::ok),
+            Some(task) => Some(
+                tokio::time::timeout(bound, task)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_else(|| PushStats {
+                        unsent: 1,
+                        last_error: Some("the final push did not end in time".into()),
+                        ..PushStats::default()
+                    }),
+            ),
             None => None,
         };
         let scrapes = match self.scrape {

@@ -171,7 +171,10 @@ impl Pusher {
             .post(self.url.clone())
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
-            .header("User-Agent", concat!("ninefold/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "User-Agent",
+                concat!("ninefold/", env!("CARGO_PKG_VERSION")),
+            )
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")
             .body(body)
             .send()
@@ -183,10 +186,7 @@ impl Pusher {
         }
         let text = resp.text().await.unwrap_or_default();
         let retry = status.is_server_error() || status.as_u16() == 429;
-        Err((
-            format!("{}: {status}: {}", self.url, text.trim()),
-            retry,
-        ))
+        Err((format!("{}: {status}: {}", self.url, text.trim()), retry))
     }
 }
 

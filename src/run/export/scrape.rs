@@ -82,7 +82,10 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         s.final_notify.notify_waiters();
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
 }

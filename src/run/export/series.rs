@@ -308,11 +308,7 @@ pub fn buckets(h: &Histogram<u64>) -> (Vec<u64>, f64) {
 
 /// Every family's samples for `snapshot`.
 // Long: one line per series family, in SERIES order; splitting it would scatter the list.
-pub fn families(
-    snapshot: &LiveSnapshot,
-    run: &RunLabels,
-    faults: &[FaultWindow],
-) -> Vec<Family> {
+pub fn families(snapshot: &LiveSnapshot, run: &RunLabels, faults: &[FaultWindow]) -> Vec<Family> {
     let layout = &snapshot.layout;
     let mut b = Builder {
         run: vec![
@@ -397,7 +393,11 @@ pub fn exposition(families: &[Family]) -> String {
     let mut out = String::new();
     for f in families {
         out.push_str(&format!("# HELP {} {}\n", f.series.name, f.series.help));
-        out.push_str(&format!("# TYPE {} {}\n", f.series.name, f.series.kind.name()));
+        out.push_str(&format!(
+            "# TYPE {} {}\n",
+            f.series.name,
+            f.series.kind.name()
+        ));
         for p in &f.points {
             out.push_str(&p.name);
             if !p.labels.is_empty() {

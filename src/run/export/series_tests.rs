@@ -123,13 +123,20 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
     assert_eq!(
         get(
             "ninefold_requests_total",
-            &[("tenant", "acme"), ("request", "POST /orders"), ("outcome", "ok")]
+            &[
+                ("tenant", "acme"),
+                ("request", "POST /orders"),
+                ("outcome", "ok")
+            ]
         ),
         Some(2.0)
     );
     // Every series carries the run's labels; no empty label is sent.
     for p in fs.iter().flat_map(|f| &f.points) {
-        assert!(p.labels.iter().any(|(k, v)| *k == "run" && v == "r1"), "{p:?}");
+        assert!(
+            p.labels.iter().any(|(k, v)| *k == "run" && v == "r1"),
+            "{p:?}"
+        );
         assert!(p.labels.iter().all(|(_, v)| !v.is_empty()), "{p:?}");
     }
     // Buckets by hand: ≤0.5 ms: 300 → 1; ≤1 ms: +800+800 → 3; ≤50 ms: +40 ms → 4;
@@ -147,8 +154,14 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
     let exact = (300.0 + 800.0 * 2.0 + 40_000.0 + 2_000_000.0) / 1e6;
     assert!((sum - exact).abs() / exact < 0.01, "{sum} vs {exact}");
     assert_eq!(get("ninefold_throttle_refused_total", &[]), Some(1.0));
-    assert_eq!(get("ninefold_throttle_model_admitted_total", &[]), Some(2.0));
-    assert_eq!(get("ninefold_scheduled_total", &[("phase", "steady")]), Some(6.0));
+    assert_eq!(
+        get("ninefold_throttle_model_admitted_total", &[]),
+        Some(2.0)
+    );
+    assert_eq!(
+        get("ninefold_scheduled_total", &[("phase", "steady")]),
+        Some(6.0)
+    );
     assert_eq!(get("ninefold_in_flight", &[]), Some(3.0));
     assert_eq!(get("ninefold_finished", &[]), Some(0.0));
     // The fault is active in [2 s, 4 s).
@@ -156,7 +169,11 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
         value(
             &families(&snapshot(at, false), &labels(), &faults()),
             "ninefold_fault_active",
-            &[("fault", "fault:0"), ("action", "latency"), ("target", "api-0")],
+            &[
+                ("fault", "fault:0"),
+                ("action", "latency"),
+                ("target", "api-0"),
+            ],
         )
     };
     assert_eq!(
@@ -174,7 +191,11 @@ fn every_sample_is_a_listed_series_and_the_text_format_parses_back() {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(SERIES.iter().any(|s| s.name == name && s.kind.name() == kind));
+            assert!(
+                SERIES
+                    .iter()
+                    .any(|s| s.name == name && s.kind.name() == kind)
+            );
             continue;
         }
         if line.starts_with('#') {
