@@ -14,4 +14,5 @@ mod report_html;
 mod shard_merge;
 mod shared_limits;
 mod streaming;
+mod streaming_support;
 mod throttle_oracle;
