@@ -196,7 +196,11 @@ async fn push_loop(
             () = stop.cancelled() => true,
             changed = live.changed(), if open => {
                 open = changed.is_ok();
-                live.borrow().as_ref().is_some_and(|s| s.finished)
+                // Only the finished snapshot is pushed at once; the others wait for the tick.
+                if !live.borrow().as_ref().is_some_and(|s| s.finished) {
+                    continue;
+                }
+                true
             }
             _ = ticker.tick() => false,
         };
