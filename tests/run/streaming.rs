@@ -224,7 +224,7 @@ fn remote_write_into_prometheus_equals_the_summary() {
     );
     assert_eq!(one(&format!("ninefold_fault_active{{{run}}}")), 0.0);
     // Every query of the Grafana dashboard is PromQL this Prometheus accepts,
-    // and the panels' series hold data for this run.
+    // with data for this run.
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/ninefold.json"),
@@ -239,7 +239,8 @@ fn remote_write_into_prometheus_equals_the_summary() {
                 .unwrap()
                 .replace("$run", "rw-test")
                 .replace("$__rate_interval", "10m");
-            let _ = prom.query(&expr);
+            let got = prom.query(&expr);
+            assert!(!got.is_empty(), "{}: {expr} has no data", panel["title"]);
         }
     }
 }
