@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # redis-server: the Redis store tests; libssl-dev + pkg-config: the toxiproxy_rust
-# compatibility client (a dev-dependency) links openssl.
+# compatibility client (a dev-dependency) links openssl; prometheus: the
+# remote-write test (tests/run/prometheus.rs) sends a run's series to a real one.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then

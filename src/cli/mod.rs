@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod attack;
 pub mod compare;
+pub mod export;
 pub mod report;
 pub mod toxiproxy;
 

@@ -7,7 +7,7 @@ use crate::ExitStatus;
 use crate::cli::CliError;
 use crate::run::outputs::{read_run_folder, write_run_folder};
 
-/// Re-render report.html, summary.json, junit.xml, summary.md and histograms.hlog.
+/// Re-render report.html, summary.json, junit.xml, summary.md, histograms.hlog and series.csv.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Reads RUN_DIR/results.json and RUN_DIR/scenario.toml and writes every report\nagain, byte for byte what the run wrote (useful after upgrading ninefold, or when\na report was deleted).\n\nExample:\n  ninefold report reports/failover-20261126T080000Z\n\nExit codes: 0 re-rendered, 2 not a readable run folder."

@@ -86,6 +86,8 @@ pub struct Args {
     /// for every shard to see the last ready file.
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = duration)]
     pub barrier_margin: std::time::Duration,
+    #[command(flatten)]
+    pub export: super::export::ExportArgs,
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {
@@ -130,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             run_id,
             live: None,
         },
+        export: args.export.options(),
         stop: stop.clone(),
     };
     let signals = {
@@ -151,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let outcome = match outcome {
         Ok(o) => o,
         Err(NoOutcome::Output(e)) => return Err(e),
-        Err(e @ (NoOutcome::TimeScale(_) | NoOutcome::NoSharedSeed(_))) => {
+        Err(e @ (NoOutcome::TimeScale(_) | NoOutcome::NoSharedSeed(_) | NoOutcome::Export(_))) => {
             return Err(CliError::BadInput(e.to_string()).into());
         }
     };

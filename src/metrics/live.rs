@@ -177,6 +177,9 @@ pub struct LiveView {
     pub latency: Vec<Histogram<u64>>,
     /// Service time since the start, by phase, µs.
     pub service: Vec<Histogram<u64>>,
+    /// Throttle tallies since the start, by tenant index (the sum of every
+    /// sealed second's: each worker sends each of its seconds once).
+    pub tenants: BTreeMap<usize, TenantSecond>,
     /// The last second each worker sealed.
     pub sealed: BTreeMap<usize, u32>,
     /// Worker-seconds lost because the channel was full: when not 0, the
@@ -197,6 +200,7 @@ impl LiveView {
             phases: vec![LivePhase::default(); phases],
             latency: (0..phases).map(|_| new_hist()).collect(),
             service: (0..phases).map(|_| new_hist()).collect(),
+            tenants: BTreeMap::new(),
             sealed: BTreeMap::new(),
             lost: 0,
             per_worker: BTreeMap::new(),
@@ -223,6 +227,7 @@ impl LiveView {
         }
         for (t, tally) in &s.tenants {
             view.tenants.entry(*t).or_default().merge(tally);
+            self.tenants.entry(*t).or_default().merge(tally);
         }
         let sealed = self.sealed.entry(s.worker).or_default();
         *sealed = (*sealed).max(s.second);

@@ -136,3 +136,59 @@ fn a_recorder_without_a_feed_sends_nothing_and_a_closed_hub_is_no_error() {
     let r = rec.finish(2.0);
     assert_eq!(r.outcomes().total(), 1);
 }
+
+/// A worker's sealed second carrying only throttle tallies.
+fn tenant_second(worker: usize, second: u32, tallies: &[(usize, u64, u64, u64)]) -> LiveSecond {
+    LiveSecond {
+        worker,
+        second,
+        outcomes: OutcomeCounts::default(),
+        latency: vec![new_hist(), new_hist()],
+        service: vec![new_hist(), new_hist()],
+        in_flight_max: 0,
+        instances: Vec::new(),
+        tenants: tallies
+            .iter()
+            .map(|&(t, offered, admitted, model_admitted)| {
+                (
+                    t,
+                    TenantSecond {
+                        offered,
+                        admitted,
+                        model_admitted,
+                    },
+                )
+            })
+            .collect(),
+        keys: Vec::new(),
+        phases: vec![LivePhase::default(); 2],
+    }
+}
+
+#[test]
+fn throttle_tallies_add_up_over_seconds_and_workers() {
+    let mut view = LiveView::new(
+        Arc::new(Layout {
+            tenants: vec!["acme".into(), "globex".into()],
+            ..(*layout()).clone()
+        }),
+        Instant::now(),
+    );
+    view.apply(tenant_second(0, 0, &[(0, 5, 4, 4), (1, 2, 2, 1)]));
+    view.apply(tenant_second(1, 0, &[(0, 3, 1, 2)]));
+    view.apply(tenant_second(0, 1, &[(0, 7, 7, 6)]));
+    // By hand: acme 5+3+7 offered, 4+1+7 admitted, 4+2+6 by the model; globex 2, 2, 1.
+    let acme = view.tenants[&0];
+    assert_eq!(
+        (acme.offered, acme.admitted, acme.model_admitted),
+        (15, 12, 12)
+    );
+    let globex = view.tenants[&1];
+    assert_eq!(
+        (globex.offered, globex.admitted, globex.model_admitted),
+        (2, 2, 1)
+    );
+    // The per-second view still holds each second alone.
+    assert_eq!(view.seconds[&0].tenants[&0].offered, 8);
+    assert_eq!(view.seconds[&1].tenants[&0].offered, 7);
+}

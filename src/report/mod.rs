@@ -20,6 +20,7 @@ pub mod html;
 pub mod integrity;
 pub mod junit;
 pub mod markdown;
+pub mod series_csv;
 pub mod terminal;
 
 use std::io;

@@ -34,6 +34,8 @@ pub struct Options {
     pub time_scale: f64,
     /// The load engine's and the children's options.
     pub runner: RunOptions,
+    /// Metrics streamed while the run goes (`--prometheus-rw`, `--metrics-listen`).
+    pub export: super::export::ExportOptions,
     /// Cancelled: the traffic stops early, what was measured is written,
     /// marked partial, and the verdict withheld. Dropping the future of
     /// [`run`] instead aborts at once.
@@ -47,6 +49,7 @@ impl Default for Options {
             out: None,
             time_scale: 1.0,
             runner: RunOptions::default(),
+            export: super::export::ExportOptions::default(),
             stop: CancellationToken::new(),
         }
     }
@@ -64,6 +67,8 @@ pub struct RunOutcome {
     pub summary: Result<Summary, RunError>,
     /// The exit status `ninefold run` ends with.
     pub status: ExitStatus,
+    /// What the metrics exporters did, when one was on.
+    pub export: Option<super::export::ExportReport>,
 }
 
 /// Why [`run`] has no outcome to give.
@@ -77,6 +82,9 @@ pub enum NoOutcome {
         "shard {0}: the scenario has no `seed` and no run id was given, so each shard would draw its own seed and `ninefold merge` would refuse them after the traffic; give every shard the same --run-id ID (or NINEFOLD_RUN_ID; in a Kubernetes Indexed Job the Job's name is taken), or --seed N, or set `seed` in the scenario"
     )]
     NoSharedSeed(Shard),
+    /// A metrics exporter could not start (bad input: nothing ran).
+    #[error(transparent)]
+    Export(#[from] super::export::ExportError),
     /// The run folder could not be written.
     #[error(transparent)]
     Output(#[from] anyhow::Error),
@@ -101,7 +109,7 @@ pub fn shared_seed(seed: Option<u64>, scenario: &Scenario, run_id: Option<&str>)
 
 /// Run `scenario`: bring the topology up, drive traffic while the faults
 /// happen, tear down, write the run folder and judge the SLOs.
-pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOutcome> {
+pub async fn run(scenario: Loaded, mut options: Options) -> Result<RunOutcome, NoOutcome> {
     let time_scale = check_time_scale(options.time_scale)?;
     let Loaded { raw, scenario, .. } = scenario;
     let seed = shared_seed(options.seed, &scenario, options.runner.run_id.as_deref());
@@ -109,11 +117,14 @@ pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOut
     if seed.is_none() && !shard.is_whole() {
         return Err(NoOutcome::NoSharedSeed(shard));
     }
-    let plan = RunPlan::new(scale(scenario, time_scale), seed, options.out);
+    let plan = RunPlan::new(scale(scenario, time_scale), seed, options.out.take());
     say_what_runs(&plan, time_scale, &options.runner);
-    let mut results = match execute(&plan, &options.runner, options.stop).await {
+    let exporter = start_export(&plan, &mut options).await?;
+    let executed = execute(&plan, &options.runner, options.stop).await;
+    let mut results = match executed {
         Ok(r) => r,
         Err(e) => {
+            let export = finish_export(exporter, &options.export).await;
             let status = match &e {
                 RunError::NoSharedStart(StartError::Interrupted) => ExitStatus::Interrupted,
                 RunError::NoSharedStart(_) => ExitStatus::NoSharedStart,
@@ -124,6 +135,7 @@ pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOut
                 seed: plan.seed,
                 summary: Err(e),
                 status,
+                export,
             });
         }
     };
@@ -143,12 +155,53 @@ pub async fn run(scenario: Loaded, options: Options) -> Result<RunOutcome, NoOut
         &results,
         false,
     )?;
+    let export = finish_export(exporter, &options.export).await;
     Ok(RunOutcome {
+        export,
         status: status(&summary, options.runner.shard),
         dir: plan.out_dir,
         seed: plan.seed,
         summary: Ok(summary),
     })
+}
+
+/// The exporters `options.export` asks for, reading the run's live feed
+/// (set up here when nobody else asked for one).
+async fn start_export(
+    plan: &RunPlan,
+    options: &mut Options,
+) -> Result<Option<super::export::Exporter>, NoOutcome> {
+    if !options.export.is_on() {
+        return Ok(None);
+    }
+    let live = options
+        .runner
+        .live
+        .get_or_insert_with(crate::traffic::live::LiveWatch::new)
+        .clone();
+    let r = &options.runner;
+    let labels = super::export::run_labels(plan, r.run_id.as_deref(), r.shard);
+    let faults = super::export::fault_windows(plan);
+    let exporter = super::export::start(&options.export, &live, labels, faults).await?;
+    if let Some(addr) = exporter.addr {
+        eprintln!("ninefold: metrics at http://{addr}/metrics");
+    }
+    if let Some(url) = &options.export.remote_write {
+        eprintln!("ninefold: Prometheus remote-write to {url}, every second");
+    }
+    Ok(Some(exporter))
+}
+
+/// The exporters' last push and linger; their warnings on stderr.
+async fn finish_export(
+    exporter: Option<super::export::Exporter>,
+    options: &super::export::ExportOptions,
+) -> Option<super::export::ExportReport> {
+    let report = exporter?.finish(options.linger).await;
+    for w in report.warnings() {
+        eprintln!("ninefold: {w}");
+    }
+    Some(report)
 }
 
 /// A shard saw 1/N of the load: its verdict is not the run's. It succeeds once

@@ -6,6 +6,7 @@
 pub(crate) mod bringup;
 pub mod driver;
 pub mod experiment;
+pub mod export;
 pub mod links;
 pub mod merge;
 pub mod outputs;

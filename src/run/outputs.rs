@@ -7,6 +7,7 @@
 //!  RunResults ─► results.json      (everything measured; the input to re-rendering)
 //!  scenario   ─► scenario.toml     (as run, secrets redacted)
 //!  recording  ─► histograms.hlog   (HdrHistogram log, for HdrHistogram's own tools)
+//!  recording  ─► series.csv        (the per-second series, one row a second)
 //!  Summary    ─► summary.json, junit.xml, summary.md  (report::write_all)
 //!  Summary + RunResults + scenario ─► report.html     (report::html::render)
 //! ```
@@ -51,6 +52,10 @@ pub fn write_run_folder(
     write(
         HISTOGRAMS_HLOG,
         &crate::report::hlog::render(&results.recording),
+    )?;
+    write(
+        crate::report::series_csv::SERIES_CSV,
+        &crate::report::series_csv::render(&results.recording),
     )?;
     let summary = crate::summary::summarize(scenario, results, results.time_scale, broken);
     crate::report::write_all(dir, &summary)

@@ -108,6 +108,9 @@ pub struct LiveSnapshot {
     /// Latency and service time since the start, by phase, µs.
     pub latency: Vec<Histogram<u64>>,
     pub service: Vec<Histogram<u64>>,
+    /// Throttle tallies since the start, by tenant id (tenants with a plan
+    /// that sent something).
+    pub tenants: BTreeMap<String, TenantSecond>,
     /// Whether the traffic has ended (the last snapshot of the run).
     pub finished: bool,
     /// Worker-seconds the feed lost (a reader that fell minutes behind): when
@@ -167,6 +170,11 @@ fn snapshot(view: &LiveView, now: LiveNow, workers: usize, finished: bool) -> Li
         phases: view.phases.clone(),
         latency: view.latency.clone(),
         service: view.service.clone(),
+        tenants: view
+            .tenants
+            .iter()
+            .filter_map(|(t, v)| Some((view.layout.tenants.get(*t)?.clone(), *v)))
+            .collect(),
         finished,
         lost: view.lost,
     }

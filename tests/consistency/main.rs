@@ -1,5 +1,6 @@
 //! What lives outside `src/` cannot fall behind the code: the docs (scenario keys,
-//! fault actions, worked numbers), the CI examples, the deploy manifests, and the
+//! fault actions, worked numbers), the CI examples, the deploy manifests, the
+//! Grafana dashboard, and the
 //! module stages and house limits docs/architecture.md states.
 //! One test binary (each module was once its own).
 
@@ -7,3 +8,4 @@ mod architecture;
 mod ci_examples;
 mod deploy_manifests;
 mod docs_reference;
+mod grafana;

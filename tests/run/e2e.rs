@@ -176,6 +176,7 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     for file in [
         "summary.md",
         "histograms.hlog",
+        "series.csv",
         "scenario.toml",
         "logs/gateway-0.log",
         "logs/api-1.log",

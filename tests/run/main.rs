@@ -1,6 +1,7 @@
 //! `ninefold run` end to end with real child processes on loopback: kills and
 //! replacements measured, interruption, shards and their merge, limits shared
-//! through Redis, the throttle oracle, and the reports written from real runs.
+//! through Redis, the throttle oracle, the reports written from real runs, and
+//! the metrics streamed during a run (Prometheus remote-write, /metrics).
 //! One test binary (each module was once its own); short runs, bounded in time.
 
 mod support;
@@ -13,4 +14,6 @@ mod oauth2;
 mod report_html;
 mod shard_merge;
 mod shared_limits;
+mod streaming;
+mod streaming_support;
 mod throttle_oracle;

@@ -310,6 +310,8 @@ fn report_re_renders_the_same_bytes() {
     let dir = copy(base(), "rerender");
     let before = std::fs::read(dir.join("report.html")).unwrap();
     let summary_before = std::fs::read(dir.join("summary.json")).unwrap();
+    // The copy has no series.csv: the re-render writes the run's own again.
+    let csv_before = std::fs::read(base().join("series.csv")).unwrap();
     std::fs::remove_file(dir.join("report.html")).unwrap();
     let o = ninefold(&["report", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -321,6 +323,7 @@ fn report_re_renders_the_same_bytes() {
         std::fs::read(dir.join("summary.json")).unwrap(),
         summary_before
     );
+    assert_eq!(std::fs::read(dir.join("series.csv")).unwrap(), csv_before);
     for f in ["junit.xml", "summary.md", "histograms.hlog"] {
         assert!(dir.join(f).is_file(), "{f} re-rendered too");
     }
