@@ -15,6 +15,8 @@ fn spec(name: &str, script: &str) -> ChildSpec {
         log: dir.join(format!("{name}.log")),
         ready_timeout: Duration::from_secs(20),
         ready: Default::default(),
+        env: Vec::new(),
+        cwd: None,
     }
 }
 
@@ -122,6 +124,8 @@ mod supervisor {
             ready_timeout: Duration::from_secs(20),
             ready: Default::default(),
             replace_after,
+            env: Vec::new(),
+            cwd: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod commands;
 mod credentials;
 mod e2e;
 mod interrupted;

@@ -5,6 +5,7 @@
 //! after a problem so the user sees them all at once.
 
 mod backend;
+mod command;
 pub mod client;
 mod credentials;
 mod faults;
