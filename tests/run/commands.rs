@@ -391,3 +391,89 @@ fn a_sigkilled_harness_takes_its_commands_and_their_children_with_it() {
     }
     assert!(left.is_empty(), "orphans left behind: {left:?}");
 }
+
+/// Whether nginx can be started as the scenario asks (on PATH or in /usr/sbin).
+pub fn have_nginx() -> bool {
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p)
+            .chain(["/usr/local/sbin".into(), "/usr/sbin".into(), "/sbin".into()])
+            .any(|d| d.join("nginx").is_file())
+    });
+    if !on_path {
+        eprintln!("skipped: nginx is not installed (Debian: apt-get install nginx-light)");
+    }
+    on_path
+}
+
+/// Every live process whose process group is `pgid` (a guard's program and its children).
+fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // After the command name: state, ppid, pgrp.
+                let fields: Vec<&str> = stat
+                    .rsplit_once(") ")
+                    .map(|(_, rest)| rest.split(' ').collect())
+                    .unwrap_or_default();
+                fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+            })
+        })
+        .collect()
+}
+
+// Long: the shipped scenario end to end, then every process of it accounted for.
+#[test]
+fn nginx_in_front_of_command_instances_takes_the_same_faults() {
+    if !have_python() || !have_nginx() {
+        return;
+    }
+    let d = dir("nginx");
+    let out = d.join("run");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nginx-failover.toml");
+    let o = ninefold(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--time-scale",
+            "0.5",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "the run works:\n{stderr}");
+    let results = read_json(&out.join("results.json"));
+    let faults = results["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 3, "kill, stop, its revert: {faults:#?}");
+    assert!(faults.iter().all(|f| f["error"].is_null()), "{faults:#?}");
+    assert_eq!(faults[1]["targets"][0], "gateway-0");
+    let l = lifecycle(&results);
+    event(&l, "gateway-0", "ready");
+    assert_eq!(event(&l, "api-1", "exited")["detail"], "killed by SIGKILL");
+    event(&l, "api-1", "replaced");
+    // nginx rendered its configuration with the three links, and served through them.
+    let conf = std::fs::read_to_string(out.join("config/gateway-0/nginx-failover.conf")).unwrap();
+    assert_eq!(conf.matches("server 127.0.0.1:").count(), 3, "{conf}");
+    let summary = read_json(&out.join("summary.json"));
+    assert!(summary["requests"]["sent"].as_u64().unwrap() > 500, "{stderr}");
+    let instances = &results["recording"]["instances"];
+    for i in 0..3 {
+        assert!(
+            instances[format!("api-{i}")].as_u64().unwrap_or(0) > 0,
+            "api-{i} served through nginx: {instances}"
+        );
+    }
+    // No process of any guard's group (nginx's master and worker, the services) is left.
+    let guards: Vec<i32> = stderr
+        .lines()
+        .filter_map(|l| l.split("(pid ").nth(1)?.trim_end_matches(')').parse().ok())
+        .collect();
+    assert_eq!(guards.len(), 4, "{stderr}");
+    let left: Vec<i32> = guards.iter().flat_map(|g| group_members(*g)).collect();
+    assert!(left.is_empty(), "processes outlived the run: {left:?}");
+}
