@@ -415,7 +415,9 @@ fn nginx_failover_runs_your_nginx_and_service_under_the_faults() {
         })
     };
     if !on_path("nginx") || !on_path("python3") {
-        eprintln!("skipped: nginx-failover needs nginx and python3 (Debian: apt-get install nginx-light python3)");
+        eprintln!(
+            "skipped: nginx-failover needs nginx and python3 (Debian: apt-get install nginx-light python3)"
+        );
         return;
     }
     let r = run("nginx-failover", 0.5);
@@ -427,7 +429,10 @@ fn nginx_failover_runs_your_nginx_and_service_under_the_faults() {
             .any(|e| e["instance"] == "api-1" && e["event"] == "replaced"),
         "{lifecycle:?}"
     );
-    assert!(r.served("api-1", 0.0, 4.0) > 0, "api[1] served through nginx");
+    assert!(
+        r.served("api-1", 0.0, 4.0) > 0,
+        "api[1] served through nginx"
+    );
 }
 
 #[test]

@@ -89,7 +89,8 @@ impl Bringup<'_> {
             };
             let u = &s.upstreams[pool];
             if let Instances::Command { command, .. } = &u.instances {
-                let slot = self.command_slot(p.instance.name(), "backend", command, u.restart_after);
+                let slot =
+                    self.command_slot(p.instance.name(), "backend", command, u.restart_after);
                 slots.push(slot.spec(None, &BTreeMap::new())?);
                 continue;
             }
@@ -143,7 +144,11 @@ impl Bringup<'_> {
             }
             GatewayTarget::Command {
                 command, config, ..
-            } => return self.start_command_gateways(command, config.as_deref(), backends).await,
+            } => {
+                return self
+                    .start_command_gateways(command, config.as_deref(), backends)
+                    .await;
+            }
             GatewayTarget::Bundled { .. } => {}
         }
         let config =

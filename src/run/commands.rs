@@ -96,7 +96,11 @@ impl CommandSlot<'_> {
     }
 }
 
-fn ready_signal(ready: &CommandReady, role: &str, addr: SocketAddr) -> Result<ReadySignal, RunError> {
+fn ready_signal(
+    ready: &CommandReady,
+    role: &str,
+    addr: SocketAddr,
+) -> Result<ReadySignal, RunError> {
     Ok(match ready {
         CommandReady::Http(path) => ReadySignal::Http {
             path: path.clone(),

@@ -54,11 +54,13 @@ impl RunPlan {
         for (instance, zone) in timeline::instances(&scenario) {
             match &instance {
                 Instance::Backend { pool, index } => match &scenario.upstreams[pool].instances {
-                    Instances::Managed(_) | Instances::Command { .. } => processes.push(ProcessPlan {
-                        instance,
-                        zone,
-                        linked: true,
-                    }),
+                    Instances::Managed(_) | Instances::Command { .. } => {
+                        processes.push(ProcessPlan {
+                            instance,
+                            zone,
+                            linked: true,
+                        })
+                    }
                     Instances::Targets(t) => {
                         let addr = t[*index].clone();
                         external_targets.push((instance, addr));

@@ -198,7 +198,8 @@ mod tests {
             text,
             "upstream api {\n    server 127.0.0.1:4001 max_fails=1;\n    server 127.0.0.1:4002 max_fails=1;\n}\nserver { listen 127.0.0.1:8080; set $x ${x}; }\n"
         );
-        let haproxy = "  server {upstreams.api.name} {upstreams.api.host}:{upstreams.api.port} check\n";
+        let haproxy =
+            "  server {upstreams.api.name} {upstreams.api.host}:{upstreams.api.port} check\n";
         assert_eq!(
             render_template(haproxy, &vars(), &pools),
             "  server api-0 127.0.0.1:4001 check\n  server api-1 127.0.0.1:4002 check\n"
@@ -211,8 +212,16 @@ mod tests {
         let bad = "a {prot}\nb {upstreams.apu.addr}\nc {upstreams.api.adr}\nd {upstreams.api.addr} {upstreams.web.addr}\n";
         let problems = check_template(bad, &["port", "dir"], &["api", "web"]);
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems[0].starts_with("line 1: unknown placeholder `{prot}`; did you mean `port`?"), "{}", problems[0]);
-        assert!(problems[1].contains("line 2: `{upstreams.apu.addr}`: no pool `apu`"), "{}", problems[1]);
+        assert!(
+            problems[0].starts_with("line 1: unknown placeholder `{prot}`; did you mean `port`?"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].contains("line 2: `{upstreams.apu.addr}`: no pool `apu`"),
+            "{}",
+            problems[1]
+        );
         assert!(problems[2].contains("has no `adr`"), "{}", problems[2]);
         assert!(problems[3].contains("pools api and web"), "{}", problems[3]);
     }
@@ -221,6 +230,9 @@ mod tests {
     fn values_render_their_placeholders() {
         assert!(check_value("--port={port}", &["port"]).is_empty());
         assert_eq!(check_value("{dri}", &["dir"]).len(), 1);
-        assert_eq!(render_value("--port={port} {{x}", &vars()), "--port=8080 {x}");
+        assert_eq!(
+            render_value("--port={port} {{x}", &vars()),
+            "--port=8080 {x}"
+        );
     }
 }

@@ -208,20 +208,14 @@ fn gateway(g: &Gateway) -> RawGateway {
         ),
         GatewayTarget::External { url } => (None, None, Some(url.clone())),
     };
-    let (command, config) = match &g.target {
-        GatewayTarget::Command {
-            command, config, ..
-        } => (Some(command), config.as_ref()),
-        _ => (None, None),
-    };
-    let (command, ready, env, cwd) = command_keys(command);
+    let (command, config, ready, env, cwd) = gateway_command(g);
     let (unknown_tenant, default_plan) = gw::unknown_tenant(&g.unknown_tenant);
     RawGateway {
         instances,
         zones,
         url,
         command,
-        config: config.map(|p| p.display().to_string()),
+        config,
         ready,
         env,
         cwd,
@@ -286,6 +280,28 @@ fn route(r: &Route) -> RawRoute {
         raw.strip_prefix = Some(true);
     }
     raw
+}
+
+/// The raw `command`, `config`, `ready`, `env` and `cwd` of `[gateway]`.
+#[allow(clippy::type_complexity)]
+fn gateway_command(
+    g: &Gateway,
+) -> (
+    Option<Vec<String>>,
+    Option<String>,
+    Option<RawReady>,
+    Option<BTreeMap<String, String>>,
+    Option<String>,
+) {
+    let GatewayTarget::Command {
+        command, config, ..
+    } = &g.target
+    else {
+        return (None, None, None, None, None);
+    };
+    let (command, ready, env, cwd) = command_keys(Some(command));
+    let config = config.as_ref().map(|p| p.display().to_string());
+    (command, config, ready, env, cwd)
 }
 
 /// The raw `command`, `ready`, `env` and `cwd` of a program of the user's.
@@ -392,10 +408,11 @@ fn upstream(u: &Upstream) -> RawUpstream {
         }),
         payload_bytes: Some(u.payload_bytes),
     };
-    if mock {
-        return raw;
-    }
-    // A `command` is the user's service: the keys that shape the mock backend are not its.
+    if mock { raw } else { without_mock_keys(raw) }
+}
+
+/// A `command` is the user's service: the keys that shape the mock backend are not its.
+fn without_mock_keys(raw: RawUpstream) -> RawUpstream {
     RawUpstream {
         latency: None,
         errors: None,

@@ -82,9 +82,7 @@ impl ReadySignal {
                 pattern,
                 role,
                 addr,
-            } => pattern
-                .matches(line)
-                .then(|| ReadyLine::new(role, *addr)),
+            } => pattern.matches(line).then(|| ReadyLine::new(role, *addr)),
             ReadySignal::Http { .. } => None,
         }
     }

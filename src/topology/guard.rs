@@ -59,13 +59,18 @@ pub fn resolve_program(program: &str, cwd: &Path, path: Option<&OsStr>) -> Resul
             Err(format!("`{}` does not exist", p.display()))
         };
     }
-    let dirs: Vec<PathBuf> = path.map(|p| std::env::split_paths(p).collect()).unwrap_or_default();
+    let dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
     dirs.iter()
         .map(|d| cwd.join(d).join(program))
         .find(|p| executable(p))
         .ok_or_else(|| {
             let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            format!("`{program}` is not on PATH (looked in {})", looked.join(":"))
+            format!(
+                "`{program}` is not on PATH (looked in {})",
+                looked.join(":")
+            )
         })
 }
 
@@ -152,7 +157,11 @@ mod tests {
         assert_eq!(sh, Ok(PathBuf::from("/bin/sh")));
         let rel = resolve_program("./sh", Path::new("/bin"), None);
         assert_eq!(rel, Ok(PathBuf::from("/bin/./sh")));
-        let missing = resolve_program("no-such-program-9f", Path::new("/"), Some(OsStr::new("/bin:/usr/bin")));
+        let missing = resolve_program(
+            "no-such-program-9f",
+            Path::new("/"),
+            Some(OsStr::new("/bin:/usr/bin")),
+        );
         assert_eq!(
             missing,
             Err("`no-such-program-9f` is not on PATH (looked in /bin:/usr/bin)".into())

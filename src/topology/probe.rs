@@ -49,8 +49,9 @@ pub async fn http_ready(addr: SocketAddr, path: &str) -> Result<(), String> {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: ninefold-ready\r\n\r\n");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: ninefold-ready\r\n\r\n"
+        );
         stream
             .write_all(request.as_bytes())
             .await
@@ -95,7 +96,10 @@ mod tests {
     fn only_2xx_and_3xx_status_lines_are_ready() {
         assert_eq!(status_of(b"HTTP/1.1 200 OK\r\n"), Ok(()));
         assert_eq!(status_of(b"HTTP/1.0 302 Found\r\n"), Ok(()));
-        assert_eq!(status_of(b"HTTP/1.1 503 Unavailable"), Err("status 503".into()));
+        assert_eq!(
+            status_of(b"HTTP/1.1 503 Unavailable"),
+            Err("status 503".into())
+        );
         assert!(status_of(b"SSH-2.0-OpenSSH").is_err());
         assert!(status_of(b"").is_err());
     }

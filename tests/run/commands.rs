@@ -37,7 +37,14 @@ pub fn have_python() -> bool {
 /// A scenario of `duration` with pool `api` of `instances` copies of the service
 /// (`extra` arguments and `keys` added), behind the reference gateway; `tail` adds
 /// faults. Every started service appends its pid to `pids`.
-fn scenario(pids: &Path, duration: &str, instances: u32, extra: &str, keys: &str, tail: &str) -> String {
+fn scenario(
+    pids: &Path,
+    duration: &str,
+    instances: u32,
+    extra: &str,
+    keys: &str,
+    tail: &str,
+) -> String {
     format!(
         r#"
 name = "commands"
@@ -149,8 +156,14 @@ fn a_command_killed_by_a_fault_is_replaced_ready_by_http_and_serves_again() {
     let exited = event(&l, "api-0", "exited");
     assert_eq!(exited["detail"], "killed by SIGKILL", "{exited}");
     let replaced = event(&l, "api-0", "replaced")["at_s"].as_f64().unwrap();
-    assert!(replaced >= at + 1.0 - 0.1, "replaced at {replaced}, killed at {at}");
-    assert!(!l.iter().any(|e| e["event"] == "died_unexpectedly"), "{l:#?}");
+    assert!(
+        replaced >= at + 1.0 - 0.1,
+        "replaced at {replaced}, killed at {at}"
+    );
+    assert!(
+        !l.iter().any(|e| e["event"] == "died_unexpectedly"),
+        "{l:#?}"
+    );
     // The service names itself: api-0 served before the kill and after its replacement.
     let served = |from: f64, to: f64| -> u64 {
         results["recording"]["seconds"]
@@ -165,12 +178,17 @@ fn a_command_killed_by_a_fault_is_replaced_ready_by_http_and_serves_again() {
             .sum()
     };
     assert!(served(0.0, at.floor()) > 0, "api-0 served before the kill");
-    assert!(served(replaced.ceil(), 8.0) > 0, "api-0 served after its replacement");
+    assert!(
+        served(replaced.ceil(), 8.0) > 0,
+        "api-0 served after its replacement"
+    );
     let summary = read_json(&out.join("summary.json"));
     let fault = &summary["faults"][0];
     assert!(
         // Measured (at the series' one-second resolution, so 0 is a value), not null.
-        fault["reintegration_s"].as_f64().is_some_and(|s| (0.0..=3.0).contains(&s)),
+        fault["reintegration_s"]
+            .as_f64()
+            .is_some_and(|s| (0.0..=3.0).contains(&s)),
         "the replacement's first answer is measured: {fault}"
     );
     assert!(
@@ -214,10 +232,17 @@ fn a_command_ready_by_its_stdout_line_drains_on_terminate_and_comes_back() {
     let (out, stderr) = run_in(&d, &text);
     let results = read_json(&out.join("results.json"));
     let faults = results["faults"].as_array().unwrap();
-    assert!(faults.iter().all(|f| f["error"].is_null()), "{faults:#?}\n{stderr}");
+    assert!(
+        faults.iter().all(|f| f["error"].is_null()),
+        "{faults:#?}\n{stderr}"
+    );
     let l = lifecycle(&results);
     // SIGTERM: the service drained and exited 0 itself; the revert started it again.
-    assert_eq!(event(&l, "api-1", "exited")["detail"], "exit code 0", "{l:#?}");
+    assert_eq!(
+        event(&l, "api-1", "exited")["detail"],
+        "exit code 0",
+        "{l:#?}"
+    );
     event(&l, "api-1", "replaced");
     let log = std::fs::read_to_string(out.join("logs/api-1.log")).unwrap();
     assert_eq!(log.matches("listening on 127.0.0.1:").count(), 2, "{log}");
@@ -231,10 +256,18 @@ fn run_expecting_failure(d: &Path, text: &str) -> (Option<i32>, String) {
     std::fs::write(&file, text).unwrap();
     let out = d.join("run");
     let o = ninefold(
-        &["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         Duration::from_secs(90),
     );
-    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -253,13 +286,20 @@ fn a_command_that_never_becomes_ready_breaks_the_run_with_the_reason_and_leaves_
         "",
     );
     let (code, stderr) = run_expecting_failure(&d, &text);
-    assert_eq!(code, Some(3), "a child that will not start breaks the run (exit 3):\n{stderr}");
+    assert_eq!(
+        code,
+        Some(3),
+        "a child that will not start breaks the run (exit 3):\n{stderr}"
+    );
     assert!(
         stderr.contains("api-0: GET /health on 127.0.0.1:")
             && stderr.contains("did not answer 2xx or 3xx (last: status 503) within 2s"),
         "{stderr}"
     );
-    assert!(stderr.contains("logs/api-0.log"), "the log is named: {stderr}");
+    assert!(
+        stderr.contains("logs/api-0.log"),
+        "the log is named: {stderr}"
+    );
     let ran = pids_in(&pids);
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert!(!alive(ran[0]), "the never-ready service was left running");
@@ -286,7 +326,10 @@ fn a_command_that_exits_at_once_is_reported_with_its_exit_code() {
         "{stderr}"
     );
     let log = std::fs::read_to_string(d.join("run/logs/api-0.log")).unwrap();
-    assert!(log.contains("exiting at once, as asked"), "its stderr is in its log: {log}");
+    assert!(
+        log.contains("exiting at once, as asked"),
+        "its stderr is in its log: {log}"
+    );
 }
 
 #[test]
@@ -315,7 +358,10 @@ requests = [{{ path = "/" }}]
         .replace("ready = { http = \"/health\" }\n", "");
     std::fs::write(d.join("bad.toml"), bad).unwrap();
     let file = d.join("bad.toml");
-    let o = ninefold(&["validate", file.to_str().unwrap()], Duration::from_secs(30));
+    let o = ninefold(
+        &["validate", file.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     for needle in [
@@ -340,7 +386,11 @@ fn reap(pids: &[i32], deadline: Duration) -> Vec<i32> {
     }
     let end = std::time::Instant::now() + deadline;
     let mut gone = 0;
-    while gone < pids.len() && rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())).is_ok() {
+    while gone < pids.len()
+        && rx
+            .recv_timeout(end.saturating_duration_since(std::time::Instant::now()))
+            .is_ok()
+    {
         gone += 1;
     }
     pids.iter().copied().filter(|p| alive(*p)).collect()
@@ -375,7 +425,11 @@ fn a_sigkilled_harness_takes_its_commands_and_their_children_with_it() {
         }
     }
     let services = pids_in(&pids);
-    assert_eq!((guards.len(), services.len()), (3, 2), "{guards:?} {services:?}");
+    assert_eq!(
+        (guards.len(), services.len()),
+        (3, 2),
+        "{guards:?} {services:?}"
+    );
     assert!(guards.iter().chain(&services).all(|p| alive(*p)));
     harness.kill().unwrap(); // SIGKILL: no cleanup code runs in the harness
     harness.wait().unwrap();
@@ -446,7 +500,10 @@ fn nginx_in_front_of_command_instances_takes_the_same_faults() {
         Duration::from_secs(120),
     );
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(matches!(o.status.code(), Some(0 | 1)), "the run works:\n{stderr}");
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "the run works:\n{stderr}"
+    );
     let results = read_json(&out.join("results.json"));
     let faults = results["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 3, "kill, stop, its revert: {faults:#?}");
@@ -460,7 +517,10 @@ fn nginx_in_front_of_command_instances_takes_the_same_faults() {
     let conf = std::fs::read_to_string(out.join("config/gateway-0/nginx-failover.conf")).unwrap();
     assert_eq!(conf.matches("server 127.0.0.1:").count(), 3, "{conf}");
     let summary = read_json(&out.join("summary.json"));
-    assert!(summary["requests"]["sent"].as_u64().unwrap() > 500, "{stderr}");
+    assert!(
+        summary["requests"]["sent"].as_u64().unwrap() > 500,
+        "{stderr}"
+    );
     let instances = &results["recording"]["instances"];
     for i in 0..3 {
         assert!(

@@ -30,7 +30,10 @@ pub(super) fn command(
 ) -> ProcessCommand {
     let cp = path.key("command");
     match raw.command.first() {
-        None => cx.err(&cp, "must name the program to run, e.g. [\"./my-api\", \"--port\", \"{port}\"]"),
+        None => cx.err(
+            &cp,
+            "must name the program to run, e.g. [\"./my-api\", \"--port\", \"{port}\"]",
+        ),
         Some(p) if p.trim().is_empty() => cx.err(&cp.index(0), "the program must not be empty"),
         Some(_) => {}
     }
@@ -104,11 +107,17 @@ fn ready(cx: &mut Checker<'_>, path: &Path, raw: Option<&RawReady>) -> CommandRe
             CommandReady::Line(line.clone())
         }
         Some((Some(_), Some(_))) => {
-            cx.err(&rp, format!("give one of `http` and `line`, not both; {hint}"));
+            cx.err(
+                &rp,
+                format!("give one of `http` and `line`, not both; {hint}"),
+            );
             CommandReady::Http("/".into())
         }
         Some((None, None)) | None => {
-            cx.err(&rp, format!("a `command` must say how ninefold knows it is ready: {hint}"));
+            cx.err(
+                &rp,
+                format!("a `command` must say how ninefold knows it is ready: {hint}"),
+            );
             CommandReady::Http("/".into())
         }
     }

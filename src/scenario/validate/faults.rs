@@ -514,20 +514,12 @@ fn compatible(
     };
     let external_pool =
         pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Targets(_)));
-    let command_pool =
-        pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Command { .. }));
-    if matches!(
+    let admin = matches!(
         action,
         FaultAction::ErrorRate { .. } | FaultAction::FailHealth
-    ) && command_pool
-    {
-        cx.err(
-            &path.key("action"),
-            format!(
-                "`{}` uses the admin API of ninefold's mock backend; pool `{target}` runs your `command`: break it with a process or network fault",
-                action.name()
-            ),
-        );
+    );
+    if admin && pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Command { .. })) {
+        cx.err(&path.key("action"), format!("`{}` uses the admin API of ninefold's mock backend; pool `{target}` runs your `command`: break it with a process or network fault", action.name()));
     }
     if (action.is_process()
         || matches!(

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use reference_gateway::config::from_raw;
 
-use super::command::{self, RawCommand};
 use super::Checker;
+use super::command::{self, RawCommand};
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
@@ -148,7 +148,10 @@ fn command_target(
     upstreams: &BTreeMap<String, Upstream>,
 ) -> GatewayTarget {
     if g.url.is_some() {
-        cx.err(&path.key("url"), "give either `command` (ninefold starts your gateway) or `url` (you run it), not both");
+        cx.err(
+            &path.key("url"),
+            "give either `command` (ninefold starts your gateway) or `url` (you run it), not both",
+        );
     }
     let reference_only = [
         ("routes", !g.routes.is_empty()),

@@ -5,8 +5,8 @@
 //! after a problem so the user sees them all at once.
 
 mod backend;
-mod command;
 pub mod client;
+mod command;
 mod credentials;
 mod faults;
 mod gateway;

@@ -135,7 +135,12 @@ fn command_instances(
         }
     }
     let count = cx.nonzero(&path.key("instances"), u.instances, 1);
-    let command = command::command(cx, path, &raw_command(u, argv), &["port", "instance", "dir"]);
+    let command = command::command(
+        cx,
+        path,
+        &raw_command(u, argv),
+        &["port", "instance", "dir"],
+    );
     Instances::Command { count, command }
 }
 
