@@ -131,7 +131,7 @@ pub enum ChildError {
 /// How a child ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
-    /// e.g. `exit status: 0` or `signal: 9 (SIGKILL)`.
+    /// e.g. `exit code 0` or `killed by SIGKILL`.
     pub status: String,
     pub success: bool,
 }

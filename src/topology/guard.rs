@@ -168,7 +168,12 @@ mod tests {
         );
         let gone = resolve_program("./my-api", Path::new("/nonexistent"), None);
         assert_eq!(gone, Err("`/nonexistent/./my-api` does not exist".into()));
-        let not_exec = resolve_program("/etc/hostname", Path::new("/"), None);
+        let plain = std::env::temp_dir().join(format!("ninefold-guard-{}.txt", std::process::id()));
+        std::fs::write(&plain, "not a program").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let not_exec = resolve_program(plain.to_str().unwrap(), Path::new("/"), None);
+        let _ = std::fs::remove_file(&plain);
         assert!(not_exec.unwrap_err().contains("not an executable file"));
         assert!(resolve_program("", Path::new("/"), None).is_err());
     }

@@ -76,7 +76,7 @@ async fn a_child_that_dies_before_ready_is_an_error_not_a_hang() {
         .await
         .unwrap_err();
     match err {
-        ChildError::DiedEarly { status, .. } => assert_eq!(status, "exit status: 3"),
+        ChildError::DiedEarly { status, .. } => assert_eq!(status, "exit code 3"),
         other => panic!("{other}"),
     }
 }
