@@ -335,20 +335,18 @@ fn a_command_that_exits_at_once_is_reported_with_its_exit_code() {
 #[test]
 fn a_missing_program_breaks_the_run_naming_it_and_a_bad_cwd_is_bad_input() {
     let d = dir("missing");
-    let text = format!(
-        r#"
+    let text = r#"
 name = "missing"
 duration = "2s"
 [upstreams.api]
-command = ["./no-such-api", "--port", "{{port}}"]
-ready = {{ http = "/health" }}
+command = ["./no-such-api", "--port", "{port}"]
+ready = { http = "/health" }
 [[traffic]]
 executor = "constant-arrival-rate"
 rate = 5
-requests = [{{ path = "/" }}]
-"#
-    );
-    let (code, stderr) = run_expecting_failure(&d, &text);
+requests = [{ path = "/" }]
+"#;
+    let (code, stderr) = run_expecting_failure(&d, text);
     assert_eq!(code, Some(3), "{stderr}");
     let expected = format!("api-0: `{}/./no-such-api` does not exist", d.display());
     assert!(stderr.contains(&expected), "{expected}\n{stderr}");

@@ -270,6 +270,12 @@ pub fn gateway_file(
             "a gateway configuration cannot point at another gateway; remove `url`",
         );
     }
+    if raw.gateway.command.is_some() {
+        cx.err_key(
+            &Path::root().key("gateway").key("command"),
+            "a gateway configuration is the reference gateway's: `command` (your own gateway) is for scenarios",
+        );
+    }
     if cx.diags.is_empty() {
         Ok(GatewayFile {
             gateway,
