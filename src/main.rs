@@ -21,6 +21,10 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The guard of a program of yours ends as its program ended (docs/your-processes.md).
+    if let ninefold::cli::Commands::Guard(args) = &cli.command {
+        return ExitCode::from(ninefold::cli::guard::run(args));
+    }
     match ninefold::cli::dispatch(cli) {
         Ok(status) => status.into(),
         Err(err) if is_closed_pipe(&err) => ExitCode::from(CLOSED_PIPE_EXIT),

@@ -406,6 +406,37 @@ fn serverless_throttles_the_burst_and_keeps_the_median_warm() {
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "run with --release (see the module docs)")]
+fn nginx_failover_runs_your_nginx_and_service_under_the_faults() {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH").is_some_and(|p| {
+            std::env::split_paths(&p)
+                .chain(["/usr/sbin".into(), "/sbin".into()])
+                .any(|d| d.join(program).is_file())
+        })
+    };
+    if !on_path("nginx") || !on_path("python3") {
+        eprintln!(
+            "skipped: nginx-failover needs nginx and python3 (Debian: apt-get install nginx-light python3)"
+        );
+        return;
+    }
+    let r = run("nginx-failover", 0.5);
+    passes(&r);
+    let lifecycle = r.results["lifecycle"].as_array().unwrap();
+    assert!(
+        lifecycle
+            .iter()
+            .any(|e| e["instance"] == "api-1" && e["event"] == "replaced"),
+        "{lifecycle:?}"
+    );
+    assert!(
+        r.served("api-1", 0.0, 4.0) > 0,
+        "api[1] served through nginx"
+    );
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "run with --release (see the module docs)")]
 fn failing_slo_gates_with_exit_1() {
     let r = run("failing-slo", 0.5);
     assert_eq!(r.code, Some(1), "{}", r.output);

@@ -15,6 +15,7 @@ pub mod toxiproxy;
 use crate::ExitStatus;
 
 pub mod gateway;
+pub mod guard;
 pub mod init;
 pub mod merge;
 pub mod run;
@@ -130,6 +131,10 @@ pub enum Commands {
         after_help = "Example:\n  ninefold toxiproxy --port 8474 --seed 7\n  curl -s -XPOST localhost:8474/proxies -d '{\"name\":\"api\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'"
     )]
     Toxiproxy(toxiproxy::Args),
+    /// Run a program of yours the way `ninefold run` does: in its own process
+    /// group, dying with its parent (the harness), ending as the program ends.
+    #[command(hide = true)]
+    Guard(guard::Args),
 }
 
 /// Run the subcommand the user asked for.
@@ -153,5 +158,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Commands::Attack(args) => attack::run(args),
         Commands::Toxiproxy(args) => toxiproxy::run(args),
         Commands::Merge(args) => merge::run(args),
+        // `main` runs the guard itself (its exit code is its program's); here, for a
+        // caller of the library, 0 or "the run broke".
+        Commands::Guard(args) => Ok(match guard::run(&args) {
+            0 => ExitStatus::Pass,
+            _ => ExitStatus::RunBroke,
+        }),
     }
 }

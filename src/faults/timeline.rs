@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::scenario::model::{FaultAction, FaultTarget, GatewayTarget, Scenario};
+use crate::scenario::model::{FaultAction, FaultTarget, Scenario};
 
 /// One instance a fault can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,8 +99,9 @@ pub trait FaultDriver: Sync {
 /// Every instance of the topology, with its zone.
 pub fn instances(s: &Scenario) -> Vec<(Instance, Option<String>)> {
     let mut out = Vec::new();
-    if let GatewayTarget::Bundled { instances, zones } = &s.gateway.target {
-        for index in 0..instances.get() as usize {
+    if s.gateway.target.is_started() {
+        let zones = s.gateway.target.zones();
+        for index in 0..s.gateway.target.started_instances() {
             let zone = (!zones.is_empty()).then(|| zones[index % zones.len()].clone());
             out.push((Instance::Gateway { index }, zone));
         }

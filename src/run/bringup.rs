@@ -6,7 +6,7 @@
 //!  redis? ─► backends (all at once) ─► links ─► gateways (targets: the links) ─► links
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,9 @@ use super::links::Links;
 use super::plan::RunPlan;
 use super::runner::{RunError, RunOptions, write_gateway_config};
 use crate::faults::timeline::Instance;
-use crate::scenario::model::{GatewayTarget, LatencyModel, StoreSpec, Upstream};
+use crate::scenario::model::{
+    GatewayTarget, Instances, LatencyModel, ProcessCommand, StoreSpec, Upstream,
+};
 use crate::topology::child::ReadySignal;
 use crate::topology::ready::ReadyLine;
 use crate::topology::supervisor::{SlotSpec, Supervisor};
@@ -86,6 +88,12 @@ impl Bringup<'_> {
                 continue;
             };
             let u = &s.upstreams[pool];
+            if let Instances::Command { command, .. } = &u.instances {
+                let slot =
+                    self.command_slot(p.instance.name(), "backend", command, u.restart_after);
+                slots.push(slot.spec(None, &BTreeMap::new())?);
+                continue;
+            }
             let behaviour = write_behaviour(&self.config_dir, u)?;
             let store = store_arg(u, &self.plan.out_dir, self.redis_url.as_deref());
             let name = p.instance.name();
@@ -134,6 +142,13 @@ impl Bringup<'_> {
                     admins: Vec::new(),
                 });
             }
+            GatewayTarget::Command {
+                command, config, ..
+            } => {
+                return self
+                    .start_command_gateways(command, config.as_deref(), backends)
+                    .await;
+            }
             GatewayTarget::Bundled { .. } => {}
         }
         let config =
@@ -159,6 +174,46 @@ impl Bringup<'_> {
             }
         }
         Ok(gateways)
+    }
+
+    /// Start the user's gateway program, each instance with its `config` rendered
+    /// with the pools' link addresses; traffic goes to each instance's link.
+    async fn start_command_gateways(
+        &self,
+        command: &ProcessCommand,
+        config: Option<&Path>,
+        backends: &HashMap<String, SocketAddr>,
+    ) -> Result<Gateways, RunError> {
+        let pools = super::commands::pool_links(&self.plan.scenario, backends);
+        let mut slots = Vec::new();
+        for p in &self.plan.processes {
+            if matches!(p.instance, Instance::Gateway { .. }) {
+                let slot = self.command_slot(p.instance.name(), "gateway", command, None);
+                slots.push(slot.spec(config, &pools)?);
+            }
+        }
+        let mut gateways = Gateways::default();
+        for (_, _, addr) in self.start_linked(slots).await? {
+            gateways.targets.push(Target::new(addr));
+        }
+        Ok(gateways)
+    }
+
+    fn command_slot<'c>(
+        &'c self,
+        name: String,
+        role: &'c str,
+        command: &'c ProcessCommand,
+        replace_after: Option<Duration>,
+    ) -> super::commands::CommandSlot<'c> {
+        super::commands::CommandSlot {
+            name,
+            role,
+            command,
+            replace_after,
+            program: self.options.program.clone(),
+            out_dir: &self.plan.out_dir,
+        }
     }
 
     /// Start `slots` all at once; each, once ready, is announced and put
@@ -196,6 +251,8 @@ impl Bringup<'_> {
             ready_timeout: READY_TIMEOUT,
             replace_after,
             ready: ReadySignal::Line,
+            env: Vec::new(),
+            cwd: None,
         }
     }
 }

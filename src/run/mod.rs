@@ -4,6 +4,7 @@
 //! tests use); the modules are its stages.
 
 pub(crate) mod bringup;
+pub(crate) mod commands;
 pub mod driver;
 pub mod experiment;
 pub mod export;

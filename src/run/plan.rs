@@ -54,11 +54,13 @@ impl RunPlan {
         for (instance, zone) in timeline::instances(&scenario) {
             match &instance {
                 Instance::Backend { pool, index } => match &scenario.upstreams[pool].instances {
-                    Instances::Managed(_) => processes.push(ProcessPlan {
-                        instance,
-                        zone,
-                        linked: true,
-                    }),
+                    Instances::Managed(_) | Instances::Command { .. } => {
+                        processes.push(ProcessPlan {
+                            instance,
+                            zone,
+                            linked: true,
+                        })
+                    }
                     Instances::Targets(t) => {
                         let addr = t[*index].clone();
                         external_targets.push((instance, addr));
@@ -97,9 +99,16 @@ impl fmt::Display for RunPlan {
             "\nprocesses (each on 127.0.0.1, ports picked by the OS, reached through a fault-proxy link of its name)"
         )?;
         for p in &self.processes {
-            let role = match p.instance {
-                Instance::Gateway { .. } => "ninefold gateway",
-                _ => "ninefold backend",
+            let role = match &p.instance {
+                Instance::Gateway { .. } => match &s.gateway.target {
+                    GatewayTarget::Command { command, .. } => command_line(command),
+                    _ => "ninefold gateway".into(),
+                },
+                Instance::Backend { pool, .. } => match &s.upstreams[pool].instances {
+                    Instances::Command { command, .. } => command_line(command),
+                    _ => "ninefold backend".into(),
+                },
+                _ => "ninefold backend".into(),
             };
             let zone = p
                 .zone
@@ -120,7 +129,7 @@ impl fmt::Display for RunPlan {
         }
         match &s.gateway.target {
             GatewayTarget::External { url } => writeln!(f, "  traffic → external gateway {url}")?,
-            GatewayTarget::Bundled { .. } => {
+            GatewayTarget::Bundled { .. } | GatewayTarget::Command { .. } => {
                 writeln!(f, "  traffic → the gateway links, round-robin")?
             }
         }
@@ -159,4 +168,9 @@ impl fmt::Display for RunPlan {
         }
         Ok(())
     }
+}
+
+/// `command` as a person reads it: the program and its arguments, placeholders as written.
+fn command_line(c: &crate::scenario::model::ProcessCommand) -> String {
+    format!("command: {}", c.argv.join(" "))
 }

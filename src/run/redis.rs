@@ -79,6 +79,8 @@ pub async fn start(
                 role: REDIS.into(),
                 addr,
             },
+            env: Vec::new(),
+            cwd: None,
         };
         match supervisor.start(spec).await {
             Ok(ready) => return Ok(format!("redis://{}", ready.addr)),

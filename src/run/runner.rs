@@ -312,6 +312,11 @@ pub(super) fn write_gateway_config(
                     .collect(),
             );
             u.instances = None;
+            // A `command` is the harness's business: the gateway balances over its links.
+            u.command = None;
+            u.env = None;
+            u.cwd = None;
+            u.ready = None;
             u.restart = None;
             u.latency = None;
             u.errors = None;

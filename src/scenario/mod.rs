@@ -5,6 +5,7 @@
 //! that cannot hold an invalid value. Every problem is reported at once, each as
 //! `FILE:LINE:COL: message` ([`diagnostics`]).
 
+pub mod config_template;
 pub mod diagnostics;
 pub mod human;
 pub mod model;

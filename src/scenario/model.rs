@@ -68,6 +68,64 @@ pub enum GatewayTarget {
     },
     /// An external gateway; nothing is started for it.
     External { url: String },
+    /// The user's own gateway program (`[gateway] command`), `instances` of it
+    /// started by ninefold in place of the reference gateway.
+    Command {
+        instances: NonZeroU32,
+        zones: Vec<String>,
+        command: ProcessCommand,
+        /// The configuration template rendered per instance (`config`).
+        config: Option<PathBuf>,
+    },
+}
+
+impl GatewayTarget {
+    /// Whether ninefold starts the gateway's processes (the reference gateway or a `command`).
+    pub fn is_started(&self) -> bool {
+        !matches!(self, GatewayTarget::External { .. })
+    }
+
+    /// The zones of the gateway instances ninefold starts.
+    pub fn zones(&self) -> &[String] {
+        match self {
+            GatewayTarget::Bundled { zones, .. } | GatewayTarget::Command { zones, .. } => zones,
+            GatewayTarget::External { .. } => &[],
+        }
+    }
+
+    /// How many gateway instances ninefold starts.
+    pub fn started_instances(&self) -> usize {
+        match self {
+            GatewayTarget::Bundled { instances, .. } | GatewayTarget::Command { instances, .. } => {
+                instances.get() as usize
+            }
+            GatewayTarget::External { .. } => 0,
+        }
+    }
+}
+
+/// A program of the user's that ninefold starts, supervises and faults as it does
+/// its own roles (`command`, with `env`, `cwd`, `ready`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessCommand {
+    /// Program and arguments as written; placeholders are rendered per instance.
+    pub argv: Vec<String>,
+    /// Variables set for it (values rendered like the arguments).
+    pub env: Vec<(String, String)>,
+    /// Its working directory, absolute (default: the scenario's folder).
+    pub cwd: PathBuf,
+    pub ready: CommandReady,
+    /// How long it may take to be ready, each time it starts.
+    pub ready_timeout: Duration,
+}
+
+/// How a program of the user's says it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandReady {
+    /// `GET PATH` on its port answers 2xx or 3xx.
+    Http(String),
+    /// A line of its stdout matches this (validated) regular expression.
+    Line(String),
 }
 
 /// The `[gateway]` section.
@@ -201,14 +259,32 @@ pub enum Instances {
     Managed(NonZeroU32),
     /// Addresses of instances someone else runs (`host:port`).
     Targets(Vec<String>),
+    /// The user's own program (`command`), `count` instances started by ninefold.
+    Command {
+        count: NonZeroU32,
+        command: ProcessCommand,
+    },
 }
 
 impl Instances {
     /// How many instances the pool has.
     pub fn count(&self) -> usize {
         match self {
-            Instances::Managed(n) => n.get() as usize,
+            Instances::Managed(n) | Instances::Command { count: n, .. } => n.get() as usize,
             Instances::Targets(t) => t.len(),
+        }
+    }
+
+    /// Whether ninefold starts (and can signal and replace) the instances.
+    pub fn is_started(&self) -> bool {
+        !matches!(self, Instances::Targets(_))
+    }
+
+    /// The key that sizes the pool, for messages: `instances` or `targets`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Instances::Managed(_) | Instances::Command { .. } => "instances",
+            Instances::Targets(_) => "targets",
         }
     }
 }

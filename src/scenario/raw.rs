@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 pub use reference_gateway::config::raw::{
     HumanDuration, RawApiKey, RawAuth, RawCache, RawGateway, RawHealth, RawOutlier, RawPlan,
-    RawQuota, RawRateLimit, RawRetry, RawRoute,
+    RawQuota, RawRateLimit, RawReady, RawRetry, RawRoute,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -144,12 +144,26 @@ pub struct RawServerless {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
-    /// Mock backends started by ninefold; excludes `targets`.
+    /// Instances started by ninefold (mock backends, or `command`); excludes `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<u32>,
     /// Instances someone else runs, as `host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
+    /// Your own service instead of the mock backend, started by ninefold per instance:
+    /// program and arguments, e.g. `["./my-api", "--port", "{port}"]` (`{port}`: the port
+    /// ninefold chose for the instance; `{instance}`: its name, e.g. `api-0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Environment variables for `command` (values may use `{port}` and `{instance}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Working directory of `command`, relative to the scenario (default: the scenario's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// How `command` says it is ready: `{ http = "/health" }` or `{ line = "REGEX" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<RawReady>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<Vec<String>>,
     /// round-robin | least-request | random | hash:<header>

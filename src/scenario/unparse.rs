@@ -198,18 +198,27 @@ fn plan(p: &Plan) -> RawPlan {
 
 fn gateway(g: &Gateway) -> RawGateway {
     let (instances, zones, url) = match &g.target {
-        GatewayTarget::Bundled { instances, zones } => (
+        GatewayTarget::Bundled { instances, zones }
+        | GatewayTarget::Command {
+            instances, zones, ..
+        } => (
             Some(instances.get()),
             (!zones.is_empty()).then(|| zones.clone()),
             None,
         ),
         GatewayTarget::External { url } => (None, None, Some(url.clone())),
     };
+    let (command, config, ready, env, cwd) = gateway_command(g);
     let (unknown_tenant, default_plan) = gw::unknown_tenant(&g.unknown_tenant);
     RawGateway {
         instances,
         zones,
         url,
+        command,
+        config,
+        ready,
+        env,
+        cwd,
         request_timeout: Some(d(g.request_timeout)),
         max_body_bytes: Some(g.max_body_bytes),
         tls: g.tls.as_ref().map(gw::server_tls),
@@ -267,14 +276,78 @@ fn route(r: &Route) -> RawRoute {
     raw
 }
 
-fn upstream(u: &Upstream) -> RawUpstream {
-    let (instances, targets) = match &u.instances {
-        Instances::Managed(n) => (Some(n.get()), None),
-        Instances::Targets(t) => (None, Some(t.clone())),
+/// The raw `command`, `config`, `ready`, `env` and `cwd` of `[gateway]`.
+#[allow(clippy::type_complexity)]
+fn gateway_command(
+    g: &Gateway,
+) -> (
+    Option<Vec<String>>,
+    Option<String>,
+    Option<RawReady>,
+    Option<BTreeMap<String, String>>,
+    Option<String>,
+) {
+    let GatewayTarget::Command {
+        command, config, ..
+    } = &g.target
+    else {
+        return (None, None, None, None, None);
     };
-    RawUpstream {
+    let (command, ready, env, cwd) = command_keys(Some(command));
+    let config = config.as_ref().map(|p| p.display().to_string());
+    (command, config, ready, env, cwd)
+}
+
+/// The raw `command`, `ready`, `env` and `cwd` of a program of the user's.
+#[allow(clippy::type_complexity)]
+fn command_keys(
+    c: Option<&ProcessCommand>,
+) -> (
+    Option<Vec<String>>,
+    Option<RawReady>,
+    Option<BTreeMap<String, String>>,
+    Option<String>,
+) {
+    let Some(c) = c else {
+        return (None, None, None, None);
+    };
+    let ready = match &c.ready {
+        CommandReady::Http(path) => RawReady {
+            http: Some(path.clone()),
+            ..RawReady::default()
+        },
+        CommandReady::Line(pattern) => RawReady {
+            line: Some(pattern.clone()),
+            ..RawReady::default()
+        },
+    };
+    let ready = RawReady {
+        timeout: Some(d(c.ready_timeout)),
+        ..ready
+    };
+    (
+        Some(c.argv.clone()),
+        Some(ready),
+        (!c.env.is_empty()).then(|| c.env.iter().cloned().collect()),
+        Some(c.cwd.display().to_string()),
+    )
+}
+
+fn upstream(u: &Upstream) -> RawUpstream {
+    let (instances, targets, command) = match &u.instances {
+        Instances::Managed(n) => (Some(n.get()), None, None),
+        Instances::Targets(t) => (None, Some(t.clone()), None),
+        Instances::Command { count, command } => (Some(count.get()), None, Some(command)),
+    };
+    let mock = command.is_none();
+    let (command, ready, env, cwd) = command_keys(command);
+    let raw = RawUpstream {
         instances,
         targets,
+        command,
+        ready,
+        env,
+        cwd,
         zones: (!u.zones.is_empty()).then(|| u.zones.clone()),
         balance: Some(gw::balance(&u.balance)),
         health: Some((&u.health).into()),
@@ -315,6 +388,19 @@ fn upstream(u: &Upstream) -> RawUpstream {
             over_limit_status: Some(s.over_limit_status),
         }),
         payload_bytes: Some(u.payload_bytes),
+    };
+    if mock { raw } else { without_mock_keys(raw) }
+}
+
+/// A `command` is the user's service: the keys that shape the mock backend are not its.
+fn without_mock_keys(raw: RawUpstream) -> RawUpstream {
+    RawUpstream {
+        latency: None,
+        errors: None,
+        store: None,
+        serverless: None,
+        payload_bytes: None,
+        ..raw
     }
 }
 

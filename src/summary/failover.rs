@@ -99,13 +99,15 @@ fn no_effect(s: &Scenario, rec: &Recording, e: &FaultEvent) -> Option<String> {
         let routed = match &s.gateway.target {
             GatewayTarget::Bundled { .. } => s.gateway.routes.iter().any(|r| &r.upstream == pool),
             GatewayTarget::External { .. } => false,
+            // The user's gateway routes by its own configuration: not known to be off the path.
+            GatewayTarget::Command { .. } => true,
         };
         if !routed {
             reasons.push(match &s.gateway.target {
                 GatewayTarget::External { .. } => format!(
                     "{name} is not on the path of any request: the gateway is external ([gateway] url) and cannot reach the backends ninefold started"
                 ),
-                GatewayTarget::Bundled { .. } => {
+                GatewayTarget::Bundled { .. } | GatewayTarget::Command { .. } => {
                     format!("{name} is not on the path of any request: no route sends to pool {pool}")
                 }
             });

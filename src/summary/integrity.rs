@@ -21,6 +21,16 @@ fn integrity_unmeasured(s: &Scenario, r: &RunResults) -> Option<String> {
             "the backends of pool {pool} are external (targets), so ninefold cannot read their store"
         ));
     }
+    if let Some(pool) = s
+        .upstreams
+        .iter()
+        .find(|(_, u)| matches!(u.instances, Instances::Command { .. }))
+        .map(|(p, _)| p)
+    {
+        return Some(format!(
+            "pool {pool} runs your command, whose store is its own: ninefold cannot read it back"
+        ));
+    }
     if let Some(st) = r.stores.iter().find(|st| st.orders.is_none()) {
         return Some(format!(
             "the store of pool {} could not be read back ({})",

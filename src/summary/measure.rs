@@ -369,6 +369,9 @@ impl Evidence<'_> {
                             GatewayTarget::External { .. } => {
                                 "the gateway is external, so its own retries cannot be counted"
                             }
+                            GatewayTarget::Command { .. } => {
+                                "the gateway is your command, whose own retries ninefold cannot count"
+                            }
                             _ => "the gateway's retry counter could not be read from its /metrics",
                         }
                         .into(),

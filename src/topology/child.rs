@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
+use super::probe::{LinePattern, PROBE_EVERY, http_ready};
 use super::ready::ReadyLine;
 
 /// The environment variable a child reads to tie its life to the harness.
@@ -32,6 +33,10 @@ pub struct ChildSpec {
     pub ready_timeout: Duration,
     /// How it says it is ready.
     pub ready: ReadySignal,
+    /// Variables set on top of the harness's environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory (default: the harness's).
+    pub cwd: Option<PathBuf>,
 }
 
 /// How a child says it is ready.
@@ -48,6 +53,20 @@ pub enum ReadySignal {
         role: String,
         addr: std::net::SocketAddr,
     },
+    /// A program of someone else's: ready once a line of its stdout matches
+    /// `pattern`; it then serves on `addr`, which the harness chose, as `role`.
+    Pattern {
+        pattern: LinePattern,
+        role: String,
+        addr: std::net::SocketAddr,
+    },
+    /// A program of someone else's: ready once `GET path` on `addr` (which the
+    /// harness chose) answers 2xx or 3xx.
+    Http {
+        path: String,
+        role: String,
+        addr: std::net::SocketAddr,
+    },
 }
 
 impl ReadySignal {
@@ -59,6 +78,12 @@ impl ReadySignal {
                 .to_ascii_lowercase()
                 .contains(&text.to_ascii_lowercase())
                 .then(|| ReadyLine::new(role, *addr)),
+            ReadySignal::Pattern {
+                pattern,
+                role,
+                addr,
+            } => pattern.matches(line).then(|| ReadyLine::new(role, *addr)),
+            ReadySignal::Http { .. } => None,
         }
     }
 }
@@ -80,9 +105,11 @@ pub enum ChildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{name}: no ready line within {timeout:?}; see {log}")]
+    #[error("{name}: {what} within {timeout:?}; see {log}")]
     NotReady {
         name: String,
+        /// What did not happen: `no ready line`, `GET /health did not answer 2xx or 3xx (…)`.
+        what: String,
         timeout: Duration,
         log: PathBuf,
     },
@@ -104,7 +131,7 @@ pub enum ChildError {
 /// How a child ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
-    /// e.g. `exit status: 0` or `signal: 9 (SIGKILL)`.
+    /// e.g. `exit code 0` or `killed by SIGKILL`.
     pub status: String,
     pub success: bool,
 }
@@ -144,7 +171,11 @@ fn start(spec: &ChildSpec) -> Result<(tokio::process::Child, std::fs::File), Chi
         source,
     })?;
     let mut cmd = Command::new(&program);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
     cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -155,70 +186,138 @@ fn start(spec: &ChildSpec) -> Result<(tokio::process::Child, std::fs::File), Chi
         .kill_on_drop(true);
     let child = cmd.spawn().map_err(|source| ChildError::Spawn {
         name: spec.name.clone(),
-        program: program.display().to_string(),
+        program: match &spec.cwd {
+            Some(dir) => format!("{} in {}", program.display(), dir.display()),
+            None => program.display().to_string(),
+        },
         source,
     })?;
     Ok((child, log_file))
 }
 
-impl RunningChild {
-    /// Start `spec` and wait for its ready line.
-    pub async fn spawn(spec: &ChildSpec) -> Result<Self, ChildError> {
-        let (mut child, log_file) = start(spec)?;
-        let pid = child.id().map_or(0, |p| p as i32);
-        let stdout = child.stdout.take();
-        let (tx, exited) = watch::channel(None);
-        let mut log = tokio::fs::File::from_std(log_file);
+type OutLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
-        // Read lines until the ready line; everything is copied to the log.
-        let mut lines = stdout.map(|s| BufReader::new(s).lines());
-        let wait_ready = async {
-            let lines = lines.as_mut()?;
+/// Copy the rest of a child's stdout to its log, in the background.
+fn copy_rest(lines: Option<OutLines>, mut log: tokio::fs::File) {
+    tokio::spawn(async move {
+        if let Some(mut lines) = lines {
             while let Ok(Some(line)) = lines.next_line().await {
                 let _ = log.write_all(line.as_bytes()).await;
                 let _ = log.write_all(b"\n").await;
-                if let Some(ready) = spec.ready.detect(&line) {
-                    return Some(ready);
-                }
             }
-            None
-        };
-        let ready = match tokio::time::timeout(spec.ready_timeout, wait_ready).await {
-            Ok(Some(ready)) => ready,
-            Ok(None) => {
-                let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await
-                {
-                    Ok(Ok(s)) => s.to_string(),
-                    _ => "still running, stdout closed".into(),
-                };
-                let _ = child.start_kill();
-                return Err(ChildError::DiedEarly {
-                    name: spec.name.clone(),
-                    status,
-                    log: spec.log.clone(),
-                });
-            }
-            Err(_) => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                return Err(ChildError::NotReady {
-                    name: spec.name.clone(),
-                    timeout: spec.ready_timeout,
-                    log: spec.log.clone(),
-                });
-            }
-        };
+        }
+        let _ = log.flush().await;
+    });
+}
 
-        // Keep copying its output, and publish how it ends.
-        tokio::spawn(async move {
-            if let Some(mut lines) = lines {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = log.write_all(line.as_bytes()).await;
-                    let _ = log.write_all(b"\n").await;
+/// Read (and log) stdout lines until one is the ready line; `None` at the end of stdout.
+async fn read_until_ready(
+    ready: &ReadySignal,
+    lines: &mut Option<OutLines>,
+    log: &mut tokio::fs::File,
+) -> Option<ReadyLine> {
+    let lines = lines.as_mut()?;
+    while let Ok(Some(line)) = lines.next_line().await {
+        let _ = log.write_all(line.as_bytes()).await;
+        let _ = log.write_all(b"\n").await;
+        if let Some(ready) = ready.detect(&line) {
+            return Some(ready);
+        }
+    }
+    None
+}
+
+/// Wait until `GET path` on `addr` answers 2xx or 3xx, the child exits, or the time is up.
+async fn wait_http(
+    child: &mut tokio::process::Child,
+    pid: i32,
+    spec: &ChildSpec,
+    path: &str,
+    addr: std::net::SocketAddr,
+) -> Result<(), ChildError> {
+    let mut last = String::from("never asked");
+    let probe = async {
+        loop {
+            match http_ready(addr, path).await {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+    };
+    let outcome = tokio::time::timeout(spec.ready_timeout, async {
+        tokio::select! {
+            () = probe => None,
+            status = child.wait() => Some(status),
+        }
+    })
+    .await;
+    match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(status)) => Err(ChildError::DiedEarly {
+            name: spec.name.clone(),
+            status: status.map_or_else(|e| format!("wait failed: {e}"), describe),
+            log: spec.log.clone(),
+        }),
+        Err(_) => {
+            kill_group(child, pid);
+            let _ = child.wait().await;
+            Err(ChildError::NotReady {
+                name: spec.name.clone(),
+                what: format!("GET {path} on {addr} did not answer 2xx or 3xx (last: {last})"),
+                timeout: spec.ready_timeout,
+                log: spec.log.clone(),
+            })
+        }
+    }
+}
+
+/// What a child that never said it was ready failed to do, for the error.
+fn not_ready_what(ready: &ReadySignal) -> String {
+    match ready {
+        ReadySignal::Line => "no ready line".into(),
+        ReadySignal::LogText { text, .. } => format!("no line of its output said `{text}`"),
+        ReadySignal::Pattern { pattern, .. } => {
+            format!("no line of its stdout matched `{}`", pattern.as_str())
+        }
+        ReadySignal::Http { path, addr, .. } => format!("GET {path} on {addr} did not answer"),
+    }
+}
+
+impl RunningChild {
+    /// Start `spec` and wait until it is ready (its ready line, or what `spec.ready` says).
+    pub async fn spawn(spec: &ChildSpec) -> Result<Self, ChildError> {
+        let (mut child, log_file) = start(spec)?;
+        let pid = child.id().map_or(0, |p| p as i32);
+        let (tx, exited) = watch::channel(None);
+        let mut log = tokio::fs::File::from_std(log_file);
+        let mut lines = child.stdout.take().map(|s| BufReader::new(s).lines());
+        let ready = if let ReadySignal::Http { path, role, addr } = &spec.ready {
+            // Its output is copied from the start; readiness is asked over HTTP.
+            copy_rest(lines, log);
+            wait_http(&mut child, pid, spec, path, *addr).await?;
+            ReadyLine::new(role, *addr)
+        } else {
+            let wait_ready = read_until_ready(&spec.ready, &mut lines, &mut log);
+            match tokio::time::timeout(spec.ready_timeout, wait_ready).await {
+                Ok(Some(ready)) => {
+                    copy_rest(lines, log);
+                    ready
+                }
+                Ok(None) => return Err(died_early(child, pid, spec).await),
+                Err(_) => {
+                    kill_group(&mut child, pid);
+                    let _ = child.wait().await;
+                    return Err(ChildError::NotReady {
+                        name: spec.name.clone(),
+                        what: not_ready_what(&spec.ready),
+                        timeout: spec.ready_timeout,
+                        log: spec.log.clone(),
+                    });
                 }
             }
-            let _ = log.flush().await;
-        });
+        };
+        // Publish how it ends.
         tokio::spawn(async move {
             let exit = match child.wait().await {
                 Ok(s) => Exit {
@@ -283,6 +382,28 @@ impl RunningChild {
         }
         let _ = self.signal(Signal::SIGKILL);
         self.wait(Duration::from_secs(5)).await
+    }
+}
+
+/// SIGKILL to the child's whole group (a guard's program and its children too).
+fn kill_group(child: &mut tokio::process::Child, pid: i32) {
+    if pid > 0 {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
+}
+
+/// Its stdout closed before it was ready: how it ended (killed if it did not).
+async fn died_early(mut child: tokio::process::Child, pid: i32, spec: &ChildSpec) -> ChildError {
+    let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(Ok(s)) => describe(s),
+        _ => "still running, stdout closed".into(),
+    };
+    kill_group(&mut child, pid);
+    ChildError::DiedEarly {
+        name: spec.name.clone(),
+        status,
+        log: spec.log.clone(),
     }
 }
 

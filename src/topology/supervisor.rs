@@ -57,6 +57,10 @@ pub struct SlotSpec {
     pub replace_after: Option<Duration>,
     /// How the process says it is ready.
     pub ready: ReadySignal,
+    /// Variables set on top of the harness's environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory (default: the harness's).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 struct Slot {
@@ -248,29 +252,24 @@ impl Supervisor {
 
     /// Start a replacement now unless one started since `generation`.
     async fn replace(&self, name: &str, generation: u64) {
-        let (args, program, log, ready_timeout, ready) = {
+        let spec = {
             let slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
             let Some(slot) = slots.get(name) else { return };
             if slot.generation != generation || slot.child.is_some() {
                 return;
             }
             let s = &slot.spec;
-            (
-                Arc::clone(&s.args),
-                s.program.clone(),
-                s.log.clone(),
-                s.ready_timeout,
-                s.ready.clone(),
-            )
-        };
-        let spec = SlotSpec {
-            name: name.to_owned(),
-            args,
-            program,
-            log,
-            ready_timeout,
-            replace_after: None,
-            ready,
+            SlotSpec {
+                name: name.to_owned(),
+                args: Arc::clone(&s.args),
+                program: s.program.clone(),
+                log: s.log.clone(),
+                ready_timeout: s.ready_timeout,
+                replace_after: None,
+                ready: s.ready.clone(),
+                env: s.env.clone(),
+                cwd: s.cwd.clone(),
+            }
         };
         match spawn(&spec).await {
             Ok(child) => {
@@ -395,6 +394,8 @@ async fn spawn(spec: &SlotSpec) -> Result<RunningChild, ChildError> {
         log: spec.log.clone(),
         ready_timeout: spec.ready_timeout,
         ready: spec.ready.clone(),
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
     })
     .await
 }

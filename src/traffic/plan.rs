@@ -58,7 +58,8 @@ impl TrafficPlan {
 fn external_url(scenario: &Scenario) -> Option<&str> {
     match &scenario.gateway.target {
         crate::scenario::model::GatewayTarget::External { url } => Some(url),
-        crate::scenario::model::GatewayTarget::Bundled { .. } => None,
+        crate::scenario::model::GatewayTarget::Bundled { .. }
+        | crate::scenario::model::GatewayTarget::Command { .. } => None,
     }
 }
 

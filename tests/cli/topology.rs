@@ -15,6 +15,8 @@ fn spec(name: &str, script: &str) -> ChildSpec {
         log: dir.join(format!("{name}.log")),
         ready_timeout: Duration::from_secs(20),
         ready: Default::default(),
+        env: Vec::new(),
+        cwd: None,
     }
 }
 
@@ -74,7 +76,7 @@ async fn a_child_that_dies_before_ready_is_an_error_not_a_hang() {
         .await
         .unwrap_err();
     match err {
-        ChildError::DiedEarly { status, .. } => assert_eq!(status, "exit status: 3"),
+        ChildError::DiedEarly { status, .. } => assert_eq!(status, "exit code 3"),
         other => panic!("{other}"),
     }
 }
@@ -122,6 +124,8 @@ mod supervisor {
             ready_timeout: Duration::from_secs(20),
             ready: Default::default(),
             replace_after,
+            env: Vec::new(),
+            cwd: None,
         }
     }
 
@@ -183,4 +187,43 @@ mod supervisor {
         );
         sup.shutdown(Duration::from_secs(5)).await;
     }
+}
+
+/// `ninefold guard -- sh -c SCRIPT`, waited for at most 30 s.
+fn guard(script: &str) -> std::process::ExitStatus {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args(["guard", "--", "/bin/sh", "-c", script])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+            panic!("the guard of {script:?} did not end")
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_guard_ends_as_its_program_ended() {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(guard("exit 7").code(), Some(7));
+    assert_eq!(guard("exit 0").code(), Some(0));
+    // Killed by a signal: the guard dies by the same one, so the run says so.
+    assert_eq!(guard("kill -TERM $$").signal(), Some(15));
+    assert_eq!(guard("kill -KILL $$").signal(), Some(9));
+    // A program that is not there: the shell's 127, and why on stderr.
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_ninefold"))
+        .args(["guard", "--", "/nonexistent/program"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot start /nonexistent/program"),
+        "{missing:?}"
+    );
 }

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod commands;
 mod credentials;
 mod e2e;
 mod integrity_api;

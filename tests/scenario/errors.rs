@@ -304,7 +304,7 @@ fn validate_does_not_stop_at_the_first_unknown_key() {
     let file = path.display();
     for want in [
         format!(
-            "{file}:5:1: unknown key `instancez` in [upstreams.api]; did you mean `instances`? Expected one of: balance, errors,"
+            "{file}:5:1: unknown key `instancez` in [upstreams.api]; did you mean `instances`? Expected one of: balance, command, cwd, env, errors,"
         ),
         format!("{file}:15:8: traffic[0].rate: must be > 0, got -5"),
         format!(

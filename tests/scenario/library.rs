@@ -21,6 +21,7 @@ const EXPECTED: &[&str] = &[
     "gateway-ha-throttling",
     "idempotency",
     "latency-injection",
+    "nginx-failover",
     "quickstart",
     "quota",
     "rolling-restart",

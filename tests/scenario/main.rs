@@ -2,6 +2,7 @@
 //! the schema valid, the scenario library complete, and every limit `run` enforces
 //! known to `validate`. One test binary (each module was once its own).
 
+mod commands;
 mod errors;
 mod files;
 mod library;

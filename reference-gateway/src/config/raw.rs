@@ -26,6 +26,26 @@ pub struct RawGateway {
     /// An external gateway to test instead of the bundled one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    // `command`, `config`, `ready`, `env` and `cwd`: a gateway of the user's own that
+    // ninefold starts instead of the reference gateway; the gateway never reads them.
+    /// Your own gateway, started by ninefold instead of the reference one: program and
+    /// arguments, e.g. `["nginx", "-p", "{dir}", "-c", "{config}"]` (`{port}`: the port
+    /// it must listen on; `{config}`: the rendered `config`; `{dir}`: its folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// A configuration template for `command`, relative to the scenario: rendered per
+    /// instance into the run folder with `{port}`, `{dir}` and the pools' link addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// How `command` says it is ready: `{ http = "/health" }` or `{ line = "REGEX" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<RawReady>,
+    /// Environment variables for `command` (values may use `{port}`, `{dir}`, `{config}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Working directory of `command`, relative to the scenario (default: the scenario's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// Overall request timeout inside the gateway (default "2s").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<HumanDuration>,
@@ -52,6 +72,21 @@ pub struct RawGateway {
     /// The gateway's listener speaks TLS (HTTPS) with this certificate and key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<RawServerTls>,
+}
+
+/// How a program ninefold starts says it is ready: exactly one of the two keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    /// Ready once `GET PATH` on its port answers 2xx or 3xx, e.g. `"/health"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// Ready once a line of its stdout matches this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// How long it may take to be ready, each time it starts (default "30s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
 }
 
 /// One `[[gateway.api_keys]]` entry.

@@ -421,10 +421,7 @@ fn zone_target(
     gateway: &Gateway,
     upstreams: &BTreeMap<String, Upstream>,
 ) -> Option<FaultTarget> {
-    let gateway_zones = match &gateway.target {
-        GatewayTarget::Bundled { zones, .. } => zones.as_slice(),
-        GatewayTarget::External { .. } => &[],
-    };
+    let gateway_zones = gateway.target.zones();
     let known: Vec<&str> = upstreams
         .values()
         .flat_map(|u| u.zones.iter())
@@ -447,12 +444,13 @@ fn gateway_target(
     index: Option<usize>,
     gateway: &Gateway,
 ) -> Option<FaultTarget> {
-    let GatewayTarget::Bundled { instances, .. } = &gateway.target else {
+    let instances = gateway.target.started_instances();
+    if !gateway.target.is_started() {
         cx.err(path, "the gateway is external (`url`): ninefold cannot act on it; declare `[[links]]` and target `link:NAME`");
         return None;
-    };
+    }
     let i = index.unwrap_or(0);
-    if i >= instances.get() as usize {
+    if i >= instances {
         cx.err(
             path,
             format!(
@@ -516,6 +514,13 @@ fn compatible(
     };
     let external_pool =
         pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Targets(_)));
+    let admin = matches!(
+        action,
+        FaultAction::ErrorRate { .. } | FaultAction::FailHealth
+    );
+    if admin && pool_of(target).is_some_and(|u| matches!(u.instances, Instances::Command { .. })) {
+        cx.err(&path.key("action"), format!("`{}` uses the admin API of ninefold's mock backend; pool `{target}` runs your `command`: break it with a process or network fault", action.name()));
+    }
     if (action.is_process()
         || matches!(
             action,

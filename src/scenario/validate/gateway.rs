@@ -8,6 +8,7 @@ use std::time::Duration;
 use reference_gateway::config::from_raw;
 
 use super::Checker;
+use super::command::{self, RawCommand};
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
@@ -54,7 +55,13 @@ pub(super) fn gateway(
     upstreams: &BTreeMap<String, Upstream>,
 ) -> Gateway {
     let path = Path::root().key("gateway");
-    let target = target(cx, &path, g);
+    let target = match &g.command {
+        Some(argv) => command_target(cx, &path, g, argv, upstreams),
+        None => {
+            command::stray_keys(cx, &path, &raw_command(g, &[]), g.config.is_some());
+            target(cx, &path, g)
+        }
+    };
     let mut auth = g.auth.as_ref().map(|a| auth(cx, &path.key("auth"), a));
     let cache = g.cache.as_ref().map(|c| {
         let cp = path.key("cache");
@@ -91,7 +98,7 @@ pub(super) fn gateway(
             routes.iter().flat_map(|r| &r.scopes).collect();
         a.scopes = granted.into_iter().cloned().collect();
     }
-    let external = matches!(target, GatewayTarget::External { .. });
+    let external = !matches!(target, GatewayTarget::Bundled { .. });
     if routes.is_empty() && !external {
         default_route(cx, &path, upstreams, &mut routes);
     }
@@ -118,6 +125,60 @@ pub(super) fn gateway(
             .tls
             .as_ref()
             .map(|t| from_raw::server_tls(cx, &path.key("tls"), t)),
+    }
+}
+
+fn raw_command<'a>(g: &'a RawGateway, argv: &'a [String]) -> RawCommand<'a> {
+    RawCommand {
+        command: argv,
+        env: g.env.as_ref(),
+        cwd: g.cwd.as_deref(),
+        ready: g.ready.as_ref(),
+    }
+}
+
+/// `[gateway] command`: the user's own gateway, `instances` of it (default 1), with a
+/// `config` template rendered per instance. The reference gateway's own tables
+/// configure nothing then, so they are refused rather than ignored.
+fn command_target(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    g: &RawGateway,
+    argv: &[String],
+    upstreams: &BTreeMap<String, Upstream>,
+) -> GatewayTarget {
+    if g.url.is_some() {
+        cx.err(
+            &path.key("url"),
+            "give either `command` (ninefold starts your gateway) or `url` (you run it), not both",
+        );
+    }
+    let reference_only = [
+        ("routes", !g.routes.is_empty()),
+        ("cache", g.cache.is_some()),
+        ("api_keys", !g.api_keys.is_empty()),
+        ("tls", g.tls.is_some()),
+    ];
+    for (key, given) in reference_only {
+        if given {
+            cx.err_key(&path.key(key), format!("`{key}` configures the reference gateway; your `command` gateway is configured by its own `config`"));
+        }
+    }
+    let pools: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+    let config = g
+        .config
+        .as_deref()
+        .map(|c| command::config_template(cx, &path.key("config"), c, &pools));
+    let mut known = vec!["port", "dir", "instance"];
+    if config.is_some() {
+        known.push("config");
+    }
+    let command = command::command(cx, path, &raw_command(g, argv), &known);
+    GatewayTarget::Command {
+        instances: cx.nonzero(&path.key("instances"), g.instances, 1),
+        zones: g.zones.clone().unwrap_or_default(),
+        command,
+        config,
     }
 }
 

@@ -85,10 +85,7 @@ fn pool_sizes(cx: &mut Checker<'_>, upstreams: &std::collections::BTreeMap<Strin
     for (name, u) in upstreams {
         let n = u.instances.count();
         if n > MAX_POOL_INSTANCES {
-            let key = match u.instances {
-                Instances::Managed(_) => "instances",
-                Instances::Targets(_) => "targets",
-            };
+            let key = u.instances.key();
             cx.err(
                 &Path::root().key("upstreams").key(name).key(key),
                 format!(

@@ -6,6 +6,7 @@
 
 mod backend;
 pub mod client;
+mod command;
 mod credentials;
 mod faults;
 mod gateway;
@@ -268,6 +269,12 @@ pub fn gateway_file(
         cx.err(
             &Path::root().key("gateway").key("url"),
             "a gateway configuration cannot point at another gateway; remove `url`",
+        );
+    }
+    if raw.gateway.command.is_some() {
+        cx.err_key(
+            &Path::root().key("gateway").key("command"),
+            "a gateway configuration is the reference gateway's: `command` (your own gateway) is for scenarios",
         );
     }
     if cx.diags.is_empty() {

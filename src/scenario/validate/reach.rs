@@ -45,10 +45,7 @@ pub fn warnings(s: &Scenario) -> Vec<Diagnostic> {
     let unreachable = unreachable_pools(s);
     let mut out = Vec::new();
     for (name, why) in &unreachable {
-        let key = match s.upstreams[*name].instances {
-            Instances::Managed(_) => "instances",
-            Instances::Targets(_) => "targets",
-        };
+        let key = s.upstreams[*name].instances.key();
         let path = Path::root().key("upstreams").key(name);
         let path = if s.upstreams[*name].instances.count() > 0 {
             path.key(key)

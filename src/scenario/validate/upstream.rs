@@ -6,7 +6,8 @@
 use reference_gateway::config::from_raw;
 use std::collections::BTreeMap;
 
-use super::{Checker, backend};
+use super::command::RawCommand;
+use super::{Checker, backend, command};
 use crate::scenario::diagnostics::Path;
 use crate::scenario::model::*;
 use crate::scenario::raw::*;
@@ -25,7 +26,13 @@ pub(super) fn upstreams(
 fn upstream(cx: &mut Checker<'_>, name: &str, u: &RawUpstream, managed_allowed: bool) -> Upstream {
     let path = Path::root().key("upstreams").key(name);
     pool_name(cx, &path, name);
-    let instances = instances(cx, &path, u, managed_allowed);
+    let instances = match &u.command {
+        Some(argv) => command_instances(cx, &path, u, argv, managed_allowed),
+        None => {
+            command::stray_keys(cx, &path, &raw_command(u, &[]), false);
+            instances(cx, &path, u, managed_allowed)
+        }
+    };
     let balance = from_raw::balance(cx, &path.key("balance"), u.balance.as_deref());
     let health = from_raw::health(
         cx,
@@ -88,6 +95,53 @@ fn tls(
         .then(|| hosts.into_iter().next())
         .flatten();
     from_raw::upstream_tls(cx, &path.key("tls"), t, host)
+}
+
+fn raw_command<'a>(u: &'a RawUpstream, argv: &'a [String]) -> RawCommand<'a> {
+    RawCommand {
+        command: argv,
+        env: u.env.as_ref(),
+        cwd: u.cwd.as_deref(),
+        ready: u.ready.as_ref(),
+    }
+}
+
+/// `command`: the user's own service, `instances` copies of it (default 1); the keys
+/// that shape ninefold's mock backend are not its.
+fn command_instances(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    u: &RawUpstream,
+    argv: &[String],
+    managed_allowed: bool,
+) -> Instances {
+    if !managed_allowed {
+        cx.err_key(&path.key("command"), "a gateway configuration lists the instances it balances over as `targets`; `command` is for scenarios");
+    }
+    if u.targets.is_some() {
+        cx.err(&path.key("targets"), "give either `command` (ninefold starts your service) or `targets` (you run it), not both");
+    }
+    let mock_only = [
+        ("latency", u.latency.is_some()),
+        ("errors", u.errors.is_some()),
+        ("store", u.store.is_some()),
+        ("serverless", u.serverless.is_some()),
+        ("payload_bytes", u.payload_bytes.is_some()),
+        ("tls", u.tls.is_some()),
+    ];
+    for (key, given) in mock_only {
+        if given {
+            cx.err_key(&path.key(key), format!("`{key}` shapes ninefold's mock backend; this pool runs your `command`, which behaves as it does (break it with `[[faults]]`)"));
+        }
+    }
+    let count = cx.nonzero(&path.key("instances"), u.instances, 1);
+    let command = command::command(
+        cx,
+        path,
+        &raw_command(u, argv),
+        &["port", "instance", "dir"],
+    );
+    Instances::Command { count, command }
 }
 
 fn pool_name(cx: &mut Checker<'_>, path: &Path, name: &str) {
