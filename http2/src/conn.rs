@@ -395,7 +395,13 @@ fn put_headers(out: &mut Vec<u8>, id: u32, block: &[u8], end_stream: bool, max_f
     let max = max_frame as usize;
     let end = if end_stream { frame::END_STREAM } else { 0 };
     if block.len() <= max {
-        frame::put_head(out, block.len(), frame::HEADERS, end | frame::END_HEADERS, id);
+        frame::put_head(
+            out,
+            block.len(),
+            frame::HEADERS,
+            end | frame::END_HEADERS,
+            id,
+        );
         out.extend_from_slice(block);
         return;
     }

@@ -120,7 +120,10 @@ fn the_servers_settings_are_acknowledged_and_its_ping_answered() {
     feed(&mut c, &settings(&[(frame::MAX_CONCURRENT_STREAMS, 7)]));
     feed(&mut c, &raw(frame::PING, 0, 0, b"12345678"));
     let f = frames(&mut c.out);
-    assert_eq!((f[0].kind, f[0].flags, f[0].payload.len()), (frame::SETTINGS, frame::ACK, 0));
+    assert_eq!(
+        (f[0].kind, f[0].flags, f[0].payload.len()),
+        (frame::SETTINGS, frame::ACK, 0)
+    );
     assert_eq!((f[1].kind, f[1].flags), (frame::PING, frame::ACK));
     assert_eq!(f[1].payload, b"12345678");
     assert_eq!(c.peer.max_concurrent, 7);
@@ -185,7 +188,15 @@ fn the_servers_stream_limit_holds_streams_back_until_one_closes() {
     let f = frames(&mut c.out);
     assert_eq!(f.len(), 1, "only the first goes out");
     assert_eq!(f[0].stream, a);
-    feed(&mut c, &raw(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, a, &[0x88]));
+    feed(
+        &mut c,
+        &raw(
+            frame::HEADERS,
+            frame::END_HEADERS | frame::END_STREAM,
+            a,
+            &[0x88],
+        ),
+    );
     let f = frames(&mut c.out);
     assert_eq!((f.len(), f[0].kind, f[0].stream), (1, frame::HEADERS, b));
     assert!(matches!(poll(&mut c, a), Poll::Ready(Ok(_))));
@@ -195,19 +206,37 @@ fn the_servers_stream_limit_holds_streams_back_until_one_closes() {
 #[test]
 fn rst_stream_and_goaway_end_their_streams() {
     let mut c = up(&[]);
-    let (a, b, d) = (get(&mut c).unwrap(), get(&mut c).unwrap(), get(&mut c).unwrap());
+    let (a, b, d) = (
+        get(&mut c).unwrap(),
+        get(&mut c).unwrap(),
+        get(&mut c).unwrap(),
+    );
     feed(
         &mut c,
         &raw(frame::RST_STREAM, 0, b, &code::REFUSED_STREAM.to_be_bytes()),
     );
-    assert!(matches!(poll(&mut c, b), Poll::Ready(Err(StreamError::Reset(7)))));
+    assert!(matches!(
+        poll(&mut c, b),
+        Poll::Ready(Err(StreamError::Reset(7)))
+    ));
     // GOAWAY with last stream id `a`: `d` was not processed, `a` still answers.
     let mut p = a.to_be_bytes().to_vec();
     p.extend_from_slice(&code::NO_ERROR.to_be_bytes());
     feed(&mut c, &raw(frame::GOAWAY, 0, 0, &p));
-    assert!(matches!(poll(&mut c, d), Poll::Ready(Err(StreamError::GoAway(0)))));
+    assert!(matches!(
+        poll(&mut c, d),
+        Poll::Ready(Err(StreamError::GoAway(0)))
+    ));
     assert_eq!(get(&mut c), Err(OpenError::GoingAway));
-    feed(&mut c, &raw(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, a, &[0x88]));
+    feed(
+        &mut c,
+        &raw(
+            frame::HEADERS,
+            frame::END_HEADERS | frame::END_STREAM,
+            a,
+            &[0x88],
+        ),
+    );
     assert!(matches!(poll(&mut c, a), Poll::Ready(Ok(_))));
 }
 
@@ -232,10 +261,19 @@ fn connection_error(bytes: &[u8]) -> (Option<u32>, Poll<Result<crate::Response, 
 fn protocol_violations_are_connection_errors_with_their_codes() {
     let cases: Vec<(Vec<u8>, u32)> = vec![
         // A broken HPACK block (index 0).
-        (raw(frame::HEADERS, frame::END_HEADERS, 1, &[0x80]), code::COMPRESSION_ERROR),
+        (
+            raw(frame::HEADERS, frame::END_HEADERS, 1, &[0x80]),
+            code::COMPRESSION_ERROR,
+        ),
         // HEADERS on a stream the client never opened, and on a server stream.
-        (raw(frame::HEADERS, frame::END_HEADERS, 5, &[0x88]), code::PROTOCOL_ERROR),
-        (raw(frame::HEADERS, frame::END_HEADERS, 2, &[0x88]), code::PROTOCOL_ERROR),
+        (
+            raw(frame::HEADERS, frame::END_HEADERS, 5, &[0x88]),
+            code::PROTOCOL_ERROR,
+        ),
+        (
+            raw(frame::HEADERS, frame::END_HEADERS, 2, &[0x88]),
+            code::PROTOCOL_ERROR,
+        ),
         // DATA on stream 0.
         (raw(frame::DATA, 0, 0, b"x"), code::PROTOCOL_ERROR),
         // A frame longer than 16 384 octets.
@@ -244,24 +282,57 @@ fn protocol_violations_are_connection_errors_with_their_codes() {
         (raw(frame::SETTINGS, 0, 0, &[0; 5]), code::FRAME_SIZE_ERROR),
         (raw(frame::SETTINGS, 0, 1, &[]), code::PROTOCOL_ERROR),
         (settings(&[(frame::ENABLE_PUSH, 1)]), code::PROTOCOL_ERROR),
-        (settings(&[(frame::MAX_FRAME_SIZE, 100)]), code::PROTOCOL_ERROR),
-        (settings(&[(frame::INITIAL_WINDOW_SIZE, 1 << 31)]), code::FLOW_CONTROL_ERROR),
+        (
+            settings(&[(frame::MAX_FRAME_SIZE, 100)]),
+            code::PROTOCOL_ERROR,
+        ),
+        (
+            settings(&[(frame::INITIAL_WINDOW_SIZE, 1 << 31)]),
+            code::FLOW_CONTROL_ERROR,
+        ),
         // PING of 7 octets; PUSH_PROMISE; WINDOW_UPDATE of 0 and past 2^31-1.
         (raw(frame::PING, 0, 0, &[0; 7]), code::FRAME_SIZE_ERROR),
-        (raw(frame::PUSH_PROMISE, frame::END_HEADERS, 1, &[0, 0, 0, 2, 0x88]), code::PROTOCOL_ERROR),
-        (raw(frame::WINDOW_UPDATE, 0, 0, &[0; 4]), code::PROTOCOL_ERROR),
-        (raw(frame::WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()), code::FLOW_CONTROL_ERROR),
+        (
+            raw(
+                frame::PUSH_PROMISE,
+                frame::END_HEADERS,
+                1,
+                &[0, 0, 0, 2, 0x88],
+            ),
+            code::PROTOCOL_ERROR,
+        ),
+        (
+            raw(frame::WINDOW_UPDATE, 0, 0, &[0; 4]),
+            code::PROTOCOL_ERROR,
+        ),
+        (
+            raw(frame::WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+            code::FLOW_CONTROL_ERROR,
+        ),
         // RST_STREAM on stream 0, and of 3 octets.
         (raw(frame::RST_STREAM, 0, 0, &[0; 4]), code::PROTOCOL_ERROR),
-        (raw(frame::RST_STREAM, 0, 1, &[0; 3]), code::FRAME_SIZE_ERROR),
+        (
+            raw(frame::RST_STREAM, 0, 1, &[0; 3]),
+            code::FRAME_SIZE_ERROR,
+        ),
         // A header block interrupted by another frame.
         (
-            [raw(frame::HEADERS, 0, 1, &[0x88]), raw(frame::PING, 0, 0, &[0; 8])].concat(),
+            [
+                raw(frame::HEADERS, 0, 1, &[0x88]),
+                raw(frame::PING, 0, 0, &[0; 8]),
+            ]
+            .concat(),
             code::PROTOCOL_ERROR,
         ),
         // CONTINUATION without HEADERS; padding as long as the frame.
-        (raw(frame::CONTINUATION, frame::END_HEADERS, 1, &[0x88]), code::PROTOCOL_ERROR),
-        (raw(frame::DATA, frame::PADDED, 1, &[4, 1, 2, 3]), code::PROTOCOL_ERROR),
+        (
+            raw(frame::CONTINUATION, frame::END_HEADERS, 1, &[0x88]),
+            code::PROTOCOL_ERROR,
+        ),
+        (
+            raw(frame::DATA, frame::PADDED, 1, &[4, 1, 2, 3]),
+            code::PROTOCOL_ERROR,
+        ),
     ];
     for (i, (bytes, want)) in cases.iter().enumerate() {
         let (got, stream) = connection_error(bytes);
@@ -305,7 +376,10 @@ fn malformed_answers_reset_their_stream_only() {
         }
         feed(&mut c, &bytes);
         assert!(
-            matches!(poll(&mut c, id), Poll::Ready(Err(StreamError::Malformed(_)))),
+            matches!(
+                poll(&mut c, id),
+                Poll::Ready(Err(StreamError::Malformed(_)))
+            ),
             "case {i}"
         );
         assert!(c.closed.is_none(), "case {i}: the connection lives on");
@@ -320,7 +394,12 @@ fn a_header_block_in_continuation_frames_is_one_block() {
     let block = head_200("2");
     let mut bytes = raw(frame::HEADERS, 0, id, &block[..2]);
     bytes.extend(raw(frame::CONTINUATION, 0, id, &block[2..3]));
-    bytes.extend(raw(frame::CONTINUATION, frame::END_HEADERS, id, &block[3..]));
+    bytes.extend(raw(
+        frame::CONTINUATION,
+        frame::END_HEADERS,
+        id,
+        &block[3..],
+    ));
     bytes.extend(raw(frame::DATA, frame::END_STREAM, id, b"ok"));
     feed(&mut c, &bytes);
     let Poll::Ready(Ok(r)) = poll(&mut c, id) else {
@@ -338,7 +417,10 @@ fn a_request_body_waits_for_the_servers_windows() {
         .open(b"POST", b"http", b"a", b"/", [], body, false)
         .unwrap();
     let f = frames(&mut c.out);
-    assert_eq!((f[0].kind, f[0].flags), (frame::HEADERS, frame::END_HEADERS));
+    assert_eq!(
+        (f[0].kind, f[0].flags),
+        (frame::HEADERS, frame::END_HEADERS)
+    );
     let data: Vec<_> = f.iter().filter(|f| f.kind == frame::DATA).collect();
     assert_eq!(
         data.iter().map(|f| f.payload.len()).collect::<Vec<_>>(),
@@ -347,9 +429,15 @@ fn a_request_body_waits_for_the_servers_windows() {
     );
     assert!(data.iter().all(|f| f.flags & frame::END_STREAM == 0));
     // Window for the connection only: the stream's is still empty.
-    feed(&mut c, &raw(frame::WINDOW_UPDATE, 0, 0, &100_000u32.to_be_bytes()));
+    feed(
+        &mut c,
+        &raw(frame::WINDOW_UPDATE, 0, 0, &100_000u32.to_be_bytes()),
+    );
     assert!(frames(&mut c.out).is_empty());
-    feed(&mut c, &raw(frame::WINDOW_UPDATE, 0, id, &100_000u32.to_be_bytes()));
+    feed(
+        &mut c,
+        &raw(frame::WINDOW_UPDATE, 0, id, &100_000u32.to_be_bytes()),
+    );
     let f = frames(&mut c.out);
     let sizes: Vec<_> = f.iter().map(|f| f.payload.len()).collect();
     assert_eq!(sizes, [16_384, 16_384, 1_697]);
@@ -364,7 +452,10 @@ fn received_data_is_granted_back_at_half_the_window() {
         ..Config::default()
     };
     let mut c = Conn::new(cfg);
-    feed(&mut c, &[settings(&[]), raw(frame::PING, frame::ACK, 0, b"ninefold")].concat());
+    feed(
+        &mut c,
+        &[settings(&[]), raw(frame::PING, frame::ACK, 0, b"ninefold")].concat(),
+    );
     c.out.clear();
     let id = get(&mut c).unwrap();
     c.out.clear();
@@ -394,11 +485,20 @@ fn a_cancelled_stream_is_reset_and_its_late_frames_dropped() {
     assert_eq!((f[0].kind, f[0].stream), (frame::RST_STREAM, id));
     assert_eq!(f[0].payload, code::CANCEL.to_be_bytes());
     // The answer arrives anyway: decoded (HPACK state), dropped, no error.
-    let mut bytes = raw(frame::HEADERS, frame::END_HEADERS, id, &[0x40, 1, b'a', 1, b'b']);
+    let mut bytes = raw(
+        frame::HEADERS,
+        frame::END_HEADERS,
+        id,
+        &[0x40, 1, b'a', 1, b'b'],
+    );
     bytes.extend(raw(frame::DATA, frame::END_STREAM, id, b"late"));
     feed(&mut c, &bytes);
     assert!(c.closed.is_none());
-    assert_eq!(c.decoder.table_state().0, 1, "the dropped block still filled the table");
+    assert_eq!(
+        c.decoder.table_state().0,
+        1,
+        "the dropped block still filled the table"
+    );
     assert_eq!(c.active, 0);
 }
 
@@ -407,8 +507,14 @@ fn the_end_of_the_connection_fails_waiting_streams() {
     let mut c = up(&[]);
     let id = get(&mut c).unwrap();
     c.ended();
-    assert!(matches!(poll(&mut c, id), Poll::Ready(Err(StreamError::Closed))));
-    assert!(matches!(get(&mut c), Err(OpenError::Closed(StreamError::Closed))));
+    assert!(matches!(
+        poll(&mut c, id),
+        Poll::Ready(Err(StreamError::Closed))
+    ));
+    assert!(matches!(
+        get(&mut c),
+        Err(OpenError::Closed(StreamError::Closed))
+    ));
 }
 
 #[test]
@@ -416,12 +522,21 @@ fn a_large_request_head_goes_out_in_continuation_frames() {
     let mut c = up(&[]);
     let big = vec![b'v'; 40_000];
     let fields: [(&[u8], &[u8]); 1] = [(b"x-big", &big)];
-    let id = c.open(b"GET", b"http", b"a", b"/", fields, Bytes::new(), false).unwrap();
+    let id = c
+        .open(b"GET", b"http", b"a", b"/", fields, Bytes::new(), false)
+        .unwrap();
     let f = frames(&mut c.out);
     let kinds: Vec<_> = f.iter().map(|f| (f.kind, f.flags, f.stream)).collect();
     assert_eq!(kinds[0], (frame::HEADERS, frame::END_STREAM, id));
-    assert!(kinds[1..kinds.len() - 1].iter().all(|k| *k == (frame::CONTINUATION, 0, id)));
-    assert_eq!(*kinds.last().unwrap(), (frame::CONTINUATION, frame::END_HEADERS, id));
+    assert!(
+        kinds[1..kinds.len() - 1]
+            .iter()
+            .all(|k| *k == (frame::CONTINUATION, 0, id))
+    );
+    assert_eq!(
+        *kinds.last().unwrap(),
+        (frame::CONTINUATION, frame::END_HEADERS, id)
+    );
     assert!(f.iter().all(|f| f.payload.len() <= 16_384));
 }
 

@@ -141,7 +141,10 @@ mod tests {
         put_head(&mut out, 0x01_02_03, HEADERS, END_HEADERS, 5);
         assert_eq!(out, [1, 2, 3, 1, 4, 0, 0, 0, 5]);
         let h = Head::parse(&out).unwrap();
-        assert_eq!((h.len, h.kind, h.flags, h.stream), (0x010203, HEADERS, END_HEADERS, 5));
+        assert_eq!(
+            (h.len, h.kind, h.flags, h.stream),
+            (0x010203, HEADERS, END_HEADERS, 5)
+        );
         out[5] |= 0x80;
         assert_eq!(Head::parse(&out).unwrap().stream, 5);
         assert_eq!(Head::parse(&out[..8]), None);

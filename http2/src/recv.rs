@@ -38,7 +38,10 @@ impl Conn {
                 break;
             };
             if h.len > frame::DEFAULT_MAX_FRAME as usize {
-                self.fail(code::FRAME_SIZE_ERROR, "frame larger than SETTINGS_MAX_FRAME_SIZE");
+                self.fail(
+                    code::FRAME_SIZE_ERROR,
+                    "frame larger than SETTINGS_MAX_FRAME_SIZE",
+                );
                 break;
             }
             if buf.len() - pos < 9 + h.len {
@@ -160,7 +163,10 @@ impl Conn {
             return;
         }
         if st.answer.phase != Phase::Body {
-            return self.finish(h.stream, Err(StreamError::Malformed("DATA before the head")));
+            return self.finish(
+                h.stream,
+                Err(StreamError::Malformed("DATA before the head")),
+            );
         }
         if len as i64 > st.recv_window {
             return self.finish(h.stream, Err(StreamError::FlowControl));
@@ -180,14 +186,22 @@ impl Conn {
             .content_length
             .is_some_and(|n| st.answer.received > n && !st.head_request);
         if over {
-            return self.finish(h.stream, Err(StreamError::Malformed("body past content-length")));
+            return self.finish(
+                h.stream,
+                Err(StreamError::Malformed("body past content-length")),
+            );
         }
         if end_stream {
             return self.complete(h.stream);
         }
         st.recv_unacked += len as u32;
         if st.recv_unacked >= half_window && st.recv_unacked > 0 {
-            frame::put_u32_frame(&mut self.out, frame::WINDOW_UPDATE, h.stream, st.recv_unacked);
+            frame::put_u32_frame(
+                &mut self.out,
+                frame::WINDOW_UPDATE,
+                h.stream,
+                st.recv_unacked,
+            );
             st.recv_window += i64::from(st.recv_unacked);
             st.recv_unacked = 0;
         }
@@ -204,14 +218,20 @@ impl Conn {
             && n != a.received
             && !no_body
         {
-            return self.finish(id, Err(StreamError::Malformed("body shorter than content-length")));
+            return self.finish(
+                id,
+                Err(StreamError::Malformed("body shorter than content-length")),
+            );
         }
         self.finish(id, Ok(()));
     }
 
     fn headers(&mut self, h: Head, p: &[u8]) {
         if h.stream == 0 || self.idle(h.stream) {
-            return self.fail(code::PROTOCOL_ERROR, "HEADERS on a stream the client did not open");
+            return self.fail(
+                code::PROTOCOL_ERROR,
+                "HEADERS on a stream the client did not open",
+            );
         }
         let Some((mut start, end)) = unpad(&h, p) else {
             return self.fail(code::PROTOCOL_ERROR, "padding as long as the frame");
@@ -280,26 +300,34 @@ impl Conn {
             return;
         }
         if !p.len().is_multiple_of(6) {
-            return self.fail(code::FRAME_SIZE_ERROR, "SETTINGS not a multiple of 6 octets");
+            return self.fail(
+                code::FRAME_SIZE_ERROR,
+                "SETTINGS not a multiple of 6 octets",
+            );
         }
         for s in p.chunks_exact(6) {
             let value = be32(&s[2..]);
             match u16::from_be_bytes([s[0], s[1]]) {
                 frame::HEADER_TABLE_SIZE => self.encoder.set_peer_table_size(value),
                 frame::ENABLE_PUSH if value != 0 => {
-                    return self.fail(code::PROTOCOL_ERROR, "a server's SETTINGS_ENABLE_PUSH not 0");
+                    return self.fail(
+                        code::PROTOCOL_ERROR,
+                        "a server's SETTINGS_ENABLE_PUSH not 0",
+                    );
                 }
                 frame::MAX_CONCURRENT_STREAMS => self.peer.max_concurrent = value,
                 frame::INITIAL_WINDOW_SIZE => {
                     if i64::from(value) > frame::MAX_WINDOW {
-                        return self.fail(code::FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE past 2^31-1");
+                        return self
+                            .fail(code::FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE past 2^31-1");
                     }
                     let delta = i64::from(value) - i64::from(self.peer.initial_window);
                     self.peer.initial_window = value;
                     for st in self.streams.values_mut() {
                         st.send_window += delta;
                         if st.send_window > frame::MAX_WINDOW {
-                            return self.fail(code::FLOW_CONTROL_ERROR, "a stream window past 2^31-1");
+                            return self
+                                .fail(code::FLOW_CONTROL_ERROR, "a stream window past 2^31-1");
                         }
                     }
                 }

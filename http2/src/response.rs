@@ -77,9 +77,7 @@ impl Answer {
         if block.list_size > max_list {
             return Err("header list larger than SETTINGS_MAX_HEADER_LIST_SIZE");
         }
-        if value
-            .iter()
-            .any(|&b| b == 0 || b == b'\r' || b == b'\n')
+        if value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
             || value
                 .first()
                 .into_iter()
@@ -200,7 +198,11 @@ mod tests {
     #[test]
     fn a_head_renders_as_http1_text() {
         let (done, a) = run(
-            &[(b":status", b"200"), (b"server", b"x"), (b"content-length", b"5")],
+            &[
+                (b":status", b"200"),
+                (b"server", b"x"),
+                (b"content-length", b"5"),
+            ],
             false,
         )
         .unwrap();
@@ -226,7 +228,11 @@ mod tests {
             &[(b":status", b"200"), (b"connection", b"close")],
             &[(b":status", b"200"), (b"x", b"a\nb")],
             &[(b":status", b"200"), (b"x", b" a")],
-            &[(b":status", b"200"), (b"content-length", b"1"), (b"content-length", b"2")],
+            &[
+                (b":status", b"200"),
+                (b"content-length", b"1"),
+                (b"content-length", b"2"),
+            ],
             &[(b":status", b"200"), (b"content-length", b"-1")],
             &[(b":status", b"101")],
         ];

@@ -58,7 +58,11 @@ fn build() -> Table {
             }
         }
     }
-    assert_eq!(nodes.len(), 256, "a complete code of 257 symbols has 256 inner nodes");
+    assert_eq!(
+        nodes.len(),
+        256,
+        "a complete code of 257 symbols has 256 inner nodes"
+    );
     // Nodes reached from the root by 1 bits only, fewer than 8: valid padding ends.
     let mut pad_ok = vec![false; nodes.len()];
     let mut at = 0usize;

@@ -259,7 +259,10 @@ fn malformed_blocks_are_errors() {
 #[test]
 fn a_size_update_at_the_start_shrinks_the_table() {
     let mut d = Decoder::new(4096, 1 << 16);
-    decode(&mut d, "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+    decode(
+        &mut d,
+        "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
+    );
     assert_eq!(d.table_state(), (1, 55));
     // Size update to 0 then back to 4096, then an indexed field.
     assert_eq!(decode(&mut d, "20 3fe1 1f 82"), list(&[(":method", "GET")]));
