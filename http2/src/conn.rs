@@ -8,10 +8,11 @@
 //! stream closes (HPACK requires blocks to reach the server in the order they were
 //! encoded).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
+use foldhash::HashMap;
 
 use crate::frame::{self, code};
 use crate::hpack::{Decoder, Encoder};
@@ -121,7 +122,7 @@ impl Conn {
             recv_window: i64::from(cfg.connection_window.max(frame::DEFAULT_WINDOW)),
             recv_unacked: 0,
             next_id: 1,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             active: 0,
             queued: VecDeque::new(),
             sending: VecDeque::new(),

@@ -96,7 +96,7 @@ impl Conn {
                     return self.fail(code::PROTOCOL_ERROR, "PRIORITY on stream 0");
                 }
                 if p.len() != 5 {
-                    return self.fail(code::FRAME_SIZE_ERROR, "PRIORITY not 5 octets");
+                    self.fail(code::FRAME_SIZE_ERROR, "PRIORITY not 5 octets");
                 }
             }
             frame::RST_STREAM => {

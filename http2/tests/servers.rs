@@ -40,6 +40,9 @@ async fn join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     out.into_iter().map(Option::unwrap).collect()
 }
 
+/// A request's method, path, authority and `x-test` field.
+type SeenHead = (String, String, String, Option<String>);
+
 /// What the h2 server saw.
 #[derive(Default)]
 struct Seen {
@@ -47,7 +50,7 @@ struct Seen {
     most_open: AtomicUsize,
     requests: AtomicUsize,
     /// `(method, path, authority, x-test header)` of each request.
-    heads: Mutex<Vec<(String, String, String, Option<String>)>>,
+    heads: Mutex<Vec<SeenHead>>,
 }
 
 /// The h2 crate's server: `/echo` answers with the request's body, `/big/N` with N
@@ -217,7 +220,7 @@ fn many_streams_within_the_servers_limit_all_answered() {
         assert_eq!(seen.requests.load(Ordering::SeqCst), 50);
         let most = seen.most_open.load(Ordering::SeqCst);
         assert!(
-            most <= 5 && most >= 2,
+            (2..=5).contains(&most),
             "at most the server's 5 at once, some overlap: {most}"
         );
         // Pseudo-headers and fields as sent; `connection` dropped (RFC 9113 §8.2.2).

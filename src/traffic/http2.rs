@@ -39,13 +39,17 @@
 //! `client::conn::http2` runs on the same h2 with a dispatch channel on top.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future as _;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderValue;
 use ninefold_http2::{Client, Config, OpenError, StreamError};
 use tokio::sync::Notify;
+use tokio::time::Sleep;
 
 use super::client::{Answer, Targets};
 use super::stream::Stream;
@@ -127,6 +131,9 @@ impl H2Phase {
             host: HeaderValue::from_static("localhost"),
             scheme: b"http",
             request: Vec::with_capacity(512),
+            // Armed far away: the first request brings it forward to its deadline.
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(365 * 86_400))),
+            timer_waker: None,
         }
     }
 }
@@ -140,6 +147,12 @@ pub(crate) struct H2Stream {
     /// `https` over TLS, `http` for h2c.
     scheme: &'static [u8],
     request: Vec<u8>,
+    /// The request timeout's timer, one per stream task, re-armed only when it fires
+    /// before the current request's deadline (as the HTTP/1 connection's, see
+    /// `client.rs`): no timer entry registered and removed per request.
+    timer: Pin<Box<Sleep>>,
+    /// The waker `timer` was last polled with, while it has not been moved since.
+    timer_waker: Option<Waker>,
 }
 
 impl Slot {
@@ -289,7 +302,13 @@ impl H2Stream {
             let Some((generation, client)) = self.held.take() else {
                 return Err(ClientFailure::Connect);
             };
-            let sent = send(&client, &self.request, self.host.as_bytes(), self.scheme, keep_body);
+            let sent = send(
+                &client,
+                &self.request,
+                self.host.as_bytes(),
+                self.scheme,
+                keep_body,
+            );
             let response = match sent {
                 Ok(response) => response,
                 Err(Refused::Malformed) => {
@@ -309,10 +328,10 @@ impl H2Stream {
                 }
             };
             // A timeout drops the response future: the stream is reset (CANCEL).
-            let result = match tokio::time::timeout_at(deadline, response).await {
-                Ok(Ok(r)) => Answer::from_head(&r.head, r.body),
-                Ok(Err(e)) => Err(failure(e)),
-                Err(_) => Err(ClientFailure::Timeout),
+            let result = match self.within(deadline, response).await {
+                Some(Ok(r)) => Ok(answer(r)),
+                Some(Err(e)) => Err(failure(e)),
+                None => Err(ClientFailure::Timeout),
             };
             self.slot.free(generation);
             if matches!(result, Err(ClientFailure::H2Goaway | ClientFailure::Io)) {
@@ -322,6 +341,47 @@ impl H2Stream {
             return result;
         }
         Err(ClientFailure::Io)
+    }
+}
+
+impl H2Stream {
+    /// `response`, or `None` once `deadline` has passed, on the task's one timer.
+    async fn within(
+        &mut self,
+        deadline: tokio::time::Instant,
+        response: ninefold_http2::ResponseFuture,
+    ) -> Option<Result<ninefold_http2::Response, StreamError>> {
+        // Armed for a later instant (a longer timeout before): bring it forward.
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+            self.timer_waker = None;
+        }
+        let (timer, timer_waker) = (&mut self.timer, &mut self.timer_waker);
+        let mut response = std::pin::pin!(response);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            // Registered with this waker and not fired: it will wake this task.
+            if !timer.is_elapsed()
+                && timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
+            }
+            // The timer never runs past this request's deadline (see `client.rs`'s
+            // `Conn::exchange_from`): fired early, it moves on to this deadline.
+            while timer.as_mut().poll(cx).is_ready() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Poll::Ready(None);
+                }
+                timer.as_mut().reset(deadline);
+            }
+            *timer_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -400,6 +460,25 @@ async fn open(
     }
 }
 
+/// The client's answer as the worker's: its head is already checked (names
+/// lowercase tokens, values without CR, LF or NUL) and rendered as HTTP/1 text, so
+/// only the instance header's place is looked for.
+fn answer(r: ninefold_http2::Response) -> Answer {
+    let mut instance = None;
+    let prefix = b"\nx-backend-instance: ";
+    if let Some(at) = r.head.windows(prefix.len()).position(|w| w == prefix) {
+        let start = at + prefix.len();
+        let end = start
+            + r.head[start..]
+                .iter()
+                .position(|&b| b == b'\r')
+                .unwrap_or(0);
+        // A head is at most the header list limit (64 KiB): offsets fit in u32.
+        instance = Some((start as u32, end as u32));
+    }
+    Answer::from_parts(r.status, Bytes::from(r.head), instance, r.body)
+}
+
 /// What a stream's end means for the request.
 fn failure(e: StreamError) -> ClientFailure {
     match e {
@@ -439,8 +518,31 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_finds_its_instance_as_the_http1_parser_would() {
+        let head = b"HTTP/1.1 200 \r\nserver: x\r\nx-backend-instance: b-2\r\nx-backend-instance: b-3\r\n\r\n";
+        let a = answer(ninefold_http2::Response {
+            status: 200,
+            head: head.to_vec(),
+            body: None,
+        });
+        let parsed = Answer::from_head(head, None).unwrap();
+        assert_eq!(a.instance(), Some(&b"b-2"[..]));
+        assert_eq!(a.instance(), parsed.instance());
+        assert_eq!(a.header("server"), Some(&b"x"[..]));
+        let none = answer(ninefold_http2::Response {
+            status: 204,
+            head: b"HTTP/1.1 204 \r\n\r\n".to_vec(),
+            body: None,
+        });
+        assert_eq!((none.status, none.instance()), (204, None));
+    }
+
+    #[test]
     fn a_reset_reads_as_its_code() {
         assert_eq!(reset_text(7), "RST_STREAM REFUSED_STREAM (error code 0x7)");
-        assert_eq!(reset_text(0x42), "RST_STREAM Reason(0x42) (error code 0x42)");
+        assert_eq!(
+            reset_text(0x42),
+            "RST_STREAM Reason(0x42) (error code 0x42)"
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! The table's size follows the peer's SETTINGS_HEADER_TABLE_SIZE (capped at 4096):
 //! a change is announced by a size update at the start of the next block (§4.2).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::huffman;
 use super::table::{Dynamic, STATIC, entry_size, static_name};
@@ -83,7 +83,7 @@ impl Encoder {
         Encoder {
             table: Dynamic::new(MAX_TABLE),
             inserted: 0,
-            names: HashMap::new(),
+            names: HashMap::default(),
             update: None,
             lower: Vec::new(),
         }

@@ -77,10 +77,13 @@ pub(crate) fn entry_size(name: &[u8], value: &[u8]) -> usize {
     name.len() + value.len() + 32
 }
 
+/// A table entry: its name and value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
 /// The dynamic table: newest first, evicted from the oldest (§4.4).
 #[derive(Debug, Default)]
 pub(crate) struct Dynamic {
-    entries: VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    entries: VecDeque<Entry>,
     size: usize,
     max: usize,
 }
