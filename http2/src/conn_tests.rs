@@ -257,6 +257,7 @@ fn connection_error(bytes: &[u8]) -> (Option<u32>, Poll<Result<crate::Response, 
     (goaway_code(&f), poll(&mut c, id))
 }
 
+// Long: one table of violations (a frame each, the code RFC 9113 gives it).
 #[test]
 fn protocol_violations_are_connection_errors_with_their_codes() {
     let cases: Vec<(Vec<u8>, u32)> = vec![
