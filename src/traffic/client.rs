@@ -302,6 +302,22 @@ impl Answer {
         }
     }
 
+    /// An answer whose head a client has already checked and rendered (HTTP/2), and
+    /// where its first `X-Backend-Instance` value lies in it.
+    pub(super) fn from_parts(
+        status: u16,
+        head: Bytes,
+        instance: Option<(u32, u32)>,
+        body: Option<Bytes>,
+    ) -> Self {
+        Answer {
+            status,
+            head,
+            instance,
+            body,
+        }
+    }
+
     /// The first value of header `name` (ASCII case-insensitive), found by walking the
     /// head's lines: only the rare readers of other headers than the instance pay for it.
     pub fn header(&self, name: &str) -> Option<&[u8]> {

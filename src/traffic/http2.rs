@@ -1,5 +1,5 @@
-//! HTTP/2 for the load engine (`protocol = "h2"`, `attack --h2`), on the h2 crate's
-//! client: a phase's `connections` are HTTP/2 connections, each carrying up to
+//! HTTP/2 for the load engine (`protocol = "h2"`, `attack --h2`), on its own client
+//! (the `ninefold-http2` crate, `http2/`: framing, flow control, HPACK): a phase's `connections` are HTTP/2 connections, each carrying up to
 //! `max_streams` requests at once, never more than the server's
 //! SETTINGS_MAX_CONCURRENT_STREAMS.
 //!
@@ -11,9 +11,11 @@
 //! its send instant: latency runs from the job's intended instant, service time from
 //! the stream's opening, exactly as for HTTP/1.
 //!
-//! The request is the one rendered for HTTP/1 (same seed, same bytes), read back into
-//! an `http::Request` (`Host` becomes `:authority`); the answer's head is rendered as
-//! text for [`Answer`], whose header lookups the recorder uses.
+//! The request is the one rendered for HTTP/1 (same seed, same bytes), read back with
+//! `httparse` into the HTTP/2 request's pseudo-headers and fields (`Host` becomes
+//! `:authority`; connection-specific fields are dropped by the client); the client
+//! gives the answer's head as HTTP/1 text for [`Answer`], whose header lookups the
+//! recorder uses.
 //!
 //! What the server says on the connection:
 //! - RST_STREAM on a request's stream: [`ClientFailure::H2Reset`] with its error code
@@ -30,36 +32,41 @@
 //! HTTP/2; `:scheme` is then `https`. [`handshake`] takes any byte stream, so both
 //! go through the same code.
 //!
-//! Why the h2 crate and not hyper's `client::conn::http2` (on the same h2 inside):
-//! measured on loopback against nghttpd (4 connections × 25 streams, one thread), the
-//! same request loop made ~68 000 requests/s on h2 and ~47 000 through hyper, whose
-//! dispatch channel and connection task sit between the caller and h2; h2 also tells
-//! the server's stream limit (`current_max_send_streams`), which hyper does not.
+//! Why a client of our own (`http2/src/lib.rs` says what it does): the h2 crate's
+//! client, used here before, made 0.61× h2load's requests per second at 2.40× its
+//! CPU per request on a quiet machine, most of it inside h2 (frame decoding, HPACK,
+//! its stream store, its connection driver's moves; bench/h2/README.md). hyper's
+//! `client::conn::http2` runs on the same h2 with a dispatch channel on top.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future as _;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::str::FromStr;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use h2::client::SendRequest;
-use http::uri::Scheme;
-use http::{HeaderValue, Request};
-use tokio::io::{AsyncRead, AsyncWrite};
+use bytes::Bytes;
+use http::HeaderValue;
+use ninefold_http2::{Client, Config, OpenError, StreamError};
 use tokio::sync::Notify;
+use tokio::time::Sleep;
 
 use super::client::{Answer, Targets};
 use super::stream::Stream;
 use crate::metrics::ClientFailure;
 
-/// The largest body kept for the worker, as the HTTP/1 client keeps.
-const MAX_KEPT_BODY: usize = 1024 * 1024;
 /// Request headers a rendered request may have (it has a handful).
 const MAX_REQUEST_HEADERS: usize = 64;
-/// Flow-control windows we grant the server: answers never wait for a
-/// WINDOW_UPDATE on loopback-sized bodies (h2load grants 2^30 - 1).
-const STREAM_WINDOW: u32 = 1 << 20;
-const CONNECTION_WINDOW: u32 = 1 << 24;
+
+/// What the client grants and keeps: flow-control windows so that answers never wait
+/// for a WINDOW_UPDATE on loopback-sized bodies (h2load grants 2^30 - 1), and the
+/// largest body kept for the worker, as the HTTP/1 client keeps.
+const CONFIG: Config = Config {
+    stream_window: 1 << 20,
+    connection_window: 1 << 24,
+    max_header_list: 64 * 1024,
+    max_kept_body: 1024 * 1024,
+};
 
 /// One HTTP/2 connection of a worker's phase, shared by its stream tasks.
 pub(crate) struct Slot {
@@ -81,9 +88,9 @@ enum State {
 }
 
 struct Live {
-    send: SendRequest<Bytes>,
+    client: Client,
     host: HeaderValue,
-    scheme: Scheme,
+    scheme: &'static [u8],
     generation: u64,
     /// Streams open (reserved by a task) now.
     open: usize,
@@ -122,8 +129,11 @@ impl H2Phase {
             slot: Rc::clone(&self.slots[i % self.slots.len()]),
             held: None,
             host: HeaderValue::from_static("localhost"),
-            scheme: Scheme::HTTP,
+            scheme: b"http",
             request: Vec::with_capacity(512),
+            // Armed far away: the first request brings it forward to its deadline.
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(365 * 86_400))),
+            timer_waker: None,
         }
     }
 }
@@ -131,12 +141,18 @@ impl H2Phase {
 /// A stream task's handle on its connection.
 pub(crate) struct H2Stream {
     slot: Rc<Slot>,
-    /// The stream reserved on a live connection (its generation and sender).
-    held: Option<(u64, SendRequest<Bytes>)>,
+    /// The stream reserved on a live connection (its generation and client).
+    held: Option<(u64, Client)>,
     host: HeaderValue,
     /// `https` over TLS, `http` for h2c.
-    scheme: Scheme,
+    scheme: &'static [u8],
     request: Vec<u8>,
+    /// The request timeout's timer, one per stream task, re-armed only when it fires
+    /// before the current request's deadline (as the HTTP/1 connection's, see
+    /// `client.rs`): no timer entry registered and removed per request.
+    timer: Pin<Box<Sleep>>,
+    /// The waker `timer` was last polled with, while it has not been moved since.
+    timer_waker: Option<Waker>,
 }
 
 impl Slot {
@@ -174,8 +190,8 @@ impl Drop for ConnectGuard<'_> {
 }
 
 impl H2Stream {
-    /// Reserve a stream, opening the connection if it is down. The failure when it
-    /// could not connect; else whether nothing was awaited.
+    /// Reserve a stream, opening the connection if it is down (or going away). The
+    /// failure when it could not connect; else whether nothing was awaited.
     pub async fn ready(
         &mut self,
         targets: &Targets,
@@ -190,14 +206,20 @@ impl H2Stream {
             let changed = self.slot.changed.notified();
             let connect = {
                 let mut state = self.slot.state.borrow_mut();
+                if let State::Up(live) = &*state
+                    && !live.client.is_open()
+                {
+                    // GOAWAY received: its streams finish on it, new ones need a new one.
+                    *state = State::Down;
+                }
                 match &mut *state {
                     State::Up(live) => {
-                        let limit = self.slot.cap.min(live.send.current_max_send_streams());
+                        let limit = self.slot.cap.min(live.client.max_concurrent());
                         if live.open < limit {
                             live.open += 1;
-                            self.held = Some((live.generation, live.send.clone()));
+                            self.held = Some((live.generation, live.client.clone()));
                             self.host = live.host.clone();
-                            self.scheme = live.scheme.clone();
+                            self.scheme = live.scheme;
                             return Ok(!awaited);
                         }
                         false
@@ -227,8 +249,8 @@ impl H2Stream {
             let _guard = ConnectGuard(&self.slot);
             let opened = open(targets, timeout, Rc::downgrade(&self.slot), generation).await;
             *self.slot.state.borrow_mut() = match opened {
-                Ok((send, host, scheme)) => State::Up(Live {
-                    send,
+                Ok((client, host, scheme)) => State::Up(Live {
+                    client,
                     host,
                     scheme,
                     generation,
@@ -277,21 +299,27 @@ impl H2Stream {
         // request goes out on a new connection instead (bounded: a server that
         // refuses every connection this way yields an `io_error`).
         for _ in 0..3 {
-            let Some((generation, mut send)) = self.held.take() else {
+            let Some((generation, client)) = self.held.take() else {
                 return Err(ClientFailure::Connect);
             };
-            let Some((request, body)) = to_request(&self.request, &self.host, &self.scheme) else {
-                self.slot.free(generation);
-                return Err(ClientFailure::Io);
-            };
-            let opened = send.send_request(request, body.is_empty());
-            let (response, mut body_stream) = match opened {
-                Ok(pair) => pair,
-                Err(e) => {
+            let sent = send(
+                &client,
+                &self.request,
+                self.host.as_bytes(),
+                self.scheme,
+                keep_body,
+            );
+            let response = match sent {
+                Ok(response) => response,
+                Err(Refused::Malformed) => {
+                    self.slot.free(generation);
+                    return Err(ClientFailure::Io);
+                }
+                Err(Refused::Connection(e)) => {
                     tracing::debug!(error = %e, "HTTP/2 connection refuses new streams");
                     self.slot.free(generation);
                     self.slot.down(generation);
-                    drop(send);
+                    drop(client);
                     match tokio::time::timeout_at(deadline, self.ready(targets, timeout)).await {
                         Err(_) => return Err(ClientFailure::Timeout),
                         Ok(Err(failure)) => return Err(failure),
@@ -299,15 +327,11 @@ impl H2Stream {
                     }
                 }
             };
-            let exchange = async {
-                if !body.is_empty() {
-                    body_stream.send_data(body, true).map_err(failure)?;
-                }
-                read_answer(response, keep_body).await
-            };
-            let result = match tokio::time::timeout_at(deadline, exchange).await {
-                Ok(result) => result,
-                Err(_) => Err(ClientFailure::Timeout),
+            // A timeout drops the response future: the stream is reset (CANCEL).
+            let result = match self.within(deadline, response).await {
+                Some(Ok(r)) => Ok(answer(r)),
+                Some(Err(e)) => Err(failure(e)),
+                None => Err(ClientFailure::Timeout),
             };
             self.slot.free(generation);
             if matches!(result, Err(ClientFailure::H2Goaway | ClientFailure::Io)) {
@@ -320,6 +344,88 @@ impl H2Stream {
     }
 }
 
+impl H2Stream {
+    /// `response`, or `None` once `deadline` has passed, on the task's one timer.
+    async fn within(
+        &mut self,
+        deadline: tokio::time::Instant,
+        response: ninefold_http2::ResponseFuture,
+    ) -> Option<Result<ninefold_http2::Response, StreamError>> {
+        // Armed for a later instant (a longer timeout before): bring it forward.
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+            self.timer_waker = None;
+        }
+        let (timer, timer_waker) = (&mut self.timer, &mut self.timer_waker);
+        let mut response = std::pin::pin!(response);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            // Registered with this waker and not fired: it will wake this task.
+            if !timer.is_elapsed()
+                && timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
+            }
+            // The timer never runs past this request's deadline (see `client.rs`'s
+            // `Conn::exchange_from`): fired early, it moves on to this deadline.
+            while timer.as_mut().poll(cx).is_ready() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Poll::Ready(None);
+                }
+                timer.as_mut().reset(deadline);
+            }
+            *timer_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Why a request was not sent.
+enum Refused {
+    /// The rendered request does not read back (never expected: the worker renders it).
+    Malformed,
+    /// The connection takes no new streams.
+    Connection(OpenError),
+}
+
+/// A rendered HTTP/1 request sent as an HTTP/2 one: its method, target and fields
+/// (`Host` is the `:authority`, which the client then leaves out of the fields, with
+/// the other connection-specific ones), the bytes after its head as the body.
+fn send(
+    client: &Client,
+    bytes: &[u8],
+    authority: &[u8],
+    scheme: &'static [u8],
+    keep_body: bool,
+) -> Result<ninefold_http2::ResponseFuture, Refused> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let Ok(httparse::Status::Complete(len)) = req.parse(bytes) else {
+        return Err(Refused::Malformed);
+    };
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return Err(Refused::Malformed);
+    };
+    let body = Bytes::copy_from_slice(&bytes[len..]);
+    let fields = req.headers.iter().map(|h| (h.name.as_bytes(), h.value));
+    client
+        .send(
+            method.as_bytes(),
+            scheme,
+            authority,
+            path.as_bytes(),
+            fields,
+            body,
+            keep_body,
+        )
+        .map_err(Refused::Connection)
+}
+
 /// Connect to the next target (TLS with ALPN `h2` for `https://`) and speak HTTP/2
 /// on it; the connection's driver runs as a task of its own and marks `slot` down
 /// when the connection ends.
@@ -328,14 +434,14 @@ async fn open(
     timeout: Duration,
     slot: Weak<Slot>,
     generation: u64,
-) -> Result<(SendRequest<Bytes>, HeaderValue, Scheme), ClientFailure> {
+) -> Result<(Client, HeaderValue, &'static [u8]), ClientFailure> {
     let (stream, host) = targets.connect_h2(timeout).await?;
-    let scheme = match stream {
-        Stream::Plain(_) => Scheme::HTTP,
-        Stream::Tls(_) => Scheme::HTTPS,
+    let scheme: &'static [u8] = match stream {
+        Stream::Plain(_) => b"http",
+        Stream::Tls(_) => b"https",
     };
-    match tokio::time::timeout(timeout, handshake(stream)).await {
-        Ok(Ok((send, driver))) => {
+    match tokio::time::timeout(timeout, ninefold_http2::handshake(stream, CONFIG)).await {
+        Ok(Ok((client, driver))) => {
             tokio::task::spawn_local(async move {
                 if let Err(e) = driver.await {
                     tracing::debug!(error = %e, "HTTP/2 connection ended");
@@ -344,7 +450,7 @@ async fn open(
                     slot.down(generation);
                 }
             });
-            Ok((send, host, scheme))
+            Ok((client, host, scheme))
         }
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "HTTP/2 handshake failed");
@@ -354,137 +460,47 @@ async fn open(
     }
 }
 
-/// The driver of one HTTP/2 connection: poll it until the connection ends.
-pub(crate) type Driver =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), h2::Error>>>>;
-
-/// The HTTP/2 client handshake over any byte stream (TCP for h2c, TLS after ALPN
-/// `h2`), then one PING round trip: the server's SETTINGS precede its PING answer,
-/// so the stream limit is the server's own from the first request on.
-pub(crate) async fn handshake<T>(io: T) -> Result<(SendRequest<Bytes>, Driver), h2::Error>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (send, mut connection) = h2::client::Builder::new()
-        .enable_push(false)
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .handshake::<_, Bytes>(io)
-        .await?;
-    let mut ping = connection.ping_pong();
-    let mut driver: Driver = Box::pin(connection);
-    if let Some(ping) = ping.as_mut() {
-        let pong = ping.ping(h2::Ping::opaque());
-        tokio::pin!(pong);
-        // The driver must run for the answer to arrive.
-        tokio::select! {
-            r = &mut pong => {
-                r?;
-            }
-            r = &mut driver => {
-                r?;
-                return Err(h2::Error::from(h2::Reason::CONNECT_ERROR));
-            }
-        }
+/// The client's answer as the worker's: its head is already checked (names
+/// lowercase tokens, values without CR, LF or NUL) and rendered as HTTP/1 text, so
+/// only the instance header's place is looked for.
+fn answer(r: ninefold_http2::Response) -> Answer {
+    let mut instance = None;
+    let prefix = b"\nx-backend-instance: ";
+    if let Some(at) = r.head.windows(prefix.len()).position(|w| w == prefix) {
+        let start = at + prefix.len();
+        let end = start
+            + r.head[start..]
+                .iter()
+                .position(|&b| b == b'\r')
+                .unwrap_or(0);
+        // A head is at most the header list limit (64 KiB): offsets fit in u32.
+        instance = Some((start as u32, end as u32));
     }
-    Ok((send, driver))
+    Answer::from_parts(r.status, Bytes::from(r.head), instance, r.body)
 }
 
-/// What an h2 error means for the request whose stream it ended.
-fn failure(e: h2::Error) -> ClientFailure {
-    if e.is_remote() {
-        if e.is_go_away() {
-            return ClientFailure::H2Goaway;
+/// What a stream's end means for the request.
+fn failure(e: StreamError) -> ClientFailure {
+    match e {
+        StreamError::Reset(code) => ClientFailure::H2Reset(code),
+        StreamError::GoAway(_) => ClientFailure::H2Goaway,
+        StreamError::Malformed(why) => {
+            tracing::debug!(why, "malformed HTTP/2 answer");
+            ClientFailure::Io
         }
-        if e.is_reset() {
-            let code = e.reason().map_or(0, u32::from);
-            return ClientFailure::H2Reset(code);
+        StreamError::FlowControl | StreamError::Connection(..) | StreamError::Closed => {
+            tracing::debug!(error = %e, "HTTP/2 stream failed");
+            ClientFailure::Io
         }
     }
-    ClientFailure::Io
 }
 
 /// How an RST_STREAM shows as the example of its `h2_reset` row.
 pub(crate) fn reset_text(code: u32) -> String {
-    format!(
-        "RST_STREAM {:?} (error code {code:#x})",
-        h2::Reason::from(code)
-    )
-}
-
-/// The answer to one stream, its body read to the end (kept when asked, or when the
-/// status is an error, as the HTTP/1 client keeps it).
-async fn read_answer(
-    response: h2::client::ResponseFuture,
-    keep_body: bool,
-) -> Result<Answer, ClientFailure> {
-    let (parts, mut body) = response.await.map_err(failure)?.into_parts();
-    let mut kept = (keep_body || parts.status.as_u16() >= 400).then(BytesMut::new);
-    while let Some(data) = body.data().await {
-        let data = data.map_err(failure)?;
-        let _ = body.flow_control().release_capacity(data.len());
-        if let Some(b) = kept.as_mut() {
-            if b.len() + data.len() > MAX_KEPT_BODY {
-                kept = None;
-            } else {
-                b.extend_from_slice(&data);
-            }
-        }
+    match ninefold_http2::frame::code_name(code) {
+        Some(name) => format!("RST_STREAM {name} (error code {code:#x})"),
+        None => format!("RST_STREAM Reason({code:#x}) (error code {code:#x})"),
     }
-    Answer::from_head(&render_head(&parts), kept.map(BytesMut::freeze))
-}
-
-/// A rendered HTTP/1 request read back as an HTTP/2 one: `Host` becomes the
-/// `:authority`, headers HTTP/2 forbids (connection-specific ones) are left out.
-fn to_request(bytes: &[u8], host: &HeaderValue, scheme: &Scheme) -> Option<(Request<()>, Bytes)> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = req.parse(bytes).ok()? else {
-        return None;
-    };
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(scheme.clone());
-    parts.authority = Some(http::uri::Authority::from_maybe_shared(host.clone()).ok()?);
-    parts.path_and_query = Some(http::uri::PathAndQuery::from_str(req.path?).ok()?);
-    let mut request = Request::new(());
-    *request.method_mut() = http::Method::from_bytes(req.method?.as_bytes()).ok()?;
-    *request.uri_mut() = http::Uri::from_parts(parts).ok()?;
-    *request.version_mut() = http::Version::HTTP_2;
-    let map = request.headers_mut();
-    map.reserve(req.headers.len());
-    for h in req.headers.iter() {
-        let name = http::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        if matches!(
-            name.as_str(),
-            "host"
-                | "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-                | "upgrade"
-                | "te"
-        ) {
-            continue;
-        }
-        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
-    }
-    Some((request, Bytes::copy_from_slice(&bytes[len..])))
-}
-
-/// The answer's head as HTTP/1 text, for [`Answer`]'s header lookups.
-fn render_head(parts: &http::response::Parts) -> Vec<u8> {
-    let mut head = Vec::with_capacity(256);
-    head.extend_from_slice(b"HTTP/1.1 ");
-    head.extend_from_slice(parts.status.as_str().as_bytes());
-    head.extend_from_slice(b" \r\n");
-    for (name, value) in &parts.headers {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    head
 }
 
 #[cfg(test)]
@@ -492,26 +508,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rendered_request_reads_back_as_http2() {
-        let raw = b"POST /orders?x=1 HTTP/1.1\r\nhost: a:1\r\nconnection: keep-alive\r\ncontent-length: 2\r\nx-seq: 7\r\n\r\n{}";
-        let (r, body) = to_request(raw, &HeaderValue::from_static("b:2"), &Scheme::HTTP).unwrap();
-        assert_eq!(r.method(), http::Method::POST);
-        assert_eq!(r.uri(), "http://b:2/orders?x=1");
-        assert_eq!(r.version(), http::Version::HTTP_2);
-        assert!(r.headers().get("host").is_none());
-        assert!(r.headers().get("connection").is_none());
-        assert_eq!(r.headers()["x-seq"], "7");
-        assert_eq!(body.as_ref(), b"{}");
-        let (r, _) = to_request(raw, &HeaderValue::from_static("b:2"), &Scheme::HTTPS).unwrap();
-        assert_eq!(r.uri(), "https://b:2/orders?x=1");
+    fn stream_ends_map_to_the_outcomes() {
+        assert_eq!(failure(StreamError::Reset(7)), ClientFailure::H2Reset(7));
+        assert_eq!(failure(StreamError::GoAway(0)), ClientFailure::H2Goaway);
+        // Errors made or found by the client itself are I/O errors.
+        assert_eq!(failure(StreamError::Malformed("x")), ClientFailure::Io);
+        assert_eq!(failure(StreamError::Connection(1, "x")), ClientFailure::Io);
+        assert_eq!(failure(StreamError::Closed), ClientFailure::Io);
     }
 
     #[test]
-    fn resets_and_goaways_are_their_own_failures() {
-        // Errors made by h2 itself (not received from the server) are I/O errors.
+    fn an_answer_finds_its_instance_as_the_http1_parser_would() {
+        let head = b"HTTP/1.1 200 \r\nserver: x\r\nx-backend-instance: b-2\r\nx-backend-instance: b-3\r\n\r\n";
+        let a = answer(ninefold_http2::Response {
+            status: 200,
+            head: head.to_vec(),
+            body: None,
+        });
+        let parsed = Answer::from_head(head, None).unwrap();
+        assert_eq!(a.instance(), Some(&b"b-2"[..]));
+        assert_eq!(a.instance(), parsed.instance());
+        assert_eq!(a.header("server"), Some(&b"x"[..]));
+        let none = answer(ninefold_http2::Response {
+            status: 204,
+            head: b"HTTP/1.1 204 \r\n\r\n".to_vec(),
+            body: None,
+        });
+        assert_eq!((none.status, none.instance()), (204, None));
+    }
+
+    #[test]
+    fn a_reset_reads_as_its_code() {
+        assert_eq!(reset_text(7), "RST_STREAM REFUSED_STREAM (error code 0x7)");
         assert_eq!(
-            failure(h2::Error::from(h2::Reason::REFUSED_STREAM)),
-            ClientFailure::Io
+            reset_text(0x42),
+            "RST_STREAM Reason(0x42) (error code 0x42)"
         );
     }
 }

@@ -168,6 +168,7 @@ fn over_limits() -> (Vec<String>, Vec<String>) {
         "reference-gateway/src",
         "mock-backends/src",
         "http1/src",
+        "http2/src",
     ] {
         rust_files(&Path::new(ROOT).join(dir), &mut files);
     }
