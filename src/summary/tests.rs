@@ -15,6 +15,7 @@ fn slo(name: &str, objective: &str) -> Slo {
         metric,
         filters: Filters::default(),
         objective: Objective::parse(objective, metric.unit()).unwrap(),
+        abort: false,
     }
 }
 
