@@ -15,6 +15,7 @@ use crate::ExitStatus;
 
 pub mod gateway;
 pub mod init;
+mod live;
 pub mod merge;
 pub mod run;
 pub mod schema;

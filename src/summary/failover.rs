@@ -277,6 +277,7 @@ pub(crate) mod tests {
             gateway_counters: Default::default(),
             hostile_backend_requests: None,
             host_cores: Some(2),
+            aborted: None,
             time_scale: 1.0,
             shard: None,
         }

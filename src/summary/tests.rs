@@ -186,6 +186,7 @@ pub(crate) fn example() -> Summary {
         slos,
         connection_setup_ms: None,
         tls_insecure: false,
+        aborted: None,
     };
     summary.decide(RunHealth::default());
     summary

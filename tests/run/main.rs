@@ -8,6 +8,7 @@ mod support;
 mod credentials;
 mod e2e;
 mod interrupted;
+mod live_events;
 mod oauth2;
 mod report_html;
 mod shard_merge;

@@ -6,3 +6,4 @@ mod errors;
 mod files;
 mod library;
 mod limits;
+mod slo_abort;
