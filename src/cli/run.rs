@@ -124,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         super::live::wants_tui(args.no_tui),
         stop.clone(),
         args.file.display().to_string(),
+        true,
     );
     let options = Options {
         seed: args.seed,

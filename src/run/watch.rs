@@ -182,7 +182,7 @@ impl Watch<'_> {
                     Lifecycle::Ready => "ready",
                     Lifecycle::Exited => "exited (signalled by the fault)",
                     Lifecycle::DiedUnexpectedly => "died unexpectedly",
-                    Lifecycle::Replaced => "replaced (a new process started)",
+                    Lifecycle::Replaced => "replaced (a new process is ready)",
                     Lifecycle::ReplaceFailed => "could not be replaced",
                 };
                 let detail = if e.detail.is_empty() {

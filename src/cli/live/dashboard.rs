@@ -39,7 +39,17 @@ pub(super) fn run(
     mut events: mpsc::Receiver<RunEvent>,
     stop: CancellationToken,
     done: Arc<AtomicBool>,
+    wait_for_start: bool,
 ) -> bool {
+    let mut state = State::default();
+    // `run` takes the terminal only once the traffic starts, so the bring-up
+    // lines stay readable; every sender gone first: the run ended before.
+    while wait_for_start && state.scenario.is_none() {
+        match events.blocking_recv() {
+            Some(e) => state.apply(e),
+            None => return false,
+        }
+    }
     // `try_init` installs a panic hook that restores the terminal first.
     let Ok(mut terminal) = ratatui::try_init() else {
         ratatui::restore();
@@ -47,7 +57,6 @@ pub(super) fn run(
     };
     let _restore = Restore;
     let frame_every = Duration::from_secs(1) / MAX_FPS;
-    let mut state = State::default();
     let mut last_draw: Option<Instant> = None;
     let mut stopping = false;
     let mut last_clear = Instant::now();

@@ -45,7 +45,13 @@ pub(crate) fn wants_tui(no_tui: bool) -> bool {
 impl Watching {
     /// Start watching. `stop` is the run's own stop (what SIGINT cancels):
     /// the dashboard's `q` cancels it too. `title` heads the dashboard.
-    pub(crate) fn start(tui: bool, stop: CancellationToken, title: String) -> Watching {
+    /// `run` waits for the run's `Started` event before it takes the terminal.
+    pub(crate) fn start(
+        tui: bool,
+        stop: CancellationToken,
+        title: String,
+        wait_for_start: bool,
+    ) -> Watching {
         let live = LiveWatch::new();
         let (sink, rx) = events_channel();
         let done = Arc::new(AtomicBool::new(false));
@@ -53,7 +59,7 @@ impl Watching {
             let (feed, done) = (live.subscribe(), Arc::clone(&done));
             std::thread::Builder::new()
                 .name("dashboard".into())
-                .spawn(move || dashboard::run(title, feed, rx, stop, done))
+                .spawn(move || dashboard::run(title, feed, rx, stop, done, wait_for_start))
                 .ok()
         } else {
             std::thread::Builder::new()
@@ -99,7 +105,7 @@ impl Drop for Watching {
 
 /// `attack`'s watcher: the dashboard on a terminal unless `plain`.
 pub(crate) fn for_attack(url: &str, plain: bool, stop: &CancellationToken) -> Watching {
-    Watching::start(wants_tui(plain), stop.clone(), format!("attack {url}"))
+    Watching::start(wants_tui(plain), stop.clone(), format!("attack {url}"), false)
 }
 
 /// Plain mode: each event a line on stderr, until every sender is gone.

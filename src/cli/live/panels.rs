@@ -22,7 +22,7 @@ use crate::scenario::slo::{Metric, Slo, Window};
 use crate::traffic::live::{LiveSnapshot, SecondSummary};
 
 /// Seconds the per-second table shows.
-const TABLE_SECONDS: usize = 8;
+const TABLE_SECONDS: usize = 30;
 
 /// One frame's inputs.
 pub(super) struct View<'a> {
@@ -185,7 +185,7 @@ impl View<'_> {
         Table::new(rows, widths).header(header).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" per second (… = may still grow) · latency from the intended send, service from the actual send, ms "),
+                .title(" per second (… may grow) · ms: latency from intended send, service from actual send "),
         )
     }
 
@@ -234,7 +234,7 @@ impl View<'_> {
                     .copied()
                     .unwrap_or(0);
                 let said = self.state.instances.get(name).copied().unwrap_or("up");
-                let style = if said == "up" {
+                let style = if said.starts_with("up") {
                     Style::default()
                 } else {
                     Style::default().fg(Color::Red)

@@ -113,7 +113,7 @@ fn lifecycle_word(l: Lifecycle) -> &'static str {
         Lifecycle::Ready => "up",
         Lifecycle::Exited => "killed",
         Lifecycle::DiedUnexpectedly => "died",
-        Lifecycle::Replaced => "replaced, starting",
+        Lifecycle::Replaced => "up (replaced)",
         Lifecycle::ReplaceFailed => "down (replace failed)",
     }
 }
