@@ -443,8 +443,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         result.transpose()
     });
     watching.finish();
-    let recording = recording?;
-    let Some(recording) = recording else {
+    let Some(recording) = recording? else {
         return Ok(ExitStatus::Interrupted);
     };
     let interrupted = shutdown.is_cancelled();

@@ -15,7 +15,7 @@ use super::bringup::{self, Bringup, Gateways};
 use super::driver::Driver;
 use super::links::Links;
 use super::plan::RunPlan;
-use super::watch::{RunEvent, Watch};
+use super::watch::Watch;
 use crate::faults::timeline::{self, FaultEvent};
 use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
@@ -207,12 +207,7 @@ async fn drive(
     let schedule_started = std::time::SystemTime::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
-    // The live feed: for whoever watches, and for the abort rule.
-    let watched = options.events.is_some() || s.slos.iter().any(|o| o.abort);
-    let live = options
-        .live
-        .clone()
-        .or_else(|| watched.then(crate::traffic::live::LiveWatch::new));
+    let live = super::watch::live_feed(options.live.as_ref(), options.events.is_some(), s);
     let traffic_options = TrafficOptions {
         workers: options.workers,
         progress: options.progress,
@@ -234,17 +229,10 @@ async fn drive(
     } else {
         &[]
     };
-    if let Some(sink) = &options.events {
-        sink.send(RunEvent::Started {
-            scenario: Arc::new(s.clone()),
-            steps: Arc::new(steps.to_vec()),
-        });
-    }
-    let sink = options.events.clone();
+    let sink = options.events.as_ref();
+    super::watch::started(sink, s, steps);
     let faults = timeline::play_observed(steps, &driver, run_start, &faults_cancel, |e| {
-        if let Some(sink) = &sink {
-            super::watch::fault_happened(sink, e);
-        }
+        super::watch::fault_happened(sink, e)
     });
     let watcher = live.as_ref().map(|w| Watch {
         scenario: s,
@@ -254,12 +242,7 @@ async fn drive(
         stop_traffic: traffic_stop.clone(),
         done: traffic_done.clone(),
     });
-    let watching = async {
-        match watcher {
-            Some(w) => w.run().await,
-            None => None,
-        }
-    };
+    let watching = Watch::run_some(watcher);
     let traffic = async {
         let r = run_traffic(
             traffic_plan,

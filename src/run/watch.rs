@@ -21,7 +21,7 @@ use crate::results::Aborted;
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Metric, Slo};
 use crate::topology::supervisor::{Lifecycle, Supervisor};
-use crate::traffic::live::LiveSnapshot;
+use crate::traffic::live::{LiveSnapshot, LiveWatch};
 
 /// Events the channel holds before a sender drops one (counted).
 pub const EVENTS_CAPACITY: usize = 1024;
@@ -104,8 +104,30 @@ pub fn events_channel() -> (EventSink, mpsc::Receiver<RunEvent>) {
     )
 }
 
+/// The live feed of a run: the caller's, else one of its own when events
+/// are watched or an SLO may abort the run; `None` when nobody needs one.
+pub(super) fn live_feed(
+    given: Option<&LiveWatch>,
+    events: bool,
+    s: &Scenario,
+) -> Option<LiveWatch> {
+    let needed = events || s.slos.iter().any(|o| o.abort);
+    given.cloned().or_else(|| needed.then(LiveWatch::new))
+}
+
+/// Tell the watcher the traffic is about to start, with what it needs to draw.
+pub(super) fn started(sink: Option<&EventSink>, s: &Scenario, steps: &[Step]) {
+    if let Some(sink) = sink {
+        sink.send(RunEvent::Started {
+            scenario: Arc::new(s.clone()),
+            steps: Arc::new(steps.to_vec()),
+        });
+    }
+}
+
 /// A fault step as the results record it, told as it happens.
-pub(super) fn fault_happened(sink: &EventSink, e: &FaultEvent) {
+pub(super) fn fault_happened(sink: Option<&EventSink>, e: &FaultEvent) {
+    let Some(sink) = sink else { return };
     let (kind, verb) = match e.phase {
         Phase::Apply => (HappeningKind::FaultStarted, "started"),
         Phase::Revert => (HappeningKind::FaultEnded, "ended"),
@@ -140,6 +162,14 @@ pub(super) struct Watch<'a> {
 }
 
 impl Watch<'_> {
+    /// [`Watch::run`] when there is a watcher.
+    pub(super) async fn run_some(w: Option<Self>) -> Option<Aborted> {
+        match w {
+            Some(w) => w.run().await,
+            None => None,
+        }
+    }
+
     /// Tell the sink what happens and apply the abort rule until the traffic
     /// ends; the abort, if one fired.
     pub(super) async fn run(mut self) -> Option<Aborted> {

@@ -76,7 +76,7 @@ fn wait_for<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Opti
         if let Some(v) = check() {
             return Some(v);
         }
-        rt.block_on(tokio::time::sleep(Duration::from_millis(200)));
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
     }
     None
 }
@@ -98,7 +98,9 @@ fn dir() -> PathBuf {
 #[test]
 fn the_dashboard_draws_its_panels_counts_down_and_q_stops_the_run() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed, so the dashboard cannot be tested in a terminal");
+        eprintln!(
+            "SKIPPED: tmux is not installed, so the dashboard cannot be tested in a terminal"
+        );
         return;
     }
     let d = dir();
@@ -116,7 +118,17 @@ fn the_dashboard_draws_its_panels_counts_down_and_q_stops_the_run() {
         out.display(),
         rc.display()
     );
-    let started = tmux.cmd(&["new-session", "-d", "-s", "t", "-x", "150", "-y", "45", &shell]);
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "150",
+        "-y",
+        "45",
+        &shell,
+    ]);
     assert!(started.status.success(), "{started:?}");
 
     // The panels, once the traffic flows (bring-up takes a few seconds).
@@ -146,19 +158,29 @@ fn the_dashboard_draws_its_panels_counts_down_and_q_stops_the_run() {
     let later = wait_for(Duration::from_secs(30), || {
         countdown(&tmux.screen()).filter(|c| *c <= first.1 - 1.0)
     });
-    assert!(later.is_some(), "the countdown stayed at {}:\n{}", first.1, tmux.screen());
+    assert!(
+        later.is_some(),
+        "the countdown stayed at {}:\n{}",
+        first.1,
+        tmux.screen()
+    );
 
     // `q`: the run stops, writes what it measured, exits 6; the terminal is
     // given back (the summary is printed on the normal screen).
     tmux.cmd(&["send-keys", "-t", "t", "q"]);
     let code = wait_for(Duration::from_secs(60), || {
-        std::fs::read_to_string(&rc).ok().filter(|t| t.ends_with('\n'))
+        std::fs::read_to_string(&rc)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
     })
     .unwrap_or_else(|| panic!("the run did not end after q:\n{}", tmux.screen()));
     assert_eq!(code.trim(), "6", "{}", tmux.screen());
     let screen = tmux.screen();
     assert!(screen.contains("stopped from the dashboard"), "{screen}");
-    assert!(!screen.contains("SLOs so far"), "the dashboard left the screen: {screen}");
+    assert!(
+        !screen.contains("SLOs so far"),
+        "the dashboard left the screen: {screen}"
+    );
     let results = std::fs::read_to_string(out.join("results.json")).unwrap();
     let results: serde_json::Value = serde_json::from_str(&results).unwrap();
     assert_eq!(results["partial"], true);

@@ -105,7 +105,12 @@ impl Drop for Watching {
 
 /// `attack`'s watcher: the dashboard on a terminal unless `plain`.
 pub(crate) fn for_attack(url: &str, plain: bool, stop: &CancellationToken) -> Watching {
-    Watching::start(wants_tui(plain), stop.clone(), format!("attack {url}"), false)
+    Watching::start(
+        wants_tui(plain),
+        stop.clone(),
+        format!("attack {url}"),
+        false,
+    )
 }
 
 /// Plain mode: each event a line on stderr, until every sender is gone.

@@ -182,11 +182,11 @@ impl View<'_> {
             Constraint::Length(8),
             Constraint::Length(5),
         ];
-        Table::new(rows, widths).header(header).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" per second (… may grow) · ms: latency from intended send, service from actual send "),
-        )
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::default().borders(Borders::ALL).title(
+            " per second (… may grow) · ms: latency from intended send, service from actual send ",
+        ))
     }
 
     /// Each SLO's running state.
