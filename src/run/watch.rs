@@ -315,3 +315,7 @@ pub fn abort_check(s: &Scenario, snap: &LiveSnapshot) -> Option<Aborted> {
             })
         })
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod tests;

@@ -43,7 +43,7 @@ impl View<'_> {
         ])
         .split(f.area());
         f.render_widget(self.clock(rows[0].width), rows[0]);
-        let mid = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+        let mid = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
             .split(rows[1]);
         f.render_widget(self.seconds(), mid[0]);
         f.render_widget(self.slos(), mid[1]);
@@ -168,19 +168,19 @@ impl View<'_> {
                 .collect()
         });
         let widths = [
-            Constraint::Length(5),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(5),
-            Constraint::Length(5),
+            Constraint::Length(4),
             Constraint::Length(6),
-            Constraint::Length(5),
+            Constraint::Length(6),
+            Constraint::Length(4),
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(4),
             Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(5),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(4),
         ];
         Table::new(rows, widths)
             .header(header)
