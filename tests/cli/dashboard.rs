@@ -135,7 +135,9 @@ fn the_dashboard_draws_its_panels_counts_down_and_q_stops_the_run() {
     let first = wait_for(Duration::from_secs(60), || {
         // Instances show once a first second is complete.
         let s = tmux.screen();
-        countdown(&s).filter(|_| s.contains("api-0: up")).map(|c| (s, c))
+        countdown(&s)
+            .filter(|_| s.contains("api-0: up"))
+            .map(|c| (s, c))
     })
     .unwrap_or_else(|| panic!("no countdown on the screen:\n{}", tmux.screen()));
     for section in [
