@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The live dashboard's cost to the generator (run by hand, never in CI). See README.md.
 #   bench/live/run.sh
-# `ninefold attack` flat out against examples/hello, with the dashboard drawn in
-# a tmux pane (a real pty) vs `--json` (no dashboard, no live feed, no progress
-# line); rounds alternate which goes first; medians of the req/s ratio.
+# `ninefold attack` flat out against examples/hello in a tmux pane (a real pty),
+# with the dashboard vs `--no-tui` (the plain progress line, no live feed);
+# rounds alternate which goes first; medians of the req/s ratio.
 # Generator pinned to core 0, target to core 1, as bench/load does.
 set -euo pipefail
 
@@ -28,21 +28,18 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# req/s with the dashboard: the attack's own summary, read off the pane once it ends.
-tui() {
+# req/s of one attack in a tmux pane (a real pty), read off the pane's summary
+# once it ends; $1 is "" (the dashboard draws) or --no-tui (the plain line).
+pane() {
   tmux -L "$SOCK" new-session -d -s b -x 160 -y 45 \
-    "taskset -c 0 $NF attack $URL -c 50 -d ${SECS}s --workers 1; tmux -L $SOCK wait-for -S done; sleep 30"
+    "taskset -c 0 $NF attack $URL -c 50 -d ${SECS}s --workers 1 $1; tmux -L $SOCK wait-for -S done; sleep 30"
   tmux -L "$SOCK" wait-for done
-  tmux -L "$SOCK" capture-pane -p -S -100 -t b >"$OUT/tui.txt"
+  tmux -L "$SOCK" capture-pane -p -S -100 -t b >"$OUT/pane.txt"
   tmux -L "$SOCK" kill-server
-  grep -o '= [0-9]* req/s' "$OUT/tui.txt" | tail -1 | awk '{print $2}'
+  grep -o '= [0-9]* req/s' "$OUT/pane.txt" | tail -1 | awk '{print $2}'
 }
-
-# req/s without it.
-plain() {
-  taskset -c 0 "$NF" attack "$URL" -c 50 -d "${SECS}s" --workers 1 --json >"$OUT/plain.json" 2>/dev/null || true
-  python3 -c "import json; print(round(json.load(open('$OUT/plain.json'))['rps']))"
-}
+tui() { pane ""; }
+plain() { pane --no-tui; }
 
 : >"$OUT/rounds.tsv"
 for i in $(seq "$ROUNDS"); do
