@@ -1,5 +1,6 @@
 //! Analysis: turns what a run measured into verdicts that are statistically honest.
 //!
+//! - [`abort`]: the early-abort rule (an SLO that cannot pass any more).
 //! - [`availability`]: ratio, nines, Clopper–Pearson bounds, requests needed,
 //!   time-based availability, error budget, burn rate, downtime per year.
 //! - [`beta`]: the regularized incomplete beta and its inverse, exact for
@@ -15,6 +16,7 @@
 //! types and `format`: the summary (`crate::summary`) calls it, never the
 //! other way round.
 
+pub mod abort;
 pub mod availability;
 pub mod beta;
 pub mod significance;

@@ -88,6 +88,9 @@ pub struct Args {
     /// Print one JSON object instead of a human summary.
     #[arg(long)]
     pub json: bool,
+    /// No live dashboard even on a terminal (the plain progress line).
+    #[arg(long)]
+    pub no_tui: bool,
     /// The HTTP client that sends the load: `ninefold` (its own, fast HTTP/1.1
     /// client) or `hyper` (hyper-util's pooled client, an independent HTTP stack
     /// to cross-check figures with; more CPU per request).
@@ -423,6 +426,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         let _runtime = runtime.enter();
         super::signals::Signals::new()?
     };
+    let watching = super::live::for_attack(&args.url, args.json || args.no_tui, &shutdown);
     let recording = runtime.block_on(async {
         let signal = tokio::spawn(signals.watch(shutdown.clone(), abort.clone()));
         let plan = TrafficPlan {
@@ -434,9 +438,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         };
         let options = TrafficOptions {
             workers: args.workers,
-            progress: !args.json,
+            progress: !args.json && !watching.tui,
             max_requests: args.requests,
             client: args.client,
+            live: watching.tui.then(|| watching.live.clone()),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
@@ -445,8 +450,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         };
         signal.abort();
         result.transpose()
-    })?;
-    let Some(recording) = recording else {
+    });
+    watching.finish();
+    let Some(recording) = recording? else {
         return Ok(ExitStatus::Interrupted);
     };
     let interrupted = shutdown.is_cancelled();

@@ -17,6 +17,7 @@ use crate::ExitStatus;
 pub mod gateway;
 pub mod guard;
 pub mod init;
+mod live;
 pub mod merge;
 pub mod run;
 pub mod schema;

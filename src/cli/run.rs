@@ -88,6 +88,10 @@ pub struct Args {
     pub barrier_margin: std::time::Duration,
     #[command(flatten)]
     pub export: super::export::ExportArgs,
+    /// No live dashboard even on a terminal: the plain progress lines and the
+    /// run's events on stderr, as for a pipe or CI (docs/live.md).
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {
@@ -118,19 +122,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .context("starting the runtime")?;
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
+    let mut watching = super::live::Watching::start(
+        super::live::wants_tui(args.no_tui),
+        stop.clone(),
+        args.file.display().to_string(),
+        true,
+    );
     let options = Options {
         seed: args.seed,
         out: args.out,
         time_scale,
         runner: RunOptions {
-            progress: true,
+            progress: !watching.tui,
             workers: args.workers,
             shard,
             client: args.client,
             program: None,
             start,
             run_id,
-            live: None,
+            live: Some(watching.live.clone()),
+            events: watching.events.take(),
         },
         export: args.export.options(),
         stop: stop.clone(),
@@ -146,11 +157,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             () = abort.cancelled() => None,
         }
     });
+    let by_key = watching.finish();
     let Some(outcome) = outcome else {
         // Children die with their handles (kill_on_drop) and with us (PDEATHSIG).
         runtime.shutdown_background();
         return Ok(ExitStatus::Interrupted);
     };
+    if by_key {
+        eprintln!(
+            "ninefold: stopped from the dashboard: what was measured is written; the verdict is withheld (exit 6)"
+        );
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(NoOutcome::Output(e)) => return Err(e),

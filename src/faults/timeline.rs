@@ -222,6 +222,18 @@ pub async fn play<D: FaultDriver>(
     start: Instant,
     cancel: &CancellationToken,
 ) -> Vec<FaultEvent> {
+    play_observed(steps, driver, start, cancel, |_| {}).await
+}
+
+/// [`play`], telling `seen` each event as it happens (the live events of a
+/// run); `seen` must not block.
+pub async fn play_observed<D: FaultDriver>(
+    steps: &[Step],
+    driver: &D,
+    start: Instant,
+    cancel: &CancellationToken,
+    seen: impl Fn(&FaultEvent),
+) -> Vec<FaultEvent> {
     let mut events = Vec::new();
     let mut cancelled = false;
     for step in steps {
@@ -253,6 +265,9 @@ pub async fn play<D: FaultDriver>(
             at_s: start.elapsed().as_secs_f64(),
             error: (!errors.is_empty()).then(|| errors.join("; ")),
         });
+        if let Some(e) = events.last() {
+            seen(e);
+        }
     }
     events
 }

@@ -63,6 +63,33 @@ pub struct RunResults {
     /// before this was recorded: then the re-rendering machine's count).
     #[serde(default)]
     pub host_cores: Option<u32>,
+    /// The run stopped early because an SLO with `abort = true` could not
+    /// pass any more (`None`: it ran its course, or was interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Aborted>,
+}
+
+/// Why and when a run stopped early on an SLO's `abort = true`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Aborted {
+    /// The SLO's name as written in `[slo]`.
+    pub slo: String,
+    /// The objective it could no longer meet (`>= 99.9%`).
+    pub objective: String,
+    /// When the rule fired, ms since the run clock's zero (the clock of the
+    /// fault and lifecycle events).
+    pub at_ms: u64,
+    /// The run second it fired in (`at_ms / 1000`).
+    pub second: u32,
+    /// Good and eligible requests of the SLO's traffic measured by then.
+    pub good: u64,
+    pub eligible: u64,
+    /// The one-sided upper confidence bound of availability on those counts.
+    pub upper_bound: f64,
+    /// The objective's target, as a fraction.
+    pub target: f64,
+    /// The scenario's confidence level.
+    pub confidence: f64,
 }
 
 fn one() -> f64 {

@@ -296,6 +296,13 @@ pub fn merge(parts: Vec<ShardFolder>) -> Result<RunResults, MergeProblem> {
                 source,
             })?;
         out.partial |= r.partial;
+        // A shard that stopped on an SLO's abort rule stopped the merged run's
+        // evidence there too: the earliest abort is the one to report.
+        if let Some(a) = r.aborted
+            && out.aborted.as_ref().is_none_or(|o| a.at_ms < o.at_ms)
+        {
+            out.aborted = Some(a);
+        }
         out.started_at = out.started_at.min(r.started_at);
         for (name, v) in r.gateway_counters {
             *out.gateway_counters.entry(name).or_insert(0.0) += v;
@@ -361,6 +368,7 @@ mod tests {
                 shard: shard.map(|(i, n)| Shard::new(i, n).unwrap().into()),
                 hostile_backend_requests: Some(1),
                 host_cores: Some(2),
+                aborted: None,
             },
             scenario_toml: "name = \"s\"".into(),
         }

@@ -16,5 +16,6 @@ pub mod redis;
 pub mod runner;
 pub(crate) mod scrape;
 pub mod start;
+pub mod watch;
 
 pub use experiment::{NoOutcome, Options, RunOutcome, run, scale};

@@ -16,6 +16,7 @@ use super::bringup::{self, Bringup, Gateways};
 use super::driver::Driver;
 use super::links::Links;
 use super::plan::RunPlan;
+use super::watch::Watch;
 use crate::faults::timeline::{self, FaultEvent};
 use crate::faults::{FaultProxyConfig, FaultProxyHandle, ToxiproxyClient};
 use crate::metrics::Recording;
@@ -75,6 +76,9 @@ pub struct RunOptions {
     /// Publish the live feed here (the dashboard, the exporters, the abort
     /// rule subscribe to it before the run).
     pub live: Option<crate::traffic::live::LiveWatch>,
+    /// Tell the run's events here as they happen (the dashboard's panel, or
+    /// plain lines on stderr): see [`super::watch`].
+    pub events: Option<super::watch::EventSink>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -111,6 +115,7 @@ pub async fn execute(
         recording,
         faults,
         partial,
+        aborted,
         gateway_counters,
         hostile_backend_requests,
         schedule_started,
@@ -135,6 +140,7 @@ pub async fn execute(
             run_id: options.run_id.clone(),
         }),
         hostile_backend_requests,
+        aborted,
         host_cores: std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u32),
@@ -146,6 +152,8 @@ struct Inner {
     recording: Recording,
     faults: Vec<FaultEvent>,
     partial: bool,
+    /// The SLO abort rule stopped the traffic.
+    aborted: Option<crate::results::Aborted>,
     gateway_counters: std::collections::BTreeMap<String, f64>,
     /// The managed Redis, when the scenario asked for one.
     redis_url: Option<String>,
@@ -215,15 +223,19 @@ async fn drive(
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
     let readback_plan = traffic_plan.clone();
     let readback_targets = gateways.targets.clone();
+    let live = super::watch::live_feed(options.live.as_ref(), options.events.is_some(), s);
     let traffic_options = TrafficOptions {
         workers: options.workers,
         progress: options.progress,
         shard: options.shard,
         client: options.client,
         protocol: s.client.protocol,
-        live: options.live.clone(),
+        live: live.clone(),
         ..TrafficOptions::default()
     };
+    // The abort rule stops the traffic without the run being interrupted.
+    let traffic_stop = stop.child_token();
+    let traffic_done = CancellationToken::new();
     let faults_cancel = CancellationToken::new();
     let driver = Driver::new(s, supervisor, up.links, up.admin);
     // A fault is one event in the system under test: shard 0 plays the
@@ -233,19 +245,33 @@ async fn drive(
     } else {
         &[]
     };
-    let faults = timeline::play(steps, &driver, run_start, &faults_cancel);
+    let sink = options.events.as_ref();
+    super::watch::started(sink, s, steps);
+    let faults = timeline::play_observed(steps, &driver, run_start, &faults_cancel, |e| {
+        super::watch::fault_happened(sink, e)
+    });
+    let watcher = live.as_ref().map(|w| Watch {
+        scenario: s,
+        supervisor,
+        sink: options.events.clone(),
+        live: w.subscribe(),
+        stop_traffic: traffic_stop.clone(),
+        done: traffic_done.clone(),
+    });
+    let watching = Watch::run_some(watcher);
     let traffic = async {
         let r = run_traffic(
             traffic_plan,
             gateways.targets,
             traffic_options,
-            stop.clone(),
+            traffic_stop.clone(),
         )
         .await;
         faults_cancel.cancel();
+        traffic_done.cancel();
         r
     };
-    let (recording, events) = tokio::join!(traffic, faults);
+    let (recording, events, aborted) = tokio::join!(traffic, faults, watching);
     let recording = recording?;
     // The faults have ended (their reverts ran when the timeline stopped): what the
     // service acknowledged is read back now, through its API, before teardown.
@@ -268,6 +294,8 @@ async fn drive(
         api_readback,
         faults: events,
         partial: stop.is_cancelled(),
+        // An interruption wins: its verdict is withheld whatever fired before.
+        aborted: aborted.filter(|_| !stop.is_cancelled()),
         gateway_counters: counters,
         redis_url: up.redis_url.clone(),
         hostile_backend_requests,

@@ -47,12 +47,77 @@ pub struct RawScenario {
     /// Links for external mode: `listen` forwards to `upstream` through the fault proxy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<RawLink>,
-    /// SLOs: `"METRIC{filters}" = "OP VALUE"`.
+    /// SLOs: `"METRIC{filters}" = "OP VALUE"`, or a table
+    /// `{ objective = "OP VALUE", abort = true }` to stop the run as soon as
+    /// the SLO cannot pass any more.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub slo: BTreeMap<String, String>,
+    pub slo: BTreeMap<String, RawSlo>,
     /// How ninefold connects to the URLs it is given: TLS and the HTTP version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<RawClient>,
+}
+
+/// One `[slo]` value: the objective alone, or a table with options.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSlo {
+    /// `"OP VALUE"`, e.g. `">= 99.9%"`, `"< 150ms"`.
+    Objective(String),
+    /// `{ objective = "OP VALUE", abort = true }`.
+    Table(RawSloTable),
+}
+
+impl RawSlo {
+    /// The objective text, whichever form it was written in.
+    pub fn objective(&self) -> &str {
+        match self {
+            RawSlo::Objective(o) => o,
+            RawSlo::Table(t) => &t.objective,
+        }
+    }
+
+    /// Whether the run stops when this SLO cannot pass any more.
+    pub fn abort(&self) -> bool {
+        matches!(self, RawSlo::Table(t) if t.abort == Some(true))
+    }
+}
+
+// By hand rather than serde's untagged derive, so a mistake inside the table
+// gets the table's own message (an unknown key and what is accepted), not
+// "did not match any variant".
+impl<'de> Deserialize<'de> for RawSlo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawSlo;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an objective such as \">= 99.9%\", or a table { objective = \">= 99.9%\", abort = true }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSlo, E> {
+                Ok(RawSlo::Objective(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawSlo, A::Error> {
+                RawSloTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawSlo::Table)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// The table form of an `[slo]` value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSloTable {
+    /// `"OP VALUE"`, e.g. `">= 99.9%"`.
+    pub objective: String,
+    /// Stop the run (exit 1) as soon as this SLO cannot pass any more: for
+    /// availability when the upper confidence bound falls below the target
+    /// (docs/live.md). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<bool>,
 }
 
 /// The `[client]` section.

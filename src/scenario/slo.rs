@@ -382,6 +382,8 @@ pub struct Slo {
     pub metric: Metric,
     pub filters: Filters,
     pub objective: Objective,
+    /// Stop the run as soon as this SLO cannot pass any more (`abort = true`).
+    pub abort: bool,
 }
 
 /// A metric name and its `NAME=VALUE` filter pairs, borrowed from the key.

@@ -70,7 +70,18 @@ pub fn to_raw(s: &Scenario) -> RawScenario {
         slo: s
             .slos
             .iter()
-            .map(|o| (o.name.clone(), o.objective.to_string()))
+            .map(|o| {
+                let objective = o.objective.to_string();
+                let value = if o.abort {
+                    RawSlo::Table(RawSloTable {
+                        objective,
+                        abort: Some(true),
+                    })
+                } else {
+                    RawSlo::Objective(objective)
+                };
+                (o.name.clone(), value)
+            })
             .collect(),
         client: client(&s.client),
     }

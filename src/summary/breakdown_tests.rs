@@ -127,6 +127,7 @@ pub(crate) fn results(recording: Recording) -> RunResults {
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     }
 }
 

@@ -47,7 +47,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         integrity: &integrity,
         per_second: &per_second,
     };
-    let slos = slo_results(s, &evidence, confidence);
+    let slos = slo_results(s, &evidence, confidence, r.aborted.as_ref());
     let mut summary = Summary {
         schema_version: super::SCHEMA_VERSION,
         ninefold_version: env!("CARGO_PKG_VERSION").into(),
@@ -84,6 +84,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         slos,
         connection_setup_ms: rec.connection_setup.as_ref().map(connection_setup),
         tls_insecure: r.recording.tls_insecure,
+        aborted: r.aborted.clone(),
     };
     // Requests never sent for want of a token make the run invalid the way drops do.
     let unsent = dropped + outcomes.get(Outcome::AuthFetchFailed);
@@ -124,10 +125,22 @@ fn connection_setup(
 }
 
 /// Each SLO measured and judged.
-fn slo_results(s: &Scenario, evidence: &Evidence<'_>, confidence: Confidence) -> Vec<SloResult> {
+/// The SLO a run aborted on is judged on the evidence it aborted with (a
+/// refuted upper bound); the others on what was measured until the stop.
+fn slo_results(
+    s: &Scenario,
+    evidence: &Evidence<'_>,
+    confidence: Confidence,
+    aborted: Option<&crate::results::Aborted>,
+) -> Vec<SloResult> {
     s.slos
         .iter()
         .map(|slo| {
+            if let Some(a) = aborted.filter(|a| a.slo == slo.name)
+                && let Some(eval) = super::abort::evaluation(slo, a)
+            {
+                return SloResult::new(slo, &eval);
+            }
             let measured = evidence.measure(slo);
             SloResult::new(slo, &evaluate(&slo.objective, measured, confidence))
         })
@@ -160,6 +173,9 @@ fn warnings(r: &RunResults, dropped: u64) -> Vec<String> {
         warnings.push(format!(
             "{auth_failed} request(s) were not sent: their tenant's OAuth2 token could not be fetched (`auth_fetch_failed`); they count against the credentials, not the system under test"
         ));
+    }
+    if let Some(a) = &r.aborted {
+        warnings.push(super::abort::warning(a));
     }
     if r.partial {
         warnings.push(

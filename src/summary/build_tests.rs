@@ -62,6 +62,7 @@ fn a_key_applied_twice_is_one_duplicate() {
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     };
     let i = integrity(&managed(), &r);
     assert!(i.checked);
@@ -122,6 +123,7 @@ fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     };
     let i = integrity(&managed(), &results);
     assert!(i.checked);
@@ -156,6 +158,7 @@ pub(crate) fn results_with(recording: Recording, stores: Vec<StoreReadback>) -> 
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     }
 }
 

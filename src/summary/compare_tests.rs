@@ -130,6 +130,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     };
     let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
         .unwrap()

@@ -280,6 +280,7 @@ pub(crate) mod tests {
             api_readback: None,
             hostile_backend_requests: None,
             host_cores: Some(2),
+            aborted: None,
             time_scale: 1.0,
             shard: None,
         }

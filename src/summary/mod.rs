@@ -24,6 +24,7 @@
 //! This module reads `results`, `metrics`, `scenario`, the statistics of
 //! `analysis` and `format`; it never imports `report`, `run` or `cli`.
 
+mod abort;
 pub mod breakdown;
 pub mod build;
 pub mod compare;
@@ -115,6 +116,10 @@ pub struct Summary {
     /// insecure = true`); absent when they were, or no TLS was spoken.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// The run stopped early because an SLO with `abort = true` could not
+    /// pass any more: which, when, and the figures (absent when it did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<crate::results::Aborted>,
 }
 
 /// Connection set-up, milliseconds, of every connection opened (failed ones excluded).

@@ -15,6 +15,7 @@ fn slo(name: &str, objective: &str) -> Slo {
         metric,
         filters: Filters::default(),
         objective: Objective::parse(objective, metric.unit()).unwrap(),
+        abort: false,
     }
 }
 
@@ -186,6 +187,7 @@ pub(crate) fn example() -> Summary {
         slos,
         connection_setup_ms: None,
         tls_insecure: false,
+        aborted: None,
     };
     summary.decide(RunHealth::default());
     summary

@@ -172,6 +172,11 @@ impl Supervisor {
         tokio::time::timeout(timeout, found).await.unwrap_or(false)
     }
 
+    /// Changes whenever a lifecycle event is recorded (the count so far).
+    pub fn subscribe_events(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.0.event_count.subscribe()
+    }
+
     /// Every lifecycle event so far.
     pub fn events(&self) -> Vec<LifecycleEvent> {
         let events = self

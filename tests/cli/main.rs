@@ -4,6 +4,7 @@
 //! One test binary (each module was once its own).
 
 mod backend;
+mod dashboard;
 mod exit_edges;
 mod gateway_process;
 mod topology;

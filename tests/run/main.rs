@@ -11,6 +11,7 @@ mod credentials;
 mod e2e;
 mod integrity_api;
 mod interrupted;
+mod live_events;
 mod oauth2;
 mod report_html;
 mod shard_merge;

@@ -7,3 +7,4 @@ mod errors;
 mod files;
 mod library;
 mod limits;
+mod slo_abort;

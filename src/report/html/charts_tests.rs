@@ -95,6 +95,7 @@ fn results(
         shard: None,
         hostile_backend_requests: None,
         host_cores: Some(2),
+        aborted: None,
     }
 }
 

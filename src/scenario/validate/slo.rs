@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use super::Checker;
 use crate::scenario::diagnostics::{Path, did_you_mean};
 use crate::scenario::model::*;
+use crate::scenario::raw::RawSlo;
 use crate::scenario::slo::*;
 
 pub(super) fn slos(
     cx: &mut Checker<'_>,
-    raw: &BTreeMap<String, String>,
+    raw: &BTreeMap<String, RawSlo>,
     tenants: &[Tenant],
     gateway: &Gateway,
     phases: &[TrafficPhase],
@@ -39,17 +40,52 @@ pub(super) fn slos(
                 "a failover metric needs at least one `[[faults]]` entry",
             );
         }
-        match Objective::parse(value, metric.unit()) {
-            Ok(objective) => out.push(Slo {
-                name: key.clone(),
-                metric,
-                filters,
-                objective,
-            }),
-            Err(e) => cx.err(&path, e),
+        let value_path = match value {
+            RawSlo::Objective(_) => path.clone(),
+            RawSlo::Table(_) => path.key("objective"),
+        };
+        match Objective::parse(value.objective(), metric.unit()) {
+            Ok(objective) => {
+                if value.abort()
+                    && let Err(why) = abortable(metric, &objective, &filters)
+                {
+                    cx.err(&path.key("abort"), why);
+                }
+                out.push(Slo {
+                    name: key.clone(),
+                    metric,
+                    filters,
+                    objective,
+                    abort: value.abort(),
+                })
+            }
+            Err(e) => cx.err(&value_path, e),
         }
     }
     out
+}
+
+/// Whether `abort = true` can be honoured for this SLO: the live feed must
+/// measure its figure exactly while the run goes, and the rule must be one
+/// that "cannot pass any more" can be proven for (docs/live.md).
+fn abortable(metric: Metric, objective: &Objective, filters: &Filters) -> Result<(), String> {
+    if metric != Metric::Availability {
+        return Err(format!(
+            "`abort = true` is supported for `availability` only: `{metric}` is not measured exactly while the run goes (its figure is known after the traffic, from the read-back, the throttle replay or the whole recording), so the run cannot know early that it cannot pass"
+        ));
+    }
+    if !matches!(objective.op, Op::Ge | Op::Gt) {
+        return Err(format!(
+            "`abort = true` needs an availability floor (`>=` or `>`), not `{objective}`"
+        ));
+    }
+    if filters.window != Window::All {
+        return Err(format!(
+            "`abort = true` with window={}: the live feed keeps totals by phase, tenant and route, not by fault window; drop the window filter or the abort",
+            filters.window
+        ));
+    }
+    Ok(())
 }
 
 /// The `{name=value, …}` filters of one SLO key, each checked against what the

@@ -1,0 +1,161 @@
+//! Watching a run (docs/live.md): in plain mode (stderr is a pipe) the run's
+//! events are lines on stderr whose run-clock times are the very ones
+//! results.json keeps; an SLO with `abort = true` stops a run as soon as its
+//! upper confidence bound misses the target, exit 1, results written.
+
+use std::process::Command;
+
+use crate::support::{BIN, dir, read_json};
+
+/// Three backends, api[1] killed at 2 s (and replaced by the pool).
+const KILL: &str = r#"
+name = "live-events"
+duration = "5s"
+seed = 5
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+methods = ["GET"]
+retry = { attempts = 3, per_try_timeout = "500ms" }
+
+[upstreams.api]
+instances = 3
+health = { interval = "200ms", timeout = "100ms", unhealthy_after = 1, healthy_after = 1 }
+restart = { after = "1s" }
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 40
+requests = [{ path = "/items/{rand:1..100}" }]
+
+[[faults]]
+at = "2s"
+action = "kill"
+target = "api[1]"
+
+[slo]
+availability = ">= 50%"
+"#;
+
+#[test]
+fn plain_mode_prints_each_event_at_the_time_results_json_keeps() {
+    let d = dir("live", "events");
+    let file = d.join("s.toml");
+    std::fs::write(&file, KILL).unwrap();
+    let out = d.join("run");
+    let o = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{:?}\n{stderr}",
+        o.status
+    );
+    let results = read_json(&out.join("results.json"));
+    let fault = &results["faults"][0];
+    let line = format!(
+        "[{:>9.3}s] fault 0 kill started on api-1",
+        fault["at_s"].as_f64().unwrap()
+    );
+    assert!(stderr.contains(&line), "no `{line}` in\n{stderr}");
+    let exited = results["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["instance"] == "api-1" && e["event"] == "exited")
+        .expect("api-1's exit is recorded");
+    let line = format!(
+        "[{:>9.3}s] instance api-1 exited (signalled by the fault)",
+        exited["at_s"].as_f64().unwrap()
+    );
+    assert!(stderr.contains(&line), "no `{line}` in\n{stderr}");
+}
+
+/// Every request fails (the backend answers 500 to all of them): the bound
+/// misses 99.9 % within the first second or two of a 60 s run.
+const FAILING: &str = r#"
+name = "live-abort"
+duration = "60s"
+seed = 9
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+
+[upstreams.api]
+instances = 1
+errors = { rate = 1.0, status = 500 }
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 50
+requests = [{ path = "/items/{rand:1..100}" }]
+
+[slo]
+availability = { objective = ">= 99.9%", abort = true }
+"latency.p99" = "< 10s"
+"#;
+
+#[test]
+fn an_slo_that_cannot_pass_aborts_the_run_with_exit_1_and_says_when() {
+    let d = dir("live", "abort");
+    let file = d.join("s.toml");
+    std::fs::write(&file, FAILING).unwrap();
+    let out = d.join("run");
+    let started = std::time::Instant::now();
+    let o = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    // Far from the 60 s the scenario asks for (generous: a busy machine).
+    assert!(started.elapsed().as_secs() < 45, "{:?}", started.elapsed());
+    assert!(
+        stderr.contains("aborting: `availability` cannot pass any more"),
+        "{stderr}"
+    );
+    let summary = read_json(&out.join("summary.json"));
+    let a = &summary["aborted"];
+    assert_eq!(a["slo"], "availability", "{summary}");
+    let (good, eligible) = (a["good"].as_u64().unwrap(), a["eligible"].as_u64().unwrap());
+    assert!(eligible > 0 && good < eligible, "{a}");
+    assert!(a["upper_bound"].as_f64().unwrap() < 0.999, "{a}");
+    assert!(a["second"].as_u64().unwrap() < 40, "{a}");
+    assert_eq!(summary["verdict"], "fail");
+    assert_eq!(summary["partial"], false);
+    let slo = summary["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "availability")
+        .unwrap();
+    assert_eq!(slo["verdict"], "fail");
+    assert!(
+        slo["detail"].as_str().unwrap().starts_with("aborted at "),
+        "{slo}"
+    );
+    // The results keep the record, and the Markdown says when it stopped.
+    assert_eq!(read_json(&out.join("results.json"))["aborted"], *a);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("the run was aborted at"), "{md}");
+}
