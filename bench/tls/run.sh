@@ -22,39 +22,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# CA and leaf.
-openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/ca.key" 2>/dev/null
-openssl req -x509 -new -key "$WORK/ca.key" -subj "/CN=ninefold bench CA" -days 2 -out "$WORK/ca.pem" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/leaf.key" 2>/dev/null
-openssl req -new -key "$WORK/leaf.key" -subj "/CN=localhost" -out "$WORK/leaf.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$WORK/ext"
-openssl x509 -req -in "$WORK/leaf.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-  -days 2 -extfile "$WORK/ext" -out "$WORK/leaf.pem" 2>/dev/null
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-error_log $WORK/nginx/logs/error.log warn;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$PORT ssl;
-    ssl_certificate $WORK/leaf.pem;
-    ssl_certificate_key $WORK/leaf.key;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / { return 200 "ok"; }
-  }
-}
-CONF
-taskset -c 1 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & PIDS+=($!)
-URL="https://localhost:$PORT/"
-for _ in $(seq 1 50); do curl -fs --cacert "$WORK/ca.pem" "$URL" >/dev/null && break; sleep 0.1; done
-curl -fs --cacert "$WORK/ca.pem" "$URL" >/dev/null
+# shellcheck source=bench/tls/server.sh
+source "$ROOT/bench/tls/server.sh"
+tls_server "$WORK" # sets PORT, URL, CA, NGINX_PID (and adds it to PIDS)
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  nginx $(nginx -v 2>&1 | sed 's/.*\///')  $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)  $("$NF" --version)"
 echo "TLS: $(echo | openssl s_client -connect "127.0.0.1:$PORT" -servername localhost 2>/dev/null | grep -E '^(New|Protocol|    Cipher)' | head -2 | tr -s ' ' | tr '\n' ' ')"

@@ -74,7 +74,8 @@ mod write;
 
 pub use body::{BodyDecoder, Decoded};
 pub use fields::{
-    NameCache, connection_named, decimal, header_map, header_value_u64, is_hop_by_hop, recycle,
+    NameCache, connection_named, decimal, eq_token_lower, header_map, header_value_u64,
+    is_hop_by_hop, recycle,
 };
 #[cfg(test)]
 use fields::{SPARE_MAP_FIELDS, SPARE_MAPS, SPARE_MAPS_HERE};

@@ -500,3 +500,58 @@ fn a_bare_lf_ends_a_head_line_as_rfc_9112_2_2_allows() {
         H1Error::Chunk
     );
 }
+
+/// Every token byte string of the names' lengths: `eq_token_lower` answers as
+/// `eq_ignore_ascii_case` does (the standard library's comparison is the model).
+#[test]
+fn token_names_compare_as_eq_ignore_ascii_case() {
+    const TCHARS: &[u8] =
+        b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    for lower in [
+        &b"content-length"[..],
+        b"transfer-encoding",
+        b"connection",
+        b"x-backend-instance",
+        b"location",
+    ] {
+        // Each byte replaced by every token byte, in both cases of the rest.
+        for upper_rest in [false, true] {
+            let base: Vec<u8> = if upper_rest {
+                lower.to_ascii_uppercase()
+            } else {
+                lower.to_vec()
+            };
+            assert!(eq_token_lower(&base, lower));
+            for at in 0..base.len() {
+                for &b in TCHARS {
+                    let mut name = base.clone();
+                    name[at] = b;
+                    assert_eq!(
+                        eq_token_lower(&name, lower),
+                        name.eq_ignore_ascii_case(lower),
+                        "{:?} vs {:?}",
+                        String::from_utf8_lossy(&name),
+                        String::from_utf8_lossy(lower)
+                    );
+                }
+            }
+        }
+        // Other lengths never match.
+        assert!(!eq_token_lower(&lower[..lower.len() - 1], lower));
+        assert!(!eq_token_lower(&[lower, b"x"].concat(), lower));
+    }
+}
+
+proptest! {
+    /// Mixed case anywhere: a match exactly when the standard comparison says so.
+    #[test]
+    fn token_names_in_any_case_match(mask in any::<u32>(), pick in 0usize..3) {
+        let lower = [&b"content-length"[..], b"transfer-encoding", b"connection"][pick];
+        let name: Vec<u8> = lower
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if mask >> (i % 32) & 1 == 1 { b.to_ascii_uppercase() } else { b })
+            .collect();
+        prop_assert!(eq_token_lower(&name, lower));
+    }
+}

@@ -369,10 +369,7 @@ impl InstanceSpan {
 
     #[inline]
     fn see(&mut self, name: &[u8], value: &[u8]) {
-        if self.span.is_none()
-            && name.len() == X_BACKEND_INSTANCE.len()
-            && name.eq_ignore_ascii_case(X_BACKEND_INSTANCE.as_bytes())
-        {
+        if self.span.is_none() && h1::eq_token_lower(name, X_BACKEND_INSTANCE.as_bytes()) {
             // A head is at most `h1::MAX_HEAD` bytes: offsets fit in u32.
             let start = (value.as_ptr() as usize - self.base) as u32;
             self.span = Some((start, start + value.len() as u32));
@@ -529,12 +526,15 @@ impl Io<'_> {
         head_request: bool,
         keep_body: bool,
     ) -> Result<(Answer, bool), ClientFailure> {
-        // At once when the socket has room (it nearly always has); the request timer
-        // bounds a wait for room.
-        self.stream
-            .send(request)
-            .await
-            .map_err(|e| failure_of(&e))?;
+        // At once when the socket has room (it nearly always has: no future is made
+        // then); the request timer bounds a wait for room.
+        let sent = self.stream.try_send(request).map_err(|e| failure_of(&e))?;
+        if sent < request.len() {
+            self.stream
+                .send(&request[sent..])
+                .await
+                .map_err(|e| failure_of(&e))?;
+        }
         // Nothing can have arrived before the request left: read before parsing.
         if self.read.is_empty() {
             self.fill_some().await?;

@@ -183,11 +183,13 @@ impl Link {
                     return Ok(true);
                 }
                 *conn = None;
-                *conn = Some(targets.connect(timeout).await?);
+                // Boxed: the connect's future (TCP, then a TLS handshake) is larger than
+                // an exchange's and runs once per connection, not per request.
+                *conn = Some(Box::pin(targets.connect(timeout)).await?);
                 Ok(false)
             }
             Link::Hyper(_) => Ok(true),
-            Link::H2(s) => s.ready(targets, timeout).await,
+            Link::H2(s) => Box::pin(s.ready(targets, timeout)).await,
         }
     }
 
@@ -225,8 +227,11 @@ impl Link {
                 }
                 result
             }
-            Link::Hyper(h) => h.exchange_from(targets, sent, keep_body, timeout).await,
-            Link::H2(s) => s.exchange_from(targets, sent, keep_body, timeout).await,
+            // Boxed: their futures (hyper's client, the HTTP/2 client's) are larger than
+            // the own connection's, and a future the size of the largest branch was
+            // copied and dropped on every request of the own client too.
+            Link::Hyper(h) => Box::pin(h.exchange_from(targets, sent, keep_body, timeout)).await,
+            Link::H2(s) => Box::pin(s.exchange_from(targets, sent, keep_body, timeout)).await,
         }
     }
 

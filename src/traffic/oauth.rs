@@ -130,7 +130,9 @@ impl OAuthTokens {
                 }
                 Step::Fail => return Err(AuthFetchFailed),
                 Step::Fetch => {
-                    let outcome = FetchGuard::new(grant).run(&self.client).await;
+                    // Boxed: an HTTP client's future, far larger than the rest, lives
+                    // inside every request's future otherwise; a fetch is rare.
+                    let outcome = Box::pin(FetchGuard::new(grant).run(&self.client)).await;
                     return outcome.map(|t| t.header).map_err(|()| AuthFetchFailed);
                 }
                 Step::Wait(mut rx) => {

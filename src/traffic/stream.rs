@@ -23,8 +23,27 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// Write all of `buf` (and, over TLS, flush the records it became).
+    /// Write what of `buf` the socket takes now, without a future (plain TCP: one
+    /// readiness check, then the `write`); how much that was. TLS writes nothing here:
+    /// its records are written by [`Stream::send`].
     #[inline]
+    pub fn try_send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Stream::Plain(s) = self else {
+            return Ok(0);
+        };
+        let mut sent = 0;
+        while sent < buf.len() {
+            match s.try_write(&buf[sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Write all of `buf` (and, over TLS, flush the records it became).
     pub async fn send(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Stream::Plain(s) => ninefold_http1::send(s, buf, None).await,

@@ -41,6 +41,7 @@ use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
 
+mod awake;
 mod credentials;
 mod producers;
 mod record;
@@ -108,6 +109,8 @@ struct Worker {
     hyper: Option<HyperPools>,
     /// Per phase, its HTTP/2 connections (`None`: the phase speaks HTTP/1.1).
     h2: Vec<Option<H2Phase>>,
+    /// The thread kept awake while a flat-out closed loop's answers are due.
+    awake: awake::Awake,
 }
 
 /// Run worker `index` on its own thread; the receiver yields its recording.
@@ -160,6 +163,10 @@ async fn run(
         start_phase(&worker, p, index, &local_stop, &mut tasks);
     }
     let watcher = abort_on_stop(&tasks, &local_stop);
+    let awake = worker.keeps_awake(index).then(|| {
+        let w = Rc::clone(&worker);
+        tokio::task::spawn_local(async move { w.awake.run(&w.in_flight).await })
+    });
     futures::future::join_all(tasks.producers).await;
     for (_, queue) in &tasks.queues {
         queue.closed.set(true);
@@ -173,6 +180,9 @@ async fn run(
         all.await;
     }
     watcher.abort();
+    if let Some(awake) = awake {
+        awake.abort();
+    }
     worker.finish(&tasks.queues)
 }
 
@@ -310,6 +320,7 @@ impl Worker {
                 });
                 HyperPools::new(phases, &plan.targets, index)
             }),
+            awake: awake::Awake::default(),
             h2: plan
                 .phases
                 .iter()
@@ -349,6 +360,14 @@ impl Worker {
 
     fn phase(&self, p: usize) -> &PhasePlan {
         &self.plan.phases[p]
+    }
+
+    /// Whether worker `index` runs a closed loop without think time (see [`awake`]).
+    fn keeps_awake(&self, index: usize) -> bool {
+        self.plan.phases.iter().any(|phase| {
+            matches!(phase.load, Load::Closed { think, .. } if think.is_zero())
+                && phase.share(index, phase.connections) > 0
+        })
     }
 
     /// Hand an admitted request to the phase's connections.
@@ -541,9 +560,13 @@ impl Worker {
         clock: Option<Instant>,
     ) -> Attempt {
         let phase = self.phase(p);
-        let oauth = match self.oauth_header(job, class).await {
-            Ok(h) => h,
-            Err(failed) => return failed,
+        // No OAuth2 tenant in the run (the common case): no future to make and poll.
+        let oauth = match &self.plan.oauth {
+            None => None,
+            Some(_) => match self.oauth_header(job, class).await {
+                Ok(h) => h,
+                Err(failed) => return failed,
+            },
         };
         let usable = conn.ready(&self.targets, phase.timeout).await;
         // The caller's reading is the send instant only when no connect came between.

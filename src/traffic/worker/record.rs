@@ -39,6 +39,9 @@ impl Worker {
             _ => None,
         };
         let status = answer.map(|a| a.status);
+        if status.is_some() {
+            self.awake.answered(attempt.done);
+        }
         let instance = answer.and_then(Answer::instance);
         let mut rec = self.recorder.borrow_mut();
         rec.record(&Sample {
