@@ -35,6 +35,8 @@ pub struct PhaseLayout {
     pub open_loop: bool,
     /// `(method, path template)` of each request class.
     pub classes: Vec<(String, String)>,
+    /// `flow = true`: the classes are the steps of one flow, in order.
+    pub flow: bool,
 }
 
 /// One answered (or failed) request, as the hot path reports it.
@@ -59,6 +61,8 @@ pub struct Sample<'a> {
     /// The answer's body, when the client kept it (writes, and answers ≥ 400):
     /// one per request class × status that was not `ok` is kept as an example.
     pub body: Option<&'a [u8]>,
+    /// Why the request failed its class's check (`check_failed`), kept with the example.
+    pub reason: Option<&'a str>,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +82,8 @@ struct PhaseLive {
     scheduled: u64,
     dropped: u64,
     lag: Hist,
+    /// Flow phases: steps not sent for a missing value, per step.
+    skipped: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -125,10 +131,15 @@ impl Recorder {
         let phases = layout
             .phases
             .iter()
-            .map(|_| PhaseLive {
+            .map(|p| PhaseLive {
                 scheduled: 0,
                 dropped: 0,
                 lag: Hist::default(),
+                skipped: if p.flow {
+                    vec![0; p.classes.len()]
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         let tenants = vec![TenantModelStats::default(); layout.tenants.len()];
@@ -239,6 +250,7 @@ impl Recorder {
                     count: b.count,
                     body: b.body.as_ref().map(|(text, _)| text.clone()),
                     body_truncated: b.body.as_ref().is_some_and(|(_, cut)| *cut),
+                    reason: b.reason.clone(),
                 });
                 StatusExample::merge_into(&mut mine, examples.collect());
             }
@@ -268,11 +280,11 @@ impl Recorder {
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
             if s.outcome != Outcome::Ok {
-                BadLive::note(&mut key.bad, status, s.outcome, s.body);
+                BadLive::note(&mut key.bad, status, s.outcome, s.body, s.reason);
             }
         } else if s.outcome == Outcome::H2Reset {
             // No answer, but an error code: kept as the example (status 0: none).
-            BadLive::note(&mut key.bad, 0, s.outcome, s.body);
+            BadLive::note(&mut key.bad, 0, s.outcome, s.body, s.reason);
         }
         let sec = self.second(s.done);
         sec.outcomes.add(s.outcome);
@@ -292,10 +304,19 @@ impl Recorder {
         }
     }
 
-    /// A request the schedule asked for (counted whether sent or dropped).
+    /// `n` requests the schedule asked for (counted whether sent or dropped): one,
+    /// or a flow's steps.
     #[inline]
-    pub fn scheduled(&mut self, phase: usize) {
-        self.phases[phase].scheduled += 1;
+    pub fn scheduled(&mut self, phase: usize, n: u64) {
+        self.phases[phase].scheduled += n;
+    }
+
+    /// Step `step` of a flow not sent: a value an earlier step should have
+    /// extracted is missing (that step's outcome says why).
+    pub fn flow_step_skipped(&mut self, phase: usize, step: usize) {
+        if let Some(n) = self.phases[phase].skipped.get_mut(step) {
+            *n += 1;
+        }
     }
 
     /// How late the generator itself was for one intended instant.
@@ -395,6 +416,7 @@ impl Recorder {
                 scheduled: live.scheduled,
                 dropped: live.dropped,
                 dispatch_lag: live.lag,
+                flow_skipped: live.skipped,
             })
             .collect();
         let mut instances = BTreeMap::new();

@@ -102,6 +102,9 @@ pub struct StatusExample {
     /// The body was longer than what is kept.
     #[serde(default)]
     pub body_truncated: bool,
+    /// `check_failed`: why the first of them failed its check (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Recording {
@@ -145,6 +148,9 @@ impl StatusExample {
         if self.body.is_none() {
             self.body = o.body;
             self.body_truncated = o.body_truncated;
+        }
+        if self.reason.is_none() {
+            self.reason = o.reason;
         }
     }
 
@@ -190,10 +196,15 @@ pub struct PhaseStats {
     pub name: String,
     /// Open loop: whether the phase had a schedule (arrival-rate executors).
     pub open_loop: bool,
-    /// Requests the schedule asked for (open loop) or VU iterations started (closed loop).
+    /// Requests the schedule asked for (open loop) or VU iterations started (closed
+    /// loop); in a flow phase, every step of every flow (flows × steps).
     pub scheduled: u64,
-    /// Of those, dropped at the in-flight cap.
+    /// Of those, dropped at the in-flight cap (a dropped flow: each of its steps).
     pub dropped: u64,
+    /// Flow phases: per step (request class), the requests not sent because a value
+    /// an earlier step should have extracted was missing (empty outside flows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow_skipped: Vec<u64>,
     /// µs by which the generator itself missed intended instants (its own lag,
     /// not time spent waiting for a free connection).
     pub dispatch_lag: Hist,
@@ -262,6 +273,8 @@ pub(crate) struct BadLive {
     pub(crate) count: u64,
     /// The first example body and whether it was cut.
     pub(crate) body: Option<(String, bool)>,
+    /// The first reason given (a failed check's).
+    pub(crate) reason: Option<String>,
 }
 
 impl BadLive {
@@ -272,6 +285,7 @@ impl BadLive {
         status: u16,
         outcome: super::Outcome,
         body: Option<&[u8]>,
+        reason: Option<&str>,
     ) {
         let i = match bad
             .iter()
@@ -284,6 +298,7 @@ impl BadLive {
                     outcome,
                     count: 0,
                     body: None,
+                    reason: None,
                 });
                 bad.len() - 1
             }
@@ -294,6 +309,9 @@ impl BadLive {
             && let (Some(text), cut) = StatusExample::body_of(body.unwrap_or_default())
         {
             b.body = Some((text, cut));
+        }
+        if b.reason.is_none() {
+            b.reason = reason.map(str::to_owned);
         }
     }
 }
@@ -346,6 +364,12 @@ impl Recording {
                 Some(mine) => {
                     mine.scheduled += phase.scheduled;
                     mine.dropped += phase.dropped;
+                    if mine.flow_skipped.len() < phase.flow_skipped.len() {
+                        mine.flow_skipped.resize(phase.flow_skipped.len(), 0);
+                    }
+                    for (a, b) in mine.flow_skipped.iter_mut().zip(&phase.flow_skipped) {
+                        *a += b;
+                    }
                     mine.dispatch_lag.merge(&phase.dispatch_lag)?;
                 }
                 None => self.phases.push(phase),

@@ -244,6 +244,30 @@ pub struct RawRequest {
     /// valid (default) | expired | bad-signature | alg-none | wrong-audience | missing | garbage
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// What an answer must also show to count as `ok` (else `check_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<RawCheck>,
+    /// Flow phases: `NAME = "$.json.path"` takes a value out of the answer's JSON
+    /// body for the later steps of the same flow, which write it as `{NAME}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<BTreeMap<String, String>>,
+}
+
+/// `check = { … }` of a request class: conditions on an answer whose status is
+/// otherwise correct; one that fails makes the request `check_failed`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// The status must be one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<u16>>,
+    /// The body must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// `"$.json.path" = "exists"` (it selects something) or `= VALUE` (everything it
+    /// selects equals VALUE), over the body parsed as JSON (RFC 9535 JSONPath).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// One `[[traffic]]` phase.
@@ -301,6 +325,11 @@ pub struct RawPhase {
     /// the server's SETTINGS_MAX_CONCURRENT_STREAMS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_streams: Option<u32>,
+    /// Send `requests` in order as one flow per arrival (arrival-rate executors) or
+    /// per iteration (VU executors), a step when the one before it has answered
+    /// (default false: one request drawn by weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<bool>,
 }
 
 /// One `[[faults]]` entry.

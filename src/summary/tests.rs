@@ -29,6 +29,7 @@ fn example_breakdown() -> Vec<crate::summary::breakdown::ClassBreakdown> {
         count,
         example_body: body.map(str::to_owned),
         example_truncated: false,
+        reason: None,
     };
     vec![
         ClassBreakdown {

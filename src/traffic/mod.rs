@@ -15,6 +15,7 @@
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
 //! [`Recording`] out.
 
+pub mod check;
 pub mod client;
 mod http2;
 mod hyper_client;

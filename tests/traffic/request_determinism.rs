@@ -91,6 +91,8 @@ fn template(text: &str) -> Template {
 
 fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> RequestTemplate {
     RequestTemplate {
+        check: None,
+        extract: Vec::new(),
         headers: vec![
             (HeaderName::from_static("x-seq"), template("{seq}")),
             (HeaderName::from_static("x-trace"), template("{uuid}")),
@@ -113,6 +115,7 @@ fn phase(name: &str, rate: f64, requests: Vec<RequestTemplate>) -> TrafficPhase 
             .push((HeaderName::from_static("x-phase"), template(name)));
     }
     TrafficPhase {
+        flow: false,
         name: name.into(),
         start: Duration::ZERO,
         duration: Duration::from_millis(600),

@@ -8,6 +8,7 @@ mod backend;
 pub mod client;
 mod credentials;
 mod faults;
+mod flow;
 mod gateway;
 pub mod limits;
 pub mod reach;
