@@ -16,8 +16,8 @@ use super::bucket::{Admission, LimitHeaders, TenantModelStats};
 use super::hist::{self, Hist};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
-    AckedWrite, BadLive, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample,
-    TenantSecond,
+    AckedWrite, BadLive, FORMAT, FlowStats, KeyStats, PhaseStats, Recording, SecondStats,
+    StatusExample, TenantSecond,
 };
 
 /// Names the recorder needs to label its results.
@@ -82,8 +82,8 @@ struct PhaseLive {
     scheduled: u64,
     dropped: u64,
     lag: Hist,
-    /// Flow phases: steps not sent for a missing value, per step.
-    skipped: Vec<u64>,
+    /// Flow phases: their flows so far (`None` for other phases).
+    flow: Option<FlowStats>,
 }
 
 #[derive(Debug)]
@@ -135,11 +135,10 @@ impl Recorder {
                 scheduled: 0,
                 dropped: 0,
                 lag: Hist::default(),
-                skipped: if p.flow {
-                    vec![0; p.classes.len()]
-                } else {
-                    Vec::new()
-                },
+                flow: p.flow.then(|| FlowStats {
+                    skipped: vec![0; p.classes.len()],
+                    ..FlowStats::default()
+                }),
             })
             .collect();
         let tenants = vec![TenantModelStats::default(); layout.tenants.len()];
@@ -304,18 +303,33 @@ impl Recorder {
         }
     }
 
-    /// `n` requests the schedule asked for (counted whether sent or dropped): one,
-    /// or a flow's steps.
-    #[inline]
-    pub fn scheduled(&mut self, phase: usize, n: u64) {
-        self.phases[phase].scheduled += n;
-    }
-
     /// Step `step` of a flow not sent: a value an earlier step should have
     /// extracted is missing (that step's outcome says why).
     pub fn flow_step_skipped(&mut self, phase: usize, step: usize) {
-        if let Some(n) = self.phases[phase].skipped.get_mut(step) {
+        if let Some(n) = self.phases[phase]
+            .flow
+            .as_mut()
+            .and_then(|f| f.skipped.get_mut(step))
+        {
             *n += 1;
+        }
+    }
+
+    /// `n` requests the schedule asked for: one, or a flow's steps (then a flow
+    /// started, whether it is sent or dropped).
+    #[inline]
+    pub fn scheduled(&mut self, phase: usize, n: u64) {
+        let p = &mut self.phases[phase];
+        p.scheduled += n;
+        if let Some(f) = p.flow.as_mut() {
+            f.started += 1;
+        }
+    }
+
+    /// A flow of `phase` whose every step was sent and answered well.
+    pub fn flow_completed(&mut self, phase: usize) {
+        if let Some(f) = self.phases[phase].flow.as_mut() {
+            f.completed += 1;
         }
     }
 
@@ -416,7 +430,7 @@ impl Recorder {
                 scheduled: live.scheduled,
                 dropped: live.dropped,
                 dispatch_lag: live.lag,
-                flow_skipped: live.skipped,
+                flow: live.flow,
             })
             .collect();
         let mut instances = BTreeMap::new();

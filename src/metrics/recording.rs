@@ -201,13 +201,39 @@ pub struct PhaseStats {
     pub scheduled: u64,
     /// Of those, dropped at the in-flight cap (a dropped flow: each of its steps).
     pub dropped: u64,
-    /// Flow phases: per step (request class), the requests not sent because a value
-    /// an earlier step should have extracted was missing (empty outside flows).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flow_skipped: Vec<u64>,
+    /// Flow phases (`flow = true`) only: their flows (absent for other phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowStats>,
     /// µs by which the generator itself missed intended instants (its own lag,
     /// not time spent waiting for a free connection).
     pub dispatch_lag: Hist,
+}
+
+/// The flows of one flow phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowStats {
+    /// Flows started: sent, or dropped at the in-flight cap.
+    pub started: u64,
+    /// Flows whose every step was sent and had a good outcome (`ok`, or an
+    /// expected rejection).
+    pub completed: u64,
+    /// Per step (request class), the requests not sent because a value an earlier
+    /// step should have extracted was missing.
+    pub skipped: Vec<u64>,
+}
+
+impl FlowStats {
+    /// Add another worker's or shard's counts.
+    pub fn merge(&mut self, o: &FlowStats) {
+        self.started += o.started;
+        self.completed += o.completed;
+        if self.skipped.len() < o.skipped.len() {
+            self.skipped.resize(o.skipped.len(), 0);
+        }
+        for (a, b) in self.skipped.iter_mut().zip(&o.skipped) {
+            *a += b;
+        }
+    }
 }
 
 /// One second of the run.
@@ -364,11 +390,10 @@ impl Recording {
                 Some(mine) => {
                     mine.scheduled += phase.scheduled;
                     mine.dropped += phase.dropped;
-                    if mine.flow_skipped.len() < phase.flow_skipped.len() {
-                        mine.flow_skipped.resize(phase.flow_skipped.len(), 0);
-                    }
-                    for (a, b) in mine.flow_skipped.iter_mut().zip(&phase.flow_skipped) {
-                        *a += b;
+                    match (&mut mine.flow, &phase.flow) {
+                        (Some(a), Some(b)) => a.merge(b),
+                        (a @ None, Some(b)) => *a = Some(b.clone()),
+                        (_, None) => {}
                     }
                     mine.dispatch_lag.merge(&phase.dispatch_lag)?;
                 }

@@ -39,7 +39,10 @@ pub enum Part {
     },
     /// `{NAME}`: a flow variable, the value an earlier step extracted; `slot` is its
     /// index in [`Vars::flow`], set by [`Template::bind_flow_variables`].
-    FlowVar { name: String, slot: usize },
+    FlowVar {
+        name: String,
+        slot: usize,
+    },
 }
 
 /// The value of an environment variable: compared and rendered, never shown.
@@ -162,9 +165,12 @@ impl Template {
     /// True when the rendering depends on the tenant at most (no `{seq}`,
     /// `{rand}`, `{uuid}`): it can be rendered once per tenant.
     pub fn is_per_tenant(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| !matches!(p, Part::Seq | Part::Rand { .. } | Part::Uuid | Part::FlowVar { .. }))
+        self.parts.iter().all(|p| {
+            !matches!(
+                p,
+                Part::Seq | Part::Rand { .. } | Part::Uuid | Part::FlowVar { .. }
+            )
+        })
     }
 
     /// The flow variables the template reads, in order.
@@ -360,12 +366,10 @@ fn parse_variable(body: &str, offset: usize, flow_vars: bool) -> Result<Part, Te
         (other, _) if other.starts_with("tenant.") => Err(err(format!(
             "unknown tenant field `{{{other}}}`; known: {{tenant.id}}, {{tenant.api_key}}"
         ))),
-        (other, None) if flow_vars && is_flow_variable_name(other) => {
-            Ok(Part::FlowVar {
-                name: other.to_owned(),
-                slot: 0,
-            })
-        }
+        (other, None) if flow_vars && is_flow_variable_name(other) => Ok(Part::FlowVar {
+            name: other.to_owned(),
+            slot: 0,
+        }),
         (other, _) => Err(err(format!(
             "unknown variable `{{{other}}}`; known: {{seq}}, {{rand:A..B}}, {{uuid}}, {{tenant}}, {{tenant.api_key}}, {{env:NAME}} (write `{{{{` for a literal brace)"
         ))),
@@ -491,6 +495,51 @@ mod tests {
         only_env.resolve_env(&|_| Some("v".into()));
         assert!(only_env.is_static());
         assert_eq!(only_env.render_static(), "v");
+    }
+
+    #[test]
+    fn flow_variables_parse_only_in_request_templates_and_render_by_slot() {
+        // Outside a request class, `{order_id}` is an unknown variable, as before.
+        let err = Template::parse("/o/{order_id}").unwrap_err();
+        assert!(
+            err.message.contains("unknown variable `{order_id}`"),
+            "{}",
+            err.message
+        );
+        let mut t = Template::parse_request("/o/{order_id}/{seq}/{sku}/{order_id}").unwrap();
+        assert!(!t.is_static() && !t.is_per_tenant());
+        assert_eq!(
+            t.flow_variables().collect::<Vec<_>>(),
+            ["order_id", "sku", "order_id"]
+        );
+        let unknown = t.bind_flow_variables(&|name| (name == "order_id").then_some(1));
+        assert_eq!(unknown, ["sku"]);
+        let unknown = t.bind_flow_variables(&|name| match name {
+            "order_id" => Some(1),
+            "sku" => Some(0),
+            _ => None,
+        });
+        assert!(unknown.is_empty());
+        assert_eq!(t.flow_slots().collect::<Vec<_>>(), [1, 0, 1]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let values = [Some("7".to_owned()), Some("o-9".to_owned())];
+        let out = t.render(&mut Vars {
+            seq: 3,
+            tenant: "",
+            api_key: "",
+            flow: &values,
+            rng: &mut rng,
+        });
+        assert_eq!(out, "/o/o-9/3/7/o-9");
+        assert_eq!(t.to_string(), "/o/{order_id}/{seq}/{sku}/{order_id}");
+        // Built-ins keep their meaning and their errors; arguments make no flow variable.
+        assert!(Template::parse_request("/{rand}").is_err());
+        assert!(Template::parse_request("/{order:1}").is_err());
+        assert_eq!(
+            Template::parse_request("/{seq}").unwrap().parts(),
+            &[Part::Literal("/".into()), Part::Seq]
+        );
+        assert!(Template::parse_request(r#"{"a": 1}"#).unwrap().is_static());
     }
 
     #[test]

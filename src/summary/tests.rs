@@ -116,6 +116,7 @@ pub(crate) fn example() -> Summary {
         },
         outcomes,
         breakdown: example_breakdown(),
+        flows: Vec::new(),
         latency_ms: Some(Percentiles {
             count: 24_000,
             p50: 4.1,

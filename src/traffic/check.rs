@@ -73,15 +73,19 @@ fn parsed<'a>(
 ) -> Result<&'a serde_json::Value, String> {
     if json.is_none() {
         let body = body.ok_or_else(not_kept)?;
-        let value = serde_json::from_slice(body)
-            .map_err(|e| format!("the body is not JSON ({e})"))?;
+        let value =
+            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
         *json = Some(value);
     }
     Ok(json.get_or_insert(serde_json::Value::Null))
 }
 
 /// Whether `path` selects what `want` says, in `doc`.
-fn json_holds(doc: &serde_json::Value, path: &JsonPathExpr, want: &JsonExpect) -> Result<(), String> {
+fn json_holds(
+    doc: &serde_json::Value,
+    path: &JsonPathExpr,
+    want: &JsonExpect,
+) -> Result<(), String> {
     let nodes = path.path.query(doc).all();
     if nodes.is_empty() {
         return Err(format!("`{}` selects nothing", path.text));

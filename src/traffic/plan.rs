@@ -205,7 +205,11 @@ impl LoadPlan {
     pub fn pick(&self, p: usize, seq: u64) -> (usize, Option<usize>) {
         let phase = &self.phases[p];
         // A flow sends every class, from the first: only its tenant is drawn.
-        let classes = if phase.flow { 1 } else { phase.class_weights.len() };
+        let classes = if phase.flow {
+            1
+        } else {
+            phase.class_weights.len()
+        };
         if classes <= 1 && phase.tenants.len() <= 1 {
             // Nothing to draw (`pick` of one draws nothing either).
             return (0, phase.tenants.first().copied());

@@ -31,7 +31,11 @@ fn json_path(cx: &mut Checker<'_>, path: &Path, text: &str, at_key: bool) -> Opt
 }
 
 /// `check = { status, body_contains, json }` at `path`.
-pub(super) fn check(cx: &mut Checker<'_>, path: &Path, raw: Option<&RawCheck>) -> Option<ResponseCheck> {
+pub(super) fn check(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    raw: Option<&RawCheck>,
+) -> Option<ResponseCheck> {
     let raw = raw?;
     let status = raw
         .status
@@ -41,7 +45,10 @@ pub(super) fn check(cx: &mut Checker<'_>, path: &Path, raw: Option<&RawCheck>) -
         .map(|(i, s)| cx.status(&path.key("status").index(i), *s))
         .collect();
     if raw.status.as_ref().is_some_and(Vec::is_empty) {
-        cx.err(&path.key("status"), "lists no status: every answer would fail the check");
+        cx.err(
+            &path.key("status"),
+            "lists no status: every answer would fail the check",
+        );
     }
     let mut json = Vec::new();
     for (text, want) in raw.json.iter().flatten() {
@@ -65,7 +72,10 @@ pub(super) fn check(cx: &mut Checker<'_>, path: &Path, raw: Option<&RawCheck>) -
         json.push((expr, want));
     }
     if raw.status.is_none() && raw.body_contains.is_none() && raw.json.is_none() {
-        cx.err(path, "checks nothing: give `status`, `body_contains` or `json`");
+        cx.err(
+            path,
+            "checks nothing: give `status`, `body_contains` or `json`",
+        );
     }
     Some(ResponseCheck {
         status,
@@ -134,12 +144,21 @@ pub(super) fn extract(
 /// Bind every `{NAME}` of the phase's request classes to its slot, or say why it
 /// has none: outside a flow no class may write one; in a flow it must be
 /// extracted by an earlier step.
-pub(super) fn bind_variables(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, requests: &mut [RequestTemplate]) {
+pub(super) fn bind_variables(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    p: &RawPhase,
+    requests: &mut [RequestTemplate],
+) {
     let flow = p.flow.unwrap_or(false);
     let names: Vec<(String, usize, usize)> = requests
         .iter()
         .enumerate()
-        .flat_map(|(step, r)| r.extract.iter().map(move |e| (e.name.clone(), step, e.slot)))
+        .flat_map(|(step, r)| {
+            r.extract
+                .iter()
+                .map(move |e| (e.name.clone(), step, e.slot))
+        })
         .collect();
     for (step, r) in requests.iter_mut().enumerate() {
         let at = path.key("requests").index(step);
@@ -172,7 +191,14 @@ pub(super) fn bind_variables(cx: &mut Checker<'_>, path: &Path, p: &RawPhase, re
 
 /// Why `{name}` of step `step` has no value.
 fn unbound(name: &str, flow: bool, step: usize, names: &[(String, usize, usize)]) -> String {
-    let builtins = ["seq", "rand:A..B", "uuid", "tenant", "tenant.api_key", "env:NAME"];
+    let builtins = [
+        "seq",
+        "rand:A..B",
+        "uuid",
+        "tenant",
+        "tenant.api_key",
+        "env:NAME",
+    ];
     if !flow {
         let hint = did_you_mean(name, BUILT_IN_VARIABLES).unwrap_or_default();
         return format!(
@@ -187,10 +213,17 @@ fn unbound(name: &str, flow: bool, step: usize, names: &[(String, usize, usize)]
              a step sees only the values of the steps before it"
         );
     }
-    let earlier = names.iter().filter(|(_, s, _)| *s < step).map(|(n, _, _)| n.as_str());
+    let earlier = names
+        .iter()
+        .filter(|(_, s, _)| *s < step)
+        .map(|(n, _, _)| n.as_str());
     let hint = did_you_mean(name, earlier.chain(BUILT_IN_VARIABLES)).unwrap_or_default();
     format!(
         "no earlier step of the flow extracts `{name}`{hint}; give an earlier step \
          `extract = {{ {name} = \"$.id\" }}`"
     )
 }
+
+#[cfg(test)]
+#[path = "flow_tests.rs"]
+mod tests;

@@ -18,7 +18,13 @@ impl Worker {
     /// One job: its request, or each step of its flow. A step that reads a value
     /// that is missing (the step that should have extracted it failed, and its
     /// outcome says how) is not sent, and counted as skipped.
-    pub(super) async fn execute(&self, p: usize, conn: &mut Link, job: Job, clock: Option<Instant>) {
+    pub(super) async fn execute(
+        &self,
+        p: usize,
+        conn: &mut Link,
+        job: Job,
+        clock: Option<Instant>,
+    ) {
         let phase = self.phase(p);
         if !phase.flow {
             self.execute_step(p, conn, &job, clock, &mut []).await;
@@ -33,6 +39,7 @@ impl Worker {
             done: None,
         };
         let mut clock = clock;
+        let mut completed = true;
         for (k, class) in phase.classes.iter().enumerate() {
             let missing = class
                 .needs
@@ -40,20 +47,27 @@ impl Worker {
                 .any(|s| values.get(*s).is_none_or(Option::is_none));
             if missing {
                 self.recorder.borrow_mut().flow_step_skipped(p, k);
+                completed = false;
                 continue;
             }
             step.class = k;
-            // The next step could be sent from this answer on: its intended instant.
-            step.intended = self
+            let (done, good) = self
                 .execute_step(p, conn, &step, clock.take(), &mut values)
                 .await;
+            completed &= good;
+            // The next step could be sent from this answer on: its intended instant.
+            step.intended = done;
+        }
+        if completed {
+            self.recorder.borrow_mut().flow_completed(p);
         }
     }
 
     /// One logical request: attempts (client retries keep the idempotency key),
     /// the class's check, then the record. `clock`: a reading the caller took with
     /// nothing awaited since, which the first attempt may take as its send instant
-    /// instead of reading the clock again. Returns when the last attempt ended.
+    /// instead of reading the clock again. Returns when the last attempt ended, and
+    /// whether the outcome was good.
     async fn execute_step(
         &self,
         p: usize,
@@ -61,14 +75,14 @@ impl Worker {
         job: &Job,
         clock: Option<Instant>,
         values: &mut [Option<String>],
-    ) -> Instant {
+    ) -> (Instant, bool) {
         let phase = self.phase(p);
         let class = &phase.classes[job.class];
         // Keys of different requests differ by their 122 random bits (shards own
         // disjoint sequence numbers, so their keys differ the same way).
-        let key = class.idempotency_key.then(|| {
-            step_idempotency_key(self.plan.seed, p, job.seq, phase.step_of(job.class))
-        });
+        let key = class
+            .idempotency_key
+            .then(|| step_idempotency_key(self.plan.seed, p, job.seq, phase.step_of(job.class)));
         // Minting a key takes time of its own: then the clock is read again.
         let mut clock = clock.filter(|_| key.is_none());
         let mut retries = 0;
@@ -93,7 +107,7 @@ impl Worker {
             }
             let reason = check_answer(class, &attempt, &mut outcome, values);
             self.record(p, job, &attempt, outcome, retries, key, reason.as_deref());
-            return attempt.done;
+            return (attempt.done, outcome.is_good());
         }
     }
 

@@ -479,7 +479,9 @@ impl Worker {
             return Err(ClientFailure::Connect);
         };
         class
-            .build(out, &mut buf, &mut rng, job.seq, tenant, host, auth, key, flow)
+            .build(
+                out, &mut buf, &mut rng, job.seq, tenant, host, auth, key, flow,
+            )
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot build a request");
                 ClientFailure::Io
@@ -525,8 +527,7 @@ impl Worker {
         // Writes keep the body: the order id in it goes into the integrity ledger; so do
         // classes that check or extract from it. (The client keeps error bodies, 400
         // and above, whatever this says.)
-        let keep_body =
-            class.idempotency_key || class.method == Method::POST || class.reads_body();
+        let keep_body = class.idempotency_key || class.method == Method::POST || class.reads_body();
         // A failed own connection is dropped: it cannot carry another request.
         let result = conn
             .exchange_from(
