@@ -7,6 +7,7 @@ mod support;
 
 mod credentials;
 mod e2e;
+mod flows;
 mod interrupted;
 mod oauth2;
 mod report_html;
