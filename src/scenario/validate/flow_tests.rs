@@ -68,6 +68,7 @@ fn a_flow_round_trips_through_the_file_it_writes_back() {
     assert_eq!(again.traffic, s.traffic);
 }
 
+// Long: the table of mistakes and the message each must give where it is written.
 #[test]
 fn every_mistake_is_named_where_it_is_written() {
     let cases: [(&str, &str, &str); 12] = [

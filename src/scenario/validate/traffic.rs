@@ -87,25 +87,7 @@ fn phase(
     }
     let expect = statuses(cx, &path.key("expect"), p.expect.as_deref());
     let flow = p.flow.unwrap_or(false);
-    let mut names = Vec::new();
-    let mut requests: Vec<RequestTemplate> = p
-        .requests
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let at = path.key("requests").index(i);
-            let mut t = request(cx, &at, r, gateway);
-            t.extract = super::flow::extract(cx, &at.key("extract"), r.extract.as_ref(), flow, i, &mut names);
-            if flow && r.weight.is_some() {
-                cx.err_key(
-                    &at.key("weight"),
-                    "a flow sends every step in order: `weight` does not apply (remove it, or `flow = true`)",
-                );
-            }
-            t
-        })
-        .collect();
-    super::flow::bind_variables(cx, path, p, &mut requests);
+    let requests = requests(cx, path, p, gateway);
     TrafficPhase {
         name,
         start,
@@ -127,6 +109,36 @@ fn phase(
         max_streams: max_streams(cx, path, p),
         flow,
     }
+}
+
+/// The phase's request classes, each `{NAME}` bound to the flow step that extracts it.
+fn requests(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    p: &RawPhase,
+    gateway: &Gateway,
+) -> Vec<RequestTemplate> {
+    let flow = p.flow.unwrap_or(false);
+    let mut names = Vec::new();
+    let mut requests: Vec<RequestTemplate> = p
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = path.key("requests").index(i);
+            let mut t = request(cx, &at, r, gateway);
+            t.extract = super::flow::extract(cx, &at.key("extract"), r.extract.as_ref(), flow, i, &mut names);
+            if flow && r.weight.is_some() {
+                cx.err_key(
+                    &at.key("weight"),
+                    "a flow sends every step in order: `weight` does not apply (remove it, or `flow = true`)",
+                );
+            }
+            t
+        })
+        .collect();
+    super::flow::bind_variables(cx, path, p, &mut requests);
+    requests
 }
 
 fn protocol(cx: &mut Checker<'_>, path: &Path, value: Option<&str>) -> Option<HttpProtocol> {
