@@ -117,6 +117,10 @@ impl Recording {
             if let Some(body) = &mut e.body {
                 *body = crate::scenario::redact_text(body, secrets, e.body_truncated);
             }
+            // A failed check's reason quotes the answer too.
+            if let Some(reason) = &mut e.reason {
+                *reason = crate::scenario::redact_text(reason, secrets, false);
+            }
         }
     }
 }

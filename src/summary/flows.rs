@@ -101,7 +101,7 @@ fn step(
     }
     // The label the recording gives (with a URL's base path), else the scenario's.
     let (method, path) = label.or(written).unwrap_or_default();
-    let answered = |h: &Hist| (h.0.len() > 0).then(|| super::build::percentiles(h));
+    let answered = |h: &Hist| (!h.0.is_empty()).then(|| super::build::percentiles(h));
     let check_failed = outcomes.get(Outcome::CheckFailed);
     FlowStepSummary {
         step: class + 1,

@@ -149,7 +149,7 @@ fn by_method(log: &Log) -> BTreeMap<String, u64> {
     n
 }
 
-fn step<'a>(s: &'a serde_json::Value, i: usize) -> &'a serde_json::Value {
+fn step(s: &serde_json::Value, i: usize) -> &serde_json::Value {
     &s["flows"][0]["steps"][i]
 }
 
