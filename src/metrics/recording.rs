@@ -117,7 +117,6 @@ impl Recording {
             if let Some(body) = &mut e.body {
                 *body = crate::scenario::redact_text(body, secrets, e.body_truncated);
             }
-            // A failed check's reason quotes the answer too.
             if let Some(reason) = &mut e.reason {
                 *reason = crate::scenario::redact_text(reason, secrets, false);
             }
@@ -218,11 +217,9 @@ pub struct PhaseStats {
 pub struct FlowStats {
     /// Flows started: sent, or dropped at the in-flight cap.
     pub started: u64,
-    /// Flows whose every step was sent and had a good outcome (`ok`, or an
-    /// expected rejection).
+    /// Flows whose every step was sent and had a good outcome.
     pub completed: u64,
-    /// Per step (request class), the requests not sent because a value an earlier
-    /// step should have extracted was missing.
+    /// Per step, requests not sent: a value an earlier step should extract was missing.
     pub skipped: Vec<u64>,
 }
 
@@ -231,12 +228,12 @@ impl FlowStats {
     pub fn merge(&mut self, o: &FlowStats) {
         self.started += o.started;
         self.completed += o.completed;
-        if self.skipped.len() < o.skipped.len() {
-            self.skipped.resize(o.skipped.len(), 0);
-        }
-        for (a, b) in self.skipped.iter_mut().zip(&o.skipped) {
-            *a += b;
-        }
+        self.skipped
+            .resize(self.skipped.len().max(o.skipped.len()), 0);
+        self.skipped
+            .iter_mut()
+            .zip(&o.skipped)
+            .for_each(|(a, b)| *a += b);
     }
 }
 
