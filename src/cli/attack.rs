@@ -357,12 +357,15 @@ fn phase(args: &Args, req: &Request) -> anyhow::Result<TrafficPhase> {
     );
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     Ok(TrafficPhase {
+        flow: false,
         name: "attack".into(),
         start: Duration::ZERO,
         duration,
         executor,
         tenants: Vec::new(),
         requests: vec![RequestTemplate {
+            check: None,
+            extract: Vec::new(),
             method: req.method.clone(),
             path: from_env(
                 Template::parse(path).map_err(|e| bad(format!("URL path: {e}")))?,

@@ -15,11 +15,13 @@ fn layout() -> Arc<Layout> {
                 name: "a".into(),
                 open_loop: true,
                 classes: vec![("GET".into(), "/x".into()), ("POST".into(), "/y".into())],
+                flow: false,
             },
             PhaseLayout {
                 name: "b".into(),
                 open_loop: false,
                 classes: vec![("GET".into(), "/z".into())],
+                flow: false,
             },
         ],
         tenants: vec!["acme".into()],
@@ -48,6 +50,7 @@ fn sample(start: Instant, i: &Input) -> Sample<'static> {
         instance: Some(&b"api-0"[..]),
         retries: 0,
         body: None,
+        reason: None,
     }
 }
 

@@ -20,5 +20,5 @@ pub use hist::{Hist, Percentiles};
 pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
 pub use recorder::{Layout, PhaseLayout, Recorder, Sample};
 pub use recording::{
-    AckedWrite, KeyStats, MergeError, PhaseStats, Recording, SecondStats, TenantSecond,
+    AckedWrite, FlowStats, KeyStats, MergeError, PhaseStats, Recording, SecondStats, TenantSecond,
 };

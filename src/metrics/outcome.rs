@@ -13,6 +13,10 @@ pub enum Outcome {
     Rejected,
     /// A status outside the class's expectations that is not a 5xx.
     UnexpectedStatus,
+    /// A correct status, but the class's `check` failed on the answer (a wrong
+    /// status for the check, a body without the text, a JSONPath that does not
+    /// hold), or a value its `extract` names is not in it.
+    CheckFailed,
     /// A 5xx the class does not expect.
     ServerError,
     /// No complete response within the per-request timeout.
@@ -39,10 +43,11 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order counts are kept.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Ok,
         Outcome::Rejected,
         Outcome::UnexpectedStatus,
+        Outcome::CheckFailed,
         Outcome::ServerError,
         Outcome::Timeout,
         Outcome::ConnectError,
@@ -60,6 +65,7 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Rejected => "rejected",
             Outcome::UnexpectedStatus => "unexpected_status",
+            Outcome::CheckFailed => "check_failed",
             Outcome::ServerError => "server_error",
             Outcome::Timeout => "timeout",
             Outcome::ConnectError => "connect_error",
@@ -72,14 +78,18 @@ impl Outcome {
         }
     }
 
-    /// Outcomes only TLS, HTTP/2 or OAuth2 traffic can have (`tls_error`,
-    /// `h2_reset`, `h2_goaway`, `auth_fetch_failed`): listed in counts and
-    /// summaries only when a request had one, so the outputs of runs without
-    /// them stay as they were.
+    /// Outcomes only TLS, HTTP/2, OAuth2 or checked traffic can have (`tls_error`,
+    /// `h2_reset`, `h2_goaway`, `auth_fetch_failed`, `check_failed`): listed in
+    /// counts and summaries only when a request had one, so the outputs of runs
+    /// without them stay as they were.
     pub fn listed_when_zero(self) -> bool {
         !matches!(
             self,
-            Outcome::TlsError | Outcome::H2Reset | Outcome::H2Goaway | Outcome::AuthFetchFailed
+            Outcome::TlsError
+                | Outcome::H2Reset
+                | Outcome::H2Goaway
+                | Outcome::AuthFetchFailed
+                | Outcome::CheckFailed
         )
     }
 

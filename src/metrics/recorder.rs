@@ -17,8 +17,8 @@ use super::hist::{self, Hist};
 use super::live::{LiveKey, LivePhase, LiveSecond, LiveSender};
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
-    AckedWrite, BadLive, FORMAT, KeyStats, PhaseStats, Recording, SecondStats, StatusExample,
-    TenantSecond,
+    AckedWrite, BadLive, FORMAT, FlowStats, KeyStats, PhaseStats, Recording, SecondStats,
+    StatusExample, TenantSecond,
 };
 
 /// Names the recorder needs to label its results.
@@ -36,6 +36,8 @@ pub struct PhaseLayout {
     pub open_loop: bool,
     /// `(method, path template)` of each request class.
     pub classes: Vec<(String, String)>,
+    /// `flow = true`: the classes are the steps of one flow, in order.
+    pub flow: bool,
 }
 
 /// One answered (or failed) request, as the hot path reports it.
@@ -60,6 +62,8 @@ pub struct Sample<'a> {
     /// The answer's body, when the client kept it (writes, and answers ≥ 400):
     /// one per request class × status that was not `ok` is kept as an example.
     pub body: Option<&'a [u8]>,
+    /// Why the request failed its class's check (`check_failed`), kept with the example.
+    pub reason: Option<&'a str>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +83,8 @@ struct PhaseLive {
     scheduled: u64,
     dropped: u64,
     lag: Hist,
+    /// Flow phases: their flows so far (`None` for other phases).
+    flow: Option<FlowStats>,
 }
 
 #[derive(Debug)]
@@ -137,10 +143,14 @@ impl Recorder {
         let phases = layout
             .phases
             .iter()
-            .map(|_| PhaseLive {
+            .map(|p| PhaseLive {
                 scheduled: 0,
                 dropped: 0,
                 lag: Hist::default(),
+                flow: p.flow.then(|| FlowStats {
+                    skipped: vec![0; p.classes.len()],
+                    ..FlowStats::default()
+                }),
             })
             .collect();
         let tenants = vec![TenantModelStats::default(); layout.tenants.len()];
@@ -326,6 +336,7 @@ impl Recorder {
                     count: b.count,
                     body: b.body.as_ref().map(|(text, _)| text.clone()),
                     body_truncated: b.body.as_ref().is_some_and(|(_, cut)| *cut),
+                    reason: b.reason.clone(),
                 });
                 StatusExample::merge_into(&mut mine, examples.collect());
             }
@@ -355,11 +366,11 @@ impl Recorder {
             key.latency.0.saturating_record(latency.max(1));
             key.service.0.saturating_record(service.max(1));
             if s.outcome != Outcome::Ok {
-                BadLive::note(&mut key.bad, status, s.outcome, s.body);
+                BadLive::note(&mut key.bad, status, s.outcome, s.body, s.reason);
             }
         } else if s.outcome == Outcome::H2Reset {
             // No answer, but an error code: kept as the example (status 0: none).
-            BadLive::note(&mut key.bad, 0, s.outcome, s.body);
+            BadLive::note(&mut key.bad, 0, s.outcome, s.body, s.reason);
         }
         let sec = self.second(s.done);
         sec.outcomes.add(s.outcome);
@@ -384,10 +395,34 @@ impl Recorder {
         }
     }
 
-    /// A request the schedule asked for (counted whether sent or dropped).
+    /// Step `step` of a flow not sent: a value an earlier step should have
+    /// extracted is missing (that step's outcome says why).
+    pub fn flow_step_skipped(&mut self, phase: usize, step: usize) {
+        if let Some(n) = self.phases[phase]
+            .flow
+            .as_mut()
+            .and_then(|f| f.skipped.get_mut(step))
+        {
+            *n += 1;
+        }
+    }
+
+    /// `n` requests the schedule asked for: one, or a flow's steps (then a flow
+    /// started, whether it is sent or dropped).
     #[inline]
-    pub fn scheduled(&mut self, phase: usize) {
-        self.phases[phase].scheduled += 1;
+    pub fn scheduled(&mut self, phase: usize, n: u64) {
+        let p = &mut self.phases[phase];
+        p.scheduled += n;
+        if let Some(f) = p.flow.as_mut() {
+            f.started += 1;
+        }
+    }
+
+    /// A flow of `phase` whose every step was sent and answered well.
+    pub fn flow_completed(&mut self, phase: usize) {
+        if let Some(f) = self.phases[phase].flow.as_mut() {
+            f.completed += 1;
+        }
     }
 
     /// How late the generator itself was for one intended instant.
@@ -487,6 +522,7 @@ impl Recorder {
                 scheduled: live.scheduled,
                 dropped: live.dropped,
                 dispatch_lag: live.lag,
+                flow: live.flow,
             })
             .collect();
         let mut instances = BTreeMap::new();

@@ -23,6 +23,7 @@ fn sample(start: Instant, done_ms: u64, status: u16) -> Sample<'static> {
         instance: Some(&b"api-0"[..]),
         retries: 0,
         body: None,
+        reason: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn one_class_recorder(start: Instant) -> Recorder {
             name: "p".into(),
             open_loop: false,
             classes: vec![("GET".into(), "/".into())],
+            flow: false,
         }],
         tenants: Vec::new(),
     });

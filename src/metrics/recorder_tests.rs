@@ -12,6 +12,7 @@ fn layout() -> Arc<Layout> {
                 ("GET".into(), "/items".into()),
                 ("POST".into(), "/orders".into()),
             ],
+            flow: false,
         }],
         tenants: vec!["acme".into(), "free".into()],
     })
@@ -23,7 +24,7 @@ fn samples_land_in_keys_and_seconds() {
     let mut rec = Recorder::new(layout(), start, 0.005);
     let at = |ms: u64| start + Duration::from_millis(ms);
     for (i, ms) in [100u64, 900, 1500, 3200].into_iter().enumerate() {
-        rec.scheduled(0);
+        rec.scheduled(0, 1);
         rec.record(&Sample {
             phase: 0,
             tenant: Some(i % 2),
@@ -36,6 +37,7 @@ fn samples_land_in_keys_and_seconds() {
             instance: Some(if i == 3 { &b"api-1"[..] } else { &b"api-0"[..] }),
             retries: 0,
             body: None,
+            reason: None,
         });
         let admission = Admission {
             admitted: true,

@@ -102,6 +102,9 @@ pub struct StatusExample {
     /// The body was longer than what is kept.
     #[serde(default)]
     pub body_truncated: bool,
+    /// `check_failed`: why the first of them failed its check (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Recording {
@@ -113,6 +116,9 @@ impl Recording {
         for e in &mut self.examples {
             if let Some(body) = &mut e.body {
                 *body = crate::scenario::redact_text(body, secrets, e.body_truncated);
+            }
+            if let Some(reason) = &mut e.reason {
+                *reason = crate::scenario::redact_text(reason, secrets, false);
             }
         }
     }
@@ -145,6 +151,9 @@ impl StatusExample {
         if self.body.is_none() {
             self.body = o.body;
             self.body_truncated = o.body_truncated;
+        }
+        if self.reason.is_none() {
+            self.reason = o.reason;
         }
     }
 
@@ -190,13 +199,42 @@ pub struct PhaseStats {
     pub name: String,
     /// Open loop: whether the phase had a schedule (arrival-rate executors).
     pub open_loop: bool,
-    /// Requests the schedule asked for (open loop) or VU iterations started (closed loop).
+    /// Requests the schedule asked for (open loop) or VU iterations started (closed
+    /// loop); in a flow phase, every step of every flow (flows × steps).
     pub scheduled: u64,
-    /// Of those, dropped at the in-flight cap.
+    /// Of those, dropped at the in-flight cap (a dropped flow: each of its steps).
     pub dropped: u64,
+    /// Flow phases (`flow = true`) only: their flows (absent for other phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowStats>,
     /// µs by which the generator itself missed intended instants (its own lag,
     /// not time spent waiting for a free connection).
     pub dispatch_lag: Hist,
+}
+
+/// The flows of one flow phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowStats {
+    /// Flows started: sent, or dropped at the in-flight cap.
+    pub started: u64,
+    /// Flows whose every step was sent and had a good outcome.
+    pub completed: u64,
+    /// Per step, requests not sent: a value an earlier step should extract was missing.
+    pub skipped: Vec<u64>,
+}
+
+impl FlowStats {
+    /// Add another worker's or shard's counts.
+    pub fn merge(&mut self, o: &FlowStats) {
+        self.started += o.started;
+        self.completed += o.completed;
+        self.skipped
+            .resize(self.skipped.len().max(o.skipped.len()), 0);
+        self.skipped
+            .iter_mut()
+            .zip(&o.skipped)
+            .for_each(|(a, b)| *a += b);
+    }
 }
 
 /// One second of the run.
@@ -271,6 +309,8 @@ pub(crate) struct BadLive {
     pub(crate) count: u64,
     /// The first example body and whether it was cut.
     pub(crate) body: Option<(String, bool)>,
+    /// The first reason given (a failed check's).
+    pub(crate) reason: Option<String>,
 }
 
 impl BadLive {
@@ -281,6 +321,7 @@ impl BadLive {
         status: u16,
         outcome: super::Outcome,
         body: Option<&[u8]>,
+        reason: Option<&str>,
     ) {
         let i = match bad
             .iter()
@@ -293,6 +334,7 @@ impl BadLive {
                     outcome,
                     count: 0,
                     body: None,
+                    reason: None,
                 });
                 bad.len() - 1
             }
@@ -303,6 +345,9 @@ impl BadLive {
             && let (Some(text), cut) = StatusExample::body_of(body.unwrap_or_default())
         {
             b.body = Some((text, cut));
+        }
+        if b.reason.is_none() {
+            b.reason = reason.map(str::to_owned);
         }
     }
 }
@@ -355,6 +400,11 @@ impl Recording {
                 Some(mine) => {
                     mine.scheduled += phase.scheduled;
                     mine.dropped += phase.dropped;
+                    match (&mut mine.flow, &phase.flow) {
+                        (Some(a), Some(b)) => a.merge(b),
+                        (a @ None, Some(b)) => *a = Some(b.clone()),
+                        (_, None) => {}
+                    }
                     mine.dispatch_lag.merge(&phase.dispatch_lag)?;
                 }
                 None => self.phases.push(phase),

@@ -145,6 +145,10 @@ fn where_bad(summary: &Summary) -> String {
                 r.outcome.as_deref().unwrap_or("unknown"),
                 r.count
             );
+            if let Some(reason) = &r.reason {
+                line.push_str("; why: ");
+                line.push_str(reason);
+            }
             if let Some(body) = &r.example_body {
                 line.push_str("; example body: ");
                 line.push_str(&crate::format::one_line(

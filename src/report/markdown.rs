@@ -70,6 +70,7 @@ pub fn render(summary: &Summary) -> String {
     availability_section(&mut md, summary);
     requests_and_latency(&mut md, summary);
     breakdown_section(&mut md, summary);
+    super::flows::markdown(&mut md, &summary.flows, text);
     tenants_section(&mut md, summary);
     faults_section(&mut md, summary);
     integrity_section(&mut md, summary);
@@ -237,14 +238,23 @@ fn breakdown_section(md: &mut String, s: &Summary) {
                 text(&r.status_text()),
                 text(r.outcome.as_deref().unwrap_or("–")),
                 group_digits(r.count),
-                r.example_body.as_deref().map_or_else(
-                    || "–".to_string(),
-                    |b| text(&crate::format::one_line(b, r.example_truncated, 200))
-                ),
+                example_cell(r),
             );
         }
     }
     md.push('\n');
+}
+
+/// A row's example body, after the reason its check failed when it has one.
+fn example_cell(r: &crate::summary::breakdown::BreakdownRow) -> String {
+    let body = r.example_body.as_deref().map_or_else(
+        || "–".to_string(),
+        |b| text(&crate::format::one_line(b, r.example_truncated, 200)),
+    );
+    match &r.reason {
+        Some(reason) => format!("{}: {body}", text(reason)),
+        None => body,
+    }
 }
 
 fn tenants_section(md: &mut String, s: &Summary) {

@@ -15,6 +15,7 @@
 //! it and `histograms.hlog` are written by `run::outputs::write_run_folder`.
 
 pub mod compare;
+pub mod flows;
 pub mod hlog;
 pub mod html;
 pub mod integrity;

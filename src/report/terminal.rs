@@ -65,6 +65,7 @@ pub fn render(summary: &Summary, style: Style) -> String {
     integrity_and_availability(&mut out, summary);
     tenants(&mut out, summary);
     breakdown(&mut out, &summary.breakdown);
+    super::flows::terminal(&mut out, &summary.flows, clean);
     out
 }
 
@@ -229,6 +230,10 @@ pub fn breakdown(out: &mut String, classes: &[ClassBreakdown]) {
                 r.outcome.as_deref().unwrap_or("—"),
                 group_digits(r.count)
             );
+            if let Some(reason) = &r.reason {
+                line.push_str("  why: ");
+                line.push_str(&one_line(reason, false, BODY_CHARS));
+            }
             if let Some(body) = &r.example_body {
                 line.push_str("  body: ");
                 line.push_str(&one_line(body, r.example_truncated, BODY_CHARS));

@@ -21,6 +21,7 @@ fn snapshot(elapsed_ms: u64) -> LiveSnapshot {
     let phase = |name: &str, classes: &[&str]| PhaseLayout {
         name: name.into(),
         open_loop: true,
+        flow: false,
         classes: classes
             .iter()
             .map(|p| ("GET".into(), (*p).into()))

@@ -15,10 +15,12 @@ use http::Method;
 use super::slo::Slo;
 use super::template::Template;
 
+mod check;
 mod client;
 mod credentials;
 mod faults;
 mod integrity;
+pub use check::*;
 pub use client::*;
 pub use credentials::*;
 pub use faults::*;
@@ -457,6 +459,10 @@ pub struct RequestTemplate {
     pub token: TokenKind,
     /// `integrity = { … }`: read the class's acknowledged writes back through the API.
     pub integrity: Option<std::sync::Arc<IntegritySpec>>,
+    /// `check = { … }`: what an `ok` answer must also show, else `check_failed`.
+    pub check: Option<ResponseCheck>,
+    /// `extract = { … }`: values for the later steps of the flow (empty outside flows).
+    pub extract: Vec<Extraction>,
 }
 
 /// The HTTP version a phase's connections speak.
@@ -510,9 +516,23 @@ pub struct TrafficPhase {
     /// HTTP/2: the most streams open at once on one connection (never above what
     /// the server allows); `None`: [`DEFAULT_MAX_STREAMS`].
     pub max_streams: Option<NonZeroU32>,
+    /// `flow = true`: each arrival (or VU iteration) sends every request class in
+    /// order, a step when the one before it has answered, instead of one class drawn by weight.
+    pub flow: bool,
 }
 
 impl TrafficPhase {
+    /// Every flow variable of the phase, by slot (the names its steps extract, in order).
+    pub fn flow_variables(&self) -> Vec<&str> {
+        let mut names: Vec<(usize, &str)> = self
+            .requests
+            .iter()
+            .flat_map(|r| r.extract.iter().map(|e| (e.slot, e.name.as_str())))
+            .collect();
+        names.sort_unstable();
+        names.into_iter().map(|(_, n)| n).collect()
+    }
+
     /// When the phase ends on the run clock.
     pub fn end(&self) -> Duration {
         self.start + self.duration

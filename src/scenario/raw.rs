@@ -328,6 +328,13 @@ pub struct RawRequest {
     /// mismatched content, on any system (not only on stores ninefold started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<RawIntegrity>,
+    /// What an answer must also show to count as `ok` (else `check_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<RawCheck>,
+    /// Flow phases: `NAME = "$.json.path"` takes a value out of the answer's JSON
+    /// body for the later steps of the same flow, which write it as `{NAME}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<BTreeMap<String, String>>,
 }
 
 /// `integrity = { … }` of a write's request class: how to find, after the run,
@@ -374,6 +381,23 @@ pub struct RawIntegrity {
     /// still failing then is "not read", never "lost".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+}
+
+/// `check = { … }` of a request class: conditions on an answer whose status is
+/// otherwise correct; one that fails makes the request `check_failed`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// The status must be one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<u16>>,
+    /// The body must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// `"$.json.path" = "exists"` (it selects something) or `= VALUE` (everything it
+    /// selects equals VALUE), over the body parsed as JSON (RFC 9535 JSONPath).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// One `[[traffic]]` phase.
@@ -431,6 +455,11 @@ pub struct RawPhase {
     /// the server's SETTINGS_MAX_CONCURRENT_STREAMS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_streams: Option<u32>,
+    /// Send `requests` in order as one flow per arrival (arrival-rate executors) or
+    /// per iteration (VU executors), a step when the one before it has answered
+    /// (default false: one request drawn by weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<bool>,
 }
 
 /// One `[[faults]]` entry.

@@ -6,7 +6,9 @@
 //! also `{tenant.id}`), `{tenant.api_key}` (the tenant's `api_key`) and `{env:NAME}`
 //! (the environment variable `NAME`, read once at validation by
 //! [`Template::resolve_env`]; its value is a secret: [`fmt::Display`] writes
-//! `{env:NAME}` back and `Debug` hides it).
+//! `{env:NAME}` back and `Debug` hides it). A request class of a flow may also
+//! use `{NAME}`, a value an earlier step of its flow extracted from its answer
+//! ([`Template::parse_request`], then [`Template::bind_flow_variables`]).
 //! The random ones draw from the generator [`Vars::rng`] the load engine seeds per
 //! request from (seed, phase, sequence number), in template order (path, headers,
 //! body), so a seed fixes every rendered request.
@@ -34,6 +36,12 @@ pub enum Part {
     Env {
         name: String,
         value: Option<SecretValue>,
+    },
+    /// `{NAME}`: a flow variable, the value an earlier step extracted; `slot` is its
+    /// index in [`Vars::flow`], set by [`Template::bind_flow_variables`].
+    FlowVar {
+        name: String,
+        slot: usize,
     },
 }
 
@@ -67,12 +75,25 @@ pub struct Vars<'a, R: Rng> {
     pub tenant: &'a str,
     /// The tenant's `api_key` (`""` for none).
     pub api_key: &'a str,
+    /// The flow's variables by slot (empty outside flows; `None`: not extracted).
+    pub flow: &'a [Option<String>],
     pub rng: &'a mut R,
 }
 
 impl Template {
     /// Parse `text`.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(text, false)
+    }
+
+    /// Parse the template of a request class, where `{NAME}` (a lowercase name that
+    /// is no built-in variable) is a flow variable, bound later by
+    /// [`Template::bind_flow_variables`].
+    pub fn parse_request(text: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, flow_vars: bool) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -90,7 +111,7 @@ impl Template {
             let close = after.find('}');
             match (starts_name, close) {
                 (true, Some(close)) if is_variable_body(&after[..close]) => {
-                    let var = parse_variable(&after[..close], offset + open)?;
+                    let var = parse_variable(&after[..close], offset + open, flow_vars)?;
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
@@ -144,9 +165,44 @@ impl Template {
     /// True when the rendering depends on the tenant at most (no `{seq}`,
     /// `{rand}`, `{uuid}`): it can be rendered once per tenant.
     pub fn is_per_tenant(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| !matches!(p, Part::Seq | Part::Rand { .. } | Part::Uuid))
+        self.parts.iter().all(|p| {
+            !matches!(
+                p,
+                Part::Seq | Part::Rand { .. } | Part::Uuid | Part::FlowVar { .. }
+            )
+        })
+    }
+
+    /// The flow variables the template reads, in order.
+    pub fn flow_variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::FlowVar { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The slots of the flow variables the template reads (after binding).
+    pub fn flow_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::FlowVar { slot, .. } => Some(*slot),
+            _ => None,
+        })
+    }
+
+    /// Give every flow variable its slot through `slot_of`; the names it knows
+    /// no slot for, in order (each once).
+    pub fn bind_flow_variables(&mut self, slot_of: &dyn Fn(&str) -> Option<usize>) -> Vec<String> {
+        let mut unknown: Vec<String> = Vec::new();
+        for part in &mut self.parts {
+            if let Part::FlowVar { name, slot } = part {
+                match slot_of(name) {
+                    Some(s) => *slot = s,
+                    None if !unknown.contains(name) => unknown.push(name.clone()),
+                    None => {}
+                }
+            }
+        }
+        unknown
     }
 
     /// Whether the template reads `{tenant.api_key}`.
@@ -187,6 +243,7 @@ impl Template {
             seq: 0,
             tenant: "",
             api_key: "",
+            flow: &[],
             rng: &mut rng,
         })
     }
@@ -214,6 +271,11 @@ impl Template {
                         out.push_str(v);
                     }
                 }
+                Part::FlowVar { slot, .. } => {
+                    if let Some(Some(v)) = vars.flow.get(*slot) {
+                        out.push_str(v);
+                    }
+                }
             }
         }
     }
@@ -234,7 +296,19 @@ fn is_variable_body(body: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'))
 }
 
-fn parse_variable(body: &str, offset: usize) -> Result<Part, TemplateError> {
+/// Names the template language itself gives meaning to: no flow variable may take one.
+pub const BUILT_IN_VARIABLES: [&str; 5] = ["seq", "rand", "uuid", "tenant", "env"];
+
+/// A name `extract` may give a value (and `{NAME}` read): a lowercase letter, then
+/// lowercase letters, digits and `_`.
+pub fn is_flow_variable_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn parse_variable(body: &str, offset: usize, flow_vars: bool) -> Result<Part, TemplateError> {
     let err = |message: String| TemplateError { offset, message };
     let (name, args) = match body.split_once(':') {
         Some((n, a)) => (n, Some(a)),
@@ -292,6 +366,10 @@ fn parse_variable(body: &str, offset: usize) -> Result<Part, TemplateError> {
         (other, _) if other.starts_with("tenant.") => Err(err(format!(
             "unknown tenant field `{{{other}}}`; known: {{tenant.id}}, {{tenant.api_key}}"
         ))),
+        (other, None) if flow_vars && is_flow_variable_name(other) => Ok(Part::FlowVar {
+            name: other.to_owned(),
+            slot: 0,
+        }),
         (other, _) => Err(err(format!(
             "unknown variable `{{{other}}}`; known: {{seq}}, {{rand:A..B}}, {{uuid}}, {{tenant}}, {{tenant.api_key}}, {{env:NAME}} (write `{{{{` for a literal brace)"
         ))),
@@ -322,6 +400,7 @@ impl fmt::Display for Template {
                 Part::Tenant => f.write_str("{tenant}")?,
                 Part::TenantApiKey => f.write_str("{tenant.api_key}")?,
                 Part::Env { name, .. } => write!(f, "{{env:{name}}}")?,
+                Part::FlowVar { name, .. } => write!(f, "{{{name}}}")?,
             }
         }
         Ok(())
@@ -350,6 +429,7 @@ mod tests {
             seq: 0,
             tenant: "acme",
             api_key: "",
+            flow: &[],
             rng: &mut rng,
         };
         let out = t.render(&mut vars);
@@ -366,6 +446,7 @@ mod tests {
             seq: 42,
             tenant: "acme",
             api_key: "",
+            flow: &[],
             rng: &mut rng,
         };
         let out = t.render(&mut vars);
@@ -403,6 +484,7 @@ mod tests {
             seq: 0,
             tenant: "acme",
             api_key: "k1",
+            flow: &[],
             rng: &mut rng,
         });
         assert_eq!(out, "key-s3cr3t-k1-");
@@ -413,6 +495,51 @@ mod tests {
         only_env.resolve_env(&|_| Some("v".into()));
         assert!(only_env.is_static());
         assert_eq!(only_env.render_static(), "v");
+    }
+
+    #[test]
+    fn flow_variables_parse_only_in_request_templates_and_render_by_slot() {
+        // Outside a request class, `{order_id}` is an unknown variable, as before.
+        let err = Template::parse("/o/{order_id}").unwrap_err();
+        assert!(
+            err.message.contains("unknown variable `{order_id}`"),
+            "{}",
+            err.message
+        );
+        let mut t = Template::parse_request("/o/{order_id}/{seq}/{sku}/{order_id}").unwrap();
+        assert!(!t.is_static() && !t.is_per_tenant());
+        assert_eq!(
+            t.flow_variables().collect::<Vec<_>>(),
+            ["order_id", "sku", "order_id"]
+        );
+        let unknown = t.bind_flow_variables(&|name| (name == "order_id").then_some(1));
+        assert_eq!(unknown, ["sku"]);
+        let unknown = t.bind_flow_variables(&|name| match name {
+            "order_id" => Some(1),
+            "sku" => Some(0),
+            _ => None,
+        });
+        assert!(unknown.is_empty());
+        assert_eq!(t.flow_slots().collect::<Vec<_>>(), [1, 0, 1]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let values = [Some("7".to_owned()), Some("o-9".to_owned())];
+        let out = t.render(&mut Vars {
+            seq: 3,
+            tenant: "",
+            api_key: "",
+            flow: &values,
+            rng: &mut rng,
+        });
+        assert_eq!(out, "/o/o-9/3/7/o-9");
+        assert_eq!(t.to_string(), "/o/{order_id}/{seq}/{sku}/{order_id}");
+        // Built-ins keep their meaning and their errors; arguments make no flow variable.
+        assert!(Template::parse_request("/{rand}").is_err());
+        assert!(Template::parse_request("/{order:1}").is_err());
+        assert_eq!(
+            Template::parse_request("/{seq}").unwrap().parts(),
+            &[Part::Literal("/".into()), Part::Seq]
+        );
+        assert!(Template::parse_request(r#"{"a": 1}"#).unwrap().is_static());
     }
 
     #[test]

@@ -441,7 +441,7 @@ fn phase(p: &TrafficPhase) -> RawPhase {
         // An anonymous phase (no tenants declared) has no mix: `{}` would read back as weights summing to 0.
         tenants: (!p.tenants.is_empty())
             .then(|| p.tenants.iter().cloned().collect::<BTreeMap<_, _>>()),
-        requests: p.requests.iter().map(request).collect(),
+        requests: p.requests.iter().map(|r| request(r, p.flow)).collect(),
         expect: (!p.expect.is_empty()).then(|| p.expect.clone()),
         timeout: Some(d(p.timeout)),
         connections: Some(p.connections.get()),
@@ -449,6 +449,7 @@ fn phase(p: &TrafficPhase) -> RawPhase {
         retries: Some(p.client_retries),
         protocol: p.protocol.map(|x| x.name().to_owned()),
         max_streams: p.max_streams.map(std::num::NonZeroU32::get),
+        flow: p.flow.then_some(true),
         ..Default::default()
     };
     match &p.executor {
@@ -486,7 +487,8 @@ fn phase(p: &TrafficPhase) -> RawPhase {
     raw
 }
 
-fn request(r: &RequestTemplate) -> RawRequest {
+/// A request class; in a flow (`flow`), without the `weight` flows do not take.
+fn request(r: &RequestTemplate, flow: bool) -> RawRequest {
     RawRequest {
         method: Some(r.method.to_string()),
         path: r.path.to_string(),
@@ -498,7 +500,7 @@ fn request(r: &RequestTemplate) -> RawRequest {
         }),
         body: r.body.as_ref().map(|b| b.to_string()),
         idempotency_key: Some(r.idempotency_key),
-        weight: Some(r.weight.get()),
+        weight: (!flow).then_some(r.weight.get()),
         expect: (!r.expect.is_empty()).then(|| r.expect.clone()),
         token: Some(
             match r.token {
@@ -513,6 +515,13 @@ fn request(r: &RequestTemplate) -> RawRequest {
             .into(),
         ),
         integrity: r.integrity.as_deref().map(integrity),
+        check: r.check.as_ref().map(check),
+        extract: (!r.extract.is_empty()).then(|| {
+            r.extract
+                .iter()
+                .map(|e| (e.name.clone(), e.path.text.clone()))
+                .collect()
+        }),
     }
 }
 
@@ -530,6 +539,25 @@ fn integrity(i: &IntegritySpec) -> RawIntegrity {
         concurrency: Some(i.concurrency),
         timeout: Some(d(i.timeout)),
         retries: Some(i.retries),
+    }
+}
+
+fn check(c: &ResponseCheck) -> RawCheck {
+    RawCheck {
+        status: (!c.status.is_empty()).then(|| c.status.clone()),
+        body_contains: c.body_contains.clone(),
+        json: (!c.json.is_empty()).then(|| {
+            c.json
+                .iter()
+                .map(|(path, want)| {
+                    let value = match want {
+                        JsonExpect::Exists => serde_json::Value::from("exists"),
+                        JsonExpect::Equals(v) => v.clone(),
+                    };
+                    (path.text.clone(), value)
+                })
+                .collect()
+        }),
     }
 }
 

@@ -50,6 +50,10 @@ pub struct BreakdownRow {
     pub example_body: Option<String>,
     /// The example body was longer than what is kept.
     pub example_truncated: bool,
+    /// `check_failed`: why the example failed its request class's check
+    /// (absent for every other outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl BreakdownRow {
@@ -143,6 +147,7 @@ fn class(
                 count: n,
                 example_body: example.and_then(|e| e.body.clone()),
                 example_truncated: false,
+                reason: None,
             });
         }
     }
@@ -177,11 +182,15 @@ fn noted_rows(examples: &[&StatusExample]) -> BTreeMap<(u16, Outcome), Breakdown
                 count: 0,
                 example_body: None,
                 example_truncated: false,
+                reason: None,
             });
         row.count += e.count;
         if row.example_body.is_none() {
             row.example_body = e.body.clone();
             row.example_truncated = e.body_truncated;
+        }
+        if row.reason.is_none() {
+            row.reason = e.reason.clone();
         }
     }
     noted
@@ -207,6 +216,7 @@ fn ok_rows(
                 count: left,
                 example_body: None,
                 example_truncated: false,
+                reason: None,
             })
         })
         .collect()

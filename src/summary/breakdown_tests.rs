@@ -45,6 +45,7 @@ fn layout(tenants: &[&str]) -> Arc<Layout> {
                 ("GET".into(), "/items/{rand:1..100}".into()),
                 ("PUT".into(), "/items/{id}".into()),
             ],
+            flow: false,
         }],
         tenants: tenants.iter().map(|t| (*t).to_string()).collect(),
     })
@@ -72,6 +73,7 @@ fn sample<'a>(
         instance: None,
         retries: 0,
         body,
+        reason: None,
     }
 }
 

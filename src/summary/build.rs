@@ -66,6 +66,7 @@ pub fn summarize(s: &Scenario, r: &RunResults, time_scale: f64, broken: bool) ->
         requests: requests(&outcomes, dropped),
         outcomes: listed_outcomes(&outcomes),
         breakdown: super::breakdown::breakdown(rec),
+        flows: super::flows::flows(rec, s),
         latency_ms: rec.latency().ok().map(|h| percentiles(&h)),
         service_time_ms: rec.service().ok().map(|h| percentiles(&h)),
         availability: AvailabilitySummary::compute(
@@ -245,7 +246,7 @@ pub(super) fn counts(o: &OutcomeCounts) -> Counts {
     Counts::new(o.good().min(eligible), eligible).unwrap_or_else(|_| Counts::from_good_bad(0, 0))
 }
 
-fn percentiles(h: &Hist) -> Percentiles {
+pub(super) fn percentiles(h: &Hist) -> Percentiles {
     let p = h.summary_ms();
     Percentiles {
         count: h.0.len(),

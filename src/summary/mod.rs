@@ -29,6 +29,7 @@ pub mod breakdown;
 pub mod build;
 pub mod compare;
 pub mod failover;
+pub mod flows;
 pub mod integrity;
 pub mod integrity_api;
 mod measure;
@@ -87,6 +88,10 @@ pub struct Summary {
     /// classes with the most bad requests first.
     #[serde(default)]
     pub breakdown: Vec<breakdown::ClassBreakdown>,
+    /// Flow phases (`flow = true`): flows started and completed, and each step in
+    /// order with its counts and latency; absent when the scenario has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<flows::FlowSummary>,
     /// Latency from the intended send instant (coordinated-omission free);
     /// `null` when no response was recorded.
     pub latency_ms: Option<Percentiles>,

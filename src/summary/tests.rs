@@ -30,6 +30,7 @@ fn example_breakdown() -> Vec<crate::summary::breakdown::ClassBreakdown> {
         count,
         example_body: body.map(str::to_owned),
         example_truncated: false,
+        reason: None,
     };
     vec![
         ClassBreakdown {
@@ -116,6 +117,7 @@ pub(crate) fn example() -> Summary {
         },
         outcomes,
         breakdown: example_breakdown(),
+        flows: Vec::new(),
         latency_ms: Some(Percentiles {
             count: 24_000,
             p50: 4.1,

@@ -18,6 +18,7 @@
 //! [`run_traffic`] is the entry point: a [`TrafficPlan`] in, a merged
 //! [`Recording`] out.
 
+pub mod check;
 pub mod client;
 mod http2;
 mod hyper_client;

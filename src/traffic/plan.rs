@@ -139,6 +139,10 @@ pub(crate) struct PhasePlan {
     pub h2_streams: Option<usize>,
     /// This process's share of the run.
     pub shard: Shard,
+    /// `flow = true`: a job is a flow, every class in order (see [`PhasePlan::steps`]).
+    pub flow: bool,
+    /// Flow phases: how many values the steps extract (the flow's variable slots).
+    pub flow_slots: usize,
 }
 
 impl PhasePlan {
@@ -150,6 +154,16 @@ impl PhasePlan {
     /// Distance between one worker's consecutive sequence numbers (and VU ids).
     pub fn stride(&self) -> usize {
         self.shard.stride(self.workers)
+    }
+
+    /// The requests one job sends at most: a flow's steps, else one.
+    pub fn steps(&self) -> usize {
+        if self.flow { self.classes.len() } else { 1 }
+    }
+
+    /// The step number of class `class` in a job: itself in a flow, else 0.
+    pub fn step_of(&self, class: usize) -> usize {
+        if self.flow { class } else { 0 }
     }
 
     /// This worker's share of `total` (0 when it takes no part).
@@ -197,12 +211,22 @@ impl LoadPlan {
     /// (seed, p, seq), whichever worker or shard draws it and whenever.
     pub fn pick(&self, p: usize, seq: u64) -> (usize, Option<usize>) {
         let phase = &self.phases[p];
-        if phase.class_weights.len() <= 1 && phase.tenants.len() <= 1 {
+        // A flow sends every class, from the first: only its tenant is drawn.
+        let classes = if phase.flow {
+            1
+        } else {
+            phase.class_weights.len()
+        };
+        if classes <= 1 && phase.tenants.len() <= 1 {
             // Nothing to draw (`pick` of one draws nothing either).
             return (0, phase.tenants.first().copied());
         }
         let mut rng = request_rng(self.seed, p, seq, Stream::Pick);
-        let class = pick(&phase.class_weights, &mut rng);
+        let class = if phase.flow {
+            0
+        } else {
+            pick(&phase.class_weights, &mut rng)
+        };
         let tenant = (!phase.tenants.is_empty())
             .then(|| phase.tenants[pick(&phase.tenant_weights, &mut rng)]);
         (class, tenant)
@@ -262,6 +286,7 @@ impl LoadPlan {
                         .iter()
                         .map(|r| (r.method.to_string(), r.path.to_string()))
                         .collect(),
+                    flow: p.flow,
                 })
                 .collect(),
             tenants: plan.tenants.iter().map(|t| t.id.clone()).collect(),
@@ -394,6 +419,8 @@ fn resolve(
         max_in_flight,
         workers: workers.min(connections).max(1),
         shard,
+        flow: phase.flow,
+        flow_slots: phase.flow_variables().len(),
     })
 }
 
@@ -411,6 +438,8 @@ mod tests {
 
     fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> RequestTemplate {
         RequestTemplate {
+            check: None,
+            extract: Vec::new(),
             method,
             path: Template::parse(path).unwrap(),
             headers: vec![(
@@ -428,6 +457,7 @@ mod tests {
 
     fn phase(name: &str) -> TrafficPhase {
         TrafficPhase {
+            flow: false,
             name: name.into(),
             start: Duration::ZERO,
             duration: Duration::from_secs(1),
@@ -501,6 +531,7 @@ mod tests {
                 &HeaderValue::from_static("h"),
                 None,
                 key.as_ref(),
+                &[],
             )
             .unwrap();
         out

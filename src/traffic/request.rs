@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::scenario::template::{Template, Vars};
-use crate::scenario::{RequestTemplate, TokenKind};
+use crate::scenario::{Extraction, RequestTemplate, ResponseCheck, TokenKind};
 
 mod tenant;
 
@@ -38,14 +38,28 @@ pub enum Stream {
 
 /// The generator of `stream` for request `seq` of phase `phase` under `seed`.
 pub fn request_rng(seed: u64, phase: usize, seq: u64, stream: Stream) -> SmallRng {
+    SmallRng::seed_from_u64(stream_seed(seed, phase, seq, stream))
+}
+
+/// The generator of `stream` for step `step` of flow `seq` (a flow phase's request
+/// `seq`): step 0's is [`request_rng`]'s, each later step's its own.
+pub fn step_rng(seed: u64, phase: usize, seq: u64, step: usize, stream: Stream) -> SmallRng {
+    let x = stream_seed(seed, phase, seq, stream);
+    SmallRng::seed_from_u64(if step == 0 {
+        x
+    } else {
+        splitmix(x ^ step as u64)
+    })
+}
+
+fn stream_seed(seed: u64, phase: usize, seq: u64, stream: Stream) -> u64 {
     // SplitMix64 over the inputs in turn. Each step is a bijection of the state, so
     // two requests that differ in one input only never share a seed, and its
     // avalanche makes neighbouring sequence numbers' streams unrelated.
     let mut x = splitmix(seed ^ 0x6E69_6E65_666F_6C64); // "ninefold"
     x = splitmix(x ^ phase as u64);
     x = splitmix(x ^ seq);
-    x = splitmix(x ^ stream as u64);
-    SmallRng::seed_from_u64(x)
+    splitmix(x ^ stream as u64)
 }
 
 /// One SplitMix64 step (Steele, Lea & Flood 2014).
@@ -59,7 +73,12 @@ fn splitmix(x: u64) -> u64 {
 /// The idempotency key of request `seq` of phase `phase`: a v4 UUID drawn from its
 /// own stream, so a run with the same seed sends the same keys.
 pub fn idempotency_key(seed: u64, phase: usize, seq: u64) -> HeaderValue {
-    let bytes: [u8; 16] = request_rng(seed, phase, seq, Stream::Key).random();
+    step_idempotency_key(seed, phase, seq, 0)
+}
+
+/// The idempotency key of step `step` of flow `seq` (step 0's is [`idempotency_key`]'s).
+pub fn step_idempotency_key(seed: u64, phase: usize, seq: u64, step: usize) -> HeaderValue {
+    let bytes: [u8; 16] = step_rng(seed, phase, seq, step, Stream::Key).random();
     let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
     HeaderValue::try_from(id.hyphenated().to_string())
         .unwrap_or(HeaderValue::from_static("invalid"))
@@ -105,6 +124,12 @@ pub struct PreparedClass {
     pub token: TokenKind,
     /// `integrity = { … }`: its writes are read back after the run.
     pub integrity: Option<std::sync::Arc<crate::scenario::IntegritySpec>>,
+    /// `check = { … }`: applied to the class's `ok` answers.
+    pub check: Option<ResponseCheck>,
+    /// `extract = { … }`: values for the later steps of the flow.
+    pub extract: Vec<Extraction>,
+    /// The flow slots the class's templates read: it is sent only when each has a value.
+    pub needs: Vec<usize>,
 }
 
 /// A class header that is not the same for every request.
@@ -165,6 +190,9 @@ impl PreparedClass {
             expect: resolve_expect(t, phase_expect),
             token: t.token,
             integrity: t.integrity.clone(),
+            check: t.check.clone(),
+            extract: t.extract.clone(),
+            needs: needs(t),
         }
     }
 
@@ -174,6 +202,19 @@ impl PreparedClass {
         self.integrity
             .as_ref()
             .is_some_and(|i| !i.compare.is_empty())
+    }
+
+    /// Whether the class looks at its answers (a `check` or an `extract`): only then
+    /// is an answer evaluated past its status.
+    #[inline]
+    pub fn reads_answer(&self) -> bool {
+        self.check.is_some() || !self.extract.is_empty()
+    }
+
+    /// Whether the class's answers' bodies must be kept to evaluate them.
+    #[inline]
+    pub fn reads_body(&self) -> bool {
+        self.check.as_ref().is_some_and(ResponseCheck::reads_body) || !self.extract.is_empty()
     }
 
     /// Render one request, whole, into `out` (cleared first). `scratch` is a buffer
@@ -190,12 +231,14 @@ impl PreparedClass {
         host: &HeaderValue,
         authorization: Option<&HeaderValue>,
         idempotency_key: Option<&HeaderValue>,
+        flow: &[Option<String>],
     ) -> Result<(), BuildError> {
         let parts = tenant.and_then(|(i, _)| self.tenants.get(i));
         let mut vars = Vars {
             seq,
             tenant: tenant.map_or("", |(_, id)| id),
             api_key: parts.map_or("", |p| p.api_key.as_str()),
+            flow,
             rng,
         };
         out.clear();
@@ -298,6 +341,18 @@ fn put_tenant_headers<R: Rng>(
         render_header(out, scratch, name, tpl, vars)?;
     }
     Ok(())
+}
+
+/// The flow slots `t`'s path, headers and body read, each once.
+fn needs(t: &RequestTemplate) -> Vec<usize> {
+    let mut slots: Vec<usize> = std::iter::once(&t.path)
+        .chain(t.headers.iter().map(|(_, v)| v))
+        .chain(t.body.as_ref())
+        .flat_map(Template::flow_slots)
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
 }
 
 /// Correct statuses of class `t`: its own, else the phase's, else 401 for

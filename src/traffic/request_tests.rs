@@ -10,6 +10,8 @@ use crate::scenario::Tenant;
 
 fn class(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
     RequestTemplate {
+        check: None,
+        extract: Vec::new(),
         method,
         path: Template::parse(path).unwrap(),
         headers: vec![
@@ -71,6 +73,7 @@ fn render(c: &PreparedClass, rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
         &host,
         None,
         None,
+        &[],
     )
     .unwrap();
     out
@@ -134,6 +137,7 @@ fn api_keys_go_in_any_header_aws_and_kong_style() {
             &host,
             None,
             None,
+            &[],
         )
         .unwrap();
         let (_, path, headers, _) = parse(&out);
@@ -173,6 +177,7 @@ fn an_authorization_header_written_by_the_class_or_tenant_replaces_the_token() {
             &host,
             Some(&token),
             None,
+            &[],
         )
         .unwrap();
         let (_, _, headers, _) = parse(out);
@@ -219,6 +224,7 @@ fn builds_static_and_dynamic_parts() {
             &host,
             Some(&auth),
             Some(&key),
+            &[],
         )
         .unwrap();
     }
@@ -271,6 +277,7 @@ fn invalid_renderings_are_refused_not_sent() {
             &host,
             None,
             None,
+            &[],
         )
         .unwrap_err();
     assert!(matches!(err, BuildError::Path { .. }), "{err}");
@@ -289,6 +296,7 @@ fn invalid_renderings_are_refused_not_sent() {
             &host,
             None,
             None,
+            &[],
         )
         .unwrap_err();
     assert!(matches!(err, BuildError::Header { .. }), "{err}");

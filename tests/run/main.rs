@@ -9,6 +9,7 @@ mod support;
 mod commands;
 mod credentials;
 mod e2e;
+mod flows;
 mod integrity_api;
 mod interrupted;
 mod live_events;

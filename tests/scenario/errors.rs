@@ -41,6 +41,22 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "16:1: unknown key `vuz` in [traffic[0]]; did you mean `vus`? Expected one of: arrivals,",
         ),
         (
+            "a flow variable no earlier step extracts",
+            replace(
+                "requests = [{ path = \"/items/1\" }]",
+                "flow = true\nrequests = [{ path = \"/o\", extract = { item_id = \"$.id\" } }, { path = \"/items/{itemid}\" }]",
+            ),
+            "16:71: traffic[0].requests[1].path: no earlier step of the flow extracts `itemid`; did you mean `item_id`?",
+        ),
+        (
+            "a JSONPath that does not parse",
+            replace(
+                "requests = [{ path = \"/items/1\" }]",
+                "requests = [{ path = \"/items/1\", check = { json = { \"$..[\" = \"exists\" } } }]",
+            ),
+            "15:53: traffic[0].requests[0].check.json.\"$..[\": `$..[` is not a JSONPath expression",
+        ),
+        (
             "unknown protocol",
             with("protocol = \"h3\"\n"),
             "16:12: traffic[0].protocol: `h3`: accepted \"h1\" or \"h2\"",

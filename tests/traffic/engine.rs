@@ -57,6 +57,7 @@ fn reply(status: u16, body: &'static str) -> Reply {
 
 fn phase(executor: Executor, duration_ms: u64, connections: u32, cap: u32) -> TrafficPhase {
     TrafficPhase {
+        flow: false,
         name: "p".into(),
         start: Duration::ZERO,
         duration: Duration::from_millis(duration_ms),

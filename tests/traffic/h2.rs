@@ -128,6 +128,7 @@ async fn hyper_h2_server_holding(
 
 fn phase(connections: u32, vus: u32, max_streams: u32) -> TrafficPhase {
     TrafficPhase {
+        flow: false,
         name: "p".into(),
         start: Duration::ZERO,
         duration: Duration::from_secs(20),
@@ -137,6 +138,8 @@ fn phase(connections: u32, vus: u32, max_streams: u32) -> TrafficPhase {
         },
         tenants: Vec::new(),
         requests: vec![RequestTemplate {
+            check: None,
+            extract: Vec::new(),
             method: Method::GET,
             path: Template::parse("/r/{seq}").unwrap(),
             headers: Vec::new(),

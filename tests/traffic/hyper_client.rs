@@ -181,6 +181,7 @@ async fn serve(mut stream: TcpStream, paths: Arc<Mutex<Vec<String>>>) {
 
 fn phase(request: RequestTemplate) -> TrafficPhase {
     TrafficPhase {
+        flow: false,
         name: "p".into(),
         start: Duration::ZERO,
         duration: Duration::from_secs(3),
@@ -202,6 +203,8 @@ fn phase(request: RequestTemplate) -> TrafficPhase {
 
 fn request(method: Method, path: &str, body: Option<&str>) -> RequestTemplate {
     RequestTemplate {
+        check: None,
+        extract: Vec::new(),
         body: body.map(|b| Template::parse(b).unwrap()),
         ..support::request(method, path)
     }

@@ -49,6 +49,7 @@ async fn the_live_feed_counts_what_the_server_answered() {
         client_retries: 0,
         protocol: None,
         max_streams: None,
+        flow: false,
     };
     let plan = TrafficPlan {
         phases: vec![phase],

@@ -39,6 +39,7 @@ async fn spawn_server() -> (
 
 fn absurd_phase(duration: Duration) -> TrafficPhase {
     TrafficPhase {
+        flow: false,
         name: "absurd".into(),
         start: Duration::ZERO,
         duration,

@@ -91,6 +91,8 @@ fn template(text: &str) -> Template {
 
 fn class(method: Method, path: &str, body: Option<&str>, weight: u32) -> RequestTemplate {
     RequestTemplate {
+        check: None,
+        extract: Vec::new(),
         headers: vec![
             (HeaderName::from_static("x-seq"), template("{seq}")),
             (HeaderName::from_static("x-trace"), template("{uuid}")),
@@ -113,6 +115,7 @@ fn phase(name: &str, rate: f64, requests: Vec<RequestTemplate>) -> TrafficPhase 
             .push((HeaderName::from_static("x-phase"), template(name)));
     }
     TrafficPhase {
+        flow: false,
         name: name.into(),
         start: Duration::ZERO,
         duration: Duration::from_millis(600),
@@ -134,6 +137,32 @@ fn phase(name: &str, rate: f64, requests: Vec<RequestTemplate>) -> TrafficPhase 
         protocol: None,
         max_streams: None,
     }
+}
+
+/// A flow phase of three steps; each step logs under a phase name of its own
+/// (`flow-0`, `flow-1`, `flow-2`), since the steps of a flow share its `{seq}`.
+fn flow_phase() -> TrafficPhase {
+    let mut p = phase(
+        "flow",
+        100.0,
+        vec![
+            class(
+                Method::POST,
+                "/flow/orders",
+                Some(r#"{"ref": "{uuid}"}"#),
+                1,
+            ),
+            class(Method::GET, "/flow/{rand:1..1000000}/{uuid}", None, 1),
+            class(Method::DELETE, "/flow/{rand:1..1000000}", Some("{uuid}"), 1),
+        ],
+    );
+    p.flow = true;
+    for (k, r) in p.requests.iter_mut().enumerate() {
+        if let Some((_, t)) = r.headers.last_mut() {
+            *t = template(&format!("flow-{k}"));
+        }
+    }
+    p
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -174,6 +203,7 @@ fn plan() -> TrafficPlan {
                     class(Method::PUT, "/items/{uuid}", Some("{rand:0..9}"), 1),
                 ],
             ),
+            flow_phase(),
         ],
         tenants: vec![tenant("acme"), tenant("globex"), tenant("initech")],
         auth: None,
@@ -232,8 +262,30 @@ async fn same_seed_same_requests_across_runs_workers_and_shards() {
         dumps.push(("2 shards merged".into(), dump(&server)));
     }
     let (first_name, (first, n)) = &dumps[0];
-    // 600 ms at 400/s and 250/s: 240 + 150 requests (give or take the boundary).
-    assert!(*n >= 380, "only {n} requests logged");
+    // 600 ms at 400/s and 250/s: 240 + 150 requests (give or take the boundary), and
+    // 60 flows of three steps.
+    assert!(*n >= 380 + 3 * 58, "only {n} requests logged");
+    // Each step of a flow draws its own values: no two steps share a trace id.
+    let log = |step: usize| {
+        first
+            .split("== ")
+            .filter(|r| r.starts_with(&format!("flow-{step} #7\n")))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (log(0), log(1));
+    assert_eq!(
+        (a.len(), b.len()),
+        (1, 1),
+        "flow 7's first two steps, once each"
+    );
+    let trace = |r: &str| {
+        r.lines()
+            .find(|l| l.starts_with("x-trace: "))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    assert_ne!(trace(&a[0]), trace(&b[0]), "{a:?} {b:?}");
     assert!(
         first.contains("idempotency-key: ") && first.contains("authorization: Bearer static-"),
         "{first}"

@@ -75,6 +75,8 @@ where
 /// One request class: `method path`, no headers, no body, weight 1, a valid token.
 pub fn request(method: Method, path: &str) -> RequestTemplate {
     RequestTemplate {
+        check: None,
+        extract: Vec::new(),
         method,
         path: Template::parse(path).unwrap(),
         headers: Vec::new(),

@@ -79,6 +79,10 @@ pub fn render(
     ));
     for (id, title) in SECTIONS {
         html.push_str(&format!("<a href=\"#{id}\">{title}</a>"));
+        // A run with flow phases has their section after the classes'.
+        if id == "classes" && !summary.flows.is_empty() {
+            html.push_str("<a href=\"#flows\">Flows</a>");
+        }
     }
     html.push_str("</nav></header>\n<main>\n");
     let faults = series::fault_bands(results);
@@ -86,6 +90,7 @@ pub fn render(
     sections::slos(&mut html, summary);
     sections::availability(&mut html, summary);
     sections::classes(&mut html, summary);
+    super::flows::html(&mut html, &summary.flows, escape);
     timeline::latency(&mut html, summary, results);
     timeline::time_series(&mut html, results, &faults);
     timeline::tenants(&mut html, summary, results, &faults);

@@ -258,6 +258,10 @@ pub fn classes(html: &mut String, s: &Summary) {
                     )
                 },
             );
+            let body = match &r.reason {
+                Some(reason) => format!("<div class=\"reason\">{}</div>{body}", e(reason)),
+                None => body,
+            };
             let _ = write!(
                 html,
                 "<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{body}</td></tr>",

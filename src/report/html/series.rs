@@ -26,6 +26,7 @@ pub fn outcome_color(o: Outcome) -> Rgb {
         Outcome::Ok => Rgb(44, 160, 44),
         Outcome::Rejected => Rgb(31, 119, 180),
         Outcome::UnexpectedStatus => Rgb(255, 127, 14),
+        Outcome::CheckFailed => Rgb(255, 187, 120),
         Outcome::ServerError => Rgb(214, 39, 40),
         Outcome::Timeout => Rgb(148, 103, 189),
         Outcome::ConnectError => Rgb(140, 86, 75),

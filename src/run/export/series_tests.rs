@@ -22,6 +22,7 @@ fn snapshot(elapsed_s: u64, finished: bool) -> LiveSnapshot {
         phases: vec![PhaseLayout {
             name: "steady".into(),
             open_loop: true,
+            flow: false,
             classes: vec![
                 ("GET".into(), "/items/{rand:1..9}".into()),
                 ("POST".into(), "/orders".into()),

@@ -9,6 +9,7 @@ pub mod client;
 mod command;
 mod credentials;
 mod faults;
+mod flow;
 mod gateway;
 mod integrity;
 pub mod limits;

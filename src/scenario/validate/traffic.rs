@@ -86,12 +86,8 @@ fn phase(
         cx.err(&path.key("requests"), "must list at least one request, e.g. `requests = [{ method = \"GET\", path = \"/items/1\" }]`");
     }
     let expect = statuses(cx, &path.key("expect"), p.expect.as_deref());
-    let requests = p
-        .requests
-        .iter()
-        .enumerate()
-        .map(|(i, r)| request(cx, &path.key("requests").index(i), r, gateway))
-        .collect();
+    let flow = p.flow.unwrap_or(false);
+    let requests = requests(cx, path, p, gateway);
     TrafficPhase {
         name,
         start,
@@ -111,7 +107,38 @@ fn phase(
         client_retries: p.retries.unwrap_or(0),
         protocol: protocol(cx, &path.key("protocol"), p.protocol.as_deref()),
         max_streams: max_streams(cx, path, p),
+        flow,
     }
+}
+
+/// The phase's request classes, each `{NAME}` bound to the flow step that extracts it.
+fn requests(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    p: &RawPhase,
+    gateway: &Gateway,
+) -> Vec<RequestTemplate> {
+    let flow = p.flow.unwrap_or(false);
+    let mut names = Vec::new();
+    let mut requests: Vec<RequestTemplate> = p
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = path.key("requests").index(i);
+            let mut t = request(cx, &at, r, gateway);
+            t.extract = super::flow::extract(cx, &at.key("extract"), r.extract.as_ref(), flow, i, &mut names);
+            if flow && r.weight.is_some() {
+                cx.err_key(
+                    &at.key("weight"),
+                    "a flow sends every step in order: `weight` does not apply (remove it, or `flow = true`)",
+                );
+            }
+            t
+        })
+        .collect();
+    super::flow::bind_variables(cx, path, p, &mut requests);
+    requests
 }
 
 fn protocol(cx: &mut Checker<'_>, path: &Path, value: Option<&str>) -> Option<HttpProtocol> {
@@ -369,7 +396,20 @@ fn statuses(cx: &mut Checker<'_>, path: &Path, raw: Option<&[u16]>) -> Vec<u16> 
 }
 
 pub(super) fn template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
-    let mut t = Template::parse(text).unwrap_or_else(|e| {
+    template_with(cx, path, Template::parse(text))
+}
+
+/// A request class's template, where `{NAME}` may be a flow variable (bound by the phase).
+fn request_template(cx: &mut Checker<'_>, path: &Path, text: &str) -> Template {
+    template_with(cx, path, Template::parse_request(text))
+}
+
+fn template_with(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    parsed: Result<Template, crate::scenario::template::TemplateError>,
+) -> Template {
+    let mut t = parsed.unwrap_or_else(|e| {
         cx.err(
             path,
             format!("{} (at character {})", e.message, e.offset + 1),
@@ -393,12 +433,12 @@ fn request(
             format!("`{}` must start with `/`", r.path),
         );
     }
-    let path_t = template(cx, &path.key("path"), &r.path);
+    let path_t = request_template(cx, &path.key("path"), &r.path);
     let headers = headers(cx, path, r);
     let body = r
         .body
         .as_deref()
-        .map(|b| template(cx, &path.key("body"), b));
+        .map(|b| request_template(cx, &path.key("body"), b));
     let token = token(cx, path, r, gateway);
     let integrity = r.integrity.as_ref().and_then(|i| {
         let keyed = r.idempotency_key.unwrap_or(false);
@@ -414,6 +454,8 @@ fn request(
         expect: statuses(cx, &path.key("expect"), r.expect.as_deref()),
         token,
         integrity,
+        check: super::flow::check(cx, &path.key("check"), r.check.as_ref()),
+        extract: Vec::new(),
     }
 }
 
@@ -429,7 +471,7 @@ fn method(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Method {
 }
 
 fn headers(cx: &mut Checker<'_>, path: &Path, r: &RawRequest) -> Vec<(http::HeaderName, Template)> {
-    header_templates(cx, path, r.headers.as_ref())
+    headers_with(cx, path, r.headers.as_ref(), request_template)
 }
 
 /// `headers = { NAME = "template", … }` at `path`.
@@ -438,10 +480,19 @@ pub(super) fn header_templates(
     path: &Path,
     raw: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Vec<(http::HeaderName, Template)> {
+    headers_with(cx, path, raw, template)
+}
+
+fn headers_with(
+    cx: &mut Checker<'_>,
+    path: &Path,
+    raw: Option<&std::collections::BTreeMap<String, String>>,
+    parse: fn(&mut Checker<'_>, &Path, &str) -> Template,
+) -> Vec<(http::HeaderName, Template)> {
     raw.into_iter()
         .flatten()
         .filter_map(|(k, v)| match http::HeaderName::from_bytes(k.as_bytes()) {
-            Ok(name) => Some((name, template(cx, &path.key("headers").key(k), v))),
+            Ok(name) => Some((name, parse(cx, &path.key("headers").key(k), v))),
             Err(_) => {
                 cx.err_key(
                     &path.key("headers").key(k),

@@ -341,6 +341,8 @@ impl Client<'_> {
                     expect: Vec::new(),
                     token: TokenKind::Valid,
                     integrity: None,
+                    check: None,
+                    extract: Vec::new(),
                 },
                 &[],
             )
@@ -435,6 +437,7 @@ impl Client<'_> {
                 &host,
                 auth.as_ref(),
                 None,
+                &[],
             )
             .map_err(|_| ClientFailure::Io)?;
         let answer = c.exchange(false, true, timeout).await?;

@@ -52,6 +52,7 @@ impl PreparedClass {
             seq: 0,
             tenant: &t.id,
             api_key: &api_key,
+            flow: &[],
             rng,
         };
         let class_headers = self.per_tenant_class_headers(&mut vars);

@@ -37,12 +37,13 @@ use super::client::{Answer, Targets};
 use super::http2::H2Phase;
 use super::hyper_client::{ClientKind, HyperPools, Link};
 use super::plan::{Load, LoadPlan, PhasePlan};
-use super::request::{PreparedClass, Stream, idempotency_key, request_rng};
+use super::request::{PreparedClass, Stream, step_idempotency_key, step_rng};
 use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
 
 mod awake;
 mod credentials;
+mod flow;
 mod producers;
 mod record;
 
@@ -339,9 +340,7 @@ impl Worker {
         let now = Instant::now();
         for (p, queue) in queues {
             for job in queue.jobs.borrow_mut().drain(..) {
-                self.recorder
-                    .borrow_mut()
-                    .dropped(*p, job.tenant, job.class, now);
+                self.drop_job(*p, job.tenant, job.class, now);
             }
         }
         let duration = now.saturating_duration_since(self.plan.run_start);
@@ -387,13 +386,16 @@ impl Worker {
         done: Option<Rc<Notify>>,
     ) -> Option<Job> {
         let (class, tenant) = self.plan.pick(p, seq);
-        let mut rec = self.recorder.borrow_mut();
-        rec.scheduled(p);
+        // A flow asks for each of its steps.
+        let steps = self.phase(p).steps() as u64;
         if queue.in_flight.get() >= queue.cap {
-            rec.dropped(p, tenant, class, now);
-            self.live.dropped.fetch_add(1, Ordering::Relaxed);
+            self.recorder.borrow_mut().scheduled(p, steps);
+            let dropped = self.drop_job(p, tenant, class, now);
+            self.live.dropped.fetch_add(dropped, Ordering::Relaxed);
             return None;
         }
+        let mut rec = self.recorder.borrow_mut();
+        rec.scheduled(p, steps);
         queue.in_flight.set(queue.in_flight.get() + 1);
         self.set_in_flight(self.in_flight.get() + 1);
         rec.in_flight(now, self.in_flight.get());
@@ -452,44 +454,6 @@ impl Worker {
         }
     }
 
-    /// One logical request: attempts (client retries keep the idempotency key), then the record.
-    /// `clock`: a reading the caller took with nothing awaited since, which the first
-    /// attempt may take as its send instant instead of reading the clock again.
-    async fn execute(&self, p: usize, conn: &mut Link, job: Job, clock: Option<Instant>) {
-        let phase = self.phase(p);
-        let class = &phase.classes[job.class];
-        // Keys of different requests differ by their 122 random bits (shards own
-        // disjoint sequence numbers, so their keys differ the same way).
-        let key = class
-            .idempotency_key
-            .then(|| idempotency_key(self.plan.seed, p, job.seq));
-        // Minting a key takes time of its own: then the clock is read again.
-        let mut clock = clock.filter(|_| key.is_none());
-        let mut retries = 0;
-        loop {
-            let attempt = self
-                .attempt(p, class, conn, &job, key.as_ref(), clock.take())
-                .await;
-            let status = attempt.result.as_ref().map(|a| a.status);
-            let outcome = classify(status.map_err(|e| *e), &class.expect);
-            let retryable = matches!(
-                outcome,
-                Outcome::ConnectError
-                    | Outcome::TlsError
-                    | Outcome::IoError
-                    | Outcome::Timeout
-                    | Outcome::ServerError
-            );
-            if retryable && retries < phase.retries {
-                self.record_retried_attempt(&job, &attempt);
-                retries += 1;
-                continue;
-            }
-            self.record(p, &job, &attempt, outcome, retries, key);
-            return;
-        }
-    }
-
     /// What the throttle model says of an attempt sent at `now` with a valid
     /// token of a tenant (fed in send order); `None` for anything else.
     fn throttle_verdict(
@@ -525,6 +489,7 @@ impl Worker {
 
     /// Render `job`'s request of `class` into the connection's send buffer.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn render(
         &self,
         p: usize,
@@ -533,16 +498,20 @@ impl Worker {
         job: &Job,
         auth: Option<&HeaderValue>,
         key: Option<&HeaderValue>,
+        flow: &[Option<String>],
     ) -> Result<Option<Vec<u8>>, ClientFailure> {
         let tenant = job.tenant.map(|t| (t, self.plan.tenants[t].id.as_str()));
         let mut buf = self.buf.borrow_mut();
         // Fresh for every attempt: a retry sends the request it repeats.
-        let mut rng = request_rng(self.plan.seed, p, job.seq, Stream::Render);
+        let step = self.phase(p).step_of(job.class);
+        let mut rng = step_rng(self.plan.seed, p, job.seq, step, Stream::Render);
         let Some((out, host)) = conn.request_buf() else {
             return Err(ClientFailure::Connect);
         };
         class
-            .build(out, &mut buf, &mut rng, job.seq, tenant, host, auth, key)
+            .build(
+                out, &mut buf, &mut rng, job.seq, tenant, host, auth, key, flow,
+            )
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot build a request");
                 ClientFailure::Io
@@ -550,6 +519,7 @@ impl Worker {
         Ok(class.keeps_sent_body().then(|| record::body_of(out)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         p: usize,
@@ -558,6 +528,7 @@ impl Worker {
         job: &Job,
         key: Option<&HeaderValue>,
         clock: Option<Instant>,
+        flow: &[Option<String>],
     ) -> Attempt {
         let phase = self.phase(p);
         // No OAuth2 tenant in the run (the common case): no future to make and poll.
@@ -585,14 +556,15 @@ impl Worker {
             return failed(failure);
         }
         let auth = oauth.or_else(|| self.minted_token(job, class, now));
-        let sent_body = match self.render(p, class, conn, job, auth.as_ref(), key) {
+        let sent_body = match self.render(p, class, conn, job, auth.as_ref(), key, flow) {
             Ok(body) => body,
             Err(failure) => return failed(failure),
         };
         let verdict = self.throttle_verdict(job, class, now);
-        // Writes keep the body: the order id in it goes into the integrity ledger.
-        // (The client keeps error bodies, 400 and above, whatever this says.)
-        let keep_body = class.idempotency_key || class.method == Method::POST;
+        // Writes keep the body: the order id in it goes into the integrity ledger; so do
+        // classes that check or extract from it. (The client keeps error bodies, 400
+        // and above, whatever this says.)
+        let keep_body = class.idempotency_key || class.method == Method::POST || class.reads_body();
         // A failed own connection is dropped: it cannot carry another request.
         let result = conn
             .exchange_from(

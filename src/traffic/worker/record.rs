@@ -31,6 +31,7 @@ impl Worker {
         outcome: Outcome,
         retries: u32,
         key: Option<HeaderValue>,
+        reason: Option<&str>,
     ) {
         let answer = attempt.result.as_ref().ok();
         // An HTTP/2 reset has no body but an error code: that is its example.
@@ -58,6 +59,7 @@ impl Worker {
             body: answer
                 .and_then(|a| a.body.as_deref())
                 .or(reset.as_deref().map(str::as_bytes)),
+            reason,
         });
         if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
             let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
