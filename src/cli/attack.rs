@@ -10,7 +10,10 @@ use http::{HeaderName, HeaderValue, Method, Uri};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod judge;
 mod text;
+
+use judge::judge;
 
 use super::CliError;
 use crate::ExitStatus;
@@ -399,6 +402,7 @@ fn protocol(args: &Args) -> HttpProtocol {
 }
 
 /// Run `ninefold attack`.
+// Long: the attack's sequence in one place: flags to a plan, the live readers, the run, the verdict.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let req = parse_request(&args)?;
     let phase = phase(&args, &req)?;
@@ -548,52 +552,6 @@ fn summarize(
         connection_setup_ms: r.connection_setup.as_ref().map(SetupSummary::of),
         tls_insecure: r.tls_insecure,
     })
-}
-
-/// What went wrong with an attack, its error rate among sent requests, and its
-/// verdict (precedence as for runs: broken, then failed, then invalid).
-fn judge(
-    args: &Args,
-    outcomes: &crate::metrics::OutcomeCounts,
-    dropped: u64,
-    rps: f64,
-    answered: u64,
-    max_error_rate: f64,
-    interrupted: bool,
-) -> (Vec<String>, Option<f64>, &'static str) {
-    let mut problems = Vec::new();
-    if dropped > 0 {
-        problems.push(format!(
-            "{} requests were dropped at the in-flight cap: the target or the generator could not keep up",
-            dropped
-        ));
-    }
-    if let Some(rate) = args.rate
-        && rps < 0.9 * rate
-        && answered > 0
-    {
-        problems.push(format!(
-            "achieved {rps:.0} req/s, well below the target {rate:.0} req/s"
-        ));
-    }
-    let sent = outcomes.sent();
-    // Dropped requests were never sent: they make the run invalid (5), not failed.
-    let bad = sent.saturating_sub(outcomes.good());
-    let error_rate = (sent > 0).then(|| bad as f64 / sent as f64);
-    let kept_schedule = problems.is_empty();
-    // Precedence as for runs: broken (3), then failed (1), then invalid (5).
-    let verdict = if answered == 0 {
-        "unreachable"
-    } else if interrupted {
-        "interrupted"
-    } else if error_rate.is_some_and(|e| e > max_error_rate) {
-        "errors"
-    } else if !kept_schedule {
-        "invalid"
-    } else {
-        "pass"
-    };
-    (problems, error_rate, verdict)
 }
 
 /// `t` with its `{env:NAME}` values read from the environment; an unset one is refused.

@@ -206,6 +206,7 @@ async fn run_inner(
 
 /// Traffic and the fault timeline on one clock; then the counters only the
 /// gateways and backends know.
+// Long: the run's one clock, in order: traffic, faults, the live watchers, the read-back, the scrapes.
 async fn drive(
     up: &Bringup<'_>,
     stop: CancellationToken,

@@ -387,6 +387,7 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
         "ok",
         "rejected",
         "unexpected_status",
+        "check_failed",
         "server_error",
         "timeout",
         "connect_error",

@@ -22,6 +22,7 @@ pub struct LiveCounters {
 }
 
 impl Worker {
+    // Long: one answer's every consumer (recorder, throttle judge, ledger, flow, live counters) in order.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
