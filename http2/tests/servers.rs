@@ -301,6 +301,7 @@ fn resets_and_goaway_are_what_the_server_did() {
         while c.is_open() {
             assert!(start.elapsed() < DEADLINE, "GOAWAY arrives");
             tokio::task::yield_now().await;
+            // Poll interval of a wait bounded by DEADLINE: the handle has no close event.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let before = seen.requests.load(Ordering::SeqCst);
@@ -403,6 +404,7 @@ fn nghttpd_serves_the_client_when_installed() {
         let start = tokio::time::Instant::now();
         while TcpStream::connect(addr).await.is_err() {
             assert!(start.elapsed() < DEADLINE, "nghttpd listens");
+            // Poll interval between connection attempts (nghttpd prints no ready line).
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let c = connect(addr).await;

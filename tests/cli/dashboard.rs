@@ -76,6 +76,8 @@ fn wait_for<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Opti
         if let Some(v) = check() {
             return Some(v);
         }
+        // The poll interval of a wait on the pane's content (bounded by `end`): tmux
+        // gives no event to wait on.
         rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
     }
     None
