@@ -3,9 +3,7 @@
 //! results.json keeps; an SLO with `abort = true` stops a run as soon as its
 //! upper confidence bound misses the target, exit 1, results written.
 
-use std::process::Command;
-
-use crate::support::{BIN, dir, read_json};
+use crate::support::{dir, read_json, run_code, run_in};
 
 /// Three backends, api[1] killed at 2 s (and replaced by the pool).
 const KILL: &str = r#"
@@ -44,24 +42,7 @@ availability = ">= 50%"
 #[test]
 fn plain_mode_prints_each_event_at_the_time_results_json_keeps() {
     let d = dir("live", "events");
-    let file = d.join("s.toml");
-    std::fs::write(&file, KILL).unwrap();
-    let out = d.join("run");
-    let o = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "{:?}\n{stderr}",
-        o.status
-    );
+    let (out, stderr) = run_in(&d, KILL);
     let results = read_json(&out.join("results.json"));
     let fault = &results["faults"][0];
     let line = format!(
@@ -113,21 +94,9 @@ availability = { objective = ">= 99.9%", abort = true }
 #[test]
 fn an_slo_that_cannot_pass_aborts_the_run_with_exit_1_and_says_when() {
     let d = dir("live", "abort");
-    let file = d.join("s.toml");
-    std::fs::write(&file, FAILING).unwrap();
-    let out = d.join("run");
     let started = std::time::Instant::now();
-    let o = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let (out, stderr, code) = run_code(&d, FAILING);
+    assert_eq!(code, Some(1), "{stderr}");
     // Far from the 60 s the scenario asks for (generous: a busy machine).
     assert!(started.elapsed().as_secs() < 45, "{:?}", started.elapsed());
     assert!(

@@ -33,9 +33,8 @@ pub fn spawn_run(scenario: &Path, out: &Path) -> Child {
 }
 
 /// Writes `text` to `d/s.toml` and runs it into a fresh `d/run`, which it
-/// returns with the run's stderr. The run itself must work: exit 0, or 1 for
-/// a missed SLO.
-pub fn run_in(d: &Path, text: &str) -> (PathBuf, String) {
+/// returns with the run's stderr and exit code.
+pub fn run_code(d: &Path, text: &str) -> (PathBuf, String, Option<i32>) {
     let file = d.join("s.toml");
     std::fs::write(&file, text).unwrap();
     let out = d.join("run");
@@ -48,10 +47,15 @@ pub fn run_in(d: &Path, text: &str) -> (PathBuf, String) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    (out, stderr, o.status.code())
+}
+
+/// [`run_code`] for a run that must itself work: exit 0, or 1 for a missed SLO.
+pub fn run_in(d: &Path, text: &str) -> (PathBuf, String) {
+    let (out, stderr, code) = run_code(d, text);
     assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "the run itself must work: {:?}\n{stderr}",
-        o.status.code()
+        matches!(code, Some(0 | 1)),
+        "the run itself must work: {code:?}\n{stderr}"
     );
     (out, stderr)
 }
