@@ -2,8 +2,10 @@
 //!
 //! One per worker thread, never shared, so recording is a few array writes and
 //! histogram increments with no lock. Per-key histograms are created on first
-//! use; the per-second series keeps one live second and encodes it when the
-//! next one starts, so memory grows only by a few hundred bytes per second.
+//! use; the per-second series keeps one live second, by phase (each sample is
+//! recorded into its phase's second only), and encodes it when the next one
+//! starts, the phases summed and broken down ([`super::second_phases`]), so
+//! memory grows only by a few hundred bytes per second and phase.
 //! [`Recorder::finish`] turns it into a [`Recording`]; workers merge those.
 
 use std::collections::BTreeMap;

@@ -203,8 +203,11 @@ fn one_phase_writes_no_breakdown() {
     assert_eq!(r.seconds[0].outcomes.total(), 1);
 }
 
+/// One phase's part of a second: its outcomes and its latency histogram, decoded.
+type Part = (OutcomeCounts, Histogram<u64>);
+
 /// A second's figures by phase name, the histograms decoded, to compare recordings.
-fn by_phase(r: &Recording) -> Vec<(u32, BTreeMap<String, (OutcomeCounts, Histogram<u64>)>)> {
+fn by_phase(r: &Recording) -> Vec<(u32, BTreeMap<String, Part>)> {
     r.seconds
         .iter()
         .map(|s| {
