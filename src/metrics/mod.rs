@@ -6,6 +6,7 @@
 //! - [`throttle`]: each tenant answer judged over when the gateway may have seen it.
 //! - [`recorder`]: the per-worker, lock-free hot-path recorder.
 //! - [`recording`]: the merged, serializable result the summary is built from.
+//! - [`second_phases`]: each second of the series by phase.
 
 pub mod bucket;
 pub mod hist;
@@ -13,6 +14,7 @@ pub mod live;
 pub mod outcome;
 pub mod recorder;
 pub mod recording;
+pub mod second_phases;
 pub mod throttle;
 
 pub use bucket::{Admission, BucketModel, LimitHeaders, TenantModelStats};
@@ -20,5 +22,6 @@ pub use hist::{Hist, Percentiles};
 pub use outcome::{ClientFailure, Outcome, OutcomeCounts, classify};
 pub use recorder::{Layout, PhaseLayout, Recorder, Sample};
 pub use recording::{
-    AckedWrite, FlowStats, KeyStats, MergeError, PhaseStats, Recording, SecondStats, TenantSecond,
+    AckedWrite, FlowStats, KeyStats, MergeError, PhaseSecond, PhaseStats, Recording, SecondStats,
+    TenantSecond,
 };

@@ -2,8 +2,10 @@
 //!
 //! One per worker thread, never shared, so recording is a few array writes and
 //! histogram increments with no lock. Per-key histograms are created on first
-//! use; the per-second series keeps one live second and encodes it when the
-//! next one starts, so memory grows only by a few hundred bytes per second.
+//! use; the per-second series keeps one live second, by phase (each sample is
+//! recorded into its phase's second only), and encodes it when the next one
+//! starts, the phases summed and broken down ([`super::second_phases`]), so
+//! memory grows only by a few hundred bytes per second and phase.
 //! [`Recorder::finish`] turns it into a [`Recording`]; workers merge those.
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use super::recording::{
     AckedWrite, BadLive, FORMAT, FlowStats, KeyStats, PhaseStats, Recording, SecondStats,
     StatusExample, TenantSecond,
 };
+use super::second_phases::{self, PhaseSecondLive};
 
 /// Names the recorder needs to label its results.
 #[derive(Debug, Clone, Default)]
@@ -93,8 +96,13 @@ struct SecondLive {
     /// When the next second starts: an instant before it falls in this one (or, late,
     /// in an earlier one, which is over: it counts in this one).
     ends: Instant,
+    /// Outcomes and latency by phase: each sample is recorded into its phase only.
+    phases: Vec<PhaseSecondLive>,
+    /// Every phase's outcomes together: summed at roll-over, for the live feed.
     outcomes: OutcomeCounts,
+    /// Every phase's latency together: summed at roll-over (scratch space).
     latency: Histogram<u64>,
+    /// The worker's in-flight maximum (every phase).
     in_flight_max: u64,
     instances: Vec<(Box<str>, u64)>,
     /// Throttle tallies of this second, by tenant index.
@@ -122,12 +130,11 @@ pub struct Recorder {
     live: Option<Box<LiveTap>>,
 }
 
-/// What the live feed needs beyond the results: the live second's latency and
-/// service time by phase.
+/// What the live feed needs beyond the results: the live second's service
+/// time by phase (its latency by phase is the live second's own).
 #[derive(Debug)]
 struct LiveTap {
     tx: LiveSender,
-    latency: Vec<Histogram<u64>>,
     service: Vec<Histogram<u64>>,
 }
 
@@ -154,14 +161,12 @@ impl Recorder {
             })
             .collect();
         let tenants = vec![TenantModelStats::default(); layout.tenants.len()];
+        let second_phases = layout.phases.iter().map(|_| PhaseSecondLive::new());
         Recorder {
-            layout,
-            run_start,
-            keys,
-            phases,
             current: SecondLive {
                 second: 0,
                 ends: run_start + Duration::from_secs(1),
+                phases: second_phases.collect(),
                 outcomes: OutcomeCounts::default(),
                 latency: hist::new_histogram(hist::SECOND_SIGFIG),
                 in_flight_max: 0,
@@ -169,6 +174,10 @@ impl Recorder {
                 tenants: vec![TenantSecond::default(); slots - 1],
                 touched: false,
             },
+            layout,
+            run_start,
+            keys,
+            phases,
             seconds: Vec::new(),
             tenants,
             ledger: Vec::new(),
@@ -183,7 +192,6 @@ impl Recorder {
         let new = || hist::new_histogram(hist::SECOND_SIGFIG);
         self.live = Some(Box::new(LiveTap {
             tx,
-            latency: (0..phases).map(|_| new()).collect(),
             service: (0..phases).map(|_| new()).collect(),
         }));
         self
@@ -216,10 +224,13 @@ impl Recorder {
     fn roll(&mut self, at: Instant) {
         let second = at.saturating_duration_since(self.run_start).as_secs() as u32;
         if self.current.touched {
+            let cur = &mut self.current;
+            // The phases summed; `cur.latency` is the scratch space for their sum.
+            let mut stats =
+                second_phases::seal(cur.second, &cur.phases, &self.layout, &mut cur.latency);
+            cur.outcomes = stats.outcomes;
             self.send_live();
             let cur = &mut self.current;
-            let mut stats = SecondStats::new(cur.second, &cur.latency);
-            stats.outcomes = cur.outcomes;
             stats.in_flight_max = cur.in_flight_max;
             stats.instances = cur
                 .instances
@@ -239,8 +250,8 @@ impl Recorder {
         let cur = &mut self.current;
         cur.second = second;
         cur.ends = self.run_start + Duration::from_secs(u64::from(second) + 1);
+        cur.phases.iter_mut().for_each(PhaseSecondLive::reset);
         cur.outcomes = OutcomeCounts::default();
-        cur.latency.reset();
         cur.in_flight_max = 0;
         cur.instances.clear();
         cur.tenants.fill(TenantSecond::default());
@@ -254,7 +265,7 @@ impl Recorder {
             return;
         };
         let fresh = || hist::new_histogram(hist::SECOND_SIGFIG);
-        let cur = &self.current;
+        let cur = &mut self.current;
         let mut keys = Vec::new();
         for (phase, per_phase) in self.keys.iter().enumerate() {
             let classes = self.layout.phases[phase].classes.len().max(1);
@@ -273,10 +284,11 @@ impl Recorder {
             worker: tap.tx.worker(),
             second: cur.second,
             outcomes: cur.outcomes,
-            latency: tap
-                .latency
+            // The live second's own histograms, handed over (the results encoded them).
+            latency: cur
+                .phases
                 .iter_mut()
-                .map(|h| std::mem::replace(h, fresh()))
+                .map(|p| std::mem::replace(&mut p.latency, fresh()))
                 .collect(),
             service: tap
                 .service
@@ -373,9 +385,11 @@ impl Recorder {
             BadLive::note(&mut key.bad, 0, s.outcome, s.body, s.reason);
         }
         let sec = self.second(s.done);
-        sec.outcomes.add(s.outcome);
+        // Into the sample's phase only: the second's overall figures are summed at roll-over.
+        let part = &mut sec.phases[s.phase];
+        part.outcomes.add(s.outcome);
         if s.status.is_some() {
-            sec.latency.saturating_record(latency.max(1));
+            part.latency.saturating_record(latency.max(1));
         }
         if let Some(name) = s.instance {
             // Names already seen are UTF-8; a new one is checked once, when it is kept.
@@ -390,7 +404,6 @@ impl Recorder {
         }
         // After the roll-over above, so the live second is this answer's.
         if let (Some(tap), true) = (self.live.as_deref_mut(), s.status.is_some()) {
-            tap.latency[s.phase].saturating_record(latency.max(1));
             tap.service[s.phase].saturating_record(service.max(1));
         }
     }
@@ -437,14 +450,19 @@ impl Recorder {
         self.key(phase, tenant, class)
             .outcomes
             .add(Outcome::Dropped);
-        self.second(now).outcomes.add(Outcome::Dropped);
+        self.second(now).phases[phase]
+            .outcomes
+            .add(Outcome::Dropped);
     }
 
-    /// The in-flight count (waiting + sent) at `now`.
+    /// The in-flight counts (waiting + sent) at `now`: `of_phase` of `phase`'s
+    /// requests, `n` of every phase's.
     #[inline]
-    pub fn in_flight(&mut self, now: Instant, n: u64) {
+    pub fn in_flight(&mut self, now: Instant, phase: usize, of_phase: u64, n: u64) {
         let sec = self.second(now);
         sec.in_flight_max = sec.in_flight_max.max(n);
+        let part = &mut sec.phases[phase];
+        part.in_flight_max = part.in_flight_max.max(of_phase);
     }
 
     /// Keep a tenant attempt for the throttle judgement (see [`TenantModelStats::observe`]).
@@ -478,9 +496,11 @@ impl Recorder {
         self.ledger.push(write);
     }
 
-    /// The live second's p99 in µs (for the progress line).
-    pub fn current_p99_us(&self) -> u64 {
-        self.current.latency.value_at_quantile(0.99)
+    /// The live second's p99 in µs, every phase together (for the progress line;
+    /// called about once a second).
+    pub fn current_p99_us(&mut self) -> u64 {
+        let cur = &mut self.current;
+        second_phases::latency_of(&cur.phases, &mut cur.latency).value_at_quantile(0.99)
     }
 
     /// Seal the recorder into a [`Recording`] covering `duration_s`.
@@ -549,6 +569,7 @@ impl Recorder {
             keys,
             phases,
             seconds: self.seconds,
+            seconds_by_phase: true,
             tenants,
             instances,
             ledger: self.ledger,

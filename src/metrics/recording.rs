@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::bucket::TenantModelStats;
 use super::hist::{self, Hist, HistogramError};
 use super::outcome::OutcomeCounts;
+pub use super::second_phases::PhaseSecond;
+use super::second_phases::merge_phases;
 
 /// Version of the serialized shape.
 pub const FORMAT: u32 = 1;
@@ -31,6 +33,12 @@ pub struct Recording {
     /// Per-second series on the run clock, by completion time; seconds without
     /// any event are absent.
     pub seconds: Vec<SecondStats>,
+    /// The seconds are kept by phase: with more than one phase each second's
+    /// `phases` is its breakdown, with one phase each second is that phase's.
+    /// Absent (false) in results of older versions, whose seconds are every
+    /// phase together with no breakdown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seconds_by_phase: bool,
     /// Throttle model tallies by tenant id.
     pub tenants: BTreeMap<String, TenantModelStats>,
     /// Answers by `X-Backend-Instance`, whole run.
@@ -257,6 +265,11 @@ pub struct SecondStats {
     /// Throttle tallies by tenant id in this second (absent in older results).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tenants: BTreeMap<String, TenantSecond>,
+    /// The second by phase, each phase that saw anything in it, in the phases'
+    /// order; written only when the run has more than one phase (see
+    /// [`Recording::seconds_by_phase`]), absent in older results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSecond>,
 }
 
 /// One tenant's throttling in one second: what it offered, what the gateway
@@ -364,7 +377,8 @@ pub enum MergeError {
 impl Recording {
     /// Add `other` (another worker or shard) into `self`, exactly.
     pub fn merge(&mut self, other: Recording) -> Result<(), MergeError> {
-        if self.format == 0 {
+        let first = self.format == 0;
+        if first {
             self.format = FORMAT;
         }
         if other.format != FORMAT {
@@ -383,6 +397,9 @@ impl Recording {
             (_, None) => {}
         }
         self.duration_s = self.duration_s.max(other.duration_s);
+        // An empty recording (format 0, the start of a merge) takes the other's
+        // kind of series; a breakdown only one side has would not add up: dropped.
+        self.seconds_by_phase = other.seconds_by_phase && (first || self.seconds_by_phase);
         for key in other.keys {
             match self
                 .keys
@@ -411,6 +428,9 @@ impl Recording {
             }
         }
         self.seconds = merge_seconds(std::mem::take(&mut self.seconds), other.seconds)?;
+        if !self.seconds_by_phase {
+            self.seconds.iter_mut().for_each(|s| s.phases.clear());
+        }
         for (id, stats) in other.tenants {
             self.tenants.entry(id).or_default().merge(&stats);
         }
@@ -481,6 +501,7 @@ impl SecondStats {
             in_flight_max: 0,
             instances: BTreeMap::new(),
             tenants: BTreeMap::new(),
+            phases: Vec::new(),
         }
     }
 
@@ -500,6 +521,8 @@ impl SecondStats {
         for (id, t) in o.tenants {
             merged.tenants.entry(id).or_default().merge(&t);
         }
+        merged.phases = std::mem::take(&mut self.phases);
+        merge_phases(&mut merged.phases, o.phases)?;
         *self = merged;
         Ok(())
     }

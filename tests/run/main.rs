@@ -15,6 +15,7 @@ mod interrupted;
 mod live_events;
 mod oauth2;
 mod report_html;
+mod series_phases;
 mod shard_merge;
 mod shared_limits;
 mod streaming;

@@ -413,7 +413,8 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     for (outcome, n) in &want.outcomes {
         assert_eq!(total(outcome), *n, "series.csv {outcome}");
     }
-    assert!(rows.iter().all(|r| r[col("phase")] == "all"));
+    // One phase: each row is that phase's, by name.
+    assert!(rows.iter().all(|r| r[col("phase")] == "steady"));
 }
 
 #[test]

@@ -398,7 +398,7 @@ impl Worker {
         rec.scheduled(p, steps);
         queue.in_flight.set(queue.in_flight.get() + 1);
         self.set_in_flight(self.in_flight.get() + 1);
-        rec.in_flight(now, self.in_flight.get());
+        rec.in_flight(now, p, queue.in_flight.get() as u64, self.in_flight.get());
         Some(Job {
             intended,
             seq,
