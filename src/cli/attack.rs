@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 mod judge;
+mod stream;
 mod text;
 
 use judge::judge;
@@ -36,7 +37,8 @@ use crate::traffic::{Target, TrafficOptions, TrafficPlan, run_traffic};
     ninefold attack http://127.0.0.1:8080/health -n 200 --max-error-rate 1%   # CI smoke gate\n  \
     ninefold attack https://api.internal:8443/ --ca-file ca.pem -d 10s    # TLS, a private CA\n  \
     ninefold attack https://api.internal/ --cert me.pem --key me.key      # mutual TLS\n  \
-    ninefold attack https://api.example.com/ --resolve-every 5s -d 5m     # follow a DNS failover\n\n\
+    ninefold attack https://api.example.com/ --resolve-every 5s -d 5m     # follow a DNS failover\n  \
+    ninefold attack http://127.0.0.1:8080/ -d 1m --metrics-listen 127.0.0.1:9464  # /metrics live\n\n\
     https:// trusts the system's roots plus --ca-file; --insecure verifies no certificate\n\
     (the summary says so). Connection set-up (TCP connect, TLS handshake) is timed apart.\n\n\
     Path, headers and body take template variables: {seq}, {rand:A..B}, {uuid}.\n\n\
@@ -131,6 +133,8 @@ pub struct Args {
     /// Do not verify the server's TLS certificate (loudly noted in the output).
     #[arg(long, conflicts_with = "ca_file")]
     pub insecure: bool,
+    #[command(flatten)]
+    pub stream: stream::StreamArgs,
 }
 
 /// What `--json` prints.
@@ -433,7 +437,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         let _runtime = runtime.enter();
         super::signals::Signals::new()?
     };
-    let watching = super::live::for_attack(&args.url, args.json || args.no_tui, &shutdown);
+    // The exporters start (and name their address) before the dashboard takes the terminal.
+    let live = crate::traffic::live::LiveWatch::new();
+    let exporter = runtime.block_on(stream::start(&args.stream, &live))?;
+    let plain = args.json || args.no_tui;
+    let watching = super::live::for_attack(&args.url, plain, &shutdown, live);
     let recording = runtime.block_on(async {
         let signal = tokio::spawn(signals.watch(shutdown.clone(), abort.clone()));
         let plan = TrafficPlan {
@@ -448,7 +456,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             progress: !args.json && !watching.tui,
             max_requests: args.requests,
             client: args.client,
-            live: watching.tui.then(|| watching.live.clone()),
+            live: (watching.tui || args.stream.is_on()).then(|| watching.live.clone()),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
@@ -459,6 +467,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         result.transpose()
     });
     watching.finish();
+    // The last push and the linger, the dashboard gone (its warnings stay
+    // readable); an aborted attack stops at once.
+    if !matches!(recording, Ok(None)) {
+        runtime.block_on(stream::finish(exporter, &args.stream.export.options()));
+    }
     let Some(recording) = recording? else {
         return Ok(ExitStatus::Interrupted);
     };

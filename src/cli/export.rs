@@ -1,14 +1,15 @@
-//! The flags of `ninefold run` that stream its metrics (docs/streaming.md).
+//! The flags of `ninefold run` and `ninefold attack` that stream their
+//! metrics (docs/streaming.md).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::run::export::ExportOptions;
 
-/// Metrics streamed while the run goes.
+/// Metrics streamed while the run (or attack) goes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
-    /// Push the run's metrics (series named ninefold_*, labelled with the run)
+    /// Push the metrics (series named ninefold_*, labelled with the run)
     /// to a Prometheus remote-write receiver every second and once more when
     /// the traffic ends, e.g. http://127.0.0.1:9090/api/v1/write. A failed push
     /// is retried and reported as a warning; it never changes the verdict.

@@ -1,7 +1,8 @@
 //! `ninefold run` end to end with real child processes on loopback: kills and
 //! replacements measured, interruption, shards and their merge, limits shared
 //! through Redis, the throttle oracle, the reports written from real runs, and
-//! the metrics streamed during a run (Prometheus remote-write, /metrics).
+//! the metrics streamed during a run or an attack (Prometheus remote-write,
+//! /metrics).
 //! One test binary (each module was once its own); short runs, bounded in time.
 
 mod support;
@@ -19,5 +20,6 @@ mod series_phases;
 mod shard_merge;
 mod shared_limits;
 mod streaming;
+mod streaming_attack;
 mod streaming_support;
 mod throttle_oracle;

@@ -83,7 +83,7 @@ fn spawn(d: &Path, extra: &[&str]) -> (Child, PathBuf) {
 }
 
 /// Wait for the run with a deadline (then kill it); its exit code and stderr.
-fn wait(child: Child, stderr: std::thread::JoinHandle<Vec<String>>) -> (i32, String) {
+pub(crate) fn wait(child: Child, stderr: std::thread::JoinHandle<Vec<String>>) -> (i32, String) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let mut child = child;
@@ -246,10 +246,10 @@ fn remote_write_into_prometheus_equals_the_summary() {
 }
 
 /// One scraped sample: name, labels, value.
-type Scraped = (String, Vec<(String, String)>, f64);
+pub(crate) type Scraped = (String, Vec<(String, String)>, f64);
 
 /// The exposition text's samples.
-fn parse_exposition(text: &str) -> Vec<Scraped> {
+pub(crate) fn parse_exposition(text: &str) -> Vec<Scraped> {
     let mut out = Vec::new();
     for line in text
         .lines()
@@ -301,7 +301,7 @@ fn parse_exposition(text: &str) -> Vec<Scraped> {
     out
 }
 
-fn sum_of(samples: &[Scraped], name: &str, with: &[(&str, &str)]) -> f64 {
+pub(crate) fn sum_of(samples: &[Scraped], name: &str, with: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|(n, l, _)| {

@@ -52,7 +52,17 @@ impl Watching {
         title: String,
         wait_for_start: bool,
     ) -> Watching {
-        let live = LiveWatch::new();
+        Self::start_on(LiveWatch::new(), tui, stop, title, wait_for_start)
+    }
+
+    /// [`Watching::start`] reading `live` (one the caller's exporters read too).
+    fn start_on(
+        live: LiveWatch,
+        tui: bool,
+        stop: CancellationToken,
+        title: String,
+        wait_for_start: bool,
+    ) -> Watching {
         let (sink, rx) = events_channel();
         let done = Arc::new(AtomicBool::new(false));
         let thread = if tui {
@@ -103,9 +113,15 @@ impl Drop for Watching {
     }
 }
 
-/// `attack`'s watcher: the dashboard on a terminal unless `plain`.
-pub(crate) fn for_attack(url: &str, plain: bool, stop: &CancellationToken) -> Watching {
-    Watching::start(
+/// `attack`'s watcher of `live`: the dashboard on a terminal unless `plain`.
+pub(crate) fn for_attack(
+    url: &str,
+    plain: bool,
+    stop: &CancellationToken,
+    live: LiveWatch,
+) -> Watching {
+    Watching::start_on(
+        live,
         wants_tui(plain),
         stop.clone(),
         format!("attack {url}"),
