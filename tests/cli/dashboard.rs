@@ -3,9 +3,11 @@
 //! run cleanly with the interrupted exit code (6), results written. Skipped,
 //! saying so, where tmux is not installed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::support;
 
 const SCENARIO: &str = r#"
 name = "dashboard"
@@ -64,23 +66,11 @@ impl Drop for Tmux {
     }
 }
 
-/// Poll `check` until it gives a value, at most `deadline`. The pause between
-/// looks is the poll interval of a screen nobody can subscribe to.
-fn wait_for<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        // The poll interval of a wait on the pane's content (bounded by `end`): tmux
-        // gives no event to wait on.
-        rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
-    }
-    None
+/// Polls `check` until it gives a value, at most `deadline`. The pause between
+/// looks is the poll interval of a wait on the pane's content: tmux gives no
+/// event to wait on.
+fn wait_for<T>(deadline: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+    support::wait_for(deadline, Duration::from_millis(200), check)
 }
 
 /// The countdown `#0 kill api-1 in 12.3s` on the screen, in seconds.
@@ -88,13 +78,6 @@ fn countdown(screen: &str) -> Option<f64> {
     let at = screen.find("#0 kill api-1 in ")? + "#0 kill api-1 in ".len();
     let rest = &screen[at..];
     rest[..rest.find('s')?].parse().ok()
-}
-
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ninefold-dashboard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
@@ -105,7 +88,7 @@ fn the_dashboard_draws_its_panels_counts_down_and_q_stops_the_run() {
         );
         return;
     }
-    let d = dir();
+    let d = support::dir("dashboard", "q");
     let file = d.join("s.toml");
     std::fs::write(&file, SCENARIO).unwrap();
     let out = d.join("run");

@@ -3,6 +3,8 @@
 //! `ninefold gateway`, and the supervision of child processes (`topology::child`).
 //! One test binary (each module was once its own).
 
+mod support;
+
 mod backend;
 mod dashboard;
 mod exit_edges;

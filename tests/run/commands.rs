@@ -4,12 +4,13 @@
 //! and by a stdout line; the clear errors of a command that never becomes ready,
 //! exits at once, or is not there; and no process of it outlives the run.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{self, BIN, read_json, run_in};
+use crate::support::{
+    self, Running, alive, ninefold, read_json, ready_pid, reap, run_code, run_in,
+};
 
 fn dir(name: &str) -> PathBuf {
     support::dir("commands", name)
@@ -86,39 +87,6 @@ fn pids_in(file: &Path) -> Vec<i32> {
         .collect()
 }
 
-pub fn alive(pid: i32) -> bool {
-    // A zombie has exited; only a running (or stopped) process counts.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// `ninefold ARGS`, killed if it outlives `bound`.
-fn ninefold(args: &[&str], bound: Duration) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(bound) {
-        Ok(o) => o.unwrap(),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            panic!("ninefold {args:?} did not finish within {bound:?}: it hangs");
-        }
-    }
-}
-
 fn lifecycle(results: &serde_json::Value) -> Vec<serde_json::Value> {
     results["lifecycle"].as_array().unwrap().clone()
 }
@@ -165,18 +133,7 @@ fn a_command_killed_by_a_fault_is_replaced_ready_by_http_and_serves_again() {
         "{l:#?}"
     );
     // The service names itself: api-0 served before the kill and after its replacement.
-    let served = |from: f64, to: f64| -> u64 {
-        results["recording"]["seconds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| {
-                let t = s["second"].as_f64().unwrap();
-                t >= from && t + 1.0 <= to
-            })
-            .map(|s| s["instances"]["api-0"].as_u64().unwrap_or(0))
-            .sum()
-    };
+    let served = |from: f64, to: f64| support::served(&results, "api-0", from, to);
     assert!(served(0.0, at.floor()) > 0, "api-0 served before the kill");
     assert!(
         served(replaced.ceil(), 8.0) > 0,
@@ -250,26 +207,6 @@ fn a_command_ready_by_its_stdout_line_drains_on_terminate_and_comes_back() {
     assert!(left.is_empty(), "processes outlived the run: {left:?}");
 }
 
-/// Run the scenario `text` in `d`; exit code and stderr.
-fn run_expecting_failure(d: &Path, text: &str) -> (Option<i32>, String) {
-    let file = d.join("s.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let o = ninefold(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        Duration::from_secs(90),
-    );
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_command_that_never_becomes_ready_breaks_the_run_with_the_reason_and_leaves_nothing() {
     if !have_python() {
@@ -285,7 +222,7 @@ fn a_command_that_never_becomes_ready_breaks_the_run_with_the_reason_and_leaves_
         "ready = { http = \"/health\", timeout = \"2s\" }",
         "",
     );
-    let (code, stderr) = run_expecting_failure(&d, &text);
+    let (_, stderr, code) = run_code(&d, &text);
     assert_eq!(
         code,
         Some(3),
@@ -319,7 +256,7 @@ fn a_command_that_exits_at_once_is_reported_with_its_exit_code() {
         "ready = { line = 'listening' }",
         "",
     );
-    let (code, stderr) = run_expecting_failure(&d, &text);
+    let (_, stderr, code) = run_code(&d, &text);
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("api-0: exited before it was ready (exit code 3)"),
@@ -346,7 +283,7 @@ executor = "constant-arrival-rate"
 rate = 5
 requests = [{ path = "/" }]
 "#;
-    let (code, stderr) = run_expecting_failure(&d, text);
+    let (_, stderr, code) = run_code(&d, text);
     assert_eq!(code, Some(3), "{stderr}");
     let expected = format!("api-0: `{}/./no-such-api` does not exist", d.display());
     assert!(stderr.contains(&expected), "{expected}\n{stderr}");
@@ -371,29 +308,6 @@ requests = [{ path = "/" }]
     }
 }
 
-/// Wait until every pid in `pids` has been reaped by this process (a subreaper:
-/// the harness's orphans are its children), at most `deadline`; the pids left.
-fn reap(pids: &[i32], deadline: Duration) -> Vec<i32> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    for &pid in pids {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let _ = tx.send(pid);
-        });
-    }
-    let end = std::time::Instant::now() + deadline;
-    let mut gone = 0;
-    while gone < pids.len()
-        && rx
-            .recv_timeout(end.saturating_duration_since(std::time::Instant::now()))
-            .is_ok()
-    {
-        gone += 1;
-    }
-    pids.iter().copied().filter(|p| alive(*p)).collect()
-}
-
 // Long: start, find every process, SIGKILL the harness, then account for each one.
 #[test]
 fn a_sigkilled_harness_takes_its_commands_and_their_children_with_it() {
@@ -406,22 +320,9 @@ fn a_sigkilled_harness_takes_its_commands_and_their_children_with_it() {
     let file = d.join("long.toml");
     std::fs::write(&file, text).unwrap();
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut harness = support::spawn_run(&file, &d.join("run"));
+    let mut harness = Running::start(&file, &d.join("run"), &[]);
     // The "ready (pid N)" lines: the two guards of the services, then the gateway.
-    let mut guards = Vec::new();
-    for line in BufReader::new(harness.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(pid) = line
-            .split("(pid ")
-            .nth(1)
-            .and_then(|r| r.trim_end_matches(')').parse::<i32>().ok())
-        {
-            guards.push(pid);
-            if guards.len() == 3 {
-                break;
-            }
-        }
-    }
+    let guards = harness.ready_pids(3);
     let services = pids_in(&pids);
     assert_eq!(
         (guards.len(), services.len()),
@@ -429,18 +330,11 @@ fn a_sigkilled_harness_takes_its_commands_and_their_children_with_it() {
         "{guards:?} {services:?}"
     );
     assert!(guards.iter().chain(&services).all(|p| alive(*p)));
-    harness.kill().unwrap(); // SIGKILL: no cleanup code runs in the harness
-    harness.wait().unwrap();
+    harness.kill(); // SIGKILL: no cleanup code runs in the harness
     // The guards are the harness's children, so now this test's: once one is
     // reaped, its group was killed and its service is this test's child too.
     let mut left = reap(&guards, Duration::from_secs(20));
     left.extend(reap(&services, Duration::from_secs(20)));
-    for p in &left {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(*p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
     assert!(left.is_empty(), "orphans left behind: {left:?}");
 }
 
@@ -527,10 +421,7 @@ fn nginx_in_front_of_command_instances_takes_the_same_faults() {
         );
     }
     // No process of any guard's group (nginx's master and worker, the services) is left.
-    let guards: Vec<i32> = stderr
-        .lines()
-        .filter_map(|l| l.split("(pid ").nth(1)?.trim_end_matches(')').parse().ok())
-        .collect();
+    let guards: Vec<i32> = stderr.lines().filter_map(ready_pid).collect();
     assert_eq!(guards.len(), 4, "{stderr}");
     let left: Vec<i32> = guards.iter().flat_map(|g| group_members(*g)).collect();
     assert!(left.is_empty(), "processes outlived the run: {left:?}");

@@ -4,11 +4,10 @@
 //! valid, a missed SLO gating with exit 1, and no orphan when the harness is
 //! SIGKILLed. Short runs on loopback, bounded in time.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support;
+use crate::support::{self, Running, alive, ready_pid, reap};
 
 fn dir(name: &str) -> PathBuf {
     support::dir("e2e", name)
@@ -117,18 +116,7 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
         "{lifecycle:?}"
     );
     // Per second: api-1 serves before the kill, nothing while dead, and again after the replacement.
-    let served = |from: f64, to: f64| -> u64 {
-        results["recording"]["seconds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| {
-                let t = s["second"].as_f64().unwrap();
-                t >= from && t + 1.0 <= to
-            })
-            .map(|s| s["instances"]["api-1"].as_u64().unwrap_or(0))
-            .sum()
-    };
+    let served = |from: f64, to: f64| support::served(&results, "api-1", from, to);
     assert!(served(0.0, 3.0) > 0, "api-1 served before the kill");
     assert_eq!(
         served(at.ceil(), replaced_at.floor()),
@@ -185,16 +173,6 @@ fn kill_and_replacement_are_measured_and_a_missed_slo_gates() {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie has exited; only a running (or stopped) process counts.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 #[test]
 fn a_sigkilled_harness_leaves_no_child_alive() {
     let d = dir("orphans");
@@ -203,52 +181,15 @@ fn a_sigkilled_harness_leaves_no_child_alive() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let mut harness = support::spawn_run(&scenario, &d.join("run"));
+    let mut harness = Running::start(&scenario, &d.join("run"), &[]);
     // Read the "ready (pid N)" lines until the four children are up.
-    let mut pids = Vec::new();
-    let lines = BufReader::new(harness.stderr.take().unwrap()).lines();
-    for line in lines {
-        let line = line.unwrap();
-        if let Some(pid) = line
-            .split("(pid ")
-            .nth(1)
-            .and_then(|r| r.trim_end_matches(')').parse::<i32>().ok())
-        {
-            pids.push(pid);
-            if pids.len() == 4 {
-                break;
-            }
-        }
-    }
+    let pids = harness.ready_pids(4);
     assert_eq!(pids.len(), 4, "children announced: {pids:?}");
     assert!(pids.iter().all(|p| alive(*p)));
-    harness.kill().unwrap(); // SIGKILL: no cleanup code runs in the harness
-    harness.wait().unwrap();
+    harness.kill(); // SIGKILL: no cleanup code runs in the harness
     // As a subreaper this test inherits the harness's children when it dies,
     // so waitpid tells us when each one is gone: no polling.
-    let (tx, rx) = std::sync::mpsc::channel();
-    for pid in pids.clone() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let _ = tx.send(pid);
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut gone = Vec::new();
-    while gone.len() < pids.len() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(pid) => gone.push(pid),
-            Err(_) => break,
-        }
-    }
-    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    for p in &left {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(*p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    let left = reap(&pids, Duration::from_secs(20));
     assert!(left.is_empty(), "orphans left behind: {left:?}");
 }
 
@@ -260,36 +201,21 @@ fn ctrl_c_tears_down_and_keeps_what_was_measured_marked_partial() {
         .replace("[[faults]]\nat = \"3s\"", "[[faults]]\nat = \"50s\"");
     let scenario = write(&d, "long.toml", &text);
     let out = d.join("run");
-    let mut harness = support::spawn_run(&scenario, &out);
-    let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
+    let harness = Running::start(&scenario, &out, &[]);
     // Wait for the first progress line: traffic is flowing.
     let mut pids = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(pid) = line
-            .split("(pid ")
-            .nth(1)
-            .and_then(|r| r.trim_end_matches(')').parse::<i32>().ok())
-        {
-            pids.push(pid);
-        }
-        if line.contains("achieved") {
-            break;
-        }
-    }
+    let flowing = harness.line(Duration::from_secs(60), |line| {
+        pids.extend(ready_pid(line));
+        line.contains("achieved").then_some(())
+    });
+    assert!(flowing.is_some(), "no progress line; children: {pids:?}");
     assert_eq!(pids.len(), 4, "{pids:?}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(harness.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    // Drain stderr so the harness never blocks on a full pipe, then wait for it.
-    std::thread::spawn(move || lines.for_each(drop));
-    let status = harness.wait().unwrap();
+    harness.signal(nix::sys::signal::Signal::SIGINT);
+    let (code, stderr) = harness.finish(Duration::from_secs(60));
     assert_eq!(
-        status.code(),
+        code,
         Some(6),
-        "exited normally with the interrupted code, not 0 and not by a signal: {status:?}"
+        "exited normally with the interrupted code, not 0 and not by a signal: {stderr}"
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();

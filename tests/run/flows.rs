@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::credentials::{Server, dir, ninefold, serve, summary};
+use crate::credentials::{Server, serve, summary};
+use crate::support::{self, run_code};
 
 /// What the API did: every request in order, and the orders it created.
 #[derive(Default)]
@@ -122,21 +123,8 @@ requests = [
 }
 
 fn run(name: &str, text: &str) -> serde_json::Value {
-    let d = dir(name);
-    let file = d.join("flows.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let o = ninefold(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let (out, stderr, code) = run_code(&support::dir("flows", name), text);
+    assert_eq!(code, Some(0), "{stderr}");
     summary(&out)
 }
 

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::credentials::{header, serve};
-use super::support::{BIN, dir, read_json, run_in};
+use super::support::{dir, ninefold, read_json, run_code, run_in};
 
 /// How the service behaves.
 #[derive(Clone, Copy, PartialEq)]
@@ -230,11 +231,7 @@ fn rerenders_the_same(out: &Path) {
         .iter()
         .map(|f| std::fs::read_to_string(out.join(f)).unwrap())
         .collect();
-    let o = std::process::Command::new(BIN)
-        .arg("report")
-        .arg(out)
-        .output()
-        .unwrap();
+    let o = ninefold(&["report", out.to_str().unwrap()], Duration::from_secs(60));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (f, was) in files.iter().zip(before) {
         assert_eq!(
@@ -247,20 +244,8 @@ fn rerenders_the_same(out: &Path) {
 
 /// `text` run into a fresh `d/run`, which must end inconclusive (exit 4).
 fn run_inconclusive(d: &Path, text: &str) -> std::path::PathBuf {
-    let file = d.join("s.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = d.join("run");
-    let o = std::process::Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(4), "{stderr}");
+    let (out, stderr, code) = run_code(d, text);
+    assert_eq!(code, Some(4), "{stderr}");
     out
 }
 

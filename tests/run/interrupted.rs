@@ -4,7 +4,6 @@
 //! once the first progress line shows traffic flowing, and a watchdog bounds
 //! the wait.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,37 +41,23 @@ fn dir(name: &str) -> PathBuf {
     support::dir("interrupted", name)
 }
 
-/// Start the run, wait for traffic, send `signal`, and return the exit code
-/// and the results folder.
+/// Start the run, wait for traffic, send `signal`, and return the exit code,
+/// the results folder and the stderr after the signal.
 fn interrupt(name: &str, signal: Signal) -> (Option<i32>, PathBuf, String) {
     let d = dir(name);
     let scenario = d.join("small.toml");
     std::fs::write(&scenario, SMALL).unwrap();
     let out = d.join("run");
-    let mut harness = support::spawn_run(&scenario, &out);
-    let pid = nix::unistd::Pid::from_raw(harness.id() as i32);
-    let mut lines = BufReader::new(harness.stderr.take().unwrap()).lines();
+    let harness = support::Running::start(&scenario, &out, &[]);
     // Readiness: the first progress line says traffic is flowing.
-    let ready = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("achieved"));
-    assert!(ready, "the run never reported progress");
-    nix::sys::signal::kill(pid, signal).unwrap();
-    let stderr =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    // Watchdog: a run that ignores the signal is killed after 60 s (and fails below).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = harness.wait().unwrap();
-        let _ = tx.send(());
-        status
+    let ready = harness.line(Duration::from_secs(60), |line| {
+        line.contains("achieved").then_some(())
     });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-    }
-    let status = waiter.join().unwrap();
-    (status.code(), out, stderr.join().unwrap())
+    assert!(ready.is_some(), "the run never reported progress");
+    harness.signal(signal);
+    // Watchdog: a run that ignores the signal is killed after 60 s (and fails).
+    let (code, stderr) = harness.finish(Duration::from_secs(60));
+    (code, out, stderr)
 }
 
 fn assert_withheld(code: Option<i32>, out: &std::path::Path, stderr: &str) {

@@ -3,14 +3,12 @@
 //! scraped during and after the run, and `series.csv`; every count must equal
 //! what the run's summary.json says. Skipped, saying so, without prometheus.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::streaming_support::{Prometheus, free_port, get, pause};
-use crate::support;
+use crate::support::{self, Running};
 
 /// Two tenants (one throttled), a latency fault, 4 s at 80 req/s.
 const SCENARIO: &str = r#"
@@ -65,42 +63,15 @@ availability = ">= 50%"
 "#;
 
 /// `ninefold run` of [`SCENARIO`] with `extra` flags, in the background.
-fn spawn(d: &Path, extra: &[&str]) -> (Child, PathBuf) {
+fn spawn(d: &Path, extra: &[&str]) -> (Running, PathBuf) {
     let file = d.join("s.toml");
     std::fs::write(&file, SCENARIO).unwrap();
     let out = d.join("run");
-    let child = Command::new(support::BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, out)
+    (Running::start(&file, &out, extra), out)
 }
 
-/// Wait for the run with a deadline (then kill it); its exit code and stderr.
-pub(crate) fn wait(child: Child, stderr: std::thread::JoinHandle<Vec<String>>) -> (i32, String) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let mut child = child;
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait().map(|s| s.code().unwrap_or(-1)));
-    });
-    let Ok(Ok(code)) = rx.recv_timeout(Duration::from_secs(120)) else {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        panic!("the run did not end in 120 s");
-    };
-    (code, stderr.join().unwrap().join("\n"))
-}
-
-fn read_stderr(child: &mut Child) -> std::thread::JoinHandle<Vec<String>> {
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    std::thread::spawn(move || lines.map_while(Result::ok).collect())
-}
+/// How long a streaming run may take before it is killed as hung.
+const BOUND: Duration = Duration::from_secs(120);
 
 /// summary.json's counts: by outcome, and each tenant's offered and admitted.
 struct Counts {
@@ -140,10 +111,9 @@ fn remote_write_into_prometheus_equals_the_summary() {
         return;
     };
     let url = format!("http://{}/api/v1/write", prom.addr);
-    let (mut child, out) = spawn(&d, &["--prometheus-rw", &url, "--run-id", "rw-test"]);
-    let stderr = read_stderr(&mut child);
-    let (code, stderr) = wait(child, stderr);
-    assert!(matches!(code, 0 | 1), "exit {code}\n{stderr}");
+    let (run, out) = spawn(&d, &["--prometheus-rw", &url, "--run-id", "rw-test"]);
+    let (code, stderr) = run.finish(BOUND);
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}\n{stderr}");
     assert!(
         !stderr.contains("remote-write:"),
         "a push failed:\n{stderr}"
@@ -318,22 +288,18 @@ pub(crate) fn sum_of(samples: &[Scraped], name: &str, with: &[(&str, &str)]) -> 
 #[test]
 fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     let d = support::dir("streaming", "scrape");
-    let (mut child, out) = spawn(
+    let (run, out) = spawn(
         &d,
         &["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "60s"],
     );
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // Readiness: the line that names the endpoint's address.
-    let addr: SocketAddr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
+    let addr: SocketAddr = run
+        .line(BOUND, |l| {
             l.strip_prefix("ninefold: metrics at http://")
                 .and_then(|r| r.strip_suffix("/metrics"))
                 .map(|a| a.parse().unwrap())
         })
         .expect("the run names its metrics address");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let deadline = Instant::now() + Duration::from_secs(120);
     let (mut during, mut last) = (false, None);
     while Instant::now() < deadline {
@@ -353,8 +319,8 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     }
     let last = last.expect("a scrape read the final counts");
     assert!(during, "a scrape during the run saw counts growing");
-    let (code, stderr) = wait(child, rest);
-    assert!(matches!(code, 0 | 1), "exit {code}\n{stderr}");
+    let (code, stderr) = run.finish(BOUND);
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}\n{stderr}");
     let want = counts(&out);
     for (outcome, n) in &want.outcomes {
         assert_eq!(
@@ -422,11 +388,10 @@ fn a_receiver_that_is_down_is_a_warning_and_bad_flags_are_bad_input() {
     let d = support::dir("streaming", "down");
     // Nobody listens on a port released a moment ago.
     let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
-    let (mut child, out) = spawn(&d, &["--prometheus-rw", &url]);
-    let stderr = read_stderr(&mut child);
-    let (code, stderr) = wait(child, stderr);
+    let (run, out) = spawn(&d, &["--prometheus-rw", &url]);
+    let (code, stderr) = run.finish(BOUND);
     // The verdict is the run's own (availability >= 50% holds): 0, not broken.
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("warning: Prometheus remote-write: 0 pushes accepted"),
         "{stderr}"
@@ -445,10 +410,9 @@ fn a_receiver_that_is_down_is_a_warning_and_bad_flags_are_bad_input() {
         ),
         (vec!["--metrics-linger", "5s"], "--metrics-listen"),
     ] {
-        let (mut child, _) = spawn(&d, &flags);
-        let stderr = read_stderr(&mut child);
-        let (code, stderr) = wait(child, stderr);
-        assert_eq!(code, 2, "{flags:?}: {stderr}");
+        let (run, _) = spawn(&d, &flags);
+        let (code, stderr) = run.finish(BOUND);
+        assert_eq!(code, Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::streaming::{parse_exposition, sum_of, wait};
+use crate::streaming::{parse_exposition, sum_of};
 use crate::streaming_support::{Prometheus, free_port, get, pause};
 use crate::support;
 
@@ -91,6 +91,21 @@ fn spawn(target: SocketAddr, extra: &[&str]) -> Child {
 /// Read a pipe to its end in a thread (the child never blocks on it).
 fn drain(pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || BufReader::new(pipe).lines().map_while(Result::ok).collect())
+}
+
+/// Wait for the attack with a deadline (then kill it); its exit code and stderr.
+fn wait(child: Child, stderr: std::thread::JoinHandle<Vec<String>>) -> (i32, String) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let mut child = child;
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait().map(|s| s.code().unwrap_or(-1)));
+    });
+    let Ok(Ok(code)) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        panic!("the attack did not end in 120 s");
+    };
+    (code, stderr.join().unwrap().join("\n"))
 }
 
 /// Wait for the attack (deadline): exit code, its `--json`, its stderr.

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderValue, Method};
 
-use crate::metrics::{AckedWrite, ClientFailure, LimitHeaders, Outcome, Sample};
+use crate::metrics::{
+    AckedWrite, Admission, ClientFailure, LimitHeaders, Outcome, Recorder, Sample,
+};
 
 use super::{Attempt, Job, Worker};
 use crate::traffic::client::Answer;
@@ -22,7 +24,8 @@ pub struct LiveCounters {
 }
 
 impl Worker {
-    // Long: one answer's every consumer (recorder, throttle judge, ledger, flow, live counters) in order.
+    /// One answer handed to each of its consumers in order: the keep-awake loop,
+    /// the recorder, the throttle judge, the integrity ledger and the live counters.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
@@ -34,38 +37,31 @@ impl Worker {
         key: Option<HeaderValue>,
         reason: Option<&str>,
     ) {
-        let answer = attempt.result.as_ref().ok();
-        // An HTTP/2 reset has no body but an error code: that is its example.
-        let reset = match attempt.result {
-            Err(ClientFailure::H2Reset(code)) => Some(crate::traffic::http2::reset_text(code)),
-            _ => None,
-        };
-        let status = answer.map(|a| a.status);
-        if status.is_some() {
+        let answered = attempt.result.is_ok();
+        if answered {
             self.awake.answered(attempt.done);
         }
-        let instance = answer.and_then(Answer::instance);
         let mut rec = self.recorder.borrow_mut();
-        rec.record(&Sample {
-            phase: p,
-            tenant: job.tenant,
-            class: job.class,
-            outcome,
-            status,
-            intended: job.intended,
-            sent: attempt.sent,
-            done: attempt.done,
-            instance,
-            retries,
-            body: answer
-                .and_then(|a| a.body.as_deref())
-                .or(reset.as_deref().map(str::as_bytes)),
-            reason,
-        });
+        record_sample(&mut rec, p, job, attempt, outcome, retries, reason);
         if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
-            let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
-            rec.throttle(t, v, (attempt.sent, attempt.done), judged, true);
+            judge_throttle(&mut rec, t, v, attempt, true);
         }
+        self.ledger_write(&mut rec, p, job, attempt, key);
+        self.count_live(&mut rec, answered, outcome);
+    }
+
+    /// The integrity ledger: a successful write (a keyed request, or an unkeyed
+    /// POST) with the id it was given, its second, and the fields it sent.
+    #[inline]
+    fn ledger_write(
+        &self,
+        rec: &mut Recorder,
+        p: usize,
+        job: &Job,
+        attempt: &Attempt,
+        key: Option<HeaderValue>,
+    ) {
+        let answer = attempt.result.as_ref().ok();
         // An unkeyed POST is a write too: ledgered with an empty key, so that
         // the integrity check can tell which stored orders nobody acknowledged.
         let key = match key {
@@ -93,13 +89,18 @@ impl Worker {
                     .and_then(|i| i.sent_fields(attempt.sent_body.as_deref()?)),
             });
         }
-        if status.is_some() {
+    }
+
+    /// The counters the progress line reads: answered, bad, and last second's p99
+    /// (published once per second, not per request).
+    #[inline]
+    fn count_live(&self, rec: &mut Recorder, answered: bool, outcome: Outcome) {
+        if answered {
             self.live.answered.fetch_add(1, Ordering::Relaxed);
         }
         if !outcome.is_good() {
             self.live.bad.fetch_add(1, Ordering::Relaxed);
         }
-        // Publish last second's p99 once per second, not per request.
         let second = u64::from(rec.live_second());
         if second != self.current_second.get() {
             self.current_second.set(second);
@@ -110,15 +111,60 @@ impl Worker {
     }
 }
 
+/// The recorder's sample of one request: its times, outcome, status, instance,
+/// retries, and an example body (an HTTP/2 reset's error code where it has none).
+#[inline]
+fn record_sample(
+    rec: &mut Recorder,
+    p: usize,
+    job: &Job,
+    attempt: &Attempt,
+    outcome: Outcome,
+    retries: u32,
+    reason: Option<&str>,
+) {
+    let answer = attempt.result.as_ref().ok();
+    // An HTTP/2 reset has no body but an error code: that is its example.
+    let reset = match attempt.result {
+        Err(ClientFailure::H2Reset(code)) => Some(crate::traffic::http2::reset_text(code)),
+        _ => None,
+    };
+    rec.record(&Sample {
+        phase: p,
+        tenant: job.tenant,
+        class: job.class,
+        outcome,
+        status: answer.map(|a| a.status),
+        intended: job.intended,
+        sent: attempt.sent,
+        done: attempt.done,
+        instance: answer.and_then(Answer::instance),
+        retries,
+        body: answer
+            .and_then(|a| a.body.as_deref())
+            .or(reset.as_deref().map(str::as_bytes)),
+        reason,
+    });
+}
+
+/// The throttle judge: tenant `t`'s verdict `v` against what the gateway answered
+/// (a 429, the `RateLimit-*` headers); `counted` is false for a retried attempt.
+#[inline]
+fn judge_throttle(rec: &mut Recorder, t: usize, v: &Admission, attempt: &Attempt, counted: bool) {
+    let judged = attempt
+        .result
+        .as_ref()
+        .ok()
+        .map(|a| (a.status == 429, limit_headers(a)));
+    rec.throttle(t, v, (attempt.sent, attempt.done), judged, counted);
+}
+
 impl Worker {
     /// An attempt that is retried: the gateway may have let it through (or taken a
     /// token for it), so the throttle judgement keeps it; the tallies do not count it.
     pub(super) fn record_retried_attempt(&self, job: &Job, attempt: &Attempt) {
         if let (Some(t), Some(v)) = (job.tenant, &attempt.verdict) {
-            let answer = attempt.result.as_ref().ok();
-            let judged = answer.map(|a| (a.status == 429, limit_headers(a)));
-            let mut rec = self.recorder.borrow_mut();
-            rec.throttle(t, v, (attempt.sent, attempt.done), judged, false);
+            judge_throttle(&mut self.recorder.borrow_mut(), t, v, attempt, false);
         }
     }
 }
