@@ -51,8 +51,10 @@ pane() {
   python3 - "$OUT/threads-$tag.tsv" "$OUT/pane-$tag.txt" <<'PY'
 import re, sys
 threads = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
-worker = sum(float(c) for n, c in threads if n.startswith("ninefold-load"))
-other = sum(float(c) for n, c in threads if not n.startswith("ninefold-load"))
+total = sum(float(c) for n, c in threads if n == "total")
+other = sum(float(c) for n, c in threads if n not in ("total", "user") and not n.startswith("ninefold-load"))
+# The workers' share: the process's exact total less every other thread's.
+worker = total - other
 requests = re.findall(r"^requests (\d+)", open(sys.argv[2]).read(), re.M)[-1]
 print(requests, worker, other)
 PY
