@@ -165,6 +165,7 @@ fn tenant_second(worker: usize, second: u32, tallies: &[(usize, u64, u64, u64)])
             .collect(),
         keys: Vec::new(),
         phases: vec![LivePhase::default(); 2],
+        throttle: Vec::new(),
     }
 }
 

@@ -6,10 +6,13 @@
 //! - [`throttle`]: each tenant answer judged over when the gateway may have seen it.
 //! - [`recorder`]: the per-worker, lock-free hot-path recorder.
 //! - [`recording`]: the merged, serializable result the summary is built from.
+//! - [`live`], [`live_throttle`]: the live feed (sealed seconds merged while the run
+//!   goes) and its over-admission count for the abort rule.
 
 pub mod bucket;
 pub mod hist;
 pub mod live;
+pub mod live_throttle;
 pub mod outcome;
 pub mod recorder;
 pub mod recording;

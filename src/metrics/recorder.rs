@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use super::bucket::{Admission, LimitHeaders, TenantModelStats};
 use super::hist::{self, Hist};
 use super::live::{LiveKey, LivePhase, LiveSecond, LiveSender};
+use super::live_throttle::new_attempts;
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
     AckedWrite, BadLive, FORMAT, FlowStats, KeyStats, PhaseStats, Recording, SecondStats,
@@ -129,6 +130,8 @@ struct LiveTap {
     tx: LiveSender,
     latency: Vec<Histogram<u64>>,
     service: Vec<Histogram<u64>>,
+    /// By tenant index: how many of its attempts went to the feed already.
+    throttle_sent: Vec<usize>,
 }
 
 impl Recorder {
@@ -185,6 +188,7 @@ impl Recorder {
             tx,
             latency: (0..phases).map(|_| new()).collect(),
             service: (0..phases).map(|_| new()).collect(),
+            throttle_sent: vec![0; self.tenants.len()],
         }));
         self
     }
@@ -305,6 +309,7 @@ impl Recorder {
                     dropped: p.dropped,
                 })
                 .collect(),
+            throttle: new_attempts(&tap.tx, &mut tap.throttle_sent, &self.tenants),
         });
     }
 
