@@ -84,10 +84,7 @@ impl ThrottleFeed {
 
     /// The latest judgement by tenant index.
     pub fn judged(&self) -> BTreeMap<usize, OverAdmittedSoFar> {
-        self.tenants
-            .iter()
-            .map(|(i, t)| (*i, t.judged))
-            .collect()
+        self.tenants.iter().map(|(i, t)| (*i, t.judged)).collect()
     }
 }
 

@@ -29,7 +29,11 @@ fn admitted(sent_s: f64, done_s: f64) -> ThrottleEvent {
 
 /// The events completed by `t_us`, as the live feed has them then.
 fn completed_by(events: &[ThrottleEvent], t_us: u64) -> Vec<ThrottleEvent> {
-    events.iter().filter(|e| e.done_us <= t_us).copied().collect()
+    events
+        .iter()
+        .filter(|e| e.done_us <= t_us)
+        .copied()
+        .collect()
 }
 
 #[test]

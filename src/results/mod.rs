@@ -105,9 +105,7 @@ pub enum AbortEvidence {
     },
     /// A count whose value by then (a lower bound of its final value) is
     /// already over the objective's limit.
-    Count {
-        count: u64,
-    },
+    Count { count: u64 },
 }
 
 fn one() -> f64 {

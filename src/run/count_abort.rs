@@ -52,7 +52,10 @@ pub(super) fn polls_hostile(s: &Scenario) -> bool {
         .iter()
         .flat_map(|p| &p.requests)
         .any(|r| r.token.is_hostile());
-    hostile && count_slos(s, Metric::AuthHostileBackendRequests).next().is_some()
+    hostile
+        && count_slos(s, Metric::AuthHostileBackendRequests)
+            .next()
+            .is_some()
 }
 
 /// The over-admission count of the SLO's tenants in the snapshot, when any
@@ -79,8 +82,10 @@ pub fn count_exceeded(
         let n = count(slo)?;
         let o = &slo.objective;
         // A ceiling the count already misses: later traffic only adds to it.
-        (matches!(o.op, crate::scenario::slo::Op::Le | crate::scenario::slo::Op::Lt)
-            && !o.op.holds(n as f64, o.target))
+        (matches!(
+            o.op,
+            crate::scenario::slo::Op::Le | crate::scenario::slo::Op::Lt
+        ) && !o.op.holds(n as f64, o.target))
         .then(|| Aborted {
             slo: slo.name.clone(),
             objective: o.to_string(),
@@ -143,7 +148,11 @@ pub(super) async fn poll_hostile(
         let mut any = false;
         for (name, addr) in admins {
             let read = async {
-                let resp = http.get(format!("http://{addr}/admin/stats")).send().await.ok()?;
+                let resp = http
+                    .get(format!("http://{addr}/admin/stats"))
+                    .send()
+                    .await
+                    .ok()?;
                 resp.json::<mock_backends::admin::Stats>().await.ok()
             };
             let stats = tokio::select! {

@@ -212,13 +212,19 @@ impl Watch<'_> {
                 }
                 Ok(()) = hostile.changed() => {
                     let n = *hostile.borrow_and_update();
-                    let at_ms = self.live.borrow().as_ref().map_or(0, |s| s.now.elapsed.as_millis() as u64);
+                    let at_ms = (self.supervisor.now_s().max(0.0) * 1000.0) as u64;
                     super::count_abort::count_exceeded(self.scenario, Metric::AuthHostileBackendRequests, at_ms, |_| n)
                 }
             };
-            if aborted.is_none() && let Some(a) = found {
+            if aborted.is_none()
+                && let Some(a) = found
+            {
                 if let Some(sink) = &self.sink {
-                    sink.happened(a.at_ms as f64 / 1000.0, HappeningKind::Aborted, abort_text(&a));
+                    sink.happened(
+                        a.at_ms as f64 / 1000.0,
+                        HappeningKind::Aborted,
+                        abort_text(&a),
+                    );
                 }
                 self.stop_traffic.cancel();
                 aborted = Some(a);

@@ -150,8 +150,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<Aborted>(&text).unwrap(), a);
         let s = slo(Metric::ThrottleOverAdmitted, "<= 4", Unit::Count);
         let e = evaluation(&s, &a).unwrap();
-        assert_eq!((e.verdict, e.measured, e.interval), (Verdict::Fail, Some(5.0), None));
-        assert!(e.detail.contains("aborted at 7.500s: 5 counted by then"), "{}", e.detail);
+        assert_eq!(
+            (e.verdict, e.measured, e.interval),
+            (Verdict::Fail, Some(5.0), None)
+        );
+        assert!(
+            e.detail.contains("aborted at 7.500s: 5 counted by then"),
+            "{}",
+            e.detail
+        );
         assert!(warning(&a).contains("5 counted by then, over the limit of `<= 4`"));
         // A record its own objective does not refute is not trusted as a FAIL.
         let lenient = slo(Metric::ThrottleOverAdmitted, "<= 9", Unit::Count);

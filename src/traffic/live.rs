@@ -272,7 +272,8 @@ impl Judging {
         if let Ok(feed) = r {
             self.latest = feed.judged();
             let took = self.started.elapsed();
-            self.next = tokio::time::Instant::now() + JUDGE_EVERY.saturating_sub(took).max(took * 2);
+            self.next =
+                tokio::time::Instant::now() + JUDGE_EVERY.saturating_sub(took).max(took * 2);
             self.home = Some(feed);
         }
     }

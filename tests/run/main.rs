@@ -7,6 +7,7 @@
 mod support;
 
 mod commands;
+mod count_abort;
 mod credentials;
 mod e2e;
 mod flows;
