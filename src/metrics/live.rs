@@ -21,6 +21,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
 use super::hist;
+use super::live_throttle::LiveThrottle;
 use super::outcome::OutcomeCounts;
 use super::recorder::Layout;
 use super::recording::TenantSecond;
@@ -62,6 +63,9 @@ pub struct LiveSecond {
     pub keys: Vec<LiveKey>,
     /// This worker's totals since the start, by phase.
     pub phases: Vec<LivePhase>,
+    /// The tenant attempts completed since this worker's previous sealed
+    /// second, of the tenants the feed judges live (see [`LiveSender::judging`]).
+    pub throttle: Vec<LiveThrottle>,
 }
 
 /// Seconds the channel holds before a sender gives up on one: minutes of
@@ -75,6 +79,8 @@ pub struct LiveSender {
     tx: mpsc::Sender<LiveSecond>,
     /// Seconds not sent because the channel was full (the view says so).
     lost: Arc<AtomicU64>,
+    /// By tenant index: whether its attempts go with each sealed second.
+    judged: Arc<[bool]>,
 }
 
 impl LiveSender {
@@ -84,7 +90,20 @@ impl LiveSender {
             worker,
             tx: self.tx.clone(),
             lost: Arc::clone(&self.lost),
+            judged: Arc::clone(&self.judged),
         }
+    }
+
+    /// Send the attempts of the tenants marked `true` (by tenant index) with
+    /// each sealed second, for the live over-admission count.
+    pub fn judging(mut self, tenants: Vec<bool>) -> LiveSender {
+        self.judged = tenants.into();
+        self
+    }
+
+    /// Whether the attempts of tenant `tenant` go with each sealed second.
+    pub fn judges(&self, tenant: usize) -> bool {
+        self.judged.get(tenant).copied().unwrap_or(false)
     }
 
     /// The worker this sender belongs to.
@@ -112,6 +131,7 @@ pub fn channel(layout: Arc<Layout>, run_start: Instant) -> (LiveSender, LiveHub)
             worker: 0,
             tx,
             lost: Arc::clone(&lost),
+            judged: Arc::from(Vec::new()),
         },
         LiveHub {
             rx,
@@ -187,6 +207,8 @@ pub struct LiveView {
     pub lost: u64,
     /// Each worker's last totals (what `keys` and `phases` sum).
     per_worker: BTreeMap<usize, (Vec<LiveKey>, Vec<LivePhase>)>,
+    /// Tenant attempts received and not yet taken ([`LiveHub::take_throttle`]).
+    throttle: Vec<LiveThrottle>,
 }
 
 impl LiveView {
@@ -204,6 +226,7 @@ impl LiveView {
             sealed: BTreeMap::new(),
             lost: 0,
             per_worker: BTreeMap::new(),
+            throttle: Vec::new(),
         }
     }
 
@@ -232,6 +255,7 @@ impl LiveView {
         let sealed = self.sealed.entry(s.worker).or_default();
         *sealed = (*sealed).max(s.second);
         self.per_worker.insert(s.worker, (s.keys, s.phases));
+        self.throttle.extend(s.throttle);
         self.retotal();
     }
 
@@ -302,6 +326,12 @@ impl LiveHub {
     /// The view as merged so far.
     pub fn view(&self) -> &LiveView {
         &self.view
+    }
+
+    /// The tenant attempts received since the last call (for a
+    /// [`super::live_throttle::ThrottleFeed`]).
+    pub fn take_throttle(&mut self) -> Vec<LiveThrottle> {
+        std::mem::take(&mut self.view.throttle)
     }
 }
 

@@ -165,6 +165,7 @@ fn tenant_second(worker: usize, second: u32, tallies: &[(usize, u64, u64, u64)])
             .collect(),
         keys: Vec::new(),
         phases: vec![LivePhase::default(); 2],
+        throttle: Vec::new(),
     }
 }
 
@@ -194,4 +195,56 @@ fn throttle_tallies_add_up_over_seconds_and_workers() {
     // The per-second view still holds each second alone.
     assert_eq!(view.seconds[&0].tenants[&0].offered, 8);
     assert_eq!(view.seconds[&1].tenants[&0].offered, 7);
+}
+
+#[test]
+fn judged_tenants_attempts_reach_the_feed_once_from_every_worker() {
+    use crate::metrics::live_throttle::ThrottleFeed;
+    use crate::metrics::{Admission, LimitHeaders};
+    let start = Instant::now() + Duration::from_secs(10);
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let (tx, mut hub) = channel(layout(), start);
+    let tx = tx.judging(vec![true]);
+    let admission = Admission {
+        admitted: true,
+        tokens: 2.0,
+        wait_s: 0.0,
+        remaining: 1.0,
+        rate: 1.0,
+        plan: crate::scenario::Plan {
+            rate: 1.0,
+            burst: std::num::NonZeroU32::new(2).unwrap(),
+            quota: None,
+        },
+    };
+    // Each of two workers: three admissions sent at 100 ms and answered at
+    // 110 ms, then one sent at 2 500 ms and answered at 2 510 ms.
+    for w in 0..2 {
+        let mut rec = Recorder::new(layout(), start, 0.005).with_live(tx.for_worker(w));
+        for (sent, done) in [(100, 110), (100, 110), (100, 110), (2500, 2510)] {
+            rec.record(&sample(start, &(0, Some(0), 0, done, 200, done - sent, 10)));
+            let answer = Some((false, LimitHeaders::default()));
+            rec.throttle(0, &admission, (at(sent), at(done)), answer, true);
+        }
+        let _ = rec.finish(3.0);
+    }
+    hub.drain();
+    let mut feed = ThrottleFeed::default();
+    hub.take_throttle().into_iter().for_each(|b| feed.add(b));
+    feed.judge();
+    // By hand, with the 5 ms slack on both sides: the six admissions of both
+    // workers surely fell in [95 ms, 115 ms], where an exact bucket (rate 1,
+    // burst 2) admits floor(2 + 0.02) = 2: 4 over. The two at 2.5 s fit the
+    // refilled bucket. Sent twice, the first six would count 12 − 2 = 10.
+    let judged = feed.judged()[&0];
+    assert_eq!((judged.attempts, judged.over_admitted), (8, 4));
+    assert!(hub.take_throttle().is_empty(), "taken once");
+    // A sender that judges no tenant sends no attempts.
+    let (tx, mut hub) = channel(layout(), start);
+    let mut rec = Recorder::new(layout(), start, 0.005).with_live(tx.for_worker(0));
+    rec.record(&sample(start, &(0, Some(0), 0, 110, 200, 10, 10)));
+    rec.throttle(0, &admission, (at(100), at(110)), None, true);
+    let _ = rec.finish(1.0);
+    hub.drain();
+    assert!(hub.take_throttle().is_empty());
 }

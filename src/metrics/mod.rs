@@ -7,10 +7,13 @@
 //! - [`recorder`]: the per-worker, lock-free hot-path recorder.
 //! - [`recording`]: the merged, serializable result the summary is built from.
 //! - [`second_phases`]: each second of the series by phase.
+//! - [`live`], [`live_throttle`]: the live feed (sealed seconds merged while the run
+//!   goes) and its over-admission count for the abort rule.
 
 pub mod bucket;
 pub mod hist;
 pub mod live;
+pub mod live_throttle;
 pub mod outcome;
 pub mod recorder;
 pub mod recording;

@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use super::bucket::{Admission, LimitHeaders, TenantModelStats};
 use super::hist::{self, Hist};
 use super::live::{LiveKey, LivePhase, LiveSecond, LiveSender};
+use super::live_throttle::new_attempts;
 use super::outcome::{Outcome, OutcomeCounts};
 use super::recording::{
     AckedWrite, BadLive, FORMAT, FlowStats, KeyStats, PhaseStats, Recording, SecondStats,
@@ -136,6 +137,8 @@ pub struct Recorder {
 struct LiveTap {
     tx: LiveSender,
     service: Vec<Histogram<u64>>,
+    /// By tenant index: how many of its attempts went to the feed already.
+    throttle_sent: Vec<usize>,
 }
 
 impl Recorder {
@@ -193,6 +196,7 @@ impl Recorder {
         self.live = Some(Box::new(LiveTap {
             tx,
             service: (0..phases).map(|_| new()).collect(),
+            throttle_sent: vec![0; self.tenants.len()],
         }));
         self
     }
@@ -317,6 +321,7 @@ impl Recorder {
                     dropped: p.dropped,
                 })
                 .collect(),
+            throttle: new_attempts(&tap.tx, &mut tap.throttle_sent, &self.tenants),
         });
     }
 

@@ -359,6 +359,19 @@ impl Index {
     }
 }
 
+/// Only the over-admitted count of [`judge`], for the live feed's abort rule.
+///
+/// It is monotone in the attempts: for any subset of `events` (in particular
+/// the attempts completed by any instant) the count is at most the count of
+/// all of them, because every window's and every quota period's surely
+/// admitted requests can only grow when attempts are added, and the count is
+/// the best sum over the same candidate windows. So a count seen while the run
+/// goes is a lower bound of the final one (`throttle_prefix_tests.rs` checks it).
+pub fn over_admitted_count(events: &[ThrottleEvent], plan: &JudgedPlan) -> u64 {
+    let spans = spans(events, plan.slack_s.max(0.0));
+    over_admitted(&spans, plan, plan.rate.max(f64::MIN_POSITIVE))
+}
+
 /// The admissions beyond what any placement allows: the largest total excess of
 /// disjoint windows over `burst + rate × window`, or of quota periods over the limit.
 fn over_admitted(spans: &[Span], plan: &JudgedPlan, rate: f64) -> u64 {
@@ -475,3 +488,7 @@ impl MaxTree {
 #[cfg(test)]
 #[path = "throttle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "throttle_prefix_tests.rs"]
+mod prefix_tests;

@@ -74,22 +74,38 @@ pub struct RunResults {
 pub struct Aborted {
     /// The SLO's name as written in `[slo]`.
     pub slo: String,
-    /// The objective it could no longer meet (`>= 99.9%`).
+    /// The objective it could no longer meet (`>= 99.9%`, `<= 0`).
     pub objective: String,
     /// When the rule fired, ms since the run clock's zero (the clock of the
     /// fault and lifecycle events).
     pub at_ms: u64,
     /// The run second it fired in (`at_ms / 1000`).
     pub second: u32,
-    /// Good and eligible requests of the SLO's traffic measured by then.
-    pub good: u64,
-    pub eligible: u64,
-    /// The one-sided upper confidence bound of availability on those counts.
-    pub upper_bound: f64,
-    /// The objective's target, as a fraction.
+    /// What the rule fired on: availability counts and their bound, or a
+    /// count over its limit (older results have only the former).
+    #[serde(flatten)]
+    pub evidence: AbortEvidence,
+    /// The objective's target: a fraction for availability, the limit for a count.
     pub target: f64,
-    /// The scenario's confidence level.
-    pub confidence: f64,
+}
+
+/// The evidence an abort fired on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum AbortEvidence {
+    /// An availability floor refuted by its upper confidence bound.
+    Availability {
+        /// Good and eligible requests of the SLO's traffic measured by then.
+        good: u64,
+        eligible: u64,
+        /// The one-sided upper confidence bound of availability on those counts.
+        upper_bound: f64,
+        /// The scenario's confidence level.
+        confidence: f64,
+    },
+    /// A count whose value by then (a lower bound of its final value) is
+    /// already over the objective's limit.
+    Count { count: u64 },
 }
 
 fn one() -> f64 {

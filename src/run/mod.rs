@@ -5,6 +5,7 @@
 
 pub(crate) mod bringup;
 pub(crate) mod commands;
+pub mod count_abort;
 pub mod driver;
 pub mod experiment;
 pub mod export;

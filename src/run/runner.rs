@@ -232,6 +232,7 @@ async fn drive(
         client: options.client,
         protocol: s.client.protocol,
         live: live.clone(),
+        live_judged_tenants: super::count_abort::judged_tenants(s),
         ..TrafficOptions::default()
     };
     // The abort rule stops the traffic without the run being interrupted.
@@ -258,6 +259,8 @@ async fn drive(
         live: w.subscribe(),
         stop_traffic: traffic_stop.clone(),
         done: traffic_done.clone(),
+        http: driver.http.clone(),
+        admin: up.admin,
     });
     let watching = Watch::run_some(watcher);
     let traffic = async {

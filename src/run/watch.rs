@@ -7,8 +7,10 @@
 //! lifecycle events: a fault event's `at_s` is the very value the results
 //! keep, a lifecycle event's the supervisor's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +19,7 @@ use crate::analysis::abort::availability_refuted;
 use crate::analysis::availability::{Confidence, Counts};
 use crate::faults::timeline::{FaultEvent, Phase, Step};
 use crate::metrics::OutcomeCounts;
-use crate::results::Aborted;
+use crate::results::{AbortEvidence, Aborted};
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Metric, Slo};
 use crate::topology::supervisor::{Lifecycle, Supervisor};
@@ -159,6 +161,10 @@ pub(super) struct Watch<'a> {
     pub stop_traffic: CancellationToken,
     /// Cancelled when the traffic has ended.
     pub done: CancellationToken,
+    /// The harness's HTTP client and the managed backends' admin listeners,
+    /// for the hostile-request count an abort SLO may watch.
+    pub http: reqwest::Client,
+    pub admin: &'a Mutex<HashMap<String, SocketAddr>>,
 }
 
 impl Watch<'_> {
@@ -173,29 +179,55 @@ impl Watch<'_> {
     /// Tell the sink what happens and apply the abort rule until the traffic
     /// ends; the abort, if one fired.
     pub(super) async fn run(mut self) -> Option<Aborted> {
+        let (hostile_tx, mut hostile) = watch::channel(None);
+        let polls = super::count_abort::polls_hostile(self.scenario);
+        let (http, admin, done) = (self.http.clone(), self.admin, self.done.clone());
+        let poller = async move {
+            if polls {
+                super::count_abort::poll_hostile(&http, admin, hostile_tx, done).await;
+            }
+        };
+        let (aborted, ()) = tokio::join!(self.watch(&mut hostile), poller);
+        aborted
+    }
+
+    async fn watch(&mut self, hostile: &mut watch::Receiver<Option<u64>>) -> Option<Aborted> {
         let mut lifecycle = self.supervisor.subscribe_events();
         let mut told = self.supervisor.events().len();
         let mut dropped = 0;
         let mut aborted = None;
         loop {
-            tokio::select! {
+            let found = tokio::select! {
                 () = self.done.cancelled() => break,
                 r = lifecycle.changed() => {
                     if r.is_err() { break }
                     told = self.lifecycle(told);
+                    None
                 }
                 r = self.live.changed() => {
                     if r.is_err() { break }
                     let Some(snap) = self.live.borrow_and_update().clone() else { continue };
                     dropped = self.drops(&snap, dropped);
-                    if aborted.is_none() && let Some(a) = abort_check(self.scenario, &snap) {
-                        if let Some(sink) = &self.sink {
-                            sink.happened(a.at_ms as f64 / 1000.0, HappeningKind::Aborted, abort_text(&a));
-                        }
-                        self.stop_traffic.cancel();
-                        aborted = Some(a);
-                    }
+                    abort_check(self.scenario, &snap)
                 }
+                Ok(()) = hostile.changed() => {
+                    let n = *hostile.borrow_and_update();
+                    let at_ms = (self.supervisor.now_s().max(0.0) * 1000.0) as u64;
+                    super::count_abort::count_exceeded(self.scenario, Metric::AuthHostileBackendRequests, at_ms, |_| n)
+                }
+            };
+            if aborted.is_none()
+                && let Some(a) = found
+            {
+                if let Some(sink) = &self.sink {
+                    sink.happened(
+                        a.at_ms as f64 / 1000.0,
+                        HappeningKind::Aborted,
+                        abort_text(&a),
+                    );
+                }
+                self.stop_traffic.cancel();
+                aborted = Some(a);
             }
         }
         self.lifecycle(told);
@@ -250,14 +282,25 @@ impl Watch<'_> {
 }
 
 fn abort_text(a: &Aborted) -> String {
-    format!(
-        "aborting: `{}` cannot pass any more: {} of {} good, upper bound {:.4}% < {}",
-        a.slo,
-        a.good,
-        a.eligible,
-        a.upper_bound * 100.0,
-        a.objective
-    )
+    match a.evidence {
+        AbortEvidence::Availability {
+            good,
+            eligible,
+            upper_bound,
+            ..
+        } => format!(
+            "aborting: `{}` cannot pass any more: {} of {} good, upper bound {:.4}% < {}",
+            a.slo,
+            good,
+            eligible,
+            upper_bound * 100.0,
+            a.objective
+        ),
+        AbortEvidence::Count { count } => format!(
+            "aborting: `{}` cannot pass any more: {count} counted so far (the final count can only be higher), not {}",
+            a.slo, a.objective
+        ),
+    }
 }
 
 /// The good and eligible requests of an SLO's traffic in a snapshot: its
@@ -292,28 +335,38 @@ pub fn slo_counts(slo: &Slo, snap: &LiveSnapshot) -> Counts {
     )
 }
 
-/// The first SLO with `abort = true` that the snapshot proves cannot pass.
+/// The first SLO with `abort = true` that the snapshot proves cannot pass:
+/// an availability floor refuted by its upper bound, or an over-admission
+/// count already over its ceiling.
 pub fn abort_check(s: &Scenario, snap: &LiveSnapshot) -> Option<Aborted> {
+    let at_ms = snap.now.elapsed.as_millis() as u64;
     let confidence = Confidence::new(s.confidence).ok()?;
-    s.slos
+    let availability = s
+        .slos
         .iter()
         .filter(|o| o.abort && o.metric == Metric::Availability)
         .find_map(|slo| {
             let counts = slo_counts(slo, snap);
             let est = availability_refuted(counts, &slo.objective, confidence)?;
-            let at_ms = snap.now.elapsed.as_millis() as u64;
             Some(Aborted {
                 slo: slo.name.clone(),
                 objective: slo.objective.to_string(),
                 at_ms,
                 second: (at_ms / 1000) as u32,
-                good: counts.good(),
-                eligible: counts.eligible(),
-                upper_bound: est.upper,
+                evidence: AbortEvidence::Availability {
+                    good: counts.good(),
+                    eligible: counts.eligible(),
+                    upper_bound: est.upper,
+                    confidence: s.confidence,
+                },
                 target: slo.objective.target,
-                confidence: s.confidence,
             })
+        });
+    availability.or_else(|| {
+        super::count_abort::count_exceeded(s, Metric::ThrottleOverAdmitted, at_ms, |slo| {
+            super::count_abort::over_admitted_so_far(slo, snap)
         })
+    })
 }
 
 #[cfg(test)]

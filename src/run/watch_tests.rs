@@ -62,6 +62,7 @@ fn snapshot(elapsed_ms: u64) -> LiveSnapshot {
         tenants: BTreeMap::new(),
         finished: false,
         lost: 0,
+        over_admitted: BTreeMap::new(),
     }
 }
 
@@ -113,10 +114,73 @@ fn the_abort_record_carries_the_time_the_counts_and_the_bound() {
     }];
     let a = abort_check(&sc, &snapshot(4_250)).expect("10 bad in 60 refutes 99%");
     assert_eq!((a.at_ms, a.second), (4_250, 4));
-    assert_eq!((a.good, a.eligible), (50, 60));
+    let AbortEvidence::Availability {
+        good,
+        eligible,
+        upper_bound,
+        confidence,
+    } = a.evidence
+    else {
+        panic!("availability evidence: {a:?}")
+    };
+    assert_eq!((good, eligible, confidence), (50, 60, 0.95));
     assert_eq!(a.slo, "availability{tenant=beta}");
-    assert!(a.upper_bound < 0.99, "{a:?}");
+    assert!(upper_bound < 0.99, "{a:?}");
     // Without abort = true nothing fires, whatever the counts.
     sc.slos[0].abort = false;
     assert!(abort_check(&sc, &snapshot(4_250)).is_none());
+}
+
+fn over_admitted_slo(tenant: Option<&str>, objective: &str) -> Slo {
+    let name = tenant.map_or("throttle.over_admitted".to_owned(), |t| {
+        format!("throttle.over_admitted{{tenant={t}}}")
+    });
+    Slo {
+        name,
+        metric: Metric::ThrottleOverAdmitted,
+        filters: Filters {
+            tenant: tenant.map(Into::into),
+            ..Filters::default()
+        },
+        objective: Objective::parse(objective, Unit::Count).unwrap(),
+        abort: true,
+    }
+}
+
+#[test]
+fn an_over_admission_count_over_its_ceiling_aborts_with_the_count() {
+    use crate::metrics::live_throttle::OverAdmittedSoFar;
+    let judged = |over_admitted, attempts| OverAdmittedSoFar {
+        over_admitted,
+        attempts,
+    };
+    let mut snap = snapshot(7_500);
+    snap.over_admitted = BTreeMap::from([
+        ("acme".to_owned(), judged(3, 100)),
+        ("beta".to_owned(), judged(2, 40)),
+    ]);
+    let mut sc = crate::summary::build::tests::scenario("instances = 1", "");
+    let fires = |sc: &mut Scenario, slo: Slo| {
+        sc.slos = vec![slo];
+        abort_check(sc, &snap)
+    };
+    // All tenants: 3 + 2 = 5 so far.
+    let a = fires(&mut sc, over_admitted_slo(None, "<= 4")).expect("5 > 4");
+    assert_eq!(a.evidence, AbortEvidence::Count { count: 5 });
+    assert_eq!((a.at_ms, a.second, a.target), (7_500, 7, 4.0));
+    assert_eq!(a.objective, "<= 4");
+    assert!(fires(&mut sc, over_admitted_slo(None, "<= 5")).is_none());
+    assert!(fires(&mut sc, over_admitted_slo(None, "< 5")).is_some());
+    // The tenant filter selects as the final figure does.
+    let a = fires(&mut sc, over_admitted_slo(Some("beta"), "< 2")).expect("2 is not < 2");
+    assert_eq!(a.evidence, AbortEvidence::Count { count: 2 });
+    assert!(fires(&mut sc, over_admitted_slo(Some("beta"), "<= 2")).is_none());
+    // A tenant not judged yet is not measured: nothing fires, even on `< 0`.
+    let mut none = over_admitted_slo(Some("gamma"), "< 0");
+    none.filters.tenant = Some("gamma".into());
+    assert!(fires(&mut sc, none).is_none());
+    // Without abort = true nothing fires.
+    let mut quiet = over_admitted_slo(None, "<= 0");
+    quiet.abort = false;
+    assert!(fires(&mut sc, quiet).is_none());
 }

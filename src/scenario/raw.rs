@@ -114,8 +114,9 @@ pub struct RawSloTable {
     /// `"OP VALUE"`, e.g. `">= 99.9%"`.
     pub objective: String,
     /// Stop the run (exit 1) as soon as this SLO cannot pass any more: for
-    /// availability when the upper confidence bound falls below the target
-    /// (docs/live.md). Default false.
+    /// availability when the upper confidence bound falls below the target;
+    /// for `throttle.over_admitted` and `auth.hostile_backend_requests` when
+    /// the count so far is over the ceiling (docs/live.md). Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<bool>,
 }

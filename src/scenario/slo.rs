@@ -259,6 +259,14 @@ pub struct Filters {
     pub window: Window,
 }
 
+impl Filters {
+    /// Whether the tenant filter (if any) selects tenant `id`: how per-tenant
+    /// figures (throttle) are selected, at the end and while the run goes.
+    pub fn selects_tenant(&self, id: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == id)
+    }
+}
+
 /// The filter names a selector accepts.
 pub const FILTER_NAMES: &[&str] = &["tenant", "route", "phase", "window"];
 

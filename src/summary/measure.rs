@@ -160,7 +160,7 @@ impl Evidence<'_> {
             .rec
             .tenants
             .iter()
-            .filter(|(id, _)| f.tenant.as_ref().is_none_or(|t| t == *id))
+            .filter(|(id, _)| f.selects_tenant(id))
             .collect();
         if tenants.is_empty() {
             return Measured::Nothing;

@@ -122,6 +122,11 @@ impl Supervisor {
         *self.0.on_replaced.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
+    /// Seconds now on the run clock (the clock of the lifecycle events).
+    pub fn now_s(&self) -> f64 {
+        self.clock_s(Instant::now())
+    }
+
     /// Seconds of `at` on the run clock (from creation until the clock is set).
     fn clock_s(&self, at: Instant) -> f64 {
         let start = self

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::live::{LiveHub, LivePhase, LiveSecondView, LiveView};
+use crate::metrics::live_throttle::{OverAdmittedSoFar, ThrottleFeed};
 use crate::metrics::{Layout, OutcomeCounts, TenantSecond};
 
 use super::plan::LoadPlan;
@@ -116,6 +117,10 @@ pub struct LiveSnapshot {
     /// Worker-seconds the feed lost (a reader that fell minutes behind): when
     /// not 0, these figures undercount; the results at the end do not.
     pub lost: u64,
+    /// The latest over-admission count by tenant id, of the tenants judged
+    /// live (`TrafficOptions::live_judged_tenants`): a lower bound of the
+    /// final figure, judged about once a second.
+    pub over_admitted: BTreeMap<String, OverAdmittedSoFar>,
 }
 
 impl LiveSnapshot {
@@ -149,7 +154,13 @@ fn summary(layout: &Layout, s: &LiveSecondView) -> SecondSummary {
     }
 }
 
-fn snapshot(view: &LiveView, now: LiveNow, workers: usize, finished: bool) -> LiveSnapshot {
+fn snapshot(
+    view: &LiveView,
+    now: LiveNow,
+    workers: usize,
+    finished: bool,
+    judged: &Judging,
+) -> LiveSnapshot {
     let skip = view.seconds.len().saturating_sub(RECENT_SECONDS);
     LiveSnapshot {
         layout: Arc::clone(&view.layout),
@@ -177,6 +188,11 @@ fn snapshot(view: &LiveView, now: LiveNow, workers: usize, finished: bool) -> Li
             .collect(),
         finished,
         lost: view.lost,
+        over_admitted: judged
+            .latest
+            .iter()
+            .filter_map(|(t, v)| Some((view.layout.tenants.get(*t)?.clone(), *v)))
+            .collect(),
     }
 }
 
@@ -201,6 +217,78 @@ fn gauges(plan: &LoadPlan, counters: &[Arc<LiveCounters>], total: Duration) -> L
     }
 }
 
+/// The live over-admission judge: the feed is judged on the blocking pool
+/// (O(n log n) over each tenant's attempts so far: never on a runtime
+/// thread), one job at a time, at most once per [`JUDGE_EVERY`] and never
+/// busier than a third of one core (the wait after a job is twice its length).
+struct Judging {
+    /// The feed, when no job holds it.
+    home: Option<ThrottleFeed>,
+    job: Option<tokio::task::JoinHandle<ThrottleFeed>>,
+    /// Attempts that arrived while a job held the feed.
+    waiting: Vec<crate::metrics::live_throttle::LiveThrottle>,
+    latest: BTreeMap<usize, OverAdmittedSoFar>,
+    next: tokio::time::Instant,
+    started: tokio::time::Instant,
+}
+
+/// How often the live over-admission count is judged at most.
+pub const JUDGE_EVERY: Duration = Duration::from_secs(1);
+
+impl Judging {
+    fn new() -> Self {
+        let now = tokio::time::Instant::now();
+        Judging {
+            home: Some(ThrottleFeed::default()),
+            job: None,
+            waiting: Vec::new(),
+            latest: BTreeMap::new(),
+            next: now,
+            started: now,
+        }
+    }
+
+    /// Take the hub's new attempts, and start a job when one is due.
+    fn tick(&mut self, hub: &mut LiveHub) {
+        self.waiting.extend(hub.take_throttle());
+        let Some(feed) = self.home.as_mut() else {
+            return;
+        };
+        self.waiting.drain(..).for_each(|b| feed.add(b));
+        let now = tokio::time::Instant::now();
+        if now >= self.next && feed.has_new() {
+            let mut feed = self.home.take().unwrap_or_default();
+            self.started = now;
+            self.job = Some(tokio::task::spawn_blocking(move || {
+                feed.judge();
+                feed
+            }));
+        }
+    }
+
+    /// A job ended: keep its judgement (a job that panicked ends the judging).
+    fn done(&mut self, r: Result<ThrottleFeed, tokio::task::JoinError>) {
+        self.job = None;
+        if let Ok(feed) = r {
+            self.latest = feed.judged();
+            let took = self.started.elapsed();
+            self.next =
+                tokio::time::Instant::now() + JUDGE_EVERY.saturating_sub(took).max(took * 2);
+            self.home = Some(feed);
+        }
+    }
+}
+
+/// The end of the running judge job (pending forever when there is none).
+async fn job_done(
+    job: &mut Option<tokio::task::JoinHandle<ThrottleFeed>>,
+) -> Result<ThrottleFeed, tokio::task::JoinError> {
+    match job {
+        Some(j) => j.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Merge and publish until `stop` (the traffic ended: every worker has sent
 /// its last second), then publish the final snapshot, marked finished.
 pub(crate) async fn publish(
@@ -213,14 +301,17 @@ pub(crate) async fn publish(
 ) {
     let mut ticker = tokio::time::interval(PUBLISH_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut judging = Judging::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             // Merge as seconds arrive, so a snapshot's work stays small.
             got = hub.next() => if got.is_none() { break },
+            r = job_done(&mut judging.job) => judging.done(r),
             _ = ticker.tick() => {
+                judging.tick(&mut hub);
                 let view = hub.drain();
-                out.publish(snapshot(view, gauges(&plan, &counters, total), plan.workers, false));
+                out.publish(snapshot(view, gauges(&plan, &counters, total), plan.workers, false, &judging));
             }
         }
     }
@@ -230,5 +321,6 @@ pub(crate) async fn publish(
         gauges(&plan, &counters, total),
         plan.workers,
         true,
+        &judging,
     ));
 }

@@ -90,7 +90,9 @@ pub async fn run_traffic(
     let hub = options.live.as_ref().map(|_| {
         let (tx, hub) =
             crate::metrics::live::channel(Arc::clone(&load_plan.layout), load_plan.run_start);
-        load_plan.live = Some(tx);
+        let judged = load_plan.layout.tenants.iter();
+        let judged = judged.map(|t| options.live_judged_tenants.contains(t));
+        load_plan.live = Some(tx.judging(judged.collect()));
         hub
     });
     let load_plan = Arc::new(load_plan);

@@ -85,6 +85,9 @@ pub struct TrafficOptions {
     /// Publish what the run has measured so far here, a few times a second
     /// (the dashboard, the exporters and the abort rule read it).
     pub live: Option<super::live::LiveWatch>,
+    /// Tenants whose over-admissions the live feed judges while the run goes
+    /// (those an abort SLO on `throttle.over_admitted` selects).
+    pub live_judged_tenants: Vec<String>,
 }
 
 impl Default for TrafficOptions {
@@ -98,6 +101,7 @@ impl Default for TrafficOptions {
             client: ClientKind::default(),
             protocol: crate::scenario::HttpProtocol::default(),
             live: None,
+            live_judged_tenants: Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod support;
 
 mod commands;
+mod count_abort;
 mod credentials;
 mod e2e;
 mod flows;

@@ -71,11 +71,35 @@ fn abort_is_refused_where_it_cannot_be_honoured_with_the_reason() {
     for (slo, expected) in [
         (
             "\"latency.p99\" = { objective = \"< 150ms\", abort = true }",
-            "`abort = true` is supported for `availability` only: `latency.p99` is not measured exactly while the run goes",
+            "`abort = true` is supported for `availability`, `throttle.over_admitted` and `auth.hostile_backend_requests` only: `latency.p99` is not measured exactly while the run goes",
         ),
         (
             "\"integrity.lost_writes\" = { objective = \"== 0\", abort = true }",
-            "`abort = true` is supported for `availability` only: `integrity.lost_writes`",
+            "`abort = true` is not supported for `integrity.lost_writes`: it is known only from the read-back after the traffic",
+        ),
+        (
+            "\"integrity.duplicates\" = { objective = \"<= 0\", abort = true }",
+            "`abort = true` is not supported for `integrity.duplicates`: it is known only from the read-back",
+        ),
+        (
+            "\"throttle.wrongful\" = { objective = \"<= 0\", abort = true }",
+            "`abort = true` is not supported for `throttle.wrongful`: a 429 that looks wrongful over the attempts seen so far can be justified by an attempt still in flight",
+        ),
+        (
+            "\"throttle.over_admitted\" = { objective = \">= 1\", abort = true }",
+            "`abort = true` on the count `throttle.over_admitted` needs a ceiling (`<=` or `<`), not `>= 1`",
+        ),
+        (
+            "\"auth.hostile_backend_requests\" = { objective = \"== 0\", abort = true }",
+            "`abort = true` on the count `auth.hostile_backend_requests` needs a ceiling (`<=` or `<`), not `== 0`",
+        ),
+        (
+            "\"throttle.over_admitted{phase=steady}\" = { objective = \"<= 0\", abort = true }",
+            "`abort = true` on `throttle.over_admitted` with a filter: its figure is measured per tenant over the whole run: only a `tenant` filter can go with `abort`",
+        ),
+        (
+            "\"auth.hostile_backend_requests{tenant=acme}\" = { objective = \"<= 0\", abort = true }",
+            "`abort = true` on `auth.hostile_backend_requests` with a filter: its figure is measured over the whole run: no filter can go with `abort`",
         ),
         (
             "\"availability{window=fault:0}\" = { objective = \">= 99%\", abort = true }",
@@ -90,6 +114,18 @@ fn abort_is_refused_where_it_cannot_be_honoured_with_the_reason() {
         assert!(err.contains(expected), "{slo}:\n{err}");
         assert!(err.contains("slo."), "located: {err}");
     }
+}
+
+#[test]
+fn abort_is_accepted_on_the_counts_that_can_only_grow_with_a_ceiling() {
+    let loaded = parse(concat!(
+        "\"throttle.over_admitted\" = { objective = \"<= 0\", abort = true }\n",
+        "\"throttle.over_admitted{tenant=acme}\" = { objective = \"< 3\", abort = true }\n",
+        "\"auth.hostile_backend_requests\" = { objective = \"<= 0\", abort = true }\n",
+    ))
+    .unwrap();
+    assert!(loaded.scenario.slos.iter().all(|o| o.abort));
+    assert_eq!(loaded.scenario.slos.len(), 3);
 }
 
 #[test]

@@ -307,6 +307,21 @@ fn slo_line<'a>(slo: &'a Slo, s: &LiveSnapshot, confidence: f64) -> Line<'a> {
                 )
             }
         }
+        Metric::ThrottleOverAdmitted if slo.abort => {
+            match crate::run::count_abort::over_admitted_so_far(slo, s) {
+                // A lower bound of the final count (docs/live.md).
+                Some(n) => {
+                    let ok = slo.objective.op.holds(n as f64, slo.objective.target);
+                    let color = if ok { Color::Green } else { Color::Red };
+                    (format!("at least {n} so far"), color)
+                }
+                None => ("—".into(), Color::Reset),
+            }
+        }
+        Metric::AuthHostileBackendRequests if slo.abort => (
+            "watched while the run goes, judged after it".into(),
+            Color::DarkGray,
+        ),
         _ => ("judged after the run".into(), Color::DarkGray),
     };
     Line::from(vec![
@@ -370,4 +385,83 @@ fn secs(d: Duration) -> String {
 
 fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::metrics::Layout;
+    use crate::metrics::live_throttle::OverAdmittedSoFar;
+    use crate::scenario::slo::{Filters, Objective, Unit};
+    use crate::traffic::live::LiveNow;
+
+    fn snapshot(over_admitted: BTreeMap<String, OverAdmittedSoFar>) -> LiveSnapshot {
+        LiveSnapshot {
+            layout: Arc::new(Layout {
+                phases: Vec::new(),
+                tenants: vec!["acme".into()],
+            }),
+            run_start: Instant::now(),
+            now: LiveNow {
+                elapsed: Duration::from_secs(3),
+                total: Duration::from_secs(60),
+                target_rate: 0.0,
+                answered: 0,
+                bad: 0,
+                dropped: 0,
+                in_flight: 0,
+                p99_us: 0,
+            },
+            seconds: Vec::new(),
+            complete_through: None,
+            keys: BTreeMap::new(),
+            phases: Vec::new(),
+            latency: Vec::new(),
+            service: Vec::new(),
+            tenants: BTreeMap::new(),
+            finished: false,
+            lost: 0,
+            over_admitted,
+        }
+    }
+
+    fn text(line: &Line<'_>) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn an_over_admission_abort_slo_shows_its_live_lower_bound() {
+        let slo = Slo {
+            name: "throttle.over_admitted".into(),
+            metric: Metric::ThrottleOverAdmitted,
+            filters: Filters::default(),
+            objective: Objective::parse("<= 2", Unit::Count).unwrap(),
+            abort: true,
+        };
+        let judged = OverAdmittedSoFar {
+            over_admitted: 3,
+            attempts: 40,
+        };
+        let s = snapshot(BTreeMap::from([("acme".to_owned(), judged)]));
+        let line = slo_line(&slo, &s, 0.95);
+        assert_eq!(
+            text(&line),
+            "throttle.over_admitted [abort] <= 2: at least 3 so far"
+        );
+        assert_eq!(line.spans[1].style.fg, Some(Color::Red));
+        // Nothing judged yet: not measured, not 0.
+        let line = slo_line(&slo, &snapshot(BTreeMap::new()), 0.95);
+        assert_eq!(text(&line), "throttle.over_admitted [abort] <= 2: —");
+        // Without abort the feed does not judge it.
+        let quiet = Slo {
+            abort: false,
+            ..slo
+        };
+        let line = slo_line(&quiet, &s, 0.95);
+        assert!(text(&line).ends_with("judged after the run"));
+    }
 }

@@ -70,6 +70,7 @@ fn snapshot(elapsed_s: u64, finished: bool) -> LiveSnapshot {
         )]),
         finished,
         lost: 0,
+        over_admitted: BTreeMap::new(),
     }
 }
 

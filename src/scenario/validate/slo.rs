@@ -66,14 +66,55 @@ pub(super) fn slos(
 }
 
 /// Whether `abort = true` can be honoured for this SLO: the live feed must
-/// measure its figure exactly while the run goes, and the rule must be one
-/// that "cannot pass any more" can be proven for (docs/live.md).
+/// measure its figure while the run goes, and the rule must be one that
+/// "cannot pass any more" can be proven for (docs/live.md).
 fn abortable(metric: Metric, objective: &Objective, filters: &Filters) -> Result<(), String> {
-    if metric != Metric::Availability {
+    let count = match metric {
+        Metric::Availability => return abortable_availability(objective, filters),
+        Metric::ThrottleOverAdmitted | Metric::AuthHostileBackendRequests => metric,
+        Metric::ThrottleWrongful => {
+            return Err(format!(
+                "`abort = true` is not supported for `{metric}`: a 429 that looks wrongful over the attempts seen so far can be justified by an attempt still in flight (sent before it, answered later), so the count so far is not a lower bound of the final one"
+            ));
+        }
+        Metric::IntegrityLostWrites
+        | Metric::IntegrityDuplicates
+        | Metric::IntegrityMismatched
+        | Metric::IntegrityUnkeyedDuplicates => {
+            return Err(format!(
+                "`abort = true` is not supported for `{metric}`: it is known only from the read-back after the traffic, so the run cannot know early that it cannot pass"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "`abort = true` is supported for `availability`, `throttle.over_admitted` and `auth.hostile_backend_requests` only: `{metric}` is not measured exactly while the run goes (its figure is known after the traffic, or later traffic can still move it either way), so the run cannot know early that it cannot pass"
+            ));
+        }
+    };
+    if !matches!(objective.op, Op::Le | Op::Lt) {
         return Err(format!(
-            "`abort = true` is supported for `availability` only: `{metric}` is not measured exactly while the run goes (its figure is known after the traffic, from the read-back, the throttle replay or the whole recording), so the run cannot know early that it cannot pass"
+            "`abort = true` on the count `{count}` needs a ceiling (`<=` or `<`), not `{objective}`: a count can only grow, so only a ceiling can be exceeded early"
         ));
     }
+    let per_tenant = metric == Metric::ThrottleOverAdmitted;
+    if filters.window != Window::All
+        || filters.route.is_some()
+        || filters.phase.is_some()
+        || (!per_tenant && filters.tenant.is_some())
+    {
+        let allowed = if per_tenant {
+            "per tenant over the whole run: only a `tenant` filter"
+        } else {
+            "over the whole run: no filter"
+        };
+        return Err(format!(
+            "`abort = true` on `{count}` with a filter: its figure is measured {allowed} can go with `abort`"
+        ));
+    }
+    Ok(())
+}
+
+fn abortable_availability(objective: &Objective, filters: &Filters) -> Result<(), String> {
     if !matches!(objective.op, Op::Ge | Op::Gt) {
         return Err(format!(
             "`abort = true` needs an availability floor (`>=` or `>`), not `{objective}`"
