@@ -369,6 +369,7 @@ mod tests {
                 hostile_backend_requests: Some(1),
                 host_cores: Some(2),
                 aborted: None,
+                pools: None,
             },
             scenario_toml: "name = \"s\"".into(),
         }

@@ -120,6 +120,7 @@ pub async fn execute(
         hostile_backend_requests,
         schedule_started,
         api_readback,
+        pools,
         ..
     } = result?;
     Ok(RunResults {
@@ -141,6 +142,7 @@ pub async fn execute(
         }),
         hostile_backend_requests,
         aborted,
+        pools,
         host_cores: std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u32),
@@ -161,6 +163,8 @@ struct Inner {
     /// The wall-clock instant the schedule began.
     schedule_started: std::time::SystemTime,
     api_readback: Option<crate::traffic::readback::ApiReadback>,
+    /// The pools watched during the run.
+    pools: Option<crate::results::PoolWatch>,
 }
 
 /// The path of an external gateway's URL, which prefixes every request path.
@@ -260,6 +264,17 @@ async fn drive(
         done: traffic_done.clone(),
     });
     let watching = Watch::run_some(watcher);
+    // Who is ejected, as it happens, when anything watches the run.
+    let pools = gateways.pools.clone();
+    let pools = async {
+        match &live {
+            Some(_) => {
+                super::pools::watch(&driver.http, pools, run_start, sink, traffic_done.clone())
+                    .await
+            }
+            None => None,
+        }
+    };
     let traffic = async {
         let r = run_traffic(
             traffic_plan,
@@ -272,7 +287,7 @@ async fn drive(
         traffic_done.cancel();
         r
     };
-    let (recording, events, aborted) = tokio::join!(traffic, faults, watching);
+    let (recording, events, aborted, pools) = tokio::join!(traffic, faults, watching, pools);
     let recording = recording?;
     // The faults have ended (their reverts ran when the timeline stopped): what the
     // service acknowledged is read back now, through its API, before teardown.
@@ -287,9 +302,8 @@ async fn drive(
         )
         .await
     };
-    let counters = super::scrape::scrape_counters(&driver.http, &gateways.admins).await;
-    let hostile_backend_requests =
-        super::scrape::hostile_backend_requests(&driver.http, up.admin, supervisor).await;
+    let (gateway_counters, hostile_backend_requests) =
+        scrape_after(up, &driver.http, &gateways.admins).await;
     Ok(Inner {
         recording,
         api_readback,
@@ -297,11 +311,23 @@ async fn drive(
         partial: stop.is_cancelled(),
         // An interruption wins: its verdict is withheld whatever fired before.
         aborted: aborted.filter(|_| !stop.is_cancelled()),
-        gateway_counters: counters,
+        gateway_counters,
         redis_url: up.redis_url.clone(),
         hostile_backend_requests,
         schedule_started,
+        pools,
     })
+}
+
+/// The counters only the gateways and backends know, read after the traffic.
+async fn scrape_after(
+    up: &Bringup<'_>,
+    http: &reqwest::Client,
+    admins: &[SocketAddr],
+) -> (std::collections::BTreeMap<String, f64>, Option<u64>) {
+    let counters = super::scrape::scrape_counters(http, admins).await;
+    let hostile = super::scrape::hostile_backend_requests(http, up.admin, up.supervisor).await;
+    (counters, hostile)
 }
 
 /// Create a folder of the run.

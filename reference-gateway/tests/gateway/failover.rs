@@ -244,8 +244,16 @@ async fn the_ejected_gauge_is_1_while_a_connect_ejection_is_in_force_then_0() {
     let dead = closed_port().await;
     let gw = spawn_gateway(config(&[up.addr, dead])).await;
     let m = gw.gateway.metrics_text();
-    assert_eq!(instance_gauge(&m, "gateway_upstream_ejected", dead), Some(0), "{m}");
-    assert_eq!(instance_gauge(&m, "gateway_upstream_healthy", dead), Some(1), "{m}");
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", dead),
+        Some(0),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_healthy", dead),
+        Some(1),
+        "{m}"
+    );
     // Round robin reaches the dead instance within two requests: its refused connect
     // ejects it (the request itself goes on to the live instance, outside the budget).
     let c = client();
@@ -254,9 +262,21 @@ async fn the_ejected_gauge_is_1_while_a_connect_ejection_is_in_force_then_0() {
         assert_eq!(r.status(), 200);
     }
     let m = gw.gateway.metrics_text();
-    assert_eq!(instance_gauge(&m, "gateway_upstream_ejected", dead), Some(1), "{m}");
-    assert_eq!(instance_gauge(&m, "gateway_upstream_healthy", dead), Some(0), "{m}");
-    assert_eq!(instance_gauge(&m, "gateway_upstream_ejected", up.addr), Some(0), "{m}");
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", dead),
+        Some(1),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_healthy", dead),
+        Some(0),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", up.addr),
+        Some(0),
+        "{m}"
+    );
     assert!(counter(&m, "gateway_connect_ejections_total") >= 1, "{m}");
     // The first ejection lasts UNREACHABLE_EJECTION (1 s); then it is readmitted (no
     // health checks here, so it counts as healthy again). Poll until then, with a deadline.
@@ -264,10 +284,17 @@ async fn the_ejected_gauge_is_1_while_a_connect_ejection_is_in_force_then_0() {
     loop {
         let m = gw.gateway.metrics_text();
         if instance_gauge(&m, "gateway_upstream_ejected", dead) == Some(0) {
-            assert_eq!(instance_gauge(&m, "gateway_upstream_healthy", dead), Some(1), "{m}");
+            assert_eq!(
+                instance_gauge(&m, "gateway_upstream_healthy", dead),
+                Some(1),
+                "{m}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never readmitted:\n{m}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never readmitted:\n{m}"
+        );
         // The wait for the ejection to expire is what this loop is for.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

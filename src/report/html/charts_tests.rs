@@ -96,6 +96,7 @@ fn results(
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     }
 }
 
