@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::watch::{EventSink, HappeningKind};
+use super::watch::{EventSink, HappeningKind, RunEvent};
 use crate::results::{PoolChange, PoolEvent, PoolWatch};
 
 /// How often each gateway's pools are read.
@@ -51,6 +51,18 @@ pub struct Gauges {
 pub struct Known {
     pub ejected: bool,
     pub unhealthy: bool,
+}
+
+impl Known {
+    /// What is known after `change` (a watcher of the events keeps this).
+    pub fn apply(&mut self, change: PoolChange) {
+        match change {
+            PoolChange::Ejected => self.ejected = true,
+            PoolChange::Readmitted => self.ejected = false,
+            PoolChange::Unhealthy => self.unhealthy = true,
+            PoolChange::Healthy => self.unhealthy = false,
+        }
+    }
 }
 
 /// One instance's changes from what was known to what a poll saw, in the
@@ -251,6 +263,7 @@ pub(super) async fn watch(
                 };
                 if let Some(sink) = sink {
                     sink.happened(e.at_s, HappeningKind::Pool(e.event), text(&e));
+                    sink.send(RunEvent::Pool(e.clone()));
                 }
                 out.events.push(e);
             }

@@ -39,6 +39,9 @@ pub enum RunEvent {
     },
     /// Something happened at `at_s` on the run clock.
     Happened(Happening),
+    /// A gateway's pool changed an instance's state: the same change as the
+    /// `Happened` just before it, for a watcher that keeps each pool's state.
+    Pool(crate::results::PoolEvent),
 }
 
 /// One thing that happened during the run.
