@@ -212,17 +212,16 @@ struct Gateway {
     since_s: f64,
 }
 
-/// Poll every gateway until `done`; `None` when there is nothing to watch.
+/// Poll every gateway until `done`; `None` when there is nothing to watch
+/// (`watched` is `None` when nothing watches the run).
 pub(super) async fn watch(
     http: &reqwest::Client,
-    watched: Watched,
+    watched: Option<Watched>,
     run_start: Instant,
     sink: Option<&EventSink>,
     done: CancellationToken,
 ) -> Option<PoolWatch> {
-    if watched.gateways.is_empty() {
-        return None;
-    }
+    let watched = watched.filter(|w| !w.gateways.is_empty())?;
     let mut gateways: Vec<Gateway> = watched
         .gateways
         .iter()

@@ -226,8 +226,7 @@ async fn drive(
     let schedule_started = std::time::SystemTime::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
-    let readback_plan = traffic_plan.clone();
-    let readback_targets = gateways.targets.clone();
+    let readback = (traffic_plan.clone(), gateways.targets.clone(), base_path(s));
     let live = super::watch::live_feed(options.live.as_ref(), options.events.is_some(), s);
     let traffic_options = TrafficOptions {
         workers: options.workers,
@@ -265,16 +264,8 @@ async fn drive(
     });
     let watching = Watch::run_some(watcher);
     // Who is ejected, as it happens, when anything watches the run.
-    let pools = gateways.pools.clone();
-    let pools = async {
-        match &live {
-            Some(_) => {
-                super::pools::watch(&driver.http, pools, run_start, sink, traffic_done.clone())
-                    .await
-            }
-            None => None,
-        }
-    };
+    let watched = live.as_ref().map(|_| gateways.pools.clone());
+    let pools = super::pools::watch(&driver.http, watched, run_start, sink, traffic_done.clone());
     let traffic = async {
         let r = run_traffic(
             traffic_plan,
@@ -289,19 +280,7 @@ async fn drive(
     };
     let (recording, events, aborted, pools) = tokio::join!(traffic, faults, watching, pools);
     let recording = recording?;
-    // The faults have ended (their reverts ran when the timeline stopped): what the
-    // service acknowledged is read back now, through its API, before teardown.
-    let api_readback = if stop.is_cancelled() {
-        None
-    } else {
-        crate::traffic::readback::read_back(
-            &readback_plan,
-            &base_path(s),
-            readback_targets,
-            &recording.ledger,
-        )
-        .await
-    };
+    let api_readback = api_read_back(&stop, readback, &recording).await;
     let (gateway_counters, hostile_backend_requests) =
         scrape_after(up, &driver.http, &gateways.admins).await;
     Ok(Inner {
@@ -317,6 +296,21 @@ async fn drive(
         schedule_started,
         pools,
     })
+}
+
+/// The faults have ended (their reverts ran when the timeline stopped): what the
+/// service acknowledged is read back now, through its API, before teardown.
+/// `readback` is the run's traffic plan, its targets and its base path.
+async fn api_read_back(
+    stop: &CancellationToken,
+    readback: (TrafficPlan, Vec<crate::traffic::Target>, String),
+    recording: &Recording,
+) -> Option<crate::traffic::readback::ApiReadback> {
+    if stop.is_cancelled() {
+        return None;
+    }
+    let (plan, targets, base) = readback;
+    crate::traffic::readback::read_back(&plan, &base, targets, &recording.ledger).await
 }
 
 /// The counters only the gateways and backends know, read after the traffic.
