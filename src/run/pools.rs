@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,6 +34,56 @@ pub const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) struct Watched {
     pub gateways: Vec<(String, SocketAddr)>,
     pub instances: HashMap<String, String>,
+    /// Where the exporters read each instance's ejected state (when they run).
+    pub gauges: Option<PoolGauges>,
+}
+
+impl Watched {
+    /// This, with the exporters' gauges.
+    pub fn with_gauges(&self, gauges: Option<PoolGauges>) -> Self {
+        Self {
+            gauges,
+            ..self.clone()
+        }
+    }
+}
+
+/// One instance's ejected state in one gateway's pool, as its last answered
+/// poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceEjected {
+    pub gateway: String,
+    pub upstream: String,
+    pub instance: String,
+    pub ejected: bool,
+}
+
+/// The latest ejected state of every instance, shared by the poller with the
+/// exporters (`ninefold_instance_ejected`). The lock is held only to copy.
+#[derive(Debug, Clone, Default)]
+pub struct PoolGauges(Arc<Mutex<BTreeMap<GaugeKey, bool>>>);
+
+/// (gateway, upstream, instance).
+type GaugeKey = (String, String, String);
+
+impl PoolGauges {
+    fn set(&self, gateway: &str, upstream: &str, instance: &str, ejected: bool) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.insert((gateway.into(), upstream.into(), instance.into()), ejected);
+    }
+
+    /// Every instance seen so far, by gateway, pool and instance.
+    pub fn read(&self) -> Vec<InstanceEjected> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        m.into_iter()
+            .map(|((gateway, upstream, instance), ejected)| InstanceEjected {
+                gateway,
+                upstream,
+                instance,
+                ejected,
+            })
+            .collect()
+    }
 }
 
 /// An instance's two gauges in one poll.
@@ -251,6 +302,12 @@ pub(super) async fn watch(
                 continue;
             };
             out.polls += 1;
+            if let Some(shared) = &watched.gauges {
+                for ((upstream, addr), now) in &gauges {
+                    let name = watched.instances.get(addr).unwrap_or(addr);
+                    shared.set(&g.name, upstream, name, now.ejected);
+                }
+            }
             for ((upstream, addr), change) in transitions(&mut g.known, &gauges) {
                 let e = PoolEvent {
                     at_s: got,

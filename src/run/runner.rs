@@ -79,6 +79,9 @@ pub struct RunOptions {
     /// Tell the run's events here as they happen (the dashboard's panel, or
     /// plain lines on stderr): see [`super::watch`].
     pub events: Option<super::watch::EventSink>,
+    /// Keep each instance's ejected state here for the exporters
+    /// (`ninefold_instance_ejected`), when the gateways' pools are polled.
+    pub pool_gauges: Option<super::pools::PoolGauges>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -264,7 +267,9 @@ async fn drive(
     });
     let watching = Watch::run_some(watcher);
     // Who is ejected, as it happens, when anything watches the run.
-    let watched = live.as_ref().map(|_| gateways.pools.clone());
+    let watched = live
+        .as_ref()
+        .map(|_| gateways.pools.with_gauges(options.pool_gauges.clone()));
     let pools = super::pools::watch(&driver.http, watched, run_start, sink, traffic_done.clone());
     let traffic = async {
         let r = run_traffic(
