@@ -1,8 +1,9 @@
 //! The raw results of a run: the serde model of `results.json`.
 //!
 //! [`RunResults`] is what `run/` leaves in the run folder (the merged
-//! recording, the fault and lifecycle events, the store read-back, the
-//! read-back through the API, the scraped gateway counters) and what `ninefold report`, `merge` and `compare`
+//! recording, the fault and lifecycle events, the pool events seen during
+//! the run, the store read-back, the read-back through the API, the scraped
+//! gateway counters) and what `ninefold report`, `merge` and `compare`
 //! read back. It sits above `metrics` (the recording), `faults` (the fault
 //! events) and `topology` (the lifecycle events), and below the summary that
 //! is built from it; it imports nothing from the stages that consume it.
@@ -89,13 +90,13 @@ pub struct PoolWatch {
 }
 
 /// A change of one instance's state in one gateway's pool. It happened in
-/// the interval (`since_s`, `at_s`] between two answered polls.
+/// the interval (`since_s`, `at_s`] between two answered polls (docs/live.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolEvent {
-    /// The run clock time of the poll that saw the change.
+    /// When the poll that saw the change was answered (run clock, s).
     pub at_s: f64,
-    /// The run clock time of the poll before it (the run clock's zero for
-    /// the first poll: every instance counts as up before it).
+    /// When the gateway's previous answered poll was sent (run clock, s; 0
+    /// for its first poll: every instance counts as up before it).
     pub since_s: f64,
     /// The gateway instance that told it (`gateway-0`).
     pub gateway: String,
