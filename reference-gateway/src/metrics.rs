@@ -292,24 +292,42 @@ impl Metrics {
     }
 }
 
-/// `gateway_upstream_healthy`, one row per instance of each pool.
+/// `gateway_upstream_healthy` and `gateway_upstream_ejected`, one row each per instance
+/// of each pool, from one read of the ejected set so the two agree.
 fn render_upstreams(out: &mut String, pools: &BTreeMap<String, Arc<Pool>>) {
-    let _ = writeln!(
-        out,
-        "# HELP gateway_upstream_healthy 1 if the instance is healthy and not ejected."
-    );
-    let _ = writeln!(out, "# TYPE gateway_upstream_healthy gauge");
-    for (name, pool) in pools {
-        let avail = pool.available_mask();
-        for (i, inst) in pool.instances.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "gateway_upstream_healthy{{upstream=\"{}\",instance=\"{}\",zone=\"{}\"}} {}",
-                escape(name),
-                inst.addr,
-                escape(inst.zone.as_deref().unwrap_or("")),
-                u8::from(avail & (1 << i) != 0)
-            );
+    let rows: Vec<(&String, &Arc<Pool>, u64, u64)> = pools
+        .iter()
+        .map(|(name, pool)| {
+            let ejected = pool.ejected_mask();
+            (name, pool, pool.healthy_mask() & !ejected, ejected)
+        })
+        .collect();
+    for (metric, help, pick) in [
+        (
+            "gateway_upstream_healthy",
+            "1 if the instance is healthy and not ejected.",
+            0,
+        ),
+        (
+            "gateway_upstream_ejected",
+            "1 while a passive ejection (connect failure or outlier) of the instance is in force.",
+            1,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        for (name, pool, avail, ejected) in &rows {
+            let mask = if pick == 0 { *avail } else { *ejected };
+            for (i, inst) in pool.instances.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{upstream=\"{}\",instance=\"{}\",zone=\"{}\"}} {}",
+                    escape(name),
+                    inst.addr,
+                    escape(inst.zone.as_deref().unwrap_or("")),
+                    u8::from(mask & (1 << i) != 0)
+                );
+            }
         }
     }
 }

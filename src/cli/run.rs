@@ -142,6 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             run_id,
             live: Some(watching.live.clone()),
             events: watching.events.take(),
+            // Made by the exporters when they run.
+            pool_gauges: None,
         },
         export: args.export.options(),
         stop: stop.clone(),

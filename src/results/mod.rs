@@ -1,8 +1,9 @@
 //! The raw results of a run: the serde model of `results.json`.
 //!
 //! [`RunResults`] is what `run/` leaves in the run folder (the merged
-//! recording, the fault and lifecycle events, the store read-back, the
-//! read-back through the API, the scraped gateway counters) and what `ninefold report`, `merge` and `compare`
+//! recording, the fault and lifecycle events, the pool events seen during
+//! the run, the store read-back, the read-back through the API, the scraped
+//! gateway counters) and what `ninefold report`, `merge` and `compare`
 //! read back. It sits above `metrics` (the recording), `faults` (the fault
 //! events) and `topology` (the lifecycle events), and below the summary that
 //! is built from it; it imports nothing from the stages that consume it.
@@ -67,6 +68,70 @@ pub struct RunResults {
     /// pass any more (`None`: it ran its course, or was interrupted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<Aborted>,
+    /// The gateways' pools watched during the run (instances ejected,
+    /// readmitted, failing or passing their health checks); `None` when
+    /// nothing watched them (no live feed, or no gateway of ninefold's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<PoolWatch>,
+}
+
+/// What polling the gateways' admin `/metrics` during the run saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolWatch {
+    /// The interval between polls, ms.
+    pub interval_ms: u64,
+    /// Polls answered (over all gateways).
+    pub polls: u64,
+    /// Polls that failed (no answer, or not the metrics text): skipped, and
+    /// the next answered poll's interval reaches back over them.
+    pub failed_polls: u64,
+    /// Every change seen, in the order seen.
+    pub events: Vec<PoolEvent>,
+}
+
+/// A change of one instance's state in one gateway's pool. It happened in
+/// the interval (`since_s`, `at_s`] between two answered polls (docs/live.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolEvent {
+    /// When the poll that saw the change was answered (run clock, s).
+    pub at_s: f64,
+    /// When the gateway's previous answered poll was sent (run clock, s; 0
+    /// for its first poll: every instance counts as up before it).
+    pub since_s: f64,
+    /// The gateway instance that told it (`gateway-0`).
+    pub gateway: String,
+    /// The pool (`[upstreams.NAME]`).
+    pub upstream: String,
+    /// The instance (`api-1`), or the address the gateway dials when ninefold
+    /// does not know it.
+    pub instance: String,
+    pub event: PoolChange,
+}
+
+/// How an instance's state in a pool changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolChange {
+    /// A passive ejection (a failed connect, or `outlier`) took it out.
+    Ejected,
+    /// Its passive ejection ended (expired, or a passing probe readmitted it).
+    Readmitted,
+    /// Not ejected, and failed by the active health checks.
+    Unhealthy,
+    /// Passing the health checks again.
+    Healthy,
+}
+
+impl PoolChange {
+    /// The word people read (`ejected`).
+    pub fn word(self) -> &'static str {
+        match self {
+            PoolChange::Ejected => "ejected",
+            PoolChange::Readmitted => "readmitted",
+            PoolChange::Unhealthy => "unhealthy",
+            PoolChange::Healthy => "healthy",
+        }
+    }
 }
 
 /// Why and when a run stopped early on an SLO's `abort = true`.

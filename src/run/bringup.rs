@@ -47,6 +47,8 @@ pub(super) struct Bringup<'a> {
 pub(super) struct Gateways {
     pub targets: Vec<Target>,
     pub admins: Vec<SocketAddr>,
+    /// The gateways of ninefold's whose pools are watched during the run.
+    pub pools: super::pools::Watched,
 }
 
 /// Links follow replaced instances to their new ports.
@@ -139,7 +141,7 @@ impl Bringup<'_> {
             GatewayTarget::External { url } => {
                 return Ok(Gateways {
                     targets: external_targets(url, &s.client).await?,
-                    admins: Vec::new(),
+                    ..Gateways::default()
                 });
             }
             GatewayTarget::Command {
@@ -161,8 +163,16 @@ impl Bringup<'_> {
             .map(|p| self.slot(p.instance.name(), gateway_args(&config), None))
             .collect();
         let mut gateways = Gateways::default();
-        for (_, ready, addr) in self.start_linked(slots).await? {
+        gateways.pools.instances = backends
+            .iter()
+            .map(|(name, link)| (link.to_string(), name.clone()))
+            .collect();
+        for (name, ready, addr) in self.start_linked(slots).await? {
             gateways.admins.extend(ready.admin);
+            gateways
+                .pools
+                .gateways
+                .extend(ready.admin.map(|a| (name, a)));
             if s.gateway.tls.is_some() {
                 // `[gateway.tls]`: spoken to as https://ADDR with `[client] tls`.
                 let url = format!("https://{addr}");

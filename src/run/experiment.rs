@@ -182,7 +182,8 @@ async fn start_export(
     let r = &options.runner;
     let labels = super::export::run_labels(plan, r.run_id.as_deref(), r.shard);
     let faults = super::export::fault_windows(plan);
-    let exporter = super::export::start(&options.export, &live, labels, faults).await?;
+    let pools = options.runner.pool_gauges.get_or_insert_default().clone();
+    let exporter = super::export::start(&options.export, &live, labels, faults, pools).await?;
     if let Some(addr) = exporter.addr {
         eprintln!("ninefold: metrics at http://{addr}/metrics");
     }

@@ -270,7 +270,8 @@ fn same_run(first: &ShardFolder, p: &ShardFolder) -> Result<(), MergeProblem> {
 /// of the whole run.
 ///
 /// Recordings merge exactly (histograms, counters, series, ledger); faults
-/// and process lifecycle come from shard 0, which drove the fault timeline;
+/// and process lifecycle come from shard 0, which drove the fault timeline,
+/// and so do the pool events (those of shard 0's own gateways);
 /// gateway counters are summed (each shard scraped its own gateways); store
 /// read-backs are concatenated (shards that share one system under test
 /// through `[gateway] url` have none; shards that each brought up their own
@@ -369,6 +370,7 @@ mod tests {
                 hostile_backend_requests: Some(1),
                 host_cores: Some(2),
                 aborted: None,
+                pools: None,
             },
             scenario_toml: "name = \"s\"".into(),
         }

@@ -13,6 +13,7 @@ pub mod links;
 pub mod merge;
 pub mod outputs;
 pub mod plan;
+pub mod pools;
 pub mod redis;
 pub mod runner;
 pub(crate) mod scrape;

@@ -79,6 +79,9 @@ pub struct RunOptions {
     /// Tell the run's events here as they happen (the dashboard's panel, or
     /// plain lines on stderr): see [`super::watch`].
     pub events: Option<super::watch::EventSink>,
+    /// Keep each instance's ejected state here for the exporters
+    /// (`ninefold_instance_ejected`), when the gateways' pools are polled.
+    pub pool_gauges: Option<super::pools::PoolGauges>,
 }
 
 /// Run `plan`. `stop` ends the traffic early (Ctrl-C); teardown still happens.
@@ -120,6 +123,7 @@ pub async fn execute(
         hostile_backend_requests,
         schedule_started,
         api_readback,
+        pools,
         ..
     } = result?;
     Ok(RunResults {
@@ -141,6 +145,7 @@ pub async fn execute(
         }),
         hostile_backend_requests,
         aborted,
+        pools,
         host_cores: std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u32),
@@ -161,6 +166,8 @@ struct Inner {
     /// The wall-clock instant the schedule began.
     schedule_started: std::time::SystemTime,
     api_readback: Option<crate::traffic::readback::ApiReadback>,
+    /// The pools watched during the run.
+    pools: Option<crate::results::PoolWatch>,
 }
 
 /// The path of an external gateway's URL, which prefixes every request path.
@@ -222,8 +229,7 @@ async fn drive(
     let schedule_started = std::time::SystemTime::now();
     supervisor.set_run_start(run_start);
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
-    let readback_plan = traffic_plan.clone();
-    let readback_targets = gateways.targets.clone();
+    let readback = (traffic_plan.clone(), gateways.targets.clone(), base_path(s));
     let live = super::watch::live_feed(options.live.as_ref(), options.events.is_some(), s);
     let traffic_options = TrafficOptions {
         workers: options.workers,
@@ -263,6 +269,11 @@ async fn drive(
         admin: up.admin,
     });
     let watching = Watch::run_some(watcher);
+    // Who is ejected, as it happens, when anything watches the run.
+    let watched = live
+        .as_ref()
+        .map(|_| gateways.pools.with_gauges(options.pool_gauges.clone()));
+    let pools = super::pools::watch(&driver.http, watched, run_start, sink, traffic_done.clone());
     let traffic = async {
         let r = run_traffic(
             traffic_plan,
@@ -275,24 +286,11 @@ async fn drive(
         traffic_done.cancel();
         r
     };
-    let (recording, events, aborted) = tokio::join!(traffic, faults, watching);
+    let (recording, events, aborted, pools) = tokio::join!(traffic, faults, watching, pools);
     let recording = recording?;
-    // The faults have ended (their reverts ran when the timeline stopped): what the
-    // service acknowledged is read back now, through its API, before teardown.
-    let api_readback = if stop.is_cancelled() {
-        None
-    } else {
-        crate::traffic::readback::read_back(
-            &readback_plan,
-            &base_path(s),
-            readback_targets,
-            &recording.ledger,
-        )
-        .await
-    };
-    let counters = super::scrape::scrape_counters(&driver.http, &gateways.admins).await;
-    let hostile_backend_requests =
-        super::scrape::hostile_backend_requests(&driver.http, up.admin, supervisor).await;
+    let api_readback = api_read_back(&stop, readback, &recording).await;
+    let (gateway_counters, hostile_backend_requests) =
+        scrape_after(up, &driver.http, &gateways.admins).await;
     Ok(Inner {
         recording,
         api_readback,
@@ -300,11 +298,38 @@ async fn drive(
         partial: stop.is_cancelled(),
         // An interruption wins: its verdict is withheld whatever fired before.
         aborted: aborted.filter(|_| !stop.is_cancelled()),
-        gateway_counters: counters,
+        gateway_counters,
         redis_url: up.redis_url.clone(),
         hostile_backend_requests,
         schedule_started,
+        pools,
     })
+}
+
+/// The faults have ended (their reverts ran when the timeline stopped): what the
+/// service acknowledged is read back now, through its API, before teardown.
+/// `readback` is the run's traffic plan, its targets and its base path.
+async fn api_read_back(
+    stop: &CancellationToken,
+    readback: (TrafficPlan, Vec<crate::traffic::Target>, String),
+    recording: &Recording,
+) -> Option<crate::traffic::readback::ApiReadback> {
+    if stop.is_cancelled() {
+        return None;
+    }
+    let (plan, targets, base) = readback;
+    crate::traffic::readback::read_back(&plan, &base, targets, &recording.ledger).await
+}
+
+/// The counters only the gateways and backends know, read after the traffic.
+async fn scrape_after(
+    up: &Bringup<'_>,
+    http: &reqwest::Client,
+    admins: &[SocketAddr],
+) -> (std::collections::BTreeMap<String, f64>, Option<u64>) {
+    let counters = super::scrape::scrape_counters(http, admins).await;
+    let hostile = super::scrape::hostile_backend_requests(http, up.admin, up.supervisor).await;
+    (counters, hostile)
 }
 
 /// Create a folder of the run.

@@ -1,11 +1,13 @@
 //! Watching a run while it goes: the events of the run as they happen (faults
-//! started and ended, instances exiting, dying, replaced and ready, the
-//! generator dropping requests, an abort) on a bounded channel that never
+//! started and ended, instances exiting, dying, replaced and ready, instances
+//! ejected and readmitted by a gateway's pool, the generator dropping
+//! requests, an abort) on a bounded channel that never
 //! blocks the sender, and the early-abort rule over the live feed.
 //!
 //! Times are seconds on the run clock, the clock of `results.json`'s fault and
 //! lifecycle events: a fault event's `at_s` is the very value the results
-//! keep, a lifecycle event's the supervisor's.
+//! keep, a lifecycle event's the supervisor's, a pool event's the poll's that
+//! saw it (`super::pools`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +21,7 @@ use crate::analysis::abort::availability_refuted;
 use crate::analysis::availability::{Confidence, Counts};
 use crate::faults::timeline::{FaultEvent, Phase, Step};
 use crate::metrics::OutcomeCounts;
-use crate::results::{AbortEvidence, Aborted};
+use crate::results::{AbortEvidence, Aborted, PoolChange};
 use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Metric, Slo};
 use crate::topology::supervisor::{Lifecycle, Supervisor};
@@ -39,6 +41,9 @@ pub enum RunEvent {
     },
     /// Something happened at `at_s` on the run clock.
     Happened(Happening),
+    /// A gateway's pool changed an instance's state: the same change as the
+    /// `Happened` just before it, for a watcher that keeps each pool's state.
+    Pool(crate::results::PoolEvent),
 }
 
 /// One thing that happened during the run.
@@ -60,6 +65,9 @@ pub enum HappeningKind {
     /// The generator dropped requests at the in-flight cap (it fell behind).
     Dropped,
     Aborted,
+    /// A gateway's pool changed an instance's state (seen by a poll of its
+    /// admin `/metrics`, [`super::pools`]).
+    Pool(PoolChange),
 }
 
 impl Happening {
@@ -89,7 +97,7 @@ impl EventSink {
         self.lost.load(Ordering::Relaxed)
     }
 
-    fn happened(&self, at_s: f64, kind: HappeningKind, text: String) {
+    pub(super) fn happened(&self, at_s: f64, kind: HappeningKind, text: String) {
         self.send(RunEvent::Happened(Happening { at_s, kind, text }));
     }
 }

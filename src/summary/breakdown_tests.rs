@@ -130,6 +130,7 @@ pub(crate) fn results(recording: Recording) -> RunResults {
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn a_key_applied_twice_is_one_duplicate() {
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     };
     let i = integrity(&managed(), &r);
     assert!(i.checked);
@@ -124,6 +125,7 @@ fn unkeyed_orders_nobody_acknowledged_are_the_duplicates_keys_prevent() {
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     };
     let i = integrity(&managed(), &results);
     assert!(i.checked);
@@ -159,6 +161,7 @@ pub(crate) fn results_with(recording: Recording, stores: Vec<StoreReadback>) -> 
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     }
 }
 

@@ -131,6 +131,7 @@ fn run(seed: u64, median_ms: f64, bad: u64) -> (Summary, RunResults) {
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     };
     let scenario = crate::scenario::load::parse_str("compare.toml", SCENARIO, Path::new("."))
         .unwrap()

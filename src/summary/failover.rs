@@ -281,6 +281,7 @@ pub(crate) mod tests {
             hostile_backend_requests: None,
             host_cores: Some(2),
             aborted: None,
+            pools: None,
             time_scale: 1.0,
             shard: None,
         }

@@ -128,3 +128,131 @@ fn an_slo_that_cannot_pass_aborts_the_run_with_exit_1_and_says_when() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("the run was aborted at"), "{md}");
 }
+
+/// api[1] killed at 2 s and started again 1 s later; the gateway's outlier
+/// rule ejects it on its first failed attempt, for 4 s, so it is readmitted
+/// well after its replacement is ready (the health checks, 3 failed probes
+/// 200 ms apart, take it out only after the traffic has). Two of the three
+/// may be out at once, so a slow answer of another instance on a busy
+/// machine cannot keep api[1] in.
+const EJECT: &str = r#"
+name = "live-pools"
+duration = "8s"
+seed = 7
+
+[gateway]
+instances = 1
+
+[[gateway.routes]]
+path = "/items"
+upstream = "api"
+methods = ["GET"]
+retry = { attempts = 3, per_try_timeout = "500ms" }
+
+[upstreams.api]
+instances = 3
+health = { interval = "200ms", timeout = "100ms", unhealthy_after = 3, healthy_after = 1 }
+outlier = { consecutive_failures = 1, ejection = "4s", max_ejected = "67%" }
+restart = { after = "1s" }
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 40
+requests = [{ path = "/items/{rand:1..100}" }]
+
+[[faults]]
+at = "2s"
+action = "kill"
+target = "api[1]"
+
+[slo]
+availability = ">= 50%"
+"#;
+
+/// The words of a pool event's line (docs/live.md).
+fn pool_line(e: &serde_json::Value) -> String {
+    let f = |k: &str| e[k].as_f64().unwrap();
+    let s = |k: &str| e[k].as_str().unwrap();
+    let what = match s("event") {
+        "ejected" => "ejected by",
+        "readmitted" => "readmitted by",
+        "unhealthy" => "failing the health checks of",
+        "healthy" => "passing the health checks of",
+        other => panic!("unknown pool event {other}"),
+    };
+    format!(
+        "[{:>9.3}s] instance {} {what} {} (pool {}), between {:.3}s and {:.3}s",
+        f("at_s"),
+        s("instance"),
+        s("gateway"),
+        s("upstream"),
+        f("since_s"),
+        f("at_s")
+    )
+}
+
+#[test]
+fn plain_mode_prints_ejections_and_readmissions_as_results_json_keeps_them() {
+    let d = dir("live", "pools");
+    let (out, stderr) = run_in(&d, EJECT);
+    let results = read_json(&out.join("results.json"));
+    let pools = &results["pools"];
+    assert_eq!(pools["interval_ms"], 250, "{pools}");
+    assert!(pools["polls"].as_u64().unwrap() > 10, "{pools}");
+    let events = pools["events"].as_array().unwrap();
+    // Every event kept is the very line printed, in the order printed.
+    let printed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("] instance ") && l.contains("(pool "))
+        .collect();
+    let kept: Vec<String> = events
+        .iter()
+        .map(|e| format!("ninefold: {}", pool_line(e)))
+        .collect();
+    assert_eq!(printed, kept, "\n{stderr}");
+    for e in events {
+        let (since, at) = (e["since_s"].as_f64().unwrap(), e["at_s"].as_f64().unwrap());
+        assert!(0.0 <= since && since < at, "{e}");
+    }
+    let kill_at = results["faults"][0]["at_s"].as_f64().unwrap();
+    let ready_at = results["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["instance"] == "api-1" && e["at_s"].as_f64().unwrap() > kill_at)
+        .find(|e| e["event"] == "replaced" || e["event"] == "ready")
+        .map(|e| e["at_s"].as_f64().unwrap())
+        .unwrap_or_else(|| panic!("api-1 ready again: {}", results["lifecycle"]));
+    // On a busy machine another instance may flap too: only api-1's are judged.
+    let api1: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["instance"] == "api-1").collect();
+    let after_kill = |e: &&&serde_json::Value| e["at_s"].as_f64().unwrap() > kill_at;
+    // Ejected once the kill began (the poll that saw it answered after the
+    // kill), and out while it was down (the poll before it, before the ready line).
+    let ejected = api1
+        .iter()
+        .filter(after_kill)
+        .find(|e| e["event"] == "ejected")
+        .unwrap_or_else(|| panic!("api-1 ejected after {kill_at}: {events:?}\n{stderr}"));
+    assert!(
+        ejected["since_s"].as_f64().unwrap() < ready_at,
+        "{ejected} vs ready at {ready_at}"
+    );
+    // Back in the pool only once its replacement was ready: the last change
+    // (a readmission or passing checks again) was seen after the ready line.
+    assert!(
+        api1.iter()
+            .filter(after_kill)
+            .any(|e| e["event"] == "readmitted"),
+        "{api1:?}\n{stderr}"
+    );
+    let last = api1.last().unwrap();
+    assert!(
+        last["event"] == "readmitted" || last["event"] == "healthy",
+        "api-1 ends up: {api1:?}"
+    );
+    assert!(
+        last["at_s"].as_f64().unwrap() >= ready_at,
+        "{last} vs ready at {ready_at}"
+    );
+}

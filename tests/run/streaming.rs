@@ -344,6 +344,33 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
             *offered as f64
         );
     }
+    // Each instance's ejected gauge: what results.json's pool events leave it in.
+    let results = support::read_json(&out.join("results.json"));
+    let events = results["pools"]["events"].as_array().unwrap();
+    for instance in ["api-0", "api-1"] {
+        let ejected = events
+            .iter()
+            .rev()
+            .filter(|e| e["instance"] == instance && e["gateway"] == "gateway-0")
+            .find(|e| e["event"] == "ejected" || e["event"] == "readmitted")
+            .is_some_and(|e| e["event"] == "ejected");
+        let with = [("instance", instance), ("upstream", "api")];
+        let seen: Vec<f64> = last
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "ninefold_instance_ejected"
+                    && with
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(
+            seen,
+            [f64::from(u8::from(ejected))],
+            "{instance}: {events:?}"
+        );
+    }
     // series.csv: the documented header, and its rows summed equal the summary.
     let csv = std::fs::read_to_string(out.join("series.csv")).unwrap();
     let mut rows = csv.lines();

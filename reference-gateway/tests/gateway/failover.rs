@@ -229,3 +229,73 @@ async fn gets_after_the_upstream_closes_each_kept_alive_connection_are_200() {
         assert_eq!(r.status(), 200, "GET {i}: {:?}", r.text().await);
     }
 }
+
+/// The value of a per-instance gauge of pool `api` in the metrics text.
+fn instance_gauge(metrics: &str, name: &str, addr: SocketAddr) -> Option<u8> {
+    let key = format!("{name}{{upstream=\"api\",instance=\"{addr}\",zone=\"\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key.as_str())?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ejected_gauge_is_1_while_a_connect_ejection_is_in_force_then_0() {
+    let up = spawn_upstream("a").await;
+    let dead = closed_port().await;
+    let gw = spawn_gateway(config(&[up.addr, dead])).await;
+    let m = gw.gateway.metrics_text();
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", dead),
+        Some(0),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_healthy", dead),
+        Some(1),
+        "{m}"
+    );
+    // Round robin reaches the dead instance within two requests: its refused connect
+    // ejects it (the request itself goes on to the live instance, outside the budget).
+    let c = client();
+    for i in 0..4 {
+        let r = c.get(format!("{}/items/{i}", gw.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let m = gw.gateway.metrics_text();
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", dead),
+        Some(1),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_healthy", dead),
+        Some(0),
+        "{m}"
+    );
+    assert_eq!(
+        instance_gauge(&m, "gateway_upstream_ejected", up.addr),
+        Some(0),
+        "{m}"
+    );
+    assert!(counter(&m, "gateway_connect_ejections_total") >= 1, "{m}");
+    // The first ejection lasts UNREACHABLE_EJECTION (1 s); then it is readmitted (no
+    // health checks here, so it counts as healthy again). Poll until then, with a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = gw.gateway.metrics_text();
+        if instance_gauge(&m, "gateway_upstream_ejected", dead) == Some(0) {
+            assert_eq!(
+                instance_gauge(&m, "gateway_upstream_healthy", dead),
+                Some(1),
+                "{m}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never readmitted:\n{m}"
+        );
+        // The wait for the ejection to expire is what this loop is for.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -64,7 +64,8 @@ pub async fn start(args: &StreamArgs, live: &LiveWatch) -> Result<Option<Exporte
         return Ok(None);
     }
     let labels = labels(args.run_id.as_deref(), SystemTime::now());
-    let exporter = export::start(&options, live, labels, Vec::new())
+    // No gateway of its own to poll: the ejected gauge stays empty.
+    let exporter = export::start(&options, live, labels, Vec::new(), Default::default())
         .await
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     if let Some(addr) = exporter.addr {

@@ -225,6 +225,7 @@ impl View<'_> {
             let last = last_complete(s);
             let mut names: std::collections::BTreeSet<&str> =
                 self.state.instances.keys().map(String::as_str).collect();
+            names.extend(self.state.pools.keys().map(String::as_str));
             if let Some(x) = last {
                 names.extend(x.instances.keys().map(String::as_str));
             }
@@ -233,7 +234,7 @@ impl View<'_> {
                     .and_then(|x| x.instances.get(name))
                     .copied()
                     .unwrap_or(0);
-                let said = self.state.instances.get(name).copied().unwrap_or("up");
+                let said = self.state.instance_word(name);
                 let style = if said.starts_with("up") {
                     Style::default()
                 } else {

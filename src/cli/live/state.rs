@@ -1,12 +1,14 @@
 //! What the dashboard knows besides the latest snapshot: the scenario and its
 //! fault timeline (from the run's `Started` event), the events so far, and
-//! each instance's state as the events told it.
+//! each instance's state as the events told it (its process's lifecycle, and
+//! each gateway's pool: ejected, unhealthy).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::faults::timeline::{Phase, Step};
+use crate::run::pools::Known;
 use crate::run::watch::{Happening, HappeningKind, RunEvent};
 use crate::scenario::model::Scenario;
 use crate::topology::supervisor::Lifecycle;
@@ -22,6 +24,8 @@ pub(super) struct State {
     pub events: VecDeque<Happening>,
     /// Instance → what the last lifecycle event said.
     pub instances: BTreeMap<String, &'static str>,
+    /// Instance → gateway → what its pool's events said of it.
+    pub pools: BTreeMap<String, BTreeMap<String, Known>>,
     /// Set when the abort rule fired (its line).
     pub aborted: Option<String>,
 }
@@ -32,6 +36,14 @@ impl State {
             RunEvent::Started { scenario, steps } => {
                 self.scenario = Some(scenario);
                 self.steps = steps;
+            }
+            RunEvent::Pool(e) => {
+                self.pools
+                    .entry(e.instance)
+                    .or_default()
+                    .entry(e.gateway)
+                    .or_default()
+                    .apply(e.event);
             }
             RunEvent::Happened(h) => {
                 match h.kind {
@@ -52,6 +64,26 @@ impl State {
                 }
                 self.events.push_back(h);
             }
+        }
+    }
+
+    /// An instance's state: its process's (killed, died…) and its pools'
+    /// (ejected, unhealthy), `up` when nothing said otherwise.
+    pub fn instance_word(&self, name: &str) -> String {
+        let process = self.instances.get(name).copied().unwrap_or("up");
+        let pools = self.pools.get(name);
+        let any = |f: fn(&Known) -> bool| pools.is_some_and(|p| p.values().any(f));
+        let pool = if any(|k| k.ejected) {
+            Some("ejected")
+        } else if any(|k| k.unhealthy) {
+            Some("unhealthy")
+        } else {
+            None
+        };
+        match (process.starts_with("up"), pool) {
+            (_, None) => process.to_owned(),
+            (true, Some(p)) => p.to_owned(),
+            (false, Some(p)) => format!("{process} · {p}"),
         }
     }
 
@@ -132,6 +164,48 @@ mod tests {
             action: FaultAction::Kill,
             targets: vec![Instance::Gateway { index: 0 }],
         }
+    }
+
+    fn pool(at_s: f64, gateway: &str, event: crate::results::PoolChange) -> RunEvent {
+        RunEvent::Pool(crate::results::PoolEvent {
+            at_s,
+            since_s: at_s - 0.25,
+            gateway: gateway.into(),
+            upstream: "api".into(),
+            instance: "api-1".into(),
+            event,
+        })
+    }
+
+    fn lifecycle(at_s: f64, event: Lifecycle) -> RunEvent {
+        RunEvent::Happened(Happening {
+            at_s,
+            kind: HappeningKind::Instance(event),
+            text: "instance api-1 whatever".into(),
+        })
+    }
+
+    #[test]
+    fn an_instance_shows_its_process_and_its_pools_state() {
+        use crate::results::PoolChange::*;
+        let mut s = State::default();
+        assert_eq!(s.instance_word("api-1"), "up");
+        s.apply(lifecycle(2.0, Lifecycle::Exited));
+        assert_eq!(s.instance_word("api-1"), "killed");
+        s.apply(pool(2.3, "gateway-0", Ejected));
+        assert_eq!(s.instance_word("api-1"), "killed · ejected");
+        s.apply(pool(2.3, "gateway-1", Unhealthy));
+        s.apply(lifecycle(3.0, Lifecycle::Replaced));
+        assert_eq!(s.instance_word("api-1"), "ejected");
+        s.apply(pool(6.3, "gateway-0", Readmitted));
+        assert_eq!(
+            s.instance_word("api-1"),
+            "unhealthy",
+            "gateway-1 still fails it"
+        );
+        s.apply(pool(6.5, "gateway-1", Healthy));
+        assert_eq!(s.instance_word("api-1"), "up (replaced)");
+        assert_eq!(s.instance_word("api-0"), "up");
     }
 
     #[test]

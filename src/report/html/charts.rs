@@ -80,15 +80,39 @@ pub struct Line {
 }
 
 /// A fault drawn over a time series: shaded from `start_s` to `end_s`; or,
-/// for a restart, a green line at `start_s`.
+/// for a mark (a restart, a pool event), a line at `start_s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
     pub start_s: f64,
     pub end_s: f64,
     /// Short label drawn at the top of the band (`fault:0`, `R1`); ours, never run text.
     pub label: String,
-    /// A replaced instance came back here (drawn as a line, not a band).
-    pub restart: bool,
+    pub kind: BandKind,
+}
+
+/// What a band shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandKind {
+    /// A fault: shaded.
+    Fault,
+    /// A replaced instance came back here: a green line.
+    Restart,
+    /// A gateway's pool took an instance out (ejected, failing checks): an orange line.
+    PoolOut,
+    /// A gateway's pool took it back (readmitted, passing checks): a blue line.
+    PoolIn,
+}
+
+impl BandKind {
+    /// The colour of a mark's line and of its label.
+    fn mark_color(self) -> RGBColor {
+        match self {
+            BandKind::Fault => RGBColor(160, 20, 20),
+            BandKind::Restart => RGBColor(20, 120, 20),
+            BandKind::PoolOut => RGBColor(230, 110, 0),
+            BandKind::PoolIn => RGBColor(31, 119, 180),
+        }
+    }
 }
 
 /// How the y axis maps values.
@@ -351,14 +375,18 @@ fn draw_bands(chart: &mut TimeChartArea<'_, '_>, bands: &[Band], x_max: f64, y: 
     let shade = RGBAColor(214, 39, 40, 0.13).filled();
     let edge = RGBAColor(214, 39, 40, 0.55).stroke_width(1);
     let restart = RGBAColor(44, 160, 44, 0.8).stroke_width(2);
-    for b in bands.iter().filter(|b| b.restart) {
+    for b in bands.iter().filter(|b| b.kind != BandKind::Fault) {
         let x = b.start_s.clamp(0.0, x_max);
+        let style = match b.kind {
+            BandKind::Restart => restart,
+            k => k.mark_color().stroke_width(2),
+        };
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(x, y_min), (x, y_max)],
-            restart,
+            style,
         )))?;
     }
-    for b in bands.iter().filter(|b| !b.restart) {
+    for b in bands.iter().filter(|b| b.kind == BandKind::Fault) {
         // An instant fault (a kill) still gets a visible sliver.
         let end = b.end_s.max(b.start_s + x_max / 300.0).min(x_max);
         let start = b.start_s.clamp(0.0, x_max);
@@ -392,11 +420,7 @@ fn draw_band_labels(
             .count();
         placed.push(x);
         let label_y = y_max - (y_max - y_min) * (0.02 + 0.09 * row as f64);
-        let color = if b.restart {
-            RGBColor(20, 120, 20)
-        } else {
-            RGBColor(160, 20, 20)
-        };
+        let color = b.kind.mark_color();
         chart.draw_series(std::iter::once(Text::new(
             b.label.clone(),
             (x, label_y),
@@ -538,61 +562,5 @@ fn finish(svg: String, drawn: Drawn, what: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_labels_fall_on_whole_nines() {
-        let labels: Vec<String> = (0..=5).map(|n| percentile_label(n as f64)).collect();
-        assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]);
-        assert_eq!(percentile_label(2.5), "");
-    }
-
-    #[test]
-    fn ms_labels_are_short() {
-        assert_eq!(ms_label(1500.0), "1.5s");
-        assert_eq!(ms_label(12.0), "12ms");
-        assert_eq!(ms_label(0.25), "0.25ms");
-    }
-
-    #[test]
-    fn a_time_series_is_inline_svg_with_bands() {
-        let lines = [Line {
-            color: PALETTE[0],
-            points: (0..10).map(|s| (s as f64, 100.0 + s as f64)).collect(),
-        }];
-        let bands = [Band {
-            start_s: 3.0,
-            end_s: 5.0,
-            label: "F1".into(),
-            restart: false,
-        }];
-        let chart = TimeChart {
-            y_desc: "requests/s",
-            x_max: 10.0,
-            lines: &lines,
-            bands: &bands,
-            scale: Scale::Linear,
-            y_unit: YUnit::Count,
-        };
-        let svg = time_series(&chart);
-        assert!(svg.starts_with("<svg class=\"chart\""), "{svg:.200}");
-        assert!(!svg.contains("http"), "no URL, not even the namespace");
-        assert!(svg.contains("\nF1\n"), "the band is labelled");
-        assert!(svg.contains("<rect"), "the band is shaded");
-        assert_eq!(svg, time_series(&chart), "drawing is deterministic");
-    }
-
-    #[test]
-    fn empty_and_log_charts_draw() {
-        let svg = spectrum(&[]);
-        assert!(svg.contains("<svg"));
-        let lines = [Line {
-            color: PALETTE[1],
-            points: vec![(0.0, 0.5), (2.0, 3.0), (5.0, 250.0)],
-        }];
-        let svg = spectrum(&lines);
-        assert!(svg.contains("99.999%"), "the axis reaches five nines");
-        assert!(svg.contains("<polyline") || svg.contains("<path"));
-    }
-}
+#[path = "charts_unit_tests.rs"]
+mod tests;

@@ -96,6 +96,7 @@ fn results(
         hostile_backend_requests: None,
         host_cores: Some(2),
         aborted: None,
+        pools: None,
     }
 }
 
@@ -296,6 +297,60 @@ fn fault_bands_are_labelled_with_the_slo_filter_window_name() {
         html.contains("<span class=\"band\">fault:0</span>"),
         "the fault legend uses the same name"
     );
+}
+
+#[test]
+fn pool_events_are_marks_at_the_poll_that_saw_them_not_bands() {
+    use crate::results::{PoolChange, PoolEvent, PoolWatch};
+    let per_second: Vec<_> = (0..10).map(|_| vec![(Outcome::Ok, 10)]).collect();
+    let mut r = results(10.0, &per_second, &[(2.0, 4.0)]);
+    let event = |at_s: f64, event| PoolEvent {
+        at_s,
+        since_s: at_s - 0.25,
+        gateway: "gateway-0".into(),
+        upstream: "api".into(),
+        instance: "api-1".into(),
+        event,
+    };
+    r.pools = Some(PoolWatch {
+        interval_ms: 250,
+        polls: 40,
+        failed_polls: 0,
+        events: vec![
+            event(2.5, PoolChange::Ejected),
+            event(7.5, PoolChange::Readmitted),
+        ],
+    });
+    let labels: Vec<String> = series::fault_bands(&r)
+        .iter()
+        .map(|f| f.band.label.clone())
+        .collect();
+    assert_eq!(labels, ["fault:0", "E1", "A1"]);
+    let svg = throughput_svg(&r);
+    // One shaded band (the fault), and a vertical line at each pool event.
+    assert_eq!(band_lefts(&svg).len(), 1);
+    for (stroke, at) in [("#e66e00", 2.5), ("#1f77b4", 7.5)] {
+        let marks = polylines(&svg, stroke);
+        let x = x_of(at, 10.0);
+        assert!(
+            marks
+                .iter()
+                .any(|p| p.len() == 2 && p.iter().all(|(px, _)| (px - x).abs() <= 1.5)),
+            "no mark at x={x} in {stroke}: {marks:?}"
+        );
+    }
+    let all = texts(&svg, "");
+    assert!(
+        all.iter().any(|t| t == "E1") && all.iter().any(|t| t == "A1"),
+        "{all:?}"
+    );
+    let mut html = String::new();
+    super::timeline::time_series(&mut html, &r, &series::fault_bands(&r));
+    assert!(
+        html.contains("ejected by gateway-0 (pool api), between 2.250 s and 2.500 s"),
+        "{html}"
+    );
+    assert!(html.contains("<code>api-1</code>"), "{html}");
 }
 
 #[test]

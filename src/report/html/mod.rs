@@ -222,6 +222,7 @@ availability = ">= 99%"
             hostile_backend_requests: None,
             host_cores: Some(2),
             aborted: None,
+            pools: None,
         };
         let summary = crate::summary::summarize(&scenario, &results, 2.0, true);
         let html = render(&summary, &scenario, SCENARIO, &results);

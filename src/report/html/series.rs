@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::charts::{Band, Line, PALETTE, Rgb};
+use super::charts::{Band, BandKind, Line, PALETTE, Rgb};
 use crate::faults::timeline::Phase;
 use crate::metrics::Outcome;
 use crate::results::RunResults;
@@ -50,7 +50,7 @@ pub struct Named {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultBand {
     pub band: Band,
-    /// Index in the scenario's `[[faults]]` (`usize::MAX` for a restart).
+    /// Index in the scenario's `[[faults]]` (`usize::MAX` for a restart or a pool event).
     pub fault: usize,
     pub action: String,
     pub targets: Vec<String>,
@@ -84,7 +84,7 @@ pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
                 start_s: e.at_s,
                 end_s: reverted.unwrap_or(e.at_s).min(end.max(e.at_s)),
                 label: fault_label(e.fault),
-                restart: false,
+                kind: BandKind::Fault,
             },
             fault: e.fault,
             action: e.action.clone(),
@@ -103,7 +103,7 @@ pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
                 start_s: l.at_s,
                 end_s: l.at_s,
                 label: format!("R{}", i + 1),
-                restart: true,
+                kind: BandKind::Restart,
             },
             fault: usize::MAX,
             action: "replaced (restarted)".into(),
@@ -111,8 +111,47 @@ pub fn fault_bands(r: &RunResults) -> Vec<FaultBand> {
             reverted_at_s: None,
         });
     }
+    out.extend(pool_marks(r));
     out.sort_by(|a, b| a.band.start_s.total_cmp(&b.band.start_s));
     out
+}
+
+/// The gateways' pool events as marks at the poll that saw each (`E1` ejected,
+/// `A1` readmitted, `U1` failing checks, `H1` passing again), numbered per kind.
+fn pool_marks(r: &RunResults) -> Vec<FaultBand> {
+    use crate::results::PoolChange;
+    let mut counts = [0usize; 4];
+    let events = r.pools.iter().flat_map(|p| &p.events);
+    events
+        .map(|e| {
+            let (slot, letter, kind) = match e.event {
+                PoolChange::Ejected => (0, 'E', BandKind::PoolOut),
+                PoolChange::Readmitted => (1, 'A', BandKind::PoolIn),
+                PoolChange::Unhealthy => (2, 'U', BandKind::PoolOut),
+                PoolChange::Healthy => (3, 'H', BandKind::PoolIn),
+            };
+            counts[slot] += 1;
+            FaultBand {
+                band: Band {
+                    start_s: e.at_s,
+                    end_s: e.at_s,
+                    label: format!("{letter}{}", counts[slot]),
+                    kind,
+                },
+                fault: usize::MAX,
+                action: format!(
+                    "{} by {} (pool {}), between {:.3} s and {:.3} s",
+                    e.event.word(),
+                    e.gateway,
+                    e.upstream,
+                    e.since_s,
+                    e.at_s
+                ),
+                targets: vec![e.instance.clone()],
+                reverted_at_s: None,
+            }
+        })
+        .collect()
 }
 
 /// The whole seconds the run covers: 0 up to the last recorded second or the duration.

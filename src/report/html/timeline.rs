@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::charts::{self, Band, Line, Scale, TimeChart, YUnit};
+use super::charts::{self, Band, BandKind, Line, Scale, TimeChart, YUnit};
 use super::escape::escape as e;
 use super::sections::{latency_table, opt};
 use super::series::{self, FaultBand, Named};
@@ -108,11 +108,15 @@ fn fault_legend(html: &mut String, faults: &[FaultBand]) {
     for f in faults {
         let _ = write!(
             html,
-            "<tr><td><span class=\"{}\">{}</span></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td></tr>",
-            if f.band.restart {
-                "band restart"
-            } else {
-                "band"
+            "<tr><td><span class=\"{}>{}</span></td><td>{}</td><td><code>{}</code></td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td></tr>",
+            match f.band.kind {
+                BandKind::Fault => "band\"",
+                BandKind::Restart => "band restart\"",
+                // Pool marks: the stylesheet (shared with older reports) has no class for them.
+                BandKind::PoolOut =>
+                    "band\" style=\"background:rgba(230,110,0,.15);border-left-color:#e66e00;color:#8a4200\"",
+                BandKind::PoolIn =>
+                    "band\" style=\"background:rgba(31,119,180,.15);border-left-color:#1f77b4;color:#124a70\"",
             },
             e(&f.band.label),
             e(&f.action),

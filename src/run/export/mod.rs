@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use self::remote_write::{PushStats, Pusher};
 use self::series::{FaultWindow, RunLabels};
 use super::plan::RunPlan;
+use super::pools::PoolGauges;
 use crate::faults::timeline::Phase;
 use crate::scenario::model::FaultAction;
 use crate::traffic::live::{LiveSnapshot, LiveWatch};
@@ -107,13 +108,14 @@ pub async fn start(
     live: &LiveWatch,
     run: RunLabels,
     faults: Vec<FaultWindow>,
+    pools: PoolGauges,
 ) -> Result<Exporter, ExportError> {
     let scrape = match options.listen {
         Some(addr) => {
             let listen = |source| ExportError::Listen { addr, source };
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
-            let server = scrape::serve(listener, live.subscribe(), run.clone(), faults.clone())
-                .map_err(listen)?;
+            let context = (run.clone(), faults.clone(), pools.clone());
+            let server = scrape::serve(listener, live.subscribe(), context).map_err(listen)?;
             Some(server)
         }
         None => None,
@@ -123,8 +125,7 @@ pub async fn start(
         tokio::spawn(push_loop(
             Pusher::new(url),
             live.subscribe(),
-            run,
-            faults,
+            (run, faults, pools),
             stop.clone(),
         ))
     });
@@ -182,8 +183,7 @@ fn timestamp_ms(wall_start: SystemTime, s: &LiveSnapshot) -> i64 {
 async fn push_loop(
     mut pusher: Pusher,
     mut live: watch::Receiver<Option<Arc<LiveSnapshot>>>,
-    run: RunLabels,
-    faults: Vec<FaultWindow>,
+    (run, faults, pools): (RunLabels, Vec<FaultWindow>, PoolGauges),
     stop: CancellationToken,
 ) -> PushStats {
     let mut ticker = tokio::time::interval(PUSH_EVERY);
@@ -209,7 +209,7 @@ async fn push_loop(
             let start = *wall_start.get_or_insert_with(|| {
                 SystemTime::now() - Instant::now().saturating_duration_since(s.run_start)
             });
-            let families = series::families(&s, &run, &faults);
+            let families = series::families(&s, &run, &faults, &pools.read());
             let body = remote_write::encode(&remote_write::write_request(
                 &families,
                 timestamp_ms(start, &s),

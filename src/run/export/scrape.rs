@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::series::{self, FaultWindow, RunLabels};
+use crate::run::pools::PoolGauges;
 use crate::traffic::live::LiveSnapshot;
 
 /// What a scrape reads.
@@ -20,6 +21,7 @@ struct Shared {
     live: watch::Receiver<Option<Arc<LiveSnapshot>>>,
     run: RunLabels,
     faults: Vec<FaultWindow>,
+    pools: PoolGauges,
     scrapes: AtomicU64,
     /// A scrape has read the final counts (the traffic had ended).
     final_served: AtomicBool,
@@ -39,14 +41,14 @@ pub struct ScrapeServer {
 pub fn serve(
     listener: tokio::net::TcpListener,
     live: watch::Receiver<Option<Arc<LiveSnapshot>>>,
-    run: RunLabels,
-    faults: Vec<FaultWindow>,
+    (run, faults, pools): (RunLabels, Vec<FaultWindow>, PoolGauges),
 ) -> std::io::Result<ScrapeServer> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         live,
         run,
         faults,
+        pools,
         scrapes: AtomicU64::new(0),
         final_served: AtomicBool::new(false),
         final_notify: Notify::new(),
@@ -73,7 +75,10 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     // Clone the Arc out: the watch's lock is not held while rendering.
     let snapshot = s.live.borrow().clone();
     let body = match &snapshot {
-        Some(snap) => series::exposition(&series::families(snap, &s.run, &s.faults)),
+        Some(snap) => {
+            let pools = s.pools.read();
+            series::exposition(&series::families(snap, &s.run, &s.faults, &pools))
+        }
         None => "# ninefold: the traffic has not started yet\n".to_owned(),
     };
     s.scrapes.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::metrics::Outcome;
+use crate::run::pools::InstanceEjected;
 use crate::traffic::live::LiveSnapshot;
 
 /// A series' Prometheus type.
@@ -129,6 +130,12 @@ pub const FAULT_ACTIVE: Series = series(
     &["fault", "action", "target"],
     "1 while a fault of the scenario's schedule is active (at, at + duration), else 0",
 );
+pub const INSTANCE_EJECTED: Series = series(
+    "ninefold_instance_ejected",
+    Kind::Gauge,
+    &["gateway", "upstream", "instance"],
+    "1 while the gateway's pool has the instance ejected (its last answered poll), else 0",
+);
 pub const LIVE_LOST: Series = series(
     "ninefold_live_lost_seconds",
     Kind::Gauge,
@@ -156,6 +163,7 @@ pub const SERIES: &[Series] = &[
     TARGET_RATE,
     ELAPSED,
     FAULT_ACTIVE,
+    INSTANCE_EJECTED,
     LIVE_LOST,
     FINISHED,
 ];
@@ -308,7 +316,12 @@ pub fn buckets(h: &Histogram<u64>) -> (Vec<u64>, f64) {
 
 /// Every family's samples for `snapshot`.
 // Long: one line per series family, in SERIES order; splitting it would scatter the list.
-pub fn families(snapshot: &LiveSnapshot, run: &RunLabels, faults: &[FaultWindow]) -> Vec<Family> {
+pub fn families(
+    snapshot: &LiveSnapshot,
+    run: &RunLabels,
+    faults: &[FaultWindow],
+    pools: &[InstanceEjected],
+) -> Vec<Family> {
     let layout = &snapshot.layout;
     let mut b = Builder {
         run: vec![
@@ -379,6 +392,18 @@ pub fn families(snapshot: &LiveSnapshot, run: &RunLabels, faults: &[FaultWindow]
         })
         .collect();
     b.add_all(FAULT_ACTIVE, active);
+    let ejected = pools
+        .iter()
+        .map(|p| {
+            let own = vec![
+                ("gateway", p.gateway.clone()),
+                ("upstream", p.upstream.clone()),
+                ("instance", p.instance.clone()),
+            ];
+            (own, if p.ejected { 1.0 } else { 0.0 })
+        })
+        .collect();
+    b.add_all(INSTANCE_EJECTED, ejected);
     b.add(LIVE_LOST, Vec::new(), snapshot.lost as f64);
     b.add(
         FINISHED,

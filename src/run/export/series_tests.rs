@@ -106,7 +106,7 @@ fn value(fs: &[Family], name: &str, want: &[(&str, &str)]) -> Option<f64> {
 
 #[test]
 fn counters_histograms_and_gauges_of_a_snapshot() {
-    let fs = families(&snapshot(3, false), &labels(), &faults());
+    let fs = families(&snapshot(3, false), &labels(), &faults(), &[]);
     let total: f64 = fs
         .iter()
         .filter(|f| f.series == REQUESTS)
@@ -169,7 +169,7 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
     // The fault is active in [2 s, 4 s).
     let active = |at| {
         value(
-            &families(&snapshot(at, false), &labels(), &faults()),
+            &families(&snapshot(at, false), &labels(), &faults(), &[]),
             "ninefold_fault_active",
             &[
                 ("fault", "fault:0"),
@@ -186,7 +186,7 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
 
 #[test]
 fn every_sample_is_a_listed_series_and_the_text_format_parses_back() {
-    let fs = families(&snapshot(3, true), &labels(), &faults());
+    let fs = families(&snapshot(3, true), &labels(), &faults(), &[]);
     let names = sample_names();
     let text = exposition(&fs);
     let mut lines = 0;
@@ -215,4 +215,35 @@ fn every_sample_is_a_listed_series_and_the_text_format_parses_back() {
     ), "{text}");
     assert!(text.contains("ninefold_finished{run=\"r1\",scenario=\"demo\"} 1\n"));
     assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+#[test]
+fn each_polled_instance_is_a_0_or_1_ejected_gauge() {
+    use crate::run::pools::InstanceEjected;
+    let pool = |instance: &str, ejected| InstanceEjected {
+        gateway: "gateway-0".into(),
+        upstream: "api".into(),
+        instance: instance.into(),
+        ejected,
+    };
+    let pools = [pool("api-0", false), pool("api-1", true)];
+    let fs = families(&snapshot(3, false), &labels(), &faults(), &pools);
+    let get = |i| {
+        value(
+            &fs,
+            "ninefold_instance_ejected",
+            &[("instance", i), ("upstream", "api")],
+        )
+    };
+    assert_eq!(
+        (get("api-0"), get("api-1"), get("api-2")),
+        (Some(0.0), Some(1.0), None)
+    );
+    let text = exposition(&fs);
+    assert!(text.contains(
+        "ninefold_instance_ejected{run=\"r1\",scenario=\"demo\",gateway=\"gateway-0\",upstream=\"api\",instance=\"api-1\"} 1\n"
+    ), "{text}");
+    // Nothing polled (attack, or before the first poll): no sample, not a 0.
+    let none = families(&snapshot(3, false), &labels(), &faults(), &[]);
+    assert_eq!(value(&none, "ninefold_instance_ejected", &[]), None);
 }
