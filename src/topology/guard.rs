@@ -95,7 +95,14 @@ pub fn run(argv: &[OsString]) -> u8 {
     if !tie_to_parent() {
         return CANNOT_START;
     }
-    let mut child = match std::process::Command::new(program).args(rest).spawn() {
+    // A ninefold role run as the program (`ninefold gateway` as "your
+    // gateway") ties its life to its parent by this variable: that is the
+    // guard now, which is itself tied to the harness.
+    let spawned = std::process::Command::new(program)
+        .args(rest)
+        .env(PARENT_PID_ENV, std::process::id().to_string())
+        .spawn();
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             eprintln!(

@@ -202,10 +202,9 @@ fn the_exact_reference_gateway_is_not_stopped() {
 fn hostile_requests_that_reach_a_backend_stop_the_run() {
     let d = support::dir("count-abort", "hostile");
     // The reference gateway run as "your gateway" with a configuration of no
-    // `[gateway.auth]`: it forwards every request, hostile or not. A child
-    // role that finds the harness's pid in NINEFOLD_PARENT_PID dies when its
-    // parent is not the harness (here it is the guard, which ties the group to
-    // the harness itself), so the shell drops the variable first.
+    // `[gateway.auth]`: it forwards every request, hostile or not. It runs
+    // under the guard, which hands it its own pid to die with (a ninefold
+    // role given the harness's pid there would kill itself at once).
     std::fs::write(
         d.join("open.toml.tmpl"),
         "[[gateway.routes]]\npath = \"/items\"\nupstream = \"api\"\n\n[upstreams.api]\ntargets = [\"{upstreams.api.addr}\"]\n",
@@ -218,7 +217,7 @@ duration = "60s"
 seed = 24
 
 [gateway]
-command = ["sh", "-c", "unset NINEFOLD_PARENT_PID; exec \"$0\" gateway --config \"$1\" --listen 127.0.0.1:$2", "{BIN}", "{{config}}", "{{port}}"]
+command = ["sh", "-c", "exec \"$0\" gateway --config \"$1\" --listen 127.0.0.1:$2", "{BIN}", "{{config}}", "{{port}}"]
 config = "open.toml.tmpl"
 ready = {{ http = "/items/1" }}
 
