@@ -436,6 +436,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let watching = super::live::for_attack(&args.url, args.json || args.no_tui, &shutdown);
     let recording = runtime.block_on(async {
         let signal = tokio::spawn(signals.watch(shutdown.clone(), abort.clone()));
+        let traffic_done = CancellationToken::new();
+        let told = watching.tell_generator(&traffic_done);
         let plan = TrafficPlan {
             phases: vec![phase],
             tenants: Vec::new(),
@@ -448,7 +450,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             progress: !args.json && !watching.tui,
             max_requests: args.requests,
             client: args.client,
-            live: watching.tui.then(|| watching.live.clone()),
+            live: Some(watching.live.clone()),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
@@ -456,6 +458,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             () = abort.cancelled() => None,
         };
         signal.abort();
+        traffic_done.cancel();
+        if let Some(told) = told {
+            let _ = told.await;
+        }
         result.transpose()
     });
     watching.finish();

@@ -24,6 +24,8 @@ pub(super) struct State {
     pub instances: BTreeMap<String, &'static str>,
     /// Set when the abort rule fired (its line).
     pub aborted: Option<String>,
+    /// The generator is behind its schedule (between a `FellBehind` and a `CaughtUp`).
+    pub behind: bool,
 }
 
 impl State {
@@ -45,6 +47,8 @@ impl State {
                         self.instances.insert(name, lifecycle_word(l));
                     }
                     HappeningKind::Aborted => self.aborted = Some(h.line()),
+                    HappeningKind::FellBehind => self.behind = true,
+                    HappeningKind::CaughtUp => self.behind = false,
                     _ => {}
                 }
                 if self.events.len() == KEEP_EVENTS {

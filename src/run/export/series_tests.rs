@@ -47,6 +47,8 @@ fn snapshot(elapsed_s: u64, finished: bool) -> LiveSnapshot {
             dropped: 0,
             in_flight: 3,
             p99_us: 0,
+            // The last snapshot's interval dispatched nothing: not measured.
+            dispatch_lag_us: (!finished).then_some(1_250),
         },
         seconds: Vec::new(),
         complete_through: None,
@@ -164,7 +166,11 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
         Some(6.0)
     );
     assert_eq!(get("ninefold_in_flight", &[]), Some(3.0));
+    assert_eq!(get("ninefold_dispatch_lag_seconds", &[]), Some(0.00125));
     assert_eq!(get("ninefold_finished", &[]), Some(0.0));
+    // No dispatch in the interval: no sample, never a 0.
+    let last = families(&snapshot(3, true), &labels(), &faults());
+    assert_eq!(value(&last, "ninefold_dispatch_lag_seconds", &[]), None);
     // The fault is active in [2 s, 4 s).
     let active = |at| {
         value(
