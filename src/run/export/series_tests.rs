@@ -166,11 +166,7 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
         Some(6.0)
     );
     assert_eq!(get("ninefold_in_flight", &[]), Some(3.0));
-    assert_eq!(get("ninefold_dispatch_lag_seconds", &[]), Some(0.00125));
     assert_eq!(get("ninefold_finished", &[]), Some(0.0));
-    // No dispatch in the interval: no sample, never a 0.
-    let last = families(&snapshot(3, true), &labels(), &faults());
-    assert_eq!(value(&last, "ninefold_dispatch_lag_seconds", &[]), None);
     // The fault is active in [2 s, 4 s).
     let active = |at| {
         value(
@@ -187,6 +183,19 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
         [active(1), active(2), active(3), active(4)],
         [Some(0.0), Some(1.0), Some(1.0), Some(0.0)]
     );
+}
+
+#[test]
+fn the_dispatch_lag_is_the_intervals_maximum_in_seconds_and_absent_when_not_measured() {
+    let fs = families(&snapshot(3, false), &labels(), &faults());
+    // 1 250 µs, in seconds.
+    assert_eq!(
+        value(&fs, "ninefold_dispatch_lag_seconds", &[]),
+        Some(0.00125)
+    );
+    // No dispatch in the interval: no sample, never a 0.
+    let last = families(&snapshot(3, true), &labels(), &faults());
+    assert_eq!(value(&last, "ninefold_dispatch_lag_seconds", &[]), None);
 }
 
 #[test]

@@ -142,10 +142,8 @@ impl Worker {
                 }
                 *think
             };
-            // A plain timer sleep, ~1 ms long at worst: unlike an open-loop arrival, a
-            // late think time enters no figure (a user's intended instant is when it
-            // sends), and yielding through the last [`super::clock::WAKE_EARLY`] of
-            // every user's every think would cost a core at a few dozen users.
+            // A plain timer sleep (~1 ms long): a late think enters no figure, and a
+            // spin per user per think (`clock::wait_until`) would cost a core.
             if !pause.is_zero() {
                 conn.idle();
                 tokio::select! {
