@@ -450,7 +450,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             progress: !args.json && !watching.tui,
             max_requests: args.requests,
             client: args.client,
-            live: Some(watching.live.clone()),
+            // The live feed for the dashboard and the events; `--json` keeps to the
+            // recording (its figures carry the lag) and prints no event.
+            live: (!args.json).then(|| watching.live.clone()),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
