@@ -15,7 +15,7 @@ use crate::traffic::live::LiveSnapshot;
 
 /// A snapshot's dispatch lag above this counts towards falling behind: ten times what
 /// a busy two-core machine's scheduler usually costs, and far above the generator's
-/// own precision (tens of µs).
+/// own precision (a median under 1 µs, bench/load/README.md).
 pub const BEHIND_ABOVE_US: u64 = 10_000;
 /// … in this many snapshots with dispatches in a row (three 250 ms intervals).
 pub const BEHIND_FOR: u32 = 3;
