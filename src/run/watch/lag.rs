@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::{EventSink, HappeningKind};
 use crate::traffic::live::LiveSnapshot;
 
-/// A snapshot's dispatch lag above this counts towards falling behind: ten times what
-/// a busy two-core machine's scheduler usually costs, and far above the generator's
-/// own precision (a median under 1 µs, bench/load/README.md).
+/// A snapshot's dispatch lag above this counts towards falling behind: far above the
+/// generator's own precision (a median under 1 µs, bench/load/README.md) and above the
+/// few milliseconds a busy machine's scheduler may cost one wake-up.
 pub const BEHIND_ABOVE_US: u64 = 10_000;
 /// … in this many snapshots with dispatches in a row (three 250 ms intervals).
 pub const BEHIND_FOR: u32 = 3;
