@@ -139,6 +139,27 @@ mod tests {
     }
 
     #[test]
+    fn the_generator_is_behind_between_its_two_events() {
+        let mut state = State::default();
+        let happened = |kind| {
+            RunEvent::Happened(Happening {
+                at_s: 1.0,
+                kind,
+                text: String::new(),
+            })
+        };
+        assert!(!state.behind);
+        state.apply(happened(HappeningKind::FellBehind));
+        assert!(state.behind);
+        // Drops say nothing of the lag state.
+        state.apply(happened(HappeningKind::Dropped));
+        assert!(state.behind);
+        state.apply(happened(HappeningKind::CaughtUp));
+        assert!(!state.behind);
+        assert_eq!(state.events.len(), 3);
+    }
+
+    #[test]
     fn a_fault_is_next_then_active_then_past() {
         let state = State {
             steps: Arc::new(vec![step(5, Phase::Apply), step(9, Phase::Revert)]),
