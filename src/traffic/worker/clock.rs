@@ -9,8 +9,9 @@
 //! [`WAKE_EARLY`] before its deadline and finishes the last stretch by yielding on the
 //! clock, the way the fault proxy's latency toxic does (docs/faults.md, "Toxic timing").
 //!
-//! The cost is a bounded busy-wait: at most [`WAKE_EARLY`] (plus the timer's own
-//! earliness) per wait. At 10 req/s that is ≤ 2% of a core; from ~500 req/s per worker
+//! The cost is a bounded busy-wait: at most [`WAKE_EARLY`] per wait (less by however
+//! late the timer woke). At 10 req/s that is ≤ 2% of a core (measured ~1%, ~8% at
+//! 100 req/s: bench/load/README.md, "Generator lateness"); from ~500 req/s per worker
 //! the gaps are shorter than the margin and the producer yields continuously, as it
 //! already did below 1 ms gaps. The other tasks of the worker run between the yields.
 
