@@ -444,6 +444,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let watching = super::live::for_attack(&args.url, plain, &shutdown, live);
     let recording = runtime.block_on(async {
         let signal = tokio::spawn(signals.watch(shutdown.clone(), abort.clone()));
+        let traffic_done = CancellationToken::new();
+        let told = watching.tell_generator(&traffic_done);
         let plan = TrafficPlan {
             phases: vec![phase],
             tenants: Vec::new(),
@@ -456,7 +458,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             progress: !args.json && !watching.tui,
             max_requests: args.requests,
             client: args.client,
-            live: (watching.tui || args.stream.is_on()).then(|| watching.live.clone()),
+            // The live feed for the dashboard, the events and the exporters;
+            // `--json` alone keeps to the recording (its figures carry the lag)
+            // and prints no event.
+            live: (!args.json || args.stream.is_on()).then(|| watching.live.clone()),
             ..TrafficOptions::default()
         };
         let result = tokio::select! {
@@ -464,6 +469,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             () = abort.cancelled() => None,
         };
         signal.abort();
+        traffic_done.cancel();
+        if let Some(told) = told {
+            let _ = told.await;
+        }
         result.transpose()
     });
     watching.finish();

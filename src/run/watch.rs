@@ -1,7 +1,7 @@
 //! Watching a run while it goes: the events of the run as they happen (faults
 //! started and ended, instances exiting, dying, replaced and ready, instances
 //! ejected and readmitted by a gateway's pool, the generator dropping
-//! requests, an abort) on a bounded channel that never
+//! requests or falling behind its schedule ([`lag`]), an abort) on a bounded channel that never
 //! blocks the sender, and the early-abort rule over the live feed.
 //!
 //! Times are seconds on the run clock, the clock of `results.json`'s fault and
@@ -26,6 +26,8 @@ use crate::scenario::model::Scenario;
 use crate::scenario::slo::{Metric, Slo};
 use crate::topology::supervisor::{Lifecycle, Supervisor};
 use crate::traffic::live::{LiveSnapshot, LiveWatch};
+
+pub mod lag;
 
 /// Events the channel holds before a sender drops one (counted).
 pub const EVENTS_CAPACITY: usize = 1024;
@@ -64,6 +66,10 @@ pub enum HappeningKind {
     Instance(Lifecycle),
     /// The generator dropped requests at the in-flight cap (it fell behind).
     Dropped,
+    /// The open-loop generator's dispatch lag rose above its threshold ([`lag`]).
+    FellBehind,
+    /// … and came back under the lower one for a while.
+    CaughtUp,
     Aborted,
     /// A gateway's pool changed an instance's state (seen by a poll of its
     /// admin `/metrics`, [`super::pools`]).
@@ -202,7 +208,7 @@ impl Watch<'_> {
     async fn watch(&mut self, hostile: &mut watch::Receiver<Option<u64>>) -> Option<Aborted> {
         let mut lifecycle = self.supervisor.subscribe_events();
         let mut told = self.supervisor.events().len();
-        let mut dropped = 0;
+        let mut generator = lag::GeneratorEvents::default();
         let mut aborted = None;
         loop {
             let found = tokio::select! {
@@ -215,7 +221,9 @@ impl Watch<'_> {
                 r = self.live.changed() => {
                     if r.is_err() { break }
                     let Some(snap) = self.live.borrow_and_update().clone() else { continue };
-                    dropped = self.drops(&snap, dropped);
+                    if let Some(sink) = &self.sink {
+                        generator.observe(&snap, sink);
+                    }
                     abort_check(self.scenario, &snap)
                 }
                 Ok(()) = hostile.changed() => {
@@ -268,24 +276,6 @@ impl Watch<'_> {
             }
         }
         events.len().max(told)
-    }
-
-    /// Tell a rise in dropped requests; the new count.
-    fn drops(&self, snap: &LiveSnapshot, before: u64) -> u64 {
-        let now = snap.now.dropped;
-        if now > before
-            && let Some(sink) = &self.sink
-        {
-            sink.happened(
-                snap.now.elapsed.as_secs_f64(),
-                HappeningKind::Dropped,
-                format!(
-                    "the generator fell behind: {} request(s) dropped at the in-flight cap so far (the run will be invalid)",
-                    now
-                ),
-            );
-        }
-        now.max(before)
     }
 }
 

@@ -52,6 +52,7 @@ fn snapshot(elapsed_ms: u64) -> LiveSnapshot {
             dropped: 3,
             in_flight: 0,
             p99_us: 0,
+            dispatch_lag_us: None,
         },
         seconds: Vec::new(),
         complete_through: None,

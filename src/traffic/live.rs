@@ -89,6 +89,10 @@ pub struct LiveNow {
     pub in_flight: u64,
     /// The live second's p99 over workers (the highest), µs.
     pub p99_us: u64,
+    /// The open-loop generator's largest dispatch lag since the previous snapshot
+    /// (over workers), µs: how late it was for an intended instant. `None` when it
+    /// dispatched nothing in the interval (a closed loop, a pause, the end).
+    pub dispatch_lag_us: Option<u64>,
 }
 
 /// What the run has measured so far.
@@ -214,6 +218,8 @@ fn gauges(plan: &LoadPlan, counters: &[Arc<LiveCounters>], total: Duration) -> L
             .map(|l| l.p99_us.load(Ordering::Relaxed))
             .max()
             .unwrap_or(0),
+        // Every worker's interval is taken (and restarted), whichever is the largest.
+        dispatch_lag_us: counters.iter().filter_map(|l| l.take_dispatch_lag()).max(),
     }
 }
 

@@ -12,11 +12,13 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{Load, LoadPlan};
 use super::worker::LiveCounters;
 
-/// Report until `stop` fires.
+/// Report until `stop` fires. With `take_lag` the line takes the workers' dispatch
+/// lag itself (its largest since the last line), else it shows the live feed's last take.
 pub(crate) async fn report(
     plan: Arc<LoadPlan>,
     live: Vec<Arc<LiveCounters>>,
     total: Duration,
+    take_lag: bool,
     stop: CancellationToken,
 ) {
     let terminal = std::io::stderr().is_terminal();
@@ -47,12 +49,26 @@ pub(crate) async fn report(
         let rate = (answered - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
         last = (now, answered);
         let elapsed = now.saturating_duration_since(plan.run_start);
+        let lag = live
+            .iter()
+            .filter_map(|l| {
+                if take_lag {
+                    l.take_dispatch_lag()
+                } else {
+                    l.last_dispatch_lag()
+                }
+            })
+            .max();
         let line = format!(
-            "{:>5.1}s/{:.0}s  target {:>7.0}/s  achieved {:>7.0}/s  in-flight {:>5}  p99(1s) {:>8.2}ms  errors {}  drops {}",
+            "{:>5.1}s/{:.0}s  target {:>7.0}/s  achieved {:>7.0}/s  lag {:>8}  in-flight {:>5}  p99(1s) {:>8.2}ms  errors {}  drops {}",
             elapsed.as_secs_f64(),
             total.as_secs_f64(),
             target_rate(&plan, elapsed),
             rate,
+            lag.map_or_else(
+                || "—".to_owned(),
+                |us| format!("{:.2}ms", us as f64 / 1000.0)
+            ),
             sum(|l| l.in_flight.load(Ordering::Relaxed)),
             live.iter()
                 .map(|l| l.p99_us.load(Ordering::Relaxed))

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
 
-fn ninefold(args: &[&str]) -> Output {
+pub(crate) fn ninefold(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -21,7 +21,7 @@ fn ninefold(args: &[&str]) -> Output {
         .expect("ninefold runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -33,7 +33,7 @@ fn closed_port() -> u16 {
 
 /// An HTTP/1.1 server on 127.0.0.1:0 whose `n`th answer (from 0, over all
 /// connections) is `answer(n)`: (status, body). Its threads end with the test process.
-fn server(answer: impl Fn(u64) -> (u16, &'static str) + Send + Sync + 'static) -> u16 {
+pub(crate) fn server(answer: impl Fn(u64) -> (u16, &'static str) + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let answer = Arc::new(answer);

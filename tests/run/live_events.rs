@@ -256,3 +256,48 @@ fn plain_mode_prints_ejections_and_readmissions_as_results_json_keeps_them() {
         "{last} vs ready at {ready_at}"
     );
 }
+
+/// A rate no generator keeps, at an API of the test's (`[gateway] url`: nothing is
+/// started): the run says, on stderr at a run-clock time, that the generator fell
+/// behind its schedule, beside the drops that make it invalid (exit 5).
+#[test]
+fn a_run_whose_generator_cannot_keep_the_rate_says_it_fell_behind() {
+    let app = axum::Router::new().route("/items/1", axum::routing::get(|| async { "{}" }));
+    let server = crate::credentials::serve(app);
+    let d = dir("live", "behind");
+    let scenario = format!(
+        r#"
+name = "live-behind"
+duration = "2s"
+seed = 3
+
+[gateway]
+url = "http://{}"
+
+[[traffic]]
+executor = "constant-arrival-rate"
+rate = 5000000
+connections = 2
+max_in_flight = 100
+requests = [{{ path = "/items/1" }}]
+"#,
+        server.addr
+    );
+    let (out, stderr, code) = run_code(&d, &scenario);
+    assert_eq!(code, Some(5), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("the generator is behind its schedule"))
+        .unwrap_or_else(|| panic!("no falling-behind event in\n{stderr}"));
+    let at: f64 = line
+        .split_once('[')
+        .and_then(|(_, r)| r.split_once("s]"))
+        .and_then(|(t, _)| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no run-clock time in `{line}`"));
+    // Within the traffic's 2 s and its last snapshot (generous: a busy machine).
+    assert!((0.0..10.0).contains(&at), "{line}");
+    // The run folder keeps the drops the events told of.
+    let results = read_json(&out.join("results.json"));
+    let dropped = results["recording"]["phases"][0]["dropped"].as_u64();
+    assert!(dropped.is_some_and(|n| n > 0), "{:?}", dropped);
+}

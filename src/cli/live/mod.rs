@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::run::watch::{EventSink, RunEvent, events_channel};
@@ -110,6 +111,20 @@ impl Drop for Watching {
     // terminal: the dashboard thread leaves it only after its own restore.
     fn drop(&mut self) {
         self.stop_thread();
+    }
+}
+
+impl Watching {
+    /// `attack`: tell the generator's events (drops, falling behind and catching up)
+    /// from the live feed until the traffic's last snapshot or `done`; on the caller's
+    /// runtime. Await it before [`Watching::finish`]: it holds an events sender.
+    pub(crate) fn tell_generator(&self, done: &CancellationToken) -> Option<JoinHandle<()>> {
+        let sink = self.events.clone()?;
+        Some(tokio::spawn(crate::run::watch::lag::tell_generator(
+            self.live.subscribe(),
+            sink,
+            done.clone(),
+        )))
     }
 }
 

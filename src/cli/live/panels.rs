@@ -111,9 +111,11 @@ impl View<'_> {
         }
         let achieved = last_complete(s).map(|x| x.outcomes.total());
         let rates = format!(
-            "target {:.0} req/s · achieved {} req/s · in flight {} · dropped {}{}",
+            "target {:.0} req/s · achieved {} req/s · dispatch lag {} ms{} · in flight {} · dropped {}{}",
             s.now.target_rate,
             achieved.map_or("—".into(), |n| n.to_string()),
+            lag_ms(s.now.dispatch_lag_us),
+            if self.state.behind { " (behind)" } else { "" },
             s.now.in_flight,
             s.now.dropped,
             if s.now.dropped > 0 {
@@ -125,7 +127,11 @@ impl View<'_> {
         let mut lines = vec![
             Line::from(format!("{} / {}   {bar}", secs(now), secs(total))),
             Line::from(faults),
-            Line::from(rates),
+            if self.state.behind {
+                Line::styled(rates, Style::default().fg(Color::Yellow))
+            } else {
+                Line::from(rates)
+            },
         ];
         if let Some(a) = &self.state.aborted {
             lines[2] = Line::styled(a.clone(), Style::default().fg(Color::Red));
@@ -376,6 +382,11 @@ fn last_complete(s: &LiveSnapshot) -> Option<&SecondSummary> {
     s.seconds.iter().rev().find(|x| x.second <= c)
 }
 
+/// A dispatch lag: µs precision below a millisecond, where the generator keeps it.
+fn lag_ms(us: Option<u64>) -> String {
+    us.map_or("—".into(), |v| format!("{:.3}", v as f64 / 1000.0))
+}
+
 fn ms(us: Option<u64>) -> String {
     us.map_or("—".into(), |v| format!("{:.1}", v as f64 / 1000.0))
 }
@@ -416,6 +427,7 @@ mod tests {
                 dropped: 0,
                 in_flight: 0,
                 p99_us: 0,
+                dispatch_lag_us: None,
             },
             seconds: Vec::new(),
             complete_through: None,

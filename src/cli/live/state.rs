@@ -28,6 +28,8 @@ pub(super) struct State {
     pub pools: BTreeMap<String, BTreeMap<String, Known>>,
     /// Set when the abort rule fired (its line).
     pub aborted: Option<String>,
+    /// The generator is behind its schedule (between a `FellBehind` and a `CaughtUp`).
+    pub behind: bool,
 }
 
 impl State {
@@ -57,6 +59,8 @@ impl State {
                         self.instances.insert(name, lifecycle_word(l));
                     }
                     HappeningKind::Aborted => self.aborted = Some(h.line()),
+                    HappeningKind::FellBehind => self.behind = true,
+                    HappeningKind::CaughtUp => self.behind = false,
                     _ => {}
                 }
                 if self.events.len() == KEEP_EVENTS {
@@ -206,6 +210,27 @@ mod tests {
         s.apply(pool(6.5, "gateway-1", Healthy));
         assert_eq!(s.instance_word("api-1"), "up (replaced)");
         assert_eq!(s.instance_word("api-0"), "up");
+    }
+
+    #[test]
+    fn the_generator_is_behind_between_its_two_events() {
+        let mut state = State::default();
+        let happened = |kind| {
+            RunEvent::Happened(Happening {
+                at_s: 1.0,
+                kind,
+                text: String::new(),
+            })
+        };
+        assert!(!state.behind);
+        state.apply(happened(HappeningKind::FellBehind));
+        assert!(state.behind);
+        // Drops say nothing of the lag state.
+        state.apply(happened(HappeningKind::Dropped));
+        assert!(state.behind);
+        state.apply(happened(HappeningKind::CaughtUp));
+        assert!(!state.behind);
+        assert_eq!(state.events.len(), 3);
     }
 
     #[test]

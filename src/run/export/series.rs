@@ -118,6 +118,12 @@ pub const TARGET_RATE: Series = series(
     &[],
     "The open-loop rate the schedule asks of this process now, requests per second",
 );
+pub const DISPATCH_LAG: Series = series(
+    "ninefold_dispatch_lag_seconds",
+    Kind::Gauge,
+    &[],
+    "The open-loop generator's largest dispatch lag (how late it was for an intended send instant) over the live feed's last 250 ms interval; absent when nothing was dispatched in it",
+);
 pub const ELAPSED: Series = series(
     "ninefold_elapsed_seconds",
     Kind::Gauge,
@@ -161,6 +167,7 @@ pub const SERIES: &[Series] = &[
     THROTTLE_MODEL,
     IN_FLIGHT,
     TARGET_RATE,
+    DISPATCH_LAG,
     ELAPSED,
     FAULT_ACTIVE,
     INSTANCE_EJECTED,
@@ -378,6 +385,8 @@ pub fn families(
     let now = &snapshot.now;
     b.add(IN_FLIGHT, Vec::new(), now.in_flight as f64);
     b.add(TARGET_RATE, Vec::new(), now.target_rate);
+    let lag = now.dispatch_lag_us.map(|us| (Vec::new(), us as f64 / 1e6));
+    b.add_all(DISPATCH_LAG, lag.into_iter().collect());
     b.add(ELAPSED, Vec::new(), now.elapsed.as_secs_f64());
     let active = faults
         .iter()

@@ -47,6 +47,8 @@ fn snapshot(elapsed_s: u64, finished: bool) -> LiveSnapshot {
             dropped: 0,
             in_flight: 3,
             p99_us: 0,
+            // The last snapshot's interval dispatched nothing: not measured.
+            dispatch_lag_us: (!finished).then_some(1_250),
         },
         seconds: Vec::new(),
         complete_through: None,
@@ -182,6 +184,19 @@ fn counters_histograms_and_gauges_of_a_snapshot() {
         [active(1), active(2), active(3), active(4)],
         [Some(0.0), Some(1.0), Some(1.0), Some(0.0)]
     );
+}
+
+#[test]
+fn the_dispatch_lag_is_the_intervals_maximum_in_seconds_and_absent_when_not_measured() {
+    let fs = families(&snapshot(3, false), &labels(), &faults(), &[]);
+    // 1 250 µs, in seconds.
+    assert_eq!(
+        value(&fs, "ninefold_dispatch_lag_seconds", &[]),
+        Some(0.00125)
+    );
+    // No dispatch in the interval: no sample, never a 0.
+    let last = families(&snapshot(3, true), &labels(), &faults(), &[]);
+    assert_eq!(value(&last, "ninefold_dispatch_lag_seconds", &[]), None);
 }
 
 #[test]

@@ -42,16 +42,15 @@ use super::schedule::{ArrivalGen, rng_for, vus_at};
 use super::tokens::TokenCache;
 
 mod awake;
+mod clock;
 mod credentials;
 mod flow;
 mod producers;
 mod record;
 
+use clock::wait_until;
 pub use record::LiveCounters;
 
-/// Below this gap to the next instant the producer yields instead of arming a
-/// timer: tokio's timer has 1 ms resolution and would send in bursts.
-const SPIN_BELOW: Duration = Duration::from_millis(1);
 /// How often an idle virtual user checks whether the ramp wants it.
 const VU_IDLE_POLL: Duration = Duration::from_millis(20);
 
@@ -279,28 +278,6 @@ fn new_recorder(plan: &LoadPlan, index: usize) -> Recorder {
     match &plan.live {
         Some(tx) => rec.with_live(tx.for_worker(index)),
         None => rec,
-    }
-}
-
-/// Sleep until `deadline` (yielding through the last millisecond); false if stopped.
-async fn wait_until(deadline: Instant, stop: &CancellationToken) -> bool {
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        if stop.is_cancelled() {
-            return false;
-        }
-        if deadline - now >= SPIN_BELOW {
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => return false,
-                () = tokio::time::sleep_until(deadline.into()) => {}
-            }
-        } else {
-            tokio::task::yield_now().await;
-        }
     }
 }
 

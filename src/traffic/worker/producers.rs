@@ -57,6 +57,7 @@ impl Worker {
                         // first of them says how far behind the generator was.
                         let lag = now.saturating_duration_since(intended).as_micros() as u64;
                         self.recorder.borrow_mut().dispatch_lag(p, lag);
+                        self.live.dispatched(lag);
                         break;
                     }
                     tokio::task::yield_now().await;
@@ -65,6 +66,7 @@ impl Worker {
             let now = Instant::now();
             let lag = now.saturating_duration_since(intended).as_micros() as u64;
             self.recorder.borrow_mut().dispatch_lag(p, lag);
+            self.live.dispatched(lag);
             if let Some(job) = self.admit(p, queue, intended, seq, now, None) {
                 self.enqueue(queue, job);
             }
@@ -140,6 +142,8 @@ impl Worker {
                 }
                 *think
             };
+            // A plain timer sleep (~1 ms long): a late think enters no figure, and a
+            // spin per user per think (`clock::wait_until`) would cost a core.
             if !pause.is_zero() {
                 conn.idle();
                 tokio::select! {

@@ -21,6 +21,35 @@ pub struct LiveCounters {
     pub dropped: AtomicU64,
     pub in_flight: AtomicU64,
     pub p99_us: AtomicU64,
+    /// The largest dispatch lag since the last [`LiveCounters::take_dispatch_lag`], in
+    /// µs plus one (0: nothing dispatched since): raised by the producer, reset by the reader.
+    dispatch_lag: AtomicU64,
+    /// What the last take found (same encoding), for a reader that does not take.
+    dispatch_lag_taken: AtomicU64,
+}
+
+impl LiveCounters {
+    /// An arrival was dispatched `lag_us` late (the hot path's one relaxed atomic op).
+    #[inline]
+    pub fn dispatched(&self, lag_us: u64) {
+        self.dispatch_lag
+            .fetch_max(lag_us.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The largest dispatch lag since the last take, µs (`None`: nothing was
+    /// dispatched since), and start the next interval. One reader takes.
+    pub fn take_dispatch_lag(&self) -> Option<u64> {
+        let v = self.dispatch_lag.swap(0, Ordering::Relaxed);
+        self.dispatch_lag_taken.store(v, Ordering::Relaxed);
+        v.checked_sub(1)
+    }
+
+    /// What the last [`LiveCounters::take_dispatch_lag`] returned (for other readers).
+    pub fn last_dispatch_lag(&self) -> Option<u64> {
+        self.dispatch_lag_taken
+            .load(Ordering::Relaxed)
+            .checked_sub(1)
+    }
 }
 
 impl Worker {
@@ -210,6 +239,22 @@ fn order_id(a: &Answer) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dispatch_lag_is_the_interval_maximum_and_absent_when_nothing_was_sent() {
+        let c = LiveCounters::default();
+        assert_eq!(c.take_dispatch_lag(), None);
+        c.dispatched(40);
+        c.dispatched(1_500);
+        c.dispatched(7);
+        assert_eq!(c.take_dispatch_lag(), Some(1_500));
+        assert_eq!(c.last_dispatch_lag(), Some(1_500));
+        // A new interval: nothing yet, then an on-time arrival is a lag of 0, not "none".
+        assert_eq!(c.take_dispatch_lag(), None);
+        assert_eq!(c.last_dispatch_lag(), None);
+        c.dispatched(0);
+        assert_eq!(c.take_dispatch_lag(), Some(0));
+    }
 
     #[test]
     fn order_ids_come_from_body_or_location() {
