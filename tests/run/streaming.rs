@@ -218,6 +218,35 @@ fn remote_write_into_prometheus_equals_the_summary() {
 /// One scraped sample: name, labels, value.
 pub(crate) type Scraped = (String, Vec<(String, String)>, f64);
 
+/// The scrape endpoint's address, from the line `run` and `attack` print.
+pub(crate) fn metrics_addr(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("ninefold: metrics at http://")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .map(|a| a.parse().unwrap())
+}
+
+/// Scrape `/metrics` until it says the traffic finished (a deadline of 120 s):
+/// whether a scrape before that saw counts growing, and the final scrape.
+pub(crate) fn scrape_until_finished(addr: SocketAddr) -> (bool, Vec<Scraped>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut during = false;
+    while Instant::now() < deadline {
+        if let Some((200, body)) = get(addr, "/metrics") {
+            let s = parse_exposition(&body);
+            let finished = sum_of(&s, "ninefold_finished", &[]);
+            if finished == 0.0 && sum_of(&s, "ninefold_requests_total", &[]) > 0.0 {
+                during = true;
+            }
+            if finished == 1.0 {
+                return (during, s);
+            }
+        }
+        // Polling the endpoint while the traffic goes: the pause between two scrapes.
+        pause(Duration::from_millis(200));
+    }
+    panic!("no scrape read the final counts in 120 s");
+}
+
 /// The exposition text's samples.
 pub(crate) fn parse_exposition(text: &str) -> Vec<Scraped> {
     let mut out = Vec::new();
@@ -294,30 +323,9 @@ fn the_scrape_endpoint_and_series_csv_equal_the_summary() {
     );
     // Readiness: the line that names the endpoint's address.
     let addr: SocketAddr = run
-        .line(BOUND, |l| {
-            l.strip_prefix("ninefold: metrics at http://")
-                .and_then(|r| r.strip_suffix("/metrics"))
-                .map(|a| a.parse().unwrap())
-        })
+        .line(BOUND, metrics_addr)
         .expect("the run names its metrics address");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut during, mut last) = (false, None);
-    while Instant::now() < deadline {
-        if let Some((200, body)) = get(addr, "/metrics") {
-            let s = parse_exposition(&body);
-            let finished = sum_of(&s, "ninefold_finished", &[]);
-            if finished == 0.0 && sum_of(&s, "ninefold_requests_total", &[]) > 0.0 {
-                during = true;
-            }
-            if finished == 1.0 {
-                last = Some(s);
-                break;
-            }
-        }
-        // Polling the endpoint while the run goes: the pause between two scrapes.
-        pause(Duration::from_millis(200));
-    }
-    let last = last.expect("a scrape read the final counts");
+    let (during, last) = scrape_until_finished(addr);
     assert!(during, "a scrape during the run saw counts growing");
     let (code, stderr) = run.finish(BOUND);
     assert!(matches!(code, Some(0 | 1)), "exit {code:?}\n{stderr}");

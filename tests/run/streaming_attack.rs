@@ -11,10 +11,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
-use crate::streaming::{parse_exposition, sum_of};
-use crate::streaming_support::{Prometheus, free_port, get, pause};
+use crate::streaming::{metrics_addr, scrape_until_finished, sum_of};
+use crate::streaming_support::{Prometheus, free_port};
 use crate::support;
 
 /// An HTTP/1.1 server on 127.0.0.1:0 answering its `n`th request (from 0,
@@ -153,31 +152,10 @@ fn attack_metrics_listen_scraped_after_the_attack_equals_its_json() {
     let addr: SocketAddr = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("ninefold: metrics at http://")
-                .and_then(|r| r.strip_suffix("/metrics"))
-                .map(|a| a.parse().unwrap())
-        })
+        .find_map(|l| metrics_addr(&l))
         .expect("the attack names its metrics address");
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut during, mut last) = (false, None);
-    while Instant::now() < deadline {
-        if let Some((200, body)) = get(addr, "/metrics") {
-            let s = parse_exposition(&body);
-            let finished = sum_of(&s, "ninefold_finished", &[]);
-            if finished == 0.0 && sum_of(&s, "ninefold_requests_total", &[]) > 0.0 {
-                during = true;
-            }
-            if finished == 1.0 {
-                last = Some(s);
-                break;
-            }
-        }
-        // Polling the endpoint while the attack goes: the pause between two scrapes.
-        pause(Duration::from_millis(200));
-    }
-    let last = last.expect("a scrape read the final counts");
+    let (during, last) = scrape_until_finished(addr);
     assert!(during, "a scrape during the attack saw counts growing");
     let (code, json, stderr) = finish(child, stdout, rest);
     assert_eq!(code, 0, "{stderr}");
