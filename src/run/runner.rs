@@ -213,7 +213,6 @@ async fn run_inner(
 
 /// Traffic and the fault timeline on one clock; then the counters only the
 /// gateways and backends know.
-// Long: the run's one clock, in order: traffic, faults, the live watchers, the read-back, the scrapes.
 async fn drive(
     up: &Bringup<'_>,
     stop: CancellationToken,
@@ -231,28 +230,13 @@ async fn drive(
     let traffic_plan = TrafficPlan::from_scenario(s, plan.seed, run_start.into_std());
     let readback = (traffic_plan.clone(), gateways.targets.clone(), base_path(s));
     let live = super::watch::live_feed(options.live.as_ref(), options.events.is_some(), s);
-    let traffic_options = TrafficOptions {
-        workers: options.workers,
-        progress: options.progress,
-        shard: options.shard,
-        client: options.client,
-        protocol: s.client.protocol,
-        live: live.clone(),
-        live_judged_tenants: super::count_abort::judged_tenants(s),
-        ..TrafficOptions::default()
-    };
+    let traffic_options = traffic_options(options, s, live.clone());
     // The abort rule stops the traffic without the run being interrupted.
     let traffic_stop = stop.child_token();
     let traffic_done = CancellationToken::new();
     let faults_cancel = CancellationToken::new();
     let driver = Driver::new(s, supervisor, up.links, up.admin);
-    // A fault is one event in the system under test: shard 0 plays the
-    // timeline, the other shards only send their share of the load.
-    let steps: &[timeline::Step] = if options.shard.drives_faults() {
-        &plan.steps
-    } else {
-        &[]
-    };
+    let steps = fault_steps(plan, options);
     let sink = options.events.as_ref();
     super::watch::started(sink, s, steps);
     let faults = timeline::play_observed(steps, &driver, run_start, &faults_cancel, |e| {
@@ -304,6 +288,35 @@ async fn drive(
         schedule_started,
         pools,
     })
+}
+
+/// How this process's share of the traffic runs.
+fn traffic_options(
+    options: &RunOptions,
+    s: &Scenario,
+    live: Option<crate::traffic::live::LiveWatch>,
+) -> TrafficOptions {
+    TrafficOptions {
+        workers: options.workers,
+        progress: options.progress,
+        shard: options.shard,
+        client: options.client,
+        protocol: s.client.protocol,
+        live,
+        live_judged_tenants: super::count_abort::judged_tenants(s),
+        ..TrafficOptions::default()
+    }
+}
+
+/// The fault timeline this process plays. A fault is one event in the system
+/// under test: shard 0 plays the timeline, the other shards only send their
+/// share of the load.
+fn fault_steps<'a>(plan: &'a RunPlan, options: &RunOptions) -> &'a [timeline::Step] {
+    if options.shard.drives_faults() {
+        &plan.steps
+    } else {
+        &[]
+    }
 }
 
 /// The faults have ended (their reverts ran when the timeline stopped): what the
