@@ -27,6 +27,8 @@ impl Worker {
         let end = start + phase.duration;
         // Arrivals dispatched back to back because the schedule is behind.
         let mut behind = 0u32;
+        // The last stretch before each arrival on the kernel's timer, not yielding.
+        let precise = super::clock::PreciseTimer::new();
         while let Some((seq, offset)) = generator.next(profile) {
             // Sequence numbers are global (workers stride), so this stops the
             // phase after exactly `max_requests` over all workers.
@@ -37,7 +39,7 @@ impl Worker {
             let now = Instant::now();
             if now < intended {
                 behind = 0;
-                if !wait_until(intended, stop).await {
+                if !wait_until(intended, stop, precise.as_ref()).await {
                     break;
                 }
             } else {
@@ -94,7 +96,7 @@ impl Worker {
         };
         let start = self.plan.run_start + phase.start;
         let end = start + phase.duration;
-        if !wait_until(start, stop).await {
+        if !wait_until(start, stop, None).await {
             return;
         }
         let done = Rc::new(Notify::new());
