@@ -12,8 +12,8 @@
 //! worker yields instead of letting the runtime park: the runtime then polls its I/O
 //! driver without blocking and finds the answer itself. With nothing in flight, or no
 //! answer for longer than that (a slow server, a stall), it parks as before, so a stalled
-//! or idle run does not burn its core; the open-loop producer already yields through the
-//! last stretch before each send ([`super::clock::WAKE_EARLY`]).
+//! or idle run does not burn its core; the open-loop producer yields only through the
+//! last few µs before each send ([`super::clock::TIMERFD_EARLY`]).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
