@@ -12,6 +12,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/load/hello.sh
+source "$ROOT/bench/load/hello.sh"
 NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=$ROOT/target/release/examples/hello
 PORT=${PORT:-18193}
@@ -20,15 +22,13 @@ OUT=${OUT:-$ROOT/target/bench-live-callgrind}
 mkdir -p "$OUT"
 rm -f "$OUT"/cg.*
 
-[[ -x $NF && -x $HELLO ]] || { echo "build first: cargo build --release --bin ninefold --example hello" >&2; exit 2; }
+need_release_builds
 for tool in tmux valgrind callgrind_annotate; do
   command -v $tool >/dev/null || { echo "$tool is needed (apt-get install -y tmux valgrind)" >&2; exit 2; }
 done
 
-"$HELLO" "127.0.0.1:$PORT" >/dev/null 2>&1 &
-TARGET=$!
+start_hello "$PORT"
 trap 'kill $TARGET 2>/dev/null || true; for m in tui plain; do tmux -L nfcg-$$-$m kill-server 2>/dev/null || true; done' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 for mode in tui plain; do
   # A socket per pane: a new session on a server still exiting would fail.

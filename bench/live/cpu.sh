@@ -13,6 +13,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/load/hello.sh
+source "$ROOT/bench/load/hello.sh"
 NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=$ROOT/target/release/examples/hello
 PORT=${PORT:-18192}
@@ -22,15 +24,13 @@ SECS=${SECS:-15}
 OUT=${OUT:-$ROOT/target/bench-live-cpu}
 mkdir -p "$OUT"
 
-[[ -x $NF && -x $HELLO ]] || { echo "build first: cargo build --release --bin ninefold --example hello" >&2; exit 2; }
+need_release_builds
 for tool in tmux python3 taskset; do
   command -v $tool >/dev/null || { echo "$tool is needed" >&2; exit 2; }
 done
 
-taskset -c 1 "$HELLO" "127.0.0.1:$PORT" >/dev/null 2>&1 &
-TARGET=$!
+start_hello "$PORT" 1
 trap 'kill $TARGET 2>/dev/null || true; for s in /tmp/tmux-$(id -u)/nfcpu-$$-*; do tmux -S "$s" kill-server 2>/dev/null || true; done' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 

@@ -19,6 +19,8 @@ set -euo pipefail
 N=${1:-40000}
 CONNS=${2:-50}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/load/hello.sh
+source "$ROOT/bench/load/hello.sh"
 OUT=${OUT:-$ROOT/target/bench-load-instr}
 NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=$ROOT/target/release/examples/hello
@@ -32,10 +34,8 @@ if [[ -z ${NO_BUILD:-} ]]; then
   cargo build --release -q --bin ninefold --example hello --manifest-path "$ROOT/Cargo.toml"
 fi
 
-"$HELLO" "127.0.0.1:$PORT" >/dev/null 2>&1 &
-TARGET=$!
+start_hello "$PORT"
 trap 'kill $TARGET 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 # Total instructions of a finished callgrind run.

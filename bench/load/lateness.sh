@@ -9,6 +9,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/load/hello.sh
+source "$ROOT/bench/load/hello.sh"
 NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=${HELLO:-$ROOT/target/release/examples/hello}
 PORT=${PORT:-18191}
@@ -19,12 +21,10 @@ RATES=${RATES:-10 100 1000 10000}
 OUT=${OUT:-$ROOT/target/bench-lateness}
 mkdir -p "$OUT"
 
-[[ -x $NF && -x $HELLO ]] || { echo "build first: cargo build --release --bin ninefold --example hello" >&2; exit 2; }
+need_release_builds
 
-taskset -c 1 "$HELLO" "127.0.0.1:$PORT" 2>/dev/null &
-TARGET=$!
+start_hello "$PORT" 1
 trap 'kill $TARGET 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "| rate | latency p50 | latency p99 | service p50 | service p99 | dispatch lag p50 | dispatch lag p99 | generator CPU |\n"

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/load/hello.sh
+source "$ROOT/bench/load/hello.sh"
 NF=${NF:-$ROOT/target/release/ninefold}
 HELLO=$ROOT/target/release/examples/hello
 OHA=${OHA:-$(command -v oha || true)}
@@ -16,12 +18,10 @@ RATE_S=${RATE_S:-30}
 OUT=${OUT:-$ROOT/target/bench-load}
 mkdir -p "$OUT"
 
-[[ -x $NF && -x $HELLO ]] || { echo "build first: cargo build --release --bin ninefold --example hello" >&2; exit 2; }
+need_release_builds
 
-taskset -c 1 "$HELLO" "127.0.0.1:$PORT" 2>/dev/null &
-TARGET=$!
+start_hello "$PORT" 1
 trap 'kill $TARGET 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # CPU seconds (user+sys) of a command, from GNU time's "%U %S" written to $1.
